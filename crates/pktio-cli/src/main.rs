@@ -1,0 +1,66 @@
+//! `pktio`: fast packet I/O for Linux, from the command line.
+//!
+//! One file per subcommand under `cmd/`; `doctor/` has one file per area.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod doctor;
+
+/// Fast packet I/O for Linux: AF_XDP, AF_PACKET and io_uring, measured side by side.
+///
+/// Without a spare NIC, every command can run in a lab of two network
+/// namespaces joined by a veth pair that pktio builds and removes itself
+/// (addresses from 198.18.0.0/15 only).
+#[derive(Debug, Parser)]
+#[command(name = "pktio", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive and drop packets through AF_XDP, printing rates every second.
+    Rxdrop(cmd::xsk::RxdropArgs),
+    /// Transmit generated UDP frames through AF_XDP as fast as possible.
+    Txpush(cmd::xsk::TxpushArgs),
+    /// Receive, swap MAC addresses, send back out (l2fwd) through AF_XDP.
+    L2fwd(cmd::xsk::L2fwdArgs),
+    /// Build, inspect and remove the lab of network namespaces by hand.
+    Lab(cmd::lab::LabArgs),
+    /// Read this host's network tuning and say what limits packet rates.
+    Doctor(doctor::DoctorArgs),
+    /// Receive TCP with a chosen engine (blocking, epoll, io_uring).
+    TcpRecv(cmd::tcp::RecvArgs),
+    /// Send TCP to a tcp-recv server.
+    TcpSend(cmd::tcp::SendArgs),
+    /// Run the benchmark matrix in the lab and print it.
+    Bench(cmd::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Rxdrop(a) => cmd::xsk::rxdrop(a),
+        Command::Txpush(a) => cmd::xsk::txpush(a),
+        Command::L2fwd(a) => cmd::xsk::l2fwd(a),
+        Command::Lab(a) => cmd::lab::run(a),
+        Command::Doctor(a) => doctor::run(a),
+        Command::TcpRecv(a) => cmd::tcp::recv(a),
+        Command::TcpSend(a) => cmd::tcp::send(a),
+        Command::Bench(a) => cmd::bench::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pktio: error: {e:#}");
+            if let Some(h) = cmd::hint_for(&e) {
+                eprintln!("pktio: hint: {h}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

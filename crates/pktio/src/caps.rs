@@ -1,0 +1,1 @@
+//! What this host can do: probes run once, results remembered.

@@ -1,0 +1,45 @@
+//! # pktio: fast packet I/O for Linux
+//!
+//! pktio moves packets between a network interface and user space without a
+//! system call per packet. The fastest path is AF_XDP: user space registers a
+//! packet buffer (the [UMEM](xdp::Umem)), and the kernel and the application
+//! pass descriptors to each other through four shared single-producer /
+//! single-consumer rings (fill, completion, RX, TX). An XDP program, generated
+//! and loaded from Rust (no clang), steers packets into the socket.
+//!
+//! ## A tour, bottom to top
+//!
+//! - [`sys`] (private): every kernel struct and system call, nothing else. Raw
+//!   kernel ABI lives only here.
+//! - [`ring`]: the shared-memory SPSC ring protocol (free-running indices,
+//!   cached heads, the memory-ordering argument) and its batch guards: a
+//!   borrow *is* a batch, `commit` publishes, `Drop` rolls back.
+//! - [`xdp`]: the UMEM and frame ownership (a [`xdp::Frame`] borrows its UMEM and
+//!   cannot outlive it), the typed ring fronts, and the AF_XDP socket with its
+//!   bind-mode and attach-mode fallbacks.
+//! - [`bpf`]: an eBPF instruction builder, the XSK steering program, maps,
+//!   loading with the whole verifier log on failure, `BPF_PROG_TEST_RUN`, and
+//!   attaching through a `bpf_link` that disappears with the process.
+//! - [`wire`]: Ethernet / IPv4 / UDP build and parse, for generators and tests.
+//!
+//! The network lab used by tests, examples and benchmarks lives in the
+//! separate `pktio-lab` crate; the `pktio` command-line tool in `pktio-cli`.
+//!
+//! ## Safety
+//!
+//! The crate denies `unsafe_code`; only the modules that touch shared memory
+//! or the kernel ABI (`sys`, `ring`, `xdp::umem`, `bpf::sys` pieces) opt back in,
+//! and each opens with a `# Safety` paragraph. Every `unsafe` block carries a
+//! `// SAFETY:` comment naming the invariant it relies on.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bpf;
+pub mod caps;
+pub mod error;
+pub mod ring;
+pub(crate) mod sys;
+pub mod wire;
+pub mod xdp;
+
+pub use error::{hint, SysError};

@@ -1,0 +1,1 @@
+//! Mmap RAII. (In progress.)

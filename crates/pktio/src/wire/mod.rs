@@ -1,0 +1,1 @@
+//! Ethernet, IPv4 and UDP: build and parse frames (smoltcp style).
