@@ -1,2 +1,6 @@
-//! The XDP steering program, generated in Rust: instruction builder, maps,
-//! loading, test runs and attaching. (In progress.)
+//! The XDP steering program, generated in Rust. (In progress on branch bpf.)
+
+/// BPF errors.
+#[derive(Debug, thiserror::Error)]
+#[error("bpf")]
+pub struct BpfError;
