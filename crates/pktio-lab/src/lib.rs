@@ -125,6 +125,7 @@
 
 mod addr;
 mod error;
+mod host;
 mod lab;
 mod link;
 mod netlink;
@@ -133,7 +134,8 @@ mod sys;
 
 pub use addr::LabAddr;
 pub use error::{LabError, Result};
-pub use lab::{Host, Lab, LabBuilder, Role, LAB_PREFIX_LEN, PERSISTENT_GEN_IFNAME, PERSISTENT_RX_IFNAME};
+pub use host::Host;
+pub use lab::{Lab, LabBuilder, Role, LAB_PREFIX_LEN, PERSISTENT_GEN_IFNAME, PERSISTENT_RX_IFNAME};
 pub use link::{list_links, LinkInfo, LinkStats};
 pub use ns::NetNsGuard;
 

@@ -3,7 +3,9 @@
 
 use std::os::fd::BorrowedFd;
 
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, State,
+};
 
 use crate::error::Result;
 use crate::netlink::Netlink;
@@ -71,6 +73,10 @@ pub struct LinkInfo {
     pub up: bool,
     /// Carrier present (`IFF_LOWER_UP`): for a veth, both ends are up.
     pub lower_up: bool,
+    /// Operational state is UP (`IFLA_OPERSTATE` = `IF_OPER_UP`). The kernel
+    /// sets it from its link-watch work, right before it attaches the
+    /// queueing discipline; until then frames sent on the link are dropped.
+    pub oper_up: bool,
     /// Number of receive queues (`IFLA_NUM_RX_QUEUES`).
     pub rx_queues: u32,
     /// Number of transmit queues (`IFLA_NUM_TX_QUEUES`).
@@ -89,6 +95,7 @@ impl LinkInfo {
             mtu: 0,
             up: m.header.flags.contains(LinkFlags::Up),
             lower_up: m.header.flags.contains(LinkFlags::LowerUp),
+            oper_up: false,
             rx_queues: 0,
             tx_queues: 0,
             stats: LinkStats::default(),
@@ -98,6 +105,7 @@ impl LinkInfo {
                 LinkAttribute::IfName(n) => info.ifname = n.clone(),
                 LinkAttribute::Address(mac) => info.mac = <[u8; 6]>::try_from(mac.as_slice()).ok(),
                 LinkAttribute::Mtu(mtu) => info.mtu = *mtu,
+                LinkAttribute::OperState(st) => info.oper_up = *st == State::Up,
                 LinkAttribute::NumRxQueues(q) => info.rx_queues = *q,
                 LinkAttribute::NumTxQueues(q) => info.tx_queues = *q,
                 LinkAttribute::Stats64(s) => {
