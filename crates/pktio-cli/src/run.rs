@@ -28,7 +28,11 @@ pub fn stop_flag() -> Arc<AtomicBool> {
 /// Pins the calling thread to `cpu` (`sched_setaffinity`).
 pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    anyhow::ensure!(cpu < n, "CPU {cpu} does not exist: this host has CPUs 0..{}", n - 1);
+    anyhow::ensure!(
+        cpu < n,
+        "CPU {cpu} does not exist: this host has CPUs 0..{}",
+        n - 1
+    );
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
     rustix::thread::sched_setaffinity(None, &set)

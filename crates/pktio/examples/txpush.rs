@@ -15,7 +15,9 @@ use pktio::xdp::{Umem, UmemConfig, XskSocket};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let ifname = args.get(1).ok_or("usage: txpush IFNAME [QUEUE] [SECONDS]")?;
+    let ifname = args
+        .get(1)
+        .ok_or("usage: txpush IFNAME [QUEUE] [SECONDS]")?;
     let queue: u32 = args.get(2).map_or(Ok(0), |s| s.parse())?;
     let secs: u64 = args.get(3).map_or(Ok(5), |s| s.parse())?;
 
@@ -48,7 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sent = 0u64;
     while Instant::now() < end {
         let parts = sock.parts();
-        let (tx, comp) = (parts.tx.ok_or("no tx ring")?, parts.completion.ok_or("no completion ring")?);
+        let (tx, comp) = (
+            parts.tx.ok_or("no tx ring")?,
+            parts.completion.ok_or("no completion ring")?,
+        );
         // A completed frame comes back with length 0; its bytes are intact.
         for mut f in comp.complete(256) {
             f.set_len(60).map_err(|_| "frame too small")?;
@@ -65,6 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sock.kick_tx()?;
     }
     let secs = start.elapsed().as_secs_f64();
-    eprintln!("txpush: {sent} frames in {secs:.2} s = {:.3} Mpps; {:?}", sent as f64 / secs / 1e6, sock.kicks());
+    eprintln!(
+        "txpush: {sent} frames in {secs:.2} s = {:.3} Mpps; {:?}",
+        sent as f64 / secs / 1e6,
+        sock.kicks()
+    );
     Ok(())
 }

@@ -83,7 +83,9 @@ pub struct XskOpts {
 fn frame_size(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(v @ (2048 | 4096)) => Ok(v),
-        _ => Err(format!("{s} is not a frame size pktio supports: use 2048 or 4096")),
+        _ => Err(format!(
+            "{s} is not a frame size pktio supports: use 2048 or 4096"
+        )),
     }
 }
 
@@ -165,9 +167,11 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
 
 fn parse_bench_ip(s: &str) -> Result<Ipv4Addr, String> {
     let ip: Ipv4Addr = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
-    pktio_lab::LabAddr::new(ip)
-        .map(|a| a.ip())
-        .map_err(|_| format!("{ip} is outside 198.18.0.0/15: pktio generates traffic only to the benchmarking range"))
+    pktio_lab::LabAddr::new(ip).map(|a| a.ip()).map_err(|_| {
+        format!(
+            "{ip} is outside 198.18.0.0/15: pktio generates traffic only to the benchmarking range"
+        )
+    })
 }
 
 impl XskOpts {
@@ -332,8 +336,14 @@ pub fn run_loop(
             let (spec, len) = frame.context("txpush needs a frame")?;
             while let Some(mut f) = umem.alloc() {
                 spec.emit(b"pktio", len as usize, f.buffer_mut())
-                    .map_err(|_| anyhow::anyhow!("a {len}-byte frame does not fit a {}-byte UMEM frame", opts.frame_size))?;
-                f.set_len(len).map_err(|_| anyhow::anyhow!("frame too small"))?;
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "a {len}-byte frame does not fit a {}-byte UMEM frame",
+                            opts.frame_size
+                        )
+                    })?;
+                f.set_len(len)
+                    .map_err(|_| anyhow::anyhow!("frame too small"))?;
                 stash.push(f);
             }
         }
@@ -395,7 +405,8 @@ pub fn run_loop(
             }
             Mode::L2fwd => {
                 let p = sock.parts();
-                let (Some(rx), Some(tx), Some(fill), Some(comp)) = (p.rx, p.tx, p.fill, p.completion)
+                let (Some(rx), Some(tx), Some(fill), Some(comp)) =
+                    (p.rx, p.tx, p.fill, p.completion)
                 else {
                     bail!("socket lacks a ring for l2fwd")
                 };
@@ -514,7 +525,11 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
     );
     println!(
         "  wakeups: tx {} ({} busy), rx {} ({} busy); frames: {:?}",
-        s.kicks.tx_kicks, s.kicks.tx_kick_busy, s.kicks.rx_wakeups, s.kicks.rx_wakeup_busy, s.accounting
+        s.kicks.tx_kicks,
+        s.kicks.tx_kick_busy,
+        s.kicks.rx_wakeups,
+        s.kicks.rx_wakeup_busy,
+        s.accounting
     );
     if let Some(w) = &s.stopped_by {
         println!("  stopped early: {w}");
@@ -522,7 +537,11 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_on_interface(mode: Mode, opts: &XskOpts, frame: Option<&FrameOpts>) -> anyhow::Result<ExitCode> {
+fn run_on_interface(
+    mode: Mode,
+    opts: &XskOpts,
+    frame: Option<&FrameOpts>,
+) -> anyhow::Result<ExitCode> {
     let ifname = opts.interface()?;
     if let Some(cpu) = opts.cpu {
         pin_to_cpu(cpu)?;
@@ -561,11 +580,17 @@ fn run_on_interface(mode: Mode, opts: &XskOpts, frame: Option<&FrameOpts>) -> an
 /// Runs `mode` in a throw-away lab: the generator (AF_XDP txpush) in `gen`,
 /// the measured loop in `rx` (rxdrop, l2fwd), or the measured txpush in
 /// `gen` with arrivals counted at `rx`.
-fn run_in_lab(mode: Mode, opts: &XskOpts, lab_opts: &LabOpts, frame: Option<&FrameOpts>) -> anyhow::Result<ExitCode> {
+fn run_in_lab(
+    mode: Mode,
+    opts: &XskOpts,
+    lab_opts: &LabOpts,
+    frame: Option<&FrameOpts>,
+) -> anyhow::Result<ExitCode> {
     if opts.interface.is_some() {
         bail!("--lab builds its own interfaces: drop -i");
     }
-    let lab = pktio_lab::Lab::new().context("building the lab (needs root: CAP_NET_ADMIN and CAP_SYS_ADMIN)")?;
+    let lab = pktio_lab::Lab::new()
+        .context("building the lab (needs root: CAP_NET_ADMIN and CAP_SYS_ADMIN)")?;
     let (gen, rx) = (lab.gen(), lab.rx());
     let size = frame.map_or(60, |f| f.size);
     let spec = UdpFrame {
@@ -603,10 +628,21 @@ fn run_in_lab(mode: Mode, opts: &XskOpts, lab_opts: &LabOpts, frame: Option<&Fra
     let generator = if mode == Mode::Txpush {
         None
     } else {
-        let (o, s, ifname, gs, gcpu) = (opts.clone(), spec, gen.ifname().to_string(), gen_stop.clone(), lab_opts.gen_cpu);
+        let (o, s, ifname, gs, gcpu) = (
+            opts.clone(),
+            spec,
+            gen.ifname().to_string(),
+            gen_stop.clone(),
+            lab_opts.gen_cpu,
+        );
         Some(gen.spawn(move || -> anyhow::Result<Summary> {
             pin_to_cpu(gcpu)?;
-            let o = XskOpts { queue: 0, busy_poll: None, poll: false, ..o };
+            let o = XskOpts {
+                queue: 0,
+                busy_poll: None,
+                poll: false,
+                ..o
+            };
             run_loop(Mode::Txpush, &ifname, &o, Some((&s, size)), &gs, None, true)
         }))
     };
@@ -629,11 +665,24 @@ fn run_in_lab(mode: Mode, opts: &XskOpts, lab_opts: &LabOpts, frame: Option<&Fra
     print_summary(&s, opts.json)?;
     if !opts.json {
         if let Some(g) = gen_summary {
-            println!("  generator: {} packets sent ({} mean)", g.packets, fmt_pps(g.mpps * 1e6));
+            println!(
+                "  generator: {} packets sent ({} mean)",
+                g.packets,
+                fmt_pps(g.mpps * 1e6)
+            );
         }
         match mode {
-            Mode::Txpush => println!("  arrived at {}: {} packets, {} dropped", other.ifname(), far.rx_packets, far.rx_dropped),
-            Mode::L2fwd => println!("  came back to {}: {} packets", other.ifname(), far.rx_packets),
+            Mode::Txpush => println!(
+                "  arrived at {}: {} packets, {} dropped",
+                other.ifname(),
+                far.rx_packets,
+                far.rx_dropped
+            ),
+            Mode::L2fwd => println!(
+                "  came back to {}: {} packets",
+                other.ifname(),
+                far.rx_packets
+            ),
             Mode::Rxdrop => {}
         }
     }
@@ -670,7 +719,10 @@ mod tests {
 
     #[test]
     fn parses_macs_and_refuses_addresses_outside_the_range() {
-        assert_eq!(parse_mac("02:00:c6:12:00:0a"), Ok([2, 0, 0xc6, 0x12, 0, 10]));
+        assert_eq!(
+            parse_mac("02:00:c6:12:00:0a"),
+            Ok([2, 0, 0xc6, 0x12, 0, 10])
+        );
         assert!(parse_mac("02:00:c6").is_err());
         assert!(parse_mac("zz:00:c6:12:00:0a").is_err());
         assert!(parse_bench_ip("198.19.1.1").is_ok());

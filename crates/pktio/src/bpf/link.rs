@@ -126,9 +126,7 @@ impl XdpLink {
                 Err(BpfError::ModeUnsupported { source, .. }) => {
                     XdpLink::attach_skb_after(prog, ifindex, source)
                 }
-                Err(BpfError::Attach { source, .. })
-                    if source.errno() == Some(libc::EINVAL) =>
-                {
+                Err(BpfError::Attach { source, .. }) if source.errno() == Some(libc::EINVAL) => {
                     XdpLink::attach_skb_after(prog, ifindex, source)
                 }
                 Err(other) => Err(other),

@@ -185,7 +185,9 @@ pub enum BpfError {
     },
 
     /// A test frame shorter than an Ethernet header.
-    #[error("a test frame must be at least {MIN_TEST_FRAME} bytes (an Ethernet header); got {len}")]
+    #[error(
+        "a test frame must be at least {MIN_TEST_FRAME} bytes (an Ethernet header); got {len}"
+    )]
     FrameTooShort {
         /// The length given.
         len: usize,

@@ -359,12 +359,16 @@ impl<T: Copy> Consumer<T> {
 /// Sets the size of one of an AF_XDP socket's rings and maps it as a
 /// [`Producer`] (fill, TX). `elem` must be the ring's element type (`u64` for
 /// fill, `xdp_desc` for TX).
+///
+/// `set_size` is false when the size was already set on this socket (it can
+/// be set only once; the ring can be mapped again).
 pub(crate) fn kernel_producer<T: Copy>(
     fd: std::os::fd::BorrowedFd<'_>,
     kind: RingKind,
     entries: u32,
+    set_size: bool,
 ) -> Result<Producer<T>, SysError> {
-    let (map, layout) = map_kernel(fd, kind, entries, std::mem::size_of::<T>())?;
+    let (map, layout) = map_kernel(fd, kind, entries, std::mem::size_of::<T>(), set_size)?;
     // SAFETY: `map_ring` mapped the kernel's ring of `entries` elements of
     // size_of::<T>() at the offsets the kernel reported (so the mapping is large
     // enough and aligned as the kernel aligns it); the socket has exactly one
@@ -377,8 +381,9 @@ pub(crate) fn kernel_consumer<T: Copy>(
     fd: std::os::fd::BorrowedFd<'_>,
     kind: RingKind,
     entries: u32,
+    set_size: bool,
 ) -> Result<Consumer<T>, SysError> {
-    let (map, layout) = map_kernel(fd, kind, entries, std::mem::size_of::<T>())?;
+    let (map, layout) = map_kernel(fd, kind, entries, std::mem::size_of::<T>(), set_size)?;
     // SAFETY: as in `kernel_producer`; this value is the only consumer.
     Ok(unsafe { Consumer::from_mmap(map, layout, entries) })
 }
@@ -388,6 +393,7 @@ fn map_kernel(
     kind: RingKind,
     entries: u32,
     elem: usize,
+    set_size: bool,
 ) -> Result<(Mmap, RingLayout), SysError> {
     if !entries.is_power_of_two() {
         return Err(SysError::from_errno(
@@ -395,7 +401,9 @@ fn map_kernel(
             libc::EINVAL,
         ));
     }
-    crate::sys::xdp::set_ring_size(fd, kind, entries)?;
+    if set_size {
+        crate::sys::xdp::set_ring_size(fd, kind, entries)?;
+    }
     crate::sys::xdp::map_ring(fd, kind, entries, elem)
 }
 

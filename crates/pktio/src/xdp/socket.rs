@@ -27,9 +27,10 @@ use std::sync::Arc;
 use rustix::net::xdp::{SocketAddrXdpFlags, XdpDesc};
 
 use super::rings::{CompletionRing, FillRing, RxRing, TxRing};
-use super::steer::{AttachedMode, XskProgram};
+use super::steer::XskProgram;
 use super::umem::{PairFd, Umem};
 use super::XskError;
+use crate::bpf::XdpMode;
 use crate::error::SysError;
 use crate::ring::{kernel_consumer, kernel_producer};
 use crate::sys;
@@ -115,7 +116,7 @@ pub struct SocketInfo {
     /// Why this mode, when it is not what was asked for or `Auto` fell back.
     pub mode_reason: Option<String>,
     /// How the steering program is attached, if this socket attached one.
-    pub attach: Option<AttachedMode>,
+    pub attach: Option<XdpMode>,
     /// Why that attach mode, when `Auto` fell back.
     pub attach_reason: Option<String>,
     /// Whether `XDP_USE_NEED_WAKEUP` is in effect.
@@ -328,12 +329,43 @@ impl<'p> XskSocketBuilder<'p> {
         // a (device, queue) that already has them shares them.
         let shares_pair = umem.pair_owner(ifindex, queue);
         let make_fq = shares_pair.is_none();
+        // Ring sizes can be set once per socket. A build that failed after
+        // setting them on the UMEM's registration socket (a bind refused,
+        // say) left them set: map them again if the sizes agree.
+        let sizes = [
+            if make_fq {
+                umem.config().fill_entries()
+            } else {
+                0
+            },
+            if make_fq {
+                umem.config().completion_entries()
+            } else {
+                0
+            },
+            self.rx_size,
+            self.tx_size,
+        ];
+        let set = if first {
+            let prior = umem.registration_rings();
+            for (k, name) in ["fill", "completion", "rx", "tx"].iter().enumerate() {
+                if prior[k] != 0 && prior[k] != sizes[k] {
+                    return Err(XskError::Config(format!(
+                        "the UMEM's first socket already has a {name} ring of {} entries from an \
+                         earlier build that failed; build with the same ring sizes or use a new Umem",
+                        prior[k]
+                    )));
+                }
+            }
+            umem.set_registration_rings(sizes);
+            prior.map(|p| p == 0)
+        } else {
+            [true; 4]
+        };
         let (fill, completion) = if make_fq {
-            let fsz = umem.config().fill_entries();
-            let csz = umem.config().completion_entries();
-            let p =
-                kernel_producer::<u64>(fd, RingKind::Fill, fsz).map_err(sys_err("fill ring"))?;
-            let c = kernel_consumer::<u64>(fd, RingKind::Completion, csz)
+            let p = kernel_producer::<u64>(fd, RingKind::Fill, sizes[0], set[0])
+                .map_err(sys_err("fill ring"))?;
+            let c = kernel_consumer::<u64>(fd, RingKind::Completion, sizes[1], set[1])
                 .map_err(sys_err("completion ring"))?;
             (
                 Some(FillRing { ring: p, umem }),
@@ -345,7 +377,7 @@ impl<'p> XskSocketBuilder<'p> {
         let rx = match self.rx_size {
             0 => None,
             n => Some(RxRing {
-                ring: kernel_consumer::<XdpDesc>(fd, RingKind::Rx, n)
+                ring: kernel_consumer::<XdpDesc>(fd, RingKind::Rx, n, set[2])
                     .map_err(sys_err("rx ring"))?,
                 umem,
             }),
@@ -353,7 +385,7 @@ impl<'p> XskSocketBuilder<'p> {
         let tx = match self.tx_size {
             0 => None,
             n => Some(TxRing {
-                ring: kernel_producer::<XdpDesc>(fd, RingKind::Tx, n)
+                ring: kernel_producer::<XdpDesc>(fd, RingKind::Tx, n, set[3])
                     .map_err(sys_err("tx ring"))?,
                 umem,
             }),
@@ -398,8 +430,9 @@ impl<'p> XskSocketBuilder<'p> {
             BoundMode::Copy
         };
 
-        // Into the map.
-        if self.rx_size > 0 || own_prog.is_some() {
+        // Into the map (only sockets that receive: a TX-only socket in the
+        // map would swallow the queue's traffic).
+        if self.rx_size > 0 {
             let prog = self.program.or(own_prog.as_ref());
             if let Some(p) = prog {
                 p.insert(queue, fd)?;
@@ -474,7 +507,7 @@ impl<'p> XskSocketBuilder<'p> {
         queue: u32,
         driver: &str,
         shared_fd: Option<BorrowedFd<'_>>,
-        attach: Option<AttachedMode>,
+        attach: Option<XdpMode>,
     ) -> Result<(Option<String>, ()), XskError> {
         let wake = if self.need_wakeup {
             SocketAddrXdpFlags::XDP_USE_NEED_WAKEUP
@@ -517,7 +550,7 @@ impl<'p> XskSocketBuilder<'p> {
                 );
                 let Err(e) = zc else { return Ok((None, ())) };
                 let errno = e.errno().unwrap_or(0);
-                let skb = attach == Some(AttachedMode::Skb);
+                let skb = attach == Some(XdpMode::Skb);
                 let refusal = match errno {
                     libc::EOPNOTSUPP => Some(format!(
                         "driver {driver} has no AF_XDP zero-copy support (bind with XDP_ZEROCOPY: EOPNOTSUPP)"

@@ -192,6 +192,9 @@ pub struct Umem {
     fd: OwnedFd,
     area: Mmap,
     fd_bound: Cell<bool>,
+    /// Ring sizes already set on the registration socket (fill, completion,
+    /// rx, tx; 0 = not set): a socket option that can be set only once.
+    reg_rings: Cell<[u32; 4]>,
     /// (ifindex, queue, raw fd, owner) of each socket owning a device
     /// queue's fill/completion rings.
     pairs: RefCell<Vec<(u32, u32, RawFd, PairFd)>>,
@@ -254,6 +257,7 @@ impl Umem {
             area,
             fd,
             fd_bound: Cell::new(false),
+            reg_rings: Cell::new([0; 4]),
             pairs: RefCell::new(Vec::new()),
             pool: RefCell::new(pool),
             app: Cell::new(0),
@@ -348,6 +352,22 @@ impl Umem {
     /// Claims the registration fd for the first socket; false if taken.
     pub(crate) fn claim_fd(&self) -> bool {
         !self.fd_bound.replace(true)
+    }
+
+    /// Ring sizes set on the registration socket so far.
+    pub(crate) fn registration_rings(&self) -> [u32; 4] {
+        self.reg_rings.get()
+    }
+
+    /// Records ring sizes set on the registration socket (0 keeps the old value).
+    pub(crate) fn set_registration_rings(&self, sizes: [u32; 4]) {
+        let mut r = self.reg_rings.get();
+        for (old, new) in r.iter_mut().zip(sizes) {
+            if new != 0 {
+                *old = new;
+            }
+        }
+        self.reg_rings.set(r);
     }
 
     /// Gives the registration fd back when that socket's bind failed.
