@@ -60,8 +60,9 @@ where
         let h = std::thread::Builder::new()
             .name(format!("lab-{what}"))
             .spawn_scoped(s, move || {
-                sys::setns_net(ns)
-                    .map_err(|e| LabError::sys(format!("entering network namespace {what} (setns)"), e))?;
+                sys::setns_net(ns).map_err(|e| {
+                    LabError::sys(format!("entering network namespace {what} (setns)"), e)
+                })?;
                 Ok(f())
             })
             .map_err(|e| LabError::sys("starting a lab helper thread", e))?;
@@ -100,7 +101,10 @@ pub(crate) fn create(what: &str, mount_at: Option<&Path>) -> Result<NewNs> {
             if let Some(path) = &mount_at {
                 rustix::mount::mount_bind("/proc/thread-self/ns/net", path).map_err(|e| {
                     LabError::sys(
-                        format!("bind-mounting network namespace {what} at {}", path.display()),
+                        format!(
+                            "bind-mounting network namespace {what} at {}",
+                            path.display()
+                        ),
                         e.into(),
                     )
                 })?;
@@ -184,6 +188,12 @@ pub(crate) fn remove_mount(path: &Path) -> Result<()> {
 /// restore the thread it was created on. Dropping it runs
 /// `setns(old, CLONE_NEWNET)`; a failure is printed to stderr (a `Drop`
 /// cannot return it) and leaves the thread in the lab's namespace.
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// let lab = pktio_lab::Lab::new().unwrap();
+/// needs_send(lab.rx().enter().unwrap()); // a guard cannot change threads
+/// ```
 #[derive(Debug)]
 #[must_use = "the thread goes back to its old namespace when the guard is dropped"]
 pub struct NetNsGuard {
@@ -194,9 +204,8 @@ pub struct NetNsGuard {
 impl NetNsGuard {
     pub(crate) fn enter(ns: BorrowedFd<'_>, what: &str) -> Result<Self> {
         let old = open_current()?;
-        sys::setns_net(ns).map_err(|e| {
-            LabError::sys(format!("entering network namespace {what} (setns)"), e)
-        })?;
+        sys::setns_net(ns)
+            .map_err(|e| LabError::sys(format!("entering network namespace {what} (setns)"), e))?;
         Ok(NetNsGuard {
             old,
             _not_send: PhantomData,
