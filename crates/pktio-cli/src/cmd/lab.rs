@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
-use pktio_lab::{fmt_mac, Host, Lab, LabError};
+use pktio_lab::{fmt_mac, Lab, LabError, LinkInfo};
 
 /// Default lab name.
 const DEFAULT_NAME: &str = "pktio";
@@ -245,7 +245,7 @@ fn describe(lab: &Lab) -> anyhow::Result<()> {
             h.addr(),
             h.prefix_len(),
             fmt_mac(&h.mac()),
-            state(h, &info)
+            state(&info)
         );
         println!(
             "      mtu {}, {} rx / {} tx queues, gro {}, static ARP {} -> {}",
@@ -260,7 +260,7 @@ fn describe(lab: &Lab) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn state(_h: &Host, info: &pktio_lab::LinkInfo) -> &'static str {
+fn state(info: &LinkInfo) -> &'static str {
     match (info.up, info.lower_up) {
         (true, true) => "up",
         (true, false) => "up, no carrier (peer down)",
