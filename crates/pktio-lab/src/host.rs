@@ -26,7 +26,7 @@ pub(crate) fn lock(nl: &SharedNetlink) -> MutexGuard<'_, Netlink> {
     nl.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// One side of a [`Lab`]: a network namespace and the veth end in it.
+/// One side of a [`Lab`](crate::Lab): a network namespace and the veth end in it.
 ///
 /// Work "in" the namespace runs on a thread that entered it: [`Host::run`]
 /// (scoped, returns the result), [`Host::spawn`] (long-running),
@@ -122,13 +122,13 @@ impl Host {
     }
 
     /// The veth end's MAC: `02:00:c6:12:<k>:01` (gen) / `:02` (rx) for
-    /// subnet 198.18.<k>.0/24 (`02:00:c6:13:..` in 198.19.0.0/16): bytes 2-5
+    /// subnet `198.18.<k>.0/24` (`02:00:c6:13:..` in 198.19.0.0/16): bytes 2-5
     /// are the host's IPv4 address.
     pub fn mac(&self) -> [u8; 6] {
         self.mac
     }
 
-    /// The veth end's IPv4 address: 198.18.<k>.1 (gen) / .2 (rx).
+    /// The veth end's IPv4 address: `198.18.<k>.1` (gen) / `.2` (rx).
     pub fn addr(&self) -> LabAddr {
         self.addr
     }
@@ -239,7 +239,7 @@ impl Host {
     /// The veth end's counters (`IFLA_STATS64` via `RTM_GETLINK`).
     ///
     /// # Panics
-    /// If the netlink query fails, e.g. after [`Lab::delete_link`]; use
+    /// If the netlink query fails, e.g. after [`Lab::delete_link`](crate::Lab::delete_link); use
     /// [`try_stats`](Self::try_stats) to get that as an error.
     pub fn stats(&self) -> LinkStats {
         match self.try_stats() {
@@ -292,7 +292,7 @@ impl Host {
     }
 
     /// Switches GRO (and with it the veth's NAPI instance, see
-    /// [`LabBuilder::gro`]) on or off: `ioctl(SIOCETHTOOL, ETHTOOL_SGRO)`.
+    /// [`LabBuilder::gro`](crate::LabBuilder::gro)) on or off: `ioctl(SIOCETHTOOL, ETHTOOL_SGRO)`.
     ///
     /// # Errors
     /// [`LabError::Sys`].

@@ -278,7 +278,7 @@ impl LabBuilder {
             set_gro_in(rx_fd.as_fd(), &plan.rx_name, &plan.rx_ifname, on)?;
         }
 
-        let gen = Host {
+        let mut gen = Host {
             role: Role::Gen,
             name: plan.gen_name,
             ns: Arc::new(gen_fd),
@@ -292,7 +292,7 @@ impl LabBuilder {
             peer_mac: rx_mac,
             peer_link: None,
         };
-        let rx = Host {
+        let mut rx = Host {
             role: Role::Rx,
             name: plan.rx_name,
             ns: Arc::new(rx_fd),
@@ -306,7 +306,6 @@ impl LabBuilder {
             peer_mac: gen_mac,
             peer_link: None,
         };
-        let (mut gen, mut rx) = (gen, rx);
         gen.peer_link = Some((Arc::clone(&rx.nl), rx.ifindex));
         rx.peer_link = Some((Arc::clone(&gen.nl), gen.ifindex));
         // Up first: taking a link down flushes its neighbour entries, even

@@ -180,7 +180,8 @@ pub fn fmt_mac(mac: &[u8]) -> String {
 ///
 /// `require_root!()` returns `()`; `require_root!(value)` returns `value`,
 /// for tests that return a `Result`: `pktio_lab::require_root!(Ok(()));`.
-/// The test name is the enclosing function's path.
+/// The test name is the enclosing function's path without the crate name,
+/// which is what libtest calls the test (`tests::my_test`).
 #[macro_export]
 macro_rules! require_root {
     () => {
@@ -191,6 +192,8 @@ macro_rules! require_root {
             fn __pktio_lab_here() {}
             let name = ::std::any::type_name_of_val(&__pktio_lab_here);
             let name = name.strip_suffix("::__pktio_lab_here").unwrap_or(name);
+            // Drop the crate name: what is left is libtest's test name.
+            let name = name.split_once("::").map_or(name, |(_, rest)| rest);
             ::std::eprintln!(
                 "SKIPPED {}: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to build a lab",
                 name
@@ -209,6 +212,15 @@ mod tests {
         let s = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
         assert_eq!(parse_cap_eff(s), Some(0x1ff_ffff_ffff));
         assert_eq!(parse_cap_eff("Name: x\n"), None);
+    }
+
+    #[test]
+    fn lab_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Lab>();
+        check::<Host>();
+        check::<LabAddr>();
+        check::<LabError>();
     }
 
     #[test]

@@ -188,6 +188,12 @@ pub(crate) fn remove_mount(path: &Path) -> Result<()> {
 /// restore the thread it was created on. Dropping it runs
 /// `setns(old, CLONE_NEWNET)`; a failure is printed to stderr (a `Drop`
 /// cannot return it) and leaves the thread in the lab's namespace.
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// let lab = pktio_lab::Lab::new().unwrap();
+/// needs_send(lab.rx().enter().unwrap()); // a guard cannot change threads
+/// ```
 #[derive(Debug)]
 #[must_use = "the thread goes back to its old namespace when the guard is dropped"]
 pub struct NetNsGuard {

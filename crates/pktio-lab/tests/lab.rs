@@ -403,3 +403,115 @@ fn bad_persistent_names_are_refused() {
         );
     }
 }
+
+/// Environment variable that turns `child_holds_a_lab` on.
+const KILL_CHILD_ENV: &str = "PKTIO_LAB_KILL_CHILD";
+
+/// The child half of `killed_process_leaves_nothing_behind`: builds a lab,
+/// prints its namespace inodes and waits to be killed.
+#[test]
+#[ignore = "runs only as the child of killed_process_leaves_nothing_behind"]
+fn child_holds_a_lab() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    if std::env::var_os(KILL_CHILD_ENV).is_none() {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let ino = |h: &pktio_lab::Host| {
+        std::fs::File::from(h.netns_fd().try_clone_to_owned().unwrap())
+            .metadata()
+            .unwrap()
+            .ino()
+    };
+    println!("READY {} {}", ino(lab.gen()), ino(lab.rx()));
+    std::io::stdout().flush().unwrap();
+    // Bounded: the parent kills us long before.
+    for _ in 0..600 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether any process has a thread in, or an fd on, network namespace
+/// `ino`, or it is bind-mounted somewhere.
+fn netns_referenced(ino: u64) -> bool {
+    let tag = format!("net:[{ino}]");
+    let is_it =
+        |p: std::path::PathBuf| std::fs::read_link(p).is_ok_and(|l| l.as_os_str() == tag.as_str());
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    for p in procs.flatten() {
+        if !p
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        for sub in ["task", "fd"] {
+            let Ok(entries) = std::fs::read_dir(p.path().join(sub)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = if sub == "task" {
+                    e.path().join("ns/net")
+                } else {
+                    e.path()
+                };
+                if is_it(path) {
+                    return true;
+                }
+            }
+        }
+    }
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.contains(&tag))
+}
+
+#[test]
+fn killed_process_leaves_nothing_behind() {
+    use std::io::BufRead;
+    pktio_lab::require_root!();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_holds_a_lab",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL_CHILD_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Kill the child on every path, also if an assertion below fails.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(child);
+    let mut inodes = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        // libtest may print "test child_holds_a_lab ... " first on the line.
+        if let Some((_, rest)) = line.split_once("READY ") {
+            let v: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+            inodes = Some((v[0], v[1]));
+            break;
+        }
+    }
+    let (gen, rx) = inodes.expect("the child printed READY");
+    assert!(
+        netns_referenced(gen) && netns_referenced(rx),
+        "the scan finds live namespaces"
+    );
+    child.0.kill().unwrap(); // SIGKILL: no destructor runs
+    child.0.wait().unwrap();
+    assert!(!netns_referenced(gen), "gen namespace survived its process");
+    assert!(!netns_referenced(rx), "rx namespace survived its process");
+}
