@@ -99,6 +99,9 @@ pub struct LabOpts {
     /// CPU of the lab's traffic generator.
     #[arg(long, default_value_t = 0, requires = "lab")]
     pub gen_cpu: usize,
+    /// The lab's traffic generator: in-kernel live frames (fastest) or AF_XDP transmit.
+    #[arg(long, value_enum, default_value = "live", requires = "lab")]
+    pub generator: crate::gen::Generator,
 }
 
 /// Arguments of `pktio rxdrop`.
