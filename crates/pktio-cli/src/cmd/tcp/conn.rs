@@ -40,6 +40,11 @@ pub enum Problem {
         /// Offset of the first wrong byte, counted from the end of the hello.
         offset: u64,
     },
+    /// The connection ended inside the 16-byte hello.
+    ShortHello {
+        /// Bytes of the hello that arrived.
+        got: usize,
+    },
     /// The receive failed with this error.
     Error {
         /// The error text.
@@ -57,6 +62,9 @@ impl std::fmt::Display for Problem {
             ),
             Problem::Mismatch { offset } => {
                 write!(f, "data differs from the pattern at payload byte {offset}")
+            }
+            Problem::ShortHello { got } => {
+                write!(f, "closed after {got} of the 16 hello bytes")
             }
             Problem::Error { message } => write!(f, "receive failed: {message}"),
         }
@@ -126,9 +134,17 @@ impl ConnRx {
     }
 
     /// Records the end of the connection (the first one wins).
+    ///
+    /// A connection that closes after part of the hello is a problem; one that
+    /// closes before sending anything is just an early close.
     pub fn finish(&mut self, end: End) {
         if self.end == End::Open {
             self.end = end;
+            if end == End::Eof && (1..HELLO_LEN).contains(&self.hello_have) {
+                self.note(Problem::ShortHello {
+                    got: self.hello_have,
+                });
+            }
         }
     }
 
@@ -348,6 +364,20 @@ mod tests {
         c.feed(b"GET / HTTP/1.1\r\nHost: x\r\n");
         assert_eq!(c.problem, Some(Problem::BadHello));
     }
+
+    #[test]
+    fn a_connection_closing_inside_the_hello_is_a_problem_but_an_empty_one_is_not() {
+        let mut c = ConnRx::new(true);
+        c.feed(&MAGIC_PREFIX[..5]);
+        c.finish(End::Eof);
+        assert_eq!(c.problem, Some(Problem::ShortHello { got: 5 }));
+        let mut c = ConnRx::new(true);
+        c.finish(End::Eof);
+        assert_eq!(c.problem, None);
+        assert_eq!(c.report().conn, None);
+    }
+
+    const MAGIC_PREFIX: [u8; 8] = pattern::MAGIC;
 
     #[test]
     fn report_flags_missing_duplicate_and_unfinished_connections() {

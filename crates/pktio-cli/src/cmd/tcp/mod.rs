@@ -35,13 +35,12 @@ use engine::{Engine, RecvConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum TcpError {
     /// A system call failed.
-    #[error("{call} failed: {source}")]
+    #[error("{call} failed: {err}")]
     Sys {
         /// The call, as written in C.
         call: &'static str,
         /// The kernel's answer.
-        #[source]
-        source: io::Error,
+        err: io::Error,
     },
     /// The listening port is taken.
     #[error("{addr} is already in use: pick another port with --bind, or stop the program holding it")]
@@ -50,13 +49,12 @@ pub enum TcpError {
         addr: SocketAddr,
     },
     /// The sender could not connect.
-    #[error("cannot connect to {to}: {source} (is `pktio tcp-recv` listening there?)")]
+    #[error("cannot connect to {to}: {err} (is `pktio tcp-recv` listening there?)")]
     Connect {
         /// The receiver's address.
         to: SocketAddr,
         /// The kernel's answer.
-        #[source]
-        source: io::Error,
+        err: io::Error,
     },
     /// `--lab` was given with an address outside the lab's range.
     #[error("{addr} is outside the lab: with --lab, addresses must be in 198.18.0.0/15 (RFC 2544 benchmarking range)")]
@@ -83,7 +81,7 @@ pub enum TcpError {
     /// Zero-copy receive is not possible on this device.
     #[error(
         "uring-zc: unsupported: the device needs header/data split and flow steering \
-         (interface {ifname}, rx queue {queue}: IORING_REGISTER_ZCRX_IFQ returned {source}); \
+         (interface {ifname}, rx queue {queue}: IORING_REGISTER_ZCRX_IFQ returned {err}); \
          veth, loopback and virtio_net have neither. Use --engine uring. {nodev}"
     )]
     ZcUnsupported {
@@ -92,8 +90,7 @@ pub enum TcpError {
         /// The receive queue asked for.
         queue: u32,
         /// EOPNOTSUPP.
-        #[source]
-        source: io::Error,
+        err: io::Error,
         /// What the device-less test-mode probe found.
         nodev: engine::zcrx::NodevMode,
     },
@@ -118,8 +115,8 @@ pub enum TcpError {
 
 impl TcpError {
     /// A failed call with its `io::Error`.
-    pub fn sys(call: &'static str, source: io::Error) -> Self {
-        TcpError::Sys { call, source }
+    pub fn sys(call: &'static str, err: io::Error) -> Self {
+        TcpError::Sys { call, err }
     }
 }
 

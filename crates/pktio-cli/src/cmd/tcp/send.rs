@@ -75,7 +75,7 @@ pub fn run(cfg: &SendConfig) -> Result<SendReport, TcpError> {
     }
     let mut streams = Vec::with_capacity(cfg.conns);
     for _ in 0..cfg.conns {
-        let s = TcpStream::connect(cfg.to).map_err(|source| TcpError::Connect { to: cfg.to, source })?;
+        let s = TcpStream::connect(cfg.to).map_err(|err| TcpError::Connect { to: cfg.to, err })?;
         streams.push(s);
     }
     let barrier = Arc::new(Barrier::new(cfg.conns + 1));

@@ -152,7 +152,7 @@ pub fn setup(ip: IpAddr, rxq: u32) -> Result<(), TcpError> {
         Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Err(TcpError::ZcUnsupported {
             ifname,
             queue: rxq,
-            source: e,
+            err: e,
             nodev: probe_nodev(),
         }),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(TcpError::Config(format!(
