@@ -54,6 +54,9 @@ pub struct TcpBenchArgs {
     /// Run in a private network namespace over 127.0.0.1 instead of the lab's veth pair.
     #[arg(long)]
     pub loopback: bool,
+    /// Turn GRO on at the lab's receiving veth end (default: the kernel's, off).
+    #[arg(long)]
+    pub gro: bool,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -72,6 +75,8 @@ trait Sides: Sync {
         -> JoinHandle<Result<RecvReport, TcpError>>;
     /// Runs `f` on the sender's side (in its namespace) and returns its result.
     fn tx_run(&self, f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>) -> Result<SendReport, TcpError>;
+    /// Runs `f` on the receiver's side and returns its result.
+    fn rx_run(&self, f: Box<dyn FnOnce() -> Result<(), TcpError> + Send>) -> Result<(), TcpError>;
     /// The receiver's address.
     fn rx_ip(&self) -> IpAddr;
     /// What the network is, for the report.
@@ -91,11 +96,46 @@ impl Sides for Local {
     fn tx_run(&self, f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>) -> Result<SendReport, TcpError> {
         f()
     }
+    fn rx_run(&self, f: Box<dyn FnOnce() -> Result<(), TcpError> + Send>) -> Result<(), TcpError> {
+        f()
+    }
     fn rx_ip(&self) -> IpAddr {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     }
     fn describe(&self) -> &'static str {
         "private netns, loopback"
+    }
+}
+
+/// Receiver in the lab's rx namespace, sender in its gen namespace, over the veth pair.
+struct LabSides {
+    lab: pktio_lab::Lab,
+}
+
+impl Sides for LabSides {
+    fn rx_spawn(
+        &self,
+        f: Box<dyn FnOnce() -> Result<RecvReport, TcpError> + Send>,
+    ) -> JoinHandle<Result<RecvReport, TcpError>> {
+        self.lab.rx().spawn(f)
+    }
+    fn tx_run(&self, f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>) -> Result<SendReport, TcpError> {
+        self.lab
+            .gen()
+            .try_run(f)
+            .map_err(|e| TcpError::Config(format!("cannot enter the lab's gen namespace: {e}")))?
+    }
+    fn rx_run(&self, f: Box<dyn FnOnce() -> Result<(), TcpError> + Send>) -> Result<(), TcpError> {
+        self.lab
+            .rx()
+            .try_run(f)
+            .map_err(|e| TcpError::Config(format!("cannot enter the lab's rx namespace: {e}")))?
+    }
+    fn rx_ip(&self) -> IpAddr {
+        self.lab.rx().addr().into()
+    }
+    fn describe(&self) -> &'static str {
+        "lab veth"
     }
 }
 
@@ -162,11 +202,20 @@ pub fn bench(a: TcpBenchArgs) -> anyhow::Result<ExitCode> {
     let dur = Duration::try_from_secs_f64(seconds)
         .map_err(|_| TcpError::Config(format!("--seconds must be positive, not {seconds}")))?;
 
-    let job = move || -> anyhow::Result<ExitCode> {
-        if !a.loopback {
-            // Until the lab crate provides the veth pair, the private loopback is the only network.
-            eprintln!("pktio: the lab is not available in this build; measuring over loopback in a private namespace");
+    if !a.loopback {
+        let mut b = pktio_lab::Lab::builder();
+        if a.gro {
+            b = b.gro(true);
         }
+        let lab = b.build().map_err(|e| {
+            anyhow::anyhow!("cannot build the lab (two namespaces and a veth pair): {e}")
+        })?;
+        return run_matrix(&LabSides { lab }, &a, runs, dur, rx_cpu, tx_cpu);
+    }
+    if a.gro {
+        return Err(TcpError::Config("--gro applies to the lab's veth, not to --loopback".into()).into());
+    }
+    let job = move || -> anyhow::Result<ExitCode> {
         sys::enter_private_netns().map_err(|e| TcpError::sys("unshare(CLONE_NEWNET)", e))?;
         run_matrix(&Local, &a, runs, dur, rx_cpu, tx_cpu)
     };
@@ -191,6 +240,9 @@ fn run_matrix(
     env.set("seconds", format!("{}", dur.as_secs_f64()));
     env.set("runs", runs.to_string());
     env.set("verify", if a.verify { "yes" } else { "no" });
+    if !a.loopback {
+        env.set("gro", if a.gro { "on" } else { "kernel default (off)" });
+    }
     let mut report = Report::new("TCP receive", env, &["engine", "conns", "write"]);
     report.notes.push(
         "receiver CPU = getrusage(RUSAGE_THREAD) of the receiving threads per GB received; \
@@ -200,7 +252,8 @@ fn run_matrix(
 
     let mut engines = a.engines.clone();
     if engines.contains(&Engine::UringZc) {
-        match engine::zcrx::setup(sides.rx_ip(), 0).and_then(|_| Ok(())) {
+        let ip = sides.rx_ip();
+        match sides.rx_run(Box::new(move || engine::zcrx::setup(ip, 0))) {
             Ok(()) => {}
             Err(e) => {
                 report.notes.push(e.to_string());
@@ -329,6 +382,76 @@ fn size_label(size: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tiny(loopback: bool, dir: &std::path::Path) -> TcpBenchArgs {
+        TcpBenchArgs {
+            engines: Engine::ALL.to_vec(),
+            conns: vec![1, 2],
+            sizes: vec![1024, 65536],
+            runs: 2,
+            seconds: 0.2,
+            quick: false,
+            verify: true,
+            rx_cpu: None,
+            tx_cpu: None,
+            loopback,
+            gro: false,
+            json: Some(dir.join("tcp.json")),
+            svg: Some(dir.join("tcp.svg")),
+            markdown: false,
+        }
+    }
+
+    /// A short, verified matrix in the lab: every cell gets its runs, uring-zc
+    /// is reported as unsupported on veth, and JSON/SVG files are written.
+    /// Short runs on purpose: this checks the plumbing, not the numbers.
+    #[test]
+    fn a_tiny_matrix_in_the_lab_fills_every_cell() {
+        pktio_lab::require_root!();
+        let dir = std::env::temp_dir().join(format!("pktio-tcp-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let code = bench(tiny(false, &dir)).expect("bench runs");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("tcp.json")).unwrap()).unwrap();
+        let svg = std::fs::read_to_string(dir.join("tcp.svg")).unwrap();
+        let cpu_svg = std::fs::read_to_string(dir.join("tcp.cpu.svg")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(code, ExitCode::SUCCESS, "{json:#}");
+        let cells = json["cells"].as_array().unwrap();
+        // 3 engines (uring-zc is unsupported on veth) × 2 conns × 2 sizes × 2 metrics.
+        assert_eq!(cells.len(), 24, "{json:#}");
+        for c in cells {
+            assert_eq!(c["samples"].as_array().map(Vec::len), Some(2), "{c:#}");
+            assert!(c["median"].as_f64().is_some_and(|m| m > 0.0), "{c:#}");
+        }
+        let notes = json["notes"].to_string();
+        assert!(
+            notes.contains("uring-zc: unsupported: the device needs header/data split and flow steering"),
+            "{notes}"
+        );
+        assert_eq!(json["environment"]["extra"][0][1], "lab veth");
+        assert_eq!(roxmltree::Document::parse(&svg).unwrap().descendants().filter(|n| n.attribute("class") == Some("bar")).count(), 12);
+        assert!(roxmltree::Document::parse(&cpu_svg).is_ok());
+    }
+
+    #[test]
+    fn the_loopback_variant_runs_in_a_private_namespace() {
+        pktio_lab::require_root!();
+        let dir = std::env::temp_dir().join(format!("pktio-tcp-bench-lo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut a = tiny(true, &dir);
+        a.engines = vec![Engine::Epoll, Engine::Uring];
+        a.conns = vec![2];
+        a.sizes = vec![4096];
+        a.runs = 1;
+        let code = bench(a).expect("bench runs");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("tcp.json")).unwrap()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(code, ExitCode::SUCCESS, "{json:#}");
+        assert_eq!(json["cells"].as_array().map(Vec::len), Some(4));
+        assert_eq!(json["environment"]["extra"][0][1], "private netns, loopback");
+    }
 
     #[test]
     fn sizes_are_labelled_in_binary_units() {

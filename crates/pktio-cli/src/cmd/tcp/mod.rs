@@ -216,13 +216,10 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("`{s}` is too large"))
 }
 
-/// True for addresses in the lab range 198.18.0.0/15.
+/// True for addresses in the lab range 198.18.0.0/15 ([`pktio_lab::LabAddr::in_range`]).
 pub fn in_lab(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            o[0] == 198 && (o[1] & 0xfe) == 18
-        }
+        IpAddr::V4(v4) => pktio_lab::LabAddr::in_range(v4),
         IpAddr::V6(_) => false,
     }
 }
