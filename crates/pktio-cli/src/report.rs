@@ -29,12 +29,20 @@ pub struct Labels(pub Vec<(String, String)>);
 impl Labels {
     /// Builds labels from `(key, value)` pairs.
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Labels(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Labels(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// These labels with `key` set to `value` (replaced in place, or appended).
@@ -502,7 +510,12 @@ impl Report {
                     bar_w - 2.0,
                     (base_y - top_y).max(0.0),
                     PALETTE[ci % PALETTE.len()],
-                    xml_escape(&format!("{}: {} {}", c.labels.join(&label_keys(c)), st.display(), c.unit))
+                    xml_escape(&format!(
+                        "{}: {} {}",
+                        c.labels.join(&label_keys(c)),
+                        st.display(),
+                        c.unit
+                    ))
                 );
                 if st.max > st.min {
                     let cx = x + (bar_w - 2.0) / 2.0;
@@ -629,11 +642,7 @@ impl Table {
         let mut s = String::new();
         let esc: Vec<String> = self.headings.iter().map(|h| md_escape(h)).collect();
         let _ = writeln!(s, "| {} |", esc.join(" | "));
-        let _ = writeln!(
-            s,
-            "|{}|",
-            vec!["---"; self.headings.len()].join("|")
-        );
+        let _ = writeln!(s, "|{}|", vec!["---"; self.headings.len()].join("|"));
         for r in &self.rows {
             let esc: Vec<String> = r.iter().map(|c| md_escape(c)).collect();
             let _ = writeln!(s, "| {} |", esc.join(" | "));
@@ -722,10 +731,20 @@ mod tests {
         let t = sample_report().table(Some(("engine", "epoll")));
         assert_eq!(
             t.headings,
-            ["engine", "conns", "throughput (Gbit/s)", "× epoll", "cpu (s/GB)", "× epoll"]
+            [
+                "engine",
+                "conns",
+                "throughput (Gbit/s)",
+                "× epoll",
+                "cpu (s/GB)",
+                "× epoll"
+            ]
         );
         assert_eq!(t.rows.len(), 4);
-        assert_eq!(t.rows[0], ["epoll", "1", "11.0 (10.0–12.0)", "1.00", "0.200", "1.00"]);
+        assert_eq!(
+            t.rows[0],
+            ["epoll", "1", "11.0 (10.0–12.0)", "1.00", "0.200", "1.00"]
+        );
         assert_eq!(t.rows[1][2], "13.0 (12.0–14.0)");
         assert_eq!(t.rows[1][3], "1.18");
         assert_eq!(t.rows[3], ["uring", "8", "–", "–", "–", "–"]);
@@ -743,15 +762,23 @@ mod tests {
         // Numbers are right-aligned: every row ends at the same column.
         let ends: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
         assert!(ends.iter().skip(1).all(|e| *e == ends[1]), "{text}");
-        assert_eq!(lines[0], "engine  conns  throughput (Gbit/s)           cpu (s/GB)");
-        assert_eq!(lines[2], "epoll       1     11.0 (10.0–12.0)                0.200");
+        assert_eq!(
+            lines[0],
+            "engine  conns  throughput (Gbit/s)           cpu (s/GB)"
+        );
+        assert_eq!(
+            lines[2],
+            "epoll       1     11.0 (10.0–12.0)                0.200"
+        );
     }
 
     #[test]
     fn markdown_table_has_header_rule_and_rows() {
         let md = sample_report().to_markdown(None);
         assert!(md.starts_with("### TCP receive\n"));
-        assert!(md.contains("| engine | conns | throughput (Gbit/s) | cpu (s/GB) |\n|---|---|---|---|\n"));
+        assert!(md.contains(
+            "| engine | conns | throughput (Gbit/s) | cpu (s/GB) |\n|---|---|---|---|\n"
+        ));
         assert!(md.contains("| epoll | 1 | 11.0 (10.0–12.0) | 0.200 |"));
         assert!(md.contains("- uring-zc: unsupported on veth"));
     }

@@ -26,27 +26,49 @@ fn a_port_in_use_is_refused() {
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = held.local_addr().expect("addr").to_string();
     for engine in ["blocking", "epoll", "uring"] {
-        let out = pktio(&["tcp-recv", "--engine", engine, "--bind", &addr]).output().expect("run");
+        let out = pktio(&["tcp-recv", "--engine", engine, "--bind", &addr])
+            .output()
+            .expect("run");
         assert_fails_with(&out, "is already in use: pick another port with --bind");
     }
 }
 
 #[test]
 fn addresses_outside_the_lab_are_refused_in_lab_mode() {
-    let out = pktio(&["tcp-recv", "--lab", "--bind", "127.0.0.1:0"]).output().expect("run");
-    assert_fails_with(&out, "127.0.0.1 is outside the lab");
-    // Refused before any connection is attempted.
-    let out = pktio(&["tcp-send", "--lab", "--to", "192.0.2.1:5201", "--bytes", "1"])
+    let out = pktio(&["tcp-recv", "--lab", "--bind", "127.0.0.1:0"])
         .output()
         .expect("run");
-    assert_fails_with(&out, "192.0.2.1 is outside the lab: with --lab, addresses must be in 198.18.0.0/15");
+    assert_fails_with(&out, "127.0.0.1 is outside the lab");
+    // Refused before any connection is attempted.
+    let out = pktio(&[
+        "tcp-send",
+        "--lab",
+        "--to",
+        "192.0.2.1:5201",
+        "--bytes",
+        "1",
+    ])
+    .output()
+    .expect("run");
+    assert_fails_with(
+        &out,
+        "192.0.2.1 is outside the lab: with --lab, addresses must be in 198.18.0.0/15",
+    );
 }
 
 #[test]
 fn more_connections_than_the_fd_limit_are_refused() {
     for args in [
         &["tcp-recv", "--conns", "100", "--bind", "127.0.0.1:0"][..],
-        &["tcp-send", "--conns", "100", "--to", "127.0.0.1:9", "--bytes", "1"][..],
+        &[
+            "tcp-send",
+            "--conns",
+            "100",
+            "--to",
+            "127.0.0.1:9",
+            "--bytes",
+            "1",
+        ][..],
     ] {
         let mut c = pktio(args);
         // SAFETY: only async-signal-safe setrlimit runs between fork and exec.
@@ -90,7 +112,10 @@ fn forbid_io_uring(c: &mut Command) {
                     jf: 1,
                     k: NR_IO_URING_SETUP,
                 },
-                stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+                stmt(
+                    libc::BPF_RET | libc::BPF_K,
+                    libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+                ),
                 stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
             ];
             let prog = libc::sock_fprog {
@@ -129,16 +154,30 @@ fn io_uring_switched_off_gives_a_clear_error() {
 
 #[test]
 fn nonsense_arguments_are_refused() {
-    let out = pktio(&["tcp-send", "--to", "127.0.0.1:9", "--size", "lots"]).output().expect("run");
-    assert_eq!(out.status.code(), Some(2), "clap usage error");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a byte count"));
-    let out = pktio(&["tcp-recv", "--conns", "0", "--bind", "127.0.0.1:0"]).output().expect("run");
-    assert_fails_with(&out, "--conns must be at least 1");
-    let out = pktio(&["tcp-recv", "--engine", "uring", "--buffers", "100", "--bind", "127.0.0.1:0"])
+    let out = pktio(&["tcp-send", "--to", "127.0.0.1:9", "--size", "lots"])
         .output()
         .expect("run");
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a byte count"));
+    let out = pktio(&["tcp-recv", "--conns", "0", "--bind", "127.0.0.1:0"])
+        .output()
+        .expect("run");
+    assert_fails_with(&out, "--conns must be at least 1");
+    let out = pktio(&[
+        "tcp-recv",
+        "--engine",
+        "uring",
+        "--buffers",
+        "100",
+        "--bind",
+        "127.0.0.1:0",
+    ])
+    .output()
+    .expect("run");
     // Checked before any connection is awaited.
     assert_fails_with(&out, "--buffers must be a power of two");
-    let out = pktio(&["tcp-send", "--to", "127.0.0.1:9", "--duration=-1"]).output().expect("run");
+    let out = pktio(&["tcp-send", "--to", "127.0.0.1:9", "--duration=-1"])
+        .output()
+        .expect("run");
     assert_fails_with(&out, "--duration must be a non-negative number of seconds");
 }

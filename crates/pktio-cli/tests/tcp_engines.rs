@@ -15,7 +15,11 @@ fn assert_complete(r: &serde_json::Value, conn: u32, payload: u64) {
     assert_eq!(c["payload_bytes"], payload, "connection {conn}: {c:#}");
     assert_eq!(c["end"], "eof", "connection {conn}: {c:#}");
     assert_eq!(c["verified"], true, "connection {conn}: {c:#}");
-    assert_eq!(c["problem"], serde_json::Value::Null, "connection {conn}: {c:#}");
+    assert_eq!(
+        c["problem"],
+        serde_json::Value::Null,
+        "connection {conn}: {c:#}"
+    );
 }
 
 #[test]
@@ -29,9 +33,21 @@ fn each_engine_receives_exactly_the_bytes_sent() {
                 let rx = start_receiver(&["--engine", engine, "--conns", &n, "--verify"]);
                 let tx = run_sender(
                     rx.addr,
-                    &["--conns", &n, "--size", size, "--bytes", &bytes.to_string(), "--pattern"],
+                    &[
+                        "--conns",
+                        &n,
+                        "--size",
+                        size,
+                        "--bytes",
+                        &bytes.to_string(),
+                        "--pattern",
+                    ],
                 );
-                assert!(tx.status.success(), "tcp-send: {}", String::from_utf8_lossy(&tx.stderr));
+                assert!(
+                    tx.status.success(),
+                    "tcp-send: {}",
+                    String::from_utf8_lossy(&tx.stderr)
+                );
                 let f = rx.finish();
                 assert!(
                     f.status.success(),
@@ -55,11 +71,25 @@ fn each_engine_receives_exactly_the_bytes_sent() {
 #[test]
 fn uring_engine_works_without_bundles_and_with_a_small_buffer_ring() {
     in_private_netns("uring_engine_works_without_bundles", || {
-        for extra in [&["--no-bundle"][..], &["--buffers", "4", "--buf-size", "1K"][..]] {
+        for extra in [
+            &["--no-bundle"][..],
+            &["--buffers", "4", "--buf-size", "1K"][..],
+        ] {
             let mut args = vec!["--engine", "uring", "--conns", "4", "--verify"];
             args.extend_from_slice(extra);
             let rx = start_receiver(&args);
-            let tx = run_sender(rx.addr, &["--conns", "4", "--size", "7000", "--bytes", "500000", "--pattern"]);
+            let tx = run_sender(
+                rx.addr,
+                &[
+                    "--conns",
+                    "4",
+                    "--size",
+                    "7000",
+                    "--bytes",
+                    "500000",
+                    "--pattern",
+                ],
+            );
             assert!(tx.status.success());
             let f = rx.finish();
             assert!(f.status.success(), "{extra:?}: {}\n{}", f.stdout, f.stderr);
@@ -85,7 +115,13 @@ fn early_closing_connections_are_counted_exactly() {
             odd_chunks.chunk = 333;
             play_all(
                 rx.addr,
-                &[Script::new(0, 400_000), only_hello, short, nothing, odd_chunks],
+                &[
+                    Script::new(0, 400_000),
+                    only_hello,
+                    short,
+                    nothing,
+                    odd_chunks,
+                ],
             );
             let f = rx.finish();
             assert!(f.status.success(), "{engine}: {}\n{}", f.stdout, f.stderr);
@@ -113,9 +149,19 @@ fn a_connection_closing_inside_the_hello_is_reported() {
             cut.cut_at = Some(7);
             play_all(rx.addr, &[Script::new(0, 10_000), cut]);
             let f = rx.finish();
-            assert_eq!(f.status.code(), Some(2), "{engine}: {}\n{}", f.stdout, f.stderr);
+            assert_eq!(
+                f.status.code(),
+                Some(2),
+                "{engine}: {}\n{}",
+                f.stdout,
+                f.stderr
+            );
             assert_complete(&f.report, 0, 10_000);
-            assert!(f.stderr.contains("closed after 7 of the 16 hello bytes"), "{}", f.stderr);
+            assert!(
+                f.stderr.contains("closed after 7 of the 16 hello bytes"),
+                "{}",
+                f.stderr
+            );
         }
     });
 }
@@ -129,14 +175,24 @@ fn a_reset_connection_is_reported_and_the_others_complete() {
             rst.reset = true;
             play_all(rx.addr, &[Script::new(0, 200_000), rst]);
             let f = rx.finish();
-            assert_eq!(f.status.code(), Some(2), "{engine}: {}\n{}", f.stdout, f.stderr);
+            assert_eq!(
+                f.status.code(),
+                Some(2),
+                "{engine}: {}\n{}",
+                f.stdout,
+                f.stderr
+            );
             assert_complete(&f.report, 0, 200_000);
             let c = conn_record(&f.report, 1);
             assert_eq!(c["end"], "reset", "{engine}: {c:#}");
             // Whatever arrived before the reset was the right data.
             assert_eq!(c["problem"], serde_json::Value::Null, "{engine}: {c:#}");
             assert!(c["payload_bytes"].as_u64().is_some_and(|b| b <= 100_000));
-            assert!(f.stderr.contains("connection 1: reset by the sender"), "{}", f.stderr);
+            assert!(
+                f.stderr.contains("connection 1: reset by the sender"),
+                "{}",
+                f.stderr
+            );
         }
     });
 }
@@ -145,7 +201,15 @@ fn a_reset_connection_is_reported_and_the_others_complete() {
 fn a_sender_that_stalls_briefly_loses_nothing() {
     in_private_netns("a_sender_that_stalls_briefly_loses_nothing", || {
         for engine in ENGINES {
-            let rx = start_receiver(&["--engine", engine, "--conns", "3", "--verify", "--idle-timeout", "10"]);
+            let rx = start_receiver(&[
+                "--engine",
+                engine,
+                "--conns",
+                "3",
+                "--verify",
+                "--idle-timeout",
+                "10",
+            ]);
             let mut slow = Script::new(1, 300_000);
             slow.stall = Some((16 + 100_003, Duration::from_millis(700)));
             let mut slow_hello = Script::new(2, 50_000);
@@ -164,17 +228,32 @@ fn a_sender_that_stalls_briefly_loses_nothing() {
 fn a_sender_stalled_past_the_idle_timeout_is_given_up() {
     in_private_netns("a_sender_stalled_past_the_idle_timeout_is_given_up", || {
         for engine in ENGINES {
-            let rx = start_receiver(&["--engine", engine, "--conns", "2", "--verify", "--idle-timeout", "0.5"]);
+            let rx = start_receiver(&[
+                "--engine",
+                engine,
+                "--conns",
+                "2",
+                "--verify",
+                "--idle-timeout",
+                "0.5",
+            ]);
             let mut stuck = Script::new(1, 20_000);
             stuck.stall = Some((16 + 10_000, Duration::from_secs(2)));
             let addr = rx.addr;
             let senders = std::thread::spawn(move || {
                 // The receiver gives up first, so the stuck sender's last writes may fail.
-                let _ = std::panic::catch_unwind(|| play_all(addr, &[Script::new(0, 50_000), stuck]));
+                let _ =
+                    std::panic::catch_unwind(|| play_all(addr, &[Script::new(0, 50_000), stuck]));
             });
             let f = rx.finish();
             let _ = senders.join();
-            assert_eq!(f.status.code(), Some(2), "{engine}: {}\n{}", f.stdout, f.stderr);
+            assert_eq!(
+                f.status.code(),
+                Some(2),
+                "{engine}: {}\n{}",
+                f.stdout,
+                f.stderr
+            );
             assert_complete(&f.report, 0, 50_000);
             let c = conn_record(&f.report, 1);
             assert_eq!(c["end"], "stalled", "{engine}: {c:#}");
@@ -189,13 +268,31 @@ fn a_sender_stalled_past_the_idle_timeout_is_given_up() {
 fn missing_connections_end_the_run_after_the_idle_timeout() {
     in_private_netns("missing_connections_end_the_run", || {
         for engine in ENGINES {
-            let rx = start_receiver(&["--engine", engine, "--conns", "3", "--verify", "--idle-timeout", "0.5"]);
+            let rx = start_receiver(&[
+                "--engine",
+                engine,
+                "--conns",
+                "3",
+                "--verify",
+                "--idle-timeout",
+                "0.5",
+            ]);
             play_all(rx.addr, &[Script::new(0, 1000), Script::new(1, 1000)]);
             let f = rx.finish();
-            assert_eq!(f.status.code(), Some(2), "{engine}: {}\n{}", f.stdout, f.stderr);
+            assert_eq!(
+                f.status.code(),
+                Some(2),
+                "{engine}: {}\n{}",
+                f.stdout,
+                f.stderr
+            );
             assert_complete(&f.report, 0, 1000);
             assert_complete(&f.report, 1, 1000);
-            assert!(f.stderr.contains("only 2 of 3 connections arrived"), "{}", f.stderr);
+            assert!(
+                f.stderr.contains("only 2 of 3 connections arrived"),
+                "{}",
+                f.stderr
+            );
         }
     });
 }
@@ -222,7 +319,9 @@ fn uring_zc_on_a_device_without_header_split_says_why() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(
-            err.contains("uring-zc: unsupported: the device needs header/data split and flow steering"),
+            err.contains(
+                "uring-zc: unsupported: the device needs header/data split and flow steering"
+            ),
             "{err}"
         );
         assert!(err.contains("interface lo"), "{err}");

@@ -52,7 +52,9 @@ impl LabAddr {
     /// 198.19.<slot-256>.<host> above.
     pub(crate) fn in_slot(slot: u16, host: u8) -> Self {
         let slot = u32::from(slot % 512);
-        LabAddr(Ipv4Addr::from(u32::from(Self::NETWORK) + (slot << 8) + u32::from(host)))
+        LabAddr(Ipv4Addr::from(
+            u32::from(Self::NETWORK) + (slot << 8) + u32::from(host),
+        ))
     }
 
     /// The address as a plain [`Ipv4Addr`].
@@ -122,7 +124,14 @@ mod tests {
 
     #[test]
     fn refuses_outside_range() {
-        for s in ["10.0.0.1", "198.20.0.1", "8.8.8.8", "198.17.255.255", "127.0.0.1", "0.0.0.0"] {
+        for s in [
+            "10.0.0.1",
+            "198.20.0.1",
+            "8.8.8.8",
+            "198.17.255.255",
+            "127.0.0.1",
+            "0.0.0.0",
+        ] {
             let ip: Ipv4Addr = s.parse().unwrap();
             assert!(
                 matches!(LabAddr::new(ip), Err(LabError::AddrOutsideLabRange(x)) if x == ip),
@@ -134,7 +143,12 @@ mod tests {
 
     #[test]
     fn accepts_inside_range() {
-        for s in ["198.18.0.1", "198.19.255.254", "198.18.0.0", "198.19.255.255"] {
+        for s in [
+            "198.18.0.1",
+            "198.19.255.254",
+            "198.18.0.0",
+            "198.19.255.255",
+        ] {
             let a: LabAddr = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
         }
@@ -142,8 +156,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!("198.18.0".parse::<LabAddr>(), Err(LabError::AddrParse(_))));
-        assert!(matches!("::1".parse::<LabAddr>(), Err(LabError::AddrParse(_))));
+        assert!(matches!(
+            "198.18.0".parse::<LabAddr>(),
+            Err(LabError::AddrParse(_))
+        ));
+        assert!(matches!(
+            "::1".parse::<LabAddr>(),
+            Err(LabError::AddrParse(_))
+        ));
     }
 
     #[test]

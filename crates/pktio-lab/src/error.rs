@@ -93,7 +93,10 @@ pub enum LabError {
 
 impl LabError {
     pub(crate) fn sys(op: impl Into<String>, source: io::Error) -> Self {
-        LabError::Sys { op: op.into(), source }
+        LabError::Sys {
+            op: op.into(),
+            source,
+        }
     }
 
     /// The OS error number behind this error, if there is one.
@@ -121,12 +124,16 @@ fn hint(e: &io::Error) -> Option<&'static str> {
         libc::EPERM | libc::EACCES => Some(
             "building a lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): run as root or with sudo",
         ),
-        libc::EEXIST => Some("name clash: an interface, address or namespace of that name already exists"),
+        libc::EEXIST => {
+            Some("name clash: an interface, address or namespace of that name already exists")
+        }
         libc::ENODEV | libc::ENXIO => {
             Some("the interface is gone (deleted, or its namespace was removed)")
         }
         libc::EBUSY => Some("the device or mount point is busy (in use by another program)"),
-        libc::EOPNOTSUPP => Some("this kernel lacks the feature (veth, network namespaces or ethtool support)"),
+        libc::EOPNOTSUPP => {
+            Some("this kernel lacks the feature (veth, network namespaces or ethtool support)")
+        }
         libc::ENOSYS => Some("this kernel lacks the system call"),
         _ => None,
     }

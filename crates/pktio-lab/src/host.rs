@@ -338,7 +338,12 @@ impl Host {
 /// `ioctl(SIOCETHTOOL, ETHTOOL_SGRO)` on a socket created in the namespace.
 pub(crate) fn set_gro_in(ns: BorrowedFd<'_>, ns_name: &str, ifname: &str, on: bool) -> Result<()> {
     ns::in_ns(ns, ns_name, || -> Result<()> {
-        let op = || format!("setting GRO {} on {ifname} in {ns_name} (SIOCETHTOOL ETHTOOL_SGRO)", if on { "on" } else { "off" });
+        let op = || {
+            format!(
+                "setting GRO {} on {ifname} in {ns_name} (SIOCETHTOOL ETHTOOL_SGRO)",
+                if on { "on" } else { "off" }
+            )
+        };
         let sock = ioctl_socket().map_err(|e| LabError::sys(op(), e))?;
         sys::set_gro(sock.as_fd(), ifname, on).map_err(|e| LabError::sys(op(), e))
     })?
@@ -346,7 +351,11 @@ pub(crate) fn set_gro_in(ns: BorrowedFd<'_>, ns_name: &str, ifname: &str, on: bo
 
 pub(crate) fn ioctl_socket() -> io::Result<OwnedFd> {
     use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
-    socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)
-        .map_err(io::Error::from)
+    socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)
 }
-

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::addr::LabAddr;
 use crate::error::{LabError, Result};
+use crate::host::{set_gro_in, Host};
 use crate::link::LinkInfo;
 use crate::netlink::{Netlink, VethEnd};
-use crate::host::{set_gro_in, Host};
 use crate::ns;
 
 /// Process-wide lab counter: makes interface names and subnets unique.
@@ -207,9 +207,7 @@ impl LabBuilder {
                             path: p.display().to_string(),
                         })
                     }
-                    Err(e) => {
-                        return Err(LabError::sys(format!("creating {}", p.display()), e))
-                    }
+                    Err(e) => return Err(LabError::sys(format!("creating {}", p.display()), e)),
                 }
             }
             let plan = Plan {
@@ -234,7 +232,13 @@ impl LabBuilder {
     }
 
     /// Creates the veth between two fresh namespaces and configures it.
-    fn finish(self, plan: Plan, gen: ns::NewNs, rx: ns::NewNs, persistent: Option<String>) -> Result<Lab> {
+    fn finish(
+        self,
+        plan: Plan,
+        gen: ns::NewNs,
+        rx: ns::NewNs,
+        persistent: Option<String>,
+    ) -> Result<Lab> {
         let gen_addr = LabAddr::in_slot(plan.slot, Role::Gen.host_octet());
         let rx_addr = LabAddr::in_slot(plan.slot, Role::Rx.host_octet());
         let (gen_mac, rx_mac) = (mac_for(gen_addr), mac_for(rx_addr));
@@ -251,8 +255,14 @@ impl LabBuilder {
             mtu: self.mtu,
             queues,
         };
-        let ns::NewNs { fd: gen_fd, nl: mut gen_nl } = gen;
-        let ns::NewNs { fd: rx_fd, nl: mut rx_nl } = rx;
+        let ns::NewNs {
+            fd: gen_fd,
+            nl: mut gen_nl,
+        } = gen;
+        let ns::NewNs {
+            fd: rx_fd,
+            nl: mut rx_nl,
+        } = rx;
         gen_nl.create_veth(&gen_end, &rx_end, rx_fd.as_fd())?;
         let gen_index = gen_nl.link_by_name(&plan.gen_ifname)?.header.index;
         let rx_index = rx_nl.link_by_name(&plan.rx_ifname)?.header.index;
@@ -673,4 +683,3 @@ fn discover(lab: &str, ns_name: String, fd: OwnedFd, preferred: &str) -> Result<
         prefix_len,
     })
 }
-

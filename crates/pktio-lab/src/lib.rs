@@ -152,9 +152,7 @@ const CAP_SYS_ADMIN: u32 = 21;
 pub fn have_privilege() -> bool {
     match std::fs::read_to_string("/proc/self/status") {
         Ok(status) => match parse_cap_eff(&status) {
-            Some(caps) => {
-                caps & (1 << CAP_NET_ADMIN) != 0 && caps & (1 << CAP_SYS_ADMIN) != 0
-            }
+            Some(caps) => caps & (1 << CAP_NET_ADMIN) != 0 && caps & (1 << CAP_SYS_ADMIN) != 0,
             None => rustix::process::geteuid().is_root(),
         },
         Err(_) => rustix::process::geteuid().is_root(),

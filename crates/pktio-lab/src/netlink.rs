@@ -131,15 +131,10 @@ impl Netlink {
         let mut interrupted = false;
         loop {
             let n = loop {
-                match self
-                    .sock
-                    .recv(&mut &mut self.buf[..], libc::MSG_TRUNC)
-                {
+                match self.sock.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(LabError::sys(format!("{op}: reading netlink reply"), e))
-                    }
+                    Err(e) => return Err(LabError::sys(format!("{op}: reading netlink reply"), e)),
                 }
             };
             if n > self.buf.len() {
@@ -352,8 +347,7 @@ impl Netlink {
         m.header.prefix_len = prefix_len;
         m.header.scope = AddressScope::Universe;
         m.header.index = index;
-        m.attributes
-            .push(AddressAttribute::Local(IpAddr::V4(addr)));
+        m.attributes.push(AddressAttribute::Local(IpAddr::V4(addr)));
         m.attributes
             .push(AddressAttribute::Address(IpAddr::V4(addr)));
         let op = format!("adding address {addr}/{prefix_len} to {what} (RTM_NEWADDR)");
@@ -505,6 +499,9 @@ mod tests {
             Some("Unknown device type")
         );
         assert_eq!(ext_ack_message(NLM_F_CAPPED, &p), None);
-        assert_eq!(ext_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &p[..10]), None);
+        assert_eq!(
+            ext_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &p[..10]),
+            None
+        );
     }
 }

@@ -60,8 +60,9 @@ where
         let h = std::thread::Builder::new()
             .name(format!("lab-{what}"))
             .spawn_scoped(s, move || {
-                sys::setns_net(ns)
-                    .map_err(|e| LabError::sys(format!("entering network namespace {what} (setns)"), e))?;
+                sys::setns_net(ns).map_err(|e| {
+                    LabError::sys(format!("entering network namespace {what} (setns)"), e)
+                })?;
                 Ok(f())
             })
             .map_err(|e| LabError::sys("starting a lab helper thread", e))?;
@@ -100,7 +101,10 @@ pub(crate) fn create(what: &str, mount_at: Option<&Path>) -> Result<NewNs> {
             if let Some(path) = &mount_at {
                 rustix::mount::mount_bind("/proc/thread-self/ns/net", path).map_err(|e| {
                     LabError::sys(
-                        format!("bind-mounting network namespace {what} at {}", path.display()),
+                        format!(
+                            "bind-mounting network namespace {what} at {}",
+                            path.display()
+                        ),
                         e.into(),
                     )
                 })?;
@@ -194,9 +198,8 @@ pub struct NetNsGuard {
 impl NetNsGuard {
     pub(crate) fn enter(ns: BorrowedFd<'_>, what: &str) -> Result<Self> {
         let old = open_current()?;
-        sys::setns_net(ns).map_err(|e| {
-            LabError::sys(format!("entering network namespace {what} (setns)"), e)
-        })?;
+        sys::setns_net(ns)
+            .map_err(|e| LabError::sys(format!("entering network namespace {what} (setns)"), e))?;
         Ok(NetNsGuard {
             old,
             _not_send: PhantomData,

@@ -110,7 +110,9 @@ fn lab_is_configured_as_documented() {
     // Nothing in our own (root) namespace.
     let here = OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net").unwrap());
     let root_links = names(&list_links(here.as_fd_ref()).unwrap());
-    assert!(!root_links.iter().any(|n| n == lab.gen().ifname() || n == lab.rx().ifname()));
+    assert!(!root_links
+        .iter()
+        .any(|n| n == lab.gen().ifname() || n == lab.rx().ifname()));
 }
 
 /// `OwnedFd::as_fd` without importing the trait in every test.
@@ -217,7 +219,10 @@ fn builder_options_mtu_and_gro() {
     lab.gen().set_mtu(1280).unwrap();
     assert_eq!(lab.gen().link_info().unwrap().mtu, 1280);
 
-    for bad in [Lab::builder().queues(0).build(), Lab::builder().mtu(20).build()] {
+    for bad in [
+        Lab::builder().queues(0).build(),
+        Lab::builder().mtu(20).build(),
+    ] {
         assert!(matches!(bad, Err(pktio_lab::LabError::InvalidConfig(_))));
     }
 }
@@ -334,7 +339,10 @@ fn persistent_up_open_destroy_round_trip() {
     assert!(Lab::list_persistent().unwrap().contains(&name));
     // A second lab of the same name is refused.
     let again = Lab::builder().persistent(&name).build();
-    assert!(matches!(again, Err(pktio_lab::LabError::AlreadyUp { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(pktio_lab::LabError::AlreadyUp { .. })),
+        "{again:?}"
+    );
     lab.keep();
     assert!(std::path::Path::new(&rx_path).exists());
 

@@ -9,7 +9,10 @@ fn refuses_addresses_outside_the_lab_range() {
     for s in ["10.0.0.1", "198.20.0.1", "8.8.8.8"] {
         let ip: Ipv4Addr = s.parse().unwrap();
         let err = LabAddr::new(ip).unwrap_err();
-        assert!(matches!(err, LabError::AddrOutsideLabRange(x) if x == ip), "{s}: {err}");
+        assert!(
+            matches!(err, LabError::AddrOutsideLabRange(x) if x == ip),
+            "{s}: {err}"
+        );
         assert!(err.to_string().contains("198.18.0.0/15"), "{err}");
         assert!(s.parse::<LabAddr>().is_err(), "{s} parsed");
     }

@@ -67,9 +67,15 @@ pub struct Receiver {
 
 /// Starts `pktio tcp-recv --bind 127.0.0.1:0 --json ARGS…` and waits for its "listening" line.
 pub fn start_receiver(args: &[&str]) -> Receiver {
-    let mut child = Command::new(BIN)
-        .args(["tcp-recv", "--bind", "127.0.0.1:0", "--json"])
-        .args(args)
+    let mut c = Command::new(BIN);
+    c.args(["tcp-recv", "--bind", "127.0.0.1:0", "--json"])
+        .args(args);
+    start_receiver_cmd(c)
+}
+
+/// Starts a prepared `pktio tcp-recv … --json` command and waits for its "listening" line.
+pub fn start_receiver_cmd(mut cmd: Command) -> Receiver {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -132,8 +138,12 @@ impl Receiver {
 
 /// Runs `pktio tcp-send --to ADDR ARGS…` to completion.
 pub fn run_sender(to: SocketAddr, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["tcp-send", "--to", &to.to_string()])
+    run_sender_cmd(Command::new(BIN), to, args)
+}
+
+/// Runs a prepared `pktio` command as `tcp-send --to ADDR ARGS…` to completion.
+pub fn run_sender_cmd(mut cmd: Command, to: SocketAddr, args: &[&str]) -> std::process::Output {
+    cmd.args(["tcp-send", "--to", &to.to_string()])
         .args(args)
         .output()
         .expect("run pktio tcp-send")

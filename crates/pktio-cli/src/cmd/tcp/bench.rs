@@ -71,10 +71,15 @@ pub struct TcpBenchArgs {
 /// Where the two sides run and how to reach the receiver.
 trait Sides: Sync {
     /// Spawns `f` on a thread on the receiver's side (in its namespace).
-    fn rx_spawn(&self, f: Box<dyn FnOnce() -> Result<RecvReport, TcpError> + Send>)
-        -> JoinHandle<Result<RecvReport, TcpError>>;
+    fn rx_spawn(
+        &self,
+        f: Box<dyn FnOnce() -> Result<RecvReport, TcpError> + Send>,
+    ) -> JoinHandle<Result<RecvReport, TcpError>>;
     /// Runs `f` on the sender's side (in its namespace) and returns its result.
-    fn tx_run(&self, f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>) -> Result<SendReport, TcpError>;
+    fn tx_run(
+        &self,
+        f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>,
+    ) -> Result<SendReport, TcpError>;
     /// Runs `f` on the receiver's side and returns its result.
     fn rx_run(&self, f: Box<dyn FnOnce() -> Result<(), TcpError> + Send>) -> Result<(), TcpError>;
     /// The receiver's address.
@@ -93,7 +98,10 @@ impl Sides for Local {
     ) -> JoinHandle<Result<RecvReport, TcpError>> {
         thread::spawn(f)
     }
-    fn tx_run(&self, f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>) -> Result<SendReport, TcpError> {
+    fn tx_run(
+        &self,
+        f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>,
+    ) -> Result<SendReport, TcpError> {
         f()
     }
     fn rx_run(&self, f: Box<dyn FnOnce() -> Result<(), TcpError> + Send>) -> Result<(), TcpError> {
@@ -119,7 +127,10 @@ impl Sides for LabSides {
     ) -> JoinHandle<Result<RecvReport, TcpError>> {
         self.lab.rx().spawn(f)
     }
-    fn tx_run(&self, f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>) -> Result<SendReport, TcpError> {
+    fn tx_run(
+        &self,
+        f: Box<dyn FnOnce() -> Result<SendReport, TcpError> + Send>,
+    ) -> Result<SendReport, TcpError> {
         self.lab
             .gen()
             .try_run(f)
@@ -190,10 +201,16 @@ pub fn bench(a: TcpBenchArgs) -> anyhow::Result<ExitCode> {
     let tx_cpu = a.tx_cpu.unwrap_or(0);
     for c in [rx_cpu, tx_cpu] {
         if c >= ncpu {
-            return Err(TcpError::Config(format!("CPU {c} does not exist: this host has {ncpu}")).into());
+            return Err(
+                TcpError::Config(format!("CPU {c} does not exist: this host has {ncpu}")).into(),
+            );
         }
     }
-    let (runs, seconds) = if a.quick { (1, 1.0) } else { (a.runs.max(1), a.seconds) };
+    let (runs, seconds) = if a.quick {
+        (1, 1.0)
+    } else {
+        (a.runs.max(1), a.seconds)
+    };
     let max_conns = a.conns.iter().copied().max().unwrap_or(1);
     if a.conns.contains(&0) {
         return Err(TcpError::Config("--conns values must be at least 1".into()).into());
@@ -213,7 +230,9 @@ pub fn bench(a: TcpBenchArgs) -> anyhow::Result<ExitCode> {
         return run_matrix(&LabSides { lab }, &a, runs, dur, rx_cpu, tx_cpu);
     }
     if a.gro {
-        return Err(TcpError::Config("--gro applies to the lab's veth, not to --loopback".into()).into());
+        return Err(
+            TcpError::Config("--gro applies to the lab's veth, not to --loopback".into()).into(),
+        );
     }
     let job = move || -> anyhow::Result<ExitCode> {
         sys::enter_private_netns().map_err(|e| TcpError::sys("unshare(CLONE_NEWNET)", e))?;
@@ -306,7 +325,9 @@ fn run_matrix(
                     );
                     match measure(sides, engine, &cfg, &scfg, rx_cpu) {
                         Ok((r, s)) => {
-                            let ok = r.clean() && s.errors.is_empty() && r.bytes == s.total() + 16 * conns as u64;
+                            let ok = r.clean()
+                                && s.errors.is_empty()
+                                && r.bytes == s.total() + 16 * conns as u64;
                             eprintln!(
                                 "{head}: {:.2} Gbit/s, {} CPU s/GB{}",
                                 r.gbits(),
@@ -340,8 +361,12 @@ fn run_matrix(
                         }
                     }
                 }
-                report.cells.push(Cell::new(labels.clone(), "throughput", "Gbit/s", gbits));
-                report.cells.push(Cell::new(labels, "receiver CPU", "s/GB", cpu));
+                report
+                    .cells
+                    .push(Cell::new(labels.clone(), "throughput", "Gbit/s", gbits));
+                report
+                    .cells
+                    .push(Cell::new(labels, "receiver CPU", "s/GB", cpu));
             }
         }
     }
@@ -359,13 +384,23 @@ fn run_matrix(
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
     }
     if let Some(p) = &a.svg {
-        std::fs::write(p, report.to_svg("throughput", &["conns", "write"], "engine"))
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
+        std::fs::write(
+            p,
+            report.to_svg("throughput", &["conns", "write"], "engine"),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
         let cpu_path = p.with_extension("cpu.svg");
-        std::fs::write(&cpu_path, report.to_svg("receiver CPU", &["conns", "write"], "engine"))
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", cpu_path.display()))?;
+        std::fs::write(
+            &cpu_path,
+            report.to_svg("receiver CPU", &["conns", "write"], "engine"),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", cpu_path.display()))?;
     }
-    Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 /// `1 KiB`, `64 KiB`, `1500 B`.
@@ -426,11 +461,20 @@ mod tests {
         }
         let notes = json["notes"].to_string();
         assert!(
-            notes.contains("uring-zc: unsupported: the device needs header/data split and flow steering"),
+            notes.contains(
+                "uring-zc: unsupported: the device needs header/data split and flow steering"
+            ),
             "{notes}"
         );
         assert_eq!(json["environment"]["extra"][0][1], "lab veth");
-        assert_eq!(roxmltree::Document::parse(&svg).unwrap().descendants().filter(|n| n.attribute("class") == Some("bar")).count(), 12);
+        assert_eq!(
+            roxmltree::Document::parse(&svg)
+                .unwrap()
+                .descendants()
+                .filter(|n| n.attribute("class") == Some("bar"))
+                .count(),
+            12
+        );
         assert!(roxmltree::Document::parse(&cpu_svg).is_ok());
     }
 
@@ -450,7 +494,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(code, ExitCode::SUCCESS, "{json:#}");
         assert_eq!(json["cells"].as_array().map(Vec::len), Some(4));
-        assert_eq!(json["environment"]["extra"][0][1], "private netns, loopback");
+        assert_eq!(
+            json["environment"]["extra"][0][1],
+            "private netns, loopback"
+        );
     }
 
     #[test]

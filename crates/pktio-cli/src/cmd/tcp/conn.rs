@@ -294,7 +294,9 @@ impl RecvReport {
         for c in &self.conns {
             let who = c
                 .conn
-                .map_or("a connection without hello".to_string(), |i| format!("connection {i}"));
+                .map_or("a connection without hello".to_string(), |i| {
+                    format!("connection {i}")
+                });
             if let Some(p) = &c.problem {
                 out.push(format!("{who}: {p}"));
             }
@@ -387,7 +389,14 @@ mod tests {
         let mut b = ConnRx::new(true);
         b.feed(&stream(1, 10, true));
         b.finish(End::Stalled);
-        let r = RecvReport::new("x", 3, &[a, b], Duration::from_secs(1), Duration::ZERO, true);
+        let r = RecvReport::new(
+            "x",
+            3,
+            &[a, b],
+            Duration::from_secs(1),
+            Duration::ZERO,
+            true,
+        );
         assert!(!r.clean());
         let p = r.problems().join("\n");
         assert!(p.contains("only 2 of 3"), "{p}");
@@ -399,7 +408,7 @@ mod tests {
     #[test]
     fn rates_are_computed_from_bytes_and_time() {
         let mut a = ConnRx::new(false);
-        a.feed(&vec![0u8; 16]);
+        a.feed(&[0u8; 16]);
         a.feed(&vec![0u8; 1_249_984]);
         a.finish(End::Eof);
         let r = RecvReport::new(

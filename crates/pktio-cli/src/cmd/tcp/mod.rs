@@ -43,7 +43,9 @@ pub enum TcpError {
         err: io::Error,
     },
     /// The listening port is taken.
-    #[error("{addr} is already in use: pick another port with --bind, or stop the program holding it")]
+    #[error(
+        "{addr} is already in use: pick another port with --bind, or stop the program holding it"
+    )]
     AddrInUse {
         /// The address asked for.
         addr: SocketAddr,
@@ -197,14 +199,22 @@ pub struct SendArgs {
 pub fn parse_size_u64(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
-    let (num, mult) = [("kib", 1u64 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)]
-        .iter()
-        .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.trim().to_string(), *m)))
-        .unwrap_or((lower.clone(), 1));
+    let (num, mult) = [
+        ("kib", 1u64 << 10),
+        ("mib", 1 << 20),
+        ("gib", 1 << 30),
+        ("k", 1 << 10),
+        ("m", 1 << 20),
+        ("g", 1 << 30),
+    ]
+    .iter()
+    .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.trim().to_string(), *m)))
+    .unwrap_or((lower.clone(), 1));
     let n: u64 = num
         .parse()
         .map_err(|_| format!("`{s}` is not a byte count (examples: 1024, 1K, 64KiB, 2M)"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 /// [`parse_size_u64`] for sizes that must fit in memory, at least 1 byte.
@@ -234,7 +244,9 @@ pub fn check_lab(lab: bool, ip: IpAddr) -> Result<(), TcpError> {
 
 /// Checks that `conns` connections (plus `extra` descriptors) fit under RLIMIT_NOFILE.
 pub fn check_fd_limit(conns: usize, extra: u64) -> Result<(), TcpError> {
-    let Some(limit) = sys::nofile_limit() else { return Ok(()) };
+    let Some(limit) = sys::nofile_limit() else {
+        return Ok(());
+    };
     let needed = sys::open_fds() + conns as u64 + extra;
     if needed > limit {
         return Err(TcpError::TooManyConns {
@@ -258,8 +270,11 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, TcpError> {
 }
 
 fn secs(s: f64, what: &str) -> Result<Duration, TcpError> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| TcpError::Config(format!("{what} must be a non-negative number of seconds, not {s}")))
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        TcpError::Config(format!(
+            "{what} must be a non-negative number of seconds, not {s}"
+        ))
+    })
 }
 
 /// Runs `pktio tcp-recv`.
@@ -282,7 +297,9 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
         zc_queue: a.zc_queue,
     };
     let listener = listen(a.bind)?;
-    let local = listener.local_addr().map_err(|e| TcpError::sys("getsockname", e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| TcpError::sys("getsockname", e))?;
     if let Some(cpu) = a.cpu {
         sys::pin_current_thread(cpu).map_err(|e| TcpError::sys("sched_setaffinity", e))?;
     }
@@ -296,7 +313,10 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
     let mut report = engine::run(a.engine, listener, &cfg)?;
     report.details.push((
         "process_cpu_seconds".into(),
-        format!("{:.6}", sys::process_cpu().saturating_sub(cpu0).as_secs_f64()),
+        format!(
+            "{:.6}",
+            sys::process_cpu().saturating_sub(cpu0).as_secs_f64()
+        ),
     ));
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -320,7 +340,11 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
     for p in &problems {
         eprintln!("pktio: {p}");
     }
-    Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 /// Runs `pktio tcp-send`.
@@ -360,7 +384,11 @@ pub fn send(a: SendArgs) -> anyhow::Result<ExitCode> {
     for e in &r.errors {
         eprintln!("pktio: {e}");
     }
-    Ok(if r.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if r.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 #[cfg(test)]

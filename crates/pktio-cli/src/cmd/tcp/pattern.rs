@@ -113,7 +113,11 @@ pub fn check(conn: u32, offset: u64, data: &[u8]) -> Option<u64> {
     for c in &mut chunks {
         let want = word(conn, w).to_le_bytes();
         if c != want {
-            let i = c.iter().zip(want.iter()).position(|(a, b)| a != b).unwrap_or(0);
+            let i = c
+                .iter()
+                .zip(want.iter())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             return Some(w * 8 + i as u64);
         }
         w += 1;
@@ -132,9 +136,15 @@ mod tests {
 
     #[test]
     fn hello_round_trips_and_rejects_foreign_bytes() {
-        let h = Hello { conn: 7, pattern: true };
+        let h = Hello {
+            conn: 7,
+            pattern: true,
+        };
         assert_eq!(Hello::decode(&h.encode()), Some(h));
-        let h = Hello { conn: u32::MAX, pattern: false };
+        let h = Hello {
+            conn: u32::MAX,
+            pattern: false,
+        };
         assert_eq!(Hello::decode(&h.encode()), Some(h));
         let mut b = h.encode();
         b[0] = b'X';

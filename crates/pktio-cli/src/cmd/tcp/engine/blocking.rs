@@ -43,7 +43,9 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
     let mut cpu = sys::thread_cpu().saturating_sub(cpu0);
     let mut last = first;
     for h in workers {
-        let d = h.join().map_err(|_| TcpError::Panicked("a connection thread"))?;
+        let d = h
+            .join()
+            .map_err(|_| TcpError::Panicked("a connection thread"))?;
         cpu += d.cpu;
         last = Some(last.map_or(d.ended, |l| l.max(d.ended)));
         timed_out |= d.conn.end == End::Stalled;
@@ -54,7 +56,8 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         _ => Duration::ZERO,
     };
     let mut r = RecvReport::new("blocking", cfg.conns, &conns, elapsed, cpu, timed_out);
-    r.details.push(("read_size".into(), cfg.buf_size.to_string()));
+    r.details
+        .push(("read_size".into(), cfg.buf_size.to_string()));
     Ok(r)
 }
 

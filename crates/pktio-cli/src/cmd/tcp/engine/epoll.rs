@@ -30,12 +30,18 @@ struct Open {
 /// Runs the epoll receiver on the calling thread.
 pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpError> {
     let cpu0 = sys::thread_cpu();
-    let ep = epoll::create(CreateFlags::CLOEXEC).map_err(|e| TcpError::sys("epoll_create1", e.into()))?;
+    let ep = epoll::create(CreateFlags::CLOEXEC)
+        .map_err(|e| TcpError::sys("epoll_create1", e.into()))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| TcpError::sys("fcntl(O_NONBLOCK)", e))?;
-    epoll::add(&ep, &listener, EventData::new_u64(LISTENER), EventFlags::IN | EventFlags::ET)
-        .map_err(|e| TcpError::sys("epoll_ctl(ADD)", e.into()))?;
+    epoll::add(
+        &ep,
+        &listener,
+        EventData::new_u64(LISTENER),
+        EventFlags::IN | EventFlags::ET,
+    )
+    .map_err(|e| TcpError::sys("epoll_ctl(ADD)", e.into()))?;
 
     let mut slots: Vec<Option<Open>> = Vec::with_capacity(cfg.conns);
     let mut done: Vec<ConnRx> = Vec::with_capacity(cfg.conns);
@@ -51,7 +57,11 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
 
     while accepting || open > 0 {
         events.clear();
-        let wait = if open > 0 { TICK } else { cfg.idle_timeout.min(TICK) };
+        let wait = if open > 0 {
+            TICK
+        } else {
+            cfg.idle_timeout.min(TICK)
+        };
         let ts = Timespec {
             tv_sec: wait.as_secs() as i64,
             tv_nsec: i64::from(wait.subsec_nanos()),
@@ -90,7 +100,14 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                             open += 1;
                             // The connection may already hold data: its edge fired before
                             // it was registered, so read it now.
-                            drain(&mut slots, id as usize, &mut buf, &mut open, &mut done, &mut last_end);
+                            drain(
+                                &mut slots,
+                                id as usize,
+                                &mut buf,
+                                &mut open,
+                                &mut done,
+                                &mut last_end,
+                            );
                             if slots.len() == cfg.conns {
                                 accepting = false;
                             }
@@ -101,7 +118,14 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                     }
                 }
             } else {
-                drain(&mut slots, key as usize, &mut buf, &mut open, &mut done, &mut last_end);
+                drain(
+                    &mut slots,
+                    key as usize,
+                    &mut buf,
+                    &mut open,
+                    &mut done,
+                    &mut last_end,
+                );
             }
         }
         let now = Instant::now();
@@ -133,7 +157,8 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
     };
     let cpu = sys::thread_cpu().saturating_sub(cpu0);
     let mut r = RecvReport::new("epoll", cfg.conns, &done, elapsed, cpu, timed_out);
-    r.details.push(("read_size".into(), cfg.buf_size.to_string()));
+    r.details
+        .push(("read_size".into(), cfg.buf_size.to_string()));
     Ok(r)
 }
 
@@ -147,7 +172,9 @@ fn drain(
     done: &mut Vec<ConnRx>,
     last_end: &mut Option<Instant>,
 ) {
-    let Some(Some(o)) = slots.get_mut(id) else { return };
+    let Some(Some(o)) = slots.get_mut(id) else {
+        return;
+    };
     let mut got = false;
     loop {
         match o.stream.read(buf) {

@@ -38,7 +38,12 @@ pub enum Engine {
 
 impl Engine {
     /// Every engine, in report order.
-    pub const ALL: [Engine; 4] = [Engine::Blocking, Engine::Epoll, Engine::Uring, Engine::UringZc];
+    pub const ALL: [Engine; 4] = [
+        Engine::Blocking,
+        Engine::Epoll,
+        Engine::Uring,
+        Engine::UringZc,
+    ];
 
     /// The engine's command-line name.
     pub fn name(self) -> &'static str {
@@ -96,7 +101,11 @@ impl Default for RecvConfig {
 /// Setup failures only ([`TcpError`]): io_uring unavailable, zero-copy receive
 /// unsupported by the device, a failed syscall. Per-connection trouble
 /// (resets, stalls, pattern mismatches) is in the report, not an error.
-pub fn run(engine: Engine, listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpError> {
+pub fn run(
+    engine: Engine,
+    listener: TcpListener,
+    cfg: &RecvConfig,
+) -> Result<RecvReport, TcpError> {
     match engine {
         Engine::Blocking => blocking::run(listener, cfg),
         Engine::Epoll => epoll::run(listener, cfg),

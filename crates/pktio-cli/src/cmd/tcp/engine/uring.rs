@@ -113,7 +113,8 @@ struct BufRing {
 
 impl BufRing {
     fn new(entries: u16, size: usize) -> Result<Self, TcpError> {
-        let ring_bytes = (usize::from(entries) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(4096);
+        let ring_bytes =
+            (usize::from(entries) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(4096);
         let map = AnonMap::new(ring_bytes + usize::from(entries) * size)
             .map_err(|e| TcpError::sys("mmap(provided buffers)", e))?;
         let mut r = BufRing {
@@ -135,9 +136,14 @@ impl BufRing {
     }
 
     fn buf_ptr(&self, bid: u16) -> *const u8 {
-        let ring_bytes = (usize::from(self.entries) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(4096);
+        let ring_bytes = (usize::from(self.entries) * std::mem::size_of::<BufRingEntry>())
+            .next_multiple_of(4096);
         // SAFETY: bid < entries, so the offset stays inside the mapping.
-        unsafe { self.map.as_ptr().add(ring_bytes + usize::from(bid) * self.size) }
+        unsafe {
+            self.map
+                .as_ptr()
+                .add(ring_bytes + usize::from(bid) * self.size)
+        }
     }
 
     /// Writes buffer `bid` into the slot at our tail (not yet visible to the kernel).
@@ -197,7 +203,8 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             .register_buf_ring_with_flags(bufs.ring() as u64, cfg.buffers, BGID, 0)
     }
     .map_err(|e| TcpError::sys("io_uring_register(PBUF_RING)", e))?;
-    let table = u32::try_from(cfg.conns + 1).map_err(|_| TcpError::Config("too many connections".into()))?;
+    let table = u32::try_from(cfg.conns + 1)
+        .map_err(|_| TcpError::Config("too many connections".into()))?;
     ring.submitter()
         .register_files_sparse(table)
         .map_err(|e| TcpError::sys("io_uring_register(FILES2 sparse)", e))?;
@@ -253,11 +260,24 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                 }
             }
         }
-        let wait = if open > 0 { TICK } else { cfg.idle_timeout.min(TICK) };
-        let ts = Timespec::new().sec(wait.as_secs()).nsec(wait.subsec_nanos());
-        match ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts)) {
+        let wait = if open > 0 {
+            TICK
+        } else {
+            cfg.idle_timeout.min(TICK)
+        };
+        let ts = Timespec::new()
+            .sec(wait.as_secs())
+            .nsec(wait.subsec_nanos());
+        match ring
+            .submitter()
+            .submit_with_args(1, &SubmitArgs::new().timespec(&ts))
+        {
             Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) => {}
             Err(e) => return Err(TcpError::sys("io_uring_enter", e)),
         }
         let now = Instant::now();
@@ -268,9 +288,9 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             if ud == UD_ACCEPT {
                 if res >= 0 {
                     let idx = res as u32;
-                    let s = slots
-                        .get_mut(idx as usize)
-                        .ok_or_else(|| TcpError::Config(format!("accept gave slot {idx} outside the table")))?;
+                    let s = slots.get_mut(idx as usize).ok_or_else(|| {
+                        TcpError::Config(format!("accept gave slot {idx} outside the table"))
+                    })?;
                     s.gen = s.gen.wrapping_add(1);
                     s.conn = Some(ConnRx::new(cfg.verify));
                     s.last_rx = now;
@@ -281,10 +301,17 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                     last_accept = now;
                     if accepted == cfg.conns && accepting {
                         accepting = false;
-                        pending.push(opcode::AsyncCancel::new(UD_ACCEPT).build().user_data(UD_CANCEL));
+                        pending.push(
+                            opcode::AsyncCancel::new(UD_ACCEPT)
+                                .build()
+                                .user_data(UD_CANCEL),
+                        );
                     }
                 } else if accepting && res != -libc::ECANCELED {
-                    return Err(TcpError::sys("io_uring accept", std::io::Error::from_raw_os_error(-res)));
+                    return Err(TcpError::sys(
+                        "io_uring accept",
+                        std::io::Error::from_raw_os_error(-res),
+                    ));
                 }
                 if accepting && !cqueue::more(flags) {
                     pending.push(accept());
@@ -298,7 +325,11 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             // Buffers first: whatever happens to the connection, they go back to the ring.
             let mut chunks: Vec<(u16, usize)> = Vec::new();
             if let Some(bid) = cqueue::buffer_select(flags) {
-                let n = if res > 0 { (res as usize).div_ceil(bufs.size) } else { 1 };
+                let n = if res > 0 {
+                    (res as usize).div_ceil(bufs.size)
+                } else {
+                    1
+                };
                 let mask = bufs.entries - 1;
                 if bid != bufs.head & mask {
                     return Err(TcpError::Config(format!(
@@ -316,7 +347,9 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                 bufs.head = bufs.head.wrapping_add(n as u16);
                 buffers_used += n as u64;
             }
-            let Some(s) = slots.get_mut(idx as usize) else { continue };
+            let Some(s) = slots.get_mut(idx as usize) else {
+                continue;
+            };
             let live = s.gen == gen && s.conn.is_some();
             if live {
                 if let Some(c) = s.conn.as_mut() {
@@ -365,7 +398,11 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                     }
                     let ud = (u64::from(s.gen) << 32) | idx as u64;
                     pending.push(opcode::AsyncCancel::new(ud).build().user_data(UD_CANCEL));
-                    pending.push(opcode::Close::new(Fixed(idx as u32)).build().user_data(UD_CLOSE));
+                    pending.push(
+                        opcode::Close::new(Fixed(idx as u32))
+                            .build()
+                            .user_data(UD_CLOSE),
+                    );
                     open -= 1;
                     timed_out = true;
                     last_end = Some(now);
@@ -387,7 +424,10 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
     };
     let mut r = RecvReport::new("uring", cfg.conns, &done, elapsed, cpu, timed_out);
     r.details.extend([
-        ("bundle".to_string(), if bundle { "yes" } else { "no" }.to_string()),
+        (
+            "bundle".to_string(),
+            if bundle { "yes" } else { "no" }.to_string(),
+        ),
         ("buffer_size".to_string(), cfg.buf_size.to_string()),
         ("buffers".to_string(), cfg.buffers.to_string()),
         ("completions".to_string(), completions.to_string()),

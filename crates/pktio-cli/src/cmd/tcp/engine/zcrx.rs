@@ -66,7 +66,9 @@ impl std::fmt::Display for NodevMode {
                 f,
                 "this kernel has no device-less zcrx test mode (ZCRX_REG_NODEV came after 6.18)"
             ),
-            NodevMode::Unknown(e) => write!(f, "probing the device-less zcrx test mode failed: {e}"),
+            NodevMode::Unknown(e) => {
+                write!(f, "probing the device-less zcrx test mode failed: {e}")
+            }
         }
     }
 }
@@ -88,7 +90,8 @@ fn register(if_idx: u32, rxq: u32, flags: u32) -> Result<std::io::Result<()>, Tc
     let area = AnonMap::new(AREA_LEN).map_err(|e| TcpError::sys("mmap(zcrx area)", e))?;
     let region_len = (RQ_ENTRIES as usize * std::mem::size_of::<io_uring_zcrx_rqe>() + 4096)
         .next_multiple_of(4096);
-    let region = AnonMap::new(region_len).map_err(|e| TcpError::sys("mmap(zcrx refill ring)", e))?;
+    let region =
+        AnonMap::new(region_len).map_err(|e| TcpError::sys("mmap(zcrx refill ring)", e))?;
     let mut area_reg = io_uring_zcrx_area_reg {
         addr: area.as_ptr() as u64,
         len: area.len() as u64,
