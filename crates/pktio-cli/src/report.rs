@@ -440,11 +440,17 @@ impl Report {
             .map(|s| s.max.max(s.median))
             .fold(0.0f64, f64::max);
         let axis_max = nice_ceiling(top);
-        let (bar_w, gap, pad_l, pad_r, pad_t, pad_b) = (28.0, 26.0, 70.0, 20.0, 60.0, 80.0);
+        let (bar_w, gap, pad_l, pad_r, pad_t) = (28.0, 26.0, 70.0, 20.0, 60.0);
         let plot_h = 280.0;
         let group_w = bar_w * colors.len().max(1) as f64 + gap;
         let width = (pad_l + pad_r + group_w * groups.len().max(1) as f64).max(420.0);
-        let height = pad_t + plot_h + pad_b;
+        // Group labels take one line per key; the environment is wrapped below them.
+        let footer = wrap(
+            &self.environment.summary(),
+            ((width - pad_l) / 6.0) as usize,
+        );
+        let labels_h = 14.0 * group_keys.len().max(1) as f64 + 16.0;
+        let height = pad_t + plot_h + labels_h + 13.0 * footer.len() as f64 + 8.0;
         let y = |v: f64| pad_t + plot_h - (v / axis_max) * plot_h;
 
         let mut s = String::new();
@@ -472,7 +478,7 @@ impl Report {
                 width - pad_r,
                 pad_l - 6.0,
                 yy + 4.0,
-                xml_escape(&fmt_num(v))
+                xml_escape(&fmt_tick(v))
             );
         }
         let _ = writeln!(
@@ -489,13 +495,18 @@ impl Report {
         // Bars.
         for (gi, g) in groups.iter().enumerate() {
             let gx = pad_l + gap / 2.0 + group_w * gi as f64;
-            let _ = writeln!(
-                s,
-                r#"<text x="{:.1}" y="{:.0}" text-anchor="middle">{}</text>"#,
-                gx + (group_w - gap) / 2.0,
-                pad_t + plot_h + 18.0,
-                xml_escape(g)
-            );
+            // One line per grouping key: "conns 8" / "write 64 KiB".
+            let first = cells.iter().find(|c| c.labels.join(group_keys) == *g);
+            let cx = gx + (group_w - gap) / 2.0;
+            for (li, k) in group_keys.iter().enumerate() {
+                let v = first.and_then(|c| c.labels.get(k)).unwrap_or("");
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{cx:.1}" y="{:.0}" text-anchor="middle">{}</text>"#,
+                    pad_t + plot_h + 18.0 + 14.0 * li as f64,
+                    xml_escape(&format!("{k} {v}"))
+                );
+            }
             for c in cells.iter().filter(|c| c.labels.join(group_keys) == *g) {
                 let ci = colors
                     .iter()
@@ -547,12 +558,14 @@ impl Report {
             );
             lx += 26.0 + 7.0 * (color_key.len() + k.len()) as f64;
         }
-        let _ = writeln!(
-            s,
-            r##"<text x="{pad_l}" y="{:.0}" font-size="10" fill="#555">{}</text>"##,
-            height - 12.0,
-            xml_escape(&self.environment.summary())
-        );
+        for (i, line) in footer.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                r##"<text x="{pad_l}" y="{:.0}" font-size="10" fill="#555">{}</text>"##,
+                pad_t + plot_h + labels_h + 10.0 + 13.0 * i as f64,
+                xml_escape(line)
+            );
+        }
         s.push_str("</svg>\n");
         s
     }
@@ -560,6 +573,35 @@ impl Report {
 
 fn label_keys(c: &Cell) -> Vec<&str> {
     c.labels.0.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+/// Axis ticks: like [`fmt_num`] without trailing zeros (`5`, `2.5`, `0.25`).
+fn fmt_tick(x: f64) -> String {
+    let s = fmt_num(x);
+    if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// Splits `text` at spaces into lines of at most `width` characters (longer words stay whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for w in text.split(' ') {
+        if !cur.is_empty() && cur.chars().count() + 1 + w.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
 }
 
 /// Colour-blind-friendly palette (Okabe–Ito).
@@ -813,6 +855,18 @@ mod tests {
         assert!(texts.contains(&"engine=epoll") && texts.contains(&"engine=uring"));
         assert!(texts.contains(&"throughput (Gbit/s)"));
         assert!(texts.contains(&"11.0"), "value label: {texts:?}");
+        assert!(texts.contains(&"conns 8"), "group label: {texts:?}");
+    }
+
+    #[test]
+    fn ticks_drop_trailing_zeros_and_long_text_wraps() {
+        assert_eq!(fmt_tick(5.0), "5");
+        assert_eq!(fmt_tick(2.5), "2.5");
+        assert_eq!(fmt_tick(0.25), "0.25");
+        assert_eq!(fmt_tick(0.0), "0");
+        assert_eq!(fmt_tick(150.0), "150");
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+        assert_eq!(wrap("averyverylongword x", 4), ["averyverylongword", "x"]);
     }
 
     #[test]
