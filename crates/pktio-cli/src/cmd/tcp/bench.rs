@@ -325,6 +325,16 @@ fn run_matrix(
                     );
                     match measure(sides, engine, &cfg, &scfg, rx_cpu) {
                         Ok((r, s)) => {
+                            if let Some((_, b)) = r.details.iter().find(|(k, _)| k == "bundle") {
+                                if !report
+                                    .environment
+                                    .extra
+                                    .iter()
+                                    .any(|(k, _)| k == "uring bundles")
+                                {
+                                    report.environment.set("uring bundles", b.clone());
+                                }
+                            }
                             let ok = r.clean()
                                 && s.errors.is_empty()
                                 && r.bytes == s.total() + 16 * conns as u64;

@@ -296,6 +296,10 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: secs(a.idle_timeout, "--idle-timeout")?,
         zc_queue: a.zc_queue,
     };
+    if a.engine == Engine::UringZc {
+        // Refused before listening: the device decides, not the peer.
+        engine::zcrx::setup(a.bind.ip(), a.zc_queue)?;
+    }
     let listener = listen(a.bind)?;
     let local = listener
         .local_addr()
