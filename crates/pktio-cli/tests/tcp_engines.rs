@@ -238,7 +238,7 @@ fn a_sender_stalled_past_the_idle_timeout_is_given_up() {
                 "0.5",
             ]);
             let mut stuck = Script::new(1, 20_000);
-            stuck.stall = Some((16 + 10_000, Duration::from_secs(2)));
+            stuck.stall = Some((16 + 10_000, Duration::from_secs(3)));
             let addr = rx.addr;
             let senders = std::thread::spawn(move || {
                 // The receiver gives up first, so the stuck sender's last writes may fail.

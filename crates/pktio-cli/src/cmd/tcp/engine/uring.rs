@@ -250,15 +250,18 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
     while accepting || open > 0 {
         {
             let mut sq = ring.submission();
-            for e in pending.drain(..) {
+            let mut pushed = 0;
+            for e in &pending {
                 // SAFETY: the entries reference only fixed files and the registered buffer
                 // group, which stay valid for the ring's lifetime.
-                if unsafe { sq.push(&e) }.is_err() {
-                    // The queue is 256 deep and we queue a few entries per completion
-                    // batch; if it ever fills, the rest goes in the next round.
+                if unsafe { sq.push(e) }.is_err() {
+                    // The queue is 256 deep and we queue a few entries per completion;
+                    // if it ever fills, the rest waits for the next round.
                     break;
                 }
+                pushed += 1;
             }
+            pending.drain(..pushed);
         }
         let wait = if open > 0 {
             TICK
@@ -286,7 +289,14 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         for cqe in cqes {
             let (ud, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
             if ud == UD_ACCEPT {
-                if res >= 0 {
+                if res >= 0 && !accepting {
+                    // A connection beyond the ones asked for (or after giving up): close it.
+                    pending.push(
+                        opcode::Close::new(Fixed(res as u32))
+                            .build()
+                            .user_data(UD_CLOSE),
+                    );
+                } else if res >= 0 {
                     let idx = res as u32;
                     let s = slots.get_mut(idx as usize).ok_or_else(|| {
                         TcpError::Config(format!("accept gave slot {idx} outside the table"))
@@ -411,6 +421,11 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             if accepting && now.duration_since(last_accept) >= cfg.idle_timeout {
                 accepting = false;
                 timed_out = true;
+                pending.push(
+                    opcode::AsyncCancel::new(UD_ACCEPT)
+                        .build()
+                        .user_data(UD_CANCEL),
+                );
             }
         }
     }
