@@ -235,7 +235,7 @@ fn a_sender_stalled_past_the_idle_timeout_is_given_up() {
                 "2",
                 "--verify",
                 "--idle-timeout",
-                "0.5",
+                "1",
             ]);
             let mut stuck = Script::new(1, 20_000);
             stuck.stall = Some((16 + 10_000, Duration::from_secs(3)));
@@ -275,7 +275,7 @@ fn missing_connections_end_the_run_after_the_idle_timeout() {
                 "3",
                 "--verify",
                 "--idle-timeout",
-                "0.5",
+                "1",
             ]);
             play_all(rx.addr, &[Script::new(0, 1000), Script::new(1, 1000)]);
             let f = rx.finish();
