@@ -19,7 +19,7 @@ use pktio::xdp::{
     XskSocket, XskStats,
 };
 
-use crate::run::{fmt_pps, pin_to_cpu, stop_flag, thread_cpu_time, Meter};
+use crate::run::{fmt_pps, pin_to_cpu, stop_flag, thread_cpu_time, LoopProbe, Meter};
 
 /// Flags shared by the AF_XDP commands (named as in xdpsock).
 #[derive(Debug, Clone, clap::Args)]
@@ -311,6 +311,22 @@ pub fn run_loop(
     deadline: Option<Instant>,
     quiet: bool,
 ) -> anyhow::Result<Summary> {
+    run_loop_probed(mode, ifname, opts, frame, stop, deadline, quiet, None)
+}
+
+/// [`run_loop`], publishing progress into `probe` (for the benchmark, which
+/// measures a window of the run from another thread).
+#[allow(clippy::too_many_arguments)]
+pub fn run_loop_probed(
+    mode: Mode,
+    ifname: &str,
+    opts: &XskOpts,
+    frame: Option<(&UdpFrame, u32)>,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    quiet: bool,
+    probe: Option<&LoopProbe>,
+) -> anyhow::Result<Summary> {
     let umem = Umem::new(opts.umem_config())?;
     let mut b = opts.builder(ifname);
     if mode == Mode::Txpush {
@@ -319,7 +335,19 @@ pub fn run_loop(
     if mode == Mode::Rxdrop {
         b = b.tx_size(0);
     }
-    let mut sock = b.build(&umem)?;
+    // A queue stays busy for a few tens of milliseconds after the previous
+    // socket on it closed (the kernel releases it deferred): retry briefly.
+    let give_up = Instant::now() + Duration::from_secs(2);
+    let mut sock = loop {
+        match b.clone().build(&umem) {
+            Err(pktio::xdp::XskError::Sys { op: "bind", source, .. })
+                if source.errno() == Some(libc::EBUSY) && Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r?,
+        }
+    };
     if !quiet {
         eprintln!("{}: {}", mode.name(), sock.info());
     }
@@ -356,6 +384,9 @@ pub fn run_loop(
     loop {
         iter = iter.wrapping_add(1);
         if iter % 64 == 0 {
+            if let Some(p) = probe {
+                p.cpu_ns.store(thread_cpu_time().as_nanos() as u64, Ordering::Relaxed);
+            }
             let now = Instant::now();
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -456,6 +487,9 @@ pub fn run_loop(
             }
         };
         meter.add(n, bytes);
+        if let Some(p) = probe {
+            p.packets.store(meter.packets, Ordering::Relaxed);
+        }
         // Wakeups: TX after queuing, RX when idle or asked.
         if matches!(mode, Mode::Txpush | Mode::L2fwd) && (n > 0 || mode == Mode::Txpush) {
             sock.kick_tx()?;
