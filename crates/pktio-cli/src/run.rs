@@ -39,11 +39,6 @@ pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
         .with_context(|| format!("sched_setaffinity(CPU {cpu})"))
 }
 
-/// The CPU the calling thread runs on now.
-pub fn current_cpu() -> usize {
-    rustix::thread::sched_getcpu()
-}
-
 /// CPU time (user + system) of the calling thread, from
 /// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`.
 pub fn thread_cpu_time() -> Duration {

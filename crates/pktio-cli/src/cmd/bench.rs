@@ -183,7 +183,11 @@ fn mmss(s: f64) -> String {
 }
 
 fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
-    let (runs, seconds) = if a.quick { (1, 1.0) } else { (a.runs.max(1), a.seconds) };
+    let (runs, seconds) = if a.quick {
+        (1, 1.0)
+    } else {
+        (a.runs.max(1), a.seconds)
+    };
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
         bail!("--seconds must be between 0 and 600, not {seconds}");
     }
@@ -199,10 +203,14 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if a.cpu == a.gen_cpu {
-        eprintln!("pktio: warning: generator and measured side share CPU {}: figures will be lower", a.cpu);
+        eprintln!(
+            "pktio: warning: generator and measured side share CPU {}: figures will be lower",
+            a.cpu
+        );
     }
     let warmup = (seconds / 4.0).max(0.3);
-    let lab = Lab::new().context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
+    let lab = Lab::new()
+        .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = crate::run::stop_flag();
 
     let mut env = Environment::detect();
@@ -215,9 +223,16 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     env.set("generator", "XDP live frames (BPF_PROG_RUN, XDP_TX)");
     env.set(
         "softirq",
-        format!("rx-side kernel work on CPU {} (veth: the sender's CPU)", a.gen_cpu),
+        format!(
+            "rx-side kernel work on CPU {} (veth: the sender's CPU)",
+            a.gen_cpu
+        ),
     );
-    let mut report = Report::new("pktio bench: packets in the veth lab", env, &["mode", "size", "backend"]);
+    let mut report = Report::new(
+        "pktio bench: packets in the veth lab",
+        env,
+        &["mode", "size", "backend"],
+    );
 
     let cells = a.sizes.len() * (1 + a.modes.len() * a.backends.len()) * runs;
     let mut plan = Plan {
@@ -235,15 +250,24 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            plan.progress(&format!("ceiling {size:>4} B  xdp-drop  run {}/{runs}", r + 1));
+            plan.progress(&format!(
+                "ceiling {size:>4} B  xdp-drop  run {}/{runs}",
+                r + 1
+            ));
             let pps = measure_ceiling(&lab, size, a.gen_cpu, warmup, seconds)?;
             eprintln!("          {:.3} Mpps", pps / 1e6);
             samples.push(pps / 1e6);
             plan.done += 1;
         }
-        let labels = Labels::new([("mode", "ceiling"), ("size", &*size.to_string()), ("backend", "xdp-drop")]);
+        let labels = Labels::new([
+            ("mode", "ceiling"),
+            ("size", &*size.to_string()),
+            ("backend", "xdp-drop"),
+        ]);
         ceilings.push((size, crate::report::median(&samples).unwrap_or(0.0)));
-        report.cells.push(Cell::new(labels, "Mpps", "Mpps", samples));
+        report
+            .cells
+            .push(Cell::new(labels, "Mpps", "Mpps", samples));
 
         for &mode in &a.modes {
             for &backend in &a.backends {
@@ -258,16 +282,29 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    plan.progress(&format!("{:<7} {size:>4} B  {:<8} run {}/{runs}", mode.name(), backend.name(), r + 1));
+                    plan.progress(&format!(
+                        "{:<7} {size:>4} B  {:<8} run {}/{runs}",
+                        mode.name(),
+                        backend.name(),
+                        r + 1
+                    ));
                     match measure_cell(&lab, mode, backend, size, &a, warmup, seconds) {
                         Ok(m) => {
-                            eprintln!("          {:.3} Mpps, {:.1} ns/packet on the measured CPU", m.pps / 1e6, m.ns_per_packet);
+                            eprintln!(
+                                "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
+                                m.pps / 1e6,
+                                m.ns_per_packet
+                            );
                             rates.push(m.pps / 1e6);
                             costs.push(m.ns_per_packet);
                         }
                         Err(CellError::Unsupported(why)) => {
                             eprintln!("          unsupported: {why}");
-                            let note = format!("{} {} {size} B: unsupported: {why}", backend.name(), mode.name());
+                            let note = format!(
+                                "{} {} {size} B: unsupported: {why}",
+                                backend.name(),
+                                mode.name()
+                            );
                             if !report.notes.contains(&note) {
                                 report.notes.push(note);
                             }
@@ -281,23 +318,36 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 if rates.is_empty() {
                     continue;
                 }
-                let per_core: Vec<f64> = costs.iter().map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 }).collect();
+                let per_core: Vec<f64> = costs
+                    .iter()
+                    .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
+                    .collect();
                 if mode == BenchMode::Rxdrop {
                     if let Some(&(_, c)) = ceilings.iter().find(|(s, _)| *s == size) {
                         if c > 0.0 {
                             let share: Vec<f64> = rates.iter().map(|r| 100.0 * r / c).collect();
-                            report.cells.push(Cell::new(labels.clone(), "of ceiling", "%", share));
+                            report
+                                .cells
+                                .push(Cell::new(labels.clone(), "of ceiling", "%", share));
                         }
                     }
                 }
-                report.cells.push(Cell::new(labels.clone(), "Mpps", "Mpps", rates));
-                report.cells.push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
-                report.cells.push(Cell::new(labels, "per core", "Mpps/core", per_core));
+                report
+                    .cells
+                    .push(Cell::new(labels.clone(), "Mpps", "Mpps", rates));
+                report
+                    .cells
+                    .push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
+                report
+                    .cells
+                    .push(Cell::new(labels, "per core", "Mpps/core", per_core));
             }
         }
     }
     if stop.load(Ordering::Relaxed) {
-        report.notes.push("interrupted: the table is incomplete".into());
+        report
+            .notes
+            .push("interrupted: the table is incomplete".into());
     }
 
     let baseline = Some(("backend", "xdp-skb"));
@@ -342,7 +392,12 @@ fn lab_frame(lab: &Lab) -> UdpFrame {
 }
 
 /// Starts the live-frame generator on the gen end, pinned to `cpu`.
-fn start_generator(lab: &Lab, size: u32, cpu: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
+fn start_generator(
+    lab: &Lab,
+    size: u32,
+    cpu: usize,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
     let spec = lab_frame(lab);
     let ifindex = lab.gen().ifindex();
     lab.gen().spawn(move || {
@@ -351,8 +406,11 @@ fn start_generator(lab: &Lab, size: u32, cpu: usize, stop: Arc<AtomicBool>) -> s
     })
 }
 
-fn join_generator(h: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>) -> anyhow::Result<crate::gen::GenResult> {
-    h.join().map_err(|_| anyhow::anyhow!("the generator thread panicked"))?
+fn join_generator(
+    h: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>,
+) -> anyhow::Result<crate::gen::GenResult> {
+    h.join()
+        .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?
 }
 
 /// An XDP program attached to a lab end for the duration of a run: a sink
@@ -364,7 +422,13 @@ fn attach_sink(host: &Host, action: XdpAction) -> anyhow::Result<XdpLink> {
     })?
 }
 
-fn measure_ceiling(lab: &Lab, size: u32, gen_cpu: usize, warmup: f64, seconds: f64) -> anyhow::Result<f64> {
+fn measure_ceiling(
+    lab: &Lab,
+    size: u32,
+    gen_cpu: usize,
+    warmup: f64,
+    seconds: f64,
+) -> anyhow::Result<f64> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, size, gen_cpu, stop.clone());
@@ -449,7 +513,8 @@ fn measure_cell(
         run_loop_probed(mode.mode(), &ifname, &o, f, &ls, None, true, Some(&p))
     });
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let generator = (mode != BenchMode::Txpush).then(|| start_generator(lab, size, a.gen_cpu, gen_stop.clone()));
+    let generator = (mode != BenchMode::Txpush)
+        .then(|| start_generator(lab, size, a.gen_cpu, gen_stop.clone()));
 
     let running = Running {
         worker,
@@ -467,7 +532,9 @@ fn measure_cell(
     }
     if running.worker.is_finished() {
         running.finish(lab, gro)?;
-        return Err(CellError::Failed(anyhow::anyhow!("the measured loop ended before the run")));
+        return Err(CellError::Failed(anyhow::anyhow!(
+            "the measured loop ended before the run"
+        )));
     }
     std::thread::sleep(Duration::from_secs_f64(warmup));
     let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64)> {
@@ -493,7 +560,11 @@ fn measure_cell(
     let cpu = s1.1.saturating_sub(s0.1) + s1.2.saturating_sub(s0.2);
     Ok(RunResult {
         pps: delivered as f64 / dt,
-        ns_per_packet: if loop_packets > 0 { cpu as f64 / loop_packets as f64 } else { 0.0 },
+        ns_per_packet: if loop_packets > 0 {
+            cpu as f64 / loop_packets as f64
+        } else {
+            0.0
+        },
     })
 }
 
@@ -516,7 +587,9 @@ impl Running {
         }
         let w = match self.worker.join() {
             Ok(r) => r.map_err(classify),
-            Err(_) => Err(CellError::Failed(anyhow::anyhow!("the measured thread panicked"))),
+            Err(_) => Err(CellError::Failed(anyhow::anyhow!(
+                "the measured thread panicked"
+            ))),
         };
         g?;
         w
@@ -525,10 +598,10 @@ impl Running {
 
 /// Zero-copy refused and similar answers are a row's "unsupported", not a failure.
 fn classify(e: anyhow::Error) -> CellError {
-    if let Some(x) = e.downcast_ref::<pktio::xdp::XskError>() {
-        if let pktio::xdp::XskError::ZeroCopyUnsupported { reason, driver, .. } = x {
-            return CellError::Unsupported(format!("zero-copy: driver {driver}: {reason}"));
-        }
+    if let Some(pktio::xdp::XskError::ZeroCopyUnsupported { reason, driver, .. }) =
+        e.downcast_ref::<pktio::xdp::XskError>()
+    {
+        return CellError::Unsupported(format!("zero-copy: driver {driver}: {reason}"));
     }
     CellError::Failed(e)
 }

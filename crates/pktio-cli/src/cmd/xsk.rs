@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{
-    Accounting, AttachMode, BindMode, BusyPoll, KickCounters, SocketInfo, Umem, UmemConfig,
-    XskSocket, XskStats,
+    Accounting, AttachMode, BindMode, BusyPoll, KickCounters, Umem, UmemConfig, XskSocket, XskStats,
 };
 
 use crate::run::{fmt_pps, pin_to_cpu, stop_flag, thread_cpu_time, LoopProbe, Meter};
@@ -139,6 +138,13 @@ pub struct FrameOpts {
     /// Frame length without FCS (60 gives 64 bytes on the wire).
     #[arg(short = 's', long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(42..=4000))]
     pub size: u32,
+    #[command(flatten)]
+    pub addr: AddrOpts,
+}
+
+/// Addresses of generated frames (defaults: the lab's, `pktio lab up`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AddrOpts {
     /// Source MAC (with --lab: the gen end's).
     #[arg(long, value_parser = parse_mac, default_value = "02:00:c6:12:00:01")]
     pub src_mac: [u8; 6],
@@ -154,6 +160,28 @@ pub struct FrameOpts {
     /// UDP destination port.
     #[arg(long, default_value_t = 9)]
     pub dst_port: u16,
+}
+
+impl AddrOpts {
+    /// The UDP frame these addresses describe (source port 9).
+    pub fn udp_frame(&self) -> UdpFrame {
+        UdpFrame {
+            src_mac: self.src_mac,
+            dst_mac: self.dst_mac,
+            src_ip: self.src_ip,
+            dst_ip: self.dst_ip,
+            src_port: 9,
+            dst_port: self.dst_port,
+        }
+    }
+}
+
+/// The index of `ifname` in this network namespace, with a clear error.
+pub fn ifindex(ifname: &str) -> anyhow::Result<u32> {
+    use rustix::net::{socket, AddressFamily, SocketType};
+    let sock = socket(AddressFamily::INET, SocketType::DGRAM, None).context("socket(AF_INET)")?;
+    rustix::net::netdevice::name_to_index(&sock, ifname)
+        .with_context(|| format!("interface {ifname:?} not found: check the name with `ip link`"))
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -178,6 +206,30 @@ fn parse_bench_ip(s: &str) -> Result<Ipv4Addr, String> {
 }
 
 impl XskOpts {
+    /// Defaults for a TX-only run on `ifname` (the generator's AF_XDP engine).
+    pub fn for_tx(ifname: &str, duration: Option<f64>) -> XskOpts {
+        XskOpts {
+            interface: Some(ifname.to_string()),
+            queue: 0,
+            copy: false,
+            zero_copy: false,
+            skb: false,
+            native: false,
+            batch: 64,
+            frame_size: 4096,
+            frames: 4096,
+            ring_size: 2048,
+            busy_poll: None,
+            busy_poll_budget: 64,
+            poll: false,
+            no_need_wakeup: false,
+            duration,
+            cpu: None,
+            quiet: false,
+            json: false,
+        }
+    }
+
     fn umem_config(&self) -> UmemConfig {
         UmemConfig {
             frame_size: self.frame_size,
@@ -246,9 +298,6 @@ pub struct Summary {
     pub median_mpps: f64,
     /// CPU time of the loop's thread per packet, in ns.
     pub cpu_ns_per_packet: f64,
-    /// The socket as bound.
-    #[serde(skip)]
-    pub info: Option<SocketInfo>,
     /// The socket, as text.
     pub socket: String,
     /// XDP_STATISTICS at the end.
@@ -340,9 +389,9 @@ pub fn run_loop_probed(
     let give_up = Instant::now() + Duration::from_secs(2);
     let mut sock = loop {
         match b.clone().build(&umem) {
-            Err(pktio::xdp::XskError::Sys { op: "bind", source, .. })
-                if source.errno() == Some(libc::EBUSY) && Instant::now() < give_up =>
-            {
+            Err(pktio::xdp::XskError::Sys {
+                op: "bind", source, ..
+            }) if source.errno() == Some(libc::EBUSY) && Instant::now() < give_up => {
                 std::thread::sleep(Duration::from_millis(20));
             }
             r => break r?,
@@ -385,7 +434,8 @@ pub fn run_loop_probed(
         iter = iter.wrapping_add(1);
         if iter % 64 == 0 {
             if let Some(p) = probe {
-                p.cpu_ns.store(thread_cpu_time().as_nanos() as u64, Ordering::Relaxed);
+                p.cpu_ns
+                    .store(thread_cpu_time().as_nanos() as u64, Ordering::Relaxed);
             }
             let now = Instant::now();
             if stop.load(Ordering::Relaxed) {
@@ -529,7 +579,6 @@ pub fn run_loop_probed(
             0.0
         },
         socket: sock.info().to_string(),
-        info: Some(sock.info().clone()),
         stats: sock.statistics().unwrap_or_default(),
         kicks: sock.kicks().clone(),
         accounting,
@@ -584,19 +633,7 @@ fn run_on_interface(
         pin_to_cpu(cpu)?;
     }
     let stop = stop_flag();
-    let spec = frame.map(|f| {
-        (
-            UdpFrame {
-                src_mac: f.src_mac,
-                dst_mac: f.dst_mac,
-                src_ip: f.src_ip,
-                dst_ip: f.dst_ip,
-                src_port: 9,
-                dst_port: f.dst_port,
-            },
-            f.size,
-        )
-    });
+    let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
     let s = run_loop(
         mode,
         ifname,
