@@ -283,7 +283,13 @@ impl Asm {
     }
 
     fn alu(&mut self, class: u8, op: AluOp, dst: Reg, src: u8, source: u8, imm: i32) -> &mut Self {
-        self.insn(Insn::new(class | op.code() | source, dst.index(), src, 0, imm))
+        self.insn(Insn::new(
+            class | op.code() | source,
+            dst.index(),
+            src,
+            0,
+            imm,
+        ))
     }
 
     /// `dst = imm` (64-bit, `imm` sign-extended). `BPF_MOV64_IMM`.
@@ -338,7 +344,13 @@ impl Asm {
             ByteOrder::Le => BPF_TO_LE,
             ByteOrder::Be => BPF_TO_BE,
         };
-        self.insn(Insn::new(BPF_ALU | BPF_END | source, dst.index(), 0, 0, bits as i32))
+        self.insn(Insn::new(
+            BPF_ALU | BPF_END | source,
+            dst.index(),
+            0,
+            0,
+            bits as i32,
+        ))
     }
 
     /// `dst = be16(dst)`: network ↔ host order of a 16-bit value.
@@ -375,7 +387,13 @@ impl Asm {
 
     /// `*(size *)(dst + off) = imm`. `BPF_ST_MEM`.
     pub fn st_mem(&mut self, size: Size, dst: Reg, off: i16, imm: i32) -> &mut Self {
-        self.insn(Insn::new(BPF_ST | BPF_MEM | size.code(), dst.index(), 0, off, imm))
+        self.insn(Insn::new(
+            BPF_ST | BPF_MEM | size.code(),
+            dst.index(),
+            0,
+            off,
+            imm,
+        ))
     }
 
     /// `lock *(size *)(dst + off) += src`: atomic add, `size` W or DW.
@@ -448,7 +466,13 @@ impl Asm {
     /// `if wdst op wsrc goto target` (32-bit compare). `BPF_JMP32_REG`.
     pub fn jmp32_reg(&mut self, op: JmpOp, dst: Reg, src: Reg, target: Label) -> &mut Self {
         self.jump(
-            Insn::new(BPF_JMP32 | op.code() | BPF_X, dst.index(), src.index(), 0, 0),
+            Insn::new(
+                BPF_JMP32 | op.code() | BPF_X,
+                dst.index(),
+                src.index(),
+                0,
+                0,
+            ),
             target,
         )
     }
@@ -561,7 +585,10 @@ mod tests {
         let foreign = other.label();
         let mut a = Asm::new();
         a.ja(foreign).bind(foreign).exit();
-        assert!(matches!(a.finish(), Err(AsmError::UnboundLabel { at: 0, .. })));
+        assert!(matches!(
+            a.finish(),
+            Err(AsmError::UnboundLabel { at: 0, .. })
+        ));
     }
 
     #[test]
@@ -671,8 +698,8 @@ mod tests {
         assert_eq!(
             codes,
             [
-                0xb7, 0xbf, 0xb4, 0xbc, 0x07, 0x1f, 0x54, 0x4c, 0x69, 0x7b, 0x62, 0xdb, 0xdc,
-                0x85, 0x95
+                0xb7, 0xbf, 0xb4, 0xbc, 0x07, 0x1f, 0x54, 0x4c, 0x69, 0x7b, 0x62, 0xdb, 0xdc, 0x85,
+                0x95
             ]
         );
     }
@@ -722,8 +749,7 @@ mod tests {
             (alu(), reg(), reg()).prop_map(|(o, d, s)| Op::Alu32Reg(o, d, s)),
             (size(), reg(), reg(), any::<i16>()).prop_map(|(z, d, s, o)| Op::Ldx(z, d, s, o)),
             (size(), reg(), reg(), any::<i16>()).prop_map(|(z, d, s, o)| Op::Stx(z, d, s, o)),
-            (size(), reg(), any::<i16>(), any::<i32>())
-                .prop_map(|(z, d, o, i)| Op::St(z, d, o, i)),
+            (size(), reg(), any::<i16>(), any::<i32>()).prop_map(|(z, d, o, i)| Op::St(z, d, o, i)),
             (reg(), any::<u64>()).prop_map(|(d, i)| Op::LdImm64(d, i)),
             (reg(), 0u32..16).prop_map(|(d, s)| Op::LdMapFd(d, s)),
             (

@@ -384,12 +384,7 @@ fn write_insn(f: &mut fmt::Formatter<'_>, insn: &Insn, next: Option<&Insn>) -> f
         BPF_LD => match (insn.mode(), insn.size()) {
             (BPF_IMM, BPF_DW) => write_ld_imm64(f, insn, next),
             (BPF_ABS, size) => write!(f, "r0 = *({} *)skb[{}]", size_name(size), insn.imm),
-            (BPF_IND, size) => write!(
-                f,
-                "r0 = *({} *)skb[r{src} + {}]",
-                size_name(size),
-                insn.imm
-            ),
+            (BPF_IND, size) => write!(f, "r0 = *({} *)skb[r{src} + {}]", size_name(size), insn.imm),
             _ => write_unknown(f, insn),
         },
         _ => write_unknown(f, insn),
@@ -433,7 +428,11 @@ fn write_alu(f: &mut fmt::Formatter<'_>, insn: &Insn) -> fmt::Result {
             return if insn.class() == BPF_ALU64 {
                 write!(f, "r{dst} = bswap{} r{dst}", insn.imm)
             } else {
-                let order = if insn.source() == BPF_TO_BE { "be" } else { "le" };
+                let order = if insn.source() == BPF_TO_BE {
+                    "be"
+                } else {
+                    "le"
+                };
                 write!(f, "r{dst} = {order}{} r{dst}", insn.imm)
             };
         }
@@ -516,10 +515,7 @@ fn write_atomic(f: &mut fmt::Formatter<'_>, insn: &Insn) -> fmt::Result {
     };
     match insn.imm {
         BPF_XCHG => write!(f, "r{src} = atomic{bits}_xchg(({size} *){mem}, r{src})"),
-        BPF_CMPXCHG => write!(
-            f,
-            "r0 = atomic{bits}_cmpxchg(({size} *){mem}, r0, r{src})"
-        ),
+        BPF_CMPXCHG => write!(f, "r0 = atomic{bits}_cmpxchg(({size} *){mem}, r0, r{src})"),
         imm if !name.is_empty() && imm & BPF_FETCH != 0 => write!(
             f,
             "r{src} = atomic{bits}_fetch_{name}(({size} *){mem}, r{src})"
@@ -882,19 +878,52 @@ mod tests {
     fn alu_listing() {
         let cases = [
             (Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 2), "r3 = 2"),
-            (Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0), "r6 = r1"),
+            (
+                Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0),
+                "r6 = r1",
+            ),
             (Insn::new(BPF_ALU | BPF_MOV | BPF_K, 2, 0, 0, 7), "w2 = 7"),
-            (Insn::new(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4), "r2 += -4"),
-            (Insn::new(BPF_ALU64 | BPF_SUB | BPF_X, 2, 3, 0, 0), "r2 -= r3"),
-            (Insn::new(BPF_ALU | BPF_AND | BPF_K, 1, 0, 0, 255), "w1 &= 255"),
-            (Insn::new(BPF_ALU64 | BPF_LSH | BPF_K, 1, 0, 0, 8), "r1 <<= 8"),
-            (Insn::new(BPF_ALU64 | BPF_ARSH | BPF_X, 1, 2, 0, 0), "r1 s>>= r2"),
-            (Insn::new(BPF_ALU64 | BPF_DIV | BPF_X, 1, 2, 1, 0), "r1 s/= r2"),
+            (
+                Insn::new(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4),
+                "r2 += -4",
+            ),
+            (
+                Insn::new(BPF_ALU64 | BPF_SUB | BPF_X, 2, 3, 0, 0),
+                "r2 -= r3",
+            ),
+            (
+                Insn::new(BPF_ALU | BPF_AND | BPF_K, 1, 0, 0, 255),
+                "w1 &= 255",
+            ),
+            (
+                Insn::new(BPF_ALU64 | BPF_LSH | BPF_K, 1, 0, 0, 8),
+                "r1 <<= 8",
+            ),
+            (
+                Insn::new(BPF_ALU64 | BPF_ARSH | BPF_X, 1, 2, 0, 0),
+                "r1 s>>= r2",
+            ),
+            (
+                Insn::new(BPF_ALU64 | BPF_DIV | BPF_X, 1, 2, 1, 0),
+                "r1 s/= r2",
+            ),
             (Insn::new(BPF_ALU64 | BPF_NEG, 4, 0, 0, 0), "r4 = -r4"),
-            (Insn::new(BPF_ALU | BPF_END | BPF_TO_BE, 1, 0, 0, 16), "r1 = be16 r1"),
-            (Insn::new(BPF_ALU | BPF_END | BPF_TO_LE, 1, 0, 0, 32), "r1 = le32 r1"),
-            (Insn::new(BPF_ALU64 | BPF_END, 1, 0, 0, 64), "r1 = bswap64 r1"),
-            (Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 1, 2, 8, 0), "r1 = (s8)r2"),
+            (
+                Insn::new(BPF_ALU | BPF_END | BPF_TO_BE, 1, 0, 0, 16),
+                "r1 = be16 r1",
+            ),
+            (
+                Insn::new(BPF_ALU | BPF_END | BPF_TO_LE, 1, 0, 0, 32),
+                "r1 = le32 r1",
+            ),
+            (
+                Insn::new(BPF_ALU64 | BPF_END, 1, 0, 0, 64),
+                "r1 = bswap64 r1",
+            ),
+            (
+                Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 1, 2, 8, 0),
+                "r1 = (s8)r2",
+            ),
         ];
         for (insn, want) in cases {
             assert_eq!(text(insn), want, "{insn:?}");
@@ -949,15 +978,36 @@ mod tests {
     #[test]
     fn jump_listing() {
         let cases = [
-            (Insn::new(BPF_JMP | BPF_JGT | BPF_X, 2, 3, 5, 0), "if r2 > r3 goto +5"),
-            (Insn::new(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3, 0), "if r0 == 0 goto +3"),
-            (Insn::new(BPF_JMP32 | BPF_JNE | BPF_K, 1, 0, -2, 7), "if w1 != 7 goto -2"),
-            (Insn::new(BPF_JMP | BPF_JSLE | BPF_X, 1, 2, 0, 0), "if r1 s<= r2 goto +0"),
-            (Insn::new(BPF_JMP | BPF_JSET | BPF_K, 1, 0, 1, 4), "if r1 & 4 goto +1"),
+            (
+                Insn::new(BPF_JMP | BPF_JGT | BPF_X, 2, 3, 5, 0),
+                "if r2 > r3 goto +5",
+            ),
+            (
+                Insn::new(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3, 0),
+                "if r0 == 0 goto +3",
+            ),
+            (
+                Insn::new(BPF_JMP32 | BPF_JNE | BPF_K, 1, 0, -2, 7),
+                "if w1 != 7 goto -2",
+            ),
+            (
+                Insn::new(BPF_JMP | BPF_JSLE | BPF_X, 1, 2, 0, 0),
+                "if r1 s<= r2 goto +0",
+            ),
+            (
+                Insn::new(BPF_JMP | BPF_JSET | BPF_K, 1, 0, 1, 4),
+                "if r1 & 4 goto +1",
+            ),
             (Insn::new(BPF_JMP | BPF_JA, 0, 0, -7, 0), "goto -7"),
-            (Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, 51), "call bpf_redirect_map#51"),
+            (
+                Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, 51),
+                "call bpf_redirect_map#51",
+            ),
             (Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, 9999), "call #9999"),
-            (Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, 4), "call pc+4"),
+            (
+                Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, 4),
+                "call pc+4",
+            ),
             (Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0), "exit"),
         ];
         for (insn, want) in cases {

@@ -93,7 +93,10 @@ use crate::error::SysError;
 pub enum BpfError {
     /// The verifier refused the program. The log is the verifier's own
     /// account, kept whole; its last lines usually name the problem.
-    #[error("{source}; the verifier's log follows:\n{verifier_log}")]
+    #[error(
+        "the kernel refused to load the program ({source}); the verifier's log:\n{}",
+        if verifier_log.is_empty() { "(empty)" } else { verifier_log.as_str() }
+    )]
     Load {
         /// The failed `bpf(BPF_PROG_LOAD)`.
         source: SysError,
@@ -134,7 +137,7 @@ pub enum BpfError {
     NoSuchInterface {
         /// The interface index.
         ifindex: u32,
-        /// The `ENODEV`.
+        /// The `EINVAL` or `ENODEV` from the kernel.
         source: SysError,
     },
 
@@ -185,7 +188,9 @@ pub enum BpfError {
     },
 
     /// A test frame shorter than an Ethernet header.
-    #[error("a test frame must be at least {MIN_TEST_FRAME} bytes (an Ethernet header); got {len}")]
+    #[error(
+        "a test frame must be at least {MIN_TEST_FRAME} bytes (an Ethernet header); got {len}"
+    )]
     FrameTooShort {
         /// The length given.
         len: usize,

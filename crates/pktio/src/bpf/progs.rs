@@ -129,7 +129,12 @@ mod tests {
     use super::*;
 
     fn listing(code: &Code) -> String {
-        format!("; {} ({} insns)\n{}", code.name(), code.len(), code.listing())
+        format!(
+            "; {} ({} insns)\n{}",
+            code.name(),
+            code.len(),
+            code.listing()
+        )
     }
 
     #[test]

@@ -251,7 +251,11 @@ impl MapFd {
     }
 
     fn elem_attr<'a>(&self, key: &'a [u8], value: u64, flags: u64) -> MapElemAttr<'a> {
-        assert_eq!(key.len(), self.key_size, "map key length mismatch (crate bug)");
+        assert_eq!(
+            key.len(),
+            self.key_size,
+            "map key length mismatch (crate bug)"
+        );
         MapElemAttr {
             map_fd: fd_u32(self.fd.as_fd()),
             _pad: 0,
@@ -269,7 +273,11 @@ impl MapFd {
     ///
     /// If the slices are not exactly those lengths (a bug in this crate).
     pub(crate) fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), SysError> {
-        assert_eq!(value.len(), self.value_len, "map value length mismatch (crate bug)");
+        assert_eq!(
+            value.len(),
+            self.value_len,
+            "map value length mismatch (crate bug)"
+        );
         let mut attr = self.elem_attr(key, ptr(value.as_ptr()), flags);
         bpf(Cmd::MapUpdateElem, &mut attr).map(drop)
     }
@@ -280,7 +288,11 @@ impl MapFd {
     ///
     /// If the slices are not exactly the map's lengths (a bug in this crate).
     pub(crate) fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<(), SysError> {
-        assert_eq!(value.len(), self.value_len, "map value length mismatch (crate bug)");
+        assert_eq!(
+            value.len(),
+            self.value_len,
+            "map value length mismatch (crate bug)"
+        );
         let mut attr = self.elem_attr(key, ptr(value.as_mut_ptr()), 0);
         bpf(Cmd::MapLookupElem, &mut attr).map(drop)
     }
@@ -469,7 +481,10 @@ pub(crate) struct TestRunOut {
 }
 
 /// `bpf(BPF_PROG_TEST_RUN)`.
-pub(crate) fn prog_test_run(prog: BorrowedFd<'_>, run: TestRun<'_>) -> Result<TestRunOut, SysError> {
+pub(crate) fn prog_test_run(
+    prog: BorrowedFd<'_>,
+    run: TestRun<'_>,
+) -> Result<TestRunOut, SysError> {
     let call = Cmd::ProgTestRun.call();
     let too_big = |_| SysError::from_errno(call, libc::E2BIG);
     let data_size_in = u32::try_from(run.data_in.len()).map_err(too_big)?;
@@ -643,6 +658,24 @@ pub(crate) fn link_info(link: BorrowedFd<'_>) -> Result<LinkInfo, SysError> {
     obj_info(link)
 }
 
+// ---------------------------------------------------------------------------
+// Interfaces
+// ---------------------------------------------------------------------------
+
+/// Whether interface `ifindex` exists in the calling thread's network
+/// namespace (`ioctl(SIOCGIFNAME)` on a fresh socket), or `None` if that
+/// cannot be asked. `BPF_LINK_CREATE` answers `EINVAL`, not `ENODEV`, for a
+/// missing interface (`bpf_xdp_link_attach`); this tells the two apart.
+pub(crate) fn ifindex_exists(ifindex: u32) -> Option<bool> {
+    use rustix::net::{netdevice, socket, AddressFamily, SocketType};
+    let probe = socket(AddressFamily::UNIX, SocketType::DGRAM, None).ok()?;
+    match netdevice::index_to_name(&probe, ifindex) {
+        Ok(_) => Some(true),
+        Err(rustix::io::Errno::NODEV) => Some(false),
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,6 +689,12 @@ mod tests {
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn loopback_exists_and_a_huge_index_does_not() {
+        assert_eq!(ifindex_exists(1), Some(true));
+        assert_eq!(ifindex_exists(u32::MAX - 7), Some(false));
     }
 
     #[test]
