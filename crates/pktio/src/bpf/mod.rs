@@ -215,3 +215,13 @@ pub enum BpfError {
     #[error(transparent)]
     Sys(#[from] SysError),
 }
+
+impl BpfError {
+    /// `EPERM` → [`BpfError::Permission`], anything else → [`BpfError::Sys`].
+    pub(crate) fn from_sys(e: SysError) -> BpfError {
+        match e.errno() {
+            Some(libc::EPERM) => BpfError::Permission { source: e },
+            _ => BpfError::Sys(e),
+        }
+    }
+}
