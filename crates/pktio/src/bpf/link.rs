@@ -101,7 +101,8 @@ impl XdpLink {
     ///
     /// - [`BpfError::Busy`]: another program is attached (`EBUSY`, or
     ///   `EEXIST` when it is attached in the other mode).
-    /// - [`BpfError::NoSuchInterface`] (`ENODEV`).
+    /// - [`BpfError::NoSuchInterface`] (`EINVAL` for an index that does not
+    ///   exist, as `ioctl(SIOCGIFNAME)` then confirms; or `ENODEV`).
     /// - [`BpfError::Permission`] (`EPERM`: needs `CAP_NET_ADMIN` and `CAP_BPF`).
     /// - [`BpfError::ModeUnsupported`]: driver mode asked for explicitly on a
     ///   driver without native XDP (`EOPNOTSUPP`).
@@ -206,6 +207,10 @@ fn attach_once(prog: &Program, ifindex: u32, mode: XdpMode) -> Result<OwnedFd, B
                 source,
             },
             Some(libc::ENODEV) => BpfError::NoSuchInterface { ifindex, source },
+            // bpf_xdp_link_attach answers EINVAL for a missing interface.
+            Some(libc::EINVAL) if sys::ifindex_exists(ifindex) == Some(false) => {
+                BpfError::NoSuchInterface { ifindex, source }
+            }
             Some(libc::EPERM) => BpfError::Permission { source },
             Some(libc::EOPNOTSUPP) => BpfError::ModeUnsupported {
                 ifindex,

@@ -93,7 +93,10 @@ use crate::error::SysError;
 pub enum BpfError {
     /// The verifier refused the program. The log is the verifier's own
     /// account, kept whole; its last lines usually name the problem.
-    #[error("{source}; the verifier's log follows:\n{verifier_log}")]
+    #[error(
+        "the kernel refused to load the program ({source}); the verifier's log:\n{}",
+        if verifier_log.is_empty() { "(empty)" } else { verifier_log.as_str() }
+    )]
     Load {
         /// The failed `bpf(BPF_PROG_LOAD)`.
         source: SysError,
@@ -134,7 +137,7 @@ pub enum BpfError {
     NoSuchInterface {
         /// The interface index.
         ifindex: u32,
-        /// The `ENODEV`.
+        /// The `EINVAL` or `ENODEV` from the kernel.
         source: SysError,
     },
 
@@ -211,4 +214,14 @@ pub enum BpfError {
     /// Any other failed call; [`SysError::hint`] may have advice.
     #[error(transparent)]
     Sys(#[from] SysError),
+}
+
+impl BpfError {
+    /// `EPERM` → [`BpfError::Permission`], anything else → [`BpfError::Sys`].
+    pub(crate) fn from_sys(e: SysError) -> BpfError {
+        match e.errno() {
+            Some(libc::EPERM) => BpfError::Permission { source: e },
+            _ => BpfError::Sys(e),
+        }
+    }
 }

@@ -7,7 +7,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use super::asm::Code;
 use super::insn::Insn;
 use super::BpfError;
-use crate::error::SysError;
 use crate::sys::bpf as sys;
 
 /// The license [`Program::load_xdp`] declares: GPL-compatible for the
@@ -141,6 +140,17 @@ impl Program {
         maps: &[BorrowedFd<'_>],
         license: &str,
     ) -> Result<Program, BpfError> {
+        Program::load_with_log_start(kind, code, maps, license, LOG_START)
+    }
+
+    /// [`Program::load`] with the first log buffer `log_start` bytes long.
+    fn load_with_log_start(
+        kind: ProgramKind,
+        code: &Code,
+        maps: &[BorrowedFd<'_>],
+        license: &str,
+        log_start: usize,
+    ) -> Result<Program, BpfError> {
         let license = CString::new(license).map_err(|_| BpfError::BadLicense)?;
         let insns = relocate(code, maps)?;
         let name = if code.name().is_empty() {
@@ -162,7 +172,7 @@ impl Program {
         if first.errno() == Some(libc::EPERM) {
             return Err(BpfError::Permission { source: first });
         }
-        let mut size = LOG_START;
+        let mut size = log_start;
         loop {
             let mut log = vec![0u8; size];
             match sys::prog_load(&load, Some(&mut log)) {
@@ -356,16 +366,6 @@ fn log_text(log: &[u8]) -> String {
     String::from_utf8_lossy(&log[..end]).trim_end().to_owned()
 }
 
-impl BpfError {
-    /// `EPERM` → [`BpfError::Permission`], anything else → [`BpfError::Sys`].
-    pub(crate) fn from_sys(e: SysError) -> BpfError {
-        match e.errno() {
-            Some(libc::EPERM) => BpfError::Permission { source: e },
-            _ => BpfError::Sys(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +407,45 @@ mod tests {
             assert_eq!(XdpAction::from_retval(action.code()), Some(action));
         }
         assert_eq!(XdpAction::from_retval(5), None);
+    }
+
+    #[test]
+    fn a_small_log_buffer_grows_until_the_whole_log_fits() {
+        if rustix::process::geteuid().as_raw() != 0 {
+            eprintln!(
+                "SKIPPED a_small_log_buffer_grows_until_the_whole_log_fits: needs root (CAP_BPF)"
+            );
+            return;
+        }
+        // Fail at the end of a long straight line: the level-1 log then
+        // holds a line per instruction, far more than 128 bytes.
+        let mut a = Asm::new();
+        for _ in 0..64 {
+            a.mov64_imm(R2, 1);
+        }
+        a.ldx_mem(crate::bpf::Size::W, R0, R1, 40).exit();
+        let code = a.finish().unwrap();
+        let err = Program::load_with_log_start(ProgramKind::Xdp, &code, &[], DEFAULT_LICENSE, 128)
+            .unwrap_err();
+        match err {
+            BpfError::Load {
+                source,
+                verifier_log,
+            } => {
+                // The verifier's error, not the ENOSPC of a short buffer.
+                assert_eq!(source.errno(), Some(libc::EACCES));
+                assert!(verifier_log.len() > 128, "{verifier_log}");
+                assert!(verifier_log.contains("invalid bpf_context access off=40"));
+                // The whole log: its first and last lines are there.
+                assert!(verifier_log.starts_with("func#0 @0") || verifier_log.starts_with("0: "));
+                assert!(verifier_log
+                    .lines()
+                    .last()
+                    .unwrap()
+                    .starts_with("processed "));
+            }
+            other => panic!("expected BpfError::Load, got {other:?}"),
+        }
     }
 
     #[test]

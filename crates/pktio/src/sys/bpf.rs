@@ -658,6 +658,24 @@ pub(crate) fn link_info(link: BorrowedFd<'_>) -> Result<LinkInfo, SysError> {
     obj_info(link)
 }
 
+// ---------------------------------------------------------------------------
+// Interfaces
+// ---------------------------------------------------------------------------
+
+/// Whether interface `ifindex` exists in the calling thread's network
+/// namespace (`ioctl(SIOCGIFNAME)` on a fresh socket), or `None` if that
+/// cannot be asked. `BPF_LINK_CREATE` answers `EINVAL`, not `ENODEV`, for a
+/// missing interface (`bpf_xdp_link_attach`); this tells the two apart.
+pub(crate) fn ifindex_exists(ifindex: u32) -> Option<bool> {
+    use rustix::net::{netdevice, socket, AddressFamily, SocketType};
+    let probe = socket(AddressFamily::UNIX, SocketType::DGRAM, None).ok()?;
+    match netdevice::index_to_name(&probe, ifindex) {
+        Ok(_) => Some(true),
+        Err(rustix::io::Errno::NODEV) => Some(false),
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,6 +689,12 @@ mod tests {
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn loopback_exists_and_a_huge_index_does_not() {
+        assert_eq!(ifindex_exists(1), Some(true));
+        assert_eq!(ifindex_exists(u32::MAX - 7), Some(false));
     }
 
     #[test]
