@@ -2,6 +2,15 @@
 
 use std::process::ExitCode;
 
+pub mod cpus;
+pub mod ethtool;
+pub mod ethtool_stats;
+pub mod finding;
+pub mod netdev;
+pub mod netlink;
+pub mod nic;
+pub mod rtnl;
+
 /// Arguments of `pktio doctor`.
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {}
@@ -9,4 +18,27 @@ pub struct DoctorArgs {}
 /// Runs `pktio doctor`.
 pub fn run(_a: DoctorArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!("doctor is not implemented yet")
+}
+
+#[cfg(test)]
+mod probe_tmp {
+    #[test]
+    fn live_probe() {
+        let name = std::env::var("PROBE_IF").unwrap_or("eth0".into());
+        let mut r = super::rtnl::Rtnl::open().unwrap();
+        let l = r.link_by_name(&name);
+        println!("{l:?}");
+        let Ok(l) = l else { return };
+        println!("qdiscs {:?}", r.qdiscs(l.ifindex));
+        let mut e = super::ethtool::Ethtool::open().unwrap();
+        println!("channels {:?}", e.channels(l.ifindex));
+        println!("rings {:?}", e.rings(l.ifindex));
+        println!("coalesce {:?}", e.coalesce(l.ifindex));
+        println!("features {:?}", e.features(l.ifindex));
+        println!("rss {:?}", e.rss(l.ifindex));
+        let mut n = super::netdev::Netdev::open().unwrap();
+        println!("dev {:?}", n.dev(l.ifindex));
+        println!("qstats {:?}", n.rx_queue_packets(l.ifindex));
+        println!("missing {:?}", r.link_by_name("nonexist0"));
+    }
 }
