@@ -6,10 +6,15 @@ pub mod cpus;
 pub mod ethtool;
 pub mod ethtool_stats;
 pub mod finding;
+pub mod irq;
+pub mod kernel;
 pub mod netdev;
 pub mod netlink;
 pub mod nic;
 pub mod rtnl;
+pub mod sockets;
+pub mod stack;
+pub mod sysctl;
 
 /// Arguments of `pktio doctor`.
 #[derive(Debug, clap::Args)]

@@ -609,8 +609,9 @@ pub(crate) mod tests {
             qdiscs: Ok(vec![Qdisc { kind: "noqueue".into(), root: true, ..Qdisc::default() }]),
             numa_node: None,
             node_cpus: None,
-            rx_queues: Ok(vec![QueueFiles { index: 0, mask: Some("0".into()), flow_cnt: Some(0) }, QueueFiles { index: 1, mask: Some("0".into()), flow_cnt: Some(0) }]),
-            tx_queues: Ok(vec![QueueFiles { index: 0, mask: Some("0".into()), flow_cnt: None }, QueueFiles { index: 1, mask: Some("0".into()), flow_cnt: None }]),
+            // sysfs lists the queues in use (real_num_rx_queues): one.
+            rx_queues: Ok(vec![QueueFiles { index: 0, mask: Some("0".into()), flow_cnt: Some(0) }]),
+            tx_queues: Ok(vec![QueueFiles { index: 0, mask: Some("0".into()), flow_cnt: None }]),
             device_path: None,
         }
     }
