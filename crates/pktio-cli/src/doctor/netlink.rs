@@ -208,6 +208,38 @@ impl ParseableParametrized<[u8], GenlHeader> for RawGenl {
     }
 }
 
+/// A netlink message with a raw payload, for protocols without a crate
+/// (`NETLINK_SOCK_DIAG` for AF_XDP sockets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawNl {
+    /// `nlmsg_type`.
+    pub ty: u16,
+    /// Everything after the netlink header.
+    pub payload: Vec<u8>,
+}
+
+impl NetlinkSerializable for RawNl {
+    fn message_type(&self) -> u16 {
+        self.ty
+    }
+    fn buffer_len(&self) -> usize {
+        self.payload.len()
+    }
+    fn serialize(&self, buffer: &mut [u8]) {
+        buffer[..self.payload.len()].copy_from_slice(&self.payload);
+    }
+}
+
+impl NetlinkDeserializable for RawNl {
+    type Error = DecodeError;
+    fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, Self::Error> {
+        Ok(RawNl {
+            ty: header.message_type,
+            payload: payload.to_vec(),
+        })
+    }
+}
+
 /// A blocking netlink socket for request / reply exchanges.
 #[derive(Debug)]
 pub struct Nl {
@@ -227,6 +259,11 @@ impl Nl {
     /// `socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC)`.
     pub fn generic() -> io::Result<Nl> {
         Nl::open(protocols::NETLINK_GENERIC)
+    }
+
+    /// `socket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG)`.
+    pub fn sock_diag() -> io::Result<Nl> {
+        Nl::open(protocols::NETLINK_SOCK_DIAG)
     }
 
     fn open(proto: isize) -> io::Result<Nl> {

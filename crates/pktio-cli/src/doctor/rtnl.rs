@@ -59,6 +59,8 @@ pub struct LinkStats {
     pub rx_fifo: u64,
     /// Receiver ring overflow.
     pub rx_over: u64,
+    /// Frames for another host's MAC dropped by the stack (Linux 5.18+).
+    pub rx_otherhost: u64,
 }
 
 /// Everything rtnetlink says about one interface.
@@ -166,6 +168,7 @@ pub fn link_from_message(m: &LinkMessage) -> Link {
                     rx_missed: s.rx_missed_errors,
                     rx_fifo: s.rx_fifo_errors,
                     rx_over: s.rx_over_errors,
+                    rx_otherhost: s.rx_otherhost_dropped,
                 }
             }
             _ => {}
