@@ -173,6 +173,32 @@ pub fn rx_queue_of(name: &str) -> Option<(u32, u8)> {
     None
 }
 
+/// Which RX queue an `ethtool -S` counter counts XDP_REDIRECT verdicts of:
+/// `rx_queue_3_xdp_redirect` (veth), `rx_queue_3_xdp_redirects` (virtio_net),
+/// `rx3_xdp_redirect` (mlx5).
+pub fn rx_queue_redirect_of(name: &str) -> Option<u32> {
+    let (rest, tails) = if let Some(r) = name.strip_prefix("rx_queue_") {
+        (r, &["_xdp_redirect", "_xdp_redirects"][..])
+    } else if let Some(r) = name.strip_prefix("rx") {
+        (r, &["_xdp_redirect"][..])
+    } else {
+        return None;
+    };
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    if end == 0 || !tails.contains(&&rest[end..]) {
+        return None;
+    }
+    rest[..end].parse().ok()
+}
+
+/// XDP_REDIRECT verdicts per RX queue from `ethtool -S` counters.
+pub fn rx_queue_redirects(stats: &[(String, u64)]) -> BTreeMap<u32, u64> {
+    stats
+        .iter()
+        .filter_map(|(n, v)| rx_queue_redirect_of(n).map(|q| (q, *v)))
+        .collect()
+}
+
 /// RX packets per queue from `ethtool -S` counters (empty when the driver
 /// names none of them in a known way).
 pub fn rx_queue_packets(stats: &[(String, u64)]) -> BTreeMap<u32, u64> {
@@ -228,6 +254,17 @@ mod tests {
             ("tx_queue_0_xdp_xmit", 0),
         ]));
         assert_eq!(m.into_iter().collect::<Vec<_>>(), vec![(0, 10), (1, 90)]);
+    }
+
+    #[test]
+    fn redirect_counters() {
+        assert_eq!(rx_queue_redirect_of("rx_queue_1_xdp_redirect"), Some(1));
+        assert_eq!(rx_queue_redirect_of("rx_queue_0_xdp_redirects"), Some(0));
+        assert_eq!(rx_queue_redirect_of("rx12_xdp_redirect"), Some(12));
+        assert_eq!(rx_queue_redirect_of("rx_queue_1_xdp_packets"), None);
+        assert_eq!(rx_queue_redirect_of("rx_xdp_redirect"), None);
+        let m = rx_queue_redirects(&s(&[("rx_queue_0_xdp_redirect", 4), ("rx_queue_1_xdp_redirect", 0)]));
+        assert_eq!(m.into_iter().collect::<Vec<_>>(), vec![(0, 4), (1, 0)]);
     }
 
     #[test]

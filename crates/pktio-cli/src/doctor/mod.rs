@@ -15,6 +15,7 @@ pub mod rtnl;
 pub mod sockets;
 pub mod stack;
 pub mod sysctl;
+pub mod why;
 pub mod xsk_diag;
 
 /// Arguments of `pktio doctor`.
