@@ -105,7 +105,10 @@ mod tests {
         assert_eq!(parse_mask("2").unwrap(), [1].into_iter().collect());
         let upper = parse_mask("ffffffff,00000000").unwrap();
         assert_eq!(upper, (32..64).collect());
-        assert_eq!(parse_mask("1,00000001").unwrap(), [0, 32].into_iter().collect());
+        assert_eq!(
+            parse_mask("1,00000001").unwrap(),
+            [0, 32].into_iter().collect()
+        );
         assert!(parse_mask("xyz").is_none());
         assert!(parse_mask("").is_none());
     }
@@ -126,12 +129,18 @@ mod tests {
 
     #[test]
     fn lists() {
-        assert_eq!(parse_list("0-3,8").unwrap(), [0, 1, 2, 3, 8].into_iter().collect());
+        assert_eq!(
+            parse_list("0-3,8").unwrap(),
+            [0, 1, 2, 3, 8].into_iter().collect()
+        );
         assert_eq!(parse_list("").unwrap(), CpuSet::new());
         assert_eq!(parse_list("5\n").unwrap(), CpuSet::from([5]));
         assert!(parse_list("3-1").is_none());
         assert!(parse_list("a").is_none());
-        assert_eq!(format_list(&[0, 1, 2, 3, 8, 10, 11].into_iter().collect()), "0-3,8,10-11");
+        assert_eq!(
+            format_list(&[0, 1, 2, 3, 8, 10, 11].into_iter().collect()),
+            "0-3,8,10-11"
+        );
         assert_eq!(format_list(&CpuSet::new()), "none");
     }
 }

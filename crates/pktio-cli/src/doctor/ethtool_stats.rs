@@ -184,7 +184,9 @@ pub fn rx_queue_redirect_of(name: &str) -> Option<u32> {
     } else {
         return None;
     };
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     if end == 0 || !tails.contains(&&rest[end..]) {
         return None;
     }
@@ -263,7 +265,10 @@ mod tests {
         assert_eq!(rx_queue_redirect_of("rx12_xdp_redirect"), Some(12));
         assert_eq!(rx_queue_redirect_of("rx_queue_1_xdp_packets"), None);
         assert_eq!(rx_queue_redirect_of("rx_xdp_redirect"), None);
-        let m = rx_queue_redirects(&s(&[("rx_queue_0_xdp_redirect", 4), ("rx_queue_1_xdp_redirect", 0)]));
+        let m = rx_queue_redirects(&s(&[
+            ("rx_queue_0_xdp_redirect", 4),
+            ("rx_queue_1_xdp_redirect", 0),
+        ]));
         assert_eq!(m.into_iter().collect::<Vec<_>>(), vec![(0, 4), (1, 0)]);
     }
 

@@ -312,9 +312,15 @@ mod tests {
     #[test]
     fn io_errors_are_classified() {
         let e = std::io::Error::from_raw_os_error(libc::EACCES);
-        assert!(matches!(Unavailable::from_io("x", &e), Unavailable::Denied(_)));
+        assert!(matches!(
+            Unavailable::from_io("x", &e),
+            Unavailable::Denied(_)
+        ));
         let e = std::io::Error::from_raw_os_error(libc::ENOENT);
-        assert!(matches!(Unavailable::from_io("x", &e), Unavailable::Missing(_)));
+        assert!(matches!(
+            Unavailable::from_io("x", &e),
+            Unavailable::Missing(_)
+        ));
         let f = Finding::unreadable(Area::Irq, "n", "the file", &Unavailable::Denied("p".into()));
         assert_eq!(f.level, Level::Warn);
         assert!(f.why.contains("needs root"));

@@ -21,20 +21,22 @@ pub struct IrqLine {
 }
 
 impl IrqLine {
-    /// Total interrupts.
-    pub fn total(&self) -> u64 {
-        self.counts.iter().map(|(_, c)| c).sum()
-    }
     /// CPUs that handled at least one.
     pub fn busy_cpus(&self) -> CpuSet {
-        self.counts.iter().filter(|(_, c)| *c > 0).map(|(cpu, _)| *cpu).collect()
+        self.counts
+            .iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(cpu, _)| *cpu)
+            .collect()
     }
 }
 
 /// Parses `/proc/interrupts` (numbered IRQs only; NMI, LOC, … are skipped).
 pub fn parse_interrupts(text: &str) -> Vec<IrqLine> {
     let mut lines = text.lines();
-    let Some(header) = lines.next() else { return Vec::new() };
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
     let cpus: Vec<u32> = header
         .split_whitespace()
         .filter_map(|t| t.strip_prefix("CPU").and_then(|n| n.parse().ok()))
@@ -72,14 +74,18 @@ pub fn parse_interrupts(text: &str) -> Vec<IrqLine> {
 /// config/async/link one.
 pub fn is_queue_irq(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    let queue_word = ["rx", "tx", "txrx", "comp", "input", "output", "queue", "fp-"]
-        .iter()
-        .any(|w| n.contains(w));
+    let queue_word = [
+        "rx", "tx", "txrx", "comp", "input", "output", "queue", "fp-",
+    ]
+    .iter()
+    .any(|w| n.contains(w));
     let ends_with_digit = n
         .split('@')
         .next()
         .is_some_and(|s| s.ends_with(|c: char| c.is_ascii_digit()));
-    let control = ["config", "async", "-event", "ctrl", "admin"].iter().any(|w| n.contains(w));
+    let control = ["config", "async", "-event", "ctrl", "admin"]
+        .iter()
+        .any(|w| n.contains(w));
     queue_word && ends_with_digit && !control
 }
 
@@ -145,11 +151,14 @@ impl IrqFacts {
 }
 
 fn irqbalance_running() -> Got<bool> {
-    let rd = std::fs::read_dir("/proc").map_err(|e| super::finding::Unavailable::from_io("/proc", &e))?;
+    let rd = std::fs::read_dir("/proc")
+        .map_err(|e| super::finding::Unavailable::from_io("/proc", &e))?;
     let comms = rd.flatten().filter_map(|e| {
         let n = e.file_name();
         let n = n.to_str()?;
-        n.bytes().all(|b| b.is_ascii_digit()).then(|| read_trim(&format!("/proc/{n}/comm")).ok())?
+        n.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| read_trim(&format!("/proc/{n}/comm")).ok())?
     });
     Ok(comms.into_iter().any(|c| c == "irqbalance"))
 }
@@ -166,7 +175,10 @@ pub fn device_irq_ids(n: &Nic) -> (BTreeSet<u32>, Vec<String>) {
         }
         for _ in 0..2 {
             if let Ok(rd) = std::fs::read_dir(p.join("msi_irqs")) {
-                msi.extend(rd.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()));
+                msi.extend(
+                    rd.flatten()
+                        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()),
+                );
                 break;
             }
             if !p.pop() {
@@ -185,7 +197,11 @@ pub fn with_affinity(lines: Vec<&IrqLine>) -> Vec<QueueIrq> {
     lines
         .into_iter()
         .map(|l| {
-            let get = |f: &str| read_trim(&format!("/proc/irq/{}/{f}", l.irq)).ok().and_then(|s| cpus::parse_list(&s));
+            let get = |f: &str| {
+                read_trim(&format!("/proc/irq/{}/{f}", l.irq))
+                    .ok()
+                    .and_then(|s| cpus::parse_list(&s))
+            };
             QueueIrq {
                 line: l.clone(),
                 allowed: get("smp_affinity_list"),
@@ -238,7 +254,13 @@ pub fn check_nic(n: &Nic, irqs: &[QueueIrq], h: &HostCtx) -> Vec<Finding> {
     let spread_fix = || {
         irqs.iter()
             .enumerate()
-            .map(|(i, q)| format!("echo {} > /proc/irq/{}/smp_affinity_list", target[i % target.len()], q.line.irq))
+            .map(|(i, q)| {
+                format!(
+                    "echo {} > /proc/irq/{}/smp_affinity_list",
+                    target[i % target.len()],
+                    q.line.irq
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     };
@@ -265,7 +287,12 @@ pub fn check_nic(n: &Nic, irqs: &[QueueIrq], h: &HostCtx) -> Vec<Finding> {
 pub fn check_host(f: &IrqFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Err(e) = &f.lines {
-        out.push(Finding::unreadable(Area::Irq, "interrupts", "/proc/interrupts", e));
+        out.push(Finding::unreadable(
+            Area::Irq,
+            "interrupts",
+            "/proc/interrupts",
+            e,
+        ));
     }
     out.push(match &f.irqbalance {
         Ok(true) => Finding::new(Area::Irq, Level::Note, "irqbalance", "running",
@@ -297,7 +324,10 @@ mod tests {
     #[test]
     fn mlx5_by_msi_irqs() {
         let l = parse_interrupts(include_str!("fixtures/interrupts_mlx5.txt"));
-        assert_eq!(l.iter().find(|l| l.irq == 121).unwrap().name, "mlx5_comp0@pci:0000:3b:00.0");
+        assert_eq!(
+            l.iter().find(|l| l.irq == 121).unwrap().name,
+            "mlx5_comp0@pci:0000:3b:00.0"
+        );
         let msi: BTreeSet<u32> = (120..=124).collect();
         let irqs = interface_irqs(&l, "ens1f0np0", &[], &msi);
         assert_eq!(irqs.len(), 4, "async0 is not a queue");
@@ -310,7 +340,10 @@ mod tests {
     fn ixgbe_by_name_and_not_a_longer_name() {
         let l = parse_interrupts(include_str!("fixtures/interrupts_ixgbe.txt"));
         let irqs = interface_irqs(&l, "eth3", &[], &BTreeSet::new());
-        assert_eq!(irqs.iter().map(|l| l.irq).collect::<Vec<_>>(), vec![64, 65, 66, 67]);
+        assert_eq!(
+            irqs.iter().map(|l| l.irq).collect::<Vec<_>>(),
+            vec![64, 65, 66, 67]
+        );
         let irqs = interface_irqs(&l, "eth30", &[], &BTreeSet::new());
         assert_eq!(irqs.iter().map(|l| l.irq).collect::<Vec<_>>(), vec![70]);
         assert_eq!(irqs[0].busy_cpus(), CpuSet::from([0, 1]));
@@ -320,18 +353,25 @@ mod tests {
     fn offline_cpus_keep_their_numbers() {
         let l = parse_interrupts(include_str!("fixtures/interrupts_cpu1_offline.txt"));
         assert_eq!(l[0].counts, vec![(0, 100), (2, 200), (3, 300)]);
-        assert_eq!(l[0].total(), 600);
         assert!(parse_interrupts("").is_empty());
     }
 
     fn qi(line: &IrqLine, eff: &[u32]) -> QueueIrq {
-        QueueIrq { line: line.clone(), allowed: None, effective: Some(eff.iter().copied().collect()) }
+        QueueIrq {
+            line: line.clone(),
+            allowed: None,
+            effective: Some(eff.iter().copied().collect()),
+        }
     }
 
     #[test]
     fn all_queues_on_one_cpu_is_a_warning() {
         let l = parse_interrupts(include_str!("fixtures/interrupts_mlx5.txt"));
-        let q: Vec<QueueIrq> = l.iter().filter(|l| (121..=124).contains(&l.irq)).map(|l| qi(l, &[0])).collect();
+        let q: Vec<QueueIrq> = l
+            .iter()
+            .filter(|l| (121..=124).contains(&l.irq))
+            .map(|l| qi(l, &[0]))
+            .collect();
         let mut n = good_nic();
         n.node_cpus = Some((0..4).collect());
         let fs = check_nic(&n, &q, &host(8));
@@ -345,7 +385,11 @@ mod tests {
     #[test]
     fn spread_queues_are_ok_but_numa_matters() {
         let l = parse_interrupts(include_str!("fixtures/interrupts_ixgbe.txt"));
-        let q: Vec<QueueIrq> = l.iter().filter(|l| (64..=67).contains(&l.irq)).map(|l| qi(l, &[l.irq - 64])).collect();
+        let q: Vec<QueueIrq> = l
+            .iter()
+            .filter(|l| (64..=67).contains(&l.irq))
+            .map(|l| qi(l, &[l.irq - 64]))
+            .collect();
         let mut n = good_nic();
         n.node_cpus = Some((0..4).collect());
         let fs = check_nic(&n, &q, &host(4));
@@ -366,18 +410,37 @@ mod tests {
 
     #[test]
     fn irqbalance_finding() {
-        let fs = check_host(&IrqFacts { lines: Ok(vec![]), irqbalance: Ok(true) });
+        let fs = check_host(&IrqFacts {
+            lines: Ok(vec![]),
+            irqbalance: Ok(true),
+        });
         assert_eq!(fs[0].fix.as_deref(), Some("systemctl stop irqbalance"));
-        let fs = check_host(&IrqFacts { lines: Ok(vec![]), irqbalance: Ok(false) });
+        let fs = check_host(&IrqFacts {
+            lines: Ok(vec![]),
+            irqbalance: Ok(false),
+        });
         assert_eq!(fs[0].level, Level::Ok);
     }
 
     #[test]
     fn is_queue_irq_names() {
-        for y in ["eth3-TxRx-0", "virtio2-input.0", "mlx5_comp3@pci:0000:3b:00.0", "eth0-rx-1", "i40e-eth0-TxRx-12", "ens5-Tx-Rx-3"] {
+        for y in [
+            "eth3-TxRx-0",
+            "virtio2-input.0",
+            "mlx5_comp3@pci:0000:3b:00.0",
+            "eth0-rx-1",
+            "i40e-eth0-TxRx-12",
+            "ens5-Tx-Rx-3",
+        ] {
             assert!(is_queue_irq(y), "{y}");
         }
-        for n in ["virtio2-config", "mlx5_async0@pci:0000:3b:00.0", "eth3", "timer", "virtio3-event"] {
+        for n in [
+            "virtio2-config",
+            "mlx5_async0@pci:0000:3b:00.0",
+            "eth3",
+            "timer",
+            "virtio3-event",
+        ] {
             assert!(!is_queue_irq(n), "{n}");
         }
     }

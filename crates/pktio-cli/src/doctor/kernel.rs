@@ -45,7 +45,8 @@ pub fn parse_cap_eff(status: &str) -> Option<Caps> {
 /// Reads this process's effective capabilities.
 pub fn read_caps() -> Got<Caps> {
     let s = read_text("/proc/self/status")?;
-    parse_cap_eff(&s).ok_or_else(|| Unavailable::Other("no CapEff line in /proc/self/status".into()))
+    parse_cap_eff(&s)
+        .ok_or_else(|| Unavailable::Other("no CapEff line in /proc/self/status".into()))
 }
 
 /// `(major, minor, patch)` from a release string such as `6.18.44-fc-v669`.
@@ -77,7 +78,10 @@ impl KernelFacts {
     /// Probes this host: `uname(2)`, `socket(AF_XDP, SOCK_RAW, 0)` and
     /// `io_uring_setup(2)` (both closed at once).
     pub fn probe() -> KernelFacts {
-        let release = rustix::system::uname().release().to_string_lossy().into_owned();
+        let release = rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned();
         let af_xdp = rustix::net::socket(
             rustix::net::AddressFamily::XDP,
             rustix::net::SocketType::RAW,
@@ -118,7 +122,12 @@ const AF_XDP_FEATURES: &[(&str, (u32, u32))] = &[
 pub fn check(k: &KernelFacts, sys: &Sysctls) -> Vec<Finding> {
     let mut out = Vec::new();
     let ver = parse_release(&k.release);
-    out.push(kf(Level::Ok, "kernel", format!("Linux {}", k.release), "AF_XDP needs 4.18+, and 5.4+ for need_wakeup; later kernels add the features below."));
+    out.push(kf(
+        Level::Ok,
+        "kernel",
+        format!("Linux {}", k.release),
+        "AF_XDP needs 4.18+, and 5.4+ for need_wakeup; later kernels add the features below.",
+    ));
 
     out.push(match k.af_xdp {
         Ok(()) => kf(Level::Ok, "AF_XDP sockets", "available", "socket(AF_XDP) works: the kernel has CONFIG_XDP_SOCKETS."),
@@ -144,20 +153,50 @@ pub fn check(k: &KernelFacts, sys: &Sysctls) -> Vec<Finding> {
         if missing.is_empty() {
             out.push(kf(Level::Ok, "AF_XDP features", value, "By kernel version: wakeups only when needed, busy polling, one UMEM shared by several devices, frames larger than a chunk, TX checksum/timestamp metadata."));
         } else {
-            out.push(kf(Level::Note, "AF_XDP features", value, format!("This kernel predates {}: pktio falls back where it can.", missing.join(", ")))
-                .fix("upgrade to Linux 6.8 or later"));
+            out.push(
+                kf(
+                    Level::Note,
+                    "AF_XDP features",
+                    value,
+                    format!(
+                        "This kernel predates {}: pktio falls back where it can.",
+                        missing.join(", ")
+                    ),
+                )
+                .fix("upgrade to Linux 6.8 or later"),
+            );
         }
     }
 
     let disabled = sys.num("kernel.io_uring_disabled");
     out.push(match (&k.io_uring, disabled) {
         (Ok(()), _) => kf(Level::Ok, "io_uring", "available", "io_uring_setup works."),
-        (Err(e), _) if *e == libc::ENOSYS => kf(Level::Warn, "io_uring", "not built in", "io_uring_setup fails with ENOSYS: the kernel lacks CONFIG_IO_URING."),
-        (Err(_), Ok(2)) => kf(Level::Warn, "io_uring", "disabled (io_uring_disabled = 2)", "io_uring is switched off for every process.")
-            .fix("sysctl -w kernel.io_uring_disabled=0"),
-        (Err(_), Ok(1)) => kf(Level::Note, "io_uring", "restricted (io_uring_disabled = 1)", "Only processes with CAP_SYS_ADMIN or in kernel.io_uring_group may create rings.")
-            .fix("sysctl -w kernel.io_uring_disabled=0"),
-        (Err(e), _) => kf(Level::Warn, "io_uring", errno_name(*e), "io_uring_setup failed."),
+        (Err(e), _) if *e == libc::ENOSYS => kf(
+            Level::Warn,
+            "io_uring",
+            "not built in",
+            "io_uring_setup fails with ENOSYS: the kernel lacks CONFIG_IO_URING.",
+        ),
+        (Err(_), Ok(2)) => kf(
+            Level::Warn,
+            "io_uring",
+            "disabled (io_uring_disabled = 2)",
+            "io_uring is switched off for every process.",
+        )
+        .fix("sysctl -w kernel.io_uring_disabled=0"),
+        (Err(_), Ok(1)) => kf(
+            Level::Note,
+            "io_uring",
+            "restricted (io_uring_disabled = 1)",
+            "Only processes with CAP_SYS_ADMIN or in kernel.io_uring_group may create rings.",
+        )
+        .fix("sysctl -w kernel.io_uring_disabled=0"),
+        (Err(e), _) => kf(
+            Level::Warn,
+            "io_uring",
+            errno_name(*e),
+            "io_uring_setup failed.",
+        ),
     });
 
     out.push(match sys.num("net.core.bpf_jit_enable") {
@@ -194,7 +233,12 @@ pub fn check(k: &KernelFacts, sys: &Sysctls) -> Vec<Finding> {
 mod tests {
     use super::*;
 
-    fn facts(release: &str, af_xdp: Result<(), i32>, io_uring: Result<(), i32>, status: &str) -> KernelFacts {
+    fn facts(
+        release: &str,
+        af_xdp: Result<(), i32>,
+        io_uring: Result<(), i32>,
+        status: &str,
+    ) -> KernelFacts {
         KernelFacts {
             release: release.into(),
             af_xdp,
@@ -224,7 +268,15 @@ mod tests {
     #[test]
     fn good_host_kernel() {
         let sys = Sysctls::parse(include_str!("fixtures/sysctl_good.txt"));
-        let fs = check(&facts("6.18.44", Ok(()), Ok(()), include_str!("fixtures/status_root.txt")), &sys);
+        let fs = check(
+            &facts(
+                "6.18.44",
+                Ok(()),
+                Ok(()),
+                include_str!("fixtures/status_root.txt"),
+            ),
+            &sys,
+        );
         let bad: Vec<_> = fs.iter().filter(|f| f.level != Level::Ok).collect();
         assert!(bad.is_empty(), "{bad:#?}");
     }
@@ -233,7 +285,12 @@ mod tests {
     fn bad_host_kernel() {
         let sys = Sysctls::parse(include_str!("fixtures/sysctl_bad.txt"));
         let fs = check(
-            &facts("5.4.0-150-generic", Err(libc::EAFNOSUPPORT), Err(libc::EPERM), include_str!("fixtures/status_user.txt")),
+            &facts(
+                "5.4.0-150-generic",
+                Err(libc::EAFNOSUPPORT),
+                Err(libc::EPERM),
+                include_str!("fixtures/status_user.txt"),
+            ),
             &sys,
         );
         let by = |n: &str| fs.iter().find(|f| f.name == n).unwrap();
@@ -242,8 +299,14 @@ mod tests {
         assert_eq!(feat.level, Level::Note);
         assert!(feat.value.contains("need_wakeup yes"));
         assert!(feat.value.contains("multi-buffer no"));
-        assert_eq!(by("io_uring").fix.as_deref(), Some("sysctl -w kernel.io_uring_disabled=0"));
-        assert_eq!(by("BPF JIT").fix.as_deref(), Some("sysctl -w net.core.bpf_jit_enable=1"));
+        assert_eq!(
+            by("io_uring").fix.as_deref(),
+            Some("sysctl -w kernel.io_uring_disabled=0")
+        );
+        assert_eq!(
+            by("BPF JIT").fix.as_deref(),
+            Some("sysctl -w net.core.bpf_jit_enable=1")
+        );
         assert!(by("privileges").value.contains("CAP_NET_RAW"));
     }
 

@@ -87,7 +87,11 @@ impl DevFeatures {
     pub fn xsk_names(&self) -> Vec<&'static str> {
         names(
             self.xsk.unwrap_or(0),
-            &[(1, "tx-timestamp"), (2, "tx-checksum"), (4, "tx-launch-time")],
+            &[
+                (1, "tx-timestamp"),
+                (2, "tx-checksum"),
+                (4, "tx-launch-time"),
+            ],
         )
     }
     /// Names of the XDP action bits.
@@ -259,8 +263,18 @@ mod tests {
     fn qstats_keeps_rx_queues_only() {
         let mut q0 = encode(&[Attr::U32(1, 4), Attr::U32(2, 0), Attr::U32(3, 0)]);
         q0.extend(u64_attr(8, 1_000));
-        let q1 = encode(&[Attr::U32(1, 4), Attr::U32(2, 0), Attr::U32(3, 1), Attr::U32(8, 7)]);
-        let tx = encode(&[Attr::U32(1, 4), Attr::U32(2, 1), Attr::U32(3, 0), Attr::U32(10, 9)]);
+        let q1 = encode(&[
+            Attr::U32(1, 4),
+            Attr::U32(2, 0),
+            Attr::U32(3, 1),
+            Attr::U32(8, 7),
+        ]);
+        let tx = encode(&[
+            Attr::U32(1, 4),
+            Attr::U32(2, 1),
+            Attr::U32(3, 0),
+            Attr::U32(10, 9),
+        ]);
         let m = parse_rx_qstats(&[q0, q1, tx]).unwrap();
         assert_eq!(m.len(), 2);
         assert_eq!(m[&0], 1_000);

@@ -8,10 +8,10 @@
 
 use super::cpus::{self, CpuSet};
 use super::ethtool::{Channels, Coalesce, Ethtool, Features, Rings, Rss};
+use super::ethtool_stats;
 use super::finding::{read_trim, Action, Area, Finding, Got, Level, Unavailable};
 use super::netdev::{DevFeatures, Netdev};
 use super::rtnl::{Link, Qdisc, Rtnl, XdpMode};
-use super::ethtool_stats;
 
 /// Bytes the kernel reserves in front of every XDP frame (`XDP_PACKET_HEADROOM`).
 pub const XDP_HEADROOM: u32 = 256;
@@ -127,7 +127,10 @@ fn read_queues(dir: &str, prefix: &str, mask_file: &str) -> Got<Vec<QueueFiles>>
     let mut out = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(idx) = name.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(idx) = name
+            .strip_prefix(prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let base = format!("{qdir}/{name}");
@@ -154,12 +157,7 @@ fn via_ethtool<T>(
 }
 
 /// Reads everything about `link`. Each source that fails is recorded, not fatal.
-pub fn gather(
-    rt: &mut Rtnl,
-    eth: &mut Got<Ethtool>,
-    nd: &mut Got<Netdev>,
-    link: Link,
-) -> Nic {
+pub fn gather(rt: &mut Rtnl, eth: &mut Got<Ethtool>, nd: &mut Got<Netdev>, link: Link) -> Nic {
     let idx = link.ifindex;
     let channels = via_ethtool(eth, |e| e.channels(idx));
     let rings = via_ethtool(eth, |e| e.rings(idx));
@@ -259,23 +257,50 @@ pub fn check(n: &Nic, h: &HostCtx) -> Vec<Finding> {
     out
 }
 
-fn nf(n: &Nic, level: Level, what: &str, value: impl Into<String>, why: impl Into<String>) -> Finding {
+fn nf(
+    n: &Nic,
+    level: Level,
+    what: &str,
+    value: impl Into<String>,
+    why: impl Into<String>,
+) -> Finding {
     Finding::new(Area::Nic, level, format!("{} {what}", n.name()), value, why)
 }
 
-fn check_link(n: &Nic) -> Finding {
+/// Link state: down, no carrier, or up.
+pub fn check_link(n: &Nic) -> Finding {
     let l = &n.link;
     let value = format!(
         "{}{}, operstate {}",
         if l.up { "up" } else { "down" },
-        if l.lower_up { ", carrier" } else { ", no carrier" },
-        if l.oper_state.is_empty() { "?" } else { &l.oper_state }
+        if l.lower_up {
+            ", carrier"
+        } else {
+            ", no carrier"
+        },
+        if l.oper_state.is_empty() {
+            "?"
+        } else {
+            &l.oper_state
+        }
     );
     if !l.up {
-        nf(n, Level::Note, "link", value, "The interface is administratively down: it receives nothing.")
-            .fix(format!("ip link set dev {} up", n.name()))
+        nf(
+            n,
+            Level::Note,
+            "link",
+            value,
+            "The interface is administratively down: it receives nothing.",
+        )
+        .fix(format!("ip link set dev {} up", n.name()))
     } else if !l.lower_up {
-        nf(n, Level::Warn, "link", value, "The interface is up but has no carrier (cable, peer or switch port): nothing arrives.")
+        nf(
+            n,
+            Level::Warn,
+            "link",
+            value,
+            "The interface is up but has no carrier (cable, peer or switch port): nothing arrives.",
+        )
     } else {
         nf(n, Level::Ok, "link", value, "Up with carrier.")
     }
@@ -301,9 +326,15 @@ fn check_queues(n: &Nic, h: &HostCtx) -> Vec<Finding> {
         Ok(c) => {
             let (cur, max) = (c.rx_queues(), c.rx_queues_max());
             let value = if c.combined_max > 0 && c.rx_max == 0 {
-                format!("combined {} of {} (CPUs {ncpu})", c.combined, c.combined_max)
+                format!(
+                    "combined {} of {} (CPUs {ncpu})",
+                    c.combined, c.combined_max
+                )
             } else {
-                format!("rx {} of {}, tx {} of {}, combined {} of {} (CPUs {ncpu})", c.rx, c.rx_max, c.tx, c.tx_max, c.combined, c.combined_max)
+                format!(
+                    "rx {} of {}, tx {} of {}, combined {} of {} (CPUs {ncpu})",
+                    c.rx, c.rx_max, c.tx, c.tx_max, c.combined, c.combined_max
+                )
             };
             let want = max.min(ncpu);
             if cur < want {
@@ -315,7 +346,13 @@ fn check_queues(n: &Nic, h: &HostCtx) -> Vec<Finding> {
                 out.push(nf(n, Level::Warn, "queues", value, format!(
                     "Only {cur} receive queue(s) in use while the NIC allows {max} and {ncpu} CPUs are online: RSS can spread packets (and their interrupts) over at most {cur} CPU(s); use as many queues as CPUs, or the NIC maximum if lower.")).fix(fix));
             } else {
-                out.push(nf(n, Level::Ok, "queues", value, "Enough receive queues for RSS to spread the load over the CPUs."));
+                out.push(nf(
+                    n,
+                    Level::Ok,
+                    "queues",
+                    value,
+                    "Enough receive queues for RSS to spread the load over the CPUs.",
+                ));
             }
         }
         Err(e) => {
@@ -327,12 +364,22 @@ fn check_queues(n: &Nic, h: &HostCtx) -> Vec<Finding> {
         if !r.indir.is_empty() {
             let used = r.queues();
             let cur = n.rx_queue_count();
-            let value = format!("{} buckets over queues {}", r.indir.len(), cpus::format_list(&used));
+            let value = format!(
+                "{} buckets over queues {}",
+                r.indir.len(),
+                cpus::format_list(&used)
+            );
             if (used.len() as u32) < cur {
                 out.push(nf(n, Level::Warn, "RSS table", value, format!("The RSS indirection table sends flows to only {} of the {cur} receive queues: the others stay idle.", used.len()))
                     .fix(format!("ethtool -X {} equal {cur}", n.name())));
             } else {
-                out.push(nf(n, Level::Ok, "RSS table", value, "The RSS indirection table spreads flows over every receive queue."));
+                out.push(nf(
+                    n,
+                    Level::Ok,
+                    "RSS table",
+                    value,
+                    "The RSS indirection table spreads flows over every receive queue.",
+                ));
             }
         }
     }
@@ -352,7 +399,13 @@ fn check_rings(n: &Nic) -> Vec<Finding> {
         }
     };
     let (Some(rx), Some(rx_max)) = (r.rx, r.rx_max) else {
-        return vec![nf(n, Level::Ok, "rings", "not reported", "The driver reports no RX ring size.")];
+        return vec![nf(
+            n,
+            Level::Ok,
+            "rings",
+            "not reported",
+            "The driver reports no RX ring size.",
+        )];
     };
     let value = format!("rx {rx} of {rx_max}, tx {} of {}", opt(r.tx), opt(r.tx_max));
     let missed = drops_at_nic(n);
@@ -360,7 +413,12 @@ fn check_rings(n: &Nic) -> Vec<Finding> {
         (Some(t), Some(m)) if t < m => Some(m),
         _ => None,
     };
-    let action = Action::Rings { ifname: n.name().to_string(), ifindex: n.link.ifindex, rx: Some(rx_max), tx: grow_tx };
+    let action = Action::Rings {
+        ifname: n.name().to_string(),
+        ifindex: n.link.ifindex,
+        rx: Some(rx_max),
+        tx: grow_tx,
+    };
     if rx < rx_max && missed > 0 {
         vec![nf(n, Level::Warn, "rings", value, format!("The NIC ran out of RX descriptors {missed} times (missed/fifo/overrun): a burst longer than the {rx}-entry ring is dropped before the kernel sees it; a larger ring gives the kernel more time to drain it, at a small latency cost.")).action(action)]
     } else if rx < rx_max {
@@ -368,7 +426,13 @@ fn check_rings(n: &Nic) -> Vec<Finding> {
     } else if missed > 0 {
         vec![nf(n, Level::Warn, "rings", value, format!("The ring is at its maximum and the NIC still missed {missed} packets: the CPUs drain it too slowly; spread over more queues/CPUs or lower the per-packet cost."))]
     } else {
-        vec![nf(n, Level::Ok, "rings", value, "The RX ring is at the NIC's maximum.")]
+        vec![nf(
+            n,
+            Level::Ok,
+            "rings",
+            value,
+            "The RX ring is at the NIC's maximum.",
+        )]
     }
 }
 
@@ -400,7 +464,14 @@ fn check_coalesce(n: &Nic) -> Finding {
 fn check_offloads(n: &Nic) -> Vec<Finding> {
     let f: &Features = match &n.features {
         Ok(f) => f,
-        Err(e) => return vec![Finding::unreadable(Area::Nic, format!("{} offloads", n.name()), "offload features", e)],
+        Err(e) => {
+            return vec![Finding::unreadable(
+                Area::Nic,
+                format!("{} offloads", n.name()),
+                "offload features",
+                e,
+            )]
+        }
     };
     let on = |k: &str| if f.on(k) { "on" } else { "off" };
     let value = format!(
@@ -417,7 +488,12 @@ fn check_offloads(n: &Nic) -> Vec<Finding> {
             .fix(format!("ethtool -K {} lro off", n.name())));
     }
     let mut off = Vec::new();
-    for (k, word) in [("rx-gro", "gro"), ("tx-generic-segmentation", "gso"), ("tx-tcp-segmentation", "tso"), ("rx-checksum", "rx")] {
+    for (k, word) in [
+        ("rx-gro", "gro"),
+        ("tx-generic-segmentation", "gso"),
+        ("tx-tcp-segmentation", "tso"),
+        ("rx-checksum", "rx"),
+    ] {
         if !f.on(k) && f.changeable(k) {
             off.push(word);
         }
@@ -443,7 +519,13 @@ fn check_mtu(n: &Nic, h: &HostCtx) -> Finding {
     );
     let sg = n.xdp.as_ref().map(|x| x.rx_sg()).unwrap_or(false);
     if need <= room {
-        nf(n, Level::Ok, "MTU", value, "Every frame fits in one UMEM frame.")
+        nf(
+            n,
+            Level::Ok,
+            "MTU",
+            value,
+            "Every frame fits in one UMEM frame.",
+        )
     } else if sg {
         nf(n, Level::Note, "MTU", value, "Frames can be larger than one UMEM frame: AF_XDP receives them only with multi-buffer (bind with XDP_USE_SG and handle fragments); otherwise they are dropped.")
             .fix(format!("ip link set dev {} mtu {}", n.name(), room - L2_OVERHEAD))
@@ -463,7 +545,13 @@ fn check_xdp(n: &Nic) -> Vec<Finding> {
                 out.push(nf(n, Level::Warn, "native XDP", "no", "Only generic (skb) XDP: every packet gets an skb before the program runs, so AF_XDP is several times slower than native."));
             }
             if x.zero_copy() {
-                out.push(nf(n, Level::Ok, "AF_XDP zero-copy", "yes", "The NIC can DMA straight into the UMEM: no copy per packet."));
+                out.push(nf(
+                    n,
+                    Level::Ok,
+                    "AF_XDP zero-copy",
+                    "yes",
+                    "The NIC can DMA straight into the UMEM: no copy per packet.",
+                ));
             } else {
                 out.push(nf(n, Level::Note, "AF_XDP zero-copy", "no", "AF_XDP works in copy mode: each frame is copied into the UMEM (zero-copy bind fails with EOPNOTSUPP)."));
             }
@@ -476,14 +564,22 @@ fn check_xdp(n: &Nic) -> Vec<Finding> {
                 md.join(", "),
                 xsk.join(", ")
             );
-            out.push(nf(n, Level::Ok, "XDP extras", value, format!("XDP actions: {}.", x.xdp_names().join(", "))));
+            out.push(nf(
+                n,
+                Level::Ok,
+                "XDP extras",
+                value,
+                format!("XDP actions: {}.", x.xdp_names().join(", ")),
+            ));
         }
         Err(e) => {
             out.push(nf(n, Level::Note, "XDP features", "unknown", format!("netdev netlink did not answer ({e}); it needs Linux 6.3+. Native XDP support is then only found by attaching.")));
         }
     }
     let l = &n.link;
-    let prog = l.xdp_prog_id.map_or(String::new(), |id| format!(" (prog id {id})"));
+    let prog = l
+        .xdp_prog_id
+        .map_or(String::new(), |id| format!(" (prog id {id})"));
     let value = format!("{}{prog}", l.xdp_mode.word());
     let native_ok = n.xdp.as_ref().map(|x| x.native()).unwrap_or(false);
     out.push(match l.xdp_mode {
@@ -501,7 +597,16 @@ fn check_promisc(n: &Nic) -> Finding {
         nf(n, Level::Note, "promiscuous", format!("on (promiscuity {})", l.promiscuity), "The NIC passes frames for every MAC address up: more work per second; needed only when traffic is not addressed to this MAC.")
             .fix(format!("ip link set dev {} promisc off", n.name()))
     } else {
-        nf(n, Level::Ok, "promiscuous", "off", format!("Only frames for {} (and broadcast/multicast) are accepted by the NIC.", mac(&l.mac)))
+        nf(
+            n,
+            Level::Ok,
+            "promiscuous",
+            "off",
+            format!(
+                "Only frames for {} (and broadcast/multicast) are accepted by the NIC.",
+                mac(&l.mac)
+            ),
+        )
     }
 }
 
@@ -510,7 +615,10 @@ pub fn mac(b: &[u8]) -> String {
     if b.is_empty() {
         return "this MAC".into();
     }
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn check_numa(n: &Nic) -> Finding {
@@ -526,7 +634,11 @@ fn check_drops(n: &Nic) -> Vec<Finding> {
     let nicd = drops_at_nic(n);
     if nicd > 0 {
         let fix = match &n.rings {
-            Ok(Rings { rx: Some(rx), rx_max: Some(m), .. }) if rx < m => Some(format!("ethtool -G {} rx {m}", n.name())),
+            Ok(Rings {
+                rx: Some(rx),
+                rx_max: Some(m),
+                ..
+            }) if rx < m => Some(format!("ethtool -G {} rx {m}", n.name())),
             _ => None,
         };
         let mut f = nf(n, Level::Warn, "NIC drops", format!("missed {} fifo {} over {} (since boot)", s.rx_missed, s.rx_fifo, s.rx_over), "The NIC dropped packets because its RX ring was full: the kernel did not drain it fast enough (see rings, queues, coalescing; --watch shows whether it still grows).");
@@ -535,31 +647,57 @@ fn check_drops(n: &Nic) -> Vec<Finding> {
         }
         out.push(f);
     }
-    let value = format!("rx {} packets, dropped {}; tx {} packets, dropped {}", s.rx_packets, s.rx_dropped, s.tx_packets, s.tx_dropped);
+    let value = format!(
+        "rx {} packets, dropped {}; tx {} packets, dropped {}",
+        s.rx_packets, s.rx_dropped, s.tx_packets, s.tx_dropped
+    );
     if s.rx_dropped > 0 {
         out.push(nf(n, Level::Note, "drops", value, "The kernel dropped received packets (no matching protocol or socket, backlog full, or XDP/filters dropping); --watch shows whether it still grows."));
     } else {
-        out.push(nf(n, Level::Ok, "drops", value, "No receive drops counted."));
+        out.push(nf(
+            n,
+            Level::Ok,
+            "drops",
+            value,
+            "No receive drops counted.",
+        ));
     }
     out
 }
 
 fn check_qdisc(n: &Nic) -> Vec<Finding> {
-    let txq = n.link.txqlen.map_or(String::new(), |t| format!(", txqueuelen {t}"));
+    let txq = n
+        .link
+        .txqlen
+        .map_or(String::new(), |t| format!(", txqueuelen {t}"));
     match &n.qdiscs {
         Ok(qs) => {
             let root = qs.iter().find(|q| q.root).or(qs.first());
-            let kind = root.map(|q| q.kind.clone()).or(n.link.qdisc.clone()).unwrap_or("?".into());
+            let kind = root
+                .map(|q| q.kind.clone())
+                .or(n.link.qdisc.clone())
+                .unwrap_or("?".into());
             let drops: u64 = qs.iter().map(|q| q.drops).sum();
             let value = format!("{kind}{txq}, {drops} dropped");
             if drops > 0 {
                 vec![nf(n, Level::Warn, "qdisc", value, format!("The transmit qdisc dropped {drops} packets: bursts overflow txqueuelen or the qdisc's limit; a longer queue absorbs them (at the cost of queueing delay)."))
                     .fix(format!("ip link set dev {} txqueuelen 10000", n.name()))]
             } else {
-                vec![nf(n, Level::Ok, "qdisc", value, "No transmit queueing drops.")]
+                vec![nf(
+                    n,
+                    Level::Ok,
+                    "qdisc",
+                    value,
+                    "No transmit queueing drops.",
+                )]
             }
         }
-        Err(e) => vec![Finding::unreadable(Area::Nic, format!("{} qdisc", n.name()), "the qdisc statistics", e)],
+        Err(e) => vec![Finding::unreadable(
+            Area::Nic,
+            format!("{} qdisc", n.name()),
+            "the qdisc statistics",
+            e,
+        )],
     }
 }
 
@@ -569,7 +707,11 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn host(ncpu: u32) -> HostCtx {
-        HostCtx { online: (0..ncpu).collect(), frame_size: 4096, headroom: 0 }
+        HostCtx {
+            online: (0..ncpu).collect(),
+            frame_size: 4096,
+            headroom: 0,
+        }
     }
 
     fn missing() -> Unavailable {
@@ -596,22 +738,58 @@ pub(crate) mod tests {
             },
             driver: Some("veth".into()),
             bus_info: None,
-            channels: Ok(Channels { rx_max: 2, tx_max: 2, rx: 1, tx: 1, ..Channels::default() }),
+            channels: Ok(Channels {
+                rx_max: 2,
+                tx_max: 2,
+                rx: 1,
+                tx: 1,
+                ..Channels::default()
+            }),
             rings: Err(missing()),
             coalesce: Err(missing()),
             features: Ok(Features {
-                hw: ["rx-gro", "rx-checksum", "tx-generic-segmentation", "tx-tcp-segmentation"].map(String::from).into(),
-                active: ["rx-checksum", "tx-generic-segmentation", "tx-tcp-segmentation"].map(String::from).into(),
+                hw: [
+                    "rx-gro",
+                    "rx-checksum",
+                    "tx-generic-segmentation",
+                    "tx-tcp-segmentation",
+                ]
+                .map(String::from)
+                .into(),
+                active: [
+                    "rx-checksum",
+                    "tx-generic-segmentation",
+                    "tx-tcp-segmentation",
+                ]
+                .map(String::from)
+                .into(),
                 nochange: Default::default(),
             }),
             rss: Err(missing()),
-            xdp: Ok(DevFeatures { xdp: 0x23, zc_max_segs: None, rx_metadata: Some(7), xsk: Some(0) }),
-            qdiscs: Ok(vec![Qdisc { kind: "noqueue".into(), root: true, ..Qdisc::default() }]),
+            xdp: Ok(DevFeatures {
+                xdp: 0x23,
+                zc_max_segs: None,
+                rx_metadata: Some(7),
+                xsk: Some(0),
+            }),
+            qdiscs: Ok(vec![Qdisc {
+                kind: "noqueue".into(),
+                root: true,
+                ..Qdisc::default()
+            }]),
             numa_node: None,
             node_cpus: None,
             // sysfs lists the queues in use (real_num_rx_queues): one.
-            rx_queues: Ok(vec![QueueFiles { index: 0, mask: Some("0".into()), flow_cnt: Some(0) }]),
-            tx_queues: Ok(vec![QueueFiles { index: 0, mask: Some("0".into()), flow_cnt: None }]),
+            rx_queues: Ok(vec![QueueFiles {
+                index: 0,
+                mask: Some("0".into()),
+                flow_cnt: Some(0),
+            }]),
+            tx_queues: Ok(vec![QueueFiles {
+                index: 0,
+                mask: Some("0".into()),
+                flow_cnt: None,
+            }]),
             device_path: None,
         }
     }
@@ -624,21 +802,65 @@ pub(crate) mod tests {
         n.link.kind = None;
         n.driver = Some("mlx5_core".into());
         n.bus_info = Some("0000:03:00.0".into());
-        n.channels = Ok(Channels { combined_max: 8, combined: 8, ..Channels::default() });
-        n.rings = Ok(Rings { rx_max: Some(8192), tx_max: Some(8192), rx: Some(8192), tx: Some(8192) });
-        n.coalesce = Ok(Coalesce { rx_usecs: Some(8), rx_frames: Some(64), adaptive_rx: Some(true), ..Coalesce::default() });
+        n.channels = Ok(Channels {
+            combined_max: 8,
+            combined: 8,
+            ..Channels::default()
+        });
+        n.rings = Ok(Rings {
+            rx_max: Some(8192),
+            tx_max: Some(8192),
+            rx: Some(8192),
+            tx: Some(8192),
+        });
+        n.coalesce = Ok(Coalesce {
+            rx_usecs: Some(8),
+            rx_frames: Some(64),
+            adaptive_rx: Some(true),
+            ..Coalesce::default()
+        });
         n.features = Ok(Features {
             hw: ["rx-gro", "rx-lro", "rx-checksum"].map(String::from).into(),
-            active: ["rx-gro", "rx-checksum", "tx-generic-segmentation", "tx-tcp-segmentation"].map(String::from).into(),
+            active: [
+                "rx-gro",
+                "rx-checksum",
+                "tx-generic-segmentation",
+                "tx-tcp-segmentation",
+            ]
+            .map(String::from)
+            .into(),
             nochange: Default::default(),
         });
-        n.rss = Ok(Rss { indir: (0..128).map(|i| i % 8).collect() });
-        n.xdp = Ok(DevFeatures { xdp: 0x2f, zc_max_segs: Some(1), rx_metadata: Some(7), xsk: Some(3) });
+        n.rss = Ok(Rss {
+            indir: (0..128).map(|i| i % 8).collect(),
+        });
+        n.xdp = Ok(DevFeatures {
+            xdp: 0x2f,
+            zc_max_segs: Some(1),
+            rx_metadata: Some(7),
+            xsk: Some(3),
+        });
         n.numa_node = Some(0);
         n.node_cpus = Some((0..8).collect());
-        n.qdiscs = Ok(vec![Qdisc { kind: "mq".into(), root: true, ..Qdisc::default() }]);
-        n.rx_queues = Ok((0..8).map(|i| QueueFiles { index: i, mask: Some("00".into()), flow_cnt: Some(0) }).collect());
-        n.tx_queues = Ok((0..8).map(|i| QueueFiles { index: i, mask: Some(format!("{:x}", 1u32 << i)), flow_cnt: None }).collect());
+        n.qdiscs = Ok(vec![Qdisc {
+            kind: "mq".into(),
+            root: true,
+            ..Qdisc::default()
+        }]);
+        n.rx_queues = Ok((0..8)
+            .map(|i| QueueFiles {
+                index: i,
+                mask: Some("00".into()),
+                flow_cnt: Some(0),
+            })
+            .collect());
+        n.tx_queues = Ok((0..8)
+            .map(|i| QueueFiles {
+                index: i,
+                mask: Some(format!("{:x}", 1u32 << i)),
+                flow_cnt: None,
+            })
+            .collect());
         n
     }
 
@@ -653,23 +875,54 @@ pub(crate) mod tests {
         n.link.promiscuity = 1;
         n.link.xdp_mode = XdpMode::Skb;
         n.link.xdp_prog_id = Some(9);
-        n.link.stats = LinkStats { rx_packets: 1_000_000, rx_missed: 5000, rx_dropped: 20, ..LinkStats::default() };
-        n.channels = Ok(Channels { combined_max: 16, combined: 2, ..Channels::default() });
-        n.rss = Ok(Rss { indir: vec![0; 128] });
-        n.rings = Ok(Rings { rx_max: Some(4096), tx_max: Some(4096), rx: Some(256), tx: Some(256) });
-        n.coalesce = Ok(Coalesce { rx_usecs: Some(0), rx_frames: Some(1), adaptive_rx: Some(false), ..Coalesce::default() });
+        n.link.stats = LinkStats {
+            rx_packets: 1_000_000,
+            rx_missed: 5000,
+            rx_dropped: 20,
+            ..LinkStats::default()
+        };
+        n.channels = Ok(Channels {
+            combined_max: 16,
+            combined: 2,
+            ..Channels::default()
+        });
+        n.rss = Ok(Rss {
+            indir: vec![0; 128],
+        });
+        n.rings = Ok(Rings {
+            rx_max: Some(4096),
+            tx_max: Some(4096),
+            rx: Some(256),
+            tx: Some(256),
+        });
+        n.coalesce = Ok(Coalesce {
+            rx_usecs: Some(0),
+            rx_frames: Some(1),
+            adaptive_rx: Some(false),
+            ..Coalesce::default()
+        });
         n.features = Ok(Features {
             hw: ["rx-gro", "rx-lro", "rx-checksum"].map(String::from).into(),
             active: ["rx-lro", "rx-checksum"].map(String::from).into(),
             nochange: Default::default(),
         });
-        n.xdp = Ok(DevFeatures { xdp: 0, ..DevFeatures::default() });
-        n.qdiscs = Ok(vec![Qdisc { kind: "pfifo_fast".into(), root: true, drops: 77, ..Qdisc::default() }]);
+        n.xdp = Ok(DevFeatures {
+            xdp: 0,
+            ..DevFeatures::default()
+        });
+        n.qdiscs = Ok(vec![Qdisc {
+            kind: "pfifo_fast".into(),
+            root: true,
+            drops: 77,
+            ..Qdisc::default()
+        }]);
         n
     }
 
     fn find<'a>(fs: &'a [Finding], name: &str) -> &'a Finding {
-        fs.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no finding {name} in {fs:#?}"))
+        fs.iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no finding {name} in {fs:#?}"))
     }
 
     #[test]
@@ -702,20 +955,39 @@ pub(crate) mod tests {
     fn bad_host_nic_finds_every_fault() {
         let fs = check(&bad_nic(), &host(8));
         let q = find(&fs, "eth1 queues");
-        assert_eq!((q.level, q.fix.as_deref()), (Level::Warn, Some("ethtool -L eth1 combined 8")));
+        assert_eq!(
+            (q.level, q.fix.as_deref()),
+            (Level::Warn, Some("ethtool -L eth1 combined 8"))
+        );
         assert_eq!(find(&fs, "eth1 RSS table").level, Level::Warn);
         let r = find(&fs, "eth1 rings");
         assert_eq!(r.level, Level::Warn);
         assert_eq!(r.fix.as_deref(), Some("ethtool -G eth1 rx 4096 tx 4096"));
-        assert!(matches!(r.action, Some(Action::Rings { rx: Some(4096), tx: Some(4096), .. })));
-        assert_eq!(find(&fs, "eth1 coalescing").fix.as_deref(), Some("ethtool -C eth1 adaptive-rx on"));
-        assert_eq!(find(&fs, "eth1 LRO").fix.as_deref(), Some("ethtool -K eth1 lro off"));
+        assert!(matches!(
+            r.action,
+            Some(Action::Rings {
+                rx: Some(4096),
+                tx: Some(4096),
+                ..
+            })
+        ));
+        assert_eq!(
+            find(&fs, "eth1 coalescing").fix.as_deref(),
+            Some("ethtool -C eth1 adaptive-rx on")
+        );
+        assert_eq!(
+            find(&fs, "eth1 LRO").fix.as_deref(),
+            Some("ethtool -K eth1 lro off")
+        );
         assert_eq!(find(&fs, "eth1 native XDP").level, Level::Warn);
         let m = find(&fs, "eth1 MTU");
         assert_eq!(m.level, Level::Problem);
         assert_eq!(m.fix.as_deref(), Some("ip link set dev eth1 mtu 3822"));
         assert_eq!(find(&fs, "eth1 promiscuous").level, Level::Note);
-        assert_eq!(find(&fs, "eth1 NIC drops").fix.as_deref(), Some("ethtool -G eth1 rx 4096"));
+        assert_eq!(
+            find(&fs, "eth1 NIC drops").fix.as_deref(),
+            Some("ethtool -G eth1 rx 4096")
+        );
         assert_eq!(find(&fs, "eth1 qdisc").level, Level::Warn);
         // Native XDP unsupported here, so skb mode is not flagged as wrong.
         assert_eq!(find(&fs, "eth1 XDP program").level, Level::Ok);
@@ -736,7 +1008,10 @@ pub(crate) mod tests {
         let fs = check(&n, &host(2));
         assert_eq!(find(&fs, "vrx MTU").level, Level::Note);
         // Larger frames fit.
-        let h = HostCtx { frame_size: 16384, ..host(2) };
+        let h = HostCtx {
+            frame_size: 16384,
+            ..host(2)
+        };
         assert_eq!(find(&check(&n, &h), "vrx MTU").level, Level::Ok);
     }
 

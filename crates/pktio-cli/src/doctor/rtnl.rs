@@ -314,9 +314,7 @@ impl Rtnl {
         Ok(replies
             .iter()
             .filter_map(|r| match r {
-                RouteNetlinkMessage::NewQueueDiscipline(t)
-                    if t.header.index == ifindex as i32 =>
-                {
+                RouteNetlinkMessage::NewQueueDiscipline(t) if t.header.index == ifindex as i32 => {
                     Some(qdisc_from_message(t))
                 }
                 _ => None,

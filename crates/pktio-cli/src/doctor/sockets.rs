@@ -95,14 +95,33 @@ fn tcp_range(s: &Sysctls, key: &str) -> Finding {
     let name = key.rsplit('.').next().unwrap_or(key);
     match s.triple(key) {
         Ok([min, def, max]) => {
-            let value = format!("min {}, default {}, max {}", bytes(min), bytes(def), bytes(max));
-            let action = Action::Sysctl { key: key.into(), value: format!("{min} {def} {BIG}") };
+            let value = format!(
+                "min {}, default {}, max {}",
+                bytes(min),
+                bytes(def),
+                bytes(max)
+            );
+            let action = Action::Sysctl {
+                key: key.into(),
+                value: format!("{min} {def} {BIG}"),
+            };
             let why = "TCP auto-tunes each socket's buffer between min and max; max bounds the window, so throughput on long fat paths.";
             if max < 4 << 20 {
-                so(Level::Warn, name, value, format!("{why} Below 4 MiB the window caps throughput (bandwidth × RTT)."))
-                    .action(action)
+                so(
+                    Level::Warn,
+                    name,
+                    value,
+                    format!("{why} Below 4 MiB the window caps throughput (bandwidth × RTT)."),
+                )
+                .action(action)
             } else if max < BIG {
-                so(Level::Note, name, value, format!("{why} Raise max for high bandwidth × RTT paths.")).action(action)
+                so(
+                    Level::Note,
+                    name,
+                    value,
+                    format!("{why} Raise max for high bandwidth × RTT paths."),
+                )
+                .action(action)
             } else {
                 so(Level::Ok, name, value, why)
             }
@@ -118,9 +137,22 @@ pub fn check(f: &SocketFacts) -> Vec<Finding> {
         core_max(s, "net.core.rmem_max", "receive"),
         core_max(s, "net.core.wmem_max", "send"),
     ];
-    match (s.num("net.core.rmem_default"), s.num("net.core.wmem_default")) {
-        (Ok(r), Ok(w)) => out.push(so(Level::Ok, "rmem/wmem_default", format!("{} / {}", bytes(r), bytes(w)), "The buffer a non-TCP socket starts with.")),
-        (Err(e), _) | (_, Err(e)) => out.push(Finding::unreadable(Area::Sockets, "rmem/wmem_default", "net.core.rmem_default", &e)),
+    match (
+        s.num("net.core.rmem_default"),
+        s.num("net.core.wmem_default"),
+    ) {
+        (Ok(r), Ok(w)) => out.push(so(
+            Level::Ok,
+            "rmem/wmem_default",
+            format!("{} / {}", bytes(r), bytes(w)),
+            "The buffer a non-TCP socket starts with.",
+        )),
+        (Err(e), _) | (_, Err(e)) => out.push(Finding::unreadable(
+            Area::Sockets,
+            "rmem/wmem_default",
+            "net.core.rmem_default",
+            &e,
+        )),
     }
     out.push(tcp_range(s, "net.ipv4.tcp_rmem"));
     out.push(tcp_range(s, "net.ipv4.tcp_wmem"));
@@ -143,7 +175,11 @@ pub fn check(f: &SocketFacts) -> Vec<Finding> {
         Ok(None) => so(Level::Note, "hugepages", "not reported", "/proc/meminfo has no hugepage lines (kernel without CONFIG_HUGETLBFS)."),
         Err(e) => Finding::unreadable(Area::Sockets, "hugepages", "/proc/meminfo", e),
     });
-    let ipc_lock = f.caps.as_ref().map(|c| c.has(cap::IPC_LOCK)).unwrap_or(false);
+    let ipc_lock = f
+        .caps
+        .as_ref()
+        .map(|c| c.has(cap::IPC_LOCK))
+        .unwrap_or(false);
     let limit = f.memlock.map_or("unlimited".to_string(), bytes);
     out.push(if ipc_lock {
         so(Level::Ok, "memlock", format!("{limit}, CAP_IPC_LOCK yes"), "With CAP_IPC_LOCK the UMEM is not charged to RLIMIT_MEMLOCK.")
@@ -169,14 +205,22 @@ mod tests {
             sysctl: Sysctls::parse(sys),
             hugepages: Ok(parse_meminfo(meminfo)),
             memlock,
-            caps: parse_cap_eff(status).ok_or(super::super::finding::Unavailable::Other("x".into())),
+            caps: parse_cap_eff(status)
+                .ok_or(super::super::finding::Unavailable::Other("x".into())),
         }
     }
 
     #[test]
     fn meminfo() {
         let h = parse_meminfo(include_str!("fixtures/meminfo_hugepages.txt")).unwrap();
-        assert_eq!(h, Hugepages { total: 1024, free: 960, size_kb: 2048 });
+        assert_eq!(
+            h,
+            Hugepages {
+                total: 1024,
+                free: 960,
+                size_kb: 2048
+            }
+        );
         let n = parse_meminfo(include_str!("fixtures/meminfo_no_hugepages.txt")).unwrap();
         assert_eq!(n.total, 0);
         assert!(parse_meminfo("MemTotal: 5 kB\n").is_none());
@@ -203,15 +247,24 @@ mod tests {
             include_str!("fixtures/status_user.txt"),
         ));
         let by = |n: &str| fs.iter().find(|f| f.name == n).unwrap();
-        assert_eq!(by("rmem_max").fix.as_deref(), Some("sysctl -w net.core.rmem_max=16777216"));
+        assert_eq!(
+            by("rmem_max").fix.as_deref(),
+            Some("sysctl -w net.core.rmem_max=16777216")
+        );
         assert_eq!(by("rmem_max").value, "208 KiB");
         assert_eq!(by("wmem_max").level, Level::Warn);
         let t = by("tcp_rmem");
         assert_eq!(t.level, Level::Warn);
-        assert_eq!(t.fix.as_deref(), Some("sysctl -w net.ipv4.tcp_rmem='4096 87380 16777216'"));
+        assert_eq!(
+            t.fix.as_deref(),
+            Some("sysctl -w net.ipv4.tcp_rmem='4096 87380 16777216'")
+        );
         assert_eq!(by("tcp_moderate_rcvbuf").level, Level::Warn);
         assert_eq!(by("busy polling").level, Level::Note);
-        assert_eq!(by("hugepages").fix.as_deref(), Some("sysctl -w vm.nr_hugepages=512"));
+        assert_eq!(
+            by("hugepages").fix.as_deref(),
+            Some("sysctl -w vm.nr_hugepages=512")
+        );
         let m = by("memlock");
         assert_eq!(m.level, Level::Warn);
         assert!(m.value.contains("8 MiB"));
@@ -221,11 +274,15 @@ mod tests {
     fn unreadable_sysctls_are_findings_not_panics() {
         let fs = check(&SocketFacts {
             sysctl: Sysctls::parse(""),
-            hugepages: Err(super::super::finding::Unavailable::Denied("/proc/meminfo".into())),
+            hugepages: Err(super::super::finding::Unavailable::Denied(
+                "/proc/meminfo".into(),
+            )),
             memlock: None,
             caps: Err(super::super::finding::Unavailable::Denied("status".into())),
         });
         assert!(fs.iter().all(|f| f.level <= Level::Warn));
-        assert!(fs.iter().any(|f| f.name == "rmem_max" && f.value == "unknown"));
+        assert!(fs
+            .iter()
+            .any(|f| f.name == "rmem_max" && f.value == "unknown"));
     }
 }

@@ -42,7 +42,11 @@ pub fn parse_softnet(text: &str) -> Vec<Softnet> {
         }
         let at = |k: usize| c.get(k).copied().unwrap_or(0);
         out.push(Softnet {
-            cpu: if c.len() >= 13 { at(12) as u32 } else { i as u32 },
+            cpu: if c.len() >= 13 {
+                at(12) as u32
+            } else {
+                i as u32
+            },
             processed: at(0),
             dropped: at(1),
             squeezed: at(2),
@@ -100,7 +104,10 @@ pub fn check_softnet(rows: &[Softnet], sys: &Sysctls, window: &str) -> Vec<Findi
             "The per-CPU backlog queue (netdev_max_backlog) overflowed and packets were dropped before the protocol stack: double netdev_max_backlog until the drops stop.",
         );
         if let Ok(b) = sys.num("net.core.netdev_max_backlog") {
-            f = f.action(Action::Sysctl { key: "net.core.netdev_max_backlog".into(), value: (b * 2).to_string() });
+            f = f.action(Action::Sysctl {
+                key: "net.core.netdev_max_backlog".into(),
+                value: (b * 2).to_string(),
+            });
         } else {
             f = f.fix("sysctl -w net.core.netdev_max_backlog=2000");
         }
@@ -121,8 +128,15 @@ pub fn check_softnet(rows: &[Softnet], sys: &Sysctls, window: &str) -> Vec<Findi
             },
         );
         let budget = sys.num("net.core.netdev_budget").unwrap_or(300);
-        let action = Action::Sysctl { key: "net.core.netdev_budget".into(), value: (budget * 2).to_string() };
-        f = if heavy { f.action(action) } else { f.fix(action.command()) };
+        let action = Action::Sysctl {
+            key: "net.core.netdev_budget".into(),
+            value: (budget * 2).to_string(),
+        };
+        f = if heavy {
+            f.action(action)
+        } else {
+            f.fix(action.command())
+        };
         out.push(f);
     }
     if rows.len() > 1 && processed > 10_000 {
@@ -140,18 +154,14 @@ pub fn check_softnet(rows: &[Softnet], sys: &Sysctls, window: &str) -> Vec<Findi
     out
 }
 
-fn sysctl_value(
-    sys: &Sysctls,
-    key: &str,
-    min_ok: u64,
-    why_ok: &str,
-    why_low: &str,
-) -> Finding {
+fn sysctl_value(sys: &Sysctls, key: &str, min_ok: u64, why_ok: &str, why_low: &str) -> Finding {
     let name = key.rsplit('.').next().unwrap_or(key);
     match sys.num(key) {
         Ok(v) if v >= min_ok => sf(Level::Ok, name, v.to_string(), why_ok),
-        Ok(v) => sf(Level::Warn, name, v.to_string(), why_low)
-            .action(Action::Sysctl { key: key.into(), value: min_ok.to_string() }),
+        Ok(v) => sf(Level::Warn, name, v.to_string(), why_low).action(Action::Sysctl {
+            key: key.into(),
+            value: min_ok.to_string(),
+        }),
         Err(e) => Finding::unreadable(Area::Stack, name, key, &e),
     }
 }
@@ -162,7 +172,12 @@ pub fn check(f: &StackFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     match &f.softnet {
         Ok(rows) => out.extend(check_softnet(rows, s, "since boot")),
-        Err(e) => out.push(Finding::unreadable(Area::Stack, "softnet", "/proc/net/softnet_stat", e)),
+        Err(e) => out.push(Finding::unreadable(
+            Area::Stack,
+            "softnet",
+            "/proc/net/softnet_stat",
+            e,
+        )),
     }
     out.push(sysctl_value(s, "net.core.netdev_budget", 300,
         "Packets one net_rx_action run may take from all NAPI instances before giving the CPU back (default 300).",
@@ -170,9 +185,13 @@ pub fn check(f: &StackFacts) -> Vec<Finding> {
     out.push(sysctl_value(s, "net.core.netdev_budget_usecs", 2000,
         "Microseconds one net_rx_action run may last; with netdev_budget it bounds each poll cycle.",
         "Below the default 2000 µs: polling stops early and leaves packets in the ring."));
-    out.push(sysctl_value(s, "net.core.dev_weight", 64,
+    out.push(sysctl_value(
+        s,
+        "net.core.dev_weight",
+        64,
         "Packets one NAPI poll of one device may take per round (default 64).",
-        "Below the default 64: each device poll takes fewer packets per round."));
+        "Below the default 64: each device poll takes fewer packets per round.",
+    ));
     out.push(sysctl_value(s, "net.core.netdev_max_backlog", 1000,
         "Packets queued per CPU between the driver and the protocols (RPS, non-NAPI drivers); drops show in softnet column 2.",
         "Below the default 1000: the per-CPU backlog overflows on bursts."));
@@ -190,7 +209,15 @@ fn masks_of(n: &Nic, rx: bool) -> Option<Vec<(u32, CpuSet)>> {
     let q = if rx { &n.rx_queues } else { &n.tx_queues };
     q.as_ref().ok().map(|v| {
         v.iter()
-            .map(|q| (q.index, q.mask.as_deref().and_then(cpus::parse_mask).unwrap_or_default()))
+            .map(|q| {
+                (
+                    q.index,
+                    q.mask
+                        .as_deref()
+                        .and_then(cpus::parse_mask)
+                        .unwrap_or_default(),
+                )
+            })
             .collect()
     })
 }
@@ -203,7 +230,12 @@ pub fn check_steering(n: &Nic, h: &HostCtx, sys: &Sysctls) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(rx) = masks_of(n, true) else {
         if let Err(e) = &n.rx_queues {
-            out.push(Finding::unreadable(Area::Stack, name("RPS"), "the rx queue files in sysfs", e));
+            out.push(Finding::unreadable(
+                Area::Stack,
+                name("RPS"),
+                "the rx queue files in sysfs",
+                e,
+            ));
         }
         return out;
     };
@@ -212,17 +244,42 @@ pub fn check_steering(n: &Nic, h: &HostCtx, sys: &Sysctls) -> Vec<Finding> {
     let rps_on = rx.iter().any(|(_, m)| !m.is_empty());
     let value = rx
         .iter()
-        .map(|(q, m)| format!("rx-{q} {}", if m.is_empty() { "off".to_string() } else { cpus::format_list(m) }))
+        .map(|(q, m)| {
+            format!(
+                "rx-{q} {}",
+                if m.is_empty() {
+                    "off".to_string()
+                } else {
+                    cpus::format_list(m)
+                }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     if rps_on {
-        out.push(Finding::new(Area::Stack, Level::Ok, name("RPS"), value, "Receive Packet Steering hands protocol processing to the CPUs in each queue's mask."));
+        out.push(Finding::new(
+            Area::Stack,
+            Level::Ok,
+            name("RPS"),
+            value,
+            "Receive Packet Steering hands protocol processing to the CPUs in each queue's mask.",
+        ));
     } else if active >= 2 || ncpu <= 1 {
-        out.push(Finding::new(Area::Stack, Level::Ok, name("RPS"), value, "RPS is off; with RSS spreading over several queues it would be redundant."));
+        out.push(Finding::new(
+            Area::Stack,
+            Level::Ok,
+            name("RPS"),
+            value,
+            "RPS is off; with RSS spreading over several queues it would be redundant.",
+        ));
     } else {
         // Single receive queue on a multi-CPU host: spread over the NIC's
         // NUMA node (or every CPU), as the guide suggests.
-        let target: CpuSet = n.node_cpus.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| h.online.clone());
+        let target: CpuSet = n
+            .node_cpus
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| h.online.clone());
         let mask = cpus::format_mask(&target);
         out.push(
             Finding::new(Area::Stack, Level::Warn, name("RPS"), value, format!(
@@ -233,14 +290,24 @@ pub fn check_steering(n: &Nic, h: &HostCtx, sys: &Sysctls) -> Vec<Finding> {
     }
     if rps_on {
         let entries = sys.num("net.core.rps_sock_flow_entries").unwrap_or(0);
-        let cnt: Vec<u32> = n.rx_queues.as_ref().map(|v| v.iter().map(|q| q.flow_cnt.unwrap_or(0)).collect()).unwrap_or_default();
+        let cnt: Vec<u32> = n
+            .rx_queues
+            .as_ref()
+            .map(|v| v.iter().map(|q| q.flow_cnt.unwrap_or(0)).collect())
+            .unwrap_or_default();
         if entries == 0 {
             let per_q = 32768 / rx.len().max(1) as u32;
             out.push(Finding::new(Area::Stack, Level::Note, name("RFS"), "off (rps_sock_flow_entries 0)",
                 "RPS picks CPUs by flow hash, not by where the application reads: RFS steers each flow to its reader's CPU and keeps the cache warm (32768 entries, split over the queues' rps_flow_cnt).")
                 .fix(format!("sysctl -w net.core.rps_sock_flow_entries=32768; echo {per_q} > /sys/class/net/{}/queues/rx-N/rps_flow_cnt", n.name())));
         } else {
-            out.push(Finding::new(Area::Stack, Level::Ok, name("RFS"), format!("rps_sock_flow_entries {entries}, rps_flow_cnt {cnt:?}"), "Receive Flow Steering follows the reading application's CPU."));
+            out.push(Finding::new(
+                Area::Stack,
+                Level::Ok,
+                name("RFS"),
+                format!("rps_sock_flow_entries {entries}, rps_flow_cnt {cnt:?}"),
+                "Receive Flow Steering follows the reading application's CPU.",
+            ));
         }
     }
     if let Some(tx) = masks_of(n, false) {
@@ -248,7 +315,16 @@ pub fn check_steering(n: &Nic, h: &HostCtx, sys: &Sysctls) -> Vec<Finding> {
             let xps_on = tx.iter().any(|(_, m)| !m.is_empty());
             let value = tx
                 .iter()
-                .map(|(q, m)| format!("tx-{q} {}", if m.is_empty() { "off".into() } else { cpus::format_list(m) }))
+                .map(|(q, m)| {
+                    format!(
+                        "tx-{q} {}",
+                        if m.is_empty() {
+                            "off".into()
+                        } else {
+                            cpus::format_list(m)
+                        }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             if xps_on {
@@ -278,7 +354,10 @@ mod tests {
         assert_eq!((v419[3].cpu, v419[3].squeezed), (3, 3));
         // 5.10+: CPU 2 offline, the third line is CPU 3.
         let v515 = parse_softnet(include_str!("fixtures/softnet_stat_5.15_cpu2_offline.txt"));
-        assert_eq!(v515.iter().map(|r| r.cpu).collect::<Vec<_>>(), vec![0, 1, 3]);
+        assert_eq!(
+            v515.iter().map(|r| r.cpu).collect::<Vec<_>>(),
+            vec![0, 1, 3]
+        );
         let v618 = parse_softnet(include_str!("fixtures/softnet_stat_6.18.txt"));
         assert_eq!(v618.len(), 2);
         assert_eq!(v618[1].cpu, 1);
@@ -291,30 +370,51 @@ mod tests {
         let rows = parse_softnet(include_str!("fixtures/softnet_stat_bad.txt"));
         assert_eq!(rows[1].dropped, 0xa51c);
         assert_eq!(rows[1].received_rps, 0x0104f2a1);
-        let fs = check(&StackFacts { sysctl: sys, softnet: Ok(rows) });
+        let fs = check(&StackFacts {
+            sysctl: sys,
+            softnet: Ok(rows),
+        });
         let d = fs.iter().find(|f| f.name == "backlog drops").unwrap();
         assert_eq!(d.level, Level::Warn);
         assert!(d.value.starts_with("CPU1 42268"), "{}", d.value);
-        assert_eq!(d.fix.as_deref(), Some("sysctl -w net.core.netdev_max_backlog=2000"));
+        assert_eq!(
+            d.fix.as_deref(),
+            Some("sysctl -w net.core.netdev_max_backlog=2000")
+        );
         let s = fs.iter().find(|f| f.name == "time squeeze").unwrap();
         assert_eq!(s.level, Level::Warn);
-        assert_eq!(s.fix.as_deref(), Some("sysctl -w net.core.netdev_budget=300"));
+        assert_eq!(
+            s.fix.as_deref(),
+            Some("sysctl -w net.core.netdev_budget=300")
+        );
         let b = fs.iter().find(|f| f.name == "netdev_budget").unwrap();
-        assert_eq!((b.level, b.fix.as_deref()), (Level::Warn, Some("sysctl -w net.core.netdev_budget=300")));
+        assert_eq!(
+            (b.level, b.fix.as_deref()),
+            (Level::Warn, Some("sysctl -w net.core.netdev_budget=300"))
+        );
         assert!(fs.iter().any(|f| f.name == "softnet spread"));
         let q = fs.iter().find(|f| f.name == "default_qdisc").unwrap();
-        assert_eq!(q.fix.as_deref(), Some("sysctl -w net.core.default_qdisc=fq_codel"));
+        assert_eq!(
+            q.fix.as_deref(),
+            Some("sysctl -w net.core.default_qdisc=fq_codel")
+        );
     }
 
     #[test]
     fn good_host_stack_is_ok() {
         let sys = Sysctls::parse(include_str!("fixtures/sysctl_good.txt"));
         let rows = parse_softnet(include_str!("fixtures/softnet_stat_good.txt"));
-        let fs = check(&StackFacts { sysctl: sys, softnet: Ok(rows) });
+        let fs = check(&StackFacts {
+            sysctl: sys,
+            softnet: Ok(rows),
+        });
         let bad: Vec<_> = fs.iter().filter(|f| f.level > Level::Note).collect();
         assert!(bad.is_empty(), "{bad:#?}");
         // A handful of squeezes is a note, not a warning.
-        assert_eq!(fs.iter().find(|f| f.name == "time squeeze").unwrap().level, Level::Note);
+        assert_eq!(
+            fs.iter().find(|f| f.name == "time squeeze").unwrap().level,
+            Level::Note
+        );
     }
 
     #[test]
@@ -322,11 +422,15 @@ mod tests {
         let sys = Sysctls::parse("");
         let fs = check(&StackFacts {
             sysctl: sys,
-            softnet: Err(super::super::finding::Unavailable::Denied("/proc/net/softnet_stat".into())),
+            softnet: Err(super::super::finding::Unavailable::Denied(
+                "/proc/net/softnet_stat".into(),
+            )),
         });
         assert_eq!(fs[0].name, "softnet");
         assert_eq!(fs[0].level, Level::Warn);
-        assert!(fs.iter().any(|f| f.name == "netdev_budget" && f.value == "unknown"));
+        assert!(fs
+            .iter()
+            .any(|f| f.name == "netdev_budget" && f.value == "unknown"));
     }
 
     #[test]
@@ -338,7 +442,10 @@ mod tests {
         let fs = check_steering(&n, &host(4), &sys);
         let rps = &fs[0];
         assert_eq!(rps.level, Level::Warn);
-        assert_eq!(rps.fix.as_deref(), Some("echo f > /sys/class/net/vrx/queues/rx-0/rps_cpus"));
+        assert_eq!(
+            rps.fix.as_deref(),
+            Some("echo f > /sys/class/net/vrx/queues/rx-0/rps_cpus")
+        );
     }
 
     #[test]
@@ -360,7 +467,11 @@ mod tests {
         assert_eq!(fs[0].level, Level::Ok);
         let rfs = fs.iter().find(|f| f.name == "vrx RFS").unwrap();
         assert_eq!(rfs.level, Level::Note);
-        assert!(rfs.fix.as_deref().unwrap().contains("rps_sock_flow_entries=32768"));
+        assert!(rfs
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("rps_sock_flow_entries=32768"));
         assert!(rfs.fix.as_deref().unwrap().contains("echo 32768"));
     }
 }

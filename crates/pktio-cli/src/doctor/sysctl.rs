@@ -61,7 +61,8 @@ impl Sysctls {
         Sysctls { values }
     }
 
-    /// Parses `sysctl -a` style text (`key = value`); keys not listed are missing.
+    /// Parses `sysctl -a` style text (host fixtures in tests) (`key = value`); keys not listed are missing.
+    #[cfg(test)]
     pub fn parse(text: &str) -> Sysctls {
         let mut values = BTreeMap::new();
         for line in text.lines() {
@@ -95,10 +96,15 @@ impl Sysctls {
     /// The three numbers of `tcp_rmem`/`tcp_wmem` (min, default, max).
     pub fn triple(&self, key: &str) -> Got<[u64; 3]> {
         let v = self.get(key)?;
-        let n: Vec<u64> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let n: Vec<u64> = v
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         match n.as_slice() {
             [a, b, c] => Ok([*a, *b, *c]),
-            _ => Err(Unavailable::Other(format!("{key} = {v}: expected three numbers"))),
+            _ => Err(Unavailable::Other(format!(
+                "{key} = {v}: expected three numbers"
+            ))),
         }
     }
 }
@@ -111,7 +117,10 @@ mod tests {
     fn parses_sysctl_a_format() {
         let s = Sysctls::parse(include_str!("fixtures/sysctl_bad.txt"));
         assert_eq!(s.num("net.core.netdev_budget"), Ok(150));
-        assert_eq!(s.get("net.ipv4.tcp_rmem").as_deref(), Ok("4096 87380 174760"));
+        assert_eq!(
+            s.get("net.ipv4.tcp_rmem").as_deref(),
+            Ok("4096 87380 174760")
+        );
         assert_eq!(s.triple("net.ipv4.tcp_rmem"), Ok([4096, 87380, 174760]));
         assert_eq!(s.get("net.core.default_qdisc").as_deref(), Ok("pfifo_fast"));
         assert!(s.get("net.core.nonexistent").is_err());
@@ -120,7 +129,10 @@ mod tests {
     #[test]
     fn missing_keys_are_reported_missing() {
         let s = Sysctls::parse("net.core.dev_weight = 64\n");
-        assert!(matches!(s.get("net.core.rmem_max"), Err(Unavailable::Missing(_))));
+        assert!(matches!(
+            s.get("net.core.rmem_max"),
+            Err(Unavailable::Missing(_))
+        ));
         assert_eq!(path("net.core.rmem_max"), "/proc/sys/net/core/rmem_max");
     }
 

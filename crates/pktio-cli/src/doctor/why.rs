@@ -106,7 +106,12 @@ pub fn check(f: &WhyFacts) -> (Vec<Finding>, Verdict) {
     let ifname = f.link.ifname.as_str();
     let q = f.queue;
     let mut out = Vec::new();
-    out.push(wf(Level::Ok, "interface", format!("{ifname} (ifindex {})", f.link.ifindex), "The interface exists in this network namespace."));
+    out.push(wf(
+        Level::Ok,
+        "interface",
+        format!("{ifname} (ifindex {})", f.link.ifindex),
+        "The interface exists in this network namespace.",
+    ));
 
     // 1. Link state.
     let l = &f.link;
@@ -135,7 +140,16 @@ pub fn check(f: &WhyFacts) -> (Vec<Finding>, Verdict) {
             out.push(wf(Level::Warn, "program stability", format!("id {} → {}", l.xdp_prog_id.unwrap_or(0), a.xdp_prog_id.unwrap_or(0)), "The program was replaced during the sample: two loaders are fighting over this interface, and each replacement drops the other's XSKMAP.")
                 .fix("make sure a single process owns the XDP program on this interface"));
         } else {
-            out.push(wf(Level::Ok, "program stability", format!("id {} unchanged over {:.1} s", l.xdp_prog_id.unwrap_or(0), f.sample_secs), "Nobody replaced the program while sampling."));
+            out.push(wf(
+                Level::Ok,
+                "program stability",
+                format!(
+                    "id {} unchanged over {:.1} s",
+                    l.xdp_prog_id.unwrap_or(0),
+                    f.sample_secs
+                ),
+                "Nobody replaced the program while sampling.",
+            ));
         }
     }
 
@@ -144,26 +158,37 @@ pub fn check(f: &WhyFacts) -> (Vec<Finding>, Verdict) {
     match active {
         Some(n) if q >= n => {
             let fix = match &f.channels {
-                Ok(c) if c.combined_max > 0 && c.rx_max == 0 => format!("ethtool -L {ifname} combined {}", q + 1),
+                Ok(c) if c.combined_max > 0 && c.rx_max == 0 => {
+                    format!("ethtool -L {ifname} combined {}", q + 1)
+                }
                 _ => format!("ethtool -L {ifname} rx {} tx {}", q + 1, q + 1),
             };
             out.push(wf(Level::Problem, "queue", format!("queue {q} of {n} (0..{})", n - 1), format!("Queue {q} is not in use: binding to it fails with EINVAL, and no packet ever arrives there.")).fix(fix));
         }
-        Some(n) => out.push(wf(Level::Ok, "queue", format!("queue {q} of {n}"), "The queue exists.")),
-        None => out.push(wf(Level::Note, "queue", "unknown", "The number of queues could not be read.")),
+        Some(n) => out.push(wf(
+            Level::Ok,
+            "queue",
+            format!("queue {q} of {n}"),
+            "The queue exists.",
+        )),
+        None => out.push(wf(
+            Level::Note,
+            "queue",
+            "unknown",
+            "The number of queues could not be read.",
+        )),
     }
 
     // 4. Where the traffic arrives.
     let link_rx = a.stats.rx_packets.saturating_sub(l.stats.rx_packets);
     let mut arrivals_on_q = None;
-    let mut arrived_elsewhere = Vec::new();
     match (&f.before, &f.after) {
         (Ok(b), Ok(af)) if !af.rx.is_empty() => {
             let d = delta(&b.rx, &af.rx);
             let total: u64 = d.values().sum();
             let on_q = d.get(&q).copied().unwrap_or(0);
             arrivals_on_q = Some(on_q);
-            arrived_elsewhere = d.iter().filter(|(k, v)| **k != q && **v > 0).map(|(k, _)| *k).collect();
+            let elsewhere: cpus::CpuSet = d.iter().filter(|(k, v)| **k != q && **v > 0).map(|(k, _)| *k).collect();
             let value = d.iter().map(|(k, v)| format!("q{k} {v}")).collect::<Vec<_>>().join(", ");
             let value = format!("{value} in {:.1} s ({})", f.sample_secs, af.source);
             if total == 0 {
@@ -179,7 +204,7 @@ pub fn check(f: &WhyFacts) -> (Vec<Finding>, Verdict) {
                 };
                 out.push(wf(Level::Problem, "arrivals", value, format!(
                     "Traffic arrives on queue(s) {}, not on queue {q}: RSS hashes these flows elsewhere.{rss_hint} Bind a socket per queue, or steer the flow to queue {q}.",
-                    cpus::format_list(&arrived_elsewhere.iter().copied().collect())))
+                    cpus::format_list(&elsewhere)))
                     .fix(format!("ethtool -N {ifname} flow-type udp4 dst-port PORT action {q}   (or: ethtool -X {ifname} equal {})", q + 1)));
             } else {
                 out.push(wf(Level::Ok, "arrivals", value, format!("Packets arrive on queue {q}.")));
@@ -243,12 +268,20 @@ pub fn check(f: &WhyFacts) -> (Vec<Finding>, Verdict) {
     // 8. Redirects: the program ran but did not hand the packet to a socket.
     if let (Ok(b), Ok(af), Some(arr)) = (&f.before, &f.after, arrivals_on_q) {
         if !af.redirect.is_empty() && arr > 0 && l.xdp_mode != XdpMode::None {
-            let red = delta(&b.redirect, &af.redirect).get(&q).copied().unwrap_or(0);
+            let red = delta(&b.redirect, &af.redirect)
+                .get(&q)
+                .copied()
+                .unwrap_or(0);
             if red == 0 {
                 out.push(wf(Level::Problem, "redirects", format!("{arr} arrived on q{q}, 0 redirected"), format!(
                     "The XDP program saw the packets on queue {q} but redirected none: the XSKMAP has no socket at key {q} (insert the socket after bind), or the program passes these packets.")).fix(format!("insert the socket's fd into the XSKMAP at key {q} (bpf_map_update_elem)")));
             } else {
-                out.push(wf(Level::Ok, "redirects", format!("{red} of {arr} redirected on q{q}"), "The program redirects packets to the socket."));
+                out.push(wf(
+                    Level::Ok,
+                    "redirects",
+                    format!("{red} of {arr} redirected on q{q}"),
+                    "The program redirects packets to the socket.",
+                ));
             }
         }
     }
@@ -280,7 +313,12 @@ pub fn check(f: &WhyFacts) -> (Vec<Finding>, Verdict) {
                 .fix("poll the RX ring more often, or grow it"));
         }
         if st.rx_dropped > 0 {
-            out.push(wf(Level::Warn, "socket drops", format!("{} dropped", st.rx_dropped), "The socket dropped frames (too large for a chunk, or no room)."));
+            out.push(wf(
+                Level::Warn,
+                "socket drops",
+                format!("{} dropped", st.rx_dropped),
+                "The socket dropped frames (too large for a chunk, or no room).",
+            ));
         }
     }
 
@@ -303,31 +341,56 @@ pub fn check(f: &WhyFacts) -> (Vec<Finding>, Verdict) {
 
 fn counters(nd: &mut Got<Netdev>, ifname: &str, ifindex: u32) -> Got<QueueCounters> {
     let drv = ethtool_stats::read(ifname);
-    let redirect = drv.as_ref().map(|d| ethtool_stats::rx_queue_redirects(&d.stats)).unwrap_or_default();
+    let redirect = drv
+        .as_ref()
+        .map(|d| ethtool_stats::rx_queue_redirects(&d.stats))
+        .unwrap_or_default();
     if let Ok(n) = nd {
         if let Ok(rx) = n.rx_queue_packets(ifindex) {
             if !rx.is_empty() {
-                return Ok(QueueCounters { source: "netdev qstats".into(), rx, redirect });
+                return Ok(QueueCounters {
+                    source: "netdev qstats".into(),
+                    rx,
+                    redirect,
+                });
             }
         }
     }
     let d = drv.map_err(|e| Unavailable::from_io("ethtool -S", &e))?;
-    Ok(QueueCounters { source: "ethtool -S".into(), rx: ethtool_stats::rx_queue_packets(&d.stats), redirect })
+    Ok(QueueCounters {
+        source: "ethtool -S".into(),
+        rx: ethtool_stats::rx_queue_packets(&d.stats),
+        redirect,
+    })
 }
 
 /// Reads, samples for `sample` and reads again.
 ///
 /// # Errors
 /// An unknown interface (`ENODEV`) or no rtnetlink socket.
-pub fn gather(ifname: &str, queue: u32, sample: Duration, host: HostCtx) -> std::io::Result<WhyFacts> {
+pub fn gather(
+    ifname: &str,
+    queue: u32,
+    sample: Duration,
+    host: HostCtx,
+) -> std::io::Result<WhyFacts> {
     let mut rt = Rtnl::open()?;
     let link = rt.link_by_name(ifname)?;
     let idx = link.ifindex;
     let mut eth = Ethtool::open().map_err(|e| Unavailable::from_io("ethtool netlink", &e));
     let mut nd = Netdev::open().map_err(|e| Unavailable::from_io("netdev netlink", &e));
-    let channels = eth.as_mut().map_err(|e| e.clone()).and_then(|e| e.channels(idx).map_err(|x| Unavailable::from_io("ethtool channels", &x)));
-    let rss = eth.as_mut().map_err(|e| e.clone()).and_then(|e| e.rss(idx).map_err(|x| Unavailable::from_io("ethtool rss", &x)));
-    let xdp = nd.as_mut().map_err(|e| e.clone()).and_then(|n| n.dev(idx).map_err(|x| Unavailable::from_io("netdev dev-get", &x)));
+    let channels = eth.as_mut().map_err(|e| e.clone()).and_then(|e| {
+        e.channels(idx)
+            .map_err(|x| Unavailable::from_io("ethtool channels", &x))
+    });
+    let rss = eth.as_mut().map_err(|e| e.clone()).and_then(|e| {
+        e.rss(idx)
+            .map_err(|x| Unavailable::from_io("ethtool rss", &x))
+    });
+    let xdp = nd.as_mut().map_err(|e| e.clone()).and_then(|n| {
+        n.dev(idx)
+            .map_err(|x| Unavailable::from_io("netdev dev-get", &x))
+    });
     let before = counters(&mut nd, ifname, idx);
     std::thread::sleep(sample);
     let after = counters(&mut nd, ifname, idx);
@@ -355,7 +418,11 @@ mod tests {
     use super::*;
 
     fn counters(rx: &[(u32, u64)], red: &[(u32, u64)]) -> Got<QueueCounters> {
-        Ok(QueueCounters { source: "ethtool -S".into(), rx: rx.iter().copied().collect(), redirect: red.iter().copied().collect() })
+        Ok(QueueCounters {
+            source: "ethtool -S".into(),
+            rx: rx.iter().copied().collect(),
+            redirect: red.iter().copied().collect(),
+        })
     }
 
     fn socket(queue: u32) -> XskSocket {
@@ -365,7 +432,13 @@ mod tests {
             queue,
             rx_ring: Some(2048),
             fill_ring: Some(4096),
-            umem: Some(Umem { size: 16 << 20, id: 1, chunk_size: 4096, headroom: 0, zero_copy: false }),
+            umem: Some(Umem {
+                size: 16 << 20,
+                id: 1,
+                chunk_size: 4096,
+                headroom: 0,
+                zero_copy: false,
+            }),
             stats: Some(XskStats::default()),
             ..XskSocket::default()
         }
@@ -385,7 +458,13 @@ mod tests {
             sample_secs: 1.0,
             link,
             link_after,
-            channels: Ok(Channels { rx_max: 2, tx_max: 2, rx: 2, tx: 2, ..Channels::default() }),
+            channels: Ok(Channels {
+                rx_max: 2,
+                tx_max: 2,
+                rx: 2,
+                tx: 2,
+                ..Channels::default()
+            }),
             rss: Err(Unavailable::Missing("x".into())),
             xdp: n.xdp.clone(),
             before: counters(&[(0, 0), (1, 0)], &[(0, 0), (1, 0)]),
@@ -396,7 +475,10 @@ mod tests {
     }
 
     fn level_of(fs: &[Finding], name: &str) -> Level {
-        fs.iter().find(|f| f.name == name).map(|f| f.level).unwrap_or_else(|| panic!("no {name}: {fs:#?}"))
+        fs.iter()
+            .find(|f| f.name == name)
+            .map(|f| f.level)
+            .unwrap_or_else(|| panic!("no {name}: {fs:#?}"))
     }
 
     #[test]
@@ -450,7 +532,10 @@ mod tests {
         assert_eq!(level_of(&fs, "RSS"), Level::Warn);
         assert!(v.text.contains("queue(s) 0, not on queue 1"), "{}", v.text);
         assert!(v.text.contains("never selects queue 1"));
-        assert!(v.fix.unwrap().starts_with("ethtool -N vrx flow-type udp4 dst-port PORT action 1"));
+        assert!(v
+            .fix
+            .unwrap()
+            .starts_with("ethtool -N vrx flow-type udp4 dst-port PORT action 1"));
     }
 
     #[test]
@@ -461,7 +546,11 @@ mod tests {
         let (fs, v) = check(&f);
         assert_eq!(level_of(&fs, "AF_XDP socket"), Level::Problem);
         assert_eq!(level_of(&fs, "redirects"), Level::Problem);
-        assert!(v.text.contains("queue(s) 0 of vrx, not to queue 1"), "{}", v.text);
+        assert!(
+            v.text.contains("queue(s) 0 of vrx, not to queue 1"),
+            "{}",
+            v.text
+        );
     }
 
     #[test]
@@ -479,7 +568,10 @@ mod tests {
         f.link.mtu = 9000;
         f.xdp = Ok(DevFeatures::default());
         let mut s = socket(1);
-        s.stats = Some(XskStats { fill_ring_empty: 77, ..XskStats::default() });
+        s.stats = Some(XskStats {
+            fill_ring_empty: 77,
+            ..XskStats::default()
+        });
         f.sockets = Ok(vec![s]);
         let (fs, v) = check(&f);
         assert_eq!(level_of(&fs, "MTU vs frame"), Level::Problem);
@@ -500,7 +592,9 @@ mod tests {
     #[test]
     fn unavailable_diag_and_counters_are_notes() {
         let mut f = healthy();
-        f.sockets = Err(Unavailable::Missing("AF_XDP sock_diag does not exist".into()));
+        f.sockets = Err(Unavailable::Missing(
+            "AF_XDP sock_diag does not exist".into(),
+        ));
         f.before = Err(Unavailable::Missing("ethtool -S".into()));
         let (fs, v) = check(&f);
         assert_eq!(level_of(&fs, "AF_XDP socket"), Level::Note);

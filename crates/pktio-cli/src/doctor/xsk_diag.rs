@@ -193,7 +193,10 @@ mod tests {
         let mut umem = (16u64 << 20).to_ne_bytes().to_vec();
         umem.extend(words32(&[3, 4096, 4096, 0, 7, 1, 0, 1]));
         b.extend(attr(XDP_DIAG_UMEM, &umem));
-        let stats: Vec<u8> = [5u64, 0, 2, 900, 0, 0].iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let stats: Vec<u8> = [5u64, 0, 2, 900, 0, 0]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
         b.extend(attr(XDP_DIAG_STATS, &stats));
         b
     }
@@ -206,7 +209,10 @@ mod tests {
         assert_eq!(s.tx_ring, None);
         assert_eq!(s.fill_ring, Some(4096));
         let u = s.umem.unwrap();
-        assert_eq!((u.size, u.id, u.chunk_size, u.headroom, u.zero_copy), (16 << 20, 3, 4096, 0, false));
+        assert_eq!(
+            (u.size, u.id, u.chunk_size, u.headroom, u.zero_copy),
+            (16 << 20, 3, 4096, 0, false)
+        );
         let st = s.stats.unwrap();
         assert_eq!((st.rx_dropped, st.rx_full, st.fill_ring_empty), (5, 2, 900));
     }
@@ -233,7 +239,9 @@ mod tests {
         };
         match dump() {
             Ok(list) => assert!(!list.is_empty(), "our socket is missing"),
-            Err(e) => eprintln!("SKIPPED dump_sees_an_af_xdp_socket_when_allowed: no xsk_diag ({e})"),
+            Err(e) => {
+                eprintln!("SKIPPED dump_sees_an_af_xdp_socket_when_allowed: no xsk_diag ({e})")
+            }
         }
         drop(sock);
     }
