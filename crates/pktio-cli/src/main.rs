@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod doctor;
+mod run;
 
 /// Fast packet I/O for Linux: AF_XDP, AF_PACKET and io_uring, measured side by side.
 ///

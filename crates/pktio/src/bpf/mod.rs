@@ -1,2 +1,214 @@
-//! The XDP steering program, generated in Rust: instruction builder, maps,
-//! loading, test runs and attaching. (In progress.)
+//! The XDP steering program, generated and loaded from Rust: no clang, no
+//! libbpf, no ELF.
+//!
+//! # What this module owns
+//!
+//! - [`insn`]: the 8-byte instruction encoding, opcode constants and a
+//!   bpftool-style listing (pure).
+//! - [`asm`]: an assembler with the kernel's macro names (`mov64_imm`,
+//!   `ldx_mem`, `jmp_imm`, `call`, `exit`, …), labels and map-fd
+//!   placeholders (pure).
+//! - [`progs`]: the programs pktio needs — [`progs::xsk_redirect`] (AF_XDP
+//!   steering), [`progs::xdp_pass`]/[`progs::xdp_drop`]/[`progs::xdp_tx`],
+//!   [`progs::count_then`] (pure).
+//! - maps ([`XskMap`], [`ArrayMap`], [`PerCpuArray`]), loading and test runs
+//!   ([`Program`]), attaching ([`XdpLink`]): thin shells over bpf(2), whose
+//!   raw ABI lives in the crate's private `sys::bpf`. This module has no
+//!   `unsafe`.
+//!
+//! It leaves to others: the AF_XDP socket ([`crate::xdp`]), and netlink
+//! (attaching on kernels before 5.9, or asking which program an interface
+//! runs — see below).
+//!
+//! # Steering packets into AF_XDP sockets
+//!
+//! ```no_run
+//! use pktio::bpf::{progs, Program, XdpLink, XdpMode, XskMap};
+//! use std::os::fd::AsFd;
+//! # fn socket_for_queue(q: u32) -> std::os::fd::OwnedFd { unimplemented!() }
+//! # fn main() -> Result<(), pktio::bpf::BpfError> {
+//! let ifindex = 2;
+//! let queues = 4;
+//! // 1. The map: one slot per receive queue.
+//! let map = XskMap::new(queues)?;
+//! // 2. The program, with the map in its slot 0.
+//! let prog = Program::load_xdp(&progs::xsk_redirect(), &[map.as_fd()])?;
+//! // 3. Attach; Auto tries driver mode and falls back to skb mode.
+//! let link = XdpLink::attach(&prog, ifindex, XdpMode::Auto)?;
+//! if let Some(why) = link.fallback() {
+//!     eprintln!("{why}");
+//! }
+//! // 4. Each socket, once created (before or after bind), into its queue's slot.
+//! let socket = socket_for_queue(0);
+//! map.set(0, socket.as_fd())?;
+//! // … receive …
+//! // 5. Teardown: drop the link (detaches), then the program and the map.
+//! drop(link);
+//! # Ok(()) }
+//! ```
+//!
+//! Packets on a queue whose slot is empty go to the network stack
+//! (`XDP_PASS`), so steps 3 and 4 can happen in either order without losing
+//! the interface's normal traffic. The program can be dropped once attached
+//! (the link holds it); the map must stay alive as long as sockets should be
+//! added or removed.
+//!
+//! # Which program is attached?
+//!
+//! `BPF_PROG_QUERY` does not cover XDP; the kernel reports an interface's
+//! XDP program only over netlink (`RTM_GETLINK`, `IFLA_XDP`), which this
+//! module does not speak. What it offers instead: an attach over an existing
+//! program fails with [`BpfError::Busy`], an [`XdpLink`] cannot be replaced
+//! by anyone else, and [`XdpLink::info`] says whether the link is still on
+//! its interface and which program id it runs.
+//!
+//! # Privileges
+//!
+//! Creating maps and loading programs needs `CAP_BPF` (or `CAP_SYS_ADMIN`);
+//! XDP programs and attaching also need `CAP_NET_ADMIN`. Root has both.
+//! Maps and programs are charged to the memory cgroup (kernel ≥ 5.11), not
+//! to `RLIMIT_MEMLOCK`.
+
+pub mod asm;
+pub mod insn;
+mod link;
+mod map;
+mod prog;
+pub mod progs;
+
+pub use asm::{Asm, AsmError, Code, Label};
+pub use insn::{AluOp, ByteOrder, Helper, Insn, JmpOp, Listing, Reg, Size};
+pub use link::{Fallback, LinkInfo, XdpLink, XdpMode};
+pub use map::{ArrayMap, PerCpuArray, XskMap};
+pub use prog::{
+    LiveFramesResult, Program, ProgramKind, TestRunResult, XdpAction, DEFAULT_LICENSE,
+    MAX_LIVE_BATCH, MIN_TEST_FRAME,
+};
+
+use crate::error::SysError;
+
+/// Errors of the `bpf` module. Each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BpfError {
+    /// The verifier refused the program. The log is the verifier's own
+    /// account, kept whole; its last lines usually name the problem.
+    #[error("{source}; the verifier's log follows:\n{verifier_log}")]
+    Load {
+        /// The failed `bpf(BPF_PROG_LOAD)`.
+        source: SysError,
+        /// The verifier log (level 1), possibly empty.
+        verifier_log: String,
+    },
+
+    /// `EPERM`: not privileged enough.
+    #[error(
+        "{source}: creating BPF maps and loading or attaching XDP programs needs \
+         CAP_BPF and CAP_NET_ADMIN (or root)"
+    )]
+    Permission {
+        /// The refused call.
+        source: SysError,
+    },
+
+    /// Another XDP program is attached to the interface.
+    #[error(
+        "interface index {ifindex} already has an XDP program attached (requested {mode} \
+         mode; a program in either mode blocks it): stop the process that owns it, or \
+         remove it with `ip link set dev <name> xdp off` ({source})"
+    )]
+    Busy {
+        /// The interface.
+        ifindex: u32,
+        /// The mode we asked for.
+        mode: XdpMode,
+        /// The `EBUSY` or `EEXIST` from `bpf(BPF_LINK_CREATE)`.
+        source: SysError,
+    },
+
+    /// No interface with this index in the calling thread's network namespace.
+    #[error(
+        "no interface with index {ifindex} in this network namespace (it may have been \
+         removed, or live in another namespace) ({source})"
+    )]
+    NoSuchInterface {
+        /// The interface index.
+        ifindex: u32,
+        /// The `ENODEV`.
+        source: SysError,
+    },
+
+    /// The driver cannot run XDP in the mode asked for.
+    #[error(
+        "the driver of interface index {ifindex} does not support {mode} XDP: use \
+         XdpMode::Skb or XdpMode::Auto ({source})"
+    )]
+    ModeUnsupported {
+        /// The interface.
+        ifindex: u32,
+        /// The mode asked for.
+        mode: XdpMode,
+        /// The `EOPNOTSUPP`.
+        source: SysError,
+    },
+
+    /// Attaching failed for another reason.
+    #[error(
+        "attaching an XDP program to interface index {ifindex} in {mode} mode failed \
+         ({source}); XDP links need kernel 5.9 or later"
+    )]
+    Attach {
+        /// The interface.
+        ifindex: u32,
+        /// The mode asked for.
+        mode: XdpMode,
+        /// The kernel's answer.
+        source: SysError,
+    },
+
+    /// The number of maps given to [`Program::load`] does not match the program.
+    #[error("the program uses {expected} map slot(s) but {got} map(s) were given")]
+    MapCount {
+        /// [`Code::map_slots`].
+        expected: usize,
+        /// Maps given.
+        got: usize,
+    },
+
+    /// A map key beyond the map's size.
+    #[error("key {key} is out of range: the map has {max_entries} entries")]
+    KeyOutOfRange {
+        /// The key.
+        key: u32,
+        /// The map's size.
+        max_entries: u32,
+    },
+
+    /// A test frame shorter than an Ethernet header.
+    #[error(
+        "a test frame must be at least {MIN_TEST_FRAME} bytes (an Ethernet header); got {len}"
+    )]
+    FrameTooShort {
+        /// The length given.
+        len: usize,
+    },
+
+    /// A live-frames batch larger than the kernel allows.
+    #[error("live-frames batch size {batch_size} is larger than the kernel's {MAX_LIVE_BATCH}")]
+    BatchTooLarge {
+        /// The batch size given.
+        batch_size: u32,
+    },
+
+    /// The license string contains a NUL byte.
+    #[error("the program license must not contain NUL bytes")]
+    BadLicense,
+
+    /// The program did not assemble.
+    #[error(transparent)]
+    Asm(#[from] AsmError),
+
+    /// Any other failed call; [`SysError::hint`] may have advice.
+    #[error(transparent)]
+    Sys(#[from] SysError),
+}

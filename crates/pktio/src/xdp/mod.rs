@@ -1,1 +1,153 @@
-//! AF_XDP. (In progress.)
+//! AF_XDP: the UMEM and its frames, the four typed rings, and the socket.
+//!
+//! ```no_run
+//! use pktio::xdp::{Umem, UmemConfig, XskSocket};
+//! # fn main() -> Result<(), pktio::xdp::XskError> {
+//! let umem = Umem::new(UmemConfig::default())?;
+//! let mut sock = XskSocket::builder("eth0").queue(0).build(&umem)?;
+//! println!("{}", sock.info()); // which mode was bound, and why
+//! sock.fill_from_pool(u32::MAX)?;
+//! loop {
+//!     let parts = sock.parts();
+//!     let rx = parts.rx.expect("rx ring");
+//!     let fill = parts.fill.expect("fill ring");
+//!     let mut frames: Vec<_> = rx.receive(64).collect();
+//!     // ... look at frame.data() ...
+//!     fill.fill_from(&mut frames);
+//! #   break;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! What this module owns: the UMEM area and frame ownership ([`umem`]), the
+//! ring fronts ([`rings`]), socket set-up with its mode fallbacks, wakeups and
+//! statistics ([`socket`]), and the XSK steering program's lifecycle
+//! ([`steer`], built on [`crate::bpf`]). Raw kernel calls live in `sys`.
+
+pub mod rings;
+pub mod socket;
+pub mod steer;
+pub mod umem;
+
+pub use rings::{
+    CompletionBatch, CompletionRing, FillBatch, FillRing, RxBatch, RxRing, TxBatch, TxRing,
+};
+pub use socket::{
+    AttachMode, BindMode, BoundMode, BusyPoll, KickCounters, Parts, SocketInfo, XskSocket,
+    XskSocketBuilder, XskStats,
+};
+pub use steer::XskProgram;
+pub use umem::{Accounting, Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
+
+use crate::error::SysError;
+
+/// What can go wrong setting up or running an AF_XDP socket.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum XskError {
+    /// A setting is out of range; the message names it.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The AF_XDP socket could not be created.
+    #[error("cannot create an AF_XDP socket")]
+    Socket(#[source] SysError),
+    /// Huge pages were asked for but none could be mapped.
+    #[error(
+        "no huge pages for a {bytes}-byte UMEM: reserve some \
+         (`echo 64 > /proc/sys/vm/nr_hugepages`) or drop the hugepages option"
+    )]
+    NoHugepages {
+        /// UMEM size.
+        bytes: usize,
+        /// The failed mmap.
+        #[source]
+        source: SysError,
+    },
+    /// Mapping or registering the UMEM failed (often RLIMIT_MEMLOCK).
+    #[error("cannot register a {bytes}-byte UMEM")]
+    UmemReg {
+        /// UMEM size.
+        bytes: usize,
+        /// The failed call.
+        #[source]
+        source: SysError,
+    },
+    /// The interface does not exist in this network namespace.
+    #[error("interface {ifname:?} not found")]
+    NoInterface {
+        /// The name given.
+        ifname: String,
+        /// The failed lookup.
+        #[source]
+        source: SysError,
+    },
+    /// The interface disappeared while the socket was in use.
+    #[error("interface {ifname:?} (index {ifindex}) vanished")]
+    InterfaceGone {
+        /// Its name when the socket was built.
+        ifname: String,
+        /// Its index.
+        ifindex: u32,
+    },
+    /// The queue id is not below the device's queue count.
+    #[error("queue {queue} does not exist on {ifname}: it has {queues} queue(s), use 0..{queues}")]
+    NoSuchQueue {
+        /// Interface.
+        ifname: String,
+        /// The queue asked for.
+        queue: u32,
+        /// How many the device has.
+        queues: u32,
+    },
+    /// `BindMode::RequireZeroCopy` and the driver cannot do it.
+    #[error("zero-copy refused on {ifname} queue {queue} (driver {driver}): {reason}")]
+    ZeroCopyUnsupported {
+        /// Interface.
+        ifname: String,
+        /// Queue.
+        queue: u32,
+        /// Driver name.
+        driver: String,
+        /// Why, in words.
+        reason: String,
+        /// The kernel's answer.
+        #[source]
+        source: SysError,
+    },
+    /// A socket call failed.
+    #[error("{op} on {ifname} queue {queue} failed")]
+    Sys {
+        /// What we were doing.
+        op: &'static str,
+        /// Interface.
+        ifname: String,
+        /// Queue.
+        queue: u32,
+        /// The failed call.
+        #[source]
+        source: SysError,
+    },
+    /// Loading or attaching the steering program failed.
+    #[error("steering program on {ifname}")]
+    Bpf {
+        /// Interface.
+        ifname: String,
+        /// The BPF error.
+        #[source]
+        source: crate::bpf::BpfError,
+    },
+}
+
+impl XskError {
+    /// Advice for a person, when there is a well-known cause.
+    pub fn hint(&self) -> Option<&'static str> {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = src {
+            if let Some(s) = e.downcast_ref::<SysError>() {
+                return s.hint();
+            }
+            src = e.source();
+        }
+        None
+    }
+}

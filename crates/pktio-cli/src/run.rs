@@ -1,0 +1,162 @@
+//! What every long-running command shares: a stop flag set by SIGINT /
+//! SIGTERM or a deadline, CPU pinning, and a per-second rate meter.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// The process-wide stop flag; the first call installs the SIGINT/SIGTERM
+/// handler that sets it.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    STOP.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        // A second handler installation fails; the flag still works for the
+        // deadline, so an error here only costs Ctrl-C handling.
+        if let Err(e) = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)) {
+            eprintln!("pktio: warning: cannot install the SIGINT/SIGTERM handler: {e}");
+        }
+        flag
+    })
+    .clone()
+}
+
+/// Pins the calling thread to `cpu` (`sched_setaffinity`).
+pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    anyhow::ensure!(
+        cpu < n,
+        "CPU {cpu} does not exist: this host has CPUs 0..{}",
+        n - 1
+    );
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set)
+        .with_context(|| format!("sched_setaffinity(CPU {cpu})"))
+}
+
+/// The CPU the calling thread runs on now.
+pub fn current_cpu() -> usize {
+    rustix::thread::sched_getcpu()
+}
+
+/// CPU time (user + system) of the calling thread, from
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`.
+pub fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Counts packets and bytes and says when a second has passed.
+#[derive(Debug)]
+pub struct Meter {
+    start: Instant,
+    last: Instant,
+    last_packets: u64,
+    last_bytes: u64,
+    /// Packets so far.
+    pub packets: u64,
+    /// Bytes so far.
+    pub bytes: u64,
+    every: Duration,
+    /// Per-interval packet rates, for the summary's median.
+    pub rates: Vec<f64>,
+}
+
+/// One interval's rates.
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    /// Seconds since start.
+    pub at: f64,
+    /// Packets per second in the interval.
+    pub pps: f64,
+    /// Bits per second in the interval (frame bytes × 8, no FCS/preamble).
+    pub bps: f64,
+}
+
+impl Meter {
+    /// A meter reporting every `every`.
+    pub fn new(every: Duration) -> Self {
+        let now = Instant::now();
+        Meter {
+            start: now,
+            last: now,
+            last_packets: 0,
+            last_bytes: 0,
+            packets: 0,
+            bytes: 0,
+            every,
+            rates: Vec::new(),
+        }
+    }
+
+    /// Adds to the counts.
+    #[inline]
+    pub fn add(&mut self, packets: u64, bytes: u64) {
+        self.packets += packets;
+        self.bytes += bytes;
+    }
+
+    /// A tick when an interval has passed since the last one.
+    pub fn tick(&mut self, now: Instant) -> Option<Tick> {
+        let dt = now.duration_since(self.last);
+        if dt < self.every {
+            return None;
+        }
+        let secs = dt.as_secs_f64();
+        let t = Tick {
+            at: now.duration_since(self.start).as_secs_f64(),
+            pps: (self.packets - self.last_packets) as f64 / secs,
+            bps: (self.bytes - self.last_bytes) as f64 * 8.0 / secs,
+        };
+        self.rates.push(t.pps);
+        self.last = now;
+        self.last_packets = self.packets;
+        self.last_bytes = self.bytes;
+        Some(t)
+    }
+
+    /// Seconds since start.
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// The average rate over the whole run.
+    pub fn mean_pps(&self) -> f64 {
+        let s = self.elapsed();
+        if s > 0.0 {
+            self.packets as f64 / s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// `12.345 Mpps`-style formatting.
+pub fn fmt_pps(pps: f64) -> String {
+    format!("{:.3} Mpps", pps / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meter_ticks_once_per_interval_with_rates() {
+        let mut m = Meter::new(Duration::from_millis(100));
+        let t0 = m.start;
+        m.add(1000, 64_000);
+        assert!(m.tick(t0 + Duration::from_millis(50)).is_none());
+        let t = m.tick(t0 + Duration::from_millis(200)).unwrap();
+        assert!((t.pps - 5000.0).abs() < 1e-6, "{}", t.pps);
+        assert!((t.bps - 64_000.0 * 8.0 / 0.2).abs() < 1e-3);
+        m.add(10, 10);
+        let t = m.tick(t0 + Duration::from_millis(300)).unwrap();
+        assert!((t.pps - 100.0).abs() < 1e-6);
+        assert_eq!(m.rates.len(), 2);
+    }
+}

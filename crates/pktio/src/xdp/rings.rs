@@ -1,0 +1,339 @@
+//! Typed fronts over the generic [`ring`](crate::ring): the fill and
+//! completion rings carry UMEM addresses (`u64`), the RX and TX rings carry
+//! descriptors (`xdp_desc`). Each front speaks in [`Frame`]s, so frame
+//! ownership moves with the descriptor.
+
+use rustix::net::xdp::{XdpDesc, XdpDescOptions};
+
+use super::umem::{Frame, Place, Umem};
+use crate::ring::{Consumer, Peek, Producer, Reserve};
+
+/// The fill ring: frames given to the kernel to receive into.
+#[derive(Debug)]
+pub struct FillRing<'u> {
+    pub(crate) ring: Producer<u64>,
+    pub(crate) umem: &'u Umem,
+}
+
+/// The completion ring: frames the kernel has finished sending.
+#[derive(Debug)]
+pub struct CompletionRing<'u> {
+    pub(crate) ring: Consumer<u64>,
+    pub(crate) umem: &'u Umem,
+}
+
+/// The RX ring: received packets.
+#[derive(Debug)]
+pub struct RxRing<'u> {
+    pub(crate) ring: Consumer<XdpDesc>,
+    pub(crate) umem: &'u Umem,
+}
+
+/// The TX ring: packets to send.
+#[derive(Debug)]
+pub struct TxRing<'u> {
+    pub(crate) ring: Producer<XdpDesc>,
+    pub(crate) umem: &'u Umem,
+}
+
+impl<'u> FillRing<'u> {
+    /// Moves up to `n` frames from the UMEM's free pool into the fill ring.
+    /// Returns how many went in.
+    pub fn fill_from_pool(&mut self, n: u32) -> u32 {
+        let mut r = self.ring.reserve(n);
+        while r.remaining() > 0 {
+            match self.umem.pop_free() {
+                Some(addr) => {
+                    if let Err(addr) = r.push(addr) {
+                        self.umem.push_free(addr, Place::RxPath);
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        r.commit()
+    }
+
+    /// Moves as many frames as fit from the end of `frames` into the fill
+    /// ring (frames that do not fit stay in `frames`). Returns how many went in.
+    pub fn fill_from(&mut self, frames: &mut Vec<Frame<'u>>) -> u32 {
+        let mut b = self.reserve(frames.len() as u32);
+        while b.remaining() > 0 {
+            let Some(f) = frames.pop() else { break };
+            if let Err(f) = b.push(f) {
+                frames.push(f);
+                break;
+            }
+        }
+        b.commit()
+    }
+
+    /// Reserves up to `n` slots for frames.
+    pub fn reserve(&mut self, n: u32) -> FillBatch<'_, 'u> {
+        FillBatch {
+            umem: self.umem,
+            inner: self.ring.reserve(n),
+        }
+    }
+
+    /// Whether the kernel asked for a wakeup to see new fill entries.
+    pub fn needs_wakeup(&self) -> bool {
+        self.ring.needs_wakeup()
+    }
+
+    /// Entries published and not yet taken by the kernel.
+    pub fn in_ring(&self) -> u32 {
+        self.ring.in_flight()
+    }
+
+    /// Ring size.
+    pub fn size(&self) -> u32 {
+        self.ring.size()
+    }
+}
+
+/// Fill slots reserved by [`FillRing::reserve`].
+#[must_use = "frames pushed are returned to the pool unless the batch is committed"]
+#[derive(Debug)]
+pub struct FillBatch<'r, 'u> {
+    umem: &'u Umem,
+    inner: Reserve<'r, u64>,
+}
+
+impl<'u> FillBatch<'_, 'u> {
+    /// Puts `frame` in the next slot; gives it back when the batch is full.
+    pub fn push(&mut self, frame: Frame<'u>) -> Result<(), Frame<'u>> {
+        if self.inner.remaining() == 0 {
+            return Err(frame);
+        }
+        let (addr, _) = frame.into_ring(Place::RxPath);
+        let pushed = self.inner.push(addr);
+        debug_assert!(pushed.is_ok(), "remaining() was checked");
+        Ok(())
+    }
+
+    /// Slots still free in the batch.
+    pub fn remaining(&self) -> u32 {
+        self.inner.remaining()
+    }
+
+    /// Publishes the frames pushed; returns how many.
+    pub fn commit(mut self) -> u32 {
+        self.inner.commit_in_place()
+    }
+}
+
+impl Drop for FillBatch<'_, '_> {
+    fn drop(&mut self) {
+        // Not committed: the frames pushed go back to the pool, and the inner
+        // guard's Drop cancels the slots.
+        if self.inner.is_committed() {
+            return;
+        }
+        for i in 0..self.inner.written() {
+            if let Some(addr) = self.inner.get(i) {
+                self.umem.push_free(addr, Place::RxPath);
+            }
+        }
+    }
+}
+
+impl<'u> CompletionRing<'u> {
+    /// Returns up to `max` completed frames to the UMEM's free pool.
+    pub fn reap(&mut self, max: u32) -> u32 {
+        let mut n = 0;
+        for addr in self.ring.peek(max) {
+            self.umem.push_free(addr, Place::TxPath);
+            n += 1;
+        }
+        n
+    }
+
+    /// Moves up to `max` completed frames straight into the fill ring (the
+    /// l2fwd / rxdrop recycling path: no pool round trip). Frames that do not
+    /// fit in the fill ring go to the pool.
+    pub fn recycle_into(&mut self, fill: &mut FillRing<'u>, max: u32) -> u32 {
+        let mut f = fill.ring.reserve(max);
+        let mut n = 0;
+        for addr in self.ring.peek(f.remaining()) {
+            self.umem.moved(addr, Place::TxPath, Place::RxPath);
+            // The fill ring wants a chunk address; any address inside the
+            // chunk is accepted in aligned mode, and in unaligned mode the
+            // kernel takes the address as is.
+            if f.push(addr).is_err() {
+                self.umem.push_free(addr, Place::RxPath);
+            }
+            n += 1;
+        }
+        f.commit();
+        n
+    }
+
+    /// Takes up to `max` completed frames back as [`Frame`]s (to send again).
+    pub fn complete(&mut self, max: u32) -> CompletionBatch<'_, 'u> {
+        CompletionBatch {
+            umem: self.umem,
+            inner: self.ring.peek(max),
+        }
+    }
+
+    /// Entries waiting to be reaped (reads the shared producer index).
+    pub fn pending(&mut self) -> u32 {
+        self.ring.available(u32::MAX)
+    }
+}
+
+/// Completed frames taken by [`CompletionRing::complete`].
+#[must_use = "unread completions stay in the ring"]
+#[derive(Debug)]
+pub struct CompletionBatch<'r, 'u> {
+    umem: &'u Umem,
+    inner: Peek<'r, u64>,
+}
+
+impl<'u> Iterator for CompletionBatch<'_, 'u> {
+    type Item = Frame<'u>;
+    fn next(&mut self) -> Option<Frame<'u>> {
+        let addr = self.inner.next()?;
+        Some(self.umem.frame_from_kernel(addr, 0, Place::TxPath))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<'u> RxRing<'u> {
+    /// Takes up to `max` received packets. Packets read from the batch become
+    /// [`Frame`]s owned by the caller; unread ones stay in the ring.
+    pub fn receive(&mut self, max: u32) -> RxBatch<'_, 'u> {
+        RxBatch {
+            umem: self.umem,
+            inner: self.ring.peek(max),
+        }
+    }
+
+    /// Packets waiting (reads the shared producer index when the cached view is empty).
+    pub fn pending(&mut self) -> u32 {
+        self.ring.available(u32::MAX)
+    }
+
+    /// Ring size.
+    pub fn size(&self) -> u32 {
+        self.ring.size()
+    }
+}
+
+/// Received packets taken by [`RxRing::receive`].
+#[must_use = "unread packets stay in the ring"]
+#[derive(Debug)]
+pub struct RxBatch<'r, 'u> {
+    umem: &'u Umem,
+    inner: Peek<'r, XdpDesc>,
+}
+
+impl RxBatch<'_, '_> {
+    /// Packets in the batch.
+    pub fn len(&self) -> u32 {
+        self.inner.len()
+    }
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}
+
+impl<'u> Iterator for RxBatch<'_, 'u> {
+    type Item = Frame<'u>;
+    fn next(&mut self) -> Option<Frame<'u>> {
+        let d = self.inner.next()?;
+        debug_assert!(
+            !d.options.contains(XdpDescOptions::XDP_PKT_CONTD),
+            "multi-buffer descriptor on a socket bound without XDP_USE_SG"
+        );
+        Some(self.umem.frame_from_kernel(d.addr, d.len, Place::RxPath))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for RxBatch<'_, '_> {}
+
+impl<'u> TxRing<'u> {
+    /// Reserves up to `n` TX slots.
+    pub fn reserve(&mut self, n: u32) -> TxBatch<'_, 'u> {
+        TxBatch {
+            umem: self.umem,
+            inner: self.ring.reserve(n),
+        }
+    }
+
+    /// Whether the kernel asked for a wakeup (`sendto`) to process the ring.
+    pub fn needs_wakeup(&self) -> bool {
+        self.ring.needs_wakeup()
+    }
+
+    /// Descriptors published and not yet taken by the kernel.
+    pub fn in_ring(&self) -> u32 {
+        self.ring.in_flight()
+    }
+
+    /// Ring size.
+    pub fn size(&self) -> u32 {
+        self.ring.size()
+    }
+}
+
+/// TX slots reserved by [`TxRing::reserve`].
+#[must_use = "frames pushed are returned to the pool unless the batch is committed"]
+#[derive(Debug)]
+pub struct TxBatch<'r, 'u> {
+    umem: &'u Umem,
+    inner: Reserve<'r, XdpDesc>,
+}
+
+impl<'u> TxBatch<'_, 'u> {
+    /// Queues `frame` (its current length) for sending; gives it back when
+    /// the batch is full or the frame is empty.
+    pub fn push(&mut self, frame: Frame<'u>) -> Result<(), Frame<'u>> {
+        if self.inner.remaining() == 0 || frame.is_empty() {
+            return Err(frame);
+        }
+        debug_assert!(
+            std::ptr::eq(frame.umem(), self.umem),
+            "frame of another UMEM"
+        );
+        let (addr, len) = frame.into_ring(Place::TxPath);
+        let pushed = self.inner.push(XdpDesc {
+            addr,
+            len,
+            options: XdpDescOptions::empty(),
+        });
+        debug_assert!(pushed.is_ok(), "remaining() was checked");
+        Ok(())
+    }
+
+    /// Slots still free in the batch.
+    pub fn remaining(&self) -> u32 {
+        self.inner.remaining()
+    }
+
+    /// Publishes the frames pushed; returns how many.
+    pub fn commit(mut self) -> u32 {
+        self.inner.commit_in_place()
+    }
+}
+
+impl Drop for TxBatch<'_, '_> {
+    fn drop(&mut self) {
+        if self.inner.is_committed() {
+            return;
+        }
+        for i in 0..self.inner.written() {
+            if let Some(d) = self.inner.get(i) {
+                self.umem.push_free(d.addr, Place::TxPath);
+            }
+        }
+    }
+}

@@ -1,0 +1,860 @@
+//! The AF_XDP socket: set-up (ring sizes, bind mode, attach mode, shared
+//! UMEM), what was obtained and why, wakeups, and statistics.
+//!
+//! # Fallbacks, never silent
+//!
+//! - [`BindMode::Auto`] binds with `XDP_ZEROCOPY` first and falls back to
+//!   `XDP_COPY` only on the kernel's answer that the driver cannot
+//!   (`EOPNOTSUPP`; `EINVAL` when the program runs in generic/skb mode). The
+//!   reason is kept in [`SocketInfo::mode_reason`].
+//! - [`AttachMode::Auto`] attaches the steering program in driver (native)
+//!   mode first and falls back to skb (generic) mode, likewise recorded.
+//! - After bind the mode actually obtained is read back (`XDP_OPTIONS`).
+//!
+//! # Wakeups
+//!
+//! With `need_wakeup` (the default) the kernel sets a flag on the fill and TX
+//! rings when it needs a system call to make progress. [`XskSocket::kick_tx`]
+//! and [`XskSocket::wake_rx`] make that call only when asked — except TX in
+//! copy mode, which is always kicked, since there the `sendto` is what sends.
+//! Transient answers (`EAGAIN`, `EBUSY`, `ENOBUFS`, `ENETDOWN`) are counted
+//! in [`KickCounters`]; anything else is returned as an error.
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use rustix::net::xdp::{SocketAddrXdpFlags, XdpDesc};
+
+use super::rings::{CompletionRing, FillRing, RxRing, TxRing};
+use super::steer::XskProgram;
+use super::umem::{PairFd, Umem};
+use super::XskError;
+use crate::bpf::XdpMode;
+use crate::error::SysError;
+use crate::ring::{kernel_consumer, kernel_producer};
+use crate::sys;
+use crate::sys::xdp::RingKind;
+
+/// How to bind: zero-copy or copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindMode {
+    /// Zero-copy where the driver allows it, copy otherwise (reported).
+    #[default]
+    Auto,
+    /// Zero-copy or fail with [`XskError::ZeroCopyUnsupported`].
+    RequireZeroCopy,
+    /// Copy mode.
+    Copy,
+}
+
+/// The mode a socket was bound in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundMode {
+    /// The NIC DMAs into the UMEM.
+    ZeroCopy,
+    /// The kernel copies between its buffers and the UMEM.
+    Copy,
+}
+
+impl fmt::Display for BoundMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BoundMode::ZeroCopy => "zero-copy",
+            BoundMode::Copy => "copy",
+        })
+    }
+}
+
+/// How to attach the steering program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttachMode {
+    /// Driver (native) mode where supported, skb (generic) mode otherwise.
+    #[default]
+    Auto,
+    /// Driver (native) XDP only.
+    Driver,
+    /// Generic (skb) XDP.
+    Skb,
+    /// Attach nothing: the caller steers packets itself (its own program, or
+    /// a shared [`XskProgram`] given with [`XskSocketBuilder::program`]).
+    None,
+}
+
+/// Busy-poll settings (`SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL`,
+/// `SO_BUSY_POLL_BUDGET`; kernel 5.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyPoll {
+    /// Microseconds to busy-poll per call.
+    pub usecs: u32,
+    /// Packets per busy-poll call.
+    pub budget: u32,
+}
+
+impl Default for BusyPoll {
+    fn default() -> Self {
+        BusyPoll {
+            usecs: 20,
+            budget: 64,
+        }
+    }
+}
+
+/// What a socket got: interface, queue, driver, modes and why.
+#[derive(Debug, Clone)]
+pub struct SocketInfo {
+    /// Interface name.
+    pub ifname: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Queue id.
+    pub queue: u32,
+    /// Driver name (`ETHTOOL_GDRVINFO`), or "unknown".
+    pub driver: String,
+    /// Zero-copy or copy, as read back from the kernel.
+    pub mode: BoundMode,
+    /// Why this mode, when it is not what was asked for or `Auto` fell back.
+    pub mode_reason: Option<String>,
+    /// How the steering program is attached, if this socket attached one.
+    pub attach: Option<XdpMode>,
+    /// Why that attach mode, when `Auto` fell back.
+    pub attach_reason: Option<String>,
+    /// Whether `XDP_USE_NEED_WAKEUP` is in effect.
+    pub need_wakeup: bool,
+    /// Busy-poll settings applied.
+    pub busy_poll: Option<BusyPoll>,
+    /// Whether the socket shares another socket's UMEM registration.
+    pub shared_umem: bool,
+    /// Ring sizes: rx, tx, fill, completion (0 = none).
+    pub rings: [u32; 4],
+}
+
+impl fmt::Display for SocketInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} queue {} (driver {}): {} mode",
+            self.ifname,
+            self.queue,
+            self.driver,
+            match self.mode {
+                BoundMode::ZeroCopy => "zero-copy",
+                BoundMode::Copy => "copy",
+            }
+        )?;
+        if let Some(r) = &self.mode_reason {
+            write!(f, " ({r})")?;
+        }
+        match self.attach {
+            Some(m) => write!(f, ", XDP program attached in {m} mode")?,
+            None => write!(f, ", no XDP program attached by this socket")?,
+        }
+        if let Some(r) = &self.attach_reason {
+            write!(f, " ({r})")?;
+        }
+        write!(
+            f,
+            ", need_wakeup {}",
+            if self.need_wakeup { "on" } else { "off" }
+        )?;
+        if let Some(b) = self.busy_poll {
+            write!(f, ", busy poll {} us / budget {}", b.usecs, b.budget)?;
+        }
+        if self.shared_umem {
+            write!(f, ", shared UMEM")?;
+        }
+        Ok(())
+    }
+}
+
+/// `XDP_STATISTICS` (kernel 4.18; the last three fields 5.9, 0 before).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XskStats {
+    /// Packets dropped for reasons other than a full RX ring / empty fill ring.
+    pub rx_dropped: u64,
+    /// RX descriptors the kernel found invalid.
+    pub rx_invalid_descs: u64,
+    /// TX descriptors the kernel found invalid.
+    pub tx_invalid_descs: u64,
+    /// Packets dropped because the RX ring was full.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub rx_fill_ring_empty_descs: u64,
+    /// Times the kernel found the TX ring empty.
+    pub tx_ring_empty_descs: u64,
+}
+
+/// Counts of wakeup system calls and their transient failures.
+#[derive(Debug, Default, Clone)]
+pub struct KickCounters {
+    /// `sendto` calls made to drive TX.
+    pub tx_kicks: u64,
+    /// TX kicks answered EAGAIN/EBUSY/ENOBUFS/ENETDOWN (try again later).
+    pub tx_kick_busy: u64,
+    /// `recvfrom`/`poll` calls made to drive RX.
+    pub rx_wakeups: u64,
+    /// RX wakeups answered with a transient error.
+    pub rx_wakeup_busy: u64,
+}
+
+/// Builds an [`XskSocket`]. Start with [`XskSocket::builder`].
+#[derive(Debug, Clone)]
+pub struct XskSocketBuilder<'p> {
+    ifname: String,
+    queue: u32,
+    rx_size: u32,
+    tx_size: u32,
+    bind: BindMode,
+    attach: AttachMode,
+    need_wakeup: bool,
+    busy_poll: Option<BusyPoll>,
+    tx_skb_budget: Option<u32>,
+    program: Option<&'p XskProgram>,
+}
+
+impl<'p> XskSocketBuilder<'p> {
+    /// Queue id to bind to (default 0).
+    pub fn queue(mut self, q: u32) -> Self {
+        self.queue = q;
+        self
+    }
+    /// RX ring entries (power of two; 0 = no RX ring). Default 2048.
+    pub fn rx_size(mut self, n: u32) -> Self {
+        self.rx_size = n;
+        self
+    }
+    /// TX ring entries (power of two; 0 = no TX ring). Default 2048.
+    pub fn tx_size(mut self, n: u32) -> Self {
+        self.tx_size = n;
+        self
+    }
+    /// Zero-copy or copy (default [`BindMode::Auto`]).
+    pub fn bind_mode(mut self, m: BindMode) -> Self {
+        self.bind = m;
+        self
+    }
+    /// Driver or skb attach of the steering program (default [`AttachMode::Auto`]).
+    pub fn attach_mode(mut self, m: AttachMode) -> Self {
+        self.attach = m;
+        self
+    }
+    /// `XDP_USE_NEED_WAKEUP` (default on; kernel 5.4).
+    pub fn need_wakeup(mut self, on: bool) -> Self {
+        self.need_wakeup = on;
+        self
+    }
+    /// Busy polling (default off).
+    pub fn busy_poll(mut self, b: Option<BusyPoll>) -> Self {
+        self.busy_poll = b;
+        self
+    }
+    /// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` may send
+    /// (kernel 6.17; default: the kernel's, 32).
+    pub fn tx_skb_budget(mut self, n: Option<u32>) -> Self {
+        self.tx_skb_budget = n;
+        self
+    }
+    /// Use an already attached program (several sockets, one program): the
+    /// socket inserts itself into its map and attaches nothing itself.
+    pub fn program(mut self, p: &'p XskProgram) -> Self {
+        self.program = Some(p);
+        self
+    }
+
+    fn validate(&self) -> Result<(), XskError> {
+        let bad = |m: String| Err(XskError::Config(m));
+        if self.rx_size == 0 && self.tx_size == 0 {
+            return bad("a socket needs an RX ring, a TX ring, or both".into());
+        }
+        for (name, v) in [("rx", self.rx_size), ("tx", self.tx_size)] {
+            if v != 0 && !v.is_power_of_two() {
+                return bad(format!(
+                    "{name} ring size {v} is not a power of two (try {})",
+                    v.next_power_of_two()
+                ));
+            }
+        }
+        if let Some(b) = self.busy_poll {
+            if b.budget == 0 {
+                return bad("busy-poll budget must be at least 1".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates, configures and binds the socket on `umem`, attaching the
+    /// steering program unless told otherwise.
+    ///
+    /// Kernel calls: `socket(AF_XDP)` (except for the UMEM's first socket,
+    /// which uses the registration socket), `setsockopt(XDP_{RX,TX,UMEM_FILL,
+    /// UMEM_COMPLETION}_RING)`, `mmap` of each ring, `bind(sockaddr_xdp)`,
+    /// `getsockopt(XDP_OPTIONS)`, `bpf(BPF_MAP_UPDATE_ELEM)` on the XSKMAP.
+    ///
+    /// # Errors
+    /// See [`XskError`]: unknown interface, queue beyond the device's queues,
+    /// ring sizes, `RequireZeroCopy` refused, privilege, memory limits.
+    pub fn build<'u>(self, umem: &'u Umem) -> Result<XskSocket<'u>, XskError> {
+        self.validate()?;
+        let ifname = self.ifname.clone();
+        let queue = self.queue;
+        let ifindex =
+            sys::xdp::if_nametoindex(&ifname).map_err(|source| XskError::NoInterface {
+                ifname: ifname.clone(),
+                source,
+            })?;
+        let sys_err = |op: &'static str| {
+            let ifname = ifname.clone();
+            move |source: SysError| XskError::Sys {
+                op,
+                ifname,
+                queue,
+                source,
+            }
+        };
+        let driver = sys::xdp::driver_name(&ifname).unwrap_or_else(|_| "unknown".into());
+
+        // The UMEM's first socket is its registration socket.
+        let first = umem.claim_fd();
+        let mut own_fd: Option<Arc<OwnedFd>> = None;
+        let guard = ClaimGuard { umem, first };
+        if !first {
+            own_fd = Some(Arc::new(sys::xdp::socket().map_err(XskError::Socket)?));
+        }
+        let fd: BorrowedFd<'_> = match &own_fd {
+            Some(f) => f.as_fd(),
+            None => umem.fd(),
+        };
+
+        // Fill and completion rings: one pair per (device, queue). A socket on
+        // a (device, queue) that already has them shares them.
+        let shares_pair = umem.pair_owner(ifindex, queue);
+        let make_fq = shares_pair.is_none();
+        // Ring sizes can be set once per socket. A build that failed after
+        // setting them on the UMEM's registration socket (a bind refused,
+        // say) left them set: map them again if the sizes agree.
+        let sizes = [
+            if make_fq {
+                umem.config().fill_entries()
+            } else {
+                0
+            },
+            if make_fq {
+                umem.config().completion_entries()
+            } else {
+                0
+            },
+            self.rx_size,
+            self.tx_size,
+        ];
+        let set = if first {
+            let prior = umem.registration_rings();
+            for (k, name) in ["fill", "completion", "rx", "tx"].iter().enumerate() {
+                if prior[k] != 0 && prior[k] != sizes[k] {
+                    return Err(XskError::Config(format!(
+                        "the UMEM's first socket already has a {name} ring of {} entries from an \
+                         earlier build that failed; build with the same ring sizes or use a new Umem",
+                        prior[k]
+                    )));
+                }
+            }
+            umem.set_registration_rings(sizes);
+            prior.map(|p| p == 0)
+        } else {
+            [true; 4]
+        };
+        let (fill, completion) = if make_fq {
+            let p = kernel_producer::<u64>(fd, RingKind::Fill, sizes[0], set[0])
+                .map_err(sys_err("fill ring"))?;
+            let c = kernel_consumer::<u64>(fd, RingKind::Completion, sizes[1], set[1])
+                .map_err(sys_err("completion ring"))?;
+            (
+                Some(FillRing { ring: p, umem }),
+                Some(CompletionRing { ring: c, umem }),
+            )
+        } else {
+            (None, None)
+        };
+        let rx = match self.rx_size {
+            0 => None,
+            n => Some(RxRing {
+                ring: kernel_consumer::<XdpDesc>(fd, RingKind::Rx, n, set[2])
+                    .map_err(sys_err("rx ring"))?,
+                umem,
+            }),
+        };
+        let tx = match self.tx_size {
+            0 => None,
+            n => Some(TxRing {
+                ring: kernel_producer::<XdpDesc>(fd, RingKind::Tx, n, set[3])
+                    .map_err(sys_err("tx ring"))?,
+                umem,
+            }),
+        };
+
+        // Steering: our own program unless given one or told not to.
+        let mut own_prog = None;
+        let (attach, attach_reason) = match (self.program, self.attach) {
+            (Some(_), _) | (None, AttachMode::None) => (None, None),
+            (None, mode) => {
+                let p = XskProgram::attach(&ifname, ifindex, mode, queue + 1)?;
+                let r = (Some(p.mode()), p.mode_reason().map(str::to_owned));
+                own_prog = Some(p);
+                r
+            }
+        };
+
+        // Bind.
+        let shared_owner;
+        let shared_fd: Option<BorrowedFd<'_>> = if first {
+            None
+        } else {
+            match &shares_pair {
+                None | Some(PairFd::Registration) => Some(umem.fd()),
+                Some(PairFd::Socket(w)) => {
+                    shared_owner = w.upgrade().ok_or_else(|| {
+                        XskError::Config(format!(
+                            "the socket that owned the fill ring of {ifname} queue {queue} was dropped; \
+                             keep it alive while other sockets share its queue"
+                        ))
+                    })?;
+                    Some(shared_owner.as_fd())
+                }
+            }
+        };
+        let (mode_reason, _) =
+            self.bind_with_fallback(fd, &ifname, ifindex, queue, &driver, shared_fd, attach)?;
+        let zc = sys::xdp::is_zerocopy(fd).map_err(sys_err("read XDP_OPTIONS"))?;
+        let mode = if zc {
+            BoundMode::ZeroCopy
+        } else {
+            BoundMode::Copy
+        };
+
+        // Into the map (only sockets that receive: a TX-only socket in the
+        // map would swallow the queue's traffic).
+        if self.rx_size > 0 {
+            let prog = self.program.or(own_prog.as_ref());
+            if let Some(p) = prog {
+                p.insert(queue, fd)?;
+            }
+        }
+
+        if let Some(b) = self.busy_poll {
+            sys::xdp::set_busy_poll(fd, b.usecs, b.budget).map_err(sys_err("busy poll"))?;
+        }
+        if let Some(n) = self.tx_skb_budget {
+            sys::xdp::set_tx_skb_budget(fd, n).map_err(sys_err("tx skb budget"))?;
+        }
+
+        let fd_raw = fd.as_raw_fd();
+        if make_fq {
+            let owner = match &own_fd {
+                Some(f) => PairFd::Socket(Arc::downgrade(f)),
+                None => PairFd::Registration,
+            };
+            umem.add_pair(ifindex, queue, fd_raw, owner);
+        }
+        std::mem::forget(guard);
+        // Shared sockets inherit need_wakeup with the UMEM's mode; the
+        // builder's value is assumed to match the first socket's.
+        let need_wakeup = self.need_wakeup;
+        let info = SocketInfo {
+            ifname,
+            ifindex,
+            queue,
+            driver,
+            mode,
+            mode_reason,
+            attach,
+            attach_reason,
+            need_wakeup,
+            busy_poll: self.busy_poll,
+            shared_umem: !first,
+            rings: [
+                self.rx_size,
+                self.tx_size,
+                fill.as_ref().map_or(0, |f| f.size()),
+                completion.as_ref().map_or(0, |c| c.ring.size()),
+            ],
+        };
+        let mut sock = XskSocket {
+            umem,
+            own_fd,
+            fd_raw,
+            rx,
+            tx,
+            fill,
+            completion,
+            program: own_prog,
+            info,
+            kicks: KickCounters::default(),
+            owns_pair: make_fq,
+        };
+        // TX-only sockets in zero-copy mode: drivers run their NAPI only with a
+        // populated fill ring. Give it a few frames without the user asking.
+        if sock.rx.is_none() && mode == BoundMode::ZeroCopy {
+            sock.fill_from_pool(64.min(umem.frame_count() / 8))?;
+        }
+        Ok(sock)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bind_with_fallback(
+        &self,
+        fd: BorrowedFd<'_>,
+        ifname: &str,
+        ifindex: u32,
+        queue: u32,
+        driver: &str,
+        shared_fd: Option<BorrowedFd<'_>>,
+        attach: Option<XdpMode>,
+    ) -> Result<(Option<String>, ()), XskError> {
+        let wake = if self.need_wakeup {
+            SocketAddrXdpFlags::XDP_USE_NEED_WAKEUP
+        } else {
+            SocketAddrXdpFlags::empty()
+        };
+        let err = |source: SysError| self.bind_error(ifname, queue, source);
+        if let Some(shared) = shared_fd {
+            // The kernel takes no mode flags with XDP_SHARED_UMEM: the mode is
+            // the UMEM's (read back with XDP_OPTIONS afterwards).
+            sys::xdp::bind(
+                fd,
+                SocketAddrXdpFlags::XDP_SHARED_UMEM,
+                ifindex,
+                queue,
+                Some(shared),
+            )
+            .map_err(err)?;
+            return Ok((Some("mode inherited from the shared UMEM".into()), ()));
+        }
+        match self.bind {
+            BindMode::Copy => {
+                sys::xdp::bind(
+                    fd,
+                    SocketAddrXdpFlags::XDP_COPY | wake,
+                    ifindex,
+                    queue,
+                    None,
+                )
+                .map_err(err)?;
+                Ok((None, ()))
+            }
+            BindMode::RequireZeroCopy | BindMode::Auto => {
+                let zc = sys::xdp::bind(
+                    fd,
+                    SocketAddrXdpFlags::XDP_ZEROCOPY | wake,
+                    ifindex,
+                    queue,
+                    None,
+                );
+                let Err(e) = zc else { return Ok((None, ())) };
+                let errno = e.errno().unwrap_or(0);
+                let skb = attach == Some(XdpMode::Skb);
+                let refusal = match errno {
+                    libc::EOPNOTSUPP => Some(format!(
+                        "driver {driver} has no AF_XDP zero-copy support (bind with XDP_ZEROCOPY: EOPNOTSUPP)"
+                    )),
+                    libc::EINVAL if skb => Some(
+                        "zero-copy needs the program in driver mode; it is attached in skb mode (EINVAL)".to_string(),
+                    ),
+                    _ => None,
+                };
+                let Some(reason) = refusal else {
+                    return Err(err(e));
+                };
+                if self.bind == BindMode::RequireZeroCopy {
+                    return Err(XskError::ZeroCopyUnsupported {
+                        ifname: ifname.into(),
+                        queue,
+                        driver: driver.into(),
+                        reason,
+                        source: e,
+                    });
+                }
+                sys::xdp::bind(
+                    fd,
+                    SocketAddrXdpFlags::XDP_COPY | wake,
+                    ifindex,
+                    queue,
+                    None,
+                )
+                .map_err(err)?;
+                Ok((Some(format!("zero-copy refused: {reason}")), ()))
+            }
+        }
+    }
+
+    /// Turns a failed bind into the most useful error.
+    fn bind_error(&self, ifname: &str, queue: u32, source: SysError) -> XskError {
+        if source.errno() == Some(libc::EINVAL) {
+            if let Ok(ch) = sys::xdp::channels(ifname) {
+                let queues = ch.rx.max(ch.combined).max(ch.tx);
+                if queues > 0 && queue >= queues {
+                    return XskError::NoSuchQueue {
+                        ifname: ifname.into(),
+                        queue,
+                        queues,
+                    };
+                }
+            }
+        }
+        XskError::Sys {
+            op: "bind",
+            ifname: ifname.into(),
+            queue,
+            source,
+        }
+    }
+}
+
+/// Gives the UMEM's registration fd back if the build fails.
+struct ClaimGuard<'u> {
+    umem: &'u Umem,
+    first: bool,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if self.first {
+            self.umem.release_fd();
+        }
+    }
+}
+
+/// An AF_XDP socket bound to one queue of one interface, on a [`Umem`].
+#[derive(Debug)]
+pub struct XskSocket<'u> {
+    umem: &'u Umem,
+    /// `None` for the UMEM's first socket, which uses the registration fd.
+    own_fd: Option<Arc<OwnedFd>>,
+    fd_raw: RawFd,
+    rx: Option<RxRing<'u>>,
+    tx: Option<TxRing<'u>>,
+    fill: Option<FillRing<'u>>,
+    completion: Option<CompletionRing<'u>>,
+    program: Option<XskProgram>,
+    info: SocketInfo,
+    kicks: KickCounters,
+    owns_pair: bool,
+}
+
+/// Mutable access to all four rings at once (each `None` when this socket
+/// does not have it: no RX/TX ring configured, or fill/completion shared with
+/// the socket that owns this device queue's pair).
+#[derive(Debug)]
+pub struct Parts<'s, 'u> {
+    /// The RX ring.
+    pub rx: Option<&'s mut RxRing<'u>>,
+    /// The TX ring.
+    pub tx: Option<&'s mut TxRing<'u>>,
+    /// The fill ring.
+    pub fill: Option<&'s mut FillRing<'u>>,
+    /// The completion ring.
+    pub completion: Option<&'s mut CompletionRing<'u>>,
+}
+
+impl<'u> XskSocket<'u> {
+    /// Starts building a socket on interface `ifname`.
+    pub fn builder(ifname: &str) -> XskSocketBuilder<'static> {
+        XskSocketBuilder {
+            ifname: ifname.to_string(),
+            queue: 0,
+            rx_size: 2048,
+            tx_size: 2048,
+            bind: BindMode::Auto,
+            attach: AttachMode::Auto,
+            need_wakeup: true,
+            busy_poll: None,
+            tx_skb_budget: None,
+            program: None,
+        }
+    }
+
+    /// What was bound, in which modes, and why.
+    pub fn info(&self) -> &SocketInfo {
+        &self.info
+    }
+
+    /// The UMEM this socket is on.
+    pub fn umem(&self) -> &'u Umem {
+        self.umem
+    }
+
+    /// The socket's file descriptor (for poll/epoll).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        match &self.own_fd {
+            Some(f) => f.as_ref().as_fd(),
+            None => self.umem.fd(),
+        }
+    }
+
+    /// All four rings at once.
+    pub fn parts(&mut self) -> Parts<'_, 'u> {
+        Parts {
+            rx: self.rx.as_mut(),
+            tx: self.tx.as_mut(),
+            fill: self.fill.as_mut(),
+            completion: self.completion.as_mut(),
+        }
+    }
+
+    /// The RX ring, if configured.
+    pub fn rx(&mut self) -> Option<&mut RxRing<'u>> {
+        self.rx.as_mut()
+    }
+    /// The TX ring, if configured.
+    pub fn tx(&mut self) -> Option<&mut TxRing<'u>> {
+        self.tx.as_mut()
+    }
+    /// The fill ring, if this socket owns its queue's pair.
+    pub fn fill(&mut self) -> Option<&mut FillRing<'u>> {
+        self.fill.as_mut()
+    }
+    /// The completion ring, if this socket owns its queue's pair.
+    pub fn completion(&mut self) -> Option<&mut CompletionRing<'u>> {
+        self.completion.as_mut()
+    }
+
+    /// Moves up to `n` frames from the UMEM's free pool to the fill ring.
+    ///
+    /// # Errors
+    /// [`XskError::Config`] if this socket shares another socket's fill ring.
+    pub fn fill_from_pool(&mut self, n: u32) -> Result<u32, XskError> {
+        match self.fill.as_mut() {
+            Some(f) => Ok(f.fill_from_pool(n)),
+            None => Err(XskError::Config(
+                "this socket shares its queue's fill ring with another socket: fill through that one"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Asks the kernel to send what is on the TX ring, when it needs asking:
+    /// always in copy mode, or when the TX ring's need-wakeup flag is set.
+    /// Returns whether a system call was made.
+    ///
+    /// # Errors
+    /// [`XskError::InterfaceGone`] when the device vanished; other errors are
+    /// the kernel's. Transient answers are only counted.
+    pub fn kick_tx(&mut self) -> Result<bool, XskError> {
+        let need = match &self.tx {
+            Some(tx) => {
+                !self.info.need_wakeup || self.info.mode == BoundMode::Copy || tx.needs_wakeup()
+            }
+            None => false,
+        };
+        if !need {
+            return Ok(false);
+        }
+        self.kicks.tx_kicks += 1;
+        match sys::xdp::kick_tx(self.fd()) {
+            Ok(()) => Ok(true),
+            Err(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) => {
+                self.kicks.tx_kick_busy += 1;
+                Ok(true)
+            }
+            Err(e) => Err(self.kick_error("sendto(AF_XDP)", e)),
+        }
+    }
+
+    /// Wakes the kernel's RX side when the fill ring asks for it (or always,
+    /// with busy poll, where this call is what drives the NAPI loop).
+    /// Returns whether a system call was made.
+    pub fn wake_rx(&mut self) -> Result<bool, XskError> {
+        let need = self.info.busy_poll.is_some()
+            || !self.info.need_wakeup
+            || self.fill.as_ref().is_some_and(|f| f.needs_wakeup());
+        if !need {
+            return Ok(false);
+        }
+        self.kicks.rx_wakeups += 1;
+        match sys::xdp::kick_rx(self.fd()) {
+            Ok(()) => Ok(true),
+            Err(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN | libc::EINTR) => {
+                self.kicks.rx_wakeup_busy += 1;
+                Ok(true)
+            }
+            Err(e) => Err(self.kick_error("recvfrom(AF_XDP)", e)),
+        }
+    }
+
+    /// Blocks up to `timeout_ms` until packets are readable (`poll(POLLIN)`).
+    pub fn poll_rx(&mut self, timeout_ms: i32) -> Result<bool, XskError> {
+        self.kicks.rx_wakeups += 1;
+        let r = sys::xdp::poll_in(self.fd(), timeout_ms);
+        r.map_err(|e| self.sys_error("poll", e))
+    }
+
+    /// Kick counters so far.
+    pub fn kicks(&self) -> &KickCounters {
+        &self.kicks
+    }
+
+    /// `getsockopt(SOL_XDP, XDP_STATISTICS)`.
+    pub fn statistics(&self) -> Result<XskStats, XskError> {
+        let s = sys::xdp::statistics(self.fd()).map_err(|e| self.sys_error("statistics", e))?;
+        Ok(XskStats {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full.unwrap_or(0),
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs.unwrap_or(0),
+            tx_ring_empty_descs: s.tx_ring_empty_descs.unwrap_or(0),
+        })
+    }
+
+    /// Checks that the interface still exists under the same index.
+    ///
+    /// # Errors
+    /// [`XskError::InterfaceGone`] when it vanished.
+    pub fn check_interface(&self) -> Result<(), XskError> {
+        match sys::xdp::if_indextoname(self.info.ifindex) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(XskError::InterfaceGone {
+                ifname: self.info.ifname.clone(),
+                ifindex: self.info.ifindex,
+            }),
+        }
+    }
+
+    /// The steering program this socket attached, if any.
+    pub fn program(&self) -> Option<&XskProgram> {
+        self.program.as_ref()
+    }
+
+    fn sys_error(&self, op: &'static str, source: SysError) -> XskError {
+        XskError::Sys {
+            op,
+            ifname: self.info.ifname.clone(),
+            queue: self.info.queue,
+            source,
+        }
+    }
+
+    fn kick_error(&self, call: &'static str, errno: i32) -> XskError {
+        if matches!(errno, libc::ENXIO | libc::ENODEV) && self.check_interface().is_err() {
+            return XskError::InterfaceGone {
+                ifname: self.info.ifname.clone(),
+                ifindex: self.info.ifindex,
+            };
+        }
+        self.sys_error("wakeup", SysError::from_errno(call, errno))
+    }
+}
+
+impl Drop for XskSocket<'_> {
+    fn drop(&mut self) {
+        if self.owns_pair {
+            self.umem.remove_pair(self.fd_raw);
+        }
+        // Rings unmap (their Mmap owners drop) before the socket fd closes:
+        // a ring mapping holds a reference to the socket, and leaving it
+        // mapped would keep the queue bound (EBUSY on the next bind).
+        self.rx = None;
+        self.tx = None;
+        self.fill = None;
+        self.completion = None;
+        self.own_fd = None;
+    }
+}

@@ -1,0 +1,652 @@
+//! The UMEM: the packet buffer user space registers with the kernel, and the
+//! ownership of its frames.
+//!
+//! The area is split into `frame_count` chunks of `frame_size` bytes. A chunk
+//! is at every moment in exactly one place, and the types make that so:
+//!
+//! | place | who holds it | how it gets there |
+//! |---|---|---|
+//! | free pool | [`Umem`] | start, [`Frame`] dropped, completion reaped |
+//! | RX path: fill ring, kernel, RX ring | the kernel | [`FillRing`](super::FillRing) submit |
+//! | application | a [`Frame<'u>`](Frame) | [`Umem::alloc`], RX, completion |
+//! | TX path: TX ring, kernel, completion ring | the kernel | [`TxRing`](super::TxRing) submit |
+//!
+//! A [`Frame<'u>`](Frame) borrows its `Umem` (it cannot outlive it), is
+//! neither `Copy` nor `Clone`, and putting it on a ring consumes it. Debug
+//! builds additionally keep a state per chunk and panic on a transition that
+//! cannot happen (a chunk returned by the kernel that was never given to it —
+//! a foreign address —, or a chunk submitted twice). [`Umem::accounting`]
+//! reports how many chunks are where, so tests can assert that none leaked.
+//!
+//! # Safety
+//!
+//! A `Frame` hands out `&[u8]`/`&mut [u8]` into the shared area. This is sound
+//! because (1) a chunk has at most one `Frame` at a time (ownership above), and
+//! (2) the kernel reads or writes a chunk only while it is on the RX or TX path,
+//! never while a `Frame` for it exists. The area is unmapped only when the
+//! `Umem` drops, which the `'u` borrow orders after every `Frame`.
+#![allow(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use super::XskError;
+use crate::sys;
+use crate::sys::mmap::Mmap;
+
+/// Headroom the kernel reserves in front of each received packet in a chunk
+/// (`XDP_PACKET_HEADROOM`), on top of the UMEM's own configured headroom.
+pub const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// Bits of an unaligned-mode address that hold the offset (`XSK_UNALIGNED_BUF_OFFSET_SHIFT`).
+const UNALIGNED_OFFSET_SHIFT: u32 = 48;
+const UNALIGNED_ADDR_MASK: u64 = (1 << UNALIGNED_OFFSET_SHIFT) - 1;
+
+/// How to build a [`Umem`].
+#[derive(Debug, Clone)]
+pub struct UmemConfig {
+    /// Bytes per frame (chunk): 2048 or 4096 in aligned mode; 2048..=65536 when unaligned.
+    pub frame_size: u32,
+    /// Number of frames.
+    pub frame_count: u32,
+    /// Extra headroom reserved by the kernel before each received packet.
+    pub headroom: u32,
+    /// Back the area with huge pages (`MAP_HUGETLB`); they must be reserved
+    /// (`/proc/sys/vm/nr_hugepages`).
+    pub hugepages: bool,
+    /// Unaligned chunk mode (`XDP_UMEM_UNALIGNED_CHUNK_FLAG`, kernel 5.4):
+    /// descriptors may point anywhere, not just at chunk starts.
+    pub unaligned: bool,
+    /// Fill ring entries (power of two). 0 means twice the frame count: the
+    /// kernel publishes its fill-ring consumer index lazily, so a fill ring no
+    /// larger than the frame count can look full while frames wait to go back.
+    pub fill_size: u32,
+    /// Completion ring entries (power of two). 0 means twice the frame count.
+    pub completion_size: u32,
+}
+
+impl Default for UmemConfig {
+    fn default() -> Self {
+        UmemConfig {
+            frame_size: 4096,
+            frame_count: 4096,
+            headroom: 0,
+            hugepages: false,
+            unaligned: false,
+            fill_size: 0,
+            completion_size: 0,
+        }
+    }
+}
+
+impl UmemConfig {
+    /// Checks the configuration; the error says which setting to change.
+    pub fn validate(&self) -> Result<(), XskError> {
+        let bad = |m: String| Err(XskError::Config(m));
+        if self.unaligned {
+            if !(2048..=65536).contains(&self.frame_size) {
+                return bad(format!(
+                    "frame size {} not allowed in unaligned mode: use 2048..=65536",
+                    self.frame_size
+                ));
+            }
+        } else if self.frame_size != 2048 && self.frame_size != 4096 {
+            return bad(format!(
+                "frame size {} not allowed: use 2048 or 4096 (or unaligned mode)",
+                self.frame_size
+            ));
+        }
+        if self.frame_count == 0 {
+            return bad("frame count must be at least 1".into());
+        }
+        if self.headroom + XDP_PACKET_HEADROOM + 64 > self.frame_size {
+            return bad(format!(
+                "headroom {} leaves no room for a packet in a {}-byte frame",
+                self.headroom, self.frame_size
+            ));
+        }
+        for (name, v) in [
+            ("fill", self.fill_size),
+            ("completion", self.completion_size),
+        ] {
+            if v != 0 && !v.is_power_of_two() {
+                return bad(format!("{name} ring size {v} is not a power of two"));
+            }
+        }
+        if (self.frame_size as u64) * (self.frame_count as u64) > (1u64 << 40) {
+            return bad("UMEM larger than 1 TiB".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn fill_entries(&self) -> u32 {
+        ring_default(self.fill_size, self.frame_count)
+    }
+
+    pub(crate) fn completion_entries(&self) -> u32 {
+        ring_default(self.completion_size, self.frame_count)
+    }
+}
+
+fn ring_default(set: u32, frames: u32) -> u32 {
+    if set != 0 {
+        set
+    } else {
+        (frames.saturating_mul(2)).next_power_of_two().max(64)
+    }
+}
+
+/// The socket that owns a device queue's fill and completion rings.
+#[derive(Debug, Clone)]
+pub(crate) enum PairFd {
+    /// The UMEM's registration socket.
+    Registration,
+    /// Another socket of this UMEM (weak: it may have been dropped).
+    Socket(std::sync::Weak<OwnedFd>),
+}
+
+/// Where a chunk is (debug builds track this per chunk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Place {
+    Free,
+    App,
+    RxPath,
+    TxPath,
+}
+
+/// How many frames are where (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accounting {
+    /// Frames in the UMEM.
+    pub total: u32,
+    /// In the free pool.
+    pub free: u32,
+    /// Held by the application as [`Frame`]s.
+    pub app: u32,
+    /// Given to the kernel for receiving: in the fill ring, in the kernel, or
+    /// in the RX ring not yet read.
+    pub rx_path: u32,
+    /// Given to the kernel for sending: in the TX ring, in the kernel, or in
+    /// the completion ring not yet reaped.
+    pub tx_path: u32,
+}
+
+impl Accounting {
+    /// Frames that are nowhere: `total - (free + app + rx_path + tx_path)`.
+    /// Always 0 unless a frame was leaked (e.g. `mem::forget`).
+    pub fn unaccounted(&self) -> i64 {
+        self.total as i64 - (self.free + self.app + self.rx_path + self.tx_path) as i64
+    }
+}
+
+/// The registered packet buffer. See the module docs.
+///
+/// `Umem` is `Send` but not `Sync`: it and the sockets and frames that borrow
+/// it live on one thread (create one UMEM per thread for multi-threaded use).
+#[derive(Debug)]
+pub struct Umem {
+    /// The AF_XDP socket the UMEM is registered on. The first socket built on
+    /// this UMEM uses it; later ones bind with `XDP_SHARED_UMEM` to it.
+    /// Declared before `area` so that it closes first.
+    fd: OwnedFd,
+    area: Mmap,
+    fd_bound: Cell<bool>,
+    /// Ring sizes already set on the registration socket (fill, completion,
+    /// rx, tx; 0 = not set): a socket option that can be set only once.
+    reg_rings: Cell<[u32; 4]>,
+    /// (ifindex, queue, raw fd, owner) of each socket owning a device
+    /// queue's fill/completion rings.
+    pairs: RefCell<Vec<(u32, u32, RawFd, PairFd)>>,
+    cfg: UmemConfig,
+    pool: RefCell<Vec<u64>>,
+    app: Cell<u32>,
+    rx_path: Cell<u32>,
+    tx_path: Cell<u32>,
+    #[cfg(debug_assertions)]
+    places: Box<[Cell<Place>]>,
+}
+
+impl Umem {
+    /// Maps the area and registers it:
+    /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE[|MAP_HUGETLB])`,
+    /// `socket(AF_XDP)`, `setsockopt(SOL_XDP, XDP_UMEM_REG)`. Kernel 4.18.
+    ///
+    /// # Errors
+    /// [`XskError::Config`] for a bad configuration; [`XskError::NoHugepages`]
+    /// when huge pages were asked for but none are reserved;
+    /// [`XskError::UmemReg`] when registration fails (most often
+    /// RLIMIT_MEMLOCK without CAP_IPC_LOCK: the error's hint says how to raise it).
+    pub fn new(cfg: UmemConfig) -> Result<Umem, XskError> {
+        cfg.validate()?;
+        let len = cfg.frame_size as usize * cfg.frame_count as usize;
+        let area = match Mmap::anonymous(len, cfg.hugepages) {
+            Ok(a) => a,
+            Err(e) if cfg.hugepages => {
+                return Err(XskError::NoHugepages {
+                    bytes: len,
+                    source: e,
+                })
+            }
+            Err(e) => {
+                return Err(XskError::UmemReg {
+                    bytes: len,
+                    source: e,
+                })
+            }
+        };
+        let fd = sys::xdp::socket().map_err(XskError::Socket)?;
+        sys::xdp::umem_reg(
+            fd.as_fd(),
+            area.as_ptr(),
+            area.len(),
+            cfg.frame_size,
+            cfg.headroom,
+            cfg.unaligned,
+        )
+        .map_err(|source| XskError::UmemReg { bytes: len, source })?;
+        let pool = (0..cfg.frame_count)
+            .rev()
+            .map(|i| i as u64 * cfg.frame_size as u64)
+            .collect();
+        Ok(Umem {
+            #[cfg(debug_assertions)]
+            places: (0..cfg.frame_count)
+                .map(|_| Cell::new(Place::Free))
+                .collect(),
+            area,
+            fd,
+            fd_bound: Cell::new(false),
+            reg_rings: Cell::new([0; 4]),
+            pairs: RefCell::new(Vec::new()),
+            pool: RefCell::new(pool),
+            app: Cell::new(0),
+            rx_path: Cell::new(0),
+            tx_path: Cell::new(0),
+            cfg,
+        })
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &UmemConfig {
+        &self.cfg
+    }
+
+    /// Bytes per frame.
+    pub fn frame_size(&self) -> u32 {
+        self.cfg.frame_size
+    }
+
+    /// Number of frames.
+    pub fn frame_count(&self) -> u32 {
+        self.cfg.frame_count
+    }
+
+    /// The largest packet a received frame can hold
+    /// (`frame_size - headroom - XDP_PACKET_HEADROOM`).
+    pub fn max_packet(&self) -> u32 {
+        self.cfg.frame_size - self.cfg.headroom - XDP_PACKET_HEADROOM
+    }
+
+    /// Frames in the free pool.
+    pub fn free_frames(&self) -> u32 {
+        self.pool.borrow().len() as u32
+    }
+
+    /// Takes a frame from the free pool, with its data starting after the
+    /// configured headroom and `XDP_PACKET_HEADROOM` (so a frame built here
+    /// looks like a received one) and length 0.
+    pub fn alloc(&self) -> Option<Frame<'_>> {
+        let base = self.pool.borrow_mut().pop()?;
+        self.moved(base, Place::Free, Place::App);
+        let off = (self.cfg.headroom + XDP_PACKET_HEADROOM) as u64;
+        Some(Frame {
+            umem: self,
+            addr: self.encode(base, off),
+            len: 0,
+        })
+    }
+
+    /// How many frames are where.
+    pub fn accounting(&self) -> Accounting {
+        Accounting {
+            total: self.cfg.frame_count,
+            free: self.free_frames(),
+            app: self.app.get(),
+            rx_path: self.rx_path.get(),
+            tx_path: self.tx_path.get(),
+        }
+    }
+
+    /// Checks the per-frame states against the counters (debug builds; always
+    /// `Ok` in release builds, which keep only the counters).
+    pub fn check_accounting(&self) -> Result<Accounting, String> {
+        let a = self.accounting();
+        if a.unaccounted() != 0 {
+            return Err(format!(
+                "{} frame(s) unaccounted for: {a:?}",
+                a.unaccounted()
+            ));
+        }
+        #[cfg(debug_assertions)]
+        {
+            let mut n = [0u32; 4];
+            for p in self.places.iter() {
+                n[p.get() as usize] += 1;
+            }
+            let want = [a.free, a.app, a.rx_path, a.tx_path];
+            if n != want {
+                return Err(format!(
+                    "per-frame states {n:?} (free, app, rx, tx) disagree with counters {want:?}"
+                ));
+            }
+        }
+        Ok(a)
+    }
+
+    /// The fd the UMEM is registered on.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Claims the registration fd for the first socket; false if taken.
+    pub(crate) fn claim_fd(&self) -> bool {
+        !self.fd_bound.replace(true)
+    }
+
+    /// Ring sizes set on the registration socket so far.
+    pub(crate) fn registration_rings(&self) -> [u32; 4] {
+        self.reg_rings.get()
+    }
+
+    /// Records ring sizes set on the registration socket (0 keeps the old value).
+    pub(crate) fn set_registration_rings(&self, sizes: [u32; 4]) {
+        let mut r = self.reg_rings.get();
+        for (old, new) in r.iter_mut().zip(sizes) {
+            if new != 0 {
+                *old = new;
+            }
+        }
+        self.reg_rings.set(r);
+    }
+
+    /// Gives the registration fd back when that socket's bind failed.
+    pub(crate) fn release_fd(&self) {
+        self.fd_bound.set(false);
+    }
+
+    /// The socket owning the fill/completion rings of (ifindex, queue), if any.
+    pub(crate) fn pair_owner(&self, ifindex: u32, queue: u32) -> Option<PairFd> {
+        self.pairs
+            .borrow()
+            .iter()
+            .find(|p| p.0 == ifindex && p.1 == queue)
+            .map(|p| p.3.clone())
+    }
+
+    pub(crate) fn add_pair(&self, ifindex: u32, queue: u32, fd: RawFd, owner: PairFd) {
+        self.pairs.borrow_mut().push((ifindex, queue, fd, owner));
+    }
+
+    pub(crate) fn remove_pair(&self, fd: RawFd) {
+        self.pairs.borrow_mut().retain(|p| p.2 != fd);
+    }
+
+    // ---- chunk address arithmetic ----
+
+    /// The descriptor address of `offset` bytes into the chunk at `base`.
+    fn encode(&self, base: u64, offset: u64) -> u64 {
+        if self.cfg.unaligned {
+            base | (offset << UNALIGNED_OFFSET_SHIFT)
+        } else {
+            base + offset
+        }
+    }
+
+    /// (chunk base, byte offset of the data in the area) of a descriptor address.
+    fn decode(&self, addr: u64) -> (u64, u64) {
+        if self.cfg.unaligned {
+            let base = addr & UNALIGNED_ADDR_MASK;
+            (base, base + (addr >> UNALIGNED_OFFSET_SHIFT))
+        } else {
+            let fs = self.cfg.frame_size as u64;
+            (addr - addr % fs, addr)
+        }
+    }
+
+    /// The chunk index of a descriptor address, or `None` if it is not one
+    /// of ours (a foreign address).
+    pub(crate) fn chunk_of(&self, addr: u64) -> Option<u32> {
+        let (base, data) = self.decode(addr);
+        let fs = self.cfg.frame_size as u64;
+        let idx = base / fs;
+        (base % fs == 0 && idx < self.cfg.frame_count as u64 && data < (idx + 1) * fs)
+            .then_some(idx as u32)
+    }
+
+    fn counter(&self, p: Place) -> Option<&Cell<u32>> {
+        match p {
+            Place::Free => None,
+            Place::App => Some(&self.app),
+            Place::RxPath => Some(&self.rx_path),
+            Place::TxPath => Some(&self.tx_path),
+        }
+    }
+
+    /// Records that the chunk holding `addr` moved from `from` to `to`.
+    ///
+    /// # Panics
+    /// In debug builds, when the chunk was not in `from` (a double submit, or
+    /// an address the kernel returned that was not given to it), or `addr` is
+    /// not in this UMEM.
+    pub(crate) fn moved(&self, addr: u64, from: Place, to: Place) {
+        #[cfg(debug_assertions)]
+        {
+            let Some(idx) = self.chunk_of(addr) else {
+                panic!("pktio: address {addr:#x} is not a frame of this UMEM (foreign address)");
+            };
+            let cell = &self.places[idx as usize];
+            assert_eq!(
+                cell.get(),
+                from,
+                "pktio: frame {idx} (address {addr:#x}) moved {from:?} -> {to:?} but it was {:?} \
+                 (double submit, or a descriptor the kernel returned twice)",
+                cell.get()
+            );
+            cell.set(to);
+        }
+        if let Some(c) = self.counter(from) {
+            c.set(c.get() - 1);
+        }
+        if let Some(c) = self.counter(to) {
+            c.set(c.get() + 1);
+        }
+    }
+
+    /// Takes a chunk base from the pool for the fill ring (no `Frame` made).
+    pub(crate) fn pop_free(&self) -> Option<u64> {
+        let base = self.pool.borrow_mut().pop()?;
+        self.moved(base, Place::Free, Place::RxPath);
+        Some(base)
+    }
+
+    /// Returns a chunk to the pool from `from`.
+    pub(crate) fn push_free(&self, addr: u64, from: Place) {
+        let (base, _) = self.decode(addr);
+        self.moved(base, from, Place::Free);
+        self.pool.borrow_mut().push(base);
+    }
+
+    /// Wraps a descriptor the kernel handed back as a `Frame` (RX or completion).
+    pub(crate) fn frame_from_kernel(&self, addr: u64, len: u32, from: Place) -> Frame<'_> {
+        self.moved(addr, from, Place::App);
+        Frame {
+            umem: self,
+            addr,
+            len,
+        }
+    }
+
+    /// The largest length a frame at `addr` can have.
+    fn room(&self, addr: u64) -> u32 {
+        let (base, data) = self.decode(addr);
+        (base + self.cfg.frame_size as u64 - data) as u32
+    }
+
+    /// Pointer to the data of the descriptor address.
+    fn data_ptr(&self, addr: u64) -> *mut u8 {
+        let (_, data) = self.decode(addr);
+        debug_assert!(data < self.area.len() as u64);
+        // SAFETY: `chunk_of` (checked when the frame was created) keeps `data`
+        // inside the area.
+        unsafe { self.area.as_ptr().add(data as usize) }
+    }
+}
+
+/// One frame of a [`Umem`], owned by the application.
+///
+/// Not `Copy`, not `Clone`; borrows its UMEM. Dropping it returns it to the
+/// UMEM's free pool; putting it on the fill or TX ring consumes it.
+#[derive(Debug)]
+pub struct Frame<'u> {
+    umem: &'u Umem,
+    addr: u64,
+    len: u32,
+}
+
+impl<'u> Frame<'u> {
+    /// The packet bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: this Frame is the only owner of its chunk (module docs), the
+        // kernel does not touch a chunk owned by the application, and
+        // `len <= room` keeps the slice inside the chunk.
+        unsafe { std::slice::from_raw_parts(self.umem.data_ptr(self.addr), self.len as usize) }
+    }
+
+    /// The packet bytes, writable in place (e.g. to swap MAC addresses).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `data`; `&mut self` makes the borrow exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.umem.data_ptr(self.addr), self.len as usize) }
+    }
+
+    /// All the bytes from the data start to the end of the chunk, for
+    /// building a packet; follow with [`set_len`](Frame::set_len).
+    pub fn buffer_mut(&mut self) -> &mut [u8] {
+        let room = self.umem.room(self.addr) as usize;
+        // SAFETY: as for `data_mut`, with `room` the exact space left in the chunk.
+        unsafe { std::slice::from_raw_parts_mut(self.umem.data_ptr(self.addr), room) }
+    }
+
+    /// Packet length in bytes.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the packet is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most bytes this frame can hold from its data start.
+    pub fn capacity(&self) -> u32 {
+        self.umem.room(self.addr)
+    }
+
+    /// Sets the packet length.
+    ///
+    /// # Errors
+    /// Gives back the capacity when `len` does not fit.
+    pub fn set_len(&mut self, len: u32) -> Result<(), u32> {
+        let cap = self.capacity();
+        if len > cap {
+            return Err(cap);
+        }
+        self.len = len;
+        Ok(())
+    }
+
+    /// Copies `bytes` in as the whole packet.
+    ///
+    /// # Errors
+    /// Gives back the capacity when `bytes` does not fit.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), u32> {
+        let cap = self.capacity();
+        if bytes.len() > cap as usize {
+            return Err(cap);
+        }
+        self.buffer_mut()[..bytes.len()].copy_from_slice(bytes);
+        self.len = bytes.len() as u32;
+        Ok(())
+    }
+
+    /// The descriptor address (offset into the UMEM) of the data.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// The UMEM this frame belongs to.
+    pub fn umem(&self) -> &'u Umem {
+        self.umem
+    }
+
+    /// Consumes the frame for a ring: returns (addr, len) and moves it to `to`
+    /// without returning it to the pool.
+    pub(crate) fn into_ring(self, to: Place) -> (u64, u32) {
+        let (addr, len) = (self.addr, self.len);
+        self.umem.moved(addr, Place::App, to);
+        std::mem::forget(self);
+        (addr, len)
+    }
+}
+
+impl Drop for Frame<'_> {
+    fn drop(&mut self) {
+        self.umem.push_free(self.addr, Place::App);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation_names_the_setting() {
+        let e = UmemConfig {
+            frame_size: 3000,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("frame size 3000"), "{e}");
+        let e = UmemConfig {
+            fill_size: 1000,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("fill ring size 1000"), "{e}");
+        assert!(UmemConfig {
+            frame_size: 3000,
+            unaligned: true,
+            ..Default::default()
+        }
+        .validate()
+        .is_ok());
+        assert!(UmemConfig {
+            headroom: 4000,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn default_fill_ring_is_twice_the_frames() {
+        let c = UmemConfig {
+            frame_count: 3000,
+            ..Default::default()
+        };
+        assert_eq!(c.fill_entries(), 8192);
+        assert_eq!(c.completion_entries(), 8192);
+    }
+}
