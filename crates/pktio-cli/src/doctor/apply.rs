@@ -54,6 +54,16 @@ pub struct Change {
     pub applied: bool,
     /// Why it could not be read or changed.
     pub error: Option<String>,
+    /// Not attempted: the target is read-only here (a global sysctl seen
+    /// from a network namespace). Not counted as a failure.
+    pub skipped: bool,
+}
+
+/// Whether a sysctl file has no write permission at all (net.core.rmem_max
+/// and friends are read-only outside the initial network namespace).
+fn read_only(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o222 == 0)
 }
 
 fn rps_path(ifname: &str, queue: u32) -> String {
@@ -65,13 +75,22 @@ pub fn describe(a: &Action, eth: Option<&mut Ethtool>) -> Change {
     match a {
         Action::Sysctl { key, value } => {
             let before = read_trim(&path(key)).map(|v| normalise(&v));
+            let ro = before.is_ok() && read_only(&path(key));
             Change {
                 target: key.clone(),
                 revert: before.as_ref().ok().map(|b| sysctl_command(key, b)),
-                error: before.as_ref().err().map(|e| e.to_string()),
+                error: if ro {
+                    Some(
+                        "read-only in this network namespace (set it from the initial namespace)"
+                            .into(),
+                    )
+                } else {
+                    before.as_ref().err().map(|e| e.to_string())
+                },
                 before: before.ok(),
                 after: value.clone(),
                 applied: false,
+                skipped: ro,
             }
         }
         Action::RpsCpus {
@@ -88,6 +107,7 @@ pub fn describe(a: &Action, eth: Option<&mut Ethtool>) -> Change {
                 before: before.ok(),
                 after: mask.clone(),
                 applied: false,
+                skipped: false,
             }
         }
         Action::Rings {
@@ -114,6 +134,7 @@ pub fn describe(a: &Action, eth: Option<&mut Ethtool>) -> Change {
                     ),
                     applied: false,
                     error: None,
+                    skipped: false,
                 },
                 Some(Err(e)) => Change {
                     target,
@@ -122,6 +143,7 @@ pub fn describe(a: &Action, eth: Option<&mut Ethtool>) -> Change {
                     revert: None,
                     applied: false,
                     error: Some(e.to_string()),
+                    skipped: false,
                 },
                 None => Change {
                     target,
@@ -130,6 +152,7 @@ pub fn describe(a: &Action, eth: Option<&mut Ethtool>) -> Change {
                     revert: None,
                     applied: false,
                     error: Some("ethtool netlink is not available".into()),
+                    skipped: false,
                 },
             }
         }
@@ -197,7 +220,7 @@ pub fn run(findings: &[Finding], yes: bool, json: bool) -> anyhow::Result<ExitCo
                     c.error = Some(e.to_string());
                 }
             }
-        } else if yes {
+        } else if yes && !c.skipped {
             failed = true;
         }
         changes.push(c);
@@ -236,6 +259,7 @@ pub fn render(changes: &[Change], yes: bool) -> String {
     for c in changes {
         let before = c.before.as_deref().unwrap_or("?");
         let status = match (&c.error, c.applied, yes) {
+            (Some(e), _, _) if c.skipped => format!("   skipped: {e}"),
             (Some(e), _, _) => format!("   FAILED: {e}"),
             (None, true, _) => "   done".into(),
             _ => String::new(),
@@ -247,7 +271,7 @@ pub fn render(changes: &[Change], yes: bool) -> String {
     }
     let reverts: Vec<&str> = changes
         .iter()
-        .filter(|c| c.applied || !yes)
+        .filter(|c| c.applied || (!yes && c.error.is_none()))
         .filter_map(|c| c.revert.as_deref())
         .collect();
     if !reverts.is_empty() {
@@ -334,6 +358,7 @@ mod tests {
             revert: Some("sysctl -w net.core.rmem_max=4194304".into()),
             applied: false,
             error: None,
+            skipped: false,
         };
         let dry = render(std::slice::from_ref(&c), false);
         assert!(dry.starts_with("Dry run: nothing was changed."));
@@ -351,12 +376,22 @@ mod tests {
         let failed = render(
             &[Change {
                 error: Some("Permission denied".into()),
-                ..c
+                ..c.clone()
             }],
             true,
         );
         assert!(failed.contains("FAILED: Permission denied"));
         assert!(!failed.contains("To revert"));
+        let skipped = render(
+            &[Change {
+                error: Some("read-only here".into()),
+                skipped: true,
+                ..c
+            }],
+            false,
+        );
+        assert!(skipped.contains("skipped: read-only here"));
+        assert!(!skipped.contains("To revert"));
         assert!(render(&[], false).starts_with("Nothing to apply"));
     }
 
@@ -369,6 +404,7 @@ mod tests {
             revert: None,
             applied: false,
             error: None,
+            skipped: false,
         };
         assert!(no_op(&c));
     }

@@ -154,6 +154,9 @@ impl Finding {
     /// Something could not be read: says why (privilege, missing on this
     /// kernel) without failing the whole run.
     pub fn unreadable(area: Area, name: impl Into<String>, what: &str, err: &Unavailable) -> Self {
+        if let Unavailable::Global(_) = err {
+            return Finding::new(area, Level::Note, name, GLOBAL_VALUE, format!("{err}."));
+        }
         let level = match err {
             Unavailable::Denied(_) => Level::Warn,
             _ => Level::Note,
@@ -213,14 +216,25 @@ pub enum Unavailable {
     /// ENOENT / EOPNOTSUPP / a missing netlink family: this kernel or driver
     /// does not have it.
     Missing(String),
+    /// A global sysctl read from another network namespace, where the
+    /// kernel does not show it.
+    Global(String),
     /// Anything else.
     Other(String),
 }
+
+/// The value of a finding about a global sysctl that is not visible here;
+/// [`merge_global`] folds them into one finding.
+pub const GLOBAL_VALUE: &str = "not visible in this network namespace";
 
 impl std::fmt::Display for Unavailable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Unavailable::Denied(s) => write!(f, "permission denied ({s}); needs root"),
+            Unavailable::Global(k) => write!(
+                f,
+                "{k} is a global setting, shown only in the initial network namespace"
+            ),
             Unavailable::Missing(s) | Unavailable::Other(s) => f.write_str(s),
         }
     }
@@ -239,6 +253,25 @@ impl Unavailable {
             _ => Unavailable::Other(format!("{what}: {e}")),
         }
     }
+}
+
+/// Folds the findings about global sysctls that this network namespace does
+/// not show into one note (run in a child namespace, the doctor would
+/// otherwise print one line per sysctl).
+pub fn merge_global(findings: Vec<Finding>) -> Vec<Finding> {
+    let (global, mut rest): (Vec<Finding>, Vec<Finding>) =
+        findings.into_iter().partition(|f| f.value == GLOBAL_VALUE);
+    if !global.is_empty() {
+        let names: Vec<&str> = global.iter().map(|f| f.name.as_str()).collect();
+        rest.push(Finding::new(
+            Area::Stack,
+            Level::Note,
+            "global sysctls",
+            names.join(", "),
+            "This network namespace does not show the kernel's global network settings: run pktio doctor in the initial namespace to check them.",
+        ));
+    }
+    rest
 }
 
 /// A fact, or why it could not be read.
@@ -307,6 +340,21 @@ mod tests {
             r.command(),
             "echo e > /sys/class/net/eth0/queues/rx-0/rps_cpus"
         );
+    }
+
+    #[test]
+    fn global_sysctls_merge_into_one_note() {
+        let g = Unavailable::Global("net.core.netdev_budget".into());
+        let fs = vec![
+            Finding::unreadable(Area::Stack, "netdev_budget", "x", &g),
+            Finding::new(Area::Nic, Level::Ok, "eth0 link", "up", "w"),
+            Finding::unreadable(Area::Kernel, "BPF JIT", "x", &g),
+        ];
+        let m = merge_global(fs);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].name, "global sysctls");
+        assert_eq!(m[1].value, "netdev_budget, BPF JIT");
+        assert_eq!(m[1].level, Level::Note);
     }
 
     #[test]

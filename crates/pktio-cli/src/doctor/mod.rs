@@ -195,7 +195,7 @@ pub fn collect(a: &DoctorArgs) -> anyhow::Result<Vec<Finding>> {
         }
     }
     out.extend(sockets::check(&sockets::SocketFacts::read(sys, k.caps)));
-    Ok(out)
+    Ok(finding::merge_global(out))
 }
 
 fn why(a: &DoctorArgs) -> anyhow::Result<ExitCode> {

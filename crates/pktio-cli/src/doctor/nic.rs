@@ -325,17 +325,17 @@ fn check_queues(n: &Nic, h: &HostCtx) -> Vec<Finding> {
     match &n.channels {
         Ok(c) => {
             let (cur, max) = (c.rx_queues(), c.rx_queues_max());
-            let value = if c.combined_max > 0 && c.rx_max == 0 {
-                format!(
-                    "combined {} of {} (CPUs {ncpu})",
-                    c.combined, c.combined_max
-                )
-            } else {
-                format!(
-                    "rx {} of {}, tx {} of {}, combined {} of {} (CPUs {ncpu})",
-                    c.rx, c.rx_max, c.tx, c.tx_max, c.combined, c.combined_max
-                )
-            };
+            let mut parts = Vec::new();
+            for (word, cur, max) in [
+                ("rx", c.rx, c.rx_max),
+                ("tx", c.tx, c.tx_max),
+                ("combined", c.combined, c.combined_max),
+            ] {
+                if max > 0 || cur > 0 {
+                    parts.push(format!("{word} {cur} of {max}"));
+                }
+            }
+            let value = format!("{} (CPUs {ncpu})", parts.join(", "));
             let want = max.min(ncpu);
             if cur < want {
                 let fix = if c.combined_max > 0 && c.rx_max == 0 {

@@ -222,6 +222,22 @@ fn masks_of(n: &Nic, rx: bool) -> Option<Vec<(u32, CpuSet)>> {
     })
 }
 
+/// One CPU per TX queue, round robin over the online CPUs.
+fn xps_fix(ifname: &str, tx: &[(u32, CpuSet)], online: &CpuSet) -> String {
+    let cpus: Vec<u32> = online.iter().copied().collect();
+    if cpus.is_empty() {
+        return String::new();
+    }
+    tx.iter()
+        .enumerate()
+        .map(|(i, (q, _))| {
+            let mask = cpus::format_mask(&CpuSet::from([cpus[i % cpus.len()]]));
+            format!("echo {mask} > /sys/class/net/{ifname}/queues/tx-{q}/xps_cpus")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// RPS, RFS and XPS for one interface, following the kernel's scaling guide:
 /// RPS for single-queue devices (RSS makes it redundant), RFS on top of RPS,
 /// XPS for multi-queue transmit.
@@ -299,7 +315,10 @@ pub fn check_steering(n: &Nic, h: &HostCtx, sys: &Sysctls) -> Vec<Finding> {
             let per_q = 32768 / rx.len().max(1) as u32;
             out.push(Finding::new(Area::Stack, Level::Note, name("RFS"), "off (rps_sock_flow_entries 0)",
                 "RPS picks CPUs by flow hash, not by where the application reads: RFS steers each flow to its reader's CPU and keeps the cache warm (32768 entries, split over the queues' rps_flow_cnt).")
-                .fix(format!("sysctl -w net.core.rps_sock_flow_entries=32768; echo {per_q} > /sys/class/net/{}/queues/rx-N/rps_flow_cnt", n.name())));
+                .fix(std::iter::once("sysctl -w net.core.rps_sock_flow_entries=32768".to_string())
+                    .chain(rx.iter().map(|(q, _)| format!("echo {per_q} > /sys/class/net/{}/queues/rx-{q}/rps_flow_cnt", n.name())))
+                    .collect::<Vec<_>>()
+                    .join("; ")));
         } else {
             out.push(Finding::new(
                 Area::Stack,
@@ -331,7 +350,7 @@ pub fn check_steering(n: &Nic, h: &HostCtx, sys: &Sysctls) -> Vec<Finding> {
                 out.push(Finding::new(Area::Stack, Level::Ok, name("XPS"), value, "Transmit Packet Steering maps CPUs to TX queues: no queue lock shared between CPUs."));
             } else {
                 out.push(Finding::new(Area::Stack, Level::Note, name("XPS"), value, "XPS is unset: any CPU may pick any TX queue, so queue locks and cache lines bounce between CPUs; map each CPU to its own queue.")
-                    .fix(format!("echo <mask of CPU N> > /sys/class/net/{}/queues/tx-N/xps_cpus", n.name())));
+                    .fix(xps_fix(n.name(), &tx, &h.online)));
             }
         }
     }
@@ -457,6 +476,26 @@ mod tests {
     }
 
     #[test]
+    fn unset_xps_gets_one_cpu_per_queue() {
+        let sys = Sysctls::parse(include_str!("fixtures/sysctl_good.txt"));
+        let mut n = veth();
+        n.tx_queues = Ok((0..2)
+            .map(|i| super::super::nic::QueueFiles {
+                index: i,
+                mask: Some("0".into()),
+                flow_cnt: None,
+            })
+            .collect());
+        let fs = check_steering(&n, &host(2), &sys);
+        let xps = fs.iter().find(|f| f.name == "vrx XPS").unwrap();
+        assert_eq!(xps.level, Level::Note);
+        assert_eq!(
+            xps.fix.as_deref(),
+            Some("echo 1 > /sys/class/net/vrx/queues/tx-0/xps_cpus; echo 2 > /sys/class/net/vrx/queues/tx-1/xps_cpus")
+        );
+    }
+
+    #[test]
     fn rps_without_rfs_is_a_note() {
         let sys = Sysctls::parse(include_str!("fixtures/sysctl_bad.txt"));
         let mut n = veth();
@@ -472,6 +511,10 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("rps_sock_flow_entries=32768"));
-        assert!(rfs.fix.as_deref().unwrap().contains("echo 32768"));
+        assert!(rfs
+            .fix
+            .as_deref()
+            .unwrap()
+            .ends_with("echo 32768 > /sys/class/net/vrx/queues/rx-0/rps_flow_cnt"));
     }
 }

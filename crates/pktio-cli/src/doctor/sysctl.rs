@@ -33,6 +33,18 @@ pub fn path(key: &str) -> String {
     format!("/proc/sys/{}", key.replace('.', "/"))
 }
 
+/// Whether this thread is in the initial network namespace (compares
+/// `/proc/thread-self/ns/net` with PID 1's; unknown counts as yes).
+fn in_initial_netns() -> bool {
+    match (
+        std::fs::read_link("/proc/thread-self/ns/net"),
+        std::fs::read_link("/proc/1/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => true,
+    }
+}
+
 /// Values by dotted name; whitespace inside a value is normalised to one space.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sysctls {
@@ -50,12 +62,14 @@ impl Sysctls {
     pub fn read() -> Sysctls {
         let mut values = BTreeMap::new();
         for k in KEYS {
-            let v = read_trim(&path(k)).map(|s| normalise(&s)).map_err(|e| match e {
-                Unavailable::Missing(_) if k.starts_with("net.") => Unavailable::Missing(format!(
-                    "{k} is not visible here: it is global and shows only in the initial network namespace (or this kernel lacks it)"
-                )),
-                other => other,
-            });
+            let v = read_trim(&path(k))
+                .map(|s| normalise(&s))
+                .map_err(|e| match e {
+                    Unavailable::Missing(_) if k.starts_with("net.") && !in_initial_netns() => {
+                        Unavailable::Global((*k).to_string())
+                    }
+                    other => other,
+                });
             values.insert((*k).to_string(), v);
         }
         Sysctls { values }
