@@ -194,7 +194,11 @@ pub fn collect(a: &DoctorArgs) -> anyhow::Result<Vec<Finding>> {
             out.extend(irq::check_nic(&n, &q, &h));
         }
     }
-    out.extend(sockets::check(&sockets::SocketFacts::read(sys, k.caps)));
+    out.extend(sockets::check(&sockets::SocketFacts::read(
+        sys.clone(),
+        k.caps,
+    )));
+    let out = sysctl::demote_read_only(out, &sys);
     Ok(finding::merge_global(out))
 }
 

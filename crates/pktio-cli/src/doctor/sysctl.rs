@@ -2,7 +2,9 @@
 //! name. Reading them all once keeps the checks pure; a fixture in
 //! `sysctl -a` format stands in for a host in tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::finding::{Action, Finding};
 
 use super::finding::{read_trim, Got, Unavailable};
 
@@ -33,22 +35,47 @@ pub fn path(key: &str) -> String {
     format!("/proc/sys/{}", key.replace('.', "/"))
 }
 
-/// Whether this thread is in the initial network namespace (compares
-/// `/proc/thread-self/ns/net` with PID 1's; unknown counts as yes).
-fn in_initial_netns() -> bool {
-    match (
-        std::fs::read_link("/proc/thread-self/ns/net"),
-        std::fs::read_link("/proc/1/ns/net"),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => true,
-    }
+/// Whether this is a child network namespace: the kernel shows its global
+/// `net.core` table (which always has `netdev_max_backlog`) only in the
+/// initial one, while per-namespace entries such as `somaxconn` show
+/// everywhere. (`/proc/1/ns/net` is not always readable to compare with.)
+fn in_child_netns() -> bool {
+    std::path::Path::new("/proc/sys/net/core/somaxconn").exists()
+        && !std::path::Path::new("/proc/sys/net/core/netdev_max_backlog").exists()
+}
+
+fn is_read_only(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o222 == 0)
+}
+
+/// Drops the `--apply` action of findings whose sysctl is read-only here
+/// (global settings seen from a child network namespace) and says where the
+/// fix works instead.
+pub fn demote_read_only(findings: Vec<Finding>, s: &Sysctls) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .map(|mut f| {
+            if let Some(Action::Sysctl { key, .. }) = &f.action {
+                if !s.writable(key) {
+                    f.action = None;
+                    if let Some(fix) = &mut f.fix {
+                        fix.push_str(
+                            "   (read-only in this network namespace: run it in the initial one)",
+                        );
+                    }
+                }
+            }
+            f
+        })
+        .collect()
 }
 
 /// Values by dotted name; whitespace inside a value is normalised to one space.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sysctls {
     values: BTreeMap<String, Got<String>>,
+    read_only: BTreeSet<String>,
 }
 
 /// Collapses tabs and runs of spaces (`tcp_rmem` is tab-separated).
@@ -61,18 +88,22 @@ impl Sysctls {
     /// namespace.
     pub fn read() -> Sysctls {
         let mut values = BTreeMap::new();
+        let mut read_only = BTreeSet::new();
         for k in KEYS {
             let v = read_trim(&path(k))
                 .map(|s| normalise(&s))
                 .map_err(|e| match e {
-                    Unavailable::Missing(_) if k.starts_with("net.") && !in_initial_netns() => {
+                    Unavailable::Missing(_) if k.starts_with("net.") && in_child_netns() => {
                         Unavailable::Global((*k).to_string())
                     }
                     other => other,
                 });
+            if v.is_ok() && is_read_only(&path(k)) {
+                read_only.insert((*k).to_string());
+            }
             values.insert((*k).to_string(), v);
         }
-        Sysctls { values }
+        Sysctls { values, read_only }
     }
 
     /// Parses `sysctl -a` style text (host fixtures in tests) (`key = value`); keys not listed are missing.
@@ -89,7 +120,22 @@ impl Sysctls {
                 .entry((*k).to_string())
                 .or_insert_with(|| Err(Unavailable::Missing(format!("{k} does not exist"))));
         }
-        Sysctls { values }
+        Sysctls {
+            values,
+            read_only: BTreeSet::new(),
+        }
+    }
+
+    /// Marks `key` read-only (as a child network namespace shows
+    /// `net.core.rmem_max`), for tests.
+    #[cfg(test)]
+    pub fn set_read_only(&mut self, key: &str) {
+        self.read_only.insert(key.to_string());
+    }
+
+    /// Whether `key` can be written here.
+    pub fn writable(&self, key: &str) -> bool {
+        !self.read_only.contains(key)
     }
 
     /// The value of `key`.
@@ -148,6 +194,31 @@ mod tests {
             Err(Unavailable::Missing(_))
         ));
         assert_eq!(path("net.core.rmem_max"), "/proc/sys/net/core/rmem_max");
+    }
+
+    #[test]
+    fn read_only_sysctls_lose_their_action() {
+        use super::super::finding::{Area, Level};
+        let mut s = Sysctls::parse("net.core.rmem_max = 4194304\n");
+        let f = || {
+            vec![
+                Finding::new(Area::Sockets, Level::Warn, "rmem_max", "4 MiB", "w").action(
+                    Action::Sysctl {
+                        key: "net.core.rmem_max".into(),
+                        value: "16777216".into(),
+                    },
+                ),
+            ]
+        };
+        assert!(demote_read_only(f(), &s)[0].action.is_some());
+        s.set_read_only("net.core.rmem_max");
+        let d = demote_read_only(f(), &s);
+        assert!(d[0].action.is_none());
+        assert!(d[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .starts_with("sysctl -w net.core.rmem_max=16777216   (read-only"));
     }
 
     #[test]
