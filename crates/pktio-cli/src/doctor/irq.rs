@@ -307,7 +307,7 @@ pub fn check_host(f: &IrqFacts) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::nic::tests::{good_nic, host, veth};
+    use super::super::nic::fixtures::{good_nic, host, veth};
     use super::*;
 
     #[test]

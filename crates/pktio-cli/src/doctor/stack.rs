@@ -359,7 +359,7 @@ pub fn check_steering(n: &Nic, h: &HostCtx, sys: &Sysctls) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::nic::tests::{good_nic, host, veth};
+    use super::super::nic::fixtures::{good_nic, host, veth};
     use super::*;
 
     #[test]

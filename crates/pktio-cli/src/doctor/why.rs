@@ -413,7 +413,7 @@ pub fn gather(
 
 #[cfg(test)]
 mod tests {
-    use super::super::nic::tests::{host, veth};
+    use super::super::nic::fixtures::{host, veth};
     use super::super::xsk_diag::{Umem, XskStats};
     use super::*;
 
