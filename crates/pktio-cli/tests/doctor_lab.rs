@@ -149,24 +149,7 @@ fn why_no_packets_follows_the_traffic() {
     // is redirected the verdict points at the queue or the missing redirect.
     let (_prog, link) = attach_pass(&lab);
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let stop = Arc::clone(&stop);
-        let dst = lab.rx().addr().socket_addr(9);
-        lab.gen().spawn(move || {
-            let s = UdpSocket::bind("0.0.0.0:0").expect("udp socket in gen");
-            let mut sent = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                for port in 0..8u16 {
-                    let d = std::net::SocketAddrV4::new(*dst.ip(), 9 + port);
-                    if s.send_to(&[0u8; 32], d).is_ok() {
-                        sent += 1;
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            sent
-        })
-    };
+    let sender = udp_sender(&lab, Arc::clone(&stop));
     let out = doctor(
         &lab,
         &[
@@ -207,6 +190,90 @@ fn why_no_packets_follows_the_traffic() {
         "{v}"
     );
     drop(link);
+}
+
+/// Sends UDP datagrams from the gen namespace until `stop` is set.
+fn udp_sender(lab: &Lab, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    let dst = lab.rx().addr().socket_addr(9);
+    lab.gen().spawn(move || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("udp socket in gen");
+        let mut sent = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            for port in 0..8u16 {
+                let d = std::net::SocketAddrV4::new(*dst.ip(), 9 + port);
+                if s.send_to(&[0u8; 32], d).is_ok() {
+                    sent += 1;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        sent
+    })
+}
+
+#[test]
+fn why_no_packets_on_a_working_socket_finds_nothing_wrong() {
+    require_root!();
+    use pktio::xdp::{AttachMode, Frame, Umem, UmemConfig, XskSocket};
+    let lab = Lab::new().expect("lab");
+    let ifname = lab.rx().ifname().to_string();
+    let _ns = lab.rx().enter().expect("enter rx");
+    let umem = Umem::new(UmemConfig::default()).expect("umem");
+    let mut sock = XskSocket::builder(&ifname)
+        .attach_mode(AttachMode::Driver)
+        .tx_size(0)
+        .build(&umem)
+        .expect("AF_XDP socket on queue 0");
+    sock.fill_from_pool(u32::MAX).expect("fill");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = udp_sender(&lab, Arc::clone(&stop));
+    let mut child = lab
+        .rx()
+        .command(env!("CARGO_BIN_EXE_pktio"))
+        .args([
+            "doctor",
+            "--why-no-packets",
+            "-i",
+            &ifname,
+            "-q",
+            "0",
+            "--sample",
+            "1",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("doctor starts");
+    // Keep receiving (and recycling frames) while the doctor samples.
+    let mut received = 0u64;
+    let mut back: Vec<Frame<'_>> = Vec::new();
+    while child.try_wait().expect("wait for doctor").is_none() {
+        let p = sock.parts();
+        let (rx, fill) = (p.rx.expect("rx ring"), p.fill.expect("fill ring"));
+        for f in rx.receive(64) {
+            received += 1;
+            back.push(f);
+        }
+        fill.fill_from(&mut back);
+        if back.is_empty() {
+            sock.poll_rx(10).expect("poll");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    sender.join().expect("sender");
+    drop(back);
+    let out = child.wait_with_output().expect("doctor output");
+    let doc = json(&out);
+    assert!(received > 0, "the socket received nothing: {doc:#}");
+    assert_eq!(finding(&doc, "XDP program")["level"], "ok", "{doc:#}");
+    assert_eq!(finding(&doc, "arrivals")["level"], "ok", "{doc:#}");
+    assert_eq!(finding(&doc, "redirects")["level"], "ok", "{doc:#}");
+    assert_eq!(doc["verdict"]["level"], "ok", "{doc:#}");
+    let v = doc["verdict"]["text"].as_str().unwrap();
+    assert!(v.contains("arrive on queue 0"), "{doc:#}");
+    drop(sock);
 }
 
 const KNOB: &str = "net.ipv4.tcp_moderate_rcvbuf";
