@@ -13,7 +13,7 @@
 //! - [`irq`]: queue interrupts, affinity, NUMA, irqbalance.
 //! - [`sockets`]: socket buffers, busy polling, hugepages, memlock.
 //! - [`kernel`]: AF_XDP, io_uring, BPF JIT, privileges.
-//! - [`why`]: the `--why-no-packets` checklist.
+//! - [`mod@why`]: the `--why-no-packets` checklist.
 //! - [`apply`], [`watch`], [`report`]: `--apply`, `--watch`, output.
 //!
 //! Frame size: AF_XDP places a received frame after `XDP_PACKET_HEADROOM`
@@ -81,7 +81,8 @@ pub struct DoctorArgs {
     /// With --why-no-packets: seconds to sample the per-queue counters.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     pub sample: f64,
-    /// UMEM frame (chunk) size the MTU is checked against.
+    /// UMEM frame (chunk) size the MTU is checked against: a frame holds
+    /// BYTES − 256 (XDP headroom) − --headroom bytes, 3840 by default.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub frame_size: u32,
     /// UMEM headroom per frame, on top of the kernel's 256 bytes.

@@ -4,7 +4,7 @@
 //!
 //! [`gather`] reads (rtnetlink, ethtool netlink, netdev netlink, the
 //! `SIOCETHTOOL` driver info, sysfs) and never fails: what it cannot read
-//! becomes an [`Unavailable`]. [`check`] is pure.
+//! becomes an [`Unavailable`]. [`check()`] is pure.
 
 mod check;
 #[cfg(test)]
