@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod doctor;
+mod gen;
+mod report;
 mod run;
 
 /// Fast packet I/O for Linux: AF_XDP, AF_PACKET and io_uring, measured side by side.
@@ -40,6 +42,8 @@ enum Command {
     TcpSend(cmd::tcp::SendArgs),
     /// Run the benchmark matrix in the lab and print it.
     Bench(cmd::bench::BenchArgs),
+    /// Generate UDP traffic (in-kernel live frames or AF_XDP transmit).
+    Gen(gen::GenArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::TcpRecv(a) => cmd::tcp::recv(a),
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Gen(a) => gen::run(a),
     };
     match result {
         Ok(code) => code,

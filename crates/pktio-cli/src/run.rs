@@ -39,11 +39,6 @@ pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
         .with_context(|| format!("sched_setaffinity(CPU {cpu})"))
 }
 
-/// The CPU the calling thread runs on now.
-pub fn current_cpu() -> usize {
-    rustix::thread::sched_getcpu()
-}
-
 /// CPU time (user + system) of the calling thread, from
 /// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`.
 pub fn thread_cpu_time() -> Duration {
@@ -158,5 +153,52 @@ mod tests {
         let t = m.tick(t0 + Duration::from_millis(300)).unwrap();
         assert!((t.pps - 100.0).abs() < 1e-6);
         assert_eq!(m.rates.len(), 2);
+    }
+}
+
+/// Nanoseconds CPU `cpu` has spent in softirq since boot, from `/proc/stat`
+/// (clock ticks × 10⁹ / `_SC_CLK_TCK`). `None` if unreadable.
+pub fn softirq_ns(cpu: usize) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    softirq_ticks(&text, cpu).map(|t| t.saturating_mul(1_000_000_000) / clock_ticks_per_sec())
+}
+
+/// The softirq column (the 7th number) of the `cpuN` line of `/proc/stat`.
+pub fn softirq_ticks(proc_stat: &str, cpu: usize) -> Option<u64> {
+    let tag = format!("cpu{cpu}");
+    let line = proc_stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(tag.as_str()))?;
+    line.split_whitespace().nth(7)?.parse().ok()
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY-free: sysconf via rustix is not available; USER_HZ is 100 on
+    // every Linux architecture pktio supports (it is fixed by the ABI of
+    // /proc, independent of CONFIG_HZ).
+    100
+}
+
+/// Published by a packet loop for a watcher on another thread: packets so
+/// far and the loop thread's CPU time, both updated as it runs.
+#[derive(Debug, Default)]
+pub struct LoopProbe {
+    /// Packets handled so far.
+    pub packets: std::sync::atomic::AtomicU64,
+    /// CPU time of the loop's thread so far, in ns (updated every few batches).
+    pub cpu_ns: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(test)]
+mod stat_tests {
+    use super::*;
+
+    #[test]
+    fn softirq_column_of_the_right_cpu() {
+        let s = "cpu  10 0 20 300 0 0 7 0 0 0\ncpu0 5 0 10 150 0 0 3 0 0 0\ncpu1 5 0 10 150 0 0 4 0 0 0\ncpu10 1 1 1 1 1 1 99 0 0 0\n";
+        assert_eq!(softirq_ticks(s, 0), Some(3));
+        assert_eq!(softirq_ticks(s, 1), Some(4));
+        assert_eq!(softirq_ticks(s, 10), Some(99));
+        assert_eq!(softirq_ticks(s, 2), None);
     }
 }

@@ -25,7 +25,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sock = XskSocket::builder(ifname)
         .queue(queue)
         .rx_size(0)
-        .attach_mode(pktio::xdp::AttachMode::None)
         .build(&umem)?;
     eprintln!("txpush: {}", sock.info());
 

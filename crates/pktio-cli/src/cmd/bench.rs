@@ -1,12 +1,607 @@
-//! `pktio bench`: the benchmark matrix. (In progress.)
+//! `pktio bench`: the seed's benchmark table, reproduced in a lab.
+//!
+//! For every backend × mode × frame size, N runs of a few seconds each: the
+//! generator on one CPU, the measured side on the other. A run warms up,
+//! then measures a window: packets delivered (by the measured loop for
+//! rxdrop; at the far end for txpush and l2fwd), and the measured side's
+//! cost: its thread's CPU time plus the softirq time of its CPU, per packet.
+//! The XDP_DROP ceiling (an XDP program dropping everything on the receiving
+//! veth, fed by the same generator) is measured in the same run, per size.
+//!
+//! On veth the receiving side's kernel work runs as softirq on the *sender's*
+//! CPU, so receive rates are usually bounded by the generator's core; the
+//! ns/packet column is what the receiver itself costs.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
+use pktio::wire::UdpFrame;
+use pktio_lab::{Host, Lab};
+
+use super::xsk::{run_loop_probed, Mode, XskOpts};
+use crate::report::{Cell, Environment, Labels, Report};
+use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
 
 /// Arguments of `pktio bench`.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    sub: Option<BenchSub>,
+    #[command(flatten)]
+    packet: PacketBenchArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BenchSub {
+    /// TCP receive: blocking, epoll and io_uring engines side by side.
+    Tcp(super::tcp::TcpBenchArgs),
+}
+
+/// The packet benchmark's options.
+#[derive(Debug, clap::Args)]
+pub struct PacketBenchArgs {
+    /// Backends to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = BenchBackend::ALL)]
+    backends: Vec<BenchBackend>,
+    /// Modes to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = BenchMode::ALL)]
+    modes: Vec<BenchMode>,
+    /// Frame sizes in bytes on the wire (FCS included: 64 sends 60-byte frames).
+    #[arg(long, value_delimiter = ',', default_values_t = [64u32, 1500])]
+    sizes: Vec<u32>,
+    /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Runs per cell; the table shows the median and min–max.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// One 1-second run per cell: a quick look, not a measurement.
+    #[arg(long)]
+    quick: bool,
+    /// CPU of the generator (and of the receive-side kernel work on veth).
+    #[arg(long, default_value_t = 0)]
+    gen_cpu: usize,
+    /// CPU of the measured side.
+    #[arg(long, default_value_t = 1)]
+    cpu: usize,
+    /// Packets per batch in the measured loop.
+    #[arg(long, default_value_t = 64)]
+    batch: u32,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write a grouped bar chart (Mpps) as SVG to this file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Print the table as Markdown.
+    #[arg(long)]
+    markdown: bool,
+}
+
+/// A backend as the benchmark names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchBackend {
+    /// AF_XDP zero-copy (driver mode).
+    XdpZc,
+    /// AF_XDP copy mode, program in driver (native) mode.
+    Xdp,
+    /// AF_XDP copy mode, program in skb (generic) mode.
+    XdpSkb,
+}
+
+impl BenchBackend {
+    const ALL: [BenchBackend; 3] = [BenchBackend::XdpZc, BenchBackend::Xdp, BenchBackend::XdpSkb];
+
+    fn name(self) -> &'static str {
+        match self {
+            BenchBackend::XdpZc => "xdp-zc",
+            BenchBackend::Xdp => "xdp",
+            BenchBackend::XdpSkb => "xdp-skb",
+        }
+    }
+}
+
+/// A mode as the benchmark names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchMode {
+    /// Receive and drop.
+    Rxdrop,
+    /// Transmit.
+    Txpush,
+    /// Receive, swap MACs, send back.
+    L2fwd,
+}
+
+impl BenchMode {
+    const ALL: [BenchMode; 3] = [BenchMode::Rxdrop, BenchMode::Txpush, BenchMode::L2fwd];
+
+    fn name(self) -> &'static str {
+        match self {
+            BenchMode::Rxdrop => "rxdrop",
+            BenchMode::Txpush => "txpush",
+            BenchMode::L2fwd => "l2fwd",
+        }
+    }
+
+    fn mode(self) -> Mode {
+        match self {
+            BenchMode::Rxdrop => Mode::Rxdrop,
+            BenchMode::Txpush => Mode::Txpush,
+            BenchMode::L2fwd => Mode::L2fwd,
+        }
+    }
+}
 
 /// Runs `pktio bench`.
-pub fn run(_a: BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench is not implemented yet")
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    match a.sub {
+        Some(BenchSub::Tcp(t)) => super::tcp::bench(t),
+        None => packet_bench(a.packet),
+    }
+}
+
+/// One run's measurement.
+#[derive(Debug, Clone, Copy)]
+struct RunResult {
+    /// Packets per second delivered.
+    pps: f64,
+    /// Measured side's CPU (thread + softirq of its core) per packet, ns.
+    ns_per_packet: f64,
+}
+
+/// The plan: everything that will run, for progress and time estimates.
+struct Plan {
+    cells: usize,
+    done: usize,
+    start: Instant,
+    per_run: f64,
+}
+
+impl Plan {
+    fn progress(&self, what: &str) {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let left = (self.cells - self.done) as f64 * self.per_run;
+        eprintln!(
+            "[{:>3}/{}] {what:<44} elapsed {}  left ~{}",
+            self.done + 1,
+            self.cells,
+            mmss(elapsed),
+            mmss(left)
+        );
+    }
+}
+
+fn mmss(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
+    let (runs, seconds) = if a.quick {
+        (1, 1.0)
+    } else {
+        (a.runs.max(1), a.seconds)
+    };
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
+        bail!("--seconds must be between 0 and 600, not {seconds}");
+    }
+    for &s in &a.sizes {
+        if !(64..=1518).contains(&s) {
+            bail!("frame size {s} is outside 64..=1518 (bytes on the wire, FCS included)");
+        }
+    }
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for c in [a.cpu, a.gen_cpu] {
+        if c >= ncpu {
+            bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
+        }
+    }
+    if a.cpu == a.gen_cpu {
+        eprintln!(
+            "pktio: warning: generator and measured side share CPU {}: figures will be lower",
+            a.cpu
+        );
+    }
+    let warmup = (seconds / 4.0).max(0.3);
+    let lab = Lab::new()
+        .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
+    let stop = crate::run::stop_flag();
+
+    let mut env = Environment::detect();
+    env.cores.insert("generator".into(), vec![a.gen_cpu]);
+    env.cores.insert("measured".into(), vec![a.cpu]);
+    env.set("driver", "veth");
+    env.set("batch", a.batch.to_string());
+    env.set("need_wakeup", "on");
+    env.set("busy_poll", "off");
+    env.set("generator", "XDP live frames (BPF_PROG_RUN, XDP_TX)");
+    env.set(
+        "softirq",
+        format!(
+            "rx-side kernel work on CPU {} (veth: the sender's CPU)",
+            a.gen_cpu
+        ),
+    );
+    let mut report = Report::new(
+        "pktio bench: packets in the veth lab",
+        env,
+        &["mode", "size", "backend"],
+    );
+
+    let cells = a.sizes.len() * (1 + a.modes.len() * a.backends.len()) * runs;
+    let mut plan = Plan {
+        cells,
+        done: 0,
+        start: Instant::now(),
+        per_run: seconds + warmup + 0.4,
+    };
+
+    let mut ceilings: Vec<(u32, f64)> = Vec::new();
+    for &size in &a.sizes {
+        // The ceiling: XDP_DROP on the receiving end, same generator.
+        let mut samples = Vec::new();
+        for r in 0..runs {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            plan.progress(&format!(
+                "ceiling {size:>4} B  xdp-drop  run {}/{runs}",
+                r + 1
+            ));
+            let pps = measure_ceiling(&lab, size, a.gen_cpu, warmup, seconds)?;
+            eprintln!("          {:.3} Mpps", pps / 1e6);
+            samples.push(pps / 1e6);
+            plan.done += 1;
+        }
+        let labels = Labels::new([
+            ("mode", "ceiling"),
+            ("size", &*size.to_string()),
+            ("backend", "xdp-drop"),
+        ]);
+        ceilings.push((size, crate::report::median(&samples).unwrap_or(0.0)));
+        report
+            .cells
+            .push(Cell::new(labels, "Mpps", "Mpps", samples));
+
+        for &mode in &a.modes {
+            for &backend in &a.backends {
+                let labels = Labels::new([
+                    ("mode", mode.name()),
+                    ("size", &*size.to_string()),
+                    ("backend", backend.name()),
+                ]);
+                let mut rates = Vec::new();
+                let mut costs = Vec::new();
+                for r in 0..runs {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    plan.progress(&format!(
+                        "{:<7} {size:>4} B  {:<8} run {}/{runs}",
+                        mode.name(),
+                        backend.name(),
+                        r + 1
+                    ));
+                    match measure_cell(&lab, mode, backend, size, &a, warmup, seconds) {
+                        Ok(m) => {
+                            eprintln!(
+                                "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
+                                m.pps / 1e6,
+                                m.ns_per_packet
+                            );
+                            rates.push(m.pps / 1e6);
+                            costs.push(m.ns_per_packet);
+                        }
+                        Err(CellError::Unsupported(why)) => {
+                            eprintln!("          unsupported: {why}");
+                            let note = format!(
+                                "{} {} {size} B: unsupported: {why}",
+                                backend.name(),
+                                mode.name()
+                            );
+                            if !report.notes.contains(&note) {
+                                report.notes.push(note);
+                            }
+                            plan.done += runs - r;
+                            break;
+                        }
+                        Err(CellError::Failed(e)) => return Err(e),
+                    }
+                    plan.done += 1;
+                }
+                if rates.is_empty() {
+                    continue;
+                }
+                let per_core: Vec<f64> = costs
+                    .iter()
+                    .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
+                    .collect();
+                if mode == BenchMode::Rxdrop {
+                    if let Some(&(_, c)) = ceilings.iter().find(|(s, _)| *s == size) {
+                        if c > 0.0 {
+                            let share: Vec<f64> = rates.iter().map(|r| 100.0 * r / c).collect();
+                            report
+                                .cells
+                                .push(Cell::new(labels.clone(), "of ceiling", "%", share));
+                        }
+                    }
+                }
+                report
+                    .cells
+                    .push(Cell::new(labels.clone(), "Mpps", "Mpps", rates));
+                report
+                    .cells
+                    .push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
+                report
+                    .cells
+                    .push(Cell::new(labels, "per core", "Mpps/core", per_core));
+            }
+        }
+    }
+    if stop.load(Ordering::Relaxed) {
+        report
+            .notes
+            .push("interrupted: the table is incomplete".into());
+    }
+
+    let baseline = Some(("backend", "xdp-skb"));
+    if a.markdown {
+        println!("{}", report.to_markdown(baseline));
+    } else {
+        println!("{}", report.to_text(baseline));
+    }
+    if let Some(p) = &a.json {
+        std::fs::write(p, report.to_json()).with_context(|| format!("writing {}", p.display()))?;
+        eprintln!("pktio: wrote {}", p.display());
+    }
+    if let Some(p) = &a.svg {
+        std::fs::write(p, report.to_svg("Mpps", &["mode", "size"], "backend"))
+            .with_context(|| format!("writing {}", p.display()))?;
+        eprintln!("pktio: wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+enum CellError {
+    Unsupported(String),
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CellError {
+    fn from(e: E) -> Self {
+        CellError::Failed(e.into())
+    }
+}
+
+/// The lab's frame from gen to rx, `size` bytes on the wire (FCS included).
+fn lab_frame(lab: &Lab) -> UdpFrame {
+    UdpFrame {
+        src_mac: lab.gen().mac(),
+        dst_mac: lab.rx().mac(),
+        src_ip: lab.gen().addr().ip(),
+        dst_ip: lab.rx().addr().ip(),
+        src_port: 9,
+        dst_port: 9,
+    }
+}
+
+/// Starts the live-frame generator on the gen end, pinned to `cpu`.
+fn start_generator(
+    lab: &Lab,
+    size: u32,
+    cpu: usize,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
+    let spec = lab_frame(lab);
+    let ifindex = lab.gen().ifindex();
+    lab.gen().spawn(move || {
+        pin_to_cpu(cpu)?;
+        crate::gen::run_live(ifindex, &spec, (size - 4) as usize, &stop)
+    })
+}
+
+fn join_generator(
+    h: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>,
+) -> anyhow::Result<crate::gen::GenResult> {
+    h.join()
+        .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?
+}
+
+/// An XDP program attached to a lab end for the duration of a run: a sink
+/// that drops (and so counts in the link's rx counters) everything.
+fn attach_sink(host: &Host, action: XdpAction) -> anyhow::Result<XdpLink> {
+    host.try_run(|| -> anyhow::Result<XdpLink> {
+        let prog = Program::load_xdp(&progs::xdp_return(action), &[])?;
+        Ok(XdpLink::attach(&prog, host.ifindex(), XdpMode::Driver)?)
+    })?
+}
+
+fn measure_ceiling(
+    lab: &Lab,
+    size: u32,
+    gen_cpu: usize,
+    warmup: f64,
+    seconds: f64,
+) -> anyhow::Result<f64> {
+    let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let g = start_generator(lab, size, gen_cpu, stop.clone());
+    std::thread::sleep(Duration::from_secs_f64(warmup));
+    let before = lab.rx().try_stats()?;
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let after = lab.rx().try_stats()?;
+    let dt = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    join_generator(g)?;
+    Ok(after.since(&before).rx_packets as f64 / dt)
+}
+
+fn measure_cell(
+    lab: &Lab,
+    mode: BenchMode,
+    backend: BenchBackend,
+    size: u32,
+    a: &PacketBenchArgs,
+    warmup: f64,
+    seconds: f64,
+) -> Result<RunResult, CellError> {
+    let mut opts = XskOpts {
+        interface: None,
+        queue: 0,
+        copy: backend != BenchBackend::XdpZc,
+        zero_copy: backend == BenchBackend::XdpZc,
+        skb: backend == BenchBackend::XdpSkb,
+        native: backend != BenchBackend::XdpSkb,
+        batch: a.batch,
+        frame_size: 4096,
+        frames: 4096,
+        ring_size: 2048,
+        busy_poll: None,
+        busy_poll_budget: 64,
+        poll: false,
+        no_need_wakeup: false,
+        duration: None,
+        cpu: Some(a.cpu),
+        quiet: true,
+        json: false,
+    };
+    if mode == BenchMode::Txpush {
+        opts.ring_size = 2048;
+    }
+    let (measured, far): (&Host, &Host) = match mode {
+        BenchMode::Txpush => (lab.gen(), lab.rx()),
+        BenchMode::Rxdrop | BenchMode::L2fwd => (lab.rx(), lab.gen()),
+    };
+    // Where the delivered packets are counted, and the programs that make it so.
+    let _sinks: Vec<XdpLink> = match mode {
+        // Arrivals at rx: a dropping program counts them (and gives the veth NAPI).
+        BenchMode::Txpush => vec![attach_sink(lab.rx(), XdpAction::Drop)?],
+        // Frames coming back to gen.
+        BenchMode::L2fwd => vec![attach_sink(lab.gen(), XdpAction::Drop)?],
+        BenchMode::Rxdrop => vec![],
+    };
+    // Generic (skb) attach leaves the veth without NAPI for frames sent by
+    // XDP_TX from the peer: GRO provides one.
+    let gro = backend == BenchBackend::XdpSkb && mode != BenchMode::Txpush;
+    if gro {
+        lab.rx().set_gro(true)?;
+    }
+
+    let probe = Arc::new(LoopProbe::default());
+    let loop_stop = Arc::new(AtomicBool::new(false));
+    let spec = UdpFrame {
+        src_mac: lab.gen().mac(),
+        dst_mac: lab.rx().mac(),
+        src_ip: lab.gen().addr().ip(),
+        dst_ip: lab.rx().addr().ip(),
+        src_port: 9,
+        dst_port: 9,
+    };
+    let ifname = measured.ifname().to_string();
+    let (o, p, ls, cpu) = (opts.clone(), probe.clone(), loop_stop.clone(), a.cpu);
+    let frame_len = size - 4;
+    let worker = measured.spawn(move || -> anyhow::Result<super::xsk::Summary> {
+        pin_to_cpu(cpu)?;
+        let f = (mode == BenchMode::Txpush).then_some((&spec, frame_len));
+        run_loop_probed(mode.mode(), &ifname, &o, f, &ls, None, true, Some(&p))
+    });
+    let gen_stop = Arc::new(AtomicBool::new(false));
+    let generator = (mode != BenchMode::Txpush)
+        .then(|| start_generator(lab, size, a.gen_cpu, gen_stop.clone()));
+
+    let running = Running {
+        worker,
+        generator,
+        gen_stop,
+        loop_stop,
+    };
+    // Wait for the loop to start (socket bound) or fail.
+    let t_start = Instant::now();
+    while probe.cpu_ns.load(Ordering::Relaxed) == 0
+        && !running.worker.is_finished()
+        && t_start.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if running.worker.is_finished() {
+        running.finish(lab, gro)?;
+        return Err(CellError::Failed(anyhow::anyhow!(
+            "the measured loop ended before the run"
+        )));
+    }
+    std::thread::sleep(Duration::from_secs_f64(warmup));
+    let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64)> {
+        Ok((
+            probe.packets.load(Ordering::Relaxed),
+            probe.cpu_ns.load(Ordering::Relaxed),
+            softirq_ns(a.cpu).unwrap_or(0),
+            far.try_stats()?.rx_packets,
+        ))
+    };
+    let s0 = snap(far)?;
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let s1 = snap(far)?;
+    let dt = t0.elapsed().as_secs_f64();
+    running.finish(lab, gro)?;
+
+    let loop_packets = s1.0.saturating_sub(s0.0);
+    let delivered = match mode {
+        BenchMode::Rxdrop => loop_packets,
+        BenchMode::Txpush | BenchMode::L2fwd => s1.3.saturating_sub(s0.3),
+    };
+    let cpu = s1.1.saturating_sub(s0.1) + s1.2.saturating_sub(s0.2);
+    Ok(RunResult {
+        pps: delivered as f64 / dt,
+        ns_per_packet: if loop_packets > 0 {
+            cpu as f64 / loop_packets as f64
+        } else {
+            0.0
+        },
+    })
+}
+
+/// The threads of one run.
+struct Running {
+    worker: std::thread::JoinHandle<anyhow::Result<super::xsk::Summary>>,
+    generator: Option<std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>>,
+    gen_stop: Arc<AtomicBool>,
+    loop_stop: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// Stops both sides and collects the measured loop's summary.
+    fn finish(self, lab: &Lab, gro: bool) -> Result<super::xsk::Summary, CellError> {
+        self.gen_stop.store(true, Ordering::SeqCst);
+        self.loop_stop.store(true, Ordering::SeqCst);
+        let g = self.generator.map(join_generator).transpose();
+        if gro {
+            lab.rx().set_gro(false)?;
+        }
+        let w = match self.worker.join() {
+            Ok(r) => r.map_err(classify),
+            Err(_) => Err(CellError::Failed(anyhow::anyhow!(
+                "the measured thread panicked"
+            ))),
+        };
+        g?;
+        w
+    }
+}
+
+/// Zero-copy refused and similar answers are a row's "unsupported", not a failure.
+fn classify(e: anyhow::Error) -> CellError {
+    if let Some(pktio::xdp::XskError::ZeroCopyUnsupported { reason, driver, .. }) =
+        e.downcast_ref::<pktio::xdp::XskError>()
+    {
+        return CellError::Unsupported(format!("zero-copy: driver {driver}: {reason}"));
+    }
+    CellError::Failed(e)
 }

@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{
-    Accounting, AttachMode, BindMode, BusyPoll, KickCounters, SocketInfo, Umem, UmemConfig,
-    XskSocket, XskStats,
+    Accounting, AttachMode, BindMode, BusyPoll, KickCounters, Umem, UmemConfig, XskSocket, XskStats,
 };
 
-use crate::run::{fmt_pps, pin_to_cpu, stop_flag, thread_cpu_time, Meter};
+use crate::run::{fmt_pps, pin_to_cpu, stop_flag, thread_cpu_time, LoopProbe, Meter};
 
 /// Flags shared by the AF_XDP commands (named as in xdpsock).
 #[derive(Debug, Clone, clap::Args)]
@@ -99,6 +98,9 @@ pub struct LabOpts {
     /// CPU of the lab's traffic generator.
     #[arg(long, default_value_t = 0, requires = "lab")]
     pub gen_cpu: usize,
+    /// The lab's traffic generator: in-kernel live frames (fastest) or AF_XDP transmit.
+    #[arg(long, value_enum, default_value = "live", requires = "lab")]
+    pub generator: crate::gen::Generator,
 }
 
 /// Arguments of `pktio rxdrop`.
@@ -136,6 +138,13 @@ pub struct FrameOpts {
     /// Frame length without FCS (60 gives 64 bytes on the wire).
     #[arg(short = 's', long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(42..=4000))]
     pub size: u32,
+    #[command(flatten)]
+    pub addr: AddrOpts,
+}
+
+/// Addresses of generated frames (defaults: the lab's, `pktio lab up`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AddrOpts {
     /// Source MAC (with --lab: the gen end's).
     #[arg(long, value_parser = parse_mac, default_value = "02:00:c6:12:00:01")]
     pub src_mac: [u8; 6],
@@ -151,6 +160,28 @@ pub struct FrameOpts {
     /// UDP destination port.
     #[arg(long, default_value_t = 9)]
     pub dst_port: u16,
+}
+
+impl AddrOpts {
+    /// The UDP frame these addresses describe (source port 9).
+    pub fn udp_frame(&self) -> UdpFrame {
+        UdpFrame {
+            src_mac: self.src_mac,
+            dst_mac: self.dst_mac,
+            src_ip: self.src_ip,
+            dst_ip: self.dst_ip,
+            src_port: 9,
+            dst_port: self.dst_port,
+        }
+    }
+}
+
+/// The index of `ifname` in this network namespace, with a clear error.
+pub fn ifindex(ifname: &str) -> anyhow::Result<u32> {
+    use rustix::net::{socket, AddressFamily, SocketType};
+    let sock = socket(AddressFamily::INET, SocketType::DGRAM, None).context("socket(AF_INET)")?;
+    rustix::net::netdevice::name_to_index(&sock, ifname)
+        .with_context(|| format!("interface {ifname:?} not found: check the name with `ip link`"))
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -175,6 +206,30 @@ fn parse_bench_ip(s: &str) -> Result<Ipv4Addr, String> {
 }
 
 impl XskOpts {
+    /// Defaults for a TX-only run on `ifname` (the generator's AF_XDP engine).
+    pub fn for_tx(ifname: &str, duration: Option<f64>) -> XskOpts {
+        XskOpts {
+            interface: Some(ifname.to_string()),
+            queue: 0,
+            copy: false,
+            zero_copy: false,
+            skb: false,
+            native: false,
+            batch: 64,
+            frame_size: 4096,
+            frames: 4096,
+            ring_size: 2048,
+            busy_poll: None,
+            busy_poll_budget: 64,
+            poll: false,
+            no_need_wakeup: false,
+            duration,
+            cpu: None,
+            quiet: false,
+            json: false,
+        }
+    }
+
     fn umem_config(&self) -> UmemConfig {
         UmemConfig {
             frame_size: self.frame_size,
@@ -243,9 +298,6 @@ pub struct Summary {
     pub median_mpps: f64,
     /// CPU time of the loop's thread per packet, in ns.
     pub cpu_ns_per_packet: f64,
-    /// The socket as bound.
-    #[serde(skip)]
-    pub info: Option<SocketInfo>,
     /// The socket, as text.
     pub socket: String,
     /// XDP_STATISTICS at the end.
@@ -308,6 +360,22 @@ pub fn run_loop(
     deadline: Option<Instant>,
     quiet: bool,
 ) -> anyhow::Result<Summary> {
+    run_loop_probed(mode, ifname, opts, frame, stop, deadline, quiet, None)
+}
+
+/// [`run_loop`], publishing progress into `probe` (for the benchmark, which
+/// measures a window of the run from another thread).
+#[allow(clippy::too_many_arguments)]
+pub fn run_loop_probed(
+    mode: Mode,
+    ifname: &str,
+    opts: &XskOpts,
+    frame: Option<(&UdpFrame, u32)>,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    quiet: bool,
+    probe: Option<&LoopProbe>,
+) -> anyhow::Result<Summary> {
     let umem = Umem::new(opts.umem_config())?;
     let mut b = opts.builder(ifname);
     if mode == Mode::Txpush {
@@ -316,7 +384,19 @@ pub fn run_loop(
     if mode == Mode::Rxdrop {
         b = b.tx_size(0);
     }
-    let mut sock = b.build(&umem)?;
+    // A queue stays busy for a few tens of milliseconds after the previous
+    // socket on it closed (the kernel releases it deferred): retry briefly.
+    let give_up = Instant::now() + Duration::from_secs(2);
+    let mut sock = loop {
+        match b.clone().build(&umem) {
+            Err(pktio::xdp::XskError::Sys {
+                op: "bind", source, ..
+            }) if source.errno() == Some(libc::EBUSY) && Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r?,
+        }
+    };
     if !quiet {
         eprintln!("{}: {}", mode.name(), sock.info());
     }
@@ -353,6 +433,10 @@ pub fn run_loop(
     loop {
         iter = iter.wrapping_add(1);
         if iter % 64 == 0 {
+            if let Some(p) = probe {
+                p.cpu_ns
+                    .store(thread_cpu_time().as_nanos() as u64, Ordering::Relaxed);
+            }
             let now = Instant::now();
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -453,6 +537,9 @@ pub fn run_loop(
             }
         };
         meter.add(n, bytes);
+        if let Some(p) = probe {
+            p.packets.store(meter.packets, Ordering::Relaxed);
+        }
         // Wakeups: TX after queuing, RX when idle or asked.
         if matches!(mode, Mode::Txpush | Mode::L2fwd) && (n > 0 || mode == Mode::Txpush) {
             sock.kick_tx()?;
@@ -492,7 +579,6 @@ pub fn run_loop(
             0.0
         },
         socket: sock.info().to_string(),
-        info: Some(sock.info().clone()),
         stats: sock.statistics().unwrap_or_default(),
         kicks: sock.kicks().clone(),
         accounting,
@@ -547,19 +633,7 @@ fn run_on_interface(
         pin_to_cpu(cpu)?;
     }
     let stop = stop_flag();
-    let spec = frame.map(|f| {
-        (
-            UdpFrame {
-                src_mac: f.src_mac,
-                dst_mac: f.dst_mac,
-                src_ip: f.src_ip,
-                dst_ip: f.dst_ip,
-                src_port: 9,
-                dst_port: f.dst_port,
-            },
-            f.size,
-        )
-    });
+    let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
     let s = run_loop(
         mode,
         ifname,

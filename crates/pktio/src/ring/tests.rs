@@ -214,7 +214,7 @@ proptest! {
                     // its cached view is empty (libxdp's rule), so it may see
                     // fewer entries than exist, but never none when some exist.
                     prop_assert!(b.len() as usize <= (n as usize).min(model.len()));
-                    prop_assert_eq!(b.len() == 0, n == 0 || model.is_empty());
+                    prop_assert_eq!(b.is_empty(), n == 0 || model.is_empty());
                     let take = read.min(b.len());
                     for _ in 0..take {
                         prop_assert_eq!(b.next(), model.pop_front());

@@ -40,6 +40,22 @@ impl XskProgram {
         mode: AttachMode,
         queues: u32,
     ) -> Result<XskProgram, XskError> {
+        Self::attach_code(ifname, ifindex, mode, queues, &progs::xsk_redirect())
+    }
+
+    /// As [`attach`](XskProgram::attach), with a program of the caller's:
+    /// `code` must use map slot 0 as the XSKMAP (e.g. a capture filter that
+    /// redirects matching packets by `rx_queue_index` and passes the rest).
+    ///
+    /// # Errors
+    /// As [`attach`](XskProgram::attach); a verifier rejection carries the log.
+    pub fn attach_code(
+        ifname: &str,
+        ifindex: u32,
+        mode: AttachMode,
+        queues: u32,
+        code: &crate::bpf::Code,
+    ) -> Result<XskProgram, XskError> {
         let bpf = |source| XskError::Bpf {
             ifname: ifname.to_string(),
             source,
@@ -55,7 +71,7 @@ impl XskProgram {
             }
         };
         let map = XskMap::new(queues.max(1)).map_err(bpf)?;
-        let prog = Program::load_xdp(&progs::xsk_redirect(), &[map.as_fd()]).map_err(bpf)?;
+        let prog = Program::load_xdp(code, &[map.as_fd()]).map_err(bpf)?;
         let link = XdpLink::attach(&prog, ifindex, mode).map_err(bpf)?;
         let reason = link.fallback().map(|f| f.to_string());
         Ok(XskProgram {

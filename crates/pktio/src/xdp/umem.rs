@@ -416,6 +416,7 @@ impl Umem {
 
     /// The chunk index of a descriptor address, or `None` if it is not one
     /// of ours (a foreign address).
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub(crate) fn chunk_of(&self, addr: u64) -> Option<u32> {
         let (base, data) = self.decode(addr);
         let fs = self.cfg.frame_size as u64;
@@ -440,6 +441,8 @@ impl Umem {
     /// an address the kernel returned that was not given to it), or `addr` is
     /// not in this UMEM.
     pub(crate) fn moved(&self, addr: u64, from: Place, to: Place) {
+        #[cfg(not(debug_assertions))]
+        let _ = addr;
         #[cfg(debug_assertions)]
         {
             let Some(idx) = self.chunk_of(addr) else {

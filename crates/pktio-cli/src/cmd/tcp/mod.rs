@@ -1,0 +1,428 @@
+//! `pktio tcp-recv`, `pktio tcp-send` and `pktio bench tcp`: the TCP receive benchmark.
+//!
+//! - [`pattern`]: the hello header and the byte pattern (pure).
+//! - [`conn`]: per-connection bookkeeping and the run report (pure).
+//! - [`engine`]: the receivers — blocking, epoll, io_uring, io_uring zero-copy.
+//! - [`send`]: the sender.
+//! - [`bench`]: the engine × connections × write-size matrix in the lab.
+//! - [`sys`]: the few raw kernel calls (getrusage, affinity, getifaddrs, netns).
+//!
+//! Exit codes of `tcp-recv`: 0 when every connection arrived, ended with FIN and
+//! (with `--verify`) matched the pattern; 2 when the run completed with problems
+//! (stalled, reset or missing connections, pattern mismatch); 1 on errors
+//! (bad input, setup failures).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::process::ExitCode;
+use std::time::Duration;
+
+// Used once the integrator wires `bench` in as `pktio bench tcp`.
+#[allow(dead_code)]
+pub mod bench;
+pub mod conn;
+pub mod engine;
+pub mod pattern;
+pub mod send;
+pub mod sys;
+
+// `pktio bench tcp` is wired into `pktio bench` by the integrator.
+#[allow(unused_imports)]
+pub use bench::{bench, TcpBenchArgs};
+use engine::{Engine, RecvConfig};
+
+/// Errors of the TCP benchmark, each saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TcpError {
+    /// A system call failed.
+    #[error("{call} failed: {err}")]
+    Sys {
+        /// The call, as written in C.
+        call: &'static str,
+        /// The kernel's answer.
+        err: io::Error,
+    },
+    /// The listening port is taken.
+    #[error(
+        "{addr} is already in use: pick another port with --bind, or stop the program holding it"
+    )]
+    AddrInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The sender could not connect.
+    #[error("cannot connect to {to}: {err} (is `pktio tcp-recv` listening there?)")]
+    Connect {
+        /// The receiver's address.
+        to: SocketAddr,
+        /// The kernel's answer.
+        err: io::Error,
+    },
+    /// `--lab` was given with an address outside the lab's range.
+    #[error("{addr} is outside the lab: with --lab, addresses must be in 198.18.0.0/15 (RFC 2544 benchmarking range)")]
+    NotLab {
+        /// The address given.
+        addr: IpAddr,
+    },
+    /// More connections than RLIMIT_NOFILE allows.
+    #[error("{conns} connections need about {needed} open files, but RLIMIT_NOFILE allows {limit}: raise it (`ulimit -n {needed}`) or use fewer --conns")]
+    TooManyConns {
+        /// Connections asked for.
+        conns: usize,
+        /// Descriptors needed.
+        needed: u64,
+        /// The soft limit.
+        limit: u64,
+    },
+    /// io_uring cannot be used on this host.
+    #[error("io_uring is not available: {reason}")]
+    UringUnavailable {
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// Zero-copy receive is not possible on this device.
+    #[error(
+        "uring-zc: unsupported: the device needs header/data split and flow steering \
+         (interface {ifname}, rx queue {queue}: IORING_REGISTER_ZCRX_IFQ returned {err}); \
+         veth, loopback and virtio_net have neither. Use --engine uring. {nodev}"
+    )]
+    ZcUnsupported {
+        /// The interface that holds the bind address.
+        ifname: String,
+        /// The receive queue asked for.
+        queue: u32,
+        /// EOPNOTSUPP.
+        err: io::Error,
+        /// What the device-less test-mode probe found.
+        nodev: engine::zcrx::NodevMode,
+    },
+    /// Zero-copy receive registered, but pktio does not run its data path yet.
+    #[error(
+        "uring-zc: {ifname} queue {queue} accepted zero-copy receive, but pktio does not run \
+         the RECV_ZC data path yet; use --engine uring"
+    )]
+    ZcNotImplemented {
+        /// The interface.
+        ifname: String,
+        /// The queue.
+        queue: u32,
+    },
+    /// A worker thread panicked (a bug).
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+    /// Invalid arguments or an inconsistent state, explained.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl TcpError {
+    /// A failed call with its `io::Error`.
+    pub fn sys(call: &'static str, err: io::Error) -> Self {
+        TcpError::Sys { call, err }
+    }
+}
+
+/// Arguments of `pktio tcp-recv`.
+#[derive(Debug, clap::Args)]
+pub struct RecvArgs {
+    /// How to read: blocking (thread per connection), epoll, uring (io_uring), uring-zc.
+    #[arg(long, value_enum, default_value_t = Engine::Epoll)]
+    pub engine: Engine,
+    /// Address and port to listen on (port 0: any free port, printed on start).
+    #[arg(long, default_value = "0.0.0.0:5201")]
+    pub bind: SocketAddr,
+    /// Connections to wait for; the receiver exits when all of them have ended.
+    #[arg(long, default_value_t = 1)]
+    pub conns: usize,
+    /// Check every byte against the pattern (the sender must use --pattern).
+    #[arg(long)]
+    pub verify: bool,
+    /// Read size, and provided-buffer size for uring (bytes, K/M suffixes allowed).
+    #[arg(long, default_value = "64K", value_parser = parse_size)]
+    pub buf_size: usize,
+    /// Provided buffers in the io_uring buffer ring (power of two).
+    #[arg(long, default_value_t = 256)]
+    pub buffers: u16,
+    /// Do not use io_uring receive bundles even when the kernel has them.
+    #[arg(long)]
+    pub no_bundle: bool,
+    /// Give up on a connection, or on waiting for one, after this many seconds without data.
+    #[arg(long, default_value_t = 10.0)]
+    pub idle_timeout: f64,
+    /// NIC receive queue for uring-zc.
+    #[arg(long, default_value_t = 0)]
+    pub zc_queue: u32,
+    /// Lab mode: refuse addresses outside 198.18.0.0/15.
+    #[arg(long)]
+    pub lab: bool,
+    /// Pin the receiving thread(s) to this CPU.
+    #[arg(long)]
+    pub cpu: Option<usize>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pktio tcp-send`.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// The receiver (`pktio tcp-recv`).
+    #[arg(long)]
+    pub to: SocketAddr,
+    /// Connections, one thread each.
+    #[arg(long, default_value_t = 1)]
+    pub conns: usize,
+    /// Bytes per write (K/M suffixes allowed: 1K, 64KiB).
+    #[arg(long, default_value = "64K", value_parser = parse_size)]
+    pub size: usize,
+    /// Seconds to send (default 10 unless --bytes is given).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Payload bytes per connection, then close (K/M/G suffixes allowed).
+    #[arg(long, value_parser = parse_size_u64)]
+    pub bytes: Option<u64>,
+    /// Write the known pattern (for tcp-recv --verify) instead of zeros.
+    #[arg(long)]
+    pub pattern: bool,
+    /// Lab mode: refuse addresses outside 198.18.0.0/15.
+    #[arg(long)]
+    pub lab: bool,
+    /// Pin the sender threads to this CPU.
+    #[arg(long)]
+    pub cpu: Option<usize>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a byte count: `1500`, `1K`/`1KiB` (1024), `2M`/`2MiB`, `1G`/`1GiB`.
+pub fn parse_size_u64(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let (num, mult) = [
+        ("kib", 1u64 << 10),
+        ("mib", 1 << 20),
+        ("gib", 1 << 30),
+        ("k", 1 << 10),
+        ("m", 1 << 20),
+        ("g", 1 << 30),
+    ]
+    .iter()
+    .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.trim().to_string(), *m)))
+    .unwrap_or((lower.clone(), 1));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a byte count (examples: 1024, 1K, 64KiB, 2M)"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+/// [`parse_size_u64`] for sizes that must fit in memory, at least 1 byte.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let n = parse_size_u64(s)?;
+    if n == 0 {
+        return Err("the size must be at least 1 byte".into());
+    }
+    usize::try_from(n).map_err(|_| format!("`{s}` is too large"))
+}
+
+/// True for addresses in the lab range 198.18.0.0/15 ([`pktio_lab::LabAddr::in_range`]).
+pub fn in_lab(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => pktio_lab::LabAddr::in_range(v4),
+        IpAddr::V6(_) => false,
+    }
+}
+
+/// Refuses a non-lab address in lab mode.
+pub fn check_lab(lab: bool, ip: IpAddr) -> Result<(), TcpError> {
+    if lab && !in_lab(ip) {
+        return Err(TcpError::NotLab { addr: ip });
+    }
+    Ok(())
+}
+
+/// Checks that `conns` connections (plus `extra` descriptors) fit under RLIMIT_NOFILE.
+pub fn check_fd_limit(conns: usize, extra: u64) -> Result<(), TcpError> {
+    let Some(limit) = sys::nofile_limit() else {
+        return Ok(());
+    };
+    let needed = sys::open_fds() + conns as u64 + extra;
+    if needed > limit {
+        return Err(TcpError::TooManyConns {
+            conns,
+            needed,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Binds the listening socket, turning EADDRINUSE into a clear error.
+pub fn listen(addr: SocketAddr) -> Result<TcpListener, TcpError> {
+    TcpListener::bind(addr).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => TcpError::AddrInUse { addr },
+        io::ErrorKind::AddrNotAvailable => TcpError::Config(format!(
+            "{addr} is not an address of this host (or this network namespace): {e}"
+        )),
+        _ => TcpError::sys("bind", e),
+    })
+}
+
+fn secs(s: f64, what: &str) -> Result<Duration, TcpError> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        TcpError::Config(format!(
+            "{what} must be a non-negative number of seconds, not {s}"
+        ))
+    })
+}
+
+/// Runs `pktio tcp-recv`.
+pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
+    check_lab(a.lab, a.bind.ip())?;
+    if a.conns == 0 {
+        return Err(TcpError::Config("--conns must be at least 1".into()).into());
+    }
+    check_fd_limit(a.conns, 16)?;
+    if matches!(a.engine, Engine::Uring | Engine::UringZc) {
+        engine::uring_check_enabled()?;
+    }
+    let cfg = RecvConfig {
+        conns: a.conns,
+        verify: a.verify,
+        buf_size: a.buf_size,
+        buffers: a.buffers,
+        bundle: !a.no_bundle,
+        idle_timeout: secs(a.idle_timeout, "--idle-timeout")?,
+        zc_queue: a.zc_queue,
+    };
+    if a.engine == Engine::UringZc {
+        // Refused before listening: the device decides, not the peer.
+        engine::zcrx::setup(a.bind.ip(), a.zc_queue)?;
+    }
+    let listener = listen(a.bind)?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| TcpError::sys("getsockname", e))?;
+    if let Some(cpu) = a.cpu {
+        sys::pin_current_thread(cpu).map_err(|e| TcpError::sys("sched_setaffinity", e))?;
+    }
+    eprintln!(
+        "pktio: listening on {local} (engine {}, waiting for {} connection{})",
+        a.engine,
+        a.conns,
+        if a.conns == 1 { "" } else { "s" }
+    );
+    let cpu0 = sys::process_cpu();
+    let mut report = engine::run(a.engine, listener, &cfg)?;
+    report.details.push((
+        "process_cpu_seconds".into(),
+        format!(
+            "{:.6}",
+            sys::process_cpu().saturating_sub(cpu0).as_secs_f64()
+        ),
+    ));
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: {} bytes on {} connection{} in {:.3} s: {:.2} Gbit/s, receiver CPU {:.3} s ({} s/GB){}",
+            report.engine,
+            report.bytes,
+            report.conns.len(),
+            if report.conns.len() == 1 { "" } else { "s" },
+            report.seconds,
+            report.gbits(),
+            report.cpu_seconds,
+            report
+                .cpu_per_gb()
+                .map_or("–".to_string(), crate::report::fmt_num),
+            if cfg.verify && report.clean() { ", pattern verified" } else { "" }
+        );
+    }
+    let problems = report.problems();
+    for p in &problems {
+        eprintln!("pktio: {p}");
+    }
+    Ok(if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Runs `pktio tcp-send`.
+pub fn send(a: SendArgs) -> anyhow::Result<ExitCode> {
+    check_lab(a.lab, a.to.ip())?;
+    if a.conns == 0 {
+        return Err(TcpError::Config("--conns must be at least 1".into()).into());
+    }
+    check_fd_limit(a.conns, 16)?;
+    let duration = match (a.duration, a.bytes) {
+        (Some(d), _) => Some(secs(d, "--duration")?),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(10)),
+    };
+    let cfg = send::SendConfig {
+        to: a.to,
+        conns: a.conns,
+        size: a.size,
+        duration,
+        bytes: a.bytes,
+        pattern: a.pattern,
+        cpu: a.cpu,
+    };
+    let r = send::run(&cfg)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "sent {} payload bytes on {} connection{} in {:.3} s: {:.2} Gbit/s",
+            r.total(),
+            r.conns,
+            if r.conns == 1 { "" } else { "s" },
+            r.seconds,
+            r.gbits()
+        );
+    }
+    for e in &r.errors {
+        eprintln!("pktio: {e}");
+    }
+    Ok(if r.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("1500"), Ok(1500));
+        assert_eq!(parse_size("1K"), Ok(1024));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("2m"), Ok(2 << 20));
+        assert_eq!(parse_size_u64("1G"), Ok(1 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 apples").is_err());
+        assert!(parse_size_u64("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn the_lab_range_is_198_18_slash_15() {
+        assert!(in_lab("198.18.0.1".parse().unwrap()));
+        assert!(in_lab("198.19.255.254".parse().unwrap()));
+        assert!(!in_lab("198.20.0.1".parse().unwrap()));
+        assert!(!in_lab("198.17.0.1".parse().unwrap()));
+        assert!(!in_lab("127.0.0.1".parse().unwrap()));
+        assert!(!in_lab("::1".parse().unwrap()));
+        assert!(check_lab(false, "10.0.0.1".parse().unwrap()).is_ok());
+        assert!(matches!(
+            check_lab(true, "10.0.0.1".parse().unwrap()),
+            Err(TcpError::NotLab { .. })
+        ));
+    }
+}
