@@ -1,0 +1,173 @@
+//! `pktio doctor` through the built binary on this host, read-only: the
+//! JSON contract, `--watch` rates, and bad input (unknown interface, bad
+//! numbers, conflicting flags) giving clear messages and non-zero exits.
+//! Needs no privilege: what cannot be read becomes a finding.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn pktio(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pktio"))
+        .args(args)
+        .output()
+        .expect("the pktio binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn json_findings_have_the_stable_fields() {
+    let out = pktio(&["doctor", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let findings = doc["findings"].as_array().expect("a findings array");
+    assert!(!findings.is_empty());
+    for f in findings {
+        for key in ["area", "name", "level", "value", "why", "fix"] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+        assert!(
+            ["ok", "note", "warn", "problem"].contains(&f["level"].as_str().unwrap()),
+            "{f}"
+        );
+        assert!(
+            ["nic", "stack", "irq", "sockets", "kernel"].contains(&f["area"].as_str().unwrap()),
+            "{f}"
+        );
+        if let Some(a) = f.get("action") {
+            assert!(a["kind"].is_string(), "{f}");
+            assert!(
+                f["fix"].is_string(),
+                "an action always has its command: {f}"
+            );
+        }
+    }
+    // The host-wide checks are always there.
+    for name in ["kernel", "AF_XDP sockets", "io_uring", "softnet", "memlock"] {
+        assert!(findings.iter().any(|f| f["name"] == name), "no {name}");
+    }
+}
+
+#[test]
+fn the_table_is_severity_first() {
+    let out = pktio(&["doctor"]);
+    assert!(out.status.success(), "{out:?}");
+    let s = text(&out.stdout);
+    assert!(s.starts_with("LEVEL    AREA     NAME"), "{s}");
+    let rank = |w: &str| match w {
+        "PROBLEM" => 0,
+        "warn" => 1,
+        "note" => 2,
+        "ok" => 3,
+        _ => 9,
+    };
+    let levels: Vec<u8> = s
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| rank(l.split_whitespace().next().unwrap_or("")))
+        .collect();
+    assert!(!levels.is_empty());
+    assert!(
+        levels.windows(2).all(|w| w[0] <= w[1]),
+        "not sorted by severity:\n{s}"
+    );
+    assert!(
+        s.contains(" problem") && s.contains(" ok"),
+        "no summary line:\n{s}"
+    );
+}
+
+#[test]
+fn watch_prints_rates_then_stops() {
+    let out = pktio(&[
+        "doctor", "--watch", "0.2", "--count", "2", "--json", "-i", "lo",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert!(l["rates"]["seconds"].as_f64().unwrap() > 0.0);
+        assert!(!l["rates"]["cpus"].as_array().unwrap().is_empty());
+        assert_eq!(l["rates"]["interfaces"][0]["ifname"], "lo");
+        assert!(l["rates"]["interfaces"][0]["rx_pps"].as_f64().unwrap() >= 0.0);
+    }
+    let out = pktio(&["doctor", "--watch", "0.2", "--count", "1", "-i", "lo"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("processed/s") && s.contains("rx pkt/s"), "{s}");
+}
+
+#[test]
+fn unknown_interface_is_a_clear_error() {
+    for args in [
+        &["doctor", "-i", "pktio-nosuch0"][..],
+        &[
+            "doctor",
+            "--why-no-packets",
+            "-i",
+            "pktio-nosuch0",
+            "-q",
+            "0",
+        ][..],
+        &["doctor", "--watch", "1", "-i", "pktio-nosuch0"][..],
+    ] {
+        let out = pktio(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(
+            text(&out.stderr).contains("no interface named \"pktio-nosuch0\""),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn bad_input_gives_messages_not_panics() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["doctor", "--why-no-packets", "-i", "lo"], 1, "-q QUEUE"),
+        (
+            &["doctor", "--why-no-packets", "-q", "0"],
+            1,
+            "exactly one interface",
+        ),
+        (&["doctor", "--frame-size", "100"], 1, "--frame-size"),
+        (&["doctor", "--headroom", "4000"], 1, "--headroom"),
+        (&["doctor", "--watch", "0"], 1, "--watch"),
+        (&["doctor", "--watch", "nan"], 1, "--watch"),
+        (
+            &[
+                "doctor",
+                "--why-no-packets",
+                "-i",
+                "lo",
+                "-q",
+                "0",
+                "--sample=-1",
+            ],
+            1,
+            "--sample",
+        ),
+        (
+            &["doctor", "--apply", "--watch", "1"],
+            2,
+            "cannot be used with",
+        ),
+        (&["doctor", "--yes"], 2, "--apply"),
+        (&["doctor", "-q", "1"], 2, "--why-no-packets"),
+    ];
+    for (args, code, msg) in cases {
+        let out = pktio(args);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {out:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
