@@ -44,6 +44,8 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Generate UDP traffic (in-kernel live frames or AF_XDP transmit).
     Gen(gen::GenArgs),
+    /// Run rxdrop and l2fwd in the lab for minutes, checking that rate, frame accounting and memory stay flat.
+    Soak(cmd::soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Gen(a) => gen::run(a),
+        Command::Soak(a) => cmd::soak::run(a),
     };
     match result {
         Ok(code) => code,

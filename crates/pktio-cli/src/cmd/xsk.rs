@@ -449,6 +449,10 @@ pub fn run_loop_probed(
                     stopped_by = Some(e.to_string());
                     break;
                 }
+                if let Some(why) = program_detached(&sock) {
+                    stopped_by = Some(why);
+                    break;
+                }
                 if !quiet {
                     let s = sock.statistics().unwrap_or_default();
                     eprintln!(
@@ -541,17 +545,30 @@ pub fn run_loop_probed(
             p.packets.store(meter.packets, Ordering::Relaxed);
         }
         // Wakeups: TX after queuing, RX when idle or asked.
-        if matches!(mode, Mode::Txpush | Mode::L2fwd) && (n > 0 || mode == Mode::Txpush) {
-            sock.kick_tx()?;
-        }
-        if mode != Mode::Txpush && n == 0 {
-            if opts.poll {
-                sock.poll_rx(100)?;
-            } else {
+        let mut wake = || -> Result<(), pktio::xdp::XskError> {
+            if matches!(mode, Mode::Txpush | Mode::L2fwd) && (n > 0 || mode == Mode::Txpush) {
+                sock.kick_tx()?;
+            }
+            if mode != Mode::Txpush && n == 0 {
+                if opts.poll {
+                    sock.poll_rx(100)?;
+                } else {
+                    sock.wake_rx()?;
+                }
+            } else if mode != Mode::Txpush && opts.busy_poll.is_some() {
                 sock.wake_rx()?;
             }
-        } else if mode != Mode::Txpush && opts.busy_poll.is_some() {
-            sock.wake_rx()?;
+            Ok(())
+        };
+        // A failed wakeup ends the run with the stats so far (the interface
+        // vanished, or the kernel refused): the summary says why.
+        if let Err(e) = wake() {
+            stopped_by = Some(match (&e, e.hint()) {
+                (pktio::xdp::XskError::InterfaceGone { .. }, _) => e.to_string(),
+                (_, Some(h)) => format!("{e}: {} (hint: {h})", error_chain(&e)),
+                (_, None) => format!("{e}: {}", error_chain(&e)),
+            });
+            break;
         }
     }
     let cpu = thread_cpu_time().saturating_sub(cpu0);
@@ -584,6 +601,36 @@ pub fn run_loop_probed(
         accounting,
         stopped_by,
     })
+}
+
+/// The causes below an error, joined with ": ".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut src = e.source();
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Why the run cannot go on if the XDP program this socket attached was
+/// detached behind its back (`bpf(BPF_LINK_DETACH)` by another process, e.g.
+/// `bpftool link detach`): its link then reports no interface. Replacing it
+/// is impossible (another attach fails with EBUSY), so this is the one way
+/// another program can take over.
+fn program_detached(sock: &XskSocket<'_>) -> Option<String> {
+    let prog = sock.program()?;
+    match prog.link().info() {
+        Ok(info) if info.ifindex.is_none() => Some(format!(
+            "the XDP program pktio attached to {} (link {}, program {}) was detached by \
+             another process: no more packets reach the socket",
+            sock.info().ifname,
+            info.id,
+            info.prog_id
+        )),
+        _ => None,
+    }
 }
 
 fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
@@ -729,14 +776,20 @@ fn run_in_lab(
         run_loop(mode, &ifname, opts, frame_arg, &stop, deadline, quiet)
     };
     gen_stop.store(true, Ordering::SeqCst);
-    let gen_summary = match generator.map(|g| g.join()) {
+    let gen_result = generator.map(|g| g.join());
+    let s = result?;
+    // The far end's counters are gone with its link if the lab was torn
+    // down under us: report zero rather than lose the summary.
+    let far = other
+        .try_stats()
+        .map(|now| now.since(&before))
+        .unwrap_or_default();
+    print_summary(&s, opts.json)?;
+    let gen_summary = match gen_result {
         None => None,
         Some(Ok(r)) => Some(r?),
         Some(Err(_)) => bail!("the traffic generator thread panicked"),
     };
-    let s = result?;
-    let far = other.try_stats()?.since(&before);
-    print_summary(&s, opts.json)?;
     if !opts.json {
         if let Some(g) = gen_summary {
             println!(
@@ -760,7 +813,11 @@ fn run_in_lab(
             Mode::Rxdrop => {}
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if s.stopped_by.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Runs `pktio rxdrop`.
