@@ -33,7 +33,8 @@ fn flood_frame(lab: &Lab) -> Vec<u8> {
         dst_port: 7777,
     };
     let mut f = vec![0u8; 60];
-    spec.emit(b"overload", 60, &mut f).expect("a 60-byte frame fits");
+    spec.emit(b"overload", 60, &mut f)
+        .expect("a 60-byte frame fits");
     f
 }
 
@@ -84,7 +85,11 @@ fn flood_without_draining_counts_drops_and_keeps_every_frame() {
         //    counts rx_ring_full.
         let mut bursts = 0;
         while stats(&sock).rx_ring_full == before.rx_ring_full {
-            assert!(bursts < MAX_BURSTS, "rx_ring_full never rose: {:?}", stats(&sock));
+            assert!(
+                bursts < MAX_BURSTS,
+                "rx_ring_full never rose: {:?}",
+                stats(&sock)
+            );
             flood(&lab, &tx, &frame);
             bursts += 1;
         }
@@ -129,14 +134,20 @@ fn flood_without_draining_counts_drops_and_keeps_every_frame() {
         // 3. Give everything back: the socket recovers and receives again.
         let fill = sock.fill().unwrap();
         while !held.is_empty() {
-            assert!(fill.fill_from(&mut held) > 0, "the fill ring takes the frames back");
+            assert!(
+                fill.fill_from(&mut held) > 0,
+                "the fill ring takes the frames back"
+            );
         }
         assert_accounting(&umem, 0);
         let mut received = 0u64;
         let mut bursts = 0;
         let mut back: Vec<Frame<'_>> = Vec::new();
         while received < u64::from(BURST) {
-            assert!(bursts < MAX_BURSTS, "the socket did not recover: {received} frames");
+            assert!(
+                bursts < MAX_BURSTS,
+                "the socket did not recover: {received} frames"
+            );
             flood(&lab, &tx, &frame);
             bursts += 1;
             loop {

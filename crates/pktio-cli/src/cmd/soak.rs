@@ -138,8 +138,9 @@ impl Verdict {
             ));
         }
         if let Some(why) = &iv.stopped_by {
-            self.problems
-                .push(format!("{mode} interval {n}: the loop stopped early: {why}"));
+            self.problems.push(format!(
+                "{mode} interval {n}: the loop stopped early: {why}"
+            ));
         }
         if let Some(r) = iv.rss_kib {
             self.rss_min = Some(self.rss_min.map_or(r, |m| m.min(r)));
@@ -189,13 +190,22 @@ fn fmt_accounting(a: &Accounting) -> String {
 /// Runs `pktio soak`.
 pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
     if !(a.minutes.is_finite() && a.minutes > 0.0 && a.minutes <= 7.0 * 24.0 * 60.0) {
-        bail!("--minutes must be a positive number of minutes (up to a week), not {}", a.minutes);
+        bail!(
+            "--minutes must be a positive number of minutes (up to a week), not {}",
+            a.minutes
+        );
     }
     if !(a.interval.is_finite() && a.interval >= 1.0 && a.interval <= 3600.0) {
-        bail!("--interval must be between 1 and 3600 seconds, not {}", a.interval);
+        bail!(
+            "--interval must be between 1 and 3600 seconds, not {}",
+            a.interval
+        );
     }
     if !(a.rate.is_finite() && a.rate >= 0.0) {
-        bail!("--rate must be a number of frames per second (0: unlimited), not {}", a.rate);
+        bail!(
+            "--rate must be a number of frames per second (0: unlimited), not {}",
+            a.rate
+        );
     }
     if a.modes.is_empty() {
         bail!("--modes needs at least one of rxdrop, l2fwd");
@@ -211,7 +221,9 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
     let stop = stop_flag();
     let per_mode = Duration::from_secs_f64(a.minutes * 60.0);
     let interval = Duration::from_secs_f64(a.interval);
-    let intervals = (per_mode.as_secs_f64() / interval.as_secs_f64()).ceil().max(1.0) as usize;
+    let intervals = (per_mode.as_secs_f64() / interval.as_secs_f64())
+        .ceil()
+        .max(1.0) as usize;
     println!(
         "soak: lab {} ({}) -> {} ({}); generator {} on CPU {}, loop on CPU {}; {} min per mode, \
          a line every {:.0} s",
@@ -283,7 +295,15 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("the generator thread panicked"));
     result?;
-    let gen = gen??;
+    // A generator that failed mid-way shows up as stalled intervals (a
+    // problem already); here it only costs the count of frames sent.
+    let sent = match gen {
+        Ok(Ok(g)) => g.frames.to_string(),
+        Ok(Err(e)) | Err(e) => {
+            eprintln!("pktio: soak: the generator stopped: {e:#}");
+            "?".into()
+        }
+    };
 
     let ran: Vec<String> = done
         .iter()
@@ -298,7 +318,7 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
     println!(
         "soak: {}; generator sent {} frames{}",
         ran.join(", "),
-        gen.frames,
+        sent,
         if stop.load(Ordering::Relaxed) {
             "; interrupted"
         } else {
@@ -370,7 +390,11 @@ fn run_interval(
     })
 }
 
-/// The live-frame generator on the gen end, for the whole soak.
+/// The live-frame generator on the gen end, for the whole soak: `XDP_TX`
+/// run by `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES` (see
+/// [`crate::gen`]), paced in chunks of 50 ms worth of frames — each run
+/// costs the kernel a set-up of some milliseconds, so finer chunks would
+/// fall short of the rate.
 fn start_generator(
     lab: &Lab,
     a: &SoakArgs,
@@ -386,15 +410,39 @@ fn start_generator(
     };
     let ifindex = lab.gen().ifindex();
     let len = (a.size - 4) as usize;
-    let lim = crate::gen::Limits {
-        rate: (a.rate > 0.0).then_some(a.rate),
-        flows: 1,
-        ..Default::default()
-    };
+    let rate = (a.rate > 0.0).then_some(a.rate);
     let cpu = a.gen_cpu;
     lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
-        crate::gen::run_live_limited(ifindex, &spec, len, &stop, &lim)
+        let mut frame = vec![0u8; len];
+        spec.emit(b"pktio soak", len, &mut frame)
+            .map_err(|_| anyhow::anyhow!("cannot build a {len}-byte frame"))?;
+        let prog = Program::load_xdp(&progs::xdp_tx(), &[])
+            .context("loading the XDP_TX generator program")?;
+        let chunk = rate.map_or(1 << 15, |r| ((r / 20.0).ceil() as u32).clamp(1, 1 << 15));
+        let start = Instant::now();
+        let mut frames = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            match prog.run_live_frames(ifindex, &frame, chunk, chunk.min(64)) {
+                Ok(r) => frames += u64::from(r.frames),
+                // A signal landed on this thread: the loop condition decides.
+                Err(pktio::bpf::BpfError::Sys(e)) if e.errno() == Some(libc::EINTR) => {}
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (kernel 5.18+)"))
+                }
+            }
+            if let Some(r) = rate {
+                let due = Duration::from_secs_f64(frames as f64 / r);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait.min(Duration::from_millis(200)));
+                }
+            }
+        }
+        Ok(crate::gen::GenResult {
+            frames,
+            seconds: start.elapsed().as_secs_f64(),
+        })
     })
 }
 
@@ -439,8 +487,22 @@ mod tests {
             tx_path: 0,
         };
         let mut v = Verdict::default();
-        v.check("rxdrop", 1, &iv(1000, good, 20_000), Some(20_000), 4096, true);
-        v.check("rxdrop", 2, &iv(1000, good, 24_000), Some(20_000), 4096, true);
+        v.check(
+            "rxdrop",
+            1,
+            &iv(1000, good, 20_000),
+            Some(20_000),
+            4096,
+            true,
+        );
+        v.check(
+            "rxdrop",
+            2,
+            &iv(1000, good, 24_000),
+            Some(20_000),
+            4096,
+            true,
+        );
         assert!(v.problems.is_empty(), "{:?}", v.problems);
         assert_eq!((v.rss_min, v.rss_max), (Some(20_000), Some(24_000)));
 
@@ -448,8 +510,19 @@ mod tests {
             rx_path: 4095,
             ..good
         };
-        v.check("rxdrop", 3, &iv(1000, leaked, 20_000), Some(20_000), 4096, true);
-        assert!(v.problems[0].contains("1 frame(s) unaccounted"), "{:?}", v.problems);
+        v.check(
+            "rxdrop",
+            3,
+            &iv(1000, leaked, 20_000),
+            Some(20_000),
+            4096,
+            true,
+        );
+        assert!(
+            v.problems[0].contains("1 frame(s) unaccounted"),
+            "{:?}",
+            v.problems
+        );
 
         let held = Accounting {
             rx_path: 4095,
@@ -457,7 +530,14 @@ mod tests {
             ..good
         };
         let mut v = Verdict::default();
-        v.check("l2fwd", 1, &iv(1000, held, 20_000), Some(20_000), 4096, true);
+        v.check(
+            "l2fwd",
+            1,
+            &iv(1000, held, 20_000),
+            Some(20_000),
+            4096,
+            true,
+        );
         assert!(v.problems[0].contains("still held"), "{:?}", v.problems);
 
         let mut v = Verdict::default();
@@ -470,6 +550,10 @@ mod tests {
 
         let mut v = Verdict::default();
         v.check("rxdrop", 5, &iv(10, good, 24_097), Some(20_000), 4096, true);
-        assert!(v.problems[0].contains("grew by 4097 KiB"), "{:?}", v.problems);
+        assert!(
+            v.problems[0].contains("grew by 4097 KiB"),
+            "{:?}",
+            v.problems
+        );
     }
 }

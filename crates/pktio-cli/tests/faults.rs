@@ -1,0 +1,1002 @@
+//! Faults, through the built binary, in the lab: the interface deleted under
+//! a running loop, another XDP program in the way (before and while pktio
+//! runs, and pktio's own program detached behind its back), SIGINT and
+//! SIGTERM during every long-running command, and least privilege (only the
+//! documented capabilities; traffic outside 198.18.0.0/15 refused).
+//!
+//! Every run of the (debug) binary also checks the UMEM's frame accounting
+//! at its end: a broken one fails the run with "frame accounting broken".
+//! After each run the tests check that no XDP program was left on the
+//! interface (a fresh attach in driver mode succeeds only on an interface
+//! without one, in either mode).
+//!
+//! Lab tests need root; without it they print SKIPPED and return. Nothing
+//! here is timed: waits are bounded only so a hang fails instead of blocking.
+#![allow(unsafe_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pktio::bpf::{progs, BpfError, Program, XdpLink, XdpMode};
+use pktio_lab::{fmt_mac, require_root, Host, Lab};
+use rustix::process::{kill_process, Pid, Signal};
+
+const PKTIO: &str = env!("CARGO_BIN_EXE_pktio");
+
+/// Bound on waiting for a child to get somewhere or to end (a hang fails
+/// the test instead of blocking the suite; not a timing assertion).
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A running child with its stderr collected as it comes.
+struct Running {
+    child: Child,
+    what: String,
+    stderr: Arc<Mutex<String>>,
+    err_reader: Option<JoinHandle<()>>,
+    out_reader: Option<JoinHandle<String>>,
+}
+
+/// How a child ended.
+struct Outcome {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn text(&self) -> String {
+        format!(
+            "status {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Running {
+    fn start(mut cmd: Command, what: &str) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let sink = Arc::clone(&stderr);
+        let err_reader = std::thread::spawn(move || {
+            let mut line = String::new();
+            while matches!(err.read_line(&mut line), Ok(n) if n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let out_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        Running {
+            child,
+            what: what.to_string(),
+            stderr,
+            err_reader: Some(err_reader),
+            out_reader: Some(out_reader),
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32).unwrap()
+    }
+
+    fn stderr_now(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits until stderr contains `needle`; panics if the child ends first.
+    fn wait_for(&mut self, needle: &str) {
+        let end = Instant::now() + LIMIT;
+        while !self.stderr_now().contains(needle) {
+            assert!(
+                !self.exited(),
+                "{} ended before printing {needle:?}: {}",
+                self.what,
+                self.stderr_now()
+            );
+            assert!(
+                Instant::now() < end,
+                "{} never printed {needle:?}",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the child catches SIGINT and SIGTERM (`SigCgt` in
+    /// `/proc/<pid>/status`): from then on a signal stops it cleanly.
+    fn wait_for_handlers(&mut self) {
+        let end = Instant::now() + LIMIT;
+        loop {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+                .unwrap_or_default();
+            let caught = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(0);
+            let want = (1u64 << (libc::SIGINT - 1)) | (1u64 << (libc::SIGTERM - 1));
+            if caught & want == want {
+                return;
+            }
+            assert!(
+                !self.exited(),
+                "{} ended early: {}",
+                self.what,
+                self.stderr_now()
+            );
+            assert!(
+                Instant::now() < end,
+                "{} never installed its signal handlers",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill_process(self.pid(), sig).unwrap_or_else(|e| panic!("kill {}: {e}", self.what));
+    }
+
+    /// Waits for the end (killing the child if it hangs) and collects its output.
+    fn finish(mut self) -> Outcome {
+        let end = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{} did not end: {}", self.what, self.stderr_now());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(h) = self.err_reader.take() {
+            let _ = h.join();
+        }
+        let stdout = self
+            .out_reader
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        Outcome {
+            status,
+            stdout,
+            stderr: self.stderr_now(),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A failed test must not leave a child behind (it would also keep the
+    /// lab's namespaces alive).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `pktio <args>` inside `host`'s namespace.
+fn pktio_in(host: &Host, args: &[&str]) -> Command {
+    let mut c = host.command(PKTIO);
+    c.args(args);
+    c
+}
+
+/// A rate-limited live-frame generator from gen to rx, for `secs` seconds.
+fn generator(lab: &Lab, secs: u32) -> Running {
+    let (gen, rx) = (lab.gen(), lab.rx());
+    let args = [
+        "gen".to_string(),
+        "-i".into(),
+        gen.ifname().into(),
+        "--rate".into(),
+        "200000".into(),
+        "-d".into(),
+        secs.to_string(),
+        "--src-mac".into(),
+        fmt_mac(&gen.mac()),
+        "--dst-mac".into(),
+        fmt_mac(&rx.mac()),
+        "--src-ip".into(),
+        gen.addr().to_string(),
+        "--dst-ip".into(),
+        rx.addr().to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start(pktio_in(gen, &args), "pktio gen")
+}
+
+/// The number after `key` in `s`.
+fn number_after(s: &str, key: &str) -> Option<u64> {
+    let rest = &s[s.find(key)? + key.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .find(|t| !t.is_empty())?
+        .parse()
+        .ok()
+}
+
+/// The summary's frame accounting (`frames: Accounting { total: .., free: .., app: .., .. }`)
+/// adds up, and nothing is left with the application.
+fn assert_summary_accounting(o: &Outcome) {
+    let t = o.text();
+    assert!(!t.contains("frame accounting broken"), "{t}");
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.contains("frames: Accounting"))
+        .unwrap_or_else(|| panic!("no accounting in the summary: {t}"));
+    let n = |k: &str| number_after(line, k).unwrap_or_else(|| panic!("{k} in {line}"));
+    let (total, free, app, rx, tx) = (
+        n("total: "),
+        n("free: "),
+        n("app: "),
+        n("rx_path: "),
+        n("tx_path: "),
+    );
+    assert_eq!(app, 0, "{line}");
+    assert_eq!(free + app + rx + tx, total, "{line}");
+}
+
+/// No XDP program is attached to `host`'s veth end: attaching one in driver
+/// mode succeeds (an existing program in either mode makes it fail with
+/// EBUSY or EEXIST).
+fn assert_no_xdp_program(host: &Host) {
+    let pass = Program::load_xdp(&progs::xdp_pass(), &[]).expect("load xdp_pass");
+    let r = host.run(|| XdpLink::attach(&pass, host.ifindex(), XdpMode::Driver));
+    match r {
+        Ok(link) => drop(link),
+        Err(e) => panic!("an XDP program was left on {}: {e}", host.ifname()),
+    }
+}
+
+fn no_panic(o: &Outcome) {
+    let t = o.text();
+    assert!(!t.contains("panicked"), "{t}");
+}
+
+// ---------------------------------------------------------------------------
+// The interface vanishes.
+
+fn veth_deleted_while(mode: &str) {
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let mut run = Running::start(
+        pktio_in(rx, &[mode, "-i", rx.ifname(), "-d", "60"]),
+        &format!("pktio {mode}"),
+    );
+    run.wait_for(&format!("{mode}: "));
+    let gen = generator(&lab, 60);
+    // Traffic flows: the per-second line shows packets.
+    let end = Instant::now() + LIMIT;
+    while !run
+        .stderr_now()
+        .lines()
+        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
+    {
+        assert!(!run.exited(), "{mode} ended early: {}", run.stderr_now());
+        assert!(
+            Instant::now() < end,
+            "no traffic reached {mode}: {}",
+            run.stderr_now()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.delete_link().unwrap();
+    let o = run.finish();
+    let t = o.text();
+    no_panic(&o);
+    assert!(
+        !o.status.success(),
+        "a vanished interface is a failure: {t}"
+    );
+    assert!(t.contains("vanished"), "says why: {t}");
+    assert!(t.contains("stopped early"), "{t}");
+    let packets = number_after(&o.stdout, &format!("{mode}: ")).unwrap_or(0);
+    assert!(packets > 0, "the stats so far: {t}");
+    assert!(t.contains("XDP_STATISTICS"), "{t}");
+    assert_summary_accounting(&o);
+    let g = gen.finish();
+    no_panic(&g);
+}
+
+#[test]
+fn veth_deleted_during_rxdrop_with_traffic() {
+    require_root!();
+    veth_deleted_while("rxdrop");
+}
+
+#[test]
+fn veth_deleted_during_l2fwd_with_traffic() {
+    require_root!();
+    veth_deleted_while("l2fwd");
+}
+
+// ---------------------------------------------------------------------------
+// Another XDP program.
+
+#[test]
+fn a_program_already_attached_is_named_as_the_cause() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let other = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
+    for mode in [XdpMode::Driver, XdpMode::Skb] {
+        let link = rx
+            .run(|| XdpLink::attach(&other, rx.ifindex(), mode))
+            .unwrap();
+        let o = Running::start(
+            pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "1"]),
+            "pktio rxdrop",
+        )
+        .finish();
+        let t = o.text();
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(
+            t.contains("already has an XDP program attached"),
+            "names the cause ({mode}): {t}"
+        );
+        assert!(
+            t.contains("stop the process that owns it"),
+            "says what to do: {t}"
+        );
+        // The foreign program is untouched.
+        assert_eq!(link.info().unwrap().ifindex, Some(rx.ifindex()));
+        drop(link);
+    }
+    assert_no_xdp_program(rx);
+}
+
+#[test]
+fn a_foreign_attach_while_running_fails_and_pktio_keeps_running() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let mut run = Running::start(
+        pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]),
+        "pktio rxdrop",
+    );
+    run.wait_for("rxdrop: ");
+    run.wait_for_handlers();
+    let gen = generator(&lab, 60);
+    let other = Program::load_xdp(&progs::xdp_drop(), &[]).unwrap();
+    for mode in [XdpMode::Driver, XdpMode::Skb, XdpMode::Auto] {
+        match rx.run(|| XdpLink::attach(&other, rx.ifindex(), mode)) {
+            Err(BpfError::Busy { .. }) => {}
+            Err(e) => panic!("expected Busy in {mode} mode, got {e}"),
+            Ok(_) => panic!("a foreign program replaced pktio's in {mode} mode"),
+        }
+    }
+    assert!(!run.exited(), "pktio keeps running: {}", run.stderr_now());
+    // And keeps receiving: packets arrive after the attempts.
+    let seen = run.stderr_now().len();
+    let end = Instant::now() + LIMIT;
+    while !run.stderr_now()[seen..]
+        .lines()
+        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
+    {
+        assert!(!run.exited(), "{}", run.stderr_now());
+        assert!(
+            Instant::now() < end,
+            "no packets after the attempts: {}",
+            run.stderr_now()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run.signal(Signal::INT);
+    let o = run.finish();
+    let t = o.text();
+    no_panic(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(number_after(&o.stdout, "rxdrop: ").unwrap_or(0) > 0, "{t}");
+    assert_summary_accounting(&o);
+    drop(gen);
+    assert_no_xdp_program(rx);
+}
+
+/// `bpf(cmd, attr)` with a zeroed 16-byte attr holding `word0`.
+fn bpf_u32(cmd: i32, word0: u32) -> std::io::Result<i64> {
+    let mut attr = [0u32; 4];
+    attr[0] = word0;
+    // SAFETY: `attr` is a live, zero-padded buffer of the size passed; the
+    // commands used (BPF_LINK_GET_FD_BY_ID, BPF_LINK_DETACH) read the first
+    // word only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+const BPF_LINK_GET_FD_BY_ID: i32 = 30;
+const BPF_LINK_DETACH: i32 = 34;
+
+/// The ids of the XDP links held by process `pid` (its fdinfo says
+/// `link_type: xdp` and `link_id: N`).
+fn xdp_link_ids(pid: u32) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return ids;
+    };
+    for e in dir.flatten() {
+        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if info
+            .lines()
+            .any(|l| l.starts_with("link_type:") && l.contains("xdp"))
+        {
+            if let Some(id) = info
+                .lines()
+                .find_map(|l| l.strip_prefix("link_id:"))
+                .and_then(|v| v.trim().parse().ok())
+            {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// What `bpftool link detach id N` does to pktio's program is the one way
+/// another program can take its place: pktio notices and stops with the
+/// stats so far.
+#[test]
+fn pktio_notices_its_program_detached_by_another_process() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let mut run = Running::start(
+        pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]),
+        "pktio rxdrop",
+    );
+    run.wait_for("rxdrop: ");
+    let ids = xdp_link_ids(run.child.id());
+    assert_eq!(ids.len(), 1, "pktio holds one XDP link: {ids:?}");
+    let fd = bpf_u32(BPF_LINK_GET_FD_BY_ID, ids[0]).expect("BPF_LINK_GET_FD_BY_ID");
+    let detached = bpf_u32(BPF_LINK_DETACH, fd as u32);
+    // SAFETY: `fd` is the descriptor BPF_LINK_GET_FD_BY_ID just returned to us.
+    unsafe { libc::close(fd as i32) };
+    detached.expect("BPF_LINK_DETACH");
+    // The interface is free now: another program could attach.
+    let o = run.finish();
+    let t = o.text();
+    no_panic(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("was detached by another process"), "{t}");
+    assert!(
+        t.contains("rxdrop: ") && t.contains("XDP_STATISTICS"),
+        "{t}"
+    );
+    assert_summary_accounting(&o);
+    assert_no_xdp_program(rx);
+}
+
+// ---------------------------------------------------------------------------
+// SIGINT and SIGTERM.
+
+const SIGNALS: [(Signal, &str); 2] = [(Signal::INT, "SIGINT"), (Signal::TERM, "SIGTERM")];
+
+/// Starts `args` in `host`, waits for `ready` on stderr and for the signal
+/// handlers, optionally lets traffic flow, sends `sig`, and returns how it ended.
+fn interrupted(host: &Host, args: &[&str], ready: &str, sig: Signal) -> Outcome {
+    let mut run = Running::start(pktio_in(host, args), &format!("pktio {}", args.join(" ")));
+    run.wait_for_handlers();
+    run.wait_for(ready);
+    run.signal(sig);
+    run.finish()
+}
+
+#[test]
+fn signals_stop_rxdrop_and_l2fwd_cleanly() {
+    require_root!();
+    for mode in ["rxdrop", "l2fwd"] {
+        for (sig, name) in SIGNALS {
+            let lab = Lab::new().unwrap();
+            let rx = lab.rx();
+            let gen = generator(&lab, 60);
+            let o = interrupted(rx, &[mode, "-i", rx.ifname()], " Mpps", sig);
+            let t = o.text();
+            no_panic(&o);
+            assert!(o.status.success(), "{mode} after {name}: {t}");
+            assert!(
+                o.stdout.contains(&format!("{mode}: ")),
+                "{mode} {name}: stats: {t}"
+            );
+            assert!(!t.contains("stopped early"), "{t}");
+            assert_summary_accounting(&o);
+            drop(gen);
+            assert_no_xdp_program(rx);
+        }
+    }
+}
+
+#[test]
+fn signals_stop_txpush_cleanly() {
+    require_root!();
+    for (sig, name) in SIGNALS {
+        let lab = Lab::new().unwrap();
+        let gen = lab.gen();
+        let (src, dst) = (fmt_mac(&gen.mac()), fmt_mac(&lab.rx().mac()));
+        let (sip, dip) = (gen.addr().to_string(), lab.rx().addr().to_string());
+        let o = interrupted(
+            gen,
+            &[
+                "txpush",
+                "-i",
+                gen.ifname(),
+                "--src-mac",
+                &src,
+                "--dst-mac",
+                &dst,
+                "--src-ip",
+                &sip,
+                "--dst-ip",
+                &dip,
+            ],
+            " Mpps",
+            sig,
+        );
+        let t = o.text();
+        no_panic(&o);
+        assert!(o.status.success(), "txpush after {name}: {t}");
+        assert!(number_after(&o.stdout, "txpush: ").unwrap_or(0) > 0, "{t}");
+        assert_summary_accounting(&o);
+        assert_no_xdp_program(gen);
+    }
+}
+
+#[test]
+fn signals_stop_lab_runs_cleanly() {
+    require_root!();
+    for (mode, (sig, name)) in [
+        ("rxdrop", SIGNALS[0]),
+        ("l2fwd", SIGNALS[1]),
+        ("txpush", SIGNALS[0]),
+    ] {
+        let mut run = Running::start(
+            {
+                let mut c = Command::new(PKTIO);
+                c.args([mode, "--lab", "-d", "60"]);
+                c
+            },
+            &format!("pktio {mode} --lab"),
+        );
+        run.wait_for_handlers();
+        run.wait_for(" Mpps");
+        run.signal(sig);
+        let o = run.finish();
+        let t = o.text();
+        no_panic(&o);
+        assert!(o.status.success(), "{mode} --lab after {name}: {t}");
+        assert!(
+            number_after(&o.stdout, &format!("{mode}: ")).unwrap_or(0) > 0,
+            "{t}"
+        );
+        assert!(t.contains("generator:") || mode == "txpush", "{t}");
+        assert_summary_accounting(&o);
+    }
+}
+
+fn gen_interrupted(engine: &str) {
+    for (sig, name) in SIGNALS {
+        let lab = Lab::new().unwrap();
+        let gen = lab.gen();
+        let mut run = Running::start(
+            pktio_in(gen, &["gen", "-i", gen.ifname(), "--engine", engine]),
+            &format!("pktio gen --engine {engine}"),
+        );
+        run.wait_for_handlers();
+        if engine == "xsk" {
+            run.wait_for(" Mpps");
+        }
+        run.signal(sig);
+        let o = run.finish();
+        let t = o.text();
+        no_panic(&o);
+        assert!(o.status.success(), "gen {engine} after {name}: {t}");
+        assert!(o.stdout.contains("gen: "), "prints what it sent: {t}");
+        assert_summary_free_of_breakage(&o);
+        assert_no_xdp_program(gen);
+    }
+}
+
+#[test]
+fn signals_stop_gen_xsk_cleanly() {
+    require_root!();
+    gen_interrupted("xsk");
+}
+
+/// The signal lands on the generating thread, inside `BPF_PROG_RUN`, which
+/// the kernel then ends with EINTR: `pktio gen` must take that as "stop
+/// (or go on)", not as an error that loses the count.
+#[test]
+#[ignore = "needs the EINTR fix in crates/pktio-cli/src/gen.rs (run_live_limited) described in the reliab report"]
+fn signals_stop_gen_live_cleanly() {
+    require_root!();
+    gen_interrupted("live");
+}
+
+/// For commands whose summary does not print the accounting: the run's own
+/// end-of-run check did not fail.
+fn assert_summary_free_of_breakage(o: &Outcome) {
+    assert!(
+        !o.text().contains("frame accounting broken"),
+        "{}",
+        o.text()
+    );
+}
+
+#[test]
+fn signals_stop_bench_quick_with_the_table_so_far() {
+    require_root!();
+    for (sig, name) in SIGNALS {
+        let mut run = Running::start(
+            {
+                let mut c = Command::new(PKTIO);
+                c.args([
+                    "bench",
+                    "--quick",
+                    "--modes",
+                    "rxdrop",
+                    "--backends",
+                    "xdp",
+                    "--sizes",
+                    "64,1500",
+                ]);
+                c
+            },
+            "pktio bench --quick",
+        );
+        run.wait_for_handlers();
+        run.wait_for("rxdrop");
+        run.signal(sig);
+        let o = run.finish();
+        let t = o.text();
+        no_panic(&o);
+        assert!(o.status.success(), "bench after {name}: {t}");
+        assert!(t.contains("interrupted: the table is incomplete"), "{t}");
+        assert_summary_free_of_breakage(&o);
+    }
+}
+
+/// tcp-recv and doctor --watch hold no XDP program, UMEM or file: the
+/// default action of SIGINT/SIGTERM (termination) loses nothing. What they
+/// must do: end at once, without a panic, and leave nothing bound.
+#[test]
+fn signals_end_tcp_recv_and_doctor_watch() {
+    require_root!();
+    for (sig, name) in SIGNALS {
+        let lab = Lab::new().unwrap();
+        let rx = lab.rx();
+        let bind = rx.addr().socket_addr(5201).to_string();
+        let mut run = Running::start(
+            pktio_in(
+                rx,
+                &[
+                    "tcp-recv",
+                    "--lab",
+                    "--bind",
+                    &bind,
+                    "--idle-timeout",
+                    "600",
+                ],
+            ),
+            "pktio tcp-recv",
+        );
+        run.wait_for("listening on");
+        run.signal(sig);
+        let o = run.finish();
+        no_panic(&o);
+        assert!(
+            o.status.success() || ended_by(&o.status, sig),
+            "tcp-recv after {name}: {}",
+            o.text()
+        );
+        // The port is free again.
+        let again = rx.run(|| std::net::TcpListener::bind(rx.addr().socket_addr(5201)));
+        assert!(again.is_ok(), "port 5201 still bound after {name}");
+
+        let mut run = Running::start(
+            pktio_in(rx, &["doctor", "--watch", "0.2"]),
+            "pktio doctor --watch",
+        );
+        // Let it print a few reports (not a timing assertion: nothing below
+        // depends on how many it printed).
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(
+            !run.exited(),
+            "doctor --watch ended early: {}",
+            run.stderr_now()
+        );
+        run.signal(sig);
+        let o = run.finish();
+        no_panic(&o);
+        assert!(
+            o.status.success() || ended_by(&o.status, sig),
+            "doctor --watch after {name}: {}",
+            o.text()
+        );
+        assert!(
+            o.stdout.is_empty() || o.stdout.ends_with('\n'),
+            "whole lines only: {}",
+            o.text()
+        );
+    }
+}
+
+fn ended_by(status: &ExitStatus, sig: Signal) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(sig.as_raw()) || status.code() == Some(128 + sig.as_raw())
+}
+
+// ---------------------------------------------------------------------------
+// Least privilege.
+
+/// The capabilities docs/CAPABILITIES.md lists for rxdrop/txpush/l2fwd on
+/// an existing interface.
+const XSK_CAPS: &str = "net_raw,net_admin,bpf,ipc_lock";
+
+/// `setpriv` arguments running a command as `nobody` with exactly `caps`
+/// (effective, permitted, inheritable and ambient; bounding set cut to them).
+fn as_nobody_with(caps: &str) -> Vec<String> {
+    let plus: Vec<String> = caps.split(',').map(|c| format!("+{c}")).collect();
+    let plus = plus.join(",");
+    vec![
+        "--reuid=65534".into(),
+        "--regid=65534".into(),
+        "--clear-groups".into(),
+        format!("--inh-caps=-all,{plus}"),
+        format!("--ambient-caps=-all,{plus}"),
+        format!("--bounding-set=-all,{plus}"),
+        "--".into(),
+    ]
+}
+
+fn have_setpriv() -> bool {
+    Command::new("setpriv").arg("--version").output().is_ok()
+}
+
+#[test]
+fn xsk_commands_work_with_only_the_documented_capabilities() {
+    require_root!();
+    if !have_setpriv() {
+        eprintln!("SKIPPED xsk_commands_work_with_only_the_documented_capabilities: setpriv (util-linux) not installed");
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let gen = generator(&lab, 60);
+    for mode in ["rxdrop", "l2fwd"] {
+        let mut c = rx.command("setpriv");
+        c.args(as_nobody_with(XSK_CAPS))
+            .arg(PKTIO)
+            .args([mode, "-i", rx.ifname(), "-d", "1.5"]);
+        let o = Running::start(c, &format!("{mode} as nobody")).finish();
+        let t = o.text();
+        no_panic(&o);
+        assert!(o.status.success(), "{mode} with {XSK_CAPS} only: {t}");
+        assert!(
+            number_after(&o.stdout, &format!("{mode}: ")).unwrap_or(0) > 0,
+            "{t}"
+        );
+        assert_summary_accounting(&o);
+        assert_no_xdp_program(rx);
+    }
+    drop(gen);
+    // One capability fewer: each missing one gives an error naming what is needed.
+    for (missing, want) in [
+        ("net_raw", "CAP_NET_RAW"),
+        ("bpf", "CAP_BPF"),
+        ("net_admin", "CAP_NET_ADMIN"),
+        ("ipc_lock", "RLIMIT_MEMLOCK"),
+    ] {
+        let caps: Vec<&str> = XSK_CAPS.split(',').filter(|c| *c != missing).collect();
+        let mut c = rx.command("prlimit");
+        c.arg("--memlock=65536:65536")
+            .arg("setpriv")
+            .args(as_nobody_with(&caps.join(",")))
+            .arg(PKTIO)
+            .args(["rxdrop", "-i", rx.ifname(), "-d", "1"]);
+        let o = Running::start(c, &format!("rxdrop without {missing}")).finish();
+        let t = o.text();
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(1), "without {missing}: {t}");
+        assert!(
+            t.contains(want),
+            "without {missing} the error names {want}: {t}"
+        );
+    }
+    assert_no_xdp_program(rx);
+}
+
+#[test]
+fn gen_works_with_only_the_documented_capabilities() {
+    require_root!();
+    if !have_setpriv() {
+        eprintln!("SKIPPED gen_works_with_only_the_documented_capabilities: setpriv (util-linux) not installed");
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let gen = lab.gen();
+    // Live frames: BPF_PROG_RUN needs CAP_BPF (loading) and CAP_NET_ADMIN (XDP).
+    let mut c = gen.command("setpriv");
+    c.args(as_nobody_with("net_admin,bpf")).arg(PKTIO).args([
+        "gen",
+        "-i",
+        gen.ifname(),
+        "-n",
+        "1000",
+    ]);
+    let o = Running::start(c, "gen as nobody").finish();
+    let t = o.text();
+    no_panic(&o);
+    assert!(o.status.success(), "gen with net_admin,bpf only: {t}");
+    assert_eq!(number_after(&o.stdout, "gen: "), Some(1000), "{t}");
+}
+
+#[test]
+fn lab_commands_say_they_need_more_than_the_xsk_capabilities() {
+    require_root!();
+    if !have_setpriv() {
+        eprintln!("SKIPPED lab_commands_say_they_need_more_than_the_xsk_capabilities: setpriv (util-linux) not installed");
+        return;
+    }
+    let o = Running::start(
+        {
+            let mut c = Command::new("setpriv");
+            c.args(as_nobody_with(XSK_CAPS))
+                .arg(PKTIO)
+                .args(["rxdrop", "--lab", "-d", "1"]);
+            c
+        },
+        "rxdrop --lab as nobody",
+    )
+    .finish();
+    let t = o.text();
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("CAP_SYS_ADMIN"),
+        "names the missing capability: {t}"
+    );
+}
+
+/// Generated traffic goes only to 198.18.0.0/15: every command that sends
+/// refuses any other destination before it touches the network.
+#[test]
+fn traffic_outside_the_benchmarking_range_is_refused() {
+    let cases: &[&[&str]] = &[
+        &["txpush", "-i", "lo", "--dst-ip", "10.0.0.1", "-d", "1"],
+        &["txpush", "--lab", "--dst-ip", "192.168.1.1", "-d", "1"],
+        &["gen", "-i", "lo", "--dst-ip", "8.8.8.8", "-n", "1"],
+        &["gen", "-i", "lo", "--dst-ip", "198.20.0.1", "-n", "1"],
+        &["gen", "-i", "lo", "--dst-ip", "198.17.255.255", "-n", "1"],
+    ];
+    for args in cases {
+        let o = Command::new(PKTIO).args(*args).output().unwrap();
+        let t = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(2), "{args:?} must be refused: {t}");
+        assert!(t.contains("outside 198.18.0.0/15"), "{args:?}: {t}");
+        assert!(!t.contains("panicked"), "{t}");
+    }
+    let tcp: &[&[&str]] = &[
+        &[
+            "tcp-send",
+            "--lab",
+            "--to",
+            "10.1.2.3:5201",
+            "--duration",
+            "1",
+        ],
+        &["tcp-send", "--lab", "--to", "[::1]:5201", "--duration", "1"],
+        &["tcp-recv", "--lab", "--bind", "0.0.0.0:5201"],
+    ];
+    for args in tcp {
+        let o = Command::new(PKTIO).args(*args).output().unwrap();
+        let t = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{args:?} must be refused: {t}");
+        assert!(
+            t.contains("outside the lab") && t.contains("198.18.0.0/15"),
+            "{args:?}: {t}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Soak.
+
+/// A short soak: every interval accounted for, memory flat, and a signal
+/// ends it with the report so far.
+#[test]
+fn soak_reports_flat_accounting_and_stops_on_a_signal() {
+    require_root!();
+    let o = Running::start(
+        {
+            let mut c = Command::new(PKTIO);
+            c.args([
+                "soak",
+                "--minutes",
+                "0.1",
+                "--interval",
+                "3",
+                "--rate",
+                "100000",
+            ]);
+            c
+        },
+        "pktio soak",
+    )
+    .finish();
+    let t = o.text();
+    no_panic(&o);
+    assert!(o.status.success(), "{t}");
+    for mode in ["rxdrop", "l2fwd"] {
+        let lines: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with(mode)).collect();
+        assert_eq!(lines.len(), 2, "two intervals of {mode}: {t}");
+        for l in lines {
+            assert!(l.contains("of 4096"), "frames accounted: {l}");
+            assert!(l.contains("MiB"), "VmRSS: {l}");
+        }
+    }
+    assert!(o.stdout.contains("soak: ok"), "{t}");
+
+    for (sig, name) in SIGNALS {
+        let mut run = Running::start(
+            {
+                let mut c = Command::new(PKTIO);
+                c.args([
+                    "soak",
+                    "--minutes",
+                    "10",
+                    "--interval",
+                    "2",
+                    "--rate",
+                    "100000",
+                ]);
+                c
+            },
+            "pktio soak",
+        );
+        run.wait_for_handlers();
+        std::thread::sleep(Duration::from_millis(500));
+        run.signal(sig);
+        let o = run.finish();
+        let t = o.text();
+        no_panic(&o);
+        assert!(o.status.success(), "soak after {name}: {t}");
+        assert!(
+            o.stdout.contains("interrupted") && o.stdout.contains("soak: ok"),
+            "{t}"
+        );
+    }
+}
