@@ -1000,3 +1000,26 @@ fn soak_reports_flat_accounting_and_stops_on_a_signal() {
         );
     }
 }
+
+/// What a lab run needs on top of the AF_XDP capabilities: CAP_SYS_ADMIN
+/// (docs/CAPABILITIES.md).
+const LAB_CAPS: &str = "net_raw,net_admin,bpf,ipc_lock,sys_admin";
+
+#[test]
+fn lab_runs_work_with_the_documented_capabilities() {
+    require_root!();
+    if !have_setpriv() {
+        eprintln!("SKIPPED lab_runs_work_with_the_documented_capabilities: setpriv (util-linux) not installed");
+        return;
+    }
+    let mut c = Command::new("setpriv");
+    c.args(as_nobody_with(LAB_CAPS))
+        .arg(PKTIO)
+        .args(["rxdrop", "--lab", "-d", "1.5"]);
+    let o = Running::start(c, "rxdrop --lab as nobody").finish();
+    let t = o.text();
+    no_panic(&o);
+    assert!(o.status.success(), "rxdrop --lab with {LAB_CAPS} only: {t}");
+    assert!(number_after(&o.stdout, "rxdrop: ").unwrap_or(0) > 0, "{t}");
+    assert_summary_accounting(&o);
+}

@@ -218,7 +218,11 @@ fn reserve_larger_than_the_ring_is_capped_at_the_ring() {
         let size = 1u32 << size_log;
         let (mut p, _c) = HeapRing::pair::<u32>(size, u32::MAX - 3);
         assert_eq!(p.reserve(u32::MAX).capacity(), size);
-        assert_eq!(p.free(u32::MAX), size, "the cancelled reserve gave everything back");
+        assert_eq!(
+            p.free(u32::MAX),
+            size,
+            "the cancelled reserve gave everything back"
+        );
         assert_eq!(p.size(), size);
     }
 }
