@@ -82,6 +82,10 @@ pub struct PacketBenchArgs {
     /// Print the table as Markdown.
     #[arg(long)]
     markdown: bool,
+    /// Also run the existing tools that are installed (dpdk-testpmd with
+    /// net_af_xdp and net_af_packet) in the same lab, as rows of the same table.
+    #[arg(long)]
+    peers: bool,
 }
 
 /// A backend as the benchmark names it.
@@ -121,7 +125,7 @@ pub enum BenchMode {
 impl BenchMode {
     const ALL: [BenchMode; 3] = [BenchMode::Rxdrop, BenchMode::Txpush, BenchMode::L2fwd];
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             BenchMode::Rxdrop => "rxdrop",
             BenchMode::Txpush => "txpush",
@@ -148,11 +152,27 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
 
 /// One run's measurement.
 #[derive(Debug, Clone, Copy)]
-struct RunResult {
+pub(super) struct RunResult {
     /// Packets per second delivered.
-    pps: f64,
+    pub(super) pps: f64,
     /// Measured side's CPU (thread + softirq of its core) per packet, ns.
-    ns_per_packet: f64,
+    pub(super) ns_per_packet: f64,
+}
+
+/// A row of the table: one of ours, or an existing tool.
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    Ours(BenchBackend),
+    Peer(super::peers::Peer),
+}
+
+impl Row {
+    fn name(self) -> &'static str {
+        match self {
+            Row::Ours(b) => b.name(),
+            Row::Peer(p) => p.name(),
+        }
+    }
 }
 
 /// The plan: everything that will run, for progress and time estimates.
@@ -234,7 +254,12 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         &["mode", "size", "backend"],
     );
 
-    let cells = a.sizes.len() * (1 + a.modes.len() * a.backends.len()) * runs;
+    let peer_rows = if a.peers {
+        super::peers::available(&mut Vec::new()).len()
+    } else {
+        0
+    };
+    let cells = a.sizes.len() * (1 + a.modes.len() * (a.backends.len() + peer_rows)) * runs;
     let mut plan = Plan {
         cells,
         done: 0,
@@ -270,11 +295,19 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             .push(Cell::new(labels, "Mpps", "Mpps", samples));
 
         for &mode in &a.modes {
-            for &backend in &a.backends {
+            let mut rows: Vec<Row> = a.backends.iter().map(|&b| Row::Ours(b)).collect();
+            if a.peers {
+                rows.extend(
+                    super::peers::available(&mut report.notes)
+                        .into_iter()
+                        .map(Row::Peer),
+                );
+            }
+            for row in rows {
                 let labels = Labels::new([
                     ("mode", mode.name()),
                     ("size", &*size.to_string()),
-                    ("backend", backend.name()),
+                    ("backend", row.name()),
                 ]);
                 let mut rates = Vec::new();
                 let mut costs = Vec::new();
@@ -283,12 +316,20 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                         break;
                     }
                     plan.progress(&format!(
-                        "{:<7} {size:>4} B  {:<8} run {}/{runs}",
+                        "{:<7} {size:>4} B  {:<12} run {}/{runs}",
                         mode.name(),
-                        backend.name(),
+                        row.name(),
                         r + 1
                     ));
-                    match measure_cell(&lab, mode, backend, size, &a, warmup, seconds) {
+                    let m = match row {
+                        Row::Ours(backend) => {
+                            measure_cell(&lab, mode, backend, size, &a, warmup, seconds)
+                        }
+                        Row::Peer(peer) => super::peers::measure(
+                            &lab, peer, mode, size, a.cpu, a.gen_cpu, warmup, seconds,
+                        ),
+                    };
+                    match m {
                         Ok(m) => {
                             eprintln!(
                                 "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
@@ -302,12 +343,19 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             eprintln!("          unsupported: {why}");
                             let note = format!(
                                 "{} {} {size} B: unsupported: {why}",
-                                backend.name(),
+                                row.name(),
                                 mode.name()
                             );
                             if !report.notes.contains(&note) {
                                 report.notes.push(note);
                             }
+                            // The row stays in the table and the JSON, without samples.
+                            report.cells.push(Cell::new(
+                                labels.with("status", &format!("unsupported: {why}")),
+                                "Mpps",
+                                "Mpps",
+                                Vec::new(),
+                            ));
                             plan.done += runs - r;
                             break;
                         }
@@ -368,7 +416,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-enum CellError {
+pub(super) enum CellError {
     Unsupported(String),
     Failed(anyhow::Error),
 }
@@ -392,7 +440,7 @@ fn lab_frame(lab: &Lab) -> UdpFrame {
 }
 
 /// Starts the live-frame generator on the gen end, pinned to `cpu`.
-fn start_generator(
+pub(super) fn start_generator(
     lab: &Lab,
     size: u32,
     cpu: usize,
@@ -406,7 +454,7 @@ fn start_generator(
     })
 }
 
-fn join_generator(
+pub(super) fn join_generator(
     h: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>,
 ) -> anyhow::Result<crate::gen::GenResult> {
     h.join()
@@ -415,7 +463,7 @@ fn join_generator(
 
 /// An XDP program attached to a lab end for the duration of a run: a sink
 /// that drops (and so counts in the link's rx counters) everything.
-fn attach_sink(host: &Host, action: XdpAction) -> anyhow::Result<XdpLink> {
+pub(super) fn attach_sink(host: &Host, action: XdpAction) -> anyhow::Result<XdpLink> {
     host.try_run(|| -> anyhow::Result<XdpLink> {
         let prog = Program::load_xdp(&progs::xdp_return(action), &[])?;
         Ok(XdpLink::attach(&prog, host.ifindex(), XdpMode::Driver)?)

@@ -651,7 +651,7 @@ fn run_on_interface(
     })
 }
 
-/// Runs `mode` in a throw-away lab: the generator (AF_XDP txpush) in `gen`,
+/// Runs `mode` in a throw-away lab: the generator (live frames or AF_XDP) in `gen`,
 /// the measured loop in `rx` (rxdrop, l2fwd), or the measured txpush in
 /// `gen` with arrivals counted at `rx`.
 fn run_in_lab(
@@ -709,15 +709,25 @@ fn run_in_lab(
             gen_stop.clone(),
             lab_opts.gen_cpu,
         );
-        Some(gen.spawn(move || -> anyhow::Result<Summary> {
+        let (kind, ifindex) = (lab_opts.generator, gen.ifindex());
+        Some(gen.spawn(move || -> anyhow::Result<(u64, f64)> {
             pin_to_cpu(gcpu)?;
-            let o = XskOpts {
-                queue: 0,
-                busy_poll: None,
-                poll: false,
-                ..o
-            };
-            run_loop(Mode::Txpush, &ifname, &o, Some((&s, size)), &gs, None, true)
+            match kind {
+                crate::gen::Generator::Live => {
+                    let r = crate::gen::run_live(ifindex, &s, size as usize, &gs)?;
+                    Ok((r.frames, r.seconds))
+                }
+                crate::gen::Generator::Xsk => {
+                    let o = XskOpts {
+                        queue: 0,
+                        busy_poll: None,
+                        poll: false,
+                        ..o
+                    };
+                    let r = run_loop(Mode::Txpush, &ifname, &o, Some((&s, size)), &gs, None, true)?;
+                    Ok((r.packets, r.seconds))
+                }
+            }
         }))
     };
 
@@ -738,11 +748,10 @@ fn run_in_lab(
     let far = other.try_stats()?.since(&before);
     print_summary(&s, opts.json)?;
     if !opts.json {
-        if let Some(g) = gen_summary {
+        if let Some((frames, secs)) = gen_summary {
             println!(
-                "  generator: {} packets sent ({} mean)",
-                g.packets,
-                fmt_pps(g.mpps * 1e6)
+                "  generator: {frames} packets sent ({} mean)",
+                fmt_pps(frames as f64 / secs.max(1e-9))
             );
         }
         match mode {
