@@ -82,6 +82,18 @@ pub struct PacketBenchArgs {
     /// Print the table as Markdown.
     #[arg(long)]
     markdown: bool,
+    /// Offer this many packets per second (default: as fast as the generator
+    /// can), e.g. to compare the receivers' CPU cost at an equal offered rate.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Our receivers sleep in poll() when idle instead of spinning (their
+    /// CPU cost per packet then reflects work, not waiting).
+    #[arg(long)]
+    poll: bool,
+    /// Busy polling in our sockets (SO_PREFER_BUSY_POLL, 20 µs, budget 64),
+    /// as dpdk-testpmd's net_af_xdp does by default.
+    #[arg(long)]
+    busy_poll: bool,
     /// Also run the existing tools that are installed (dpdk-testpmd with
     /// net_af_xdp and net_af_packet) in the same lab, as rows of the same table.
     #[arg(long)]
@@ -222,6 +234,11 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
         }
     }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r >= 1.0) {
+            bail!("--rate must be at least 1 packet per second, not {r}");
+        }
+    }
     if a.cpu == a.gen_cpu {
         eprintln!(
             "pktio: warning: generator and measured side share CPU {}: figures will be lower",
@@ -239,7 +256,22 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     env.set("driver", "veth");
     env.set("batch", a.batch.to_string());
     env.set("need_wakeup", "on");
-    env.set("busy_poll", "off");
+    env.set(
+        "busy_poll",
+        if a.busy_poll {
+            "20 us, budget 64"
+        } else {
+            "off"
+        },
+    );
+    env.set("idle", if a.poll { "poll()" } else { "spin" });
+    env.set(
+        "offered",
+        a.rate
+            .map_or("as fast as the generator can".to_string(), |r| {
+                format!("{r} pps")
+            }),
+    );
     env.set("generator", "XDP live frames (BPF_PROG_RUN, XDP_TX)");
     env.set(
         "softirq",
@@ -326,7 +358,14 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             measure_cell(&lab, mode, backend, size, &a, warmup, seconds)
                         }
                         Row::Peer(peer) => super::peers::measure(
-                            &lab, peer, mode, size, a.cpu, a.gen_cpu, warmup, seconds,
+                            &lab,
+                            peer,
+                            mode,
+                            size,
+                            (a.cpu, a.gen_cpu),
+                            a.rate,
+                            warmup,
+                            seconds,
                         ),
                     };
                     match m {
@@ -444,13 +483,19 @@ pub(super) fn start_generator(
     lab: &Lab,
     size: u32,
     cpu: usize,
+    rate: Option<f64>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
     let spec = lab_frame(lab);
     let ifindex = lab.gen().ifindex();
     lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
-        crate::gen::run_live(ifindex, &spec, (size - 4) as usize, &stop)
+        let lim = crate::gen::Limits {
+            rate,
+            flows: 1,
+            ..Default::default()
+        };
+        crate::gen::run_live_limited(ifindex, &spec, (size - 4) as usize, &stop, &lim)
     })
 }
 
@@ -479,7 +524,7 @@ fn measure_ceiling(
 ) -> anyhow::Result<f64> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let g = start_generator(lab, size, gen_cpu, stop.clone());
+    let g = start_generator(lab, size, gen_cpu, None, stop.clone());
     std::thread::sleep(Duration::from_secs_f64(warmup));
     let before = lab.rx().try_stats()?;
     let t0 = Instant::now();
@@ -511,9 +556,9 @@ fn measure_cell(
         frame_size: 4096,
         frames: 4096,
         ring_size: 2048,
-        busy_poll: None,
+        busy_poll: a.busy_poll.then_some(20),
         busy_poll_budget: 64,
-        poll: false,
+        poll: a.poll,
         no_need_wakeup: false,
         duration: None,
         cpu: Some(a.cpu),
@@ -562,7 +607,7 @@ fn measure_cell(
     });
     let gen_stop = Arc::new(AtomicBool::new(false));
     let generator = (mode != BenchMode::Txpush)
-        .then(|| start_generator(lab, size, a.gen_cpu, gen_stop.clone()));
+        .then(|| start_generator(lab, size, a.gen_cpu, a.rate, gen_stop.clone()));
 
     let running = Running {
         worker,

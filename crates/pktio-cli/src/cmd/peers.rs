@@ -166,8 +166,8 @@ pub(super) fn measure(
     peer: Peer,
     mode: BenchMode,
     size: u32,
-    cpu: usize,
-    gen_cpu: usize,
+    (cpu, gen_cpu): (usize, usize),
+    rate: Option<f64>,
     warmup: f64,
     seconds: f64,
 ) -> Result<RunResult, CellError> {
@@ -263,7 +263,7 @@ pub(super) fn measure(
         tp.send("start")?;
         let gen_stop = Arc::new(AtomicBool::new(false));
         let g = (mode != BenchMode::Txpush)
-            .then(|| start_generator(lab, size, gen_cpu, gen_stop.clone()));
+            .then(|| start_generator(lab, size, gen_cpu, rate, gen_stop.clone()));
         std::thread::sleep(Duration::from_secs_f64(warmup));
         let pid = tp.child.id();
         tp.stats()?;
