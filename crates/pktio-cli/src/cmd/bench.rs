@@ -589,14 +589,7 @@ fn measure_cell(
 
     let probe = Arc::new(LoopProbe::default());
     let loop_stop = Arc::new(AtomicBool::new(false));
-    let spec = UdpFrame {
-        src_mac: lab.gen().mac(),
-        dst_mac: lab.rx().mac(),
-        src_ip: lab.gen().addr().ip(),
-        dst_ip: lab.rx().addr().ip(),
-        src_port: 9,
-        dst_port: 9,
-    };
+    let spec = lab_frame(lab);
     let ifname = measured.ifname().to_string();
     let (o, p, ls, cpu) = (opts.clone(), probe.clone(), loop_stop.clone(), a.cpu);
     let frame_len = size - 4;
