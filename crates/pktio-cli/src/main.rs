@@ -41,7 +41,7 @@ enum Command {
     /// Send TCP to a tcp-recv server.
     TcpSend(cmd::tcp::SendArgs),
     /// Run the benchmark matrix in the lab and print it.
-    Bench(cmd::bench::BenchArgs),
+    Bench(Box<cmd::bench::BenchArgs>),
     /// Generate UDP traffic (in-kernel live frames or AF_XDP transmit).
     Gen(gen::GenArgs),
     /// Run rxdrop and l2fwd in the lab for minutes, checking that rate, frame accounting and memory stay flat.
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => doctor::run(a),
         Command::TcpRecv(a) => cmd::tcp::recv(a),
         Command::TcpSend(a) => cmd::tcp::send(a),
-        Command::Bench(a) => cmd::bench::run(a),
+        Command::Bench(a) => cmd::bench::run(*a),
         Command::Gen(a) => gen::run(a),
         Command::Soak(a) => cmd::soak::run(a),
     };

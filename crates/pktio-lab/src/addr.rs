@@ -48,8 +48,8 @@ impl LabAddr {
     }
 
     /// Address number `host` (1..=254) of the lab's /24 number `slot`
-    /// (0..=511, wrapping): 198.18.<slot>.<host> for slots below 256,
-    /// 198.19.<slot-256>.<host> above.
+    /// (0..=511, wrapping): `198.18.<slot>.<host>` for slots below 256,
+    /// `198.19.<slot-256>.<host>` above.
     pub(crate) fn in_slot(slot: u16, host: u8) -> Self {
         let slot = u32::from(slot % 512);
         LabAddr(Ipv4Addr::from(

@@ -1,6 +1,6 @@
 //! Error types shared by every module.
 //!
-//! Every kernel call made by this crate goes through [`crate::sys`] and fails
+//! Every kernel call made by this crate goes through `crate::sys` (private) and fails
 //! with a [`SysError`], which names the call and keeps the `io::Error`. Domain
 //! errors ([`crate::xdp::XskError`], [`crate::bpf::BpfError`], …) wrap it and add
 //! what the user needs to know (interface, queue, mode). [`hint`] turns an errno

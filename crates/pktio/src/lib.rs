@@ -9,7 +9,7 @@
 //!
 //! ## A tour, bottom to top
 //!
-//! - [`sys`] (private): every kernel struct and system call, nothing else. Raw
+//! - `sys` (private): every kernel struct and system call, nothing else. Raw
 //!   kernel ABI lives only here.
 //! - [`ring`]: the shared-memory SPSC ring protocol (free-running indices,
 //!   cached heads, the memory-ordering argument) and its batch guards: a

@@ -80,12 +80,12 @@ fn check_exact(sent: &[Vec<u8>], got: &[Vec<u8>]) {
     }
 }
 
-fn rx_exactly_n(mode: AttachMode, want: XdpMode) {
+fn rx_exactly_n(mode: AttachMode, want: XdpMode, cfg: UmemConfig) {
     let lab = Lab::new().expect("lab");
     assert_lab_addresses(&lab);
     let frames = test_frames(&lab, 300, TEST_PORT);
     let _ns = lab.rx().enter().expect("enter rx");
-    let umem = Umem::new(UmemConfig::default()).expect("umem");
+    let umem = Umem::new(cfg).expect("umem");
     {
         let mut sock = XskSocket::builder(lab.rx().ifname())
             .attach_mode(mode)
@@ -107,13 +107,26 @@ fn rx_exactly_n(mode: AttachMode, want: XdpMode) {
 #[test]
 fn rx_exactly_the_frames_sent_native() {
     require_root!();
-    rx_exactly_n(AttachMode::Driver, XdpMode::Driver);
+    rx_exactly_n(AttachMode::Driver, XdpMode::Driver, UmemConfig::default());
+}
+
+#[test]
+fn rx_exactly_the_frames_sent_unaligned_2k_frames_with_headroom() {
+    require_root!();
+    let cfg = UmemConfig {
+        frame_size: 2048,
+        frame_count: 2048,
+        headroom: 128,
+        unaligned: true,
+        ..UmemConfig::default()
+    };
+    rx_exactly_n(AttachMode::Driver, XdpMode::Driver, cfg);
 }
 
 #[test]
 fn rx_exactly_the_frames_sent_skb() {
     require_root!();
-    rx_exactly_n(AttachMode::Skb, XdpMode::Skb);
+    rx_exactly_n(AttachMode::Skb, XdpMode::Skb, UmemConfig::default());
 }
 
 #[test]

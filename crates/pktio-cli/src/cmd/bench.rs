@@ -82,6 +82,22 @@ pub struct PacketBenchArgs {
     /// Print the table as Markdown.
     #[arg(long)]
     markdown: bool,
+    /// Offer this many packets per second (default: as fast as the generator
+    /// can), e.g. to compare the receivers' CPU cost at an equal offered rate.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Our receivers sleep in poll() when idle instead of spinning (their
+    /// CPU cost per packet then reflects work, not waiting).
+    #[arg(long)]
+    poll: bool,
+    /// Busy polling in our sockets (SO_PREFER_BUSY_POLL, 20 µs, budget 64),
+    /// as dpdk-testpmd's net_af_xdp does by default.
+    #[arg(long)]
+    busy_poll: bool,
+    /// Also run the existing tools that are installed (dpdk-testpmd with
+    /// net_af_xdp and net_af_packet) in the same lab, as rows of the same table.
+    #[arg(long)]
+    peers: bool,
 }
 
 /// A backend as the benchmark names it.
@@ -121,7 +137,7 @@ pub enum BenchMode {
 impl BenchMode {
     const ALL: [BenchMode; 3] = [BenchMode::Rxdrop, BenchMode::Txpush, BenchMode::L2fwd];
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             BenchMode::Rxdrop => "rxdrop",
             BenchMode::Txpush => "txpush",
@@ -148,11 +164,27 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
 
 /// One run's measurement.
 #[derive(Debug, Clone, Copy)]
-struct RunResult {
+pub(super) struct RunResult {
     /// Packets per second delivered.
-    pps: f64,
+    pub(super) pps: f64,
     /// Measured side's CPU (thread + softirq of its core) per packet, ns.
-    ns_per_packet: f64,
+    pub(super) ns_per_packet: f64,
+}
+
+/// A row of the table: one of ours, or an existing tool.
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    Ours(BenchBackend),
+    Peer(super::peers::Peer),
+}
+
+impl Row {
+    fn name(self) -> &'static str {
+        match self {
+            Row::Ours(b) => b.name(),
+            Row::Peer(p) => p.name(),
+        }
+    }
 }
 
 /// The plan: everything that will run, for progress and time estimates.
@@ -202,6 +234,11 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
         }
     }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r >= 1.0) {
+            bail!("--rate must be at least 1 packet per second, not {r}");
+        }
+    }
     if a.cpu == a.gen_cpu {
         eprintln!(
             "pktio: warning: generator and measured side share CPU {}: figures will be lower",
@@ -219,7 +256,22 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     env.set("driver", "veth");
     env.set("batch", a.batch.to_string());
     env.set("need_wakeup", "on");
-    env.set("busy_poll", "off");
+    env.set(
+        "busy_poll",
+        if a.busy_poll {
+            "20 us, budget 64"
+        } else {
+            "off"
+        },
+    );
+    env.set("idle", if a.poll { "poll()" } else { "spin" });
+    env.set(
+        "offered",
+        a.rate
+            .map_or("as fast as the generator can".to_string(), |r| {
+                format!("{r} pps")
+            }),
+    );
     env.set("generator", "XDP live frames (BPF_PROG_RUN, XDP_TX)");
     env.set(
         "softirq",
@@ -234,7 +286,12 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         &["mode", "size", "backend"],
     );
 
-    let cells = a.sizes.len() * (1 + a.modes.len() * a.backends.len()) * runs;
+    let peer_rows = if a.peers {
+        super::peers::available(&mut Vec::new()).len()
+    } else {
+        0
+    };
+    let cells = a.sizes.len() * (1 + a.modes.len() * (a.backends.len() + peer_rows)) * runs;
     let mut plan = Plan {
         cells,
         done: 0,
@@ -270,11 +327,19 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             .push(Cell::new(labels, "Mpps", "Mpps", samples));
 
         for &mode in &a.modes {
-            for &backend in &a.backends {
+            let mut rows: Vec<Row> = a.backends.iter().map(|&b| Row::Ours(b)).collect();
+            if a.peers {
+                rows.extend(
+                    super::peers::available(&mut report.notes)
+                        .into_iter()
+                        .map(Row::Peer),
+                );
+            }
+            for row in rows {
                 let labels = Labels::new([
                     ("mode", mode.name()),
                     ("size", &*size.to_string()),
-                    ("backend", backend.name()),
+                    ("backend", row.name()),
                 ]);
                 let mut rates = Vec::new();
                 let mut costs = Vec::new();
@@ -283,12 +348,27 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                         break;
                     }
                     plan.progress(&format!(
-                        "{:<7} {size:>4} B  {:<8} run {}/{runs}",
+                        "{:<7} {size:>4} B  {:<12} run {}/{runs}",
                         mode.name(),
-                        backend.name(),
+                        row.name(),
                         r + 1
                     ));
-                    match measure_cell(&lab, mode, backend, size, &a, warmup, seconds) {
+                    let m = match row {
+                        Row::Ours(backend) => {
+                            measure_cell(&lab, mode, backend, size, &a, warmup, seconds)
+                        }
+                        Row::Peer(peer) => super::peers::measure(
+                            &lab,
+                            peer,
+                            mode,
+                            size,
+                            (a.cpu, a.gen_cpu),
+                            a.rate,
+                            warmup,
+                            seconds,
+                        ),
+                    };
+                    match m {
                         Ok(m) => {
                             eprintln!(
                                 "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
@@ -302,12 +382,19 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             eprintln!("          unsupported: {why}");
                             let note = format!(
                                 "{} {} {size} B: unsupported: {why}",
-                                backend.name(),
+                                row.name(),
                                 mode.name()
                             );
                             if !report.notes.contains(&note) {
                                 report.notes.push(note);
                             }
+                            // The row stays in the table and the JSON, without samples.
+                            report.cells.push(Cell::new(
+                                labels.with("status", &format!("unsupported: {why}")),
+                                "Mpps",
+                                "Mpps",
+                                Vec::new(),
+                            ));
                             plan.done += runs - r;
                             break;
                         }
@@ -368,7 +455,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-enum CellError {
+pub(super) enum CellError {
     Unsupported(String),
     Failed(anyhow::Error),
 }
@@ -392,21 +479,27 @@ fn lab_frame(lab: &Lab) -> UdpFrame {
 }
 
 /// Starts the live-frame generator on the gen end, pinned to `cpu`.
-fn start_generator(
+pub(super) fn start_generator(
     lab: &Lab,
     size: u32,
     cpu: usize,
+    rate: Option<f64>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
     let spec = lab_frame(lab);
     let ifindex = lab.gen().ifindex();
     lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
-        crate::gen::run_live(ifindex, &spec, (size - 4) as usize, &stop)
+        let lim = crate::gen::Limits {
+            rate,
+            flows: 1,
+            ..Default::default()
+        };
+        crate::gen::run_live_limited(ifindex, &spec, (size - 4) as usize, &stop, &lim)
     })
 }
 
-fn join_generator(
+pub(super) fn join_generator(
     h: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>,
 ) -> anyhow::Result<crate::gen::GenResult> {
     h.join()
@@ -415,7 +508,7 @@ fn join_generator(
 
 /// An XDP program attached to a lab end for the duration of a run: a sink
 /// that drops (and so counts in the link's rx counters) everything.
-fn attach_sink(host: &Host, action: XdpAction) -> anyhow::Result<XdpLink> {
+pub(super) fn attach_sink(host: &Host, action: XdpAction) -> anyhow::Result<XdpLink> {
     host.try_run(|| -> anyhow::Result<XdpLink> {
         let prog = Program::load_xdp(&progs::xdp_return(action), &[])?;
         Ok(XdpLink::attach(&prog, host.ifindex(), XdpMode::Driver)?)
@@ -431,7 +524,7 @@ fn measure_ceiling(
 ) -> anyhow::Result<f64> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let g = start_generator(lab, size, gen_cpu, stop.clone());
+    let g = start_generator(lab, size, gen_cpu, None, stop.clone());
     std::thread::sleep(Duration::from_secs_f64(warmup));
     let before = lab.rx().try_stats()?;
     let t0 = Instant::now();
@@ -463,9 +556,9 @@ fn measure_cell(
         frame_size: 4096,
         frames: 4096,
         ring_size: 2048,
-        busy_poll: None,
+        busy_poll: a.busy_poll.then_some(20),
         busy_poll_budget: 64,
-        poll: false,
+        poll: a.poll,
         no_need_wakeup: false,
         duration: None,
         cpu: Some(a.cpu),
@@ -496,14 +589,7 @@ fn measure_cell(
 
     let probe = Arc::new(LoopProbe::default());
     let loop_stop = Arc::new(AtomicBool::new(false));
-    let spec = UdpFrame {
-        src_mac: lab.gen().mac(),
-        dst_mac: lab.rx().mac(),
-        src_ip: lab.gen().addr().ip(),
-        dst_ip: lab.rx().addr().ip(),
-        src_port: 9,
-        dst_port: 9,
-    };
+    let spec = lab_frame(lab);
     let ifname = measured.ifname().to_string();
     let (o, p, ls, cpu) = (opts.clone(), probe.clone(), loop_stop.clone(), a.cpu);
     let frame_len = size - 4;
@@ -514,7 +600,7 @@ fn measure_cell(
     });
     let gen_stop = Arc::new(AtomicBool::new(false));
     let generator = (mode != BenchMode::Txpush)
-        .then(|| start_generator(lab, size, a.gen_cpu, gen_stop.clone()));
+        .then(|| start_generator(lab, size, a.gen_cpu, a.rate, gen_stop.clone()));
 
     let running = Running {
         worker,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod lab;
+pub mod peers;
 pub mod soak;
 pub mod tcp;
 pub mod xsk;

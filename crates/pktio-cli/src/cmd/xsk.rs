@@ -549,14 +549,15 @@ pub fn run_loop_probed(
             if matches!(mode, Mode::Txpush | Mode::L2fwd) && (n > 0 || mode == Mode::Txpush) {
                 sock.kick_tx()?;
             }
+            // An empty RX ring: sleep in poll(), or wake the kernel when it asked
+            // (with busy poll, wake_rx always calls recvfrom, which runs the
+            // device's NAPI on this CPU — the same rule DPDK's af_xdp PMD uses).
             if mode != Mode::Txpush && n == 0 {
                 if opts.poll {
                     sock.poll_rx(100)?;
                 } else {
                     sock.wake_rx()?;
                 }
-            } else if mode != Mode::Txpush && opts.busy_poll.is_some() {
-                sock.wake_rx()?;
             }
             Ok(())
         };
@@ -698,7 +699,7 @@ fn run_on_interface(
     })
 }
 
-/// Runs `mode` in a throw-away lab: the generator (AF_XDP txpush) in `gen`,
+/// Runs `mode` in a throw-away lab: the generator (live frames or AF_XDP) in `gen`,
 /// the measured loop in `rx` (rxdrop, l2fwd), or the measured txpush in
 /// `gen` with arrivals counted at `rx`.
 fn run_in_lab(
@@ -756,15 +757,25 @@ fn run_in_lab(
             gen_stop.clone(),
             lab_opts.gen_cpu,
         );
-        Some(gen.spawn(move || -> anyhow::Result<Summary> {
+        let (kind, ifindex) = (lab_opts.generator, gen.ifindex());
+        Some(gen.spawn(move || -> anyhow::Result<(u64, f64)> {
             pin_to_cpu(gcpu)?;
-            let o = XskOpts {
-                queue: 0,
-                busy_poll: None,
-                poll: false,
-                ..o
-            };
-            run_loop(Mode::Txpush, &ifname, &o, Some((&s, size)), &gs, None, true)
+            match kind {
+                crate::gen::Generator::Live => {
+                    let r = crate::gen::run_live(ifindex, &s, size as usize, &gs)?;
+                    Ok((r.frames, r.seconds))
+                }
+                crate::gen::Generator::Xsk => {
+                    let o = XskOpts {
+                        queue: 0,
+                        busy_poll: None,
+                        poll: false,
+                        ..o
+                    };
+                    let r = run_loop(Mode::Txpush, &ifname, &o, Some((&s, size)), &gs, None, true)?;
+                    Ok((r.packets, r.seconds))
+                }
+            }
         }))
     };
 
@@ -791,11 +802,10 @@ fn run_in_lab(
         Some(Err(_)) => bail!("the traffic generator thread panicked"),
     };
     if !opts.json {
-        if let Some(g) = gen_summary {
+        if let Some((frames, secs)) = gen_summary {
             println!(
-                "  generator: {} packets sent ({} mean)",
-                g.packets,
-                fmt_pps(g.mpps * 1e6)
+                "  generator: {frames} packets sent ({} mean)",
+                fmt_pps(frames as f64 / secs.max(1e-9))
             );
         }
         match mode {

@@ -50,7 +50,7 @@
 //! # Safety
 //!
 //! A ring's memory (a kernel mapping or a heap block in tests) is owned by the
-//! ring value itself ([`RingMem`]), so the raw pointers into it are valid for
+//! ring value itself (`RingMem`), so the raw pointers into it are valid for
 //! as long as the ring exists. Slots are only read or written between the
 //! index loads and stores described above, which is what makes the accesses
 //! race-free with respect to the other side.

@@ -643,6 +643,96 @@ mod tests {
         .is_err());
     }
 
+    /// A UMEM needs an AF_XDP socket (CAP_NET_RAW); `None` means skip.
+    fn small_umem(test: &str) -> Option<Umem> {
+        match Umem::new(UmemConfig {
+            frame_count: 8,
+            ..Default::default()
+        }) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                eprintln!("SKIPPED {test}: needs CAP_NET_RAW for an AF_XDP socket ({e})");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn accounting_follows_every_move() {
+        let Some(u) = small_umem("accounting_follows_every_move") else {
+            return;
+        };
+        assert_eq!(u.check_accounting().unwrap().free, 8);
+        let a = u.alloc().unwrap();
+        let b = u.alloc().unwrap();
+        let (addr_b, _) = b.into_ring(Place::TxPath);
+        let fill = u.pop_free().unwrap();
+        let acc = u.check_accounting().unwrap();
+        assert_eq!((acc.free, acc.app, acc.rx_path, acc.tx_path), (5, 1, 1, 1));
+        drop(a);
+        u.push_free(addr_b, Place::TxPath);
+        let f = u.frame_from_kernel(fill + 256, 60, Place::RxPath);
+        assert_eq!(f.len(), 60);
+        drop(f);
+        let acc = u.check_accounting().unwrap();
+        assert_eq!((acc.free, acc.app, acc.rx_path, acc.tx_path), (8, 0, 0, 0));
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    fn debug_builds_catch_foreign_addresses_and_double_submits() {
+        let Some(u) = small_umem("debug_builds_catch_foreign_addresses_and_double_submits") else {
+            return;
+        };
+        // An address beyond the UMEM.
+        let foreign = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            u.frame_from_kernel(8 * 4096 + 100, 60, Place::RxPath);
+        }));
+        let msg = foreign.unwrap_err();
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("foreign address"), "{msg}");
+        // A frame the kernel "returns" that was never given to it.
+        let free_addr = 3 * 4096;
+        let never_given = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            u.frame_from_kernel(free_addr, 60, Place::RxPath);
+        }));
+        let msg = never_given.unwrap_err();
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("double submit"), "{msg}");
+        // The same chunk submitted twice to the fill ring.
+        let f = u.alloc().unwrap();
+        let (addr, _) = f.into_ring(Place::RxPath);
+        let twice = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            u.moved(addr, Place::App, Place::RxPath);
+        }));
+        assert!(
+            twice.is_err(),
+            "a second submit of the same frame is caught"
+        );
+    }
+
+    #[test]
+    fn hugepages_without_reservation_say_how_to_reserve() {
+        let reserved = std::fs::read_to_string("/proc/sys/vm/nr_hugepages")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        let r = Umem::new(UmemConfig {
+            frame_count: 512,
+            hugepages: true,
+            ..Default::default()
+        });
+        match (reserved, r) {
+            (Some(0), Err(e @ XskError::NoHugepages { .. })) => {
+                assert!(e.to_string().contains("nr_hugepages"), "{e}");
+            }
+            (Some(0), Err(e)) => panic!("expected NoHugepages, got {e:?}"),
+            (Some(0), Ok(_)) => panic!("a hugepage UMEM without reserved huge pages"),
+            // Huge pages are reserved here: the UMEM is simply built (or the
+            // socket needs privilege we lack).
+            (_, _) => eprintln!("SKIPPED hugepages_without_reservation_say_how_to_reserve: huge pages are reserved on this host"),
+        }
+    }
+
     #[test]
     fn default_fill_ring_is_twice_the_frames() {
         let c = UmemConfig {

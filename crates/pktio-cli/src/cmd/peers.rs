@@ -1,0 +1,336 @@
+//! Existing tools run in the same lab as `pktio bench`, as rows of the same
+//! table: dpdk-testpmd with `net_af_xdp` and `net_af_packet` (rxonly,
+//! txonly, macswap), with its defaults, as `shared/lab/lab.sh` runs it.
+//!
+//! testpmd is driven through its interactive prompt: `show port stats all`
+//! brackets the measured window, the packets counted are its own RX counter
+//! (rxonly) or the arrivals at the far end (txonly, macswap: an XDP_DROP
+//! sink there, like ours), and its cost is the CPU time of the whole process
+//! (`/proc/PID/stat`) plus the softirq time of its forwarding core.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use pktio::bpf::XdpAction;
+use pktio_lab::Lab;
+
+use super::bench::{attach_sink, join_generator, start_generator, BenchMode, CellError, RunResult};
+use crate::run::softirq_ns;
+
+/// An existing tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// dpdk-testpmd on `net_af_xdp` (AF_XDP, copy mode on veth).
+    TestpmdXdp,
+    /// dpdk-testpmd on `net_af_packet` (TPACKET_V2 mmap rings).
+    TestpmdPacket,
+}
+
+impl Peer {
+    /// Its row name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::TestpmdXdp => "testpmd-xdp",
+            Peer::TestpmdPacket => "testpmd-pkt",
+        }
+    }
+}
+
+/// The peers installed here; the missing ones are added to `notes`.
+pub fn available(notes: &mut Vec<String>) -> Vec<Peer> {
+    let have = std::process::Command::new("dpdk-testpmd")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if have {
+        vec![Peer::TestpmdXdp, Peer::TestpmdPacket]
+    } else {
+        let n = "peers: dpdk-testpmd not installed (Debian: apt-get install dpdk dpdk-dev librte-net-af-xdp23 librte-net-af-packet23)".to_string();
+        if !notes.contains(&n) {
+            notes.push(n);
+        }
+        vec![]
+    }
+}
+
+/// testpmd's CPU time (all threads), ns, from /proc/PID/stat.
+fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the ")" of the command name: utime is the 14th field overall.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks * 10_000_000
+}
+
+/// The `RX-packets:` value of every "NIC statistics" block testpmd printed
+/// (the answers to `show port stats all`, in order).
+fn nic_rx_packets(out: &str) -> Vec<u64> {
+    let mut v = Vec::new();
+    let mut in_block = false;
+    for l in out.lines() {
+        if l.contains("NIC statistics for port") {
+            in_block = true;
+        } else if in_block {
+            if let Some(r) = l.trim().strip_prefix("RX-packets:") {
+                if let Some(n) = r.split_whitespace().next().and_then(|x| x.parse().ok()) {
+                    v.push(n);
+                }
+                in_block = false;
+            }
+        }
+    }
+    v
+}
+
+struct Testpmd {
+    child: Child,
+    stdin: ChildStdin,
+    out: Arc<Mutex<String>>,
+}
+
+impl Testpmd {
+    fn send(&mut self, cmd: &str) -> anyhow::Result<()> {
+        writeln!(self.stdin, "{cmd}").context("writing to testpmd")?;
+        self.stdin.flush().context("writing to testpmd")
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits until testpmd's output contains `what` (or it exits).
+    fn wait_for(&mut self, what: &str, timeout: Duration) -> anyhow::Result<()> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.output().contains(what) {
+                return Ok(());
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                bail!("dpdk-testpmd exited ({st}):\n{}", tail(&self.output()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "dpdk-testpmd did not say {what:?} within {timeout:?}:\n{}",
+            tail(&self.output())
+        )
+    }
+
+    /// Asks for the port counters. testpmd's stdout is a pipe, so it is
+    /// block-buffered: the answers are read after it exits (`quit`), each
+    /// holding the counter at the moment it was asked for.
+    fn stats(&mut self) -> anyhow::Result<()> {
+        self.send("show port stats all")
+    }
+
+    /// Stops testpmd and returns everything it printed.
+    fn quit(mut self) -> String {
+        let _ = self.send("stop");
+        let _ = self.send("quit");
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Let the reader threads drain the pipes.
+        std::thread::sleep(Duration::from_millis(200));
+        self.output()
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Runs one cell with `peer` in the lab.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn measure(
+    lab: &Lab,
+    peer: Peer,
+    mode: BenchMode,
+    size: u32,
+    (cpu, gen_cpu): (usize, usize),
+    rate: Option<f64>,
+    warmup: f64,
+    seconds: f64,
+) -> Result<RunResult, CellError> {
+    let (host, far) = match mode {
+        BenchMode::Txpush => (lab.gen(), lab.rx()),
+        _ => (lab.rx(), lab.gen()),
+    };
+    let _sink = match mode {
+        BenchMode::Txpush => Some(attach_sink(lab.rx(), XdpAction::Drop)?),
+        BenchMode::L2fwd => Some(attach_sink(lab.gen(), XdpAction::Drop)?),
+        BenchMode::Rxdrop => None,
+    };
+    // net_af_packet sees frames only through the stack: give the veth a NAPI
+    // for the generator's XDP_TX frames (GRO), as lab.sh does.
+    let gro = peer == Peer::TestpmdPacket && mode != BenchMode::Txpush;
+    if gro {
+        lab.rx().set_gro(true)?;
+    }
+    let vdev = match peer {
+        Peer::TestpmdXdp => format!(
+            "net_af_xdp0,iface={},start_queue=0,queue_count=1",
+            host.ifname()
+        ),
+        Peer::TestpmdPacket => format!("net_af_packet0,iface={},qpairs=1", host.ifname()),
+    };
+    let fwd = match mode {
+        BenchMode::Rxdrop => "rxonly",
+        BenchMode::Txpush => "txonly",
+        BenchMode::L2fwd => "macswap",
+    };
+    let other = if cpu == 0 { 1 } else { 0 };
+    let mut cmd = host.command("dpdk-testpmd");
+    cmd.args([
+        "-l",
+        &format!("{other},{cpu}"),
+        "--main-lcore",
+        &other.to_string(),
+    ])
+    .args(["--file-prefix", &format!("pktio-{}", std::process::id())])
+    .args([
+        "--no-huge",
+        "-m",
+        "1024",
+        "--no-pci",
+        "--vdev",
+        &vdev,
+        "--",
+        "-i",
+    ])
+    .arg(format!("--forward-mode={fwd}"))
+    .arg("--total-num-mbufs=32768");
+    if mode == BenchMode::Txpush {
+        let m = lab.rx().mac();
+        cmd.arg(format!("--txpkts={}", size - 4)).arg(format!(
+            "--eth-peer=0,{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        ));
+        cmd.arg(format!("--tx-ip={},{}", lab.gen().addr(), lab.rx().addr()));
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("starting dpdk-testpmd")?;
+    let out = Arc::new(Mutex::new(String::new()));
+    for r in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let out = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(r).lines().map_while(Result::ok) {
+                if let Ok(mut o) = out.lock() {
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            }
+        });
+    }
+    let stdin = child.stdin.take().context("testpmd stdin")?;
+    let mut tp = Testpmd { child, stdin, out };
+    let window = (|| -> Result<(f64, u64, u64), CellError> {
+        tp.wait_for("Checking link statuses", Duration::from_secs(20))?;
+        std::thread::sleep(Duration::from_millis(300));
+        tp.send("start")?;
+        let gen_stop = Arc::new(AtomicBool::new(false));
+        let g = (mode != BenchMode::Txpush)
+            .then(|| start_generator(lab, size, gen_cpu, rate, gen_stop.clone()));
+        std::thread::sleep(Duration::from_secs_f64(warmup));
+        let pid = tp.child.id();
+        tp.stats()?;
+        let (c0, s0, f0, t0) = (
+            process_cpu_ns(pid),
+            softirq_ns(cpu).unwrap_or(0),
+            far.try_stats()?.rx_packets,
+            Instant::now(),
+        );
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        tp.stats()?;
+        let (c1, s1, f1, dt) = (
+            process_cpu_ns(pid),
+            softirq_ns(cpu).unwrap_or(0),
+            far.try_stats()?.rx_packets,
+            t0.elapsed().as_secs_f64(),
+        );
+        gen_stop.store(true, Ordering::SeqCst);
+        if let Some(g) = g {
+            join_generator(g)?;
+        }
+        Ok((
+            dt,
+            f1.saturating_sub(f0),
+            c1.saturating_sub(c0) + s1.saturating_sub(s0),
+        ))
+    })();
+    let out = tp.quit();
+    if gro {
+        lab.rx().set_gro(false)?;
+    }
+    let (dt, far_delta, cpu_ns) = window?;
+    let rx = nic_rx_packets(&out);
+    let [.., rx0, rx1] = rx[..] else {
+        return Err(CellError::Failed(anyhow::anyhow!(
+            "dpdk-testpmd printed {} port-stats answers, expected 2:\n{}",
+            rx.len(),
+            tail(&out)
+        )));
+    };
+    let tool_rx = rx1.saturating_sub(rx0);
+    let handled = match mode {
+        BenchMode::Rxdrop | BenchMode::L2fwd => tool_rx,
+        BenchMode::Txpush => far_delta,
+    };
+    let delivered = match mode {
+        BenchMode::Rxdrop => tool_rx,
+        _ => far_delta,
+    };
+    Ok(RunResult {
+        pps: delivered as f64 / dt,
+        ns_per_packet: if handled > 0 {
+            cpu_ns as f64 / handled as f64
+        } else {
+            0.0
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_rx_packets_of_each_stats_answer() {
+        let out = "testpmd> show port stats all\n  ######################## NIC statistics for port 0  ########################\n  RX-packets: 1200       RX-missed: 0          RX-bytes:  76800\n  RX-errors: 0\n  TX-packets: 0\n  ---------------------- Forward statistics for port 0  ----------------------\n  RX-packets: 99             RX-dropped: 0             RX-total: 99\n  ######################## NIC statistics for port 0  ########################\n  RX-packets: 3400       RX-missed: 5          RX-bytes:  217600\n";
+        assert_eq!(nic_rx_packets(out), vec![1200, 3400]);
+        assert!(nic_rx_packets("nothing").is_empty());
+    }
+}

@@ -1,0 +1,139 @@
+//! `pktio bench` plumbing with tiny durations: the JSON schema, a
+//! well-formed SVG, the zero-copy row with its reason on veth, ratios.
+//! No timed assertions: only that the numbers are there and consistent.
+
+use std::process::Command;
+
+use pktio_lab::require_root;
+
+#[test]
+fn bench_json_svg_and_unsupported_row() {
+    require_root!();
+    let dir = std::env::temp_dir().join(format!("pktio-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, svg) = (dir.join("b.json"), dir.join("b.svg"));
+    let o = Command::new(env!("CARGO_BIN_EXE_pktio"))
+        .args([
+            "bench",
+            "--runs",
+            "2",
+            "--seconds",
+            "0.3",
+            "--sizes",
+            "64",
+            "--modes",
+            "rxdrop,txpush",
+        ])
+        .args(["--backends", "xdp-zc,xdp,xdp-skb", "--json"])
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let env = &v["environment"];
+    assert!(
+        env["kernel"].as_str().is_some_and(|k| !k.is_empty()),
+        "{env}"
+    );
+    assert!(
+        env["cores"]["generator"].is_array() && env["cores"]["measured"].is_array(),
+        "{env}"
+    );
+    let cells = v["cells"].as_array().unwrap();
+    let mpps = |mode: &str, backend: &str| {
+        cells
+            .iter()
+            .find(|c| {
+                c["metric"] == "Mpps"
+                    && c["labels"]["mode"] == mode
+                    && c["labels"]["backend"] == backend
+                    && c["labels"]["size"] == "64"
+            })
+            .unwrap_or_else(|| panic!("no Mpps cell for {mode}/{backend}: {v}"))
+    };
+    for mode in ["rxdrop", "txpush"] {
+        for backend in ["xdp", "xdp-skb"] {
+            let c = mpps(mode, backend);
+            let samples = c["samples"].as_array().unwrap();
+            assert_eq!(samples.len(), 2, "two runs: {c}");
+            let (min, med, max) = (
+                c["min"].as_f64().unwrap(),
+                c["median"].as_f64().unwrap(),
+                c["max"].as_f64().unwrap(),
+            );
+            assert!(min <= med && med <= max && min > 0.0, "{c}");
+        }
+        // Zero-copy on veth: the row is there, without samples, with the reason.
+        let zc = mpps(mode, "xdp-zc");
+        assert!(zc["samples"].as_array().unwrap().is_empty(), "{zc}");
+        let status = zc["labels"]["status"].as_str().unwrap_or("");
+        assert!(
+            status.starts_with("unsupported") && status.contains("veth"),
+            "{zc}"
+        );
+    }
+    // The ceiling row and the rxdrop share of it.
+    assert!(
+        cells
+            .iter()
+            .any(|c| c["labels"]["mode"] == "ceiling"
+                && c["median"].as_f64().is_some_and(|m| m > 0.0)),
+        "{v}"
+    );
+    let share = cells
+        .iter()
+        .find(|c| c["metric"] == "of ceiling" && c["labels"]["backend"] == "xdp")
+        .unwrap();
+    assert!(share["median"].as_f64().is_some_and(|p| p > 0.0), "{share}");
+    // The ratio column printed for each row matches the medians.
+    let (a, b) = (
+        mpps("rxdrop", "xdp")["median"].as_f64().unwrap(),
+        mpps("rxdrop", "xdp-skb")["median"].as_f64().unwrap(),
+    );
+    let want = format!("{:.2}", a / b);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("rxdrop") && l.split_whitespace().nth(2) == Some("xdp"))
+        .unwrap_or("");
+    assert!(
+        line.split_whitespace().any(|t| t == want),
+        "ratio {want} in {line:?}\n{text}"
+    );
+
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&svg_text).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    assert!(
+        doc.descendants()
+            .filter(|n| n.tag_name().name() == "rect")
+            .count()
+            >= 5,
+        "bars drawn"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_bad_input() {
+    for (args, want) in [
+        (&["bench", "--sizes", "20"][..], "outside 64..=1518"),
+        (&["bench", "--seconds", "0"][..], "--seconds"),
+        (&["bench", "--cpu", "99"][..], "does not exist"),
+        (&["bench", "--backends", "nosuch"][..], "invalid value"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_pktio"))
+            .args(args)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && t.contains(want), "{args:?}: {t}");
+    }
+}
