@@ -390,11 +390,8 @@ fn run_interval(
     })
 }
 
-/// The live-frame generator on the gen end, for the whole soak: `XDP_TX`
-/// run by `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES` (see
-/// [`crate::gen`]), paced in chunks of 50 ms worth of frames — each run
-/// costs the kernel a set-up of some milliseconds, so finer chunks would
-/// fall short of the rate.
+/// The live-frame generator ([`crate::gen::run_live_limited`]) on the gen
+/// end, for the whole soak.
 fn start_generator(
     lab: &Lab,
     a: &SoakArgs,
@@ -410,39 +407,15 @@ fn start_generator(
     };
     let ifindex = lab.gen().ifindex();
     let len = (a.size - 4) as usize;
-    let rate = (a.rate > 0.0).then_some(a.rate);
+    let lim = crate::gen::Limits {
+        rate: (a.rate > 0.0).then_some(a.rate),
+        flows: 1,
+        ..Default::default()
+    };
     let cpu = a.gen_cpu;
     lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
-        let mut frame = vec![0u8; len];
-        spec.emit(b"pktio soak", len, &mut frame)
-            .map_err(|_| anyhow::anyhow!("cannot build a {len}-byte frame"))?;
-        let prog = Program::load_xdp(&progs::xdp_tx(), &[])
-            .context("loading the XDP_TX generator program")?;
-        let chunk = rate.map_or(1 << 15, |r| ((r / 20.0).ceil() as u32).clamp(1, 1 << 15));
-        let start = Instant::now();
-        let mut frames = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            match prog.run_live_frames(ifindex, &frame, chunk, chunk.min(64)) {
-                Ok(r) => frames += u64::from(r.frames),
-                // A signal landed on this thread: the loop condition decides.
-                Err(pktio::bpf::BpfError::Sys(e)) if e.errno() == Some(libc::EINTR) => {}
-                Err(e) => {
-                    return Err(anyhow::Error::new(e)
-                        .context("BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (kernel 5.18+)"))
-                }
-            }
-            if let Some(r) = rate {
-                let due = Duration::from_secs_f64(frames as f64 / r);
-                if let Some(wait) = due.checked_sub(start.elapsed()) {
-                    std::thread::sleep(wait.min(Duration::from_millis(200)));
-                }
-            }
-        }
-        Ok(crate::gen::GenResult {
-            frames,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        crate::gen::run_live_limited(ifindex, &spec, len, &stop, &lim)
     })
 }
 
