@@ -47,7 +47,15 @@ fn histogram_samples_equal_the_pings_answered() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let out = String::from_utf8_lossy(&o.stdout);
-    for h in ["p50 (µs)", "p99 (µs)", "p99.9 (µs)", "min (µs)", "max (µs)", "busy-poll", "interrupt"] {
+    for h in [
+        "p50 (µs)",
+        "p99 (µs)",
+        "p99.9 (µs)",
+        "min (µs)",
+        "max (µs)",
+        "busy-poll",
+        "interrupt",
+    ] {
         assert!(out.contains(h), "table lacks {h}: {t}");
     }
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -67,7 +75,10 @@ fn histogram_samples_equal_the_pings_answered() {
                 cell(&v, backend, mode, "p99").unwrap(),
                 cell(&v, backend, mode, "max").unwrap(),
             );
-            assert!(0.0 < min && min <= p50 && p50 <= p99 && p99 <= max, "{min} {p50} {p99} {max}");
+            assert!(
+                0.0 < min && min <= p50 && p50 <= p99 && p99 <= max,
+                "{min} {p50} {p99} {max}"
+            );
         }
     }
     let svg = std::fs::read_to_string(&svg).unwrap();
@@ -88,7 +99,10 @@ fn markdown_output() {
     assert!(o.status.success(), "{t}");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("### pktio latency"), "{t}");
-    assert!(out.contains("| backend | mode | min (µs) | p50 (µs) |"), "{t}");
+    assert!(
+        out.contains("| backend | mode | min (µs) | p50 (µs) |"),
+        "{t}"
+    );
     assert!(out.contains("| xdp | interrupt |"), "{t}");
 }
 

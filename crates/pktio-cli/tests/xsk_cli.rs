@@ -23,23 +23,35 @@ fn text(o: &Output) -> String {
 /// The number after `key` in the first line containing it.
 fn number_after(s: &str, key: &str) -> Option<u64> {
     let rest = &s[s.find(key)? + key.len()..];
-    rest.split(|c: char| !c.is_ascii_digit()).find(|t| !t.is_empty())?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .find(|t| !t.is_empty())?
+        .parse()
+        .ok()
 }
 
 #[test]
 fn rxdrop_txpush_l2fwd_in_the_lab_move_packets() {
     require_root!();
     for mode in ["rxdrop", "txpush", "l2fwd"] {
-        let o = pktio().args([mode, "--lab", "-d", "1.5", "--generator", "live"]).output().unwrap();
+        let o = pktio()
+            .args([mode, "--lab", "-d", "1.5", "--generator", "live"])
+            .output()
+            .unwrap();
         let t = text(&o);
         assert!(o.status.success(), "{mode}: {t}");
         let out = String::from_utf8_lossy(&o.stdout);
         let n = number_after(&out, &format!("{mode}: ")).unwrap_or(0);
         assert!(n > 1000, "{mode} handled only {n} packets: {t}");
-        assert!(t.contains("copy mode") && t.contains("zero-copy refused"), "{mode} reports the mode and why: {t}");
+        assert!(
+            t.contains("copy mode") && t.contains("zero-copy refused"),
+            "{mode} reports the mode and why: {t}"
+        );
         match mode {
             "txpush" => assert!(number_after(&out, "arrived at").unwrap_or(0) > 1000, "{t}"),
-            "l2fwd" => assert!(number_after(&out, "came back to").unwrap_or(0) > 1000, "{t}"),
+            "l2fwd" => assert!(
+                number_after(&out, "came back to").unwrap_or(0) > 1000,
+                "{t}"
+            ),
             _ => {}
         }
     }
@@ -62,20 +74,38 @@ fn interface_deleted_while_running_stops_with_the_stats_so_far() {
     let t0 = Instant::now();
     let o = child.wait_with_output().unwrap();
     let t = text(&o);
-    assert!(t0.elapsed() < Duration::from_secs(10), "stopped promptly: {t}");
-    assert!(!o.status.success(), "a vanished interface is a failure: {t}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "stopped promptly: {t}"
+    );
+    assert!(
+        !o.status.success(),
+        "a vanished interface is a failure: {t}"
+    );
     assert!(t.contains("vanished"), "says why: {t}");
-    assert!(t.contains("rxdrop:") && t.contains("XDP_STATISTICS"), "prints the summary: {t}");
+    assert!(
+        t.contains("rxdrop:") && t.contains("XDP_STATISTICS"),
+        "prints the summary: {t}"
+    );
 }
 
 #[test]
 fn bad_input_is_refused_clearly() {
     let cases: &[(&[&str], &str)] = &[
         (&["rxdrop"], "give an interface with -i IF"),
-        (&["rxdrop", "-i", "lo", "--frame-size", "3000"], "use 2048 or 4096"),
-        (&["txpush", "-i", "lo", "--dst-ip", "10.0.0.1"], "198.18.0.0/15"),
+        (
+            &["rxdrop", "-i", "lo", "--frame-size", "3000"],
+            "use 2048 or 4096",
+        ),
+        (
+            &["txpush", "-i", "lo", "--dst-ip", "10.0.0.1"],
+            "198.18.0.0/15",
+        ),
         (&["rxdrop", "-i", "lo", "--batch", "0"], "batch"),
-        (&["rxdrop", "-i", "lo", "--ring-size", "1000", "-d", "1"], "not a power of two"),
+        (
+            &["rxdrop", "-i", "lo", "--ring-size", "1000", "-d", "1"],
+            "not a power of two",
+        ),
         (&["rxdrop", "-i", "pktio-nosuch0", "-d", "1"], "not found"),
         (&["rxdrop", "-i", "lo", "-d", "-3"], ""),
     ];
@@ -100,7 +130,10 @@ fn queue_beyond_the_device_is_named() {
         .unwrap();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
-    assert!(t.contains("queue 5 does not exist") && t.contains("1 queue"), "{t}");
+    assert!(
+        t.contains("queue 5 does not exist") && t.contains("1 queue"),
+        "{t}"
+    );
 }
 
 /// Without CAP_IPC_LOCK the UMEM counts against RLIMIT_MEMLOCK: a low limit
@@ -113,7 +146,13 @@ fn memlock_limit_is_explained() {
         return;
     }
     let o = Command::new("prlimit")
-        .args(["--memlock=65536:65536", "setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock", "--"])
+        .args([
+            "--memlock=65536:65536",
+            "setpriv",
+            "--bounding-set=-ipc_lock",
+            "--inh-caps=-ipc_lock",
+            "--",
+        ])
         .arg(env!("CARGO_BIN_EXE_pktio"))
         .args(["rxdrop", "-i", "lo", "-d", "1"])
         .output()
@@ -121,7 +160,10 @@ fn memlock_limit_is_explained() {
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("cannot register a") && t.contains("UMEM"), "{t}");
-    assert!(t.contains("RLIMIT_MEMLOCK") && t.contains("CAP_IPC_LOCK"), "the hint says how to fix it: {t}");
+    assert!(
+        t.contains("RLIMIT_MEMLOCK") && t.contains("CAP_IPC_LOCK"),
+        "the hint says how to fix it: {t}"
+    );
 }
 
 /// Without privilege the error names the capabilities needed.
@@ -134,11 +176,16 @@ fn missing_privilege_names_the_capability() {
         .args(["rxdrop", "-i", "lo", "-d", "1"])
         .output();
     let Ok(o) = o else {
-        eprintln!("SKIPPED missing_privilege_names_the_capability: setpriv (util-linux) not installed");
+        eprintln!(
+            "SKIPPED missing_privilege_names_the_capability: setpriv (util-linux) not installed"
+        );
         return;
     };
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
-    assert!(t.contains("CAP_NET_RAW") || t.contains("CAP_NET_ADMIN"), "names the capability: {t}");
+    assert!(
+        t.contains("CAP_NET_RAW") || t.contains("CAP_NET_ADMIN"),
+        "names the capability: {t}"
+    );
     assert!(!t.contains("panicked"), "{t}");
 }

@@ -142,7 +142,11 @@ fn jumbo_round_trip(mode: AttachMode, want_mode: XdpMode) {
         for (bytes, segs) in &got {
             let i = frame_index(bytes).expect("index") as usize;
             assert_eq!(bytes.len(), sizes[i], "packet {i} length");
-            assert!(bytes == &frames[i], "packet {i} ({} bytes) corrupted", sizes[i]);
+            assert!(
+                bytes == &frames[i],
+                "packet {i} ({} bytes) corrupted",
+                sizes[i]
+            );
             assert_eq!(*segs, tx_segs[i], "packet {i} segments on RX");
         }
         let st = sock.statistics().unwrap();

@@ -305,7 +305,9 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
             report
                 .cells
                 .push(Cell::new(labels.clone(), "answered", "", answered));
-            report.cells.push(Cell::new(labels.clone(), "lost", "", lost));
+            report
+                .cells
+                .push(Cell::new(labels.clone(), "lost", "", lost));
             report
                 .cells
                 .push(Cell::new(labels, "histogram samples", "", samples));
@@ -485,7 +487,10 @@ fn measure(
             let r = result?;
             let reflected = reflected?;
             if reflected < r.answered {
-                bail!("more pongs ({}) than pings reflected ({reflected})", r.answered);
+                bail!(
+                    "more pongs ({}) than pings reflected ({reflected})",
+                    r.answered
+                );
             }
             Ok(r)
         })

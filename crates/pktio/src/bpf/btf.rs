@@ -155,9 +155,9 @@ pub(crate) mod tests {
     pub(crate) fn sample() -> Vec<u8> {
         let strs = b"\0int\0proto_arg\0bpf_xdp_metadata_rx_hash\0other\0s\0a\0b\0e\0V\0";
         let off = |s: &str| {
-            let pos = strs.windows(s.len() + 1).position(|w| {
-                w[..s.len()] == *s.as_bytes() && w[s.len()] == 0
-            });
+            let pos = strs
+                .windows(s.len() + 1)
+                .position(|w| w[..s.len()] == *s.as_bytes() && w[s.len()] == 0);
             pos.unwrap() as u32
         };
         let mut t: Vec<u32> = Vec::new();
@@ -178,7 +178,13 @@ pub(crate) mod tests {
         let mut b = Vec::new();
         b.extend_from_slice(&MAGIC.to_le_bytes());
         b.extend_from_slice(&[1, 0]);
-        for v in [24u32, 0, types.len() as u32, types.len() as u32, strs.len() as u32] {
+        for v in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strs.len() as u32,
+        ] {
             b.extend_from_slice(&v.to_le_bytes());
         }
         b.extend_from_slice(&types);
@@ -235,6 +241,9 @@ pub(crate) mod tests {
         assert!(btf.type_count() > 1000);
         let hash = btf.func_id("bpf_xdp_metadata_rx_hash");
         let ts = btf.func_id("bpf_xdp_metadata_rx_timestamp");
-        assert!(hash.is_some() && ts.is_some() && hash != ts, "{hash:?} {ts:?}");
+        assert!(
+            hash.is_some() && ts.is_some() && hash != ts,
+            "{hash:?} {ts:?}"
+        );
     }
 }

@@ -78,10 +78,10 @@ mod prog;
 pub mod progs;
 
 pub use asm::{Asm, AsmError, Code, Label};
+pub use btf::{Btf, BtfError};
 pub use insn::{AluOp, ByteOrder, Helper, Insn, JmpOp, Listing, Reg, Size};
 pub use link::{Fallback, LinkInfo, XdpLink, XdpMode};
 pub use map::{ArrayMap, PerCpuArray, XskMap};
-pub use btf::{Btf, BtfError};
 pub use prog::{
     LiveFramesResult, LoadOptions, Program, ProgramKind, TestRunResult, XdpAction, DEFAULT_LICENSE,
     MAX_LIVE_BATCH, MIN_TEST_FRAME,

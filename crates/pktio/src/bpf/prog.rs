@@ -492,8 +492,14 @@ mod tests {
         }
         a.ldx_mem(crate::bpf::Size::W, R0, R1, 40).exit();
         let code = a.finish().unwrap();
-        let err = Program::load_with_log_start(ProgramKind::Xdp, &code, &[], &LoadOptions::default(), 128)
-            .unwrap_err();
+        let err = Program::load_with_log_start(
+            ProgramKind::Xdp,
+            &code,
+            &[],
+            &LoadOptions::default(),
+            128,
+        )
+        .unwrap_err();
         match err {
             BpfError::Load {
                 source,

@@ -97,7 +97,13 @@ pub struct XskRedirectOpts {
 /// A kfunc call: `call kfunc#id` (`BPF_PSEUDO_KFUNC_CALL`, BTF id of a
 /// vmlinux function, `off` 0 = vmlinux).
 fn kfunc_call(btf_id: u32) -> Insn {
-    Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, btf_id as i32)
+    Insn::new(
+        BPF_JMP | BPF_CALL,
+        0,
+        BPF_PSEUDO_KFUNC_CALL,
+        0,
+        btf_id as i32,
+    )
 }
 
 /// The steering program with options: [`xsk_redirect`], plus
@@ -129,8 +135,12 @@ pub fn xsk_redirect_with(opts: &XskRedirectOpts) -> Code {
     let drop = a.label();
     a.mov64_reg(R6, R1);
     if let Some(max) = opts.max_len {
-        a.call(Helper::XDP_GET_BUFF_LEN)
-            .jmp_imm(JmpOp::Gt, R0, max.min(i32::MAX as u32) as i32, drop);
+        a.call(Helper::XDP_GET_BUFF_LEN).jmp_imm(
+            JmpOp::Gt,
+            R0,
+            max.min(i32::MAX as u32) as i32,
+            drop,
+        );
     }
     if let Some(k) = opts.rx_meta {
         a.mov64_reg(R1, R6)
@@ -380,13 +390,11 @@ mod tests {
             .map(|i| i.imm)
             .collect();
         assert_eq!(kfuncs, [1111, 2222]);
-        insta::assert_snapshot!(
-            [plain, limited, meta]
-                .iter()
-                .map(listing)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        insta::assert_snapshot!([plain, limited, meta]
+            .iter()
+            .map(listing)
+            .collect::<Vec<_>>()
+            .join("\n"));
     }
 
     #[test]

@@ -211,7 +211,11 @@ mod tests {
         put_attr(&mut b, NETDEV_A_DEV_IFINDEX, &5u32.to_ne_bytes());
         put_attr(&mut b, NETDEV_A_DEV_XDP_FEATURES, &0x27u64.to_ne_bytes());
         put_attr(&mut b, NETDEV_A_DEV_XDP_ZC_MAX_SEGS, &1u32.to_ne_bytes());
-        put_attr(&mut b, NETDEV_A_DEV_XDP_RX_METADATA_FEATURES, &7u64.to_ne_bytes());
+        put_attr(
+            &mut b,
+            NETDEV_A_DEV_XDP_RX_METADATA_FEATURES,
+            &7u64.to_ne_bytes(),
+        );
         let len = b.len() as u32;
         b[0..4].copy_from_slice(&len.to_ne_bytes());
         b[4..6].copy_from_slice(&30u16.to_ne_bytes());

@@ -385,7 +385,7 @@ pub enum TxMetadataMode {
 
 impl TxMetadataMode {
     /// `tx_metadata_len` to register.
-    pub fn len(self) -> u32 {
+    pub fn metadata_len(self) -> u32 {
         match self {
             TxMetadataMode::Off => 0,
             _ => XSK_TX_METADATA_SIZE,
@@ -492,11 +492,11 @@ impl<'u> TxBatch<'_, 'u> {
         if len == 0 {
             return Err(TxMetaPushError {
                 packet,
-                error: Some(XskError::Unsupported {
+                error: Some(Box::new(XskError::Unsupported {
                     feature: "TX metadata",
                     reason: "the UMEM was registered without it: set UmemConfig::tx_metadata"
                         .into(),
-                }),
+                })),
             });
         }
         if let Some(c) = req.checksum {
@@ -504,20 +504,20 @@ impl<'u> TxBatch<'_, 'u> {
             if c.start as u32 + c.offset as u32 + 2 > first {
                 return Err(TxMetaPushError {
                     packet,
-                    error: Some(XskError::Config(format!(
+                    error: Some(Box::new(XskError::Config(format!(
                         "checksum at {}+{} is beyond the first frame's {first} bytes",
                         c.start, c.offset
-                    ))),
+                    )))),
                 });
             }
         }
         let Some(b) = packet.first_mut().and_then(|f| f.prefix_mut(len)) else {
             return Err(TxMetaPushError {
                 packet,
-                error: Some(XskError::Unsupported {
+                error: Some(Box::new(XskError::Unsupported {
                     feature: "TX metadata",
                     reason: "the frame's data starts too close to its chunk start".into(),
-                }),
+                })),
             });
         };
         b[..XSK_TX_METADATA_SIZE as usize].copy_from_slice(&req.encode());
@@ -535,7 +535,7 @@ pub struct TxMetaPushError<'u> {
     /// The packet, unsent.
     pub packet: Packet<'u>,
     /// Why, or `None` when the batch was merely full.
-    pub error: Option<XskError>,
+    pub error: Option<Box<XskError>>,
 }
 
 /// Registers the UMEM (`XDP_UMEM_REG`), with TX metadata when configured:
@@ -563,16 +563,16 @@ pub(crate) fn register(fd: BorrowedFd<'_>, area: &Mmap, cfg: &UmemConfig) -> Res
     } else {
         0
     };
-    match reg(mode.len(), sw | sys::xdp::XDP_UMEM_TX_METADATA_LEN) {
+    match reg(mode.metadata_len(), sw | sys::xdp::XDP_UMEM_TX_METADATA_LEN) {
         Ok(()) => Ok(()),
-        Err(e) if e.errno() == Some(libc::EINVAL) => match reg(mode.len(), sw) {
+        Err(e) if e.errno() == Some(libc::EINVAL) => match reg(mode.metadata_len(), sw) {
             Ok(()) => Ok(()),
             Err(e2) if e2.errno() == Some(libc::EINVAL) => Err(XskError::Unsupported {
                 feature: "TX metadata",
                 reason: format!(
                     "the kernel refused tx_metadata_len {} in XDP_UMEM_REG (EINVAL): it needs \
                      kernel 6.8; set UmemConfig::tx_metadata to Off",
-                    mode.len()
+                    mode.metadata_len()
                 ),
             }),
             Err(source) => Err(XskError::UmemReg { bytes: len, source }),
@@ -656,7 +656,13 @@ mod tests {
         f.truncate(n);
         let full = f.clone();
         let req = ChecksumRequest::udp_ipv4(&mut f).unwrap();
-        assert_eq!(req, ChecksumRequest { start: 34, offset: 6 });
+        assert_eq!(
+            req,
+            ChecksumRequest {
+                start: 34,
+                offset: 6
+            }
+        );
         // Completing the sum over the UDP header and payload as a device
         // would gives the real checksum (or 0, meaning "none", if the
         // emitter left it out).

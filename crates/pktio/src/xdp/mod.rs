@@ -31,6 +31,11 @@ pub mod socket;
 pub mod steer;
 pub mod umem;
 
+pub use metadata::{
+    ChecksumRequest, DeviceXdpFeatures, MetaValue, RssHashType, RxMetaSupport, RxMetadata, Support,
+    TxMetaPushError, TxMetadataMode, TxMetadataSupport, TxRequest,
+};
+pub use multibuf::{segments_for, Packet, PacketBatch};
 pub use rings::{
     CompletionBatch, CompletionRing, FillBatch, FillRing, RxBatch, RxRing, TxBatch, TxRing,
 };
@@ -38,11 +43,6 @@ pub use socket::{
     AttachMode, BindMode, BoundMode, BusyPoll, KickCounters, Parts, SocketInfo, XskSocket,
     XskSocketBuilder, XskStats,
 };
-pub use metadata::{
-    ChecksumRequest, DeviceXdpFeatures, MetaValue, RssHashType, RxMetaSupport, RxMetadata,
-    Support, TxMetaPushError, TxMetadataMode, TxMetadataSupport, TxRequest,
-};
-pub use multibuf::{segments_for, Packet, PacketBatch};
 pub use steer::{SteerOptions, XskProgram};
 pub use umem::{Accounting, Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 

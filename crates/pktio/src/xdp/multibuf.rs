@@ -222,10 +222,7 @@ impl<'u> Iterator for PacketBatch<'_, 'u> {
                 }
                 return None;
             };
-            p.push(
-                self.umem
-                    .frame_from_kernel(d.addr, d.len, Place::RxPath),
-            );
+            p.push(self.umem.frame_from_kernel(d.addr, d.len, Place::RxPath));
             if !d.options.contains(XdpDescOptions::XDP_PKT_CONTD) {
                 break;
             }
@@ -260,10 +257,7 @@ impl<'u> TxBatch<'_, 'u> {
         first: u32,
     ) -> Result<(), Packet<'u>> {
         let n = packet.segs.len();
-        if n == 0
-            || self.inner.remaining() < n as u32
-            || packet.segs.iter().any(|f| f.is_empty())
-        {
+        if n == 0 || self.inner.remaining() < n as u32 || packet.segs.iter().any(|f| f.is_empty()) {
             return Err(packet);
         }
         debug_assert!(

@@ -340,7 +340,12 @@ impl<'p> XskSocketBuilder<'p> {
     /// The frame-size check: the largest frame (MTU + 14, or `max_frame`)
     /// must fit one UMEM frame, or — with multi-buffer — the kernel's
     /// segment limit of frames. Returns (largest frame, segment limit).
-    fn check_frames(&self, umem: &Umem, ifname: &str, mtu: Option<u32>) -> Result<(u32, u32), XskError> {
+    fn check_frames(
+        &self,
+        umem: &Umem,
+        ifname: &str,
+        mtu: Option<u32>,
+    ) -> Result<(u32, u32), XskError> {
         let per_frame = umem.max_packet();
         let fs = umem.frame_size();
         let hr = umem.config().headroom;
@@ -353,7 +358,10 @@ impl<'p> XskSocketBuilder<'p> {
             (Some(m), _) => (m, format!("max_frame is {m}")),
             (None, Some(mtu)) => (
                 mtu.saturating_add(14),
-                format!("interface {ifname} has MTU {mtu}, so frames of up to {} bytes", mtu.saturating_add(14)),
+                format!(
+                    "interface {ifname} has MTU {mtu}, so frames of up to {} bytes",
+                    mtu.saturating_add(14)
+                ),
             ),
             (None, None) => return Ok((0, segs_limit)),
         };
@@ -596,7 +604,11 @@ impl<'p> XskSocketBuilder<'p> {
         let features = DeviceXdpFeatures::query(ifindex).map_err(|e| e.to_string());
         let skb_attach = attach == Some(XdpMode::Skb);
         let rx_meta = self.rx_metadata.then(|| {
-            DeviceXdpFeatures::rx_meta_support(features.as_ref().map_err(String::as_str), &info.driver, skb_attach)
+            DeviceXdpFeatures::rx_meta_support(
+                features.as_ref().map_err(String::as_str),
+                &info.driver,
+                skb_attach,
+            )
         });
         let tx_meta = DeviceXdpFeatures::tx_meta_support(
             features.as_ref().map_err(String::as_str),

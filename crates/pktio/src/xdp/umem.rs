@@ -648,7 +648,7 @@ impl Umem {
 
     /// The `tx_metadata_len` this UMEM was registered with (0: none).
     pub fn tx_metadata_len(&self) -> u32 {
-        self.cfg.tx_metadata.len()
+        self.cfg.tx_metadata.metadata_len()
     }
 }
 
