@@ -10,7 +10,7 @@
 //! [`XskSocketBuilder::rx_metadata`](super::XskSocketBuilder::rx_metadata)
 //! steers with a device-bound program ([`crate::bpf::progs::xsk_redirect_with`])
 //! that calls the kfuncs and writes their answers into the
-//! [`RX_META_LEN`](crate::bpf::progs::RX_META_LEN) bytes in front of the
+//! [`RX_META_LEN`] bytes in front of the
 //! packet; the kernel copies them into the UMEM frame with the packet.
 //! [`Frame::take_rx_metadata`] (or [`Packet::take_rx_metadata`]) reads them
 //! back. A driver without a kfunc answers `-EOPNOTSUPP`, reported as
@@ -21,7 +21,7 @@
 //!
 //! # TX
 //!
-//! A [`Umem`] registered with [`UmemConfig::tx_metadata`](super::UmemConfig::tx_metadata)
+//! A [`Umem`](super::Umem) registered with [`UmemConfig::tx_metadata`](super::UmemConfig::tx_metadata)
 //! keeps a `struct xsk_tx_metadata` in front of each packet to send.
 //! [`TxBatch::push_with_metadata`] writes the [`TxRequest`] there and flags
 //! the descriptor `XDP_TX_METADATA`; after completion,

@@ -22,7 +22,11 @@
 //! What this module owns: the UMEM area and frame ownership ([`umem`]), the
 //! ring fronts ([`rings`]), socket set-up with its mode fallbacks, wakeups and
 //! statistics ([`socket`]), and the XSK steering program's lifecycle
-//! ([`steer`], built on [`crate::bpf`]). Raw kernel calls live in `sys`.
+//! ([`steer`], built on [`crate::bpf`]). Beyond the basics: packets larger
+//! than a frame ([`multibuf`]: `XDP_USE_SG`, [`Packet`],
+//! [`RxRing::receive_packets`], [`TxBatch::push_packet`]) and per-packet
+//! metadata ([`metadata`]: the driver's RX hash and timestamp, TX checksum
+//! offload and completion timestamps). Raw kernel calls live in `sys`.
 
 pub mod metadata;
 pub mod multibuf;
