@@ -44,6 +44,8 @@ enum Command {
     Bench(Box<cmd::bench::BenchArgs>),
     /// Generate UDP traffic (in-kernel live frames or AF_XDP transmit).
     Gen(gen::GenArgs),
+    /// Ping/pong round trips in the lab: an HDR histogram per backend and wakeup mode.
+    Latency(cmd::latency::LatencyArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(*a),
         Command::Gen(a) => gen::run(a),
+        Command::Latency(a) => cmd::latency::run(a),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod lab;
+pub mod latency;
 pub mod peers;
 pub mod tcp;
 pub mod xsk;
