@@ -11,6 +11,7 @@
 
 pub(crate) mod bpf;
 pub(crate) mod mmap;
+pub(crate) mod packet;
 pub(crate) mod xdp;
 
 use crate::error::SysError;
