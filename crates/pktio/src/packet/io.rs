@@ -152,13 +152,14 @@ impl PacketBackend<FrameRing<V2>> {
             false => None,
         };
         let sock = PacketSocket::open(&cfg.interface)?;
-        sock.set_version(Version::V2, V2::HDRLEN)?;
+        sock.set_version(Version::V2, V2::SIZE)?;
+        // PACKET_LOSS, like the version, must precede the rings (EBUSY after).
+        if tx_req.is_some() {
+            sock.set_loss(true)?;
+        }
         let (inst, _) = sock.install(Version::V2, rx_req, tx_req, false)?;
         let (rx, tx) = ring::v2_rings(&inst);
         let mut reasons = Vec::new();
-        if tx.is_some() {
-            sock.set_loss(true)?;
-        }
         configure(&sock, cfg, dir.rx(), &mut reasons)?;
         let mut rings = Vec::new();
         if let Some(r) = &rx {
@@ -226,8 +227,11 @@ impl PacketBackend<BlockRing> {
             false => None,
         };
         let sock = PacketSocket::open(&cfg.interface)?;
-        sock.set_version(Version::V3, V3::HDRLEN)?;
+        sock.set_version(Version::V3, V3::SIZE)?;
         let want_v3_tx = if force_v2_tx { None } else { tx_req };
+        if want_v3_tx.is_some() {
+            sock.set_loss(true)?;
+        }
         let (inst, refused) = sock.install(Version::V3, rx_req, want_v3_tx, true)?;
         let (rx, tx3) = ring::v3_rings(&inst);
         let mut reasons = Vec::new();
@@ -242,7 +246,6 @@ impl PacketBackend<BlockRing> {
         }
         let (tx, tx_sock) = match (tx3, dir.tx()) {
             (Some(t), _) => {
-                sock.set_loss(true)?;
                 rings.push(tx_words(&t));
                 (Some(TxRing::V3(t)), None)
             }
@@ -257,10 +260,10 @@ impl PacketBackend<BlockRing> {
                 });
                 let req = geometry::frame_ring::<V2>(RingRole::Tx, fs, fc, page)?;
                 let ts = PacketSocket::open(&cfg.interface)?;
-                ts.set_version(Version::V2, V2::HDRLEN)?;
+                ts.set_version(Version::V2, V2::SIZE)?;
+                ts.set_loss(true)?;
                 let (ti, _) = ts.install(Version::V2, None, Some(req), false)?;
                 let (_, t) = ring::v2_rings(&ti);
-                ts.set_loss(true)?;
                 if cfg.qdisc_bypass {
                     ts.set_qdisc_bypass(true)?;
                 }

@@ -127,7 +127,8 @@ impl PacketError {
                 Some(libc::ENOMEM | libc::ENOBUFS) => Some(
                     "the kernel could not allocate the ring: use fewer or smaller blocks/frames",
                 ),
-                Some(e) => crate::error::hint("", e),
+                Some(libc::ENODEV | libc::ENXIO) => crate::error::hint("", libc::ENODEV),
+                Some(_) => None,
                 None => None,
             },
         }

@@ -71,12 +71,13 @@ impl PacketSocket {
         }
     }
 
-    /// `setsockopt(PACKET_VERSION)`, then checks the kernel's header length
-    /// for it (`getsockopt(PACKET_HDRLEN)`) against the layout pktio uses.
-    pub(crate) fn set_version(&self, v: Version, hdrlen: usize) -> Result<(), PacketError> {
+    /// `setsockopt(PACKET_VERSION)`, then checks the kernel's frame header
+    /// size for it (`getsockopt(PACKET_HDRLEN)`) against the layout pktio
+    /// uses (`EPROTO` if they differ).
+    pub(crate) fn set_version(&self, v: Version, hdr_size: usize) -> Result<(), PacketError> {
         sys::packet::set_version(self.fd.as_fd(), v).map_err(self.sys_err("set TPACKET version"))?;
         let got = sys::packet::hdrlen(self.fd.as_fd(), v).map_err(self.sys_err("PACKET_HDRLEN"))?;
-        if got != hdrlen {
+        if got != hdr_size {
             return Err(PacketError::Sys {
                 op: "check TPACKET header length",
                 ifname: self.ifname.clone(),
@@ -139,7 +140,8 @@ impl PacketSocket {
         sys::packet::set_qdisc_bypass(self.fd.as_fd(), on).map_err(self.sys_err("qdisc bypass"))
     }
 
-    /// `setsockopt(PACKET_LOSS)`: skip malformed TX frames.
+    /// `setsockopt(PACKET_LOSS)`: skip malformed TX frames. Before the rings
+    /// (the kernel answers `EBUSY` after).
     pub fn set_loss(&self, on: bool) -> Result<(), PacketError> {
         sys::packet::set_loss(self.fd.as_fd(), on).map_err(self.sys_err("PACKET_LOSS"))
     }

@@ -161,7 +161,8 @@ pub(crate) fn set_version(fd: BorrowedFd<'_>, v: Version) -> Result<(), SysError
 }
 
 /// `getsockopt(SOL_PACKET, PACKET_HDRLEN)` with the version as input: the
-/// kernel's `tp_hdrlen` for it (`TPACKET2_HDRLEN` = 52, `TPACKET3_HDRLEN` = 68).
+/// size of the kernel's frame header struct for it (`tpacket2_hdr` 32,
+/// `tpacket3_hdr` 48).
 pub(crate) fn hdrlen(fd: BorrowedFd<'_>, v: Version) -> Result<usize, SysError> {
     let mut val: libc::c_int = v.raw();
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
