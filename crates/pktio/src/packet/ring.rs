@@ -75,7 +75,8 @@ impl RingMap {
 /// kernel accepted for each ring.
 #[derive(Debug)]
 pub(crate) struct Installed {
-    map: Arc<RingMap>,
+    /// `None` when neither ring was installed (nothing to map).
+    map: Option<Arc<RingMap>>,
     version: Version,
     rx: Option<RingReq>,
     tx: Option<RingReq>,
@@ -116,10 +117,15 @@ pub(crate) fn install(
         None => None,
     };
     let len = rx.map_or(0, |r| r.bytes()) + tx.map_or(0, |r| r.bytes());
-    let map = sys::map_rings(fd, len).map_err(|e| err(None, e))?;
+    let map = match len {
+        0 => None,
+        _ => Some(Arc::new(RingMap {
+            map: sys::map_rings(fd, len).map_err(|e| err(None, e))?,
+        })),
+    };
     Ok((
         Installed {
-            map: Arc::new(RingMap { map }),
+            map,
             version,
             rx,
             tx,
@@ -186,7 +192,7 @@ impl<H: FrameHeader> FrameRing<H> {
         }
         let frames_per_block = req.block_size / req.frame_size;
         Some(FrameRing {
-            mem: Arc::clone(&inst.map),
+            mem: Arc::clone(inst.map.as_ref()?),
             offset,
             block_size: req.block_size as usize,
             frame_size: req.frame_size as usize,
@@ -454,7 +460,7 @@ impl BlockRing {
         }
         let req = inst.rx?;
         Some(BlockRing {
-            mem: Arc::clone(&inst.map),
+            mem: Arc::clone(inst.map.as_ref()?),
             block_size: req.block_size as usize,
             block_nr: req.block_nr,
             current: 0,
