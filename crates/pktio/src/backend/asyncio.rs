@@ -3,9 +3,11 @@
 //!
 //! The backend's descriptor ([`AsFd`]: the AF_XDP or AF_PACKET socket, or
 //! the io_uring backend's eventfd) is registered with tokio's reactor. The
-//! async batch calls wait until it is readable, run the ordinary
-//! non-blocking batch call, and go back to waiting when it found nothing —
-//! clearing tokio's readiness only then, so no wakeup is lost.
+//! async batch calls run the ordinary non-blocking batch call; when it finds
+//! nothing they wait until the descriptor is readable and try again,
+//! clearing tokio's readiness only after a try that found nothing, so no
+//! wakeup is lost. The futures are cancel-safe: packets are only taken
+//! after the wait, synchronously.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -65,6 +67,12 @@ impl<B: PacketIo + AsFd> AsyncBackend<B> {
         max: u32,
         mut f: F,
     ) -> Result<u32, BackendError> {
+        // Try first: a backend may have packets (or, for io_uring, start
+        // its receive) before its descriptor ever signals.
+        let n = self.get_mut().rx_batch(max, &mut f)?;
+        if n > 0 {
+            return Ok(n);
+        }
         loop {
             let mut guard = self.fd.readable_mut().await.map_err(io_error)?;
             let n = guard.get_inner_mut().0.rx_batch(max, &mut f)?;
@@ -82,6 +90,10 @@ impl<B: PacketIo + AsFd> AsyncBackend<B> {
         max: u32,
         mut f: F,
     ) -> Result<Forwarded, BackendError> {
+        let r = self.get_mut().forward_batch(max, &mut f)?;
+        if r.rx > 0 {
+            return Ok(r);
+        }
         loop {
             let mut guard = self.fd.readable_mut().await.map_err(io_error)?;
             let r = guard.get_inner_mut().0.forward_batch(max, &mut f)?;

@@ -202,6 +202,7 @@ pub(crate) const KERNEL_RULES: &str = "the kernel wants: block size a multiple o
 mod tests {
     use super::super::header::{V2, V3};
     use super::*;
+    use crate::sys::packet::Version;
 
     fn problem(e: PacketError) -> String {
         match e {
@@ -246,5 +247,76 @@ mod tests {
         assert!(p.contains("limit"), "{p}");
         let r = block_ring::<V3>(1 << 20, 8, 2048, 10, 4096).unwrap();
         assert_eq!(r.frame_nr, 512 * 8);
+    }
+
+    /// The checks above and the kernel agree: what they accept the kernel
+    /// accepts, and a geometry they refuse only because of a kernel rule
+    /// (not pktio's own limits) the kernel refuses with EINVAL. Needs
+    /// CAP_NET_RAW for the socket; no interface.
+    #[test]
+    fn the_kernel_agrees() {
+        use crate::sys::packet as sys;
+        let fd = match sys::socket() {
+            Ok(fd) => fd,
+            Err(e) if matches!(e.errno(), Some(libc::EPERM | libc::EACCES)) => {
+                eprintln!("SKIPPED packet::geometry::tests::the_kernel_agrees: needs CAP_NET_RAW");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        use std::os::fd::AsFd;
+        let page = sys::page_size();
+        let v3 = |bs: u32, bn: u32, fs: u32| RingReq {
+            block_size: bs,
+            block_nr: bn,
+            frame_size: fs,
+            frame_nr: if fs > 0 && bs >= fs { bs / fs * bn } else { bn },
+            retire_blk_tov: 10,
+        };
+        // Each case on a fresh socket (a ring can be set once).
+        let kernel = |v: Version, req: &RingReq| {
+            let fd = sys::socket().expect("socket");
+            sys::set_version(fd.as_fd(), v).expect("version");
+            sys::set_ring(fd.as_fd(), v, false, req).map_err(|e| e.errno())
+        };
+        drop(fd);
+        // V3 block rings.
+        for (bs, bn, fs) in [
+            (4096u32, 4u32, 2048u32),
+            (1 << 20, 2, 2048),
+            (5000, 4, 2048),
+            (4096, 4, 8192),
+            (4096, 4, 1000),
+            (4096, 4, 64),
+            (6000, 1, 2048),
+        ] {
+            let ours = block_ring::<V3>(bs, bn, fs, 10, page);
+            let theirs = kernel(Version::V3, &v3(bs, bn, fs));
+            assert_eq!(
+                ours.is_ok(),
+                theirs.is_ok(),
+                "V3 block {bs} x {bn}, frame {fs}: pktio {ours:?}, kernel {theirs:?}"
+            );
+            if ours.is_err() {
+                assert_eq!(theirs, Err(Some(libc::EINVAL)));
+            }
+        }
+        // Frame rings (V2 RX; the kernel's checks are the same for TX).
+        for (fs, n) in [(2048u32, 64u32), (1536, 10), (1000, 64), (48, 64), (9216, 3)] {
+            let ours = frame_ring::<V2>(RingRole::Rx, fs, n, page);
+            let req = ours.as_ref().copied().unwrap_or(RingReq {
+                block_size: page as u32,
+                block_nr: n,
+                frame_size: fs,
+                frame_nr: if fs > 0 { page as u32 / fs * n } else { n },
+                retire_blk_tov: 0,
+            });
+            let theirs = kernel(Version::V2, &req);
+            assert_eq!(
+                ours.is_ok(),
+                theirs.is_ok(),
+                "V2 frame {fs} x {n}: pktio {ours:?}, kernel {theirs:?}"
+            );
+        }
     }
 }
