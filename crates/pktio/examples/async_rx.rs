@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use pktio::backend::{AsyncBackend, Backend, BackendConfig, BackendKind, Direction};
+use pktio::backend::{AsyncBackend, Backend, BackendConfig, BackendKind, Direction, PacketIo};
 use tokio::time::{interval_at, Instant};
 
 #[tokio::main(flavor = "current_thread")]
