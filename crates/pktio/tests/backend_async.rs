@@ -4,12 +4,11 @@
 #![cfg(feature = "tokio")]
 
 mod backend_common;
-mod common;
 
 use std::time::Duration;
 
 use backend_common::{check_exact, open, send_from_gen};
-use common::{is_test_frame, test_frames, TEST_PORT};
+use backend_common::{is_test_frame, test_frames, TEST_PORT};
 use pktio::backend::{AsyncBackend, BackendConfig, BackendKind, Direction};
 use pktio_lab::{require_root, Lab};
 
@@ -40,7 +39,12 @@ fn async_receive(kind: BackendKind, port: u16) {
         })
         .await;
         sender.join().expect("sender");
-        assert!(r.is_ok(), "{kind}: timed out with {} of {} frames", got.len(), frames.len());
+        assert!(
+            r.is_ok(),
+            "{kind}: timed out with {} of {} frames",
+            got.len(),
+            frames.len()
+        );
         got
     });
     check_exact(&format!("{kind} async"), &frames, &got);

@@ -4,12 +4,11 @@
 //! Needs root; without it each test prints SKIPPED and returns.
 
 mod backend_common;
-mod common;
 
 use std::time::Duration;
 
 use backend_common::{chain, open, receive_test_frames, send_from_gen};
-use common::{is_test_frame, test_frames, RawSocket, TEST_PORT};
+use backend_common::{is_test_frame, test_frames, RawSocket, TEST_PORT};
 use pktio::backend::{
     AutoStep, Backend, BackendConfig, BackendError, BackendKind, Direction, Fanout, FanoutFlags,
     FanoutMode, Operation, PacketIo, PacketV3,
@@ -43,7 +42,10 @@ fn unknown_interface_is_named_by_every_backend() {
     // The concrete backends say the same when opened directly.
     match PacketV3::open(&cfg) {
         Err(BackendError::Packet(PacketError::NoInterface { .. })) => {}
-        r => panic!("expected NoInterface, got {:?}", r.map(|_| ()).map_err(|e| chain(&e))),
+        r => panic!(
+            "expected NoInterface, got {:?}",
+            r.map(|_| ()).map_err(|e| chain(&e))
+        ),
     }
 }
 
@@ -68,10 +70,17 @@ fn ring_geometry_the_kernel_refuses_is_explained() {
     let mut c = base.clone();
     c.block_size = 5000;
     let e = open_err(BackendKind::PacketV3, &c);
-    assert!(e.hint().is_some_and(|h| h.contains("page size")), "{:?}", e.hint());
+    assert!(
+        e.hint().is_some_and(|h| h.contains("page size")),
+        "{:?}",
+        e.hint()
+    );
     let (ring, p, _) = geometry(e);
     assert_eq!(ring, RingRole::Rx);
-    assert!(p.contains("not a multiple of the page size (4096)") && p.contains("4096 or 8192"), "{p}");
+    assert!(
+        p.contains("not a multiple of the page size (4096)") && p.contains("4096 or 8192"),
+        "{p}"
+    );
 
     let mut c = base.clone();
     c.block_size = 4096;
@@ -82,14 +91,20 @@ fn ring_geometry_the_kernel_refuses_is_explained() {
     let mut c = base.clone();
     c.frame_size = 1000;
     let (_, p, _) = geometry(open_err(BackendKind::PacketV2, &c));
-    assert!(p.contains("multiple of TPACKET_ALIGNMENT (16)") && p.contains("992 or 1008"), "{p}");
+    assert!(
+        p.contains("multiple of TPACKET_ALIGNMENT (16)") && p.contains("992 or 1008"),
+        "{p}"
+    );
 
     let mut c = base.clone();
     c.frame_size = 48;
     c.direction = Direction::Tx;
     let (ring, p, _) = geometry(open_err(BackendKind::PacketV2, &c));
     assert_eq!(ring, RingRole::Tx);
-    assert!(p.contains("smaller than the TPACKET_V2 header (52 bytes)"), "{p}");
+    assert!(
+        p.contains("smaller than the TPACKET_V2 header (52 bytes)"),
+        "{p}"
+    );
 
     // A ring larger than pktio maps (4 GiB).
     let mut c = base.clone();
@@ -129,7 +144,11 @@ fn fanout_members_share_traffic_and_a_clash_is_named() {
     // Another mode on the same group: refused, and said why.
     let mut clash = cfg.clone();
     clash.fanout = Some(Fanout::new(77, FanoutMode::Hash));
-    for kind in [BackendKind::PacketV2, BackendKind::PacketV3, BackendKind::Uring] {
+    for kind in [
+        BackendKind::PacketV2,
+        BackendKind::PacketV3,
+        BackendKind::Uring,
+    ] {
         let e = open_err(kind, &clash);
         let text = chain(&e);
         assert!(
@@ -140,8 +159,15 @@ fn fanout_members_share_traffic_and_a_clash_is_named() {
             ),
             "{kind}: {text}"
         );
-        assert!(text.contains("group 77 (hash)") && text.contains("EINVAL"), "{text}");
-        assert!(e.hint().is_some_and(|h| h.contains("same mode")), "{:?}", e.hint());
+        assert!(
+            text.contains("group 77 (hash)") && text.contains("EINVAL"),
+            "{text}"
+        );
+        assert!(
+            e.hint().is_some_and(|h| h.contains("same mode")),
+            "{:?}",
+            e.hint()
+        );
     }
     // Same mode, other flags: refused too.
     let mut flags = cfg.clone();
@@ -169,7 +195,10 @@ fn fanout_members_share_traffic_and_a_clash_is_named() {
     }
     sender.join().expect("sender");
     backend_common::check_exact("fanout", &frames, &got);
-    assert!(per.iter().all(|&n| n > 0), "round robin reached every member: {per:?}");
+    assert!(
+        per.iter().all(|&n| n > 0),
+        "round robin reached every member: {per:?}"
+    );
 }
 
 #[test]
@@ -211,7 +240,10 @@ fn auto_records_why_each_step_was_skipped() {
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert_eq!(skipped[0].step, AutoStep::XdpZeroCopy);
     let why = skipped[0].to_string();
-    assert!(why.contains("zero-copy") && why.contains("EOPNOTSUPP"), "{why}");
+    assert!(
+        why.contains("zero-copy") && why.contains("EOPNOTSUPP"),
+        "{why}"
+    );
     assert_eq!(b.describe().skipped.len(), 1);
     assert_eq!(b.describe().skipped[0].1, why);
     drop(b);
@@ -224,9 +256,17 @@ fn auto_records_why_each_step_was_skipped() {
     let steps: Vec<AutoStep> = b.describe().skipped.iter().map(|s| s.0).collect();
     assert_eq!(
         steps,
-        [AutoStep::XdpZeroCopy, AutoStep::XdpCopyNative, AutoStep::XdpCopySkb]
+        [
+            AutoStep::XdpZeroCopy,
+            AutoStep::XdpCopyNative,
+            AutoStep::XdpCopySkb
+        ]
     );
-    assert!(b.describe().skipped.iter().all(|s| s.1.contains("fanout")), "{:?}", b.describe().skipped);
+    assert!(
+        b.describe().skipped.iter().all(|s| s.1.contains("fanout")),
+        "{:?}",
+        b.describe().skipped
+    );
 }
 
 /// Runs `f` on a thread of the lab's rx namespace whose `io_uring_setup`
@@ -299,7 +339,9 @@ fn io_uring_switched_off_is_a_clear_error() {
         (libc::ENOSYS as u32, UringCause::NotImplemented),
     ] {
         let Some(e) = without_io_uring(&lab, errno, || {
-            Backend::open(BackendKind::Uring, &cfg).map(|b| b.kind()).unwrap_err()
+            Backend::open(BackendKind::Uring, &cfg)
+                .map(|b| b.kind())
+                .unwrap_err()
         }) else {
             return;
         };
@@ -310,7 +352,10 @@ fn io_uring_switched_off_is_a_clear_error() {
                 let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
                     .unwrap_or_default();
                 if errno == libc::EPERM as u32 && sysctl.trim() != "0" {
-                    assert!(matches!(cause, UringCause::DisabledBySysctl { .. }), "{text}");
+                    assert!(
+                        matches!(cause, UringCause::DisabledBySysctl { .. }),
+                        "{text}"
+                    );
                 } else {
                     assert_eq!(*cause, want, "{text}");
                 }
@@ -319,7 +364,11 @@ fn io_uring_switched_off_is_a_clear_error() {
             _ => panic!("expected Unavailable, got {text}"),
         }
         assert!(text.contains("io_uring"), "{text}");
-        assert!(e.hint().is_some_and(|h| h.contains("--backend v3")), "{:?}", e.hint());
+        assert!(
+            e.hint().is_some_and(|h| h.contains("--backend v3")),
+            "{:?}",
+            e.hint()
+        );
     }
     // With io_uring off and AF_XDP and V3 unusable (a fanout AF_XDP cannot
     // do, a block size the kernel refuses), the ladder fails and lists
@@ -342,7 +391,11 @@ fn io_uring_switched_off_is_a_clear_error() {
         let (steps, text) = r.expect("NoBackend");
         assert_eq!(steps, AutoStep::LADDER);
         assert!(text[3].contains("page size"), "{}", text[3]);
-        assert!(text[4].contains("io_uring") && text[4].contains("EPERM"), "{}", text[4]);
+        assert!(
+            text[4].contains("io_uring") && text[4].contains("EPERM"),
+            "{}",
+            text[4]
+        );
     }
 }
 
@@ -353,7 +406,9 @@ fn io_uring_backend_belongs_to_the_thread_that_first_used_it() {
     let cfg = BackendConfig::new(lab.rx().ifname());
     // Opened on one thread, used on another: fine (the ring is enabled by
     // the first batch call).
-    let mut b = lab.rx().run(|| open(BackendKind::Uring, &cfg, Direction::Rx));
+    let mut b = lab
+        .rx()
+        .run(|| open(BackendKind::Uring, &cfg, Direction::Rx));
     let port = TEST_PORT + 31;
     let frames = test_frames(&lab, 20, port);
     let sender = send_from_gen(&lab, frames.clone());
@@ -361,7 +416,10 @@ fn io_uring_backend_belongs_to_the_thread_that_first_used_it() {
     sender.join().expect("sender");
     backend_common::check_exact("uring on a second thread", &frames, &got);
     // Moved on after its first use: a typed error, not a hang or a panic.
-    let r = std::thread::scope(|s| s.spawn(|| b.rx_batch(8, |_| {}).map_err(|e| chain(&e))).join());
+    let r = std::thread::scope(|s| {
+        s.spawn(|| b.rx_batch(8, |_| {}).map_err(|e| chain(&e)))
+            .join()
+    });
     match r.expect("thread") {
         Err(text) => assert!(text.contains("thread"), "{text}"),
         Ok(n) => panic!("expected WrongThread, received {n}"),
@@ -380,9 +438,16 @@ fn v3_falls_back_to_a_v2_tx_ring_and_says_so() {
     cfg.direction = Direction::Tx;
     let mut b = PacketV3::open_with_v2_tx(&cfg).unwrap_or_else(|e| panic!("{}", chain(&e)));
     let info = b.describe().to_string();
-    assert!(info.contains("TPACKET_V2 ring on a second socket") && info.contains("TPACKET_V2)"), "{info}");
+    assert!(
+        info.contains("TPACKET_V2 ring on a second socket") && info.contains("TPACKET_V2)"),
+        "{info}"
+    );
     let got = std::thread::scope(|s| {
-        let h = s.spawn(|| peer.recv_matching(frames.len(), Duration::from_secs(10), |f| is_test_frame(f, port)));
+        let h = s.spawn(|| {
+            peer.recv_matching(frames.len(), Duration::from_secs(10), |f| {
+                is_test_frame(f, port)
+            })
+        });
         let mut next = 0;
         while next < frames.len() {
             b.tx_batch(8, |buf| {
@@ -403,10 +468,18 @@ fn v3_falls_back_to_a_v2_tx_ring_and_says_so() {
 #[test]
 fn a_vanished_interface_is_reported_not_a_panic() {
     require_root!();
-    for kind in [BackendKind::PacketV2, BackendKind::PacketV3, BackendKind::Uring] {
+    for kind in [
+        BackendKind::PacketV2,
+        BackendKind::PacketV3,
+        BackendKind::Uring,
+    ] {
         let lab = Lab::new().expect("lab");
         let _ns = lab.rx().enter().expect("enter rx");
-        let mut b = open(kind, &BackendConfig::new(lab.rx().ifname()), Direction::Both);
+        let mut b = open(
+            kind,
+            &BackendConfig::new(lab.rx().ifname()),
+            Direction::Both,
+        );
         b.rx_batch(8, |_| {}).expect("rx before");
         lab.delete_link().expect("delete the veth");
         // Waiting or receiving reports the loss.
@@ -420,6 +493,11 @@ fn a_vanished_interface_is_reported_not_a_panic() {
         let e = err.unwrap_or_else(|| panic!("{kind}: a deleted interface went unnoticed"));
         let text = chain(&e);
         assert!(text.contains("vanished"), "{kind}: {text}");
-        assert!(e.hint().is_some_and(|h| h.contains("open the backend again")), "{:?}", e.hint());
+        assert!(
+            e.hint()
+                .is_some_and(|h| h.contains("open the backend again")),
+            "{:?}",
+            e.hint()
+        );
     }
 }

@@ -3,7 +3,6 @@
 //! Needs root; without it each test prints SKIPPED and returns.
 
 mod backend_common;
-mod common;
 
 use backend_common::{conformance, Subject};
 use pktio::backend::{BackendConfig, BackendKind};

@@ -130,9 +130,9 @@ impl BackendError {
     /// Advice for a person, when there is a well-known cause.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            BackendError::NoInterface { .. } => Some(
-                "check the name with `ip link` (in the right network namespace)",
-            ),
+            BackendError::NoInterface { .. } => {
+                Some("check the name with `ip link` (in the right network namespace)")
+            }
             BackendError::Unsupported {
                 operation: Operation::Fanout,
                 ..
@@ -144,9 +144,9 @@ impl BackendError {
             BackendError::Packet(e) => e.hint(),
             BackendError::Uring(e) => e.hint(),
             BackendError::NoBackend { skipped, .. } => skipped.iter().find_map(|s| s.error.hint()),
-            BackendError::Config(_) | BackendError::PacketTooLong { .. } | BackendError::Async(_) => {
-                None
-            }
+            BackendError::Config(_)
+            | BackendError::PacketTooLong { .. }
+            | BackendError::Async(_) => None,
         }
     }
 

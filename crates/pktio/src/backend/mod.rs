@@ -41,8 +41,8 @@
 //! | [`BackendKind`] | type | RX | TX | forward |
 //! |---|---|---|---|---|
 //! | `Xdp`, `XdpSkb` | [`XdpBackend`] | UMEM frames | UMEM frames | zero-copy: the RX descriptor moves to TX |
-//! | `PacketV2` | [`PacketV2`](crate::packet::PacketV2) | V2 frame ring | V2 frame ring | one copy, RX frame → TX frame |
-//! | `PacketV3` | [`PacketV3`](crate::packet::PacketV3) | V3 block ring | V3 frame ring (V2 ring on kernels before 4.11) | one copy |
+//! | `PacketV2` | [`PacketV2`] | V2 frame ring | V2 frame ring | one copy, RX frame → TX frame |
+//! | `PacketV3` | [`PacketV3`] | V3 block ring | V3 frame ring (V2 ring on kernels before 4.11) | one copy |
 //! | `Uring` | [`UringBackend`] | multishot recv, provided buffers | batched `send` SQEs | one copy |
 //!
 //! # Choosing one
@@ -700,7 +700,10 @@ mod tests {
         for k in BackendKind::ALL.into_iter().chain([BackendKind::Auto]) {
             assert_eq!(k.name().parse::<BackendKind>(), Ok(k));
         }
-        assert!("dpdk".parse::<BackendKind>().unwrap_err().contains("xdp-skb"));
+        assert!("dpdk"
+            .parse::<BackendKind>()
+            .unwrap_err()
+            .contains("xdp-skb"));
     }
 
     #[test]

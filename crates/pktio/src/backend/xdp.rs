@@ -64,7 +64,12 @@ self_cell::self_cell!(
 );
 
 /// AF_XDP behind [`PacketIo`]: one socket on one queue, with its own UMEM
-/// and (for RX) its own XDP steering program. See the [module docs](self).
+/// and (for RX) its own XDP steering program.
+///
+/// It owns the [`Umem`] and the [`XskSocket`] that borrows it together (a
+/// self-referential cell, no `unsafe`), and is `Send`: open it on one thread
+/// and run it on another. With both directions, half the UMEM frames feed
+/// the fill ring and half are kept for `tx_batch`.
 #[derive(Debug)]
 pub struct XdpBackend {
     cell: Cell,
@@ -147,9 +152,9 @@ impl XdpBackend {
             let mut tries = 0;
             let sock = loop {
                 match builder.clone().build(u) {
-                    Err(XskError::Sys { op: "bind", source, .. })
-                        if source.errno() == Some(libc::EBUSY) && tries < BUSY_RETRIES =>
-                    {
+                    Err(XskError::Sys {
+                        op: "bind", source, ..
+                    }) if source.errno() == Some(libc::EBUSY) && tries < BUSY_RETRIES => {
                         tries += 1;
                         std::thread::sleep(BUSY_WAIT);
                     }

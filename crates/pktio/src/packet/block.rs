@@ -155,10 +155,7 @@ impl BlockCursor {
 ///
 /// Returns `None` when the walk is over; `Some(Err)` once for a malformed
 /// block, after which the walk is over.
-pub fn next_packet(
-    block: &[u8],
-    cur: &mut BlockCursor,
-) -> Option<Result<PacketSpan, BlockError>> {
+pub fn next_packet(block: &[u8], cur: &mut BlockCursor) -> Option<Result<PacketSpan, BlockError>> {
     if cur.left == 0 {
         return None;
     }
@@ -235,7 +232,8 @@ pub(crate) mod tests {
     /// `tp_mac` = aligned header + 16 - 14 (room for the sockaddr_ll).
     pub(crate) fn build_block(packets: &[&[u8]], size: usize) -> Vec<u8> {
         let mut b = vec![0u8; size];
-        let put = |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        let put =
+            |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
         let mut off = BLOCK_HEADER_LEN;
         put(&mut b, OFF_STATUS, libc::TP_STATUS_USER);
         put(&mut b, OFF_NUM_PKTS, packets.len() as u32);
@@ -306,7 +304,13 @@ pub(crate) mod tests {
         b[OFF_NUM_PKTS..OFF_NUM_PKTS + 4].copy_from_slice(&3u32.to_ne_bytes());
         let r: Vec<_> = walk_block(&b).collect();
         assert_eq!(r.len(), 3);
-        assert!(matches!(r[2], Err(BlockError::BadNextOffset { index: 1, offset: 0 })));
+        assert!(matches!(
+            r[2],
+            Err(BlockError::BadNextOffset {
+                index: 1,
+                offset: 0
+            })
+        ));
         // First packet inside the descriptor.
         let mut b = build_block(&pkts, 4096);
         b[OFF_FIRST..OFF_FIRST + 4].copy_from_slice(&8u32.to_ne_bytes());

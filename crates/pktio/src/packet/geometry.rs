@@ -224,10 +224,16 @@ mod tests {
     #[test]
     fn bad_frame_sizes_say_why() {
         let p = problem(frame_ring::<V2>(RingRole::Rx, 1000, 64, 4096).unwrap_err());
-        assert!(p.contains("not a multiple of TPACKET_ALIGNMENT (16)"), "{p}");
+        assert!(
+            p.contains("not a multiple of TPACKET_ALIGNMENT (16)"),
+            "{p}"
+        );
         assert!(p.contains("992 or 1008"), "{p}");
         let p = problem(frame_ring::<V3>(RingRole::Tx, 64, 64, 4096).unwrap_err());
-        assert!(p.contains("smaller than the TPACKET_V3 header (68 bytes)"), "{p}");
+        assert!(
+            p.contains("smaller than the TPACKET_V3 header (68 bytes)"),
+            "{p}"
+        );
         let p = problem(frame_ring::<V2>(RingRole::Rx, 2048, 0, 4096).unwrap_err());
         assert!(p.contains("frame count"), "{p}");
     }
@@ -302,13 +308,19 @@ mod tests {
             }
         }
         // Frame rings (V2 RX; the kernel's checks are the same for TX).
-        for (fs, n) in [(2048u32, 64u32), (1536, 10), (1000, 64), (48, 64), (9216, 3)] {
+        for (fs, n) in [
+            (2048u32, 64u32),
+            (1536, 10),
+            (1000, 64),
+            (48, 64),
+            (9216, 3),
+        ] {
             let ours = frame_ring::<V2>(RingRole::Rx, fs, n, page);
             let req = ours.as_ref().copied().unwrap_or(RingReq {
                 block_size: page as u32,
                 block_nr: n,
                 frame_size: fs,
-                frame_nr: if fs > 0 { page as u32 / fs * n } else { n },
+                frame_nr: (page as u32).checked_div(fs).map_or(n, |per| per * n),
                 retire_blk_tov: 0,
             });
             let theirs = kernel(Version::V2, &req);

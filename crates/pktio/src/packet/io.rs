@@ -97,7 +97,10 @@ pub(crate) fn configure(
         sock.set_qdisc_bypass(true)?;
     }
     if receive && cfg.ignore_outgoing && !sock.set_ignore_outgoing(true)? {
-        reasons.push("PACKET_IGNORE_OUTGOING unsupported (kernel < 4.20): outgoing packets are seen too".into());
+        reasons.push(
+            "PACKET_IGNORE_OUTGOING unsupported (kernel < 4.20): outgoing packets are seen too"
+                .into(),
+        );
     }
     if let Some(b) = cfg.busy_poll {
         sock.set_busy_poll(b)?;
@@ -120,7 +123,12 @@ fn kib(bytes: usize) -> String {
 }
 
 fn tx_words<H: FrameHeader>(r: &FrameRing<H>) -> String {
-    format!("TX {} frames x {} B ({})", r.frames(), r.frame_size(), H::NAME)
+    format!(
+        "TX {} frames x {} B ({})",
+        r.frames(),
+        r.frame_size(),
+        H::NAME
+    )
 }
 
 impl PacketBackend<FrameRing<V2>> {

@@ -23,9 +23,9 @@
 //!
 //! # Safety
 //!
-//! The mapping is owned by [`RingMap`] and shared (`Arc`) by the rings cut
+//! The mapping is owned by `RingMap` and shared (`Arc`) by the rings cut
 //! from it, so it outlives every pointer derived from it. The geometry a
-//! ring walks is the one handed to the kernel by [`install`] itself, so
+//! ring walks is the one handed to the kernel by `install` itself, so
 //! every frame and block offset lies inside the mapping. Bytes of a frame or
 //! block are read or written only while its status word gives it to user
 //! space, when the kernel does not write them (it may still *read* a status
@@ -397,7 +397,9 @@ impl<H: FrameHeader> TxSlot<'_, H> {
         // SAFETY: the frame is ours (status AVAILABLE, not in flight by our
         // count); the packet area starts after the header, so it excludes the
         // status word; `&mut self` makes the slice exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.ring.frame_ptr(self.idx).add(H::TX_DATA), cap) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.ring.frame_ptr(self.idx).add(H::TX_DATA), cap)
+        }
     }
 
     /// Bytes the packet area holds.
@@ -487,7 +489,12 @@ impl BlockRing {
     fn status(&self, i: u32) -> &AtomicU32 {
         // SAFETY: `block_status` is at byte 8 of the block (asserted in
         // sys::packet), 4-aligned, inside the mapping, accessed atomically.
-        unsafe { &*self.block_ptr(i).add(BLOCK_STATUS_OFFSET).cast::<AtomicU32>() }
+        unsafe {
+            &*self
+                .block_ptr(i)
+                .add(BLOCK_STATUS_OFFSET)
+                .cast::<AtomicU32>()
+        }
     }
 
     /// Whether the current block is with user space (no system call).
@@ -513,7 +520,10 @@ impl BlockRing {
             block::block_header(b)
         };
         let (header, cur) = match header {
-            Ok(h) => (Some(h), self.cursor.take().unwrap_or_else(|| BlockCursor::start(&h))),
+            Ok(h) => (
+                Some(h),
+                self.cursor.take().unwrap_or_else(|| BlockCursor::start(&h)),
+            ),
             Err(_) => (None, BlockCursor::start(&empty_header())),
         };
         Some(Block {

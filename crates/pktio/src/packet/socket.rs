@@ -75,7 +75,8 @@ impl PacketSocket {
     /// size for it (`getsockopt(PACKET_HDRLEN)`) against the layout pktio
     /// uses (`EPROTO` if they differ).
     pub(crate) fn set_version(&self, v: Version, hdr_size: usize) -> Result<(), PacketError> {
-        sys::packet::set_version(self.fd.as_fd(), v).map_err(self.sys_err("set TPACKET version"))?;
+        sys::packet::set_version(self.fd.as_fd(), v)
+            .map_err(self.sys_err("set TPACKET version"))?;
         let got = sys::packet::hdrlen(self.fd.as_fd(), v).map_err(self.sys_err("PACKET_HDRLEN"))?;
         if got != hdr_size {
             return Err(PacketError::Sys {
@@ -96,21 +97,23 @@ impl PacketSocket {
         tx: Option<RingReq>,
         tx_optional: bool,
     ) -> Result<(Installed, Option<SysError>), PacketError> {
-        ring::install(self.fd.as_fd(), v, rx, tx, tx_optional).map_err(|e| match (e.ring, e.source.errno()) {
-            (Some(role), Some(libc::EINVAL)) => {
-                let req = if role == RingRole::Rx { rx } else { tx }.unwrap_or_default();
-                PacketError::Geometry {
-                    ring: role,
-                    problem: format!(
-                        "{} blocks of {} bytes, {} frames of {} bytes: {KERNEL_RULES}",
-                        req.block_nr, req.block_size, req.frame_nr, req.frame_size
-                    ),
-                    source: Some(e.source),
+        ring::install(self.fd.as_fd(), v, rx, tx, tx_optional).map_err(|e| {
+            match (e.ring, e.source.errno()) {
+                (Some(role), Some(libc::EINVAL)) => {
+                    let req = if role == RingRole::Rx { rx } else { tx }.unwrap_or_default();
+                    PacketError::Geometry {
+                        ring: role,
+                        problem: format!(
+                            "{} blocks of {} bytes, {} frames of {} bytes: {KERNEL_RULES}",
+                            req.block_nr, req.block_size, req.frame_nr, req.frame_size
+                        ),
+                        source: Some(e.source),
+                    }
                 }
+                (Some(RingRole::Rx), _) => (self.sys_err("set up the RX ring"))(e.source),
+                (Some(RingRole::Tx), _) => (self.sys_err("set up the TX ring"))(e.source),
+                (None, _) => (self.sys_err("map the rings"))(e.source),
             }
-            (Some(RingRole::Rx), _) => (self.sys_err("set up the RX ring"))(e.source),
-            (Some(RingRole::Tx), _) => (self.sys_err("set up the TX ring"))(e.source),
-            (None, _) => (self.sys_err("map the rings"))(e.source),
         })
     }
 
@@ -158,7 +161,8 @@ impl PacketSocket {
 
     /// `setsockopt(SO_BUSY_POLL…)` (kernel 5.11).
     pub fn set_busy_poll(&self, b: BusyPoll) -> Result<(), PacketError> {
-        sys::xdp::set_busy_poll(self.fd.as_fd(), b.usecs, b.budget).map_err(self.sys_err("busy poll"))
+        sys::xdp::set_busy_poll(self.fd.as_fd(), b.usecs, b.budget)
+            .map_err(self.sys_err("busy poll"))
     }
 
     /// `setsockopt(SO_RCVBUF)`: the receive queue of a socket without an RX
@@ -195,7 +199,8 @@ impl PacketSocket {
     /// `getsockopt(PACKET_STATISTICS)`: counters since the previous call (the
     /// kernel resets them on every read).
     pub fn statistics(&self) -> Result<KernelStats, PacketError> {
-        let s = sys::packet::statistics(self.fd.as_fd()).map_err(self.sys_err("PACKET_STATISTICS"))?;
+        let s =
+            sys::packet::statistics(self.fd.as_fd()).map_err(self.sys_err("PACKET_STATISTICS"))?;
         Ok(KernelStats {
             packets: s.packets as u64,
             drops: s.drops as u64,
@@ -216,10 +221,9 @@ impl PacketSocket {
             Err(libc::EAGAIN | libc::ENOBUFS | libc::EBUSY | libc::ENETDOWN | libc::EINTR) => {
                 Ok(false)
             }
-            Err(errno) => Err(self.gone_or(
-                "transmit",
-                SysError::from_errno("sendto(AF_PACKET)", errno),
-            )),
+            Err(errno) => {
+                Err(self.gone_or("transmit", SysError::from_errno("sendto(AF_PACKET)", errno)))
+            }
         }
     }
 

@@ -95,7 +95,11 @@ impl fmt::Display for UringCause {
 /// `/proc/sys/kernel/io_uring_disabled` (if readable), and whether the
 /// process has `CAP_SYS_ADMIN`. `None` for an errno with another cause
 /// (`ENOMEM`, `EINVAL` …).
-pub fn classify_setup_error(errno: i32, sysctl: Option<u32>, cap_sys_admin: bool) -> Option<UringCause> {
+pub fn classify_setup_error(
+    errno: i32,
+    sysctl: Option<u32>,
+    cap_sys_admin: bool,
+) -> Option<UringCause> {
     match errno {
         libc::EPERM => Some(match sysctl {
             Some(2) => UringCause::DisabledBySysctl { value: 2 },
@@ -147,7 +151,9 @@ pub enum UringError {
     },
     /// The backend was used from another thread than its first use
     /// (`IORING_SETUP_SINGLE_ISSUER`: the kernel answers `EEXIST`).
-    #[error("the io_uring backend is bound to the thread that first used it; it was used from another")]
+    #[error(
+        "the io_uring backend is bound to the thread that first used it; it was used from another"
+    )]
     WrongThread,
     /// An io_uring call failed.
     #[error("{op} on {ifname} failed")]
@@ -275,7 +281,7 @@ impl UringBackend {
                 let r = IoUring::builder()
                     .setup_cqsize(cq)
                     .build(sq)
-                    .map_err(|e| setup_error(e))?;
+                    .map_err(setup_error)?;
                 (r, false)
             }
             Err(e) => return Err(setup_error(e)),
@@ -296,17 +302,17 @@ impl UringBackend {
         }
         ring.submitter()
             .register_files(&[sock.as_fd().as_raw_fd()])
-            .map_err(sys("register the socket", "io_uring_register(IORING_REGISTER_FILES)"))?;
+            .map_err(sys(
+                "register the socket",
+                "io_uring_register(IORING_REGISTER_FILES)",
+            ))?;
         let bufs = match dir.rx() {
             true => {
-                let b = BufRing::new(count as u16 & 0xffff, buf_size).map_err(|source| {
-                    UringError::Sys {
-                        op: "map the receive buffers",
-                        ifname: cfg.interface.clone(),
-                        source,
-                    }
+                let b = BufRing::new(count as u16, buf_size).map_err(|source| UringError::Sys {
+                    op: "map the receive buffers",
+                    ifname: cfg.interface.clone(),
+                    source,
                 })?;
-                // (a count of 32768 wraps u16 to 0x8000 exactly.)
                 b.register(&ring, BGID).map_err(|e| {
                     if e.raw_os_error() == Some(libc::EINVAL) {
                         BackendError::Uring(UringError::MissingFeature {
@@ -318,7 +324,10 @@ impl UringBackend {
                             }),
                         })
                     } else {
-                        (sys("register the buffer ring", "io_uring_register(IORING_REGISTER_PBUF_RING)"))(e)
+                        (sys(
+                            "register the buffer ring",
+                            "io_uring_register(IORING_REGISTER_PBUF_RING)",
+                        ))(e)
                     }
                 })?;
                 Some(b)
@@ -326,11 +335,13 @@ impl UringBackend {
             false => None,
         };
         let tx = match dir.tx() {
-            true => Some(TxPool::new(count, buf_size).map_err(|source| UringError::Sys {
-                op: "map the send buffers",
-                ifname: cfg.interface.clone(),
-                source,
-            })?),
+            true => Some(
+                TxPool::new(count, buf_size).map_err(|source| UringError::Sys {
+                    op: "map the send buffers",
+                    ifname: cfg.interface.clone(),
+                    source,
+                })?,
+            ),
             false => None,
         };
         crate::packet::configure(&sock, cfg, dir.rx(), &mut reasons)?;
@@ -414,10 +425,13 @@ impl UringBackend {
             return Ok(());
         }
         if self.disabled {
-            self.ring
-                .submitter()
-                .register_enable_rings()
-                .map_err(|e| self.sys_err("enable the ring", "io_uring_register(IORING_REGISTER_ENABLE_RINGS)", e))?;
+            self.ring.submitter().register_enable_rings().map_err(|e| {
+                self.sys_err(
+                    "enable the ring",
+                    "io_uring_register(IORING_REGISTER_ENABLE_RINGS)",
+                    e,
+                )
+            })?;
         }
         self.started = true;
         if let Some(b) = self.bufs.as_mut() {
@@ -444,7 +458,14 @@ impl UringBackend {
         let args = types::SubmitArgs::new().timespec(&ts);
         match self.ring.submitter().submit_with_args(1, &args) {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(self.sys_err("wait for completions", "io_uring_enter", e)),
         }
     }
@@ -466,7 +487,11 @@ impl UringBackend {
                         (n, None) if n >= 0 => {}
                         (e, _) if -e == libc::ENOBUFS => rearm = true,
                         (e, _) if -e == libc::ECANCELED => {}
-                        (e, _) if -e == libc::EINVAL && self.c.rx_packets == 0 && self.pending.is_empty() => {
+                        (e, _)
+                            if -e == libc::EINVAL
+                                && self.c.rx_packets == 0
+                                && self.pending.is_empty() =>
+                        {
                             err.get_or_insert(BackendError::Uring(UringError::MissingFeature {
                                 feature: "multishot receive on this socket (IORING_RECV_MULTISHOT)",
                                 since: "6.0",
@@ -474,10 +499,10 @@ impl UringBackend {
                             }));
                         }
                         (e, _) => {
-                            err.get_or_insert(BackendError::Packet(self.sock.gone_or(
-                                "receive",
-                                SysError::from_errno("IORING_OP_RECV", -e),
-                            )));
+                            err.get_or_insert(BackendError::Packet(
+                                self.sock
+                                    .gone_or("receive", SysError::from_errno("IORING_OP_RECV", -e)),
+                            ));
                         }
                     }
                 }
@@ -537,7 +562,9 @@ impl UringBackend {
             return Ok(r);
         };
         while r.rx < max {
-            let Some(&(bid, len)) = self.pending.front() else { break };
+            let Some(&(bid, len)) = self.pending.front() else {
+                break;
+            };
             let slot = if forward {
                 match self.tx.as_mut().and_then(|t| t.take()) {
                     Some(s) => Some(s),
@@ -561,14 +588,18 @@ impl UringBackend {
                             if let Some(dst) = tx.buffer(s).and_then(|b| b.get_mut(..pkt.len())) {
                                 dst.copy_from_slice(pkt);
                                 let n = pkt.len();
-                                queued = ring::push_send(&mut self.ring, tx, s, n, TAG_SEND | s as u64)
-                                    .map_err(|e| {
-                                        BackendError::Uring(UringError::Sys {
-                                            op: "queue a send",
-                                            ifname: self.info.interface.clone(),
-                                            source: SysError { call: "io_uring_enter", source: e },
-                                        })
-                                    })?;
+                                queued =
+                                    ring::push_send(&mut self.ring, tx, s, n, TAG_SEND | s as u64)
+                                        .map_err(|e| {
+                                            BackendError::Uring(UringError::Sys {
+                                                op: "queue a send",
+                                                ifname: self.info.interface.clone(),
+                                                source: SysError {
+                                                    call: "io_uring_enter",
+                                                    source: e,
+                                                },
+                                            })
+                                        })?;
                                 if queued {
                                     r.tx += 1;
                                     self.c.tx_bytes += n as u64;
@@ -790,7 +821,8 @@ impl Drop for UringBackend {
     fn drop(&mut self) {
         // Cancel the receive and let every request finish before the
         // buffers they point into are unmapped (see ring.rs, Safety).
-        let mut clean = !self.started || (!self.armed && self.tx.as_ref().map_or(0, |t| t.in_flight()) == 0);
+        let mut clean =
+            !self.started || (!self.armed && self.tx.as_ref().map_or(0, |t| t.in_flight()) == 0);
         if !clean {
             let end = Instant::now() + Duration::from_secs(2);
             let cancelled = !self.armed || ring::push_cancel(&mut self.ring, TAG_RECV).is_ok();

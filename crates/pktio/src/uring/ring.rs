@@ -154,7 +154,9 @@ impl BufRing {
         // inside the mapping; `&mut self` makes the slice exclusive.
         Some(unsafe {
             std::slice::from_raw_parts_mut(
-                self.bufs.as_ptr().add(bid as usize * self.buf_size as usize),
+                self.bufs
+                    .as_ptr()
+                    .add(bid as usize * self.buf_size as usize),
                 len as usize,
             )
         })
@@ -251,7 +253,10 @@ impl TxPool {
         // in flight) and `&mut self` makes the slice exclusive; it lies
         // inside the mapping.
         Some(unsafe {
-            std::slice::from_raw_parts_mut(self.area.as_ptr().add(i as usize * self.size), self.size)
+            std::slice::from_raw_parts_mut(
+                self.area.as_ptr().add(i as usize * self.size),
+                self.size,
+            )
         })
     }
 

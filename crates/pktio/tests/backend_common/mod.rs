@@ -1,8 +1,9 @@
 //! The backend conformance suite, written once over [`PacketIo`] and run
 //! against every backend by `backend_conformance.rs`; plus helpers the
-//! backend tests share. Frames and the independent raw-socket peer come from
-//! `tests/common`.
-#![allow(dead_code)]
+//! backend tests share. The raw-socket peer and the test frames are copied
+//! from `tests/common` (unchanged but for a cast newer libc makes
+//! unnecessary), so these test crates do not inherit its lints.
+#![allow(dead_code, unsafe_code)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -11,8 +12,6 @@ use pktio::backend::{
     Backend, BackendConfig, BackendError, BackendKind, Direction, Operation, PacketIo,
 };
 use pktio_lab::Lab;
-
-use crate::common::{frame_index, is_test_frame, test_frames, RawSocket, TEST_PORT};
 
 /// Opens `kind` with `cfg` for `dir`, in the calling thread's namespace.
 pub fn open(kind: BackendKind, cfg: &BackendConfig, dir: Direction) -> Backend {
@@ -68,7 +67,10 @@ pub fn check_exact(what: &str, sent: &[Vec<u8>], got: &[Vec<u8>]) {
     for g in got {
         let i = frame_index(g).expect("a test frame carries its index") as usize;
         assert!(seen.insert(i), "{what}: frame {i} twice");
-        assert_eq!(g, &sent[i], "{what}: frame {i} arrived with different content");
+        assert_eq!(
+            g, &sent[i],
+            "{what}: frame {i} arrived with different content"
+        );
     }
 }
 
@@ -161,7 +163,11 @@ pub fn receive_exactly(s: &Subject, lab: &Lab) {
     assert!(late.is_empty(), "{}: a frame arrived twice", s.kind);
     let st = b.stats().expect("stats");
     assert!(st.rx_packets >= frames.len() as u64, "{st:?}");
-    assert_eq!(st.kernel_drops, 0, "{}: drops without overflow: {st:?}", s.kind);
+    assert_eq!(
+        st.kernel_drops, 0,
+        "{}: drops without overflow: {st:?}",
+        s.kind
+    );
     assert_eq!(st.invalid, 0, "{st:?}");
 }
 
@@ -301,9 +307,18 @@ pub fn overflow_moves_drop_counters(s: &Subject, lab: &Lab) {
     let mut again = Vec::new();
     for f in &frames {
         raw.send(f);
-        again.extend(receive_test_frames(&mut b, 1, port + 1, Duration::from_secs(5)));
+        again.extend(receive_test_frames(
+            &mut b,
+            1,
+            port + 1,
+            Duration::from_secs(5),
+        ));
     }
-    check_exact(&format!("{} receive after overflow", s.kind), &frames, &again);
+    check_exact(
+        &format!("{} receive after overflow", s.kind),
+        &frames,
+        &again,
+    );
 }
 
 fn expect_unsupported<T>(r: Result<T, BackendError>, kind: BackendKind, op: Operation) {
@@ -328,8 +343,16 @@ pub fn refuses_what_it_cannot_do(s: &Subject, lab: &Lab) {
     let cfg = s.cfg(lab.rx().ifname());
     {
         let mut rx_only = open(s.kind, &cfg, Direction::Rx);
-        expect_unsupported(rx_only.tx_batch(1, |_| Some(60)), s.kind, Operation::Transmit);
-        expect_unsupported(rx_only.forward_batch(1, |_| true), s.kind, Operation::Forward);
+        expect_unsupported(
+            rx_only.tx_batch(1, |_| Some(60)),
+            s.kind,
+            Operation::Transmit,
+        );
+        expect_unsupported(
+            rx_only.forward_batch(1, |_| true),
+            s.kind,
+            Operation::Forward,
+        );
         let e = rx_only.tx_batch(1, |_| Some(60)).unwrap_err();
         assert!(e.to_string().contains("RX only"), "{e}");
         assert!(e.hint().is_some());
@@ -338,11 +361,178 @@ pub fn refuses_what_it_cannot_do(s: &Subject, lab: &Lab) {
         let mut tx_only = open(s.kind, &cfg, Direction::Tx);
         expect_unsupported(tx_only.rx_batch(1, |_| {}), s.kind, Operation::Receive);
         expect_unsupported(tx_only.wait(0), s.kind, Operation::Receive);
-        expect_unsupported(tx_only.forward_batch(1, |_| true), s.kind, Operation::Forward);
+        expect_unsupported(
+            tx_only.forward_batch(1, |_| true),
+            s.kind,
+            Operation::Forward,
+        );
         // A packet longer than the slot is refused, not truncated.
         match tx_only.tx_batch(1, |buf| Some(buf.len() + 1)) {
             Err(BackendError::PacketTooLong { len, capacity }) => assert_eq!(len, capacity + 1),
-            r => panic!("{}: expected PacketTooLong, got {:?}", s.kind, r.map_err(|e| chain(&e))),
+            r => panic!(
+                "{}: expected PacketTooLong, got {:?}",
+                s.kind,
+                r.map_err(|e| chain(&e))
+            ),
         }
+    }
+}
+
+// ---- copied from tests/common ----
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use pktio::wire::UdpFrame;
+
+/// A raw `AF_PACKET` socket bound to one interface (all protocols).
+pub struct RawSocket {
+    fd: OwnedFd,
+    ifindex: i32,
+}
+
+impl RawSocket {
+    /// Opens the socket; call inside the interface's namespace.
+    pub fn open(ifindex: u32) -> RawSocket {
+        let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+        // SAFETY: plain socket(2) call; the fd is checked and owned below.
+        let fd =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+        assert!(
+            fd >= 0,
+            "socket(AF_PACKET): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: sockaddr_ll is plain data; zero is a valid start.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto as u16;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll of the length passed.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(r, 0, "bind(AF_PACKET): {}", std::io::Error::last_os_error());
+        RawSocket {
+            fd,
+            ifindex: ifindex as i32,
+        }
+    }
+
+    /// Sends one frame.
+    pub fn send(&self, frame: &[u8]) {
+        // SAFETY: `frame` is a live buffer of the length passed.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(
+            n,
+            frame.len() as isize,
+            "send(AF_PACKET): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Receives incoming frames until `want` match `keep` or `timeout` passes.
+    pub fn recv_matching(
+        &self,
+        want: usize,
+        timeout: Duration,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Vec<Vec<u8>> {
+        let end = Instant::now() + timeout;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while got.len() < want && Instant::now() < end {
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 50) } <= 0 {
+                continue;
+            }
+            // SAFETY: sockaddr_ll is plain data.
+            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: `buf` and `from` are live and sized as passed.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                    (&mut from as *mut libc::sockaddr_ll).cast(),
+                    &mut len,
+                )
+            };
+            if n <= 0 || from.sll_pkttype == libc::PACKET_OUTGOING {
+                continue;
+            }
+            let f = &buf[..n as usize];
+            if keep(f) {
+                got.push(f.to_vec());
+            }
+        }
+        got
+    }
+
+    /// Interface index.
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+}
+
+/// UDP port the tests' frames are sent to (marks them as ours).
+pub const TEST_PORT: u16 = 4242;
+
+/// `n` distinct frames from gen to rx, lengths cycling over 60..=1514, each
+/// carrying its index and a pattern derived from it.
+pub fn test_frames(lab: &Lab, n: usize, to_port: u16) -> Vec<Vec<u8>> {
+    let spec = UdpFrame {
+        src_mac: lab.gen().mac(),
+        dst_mac: lab.rx().mac(),
+        src_ip: lab.gen().addr().ip(),
+        dst_ip: lab.rx().addr().ip(),
+        src_port: 9,
+        dst_port: to_port,
+    };
+    (0..n)
+        .map(|i| {
+            let len = 60 + (i * 97) % (1514 - 60 + 1);
+            let mut payload = (i as u32).to_be_bytes().to_vec();
+            payload.extend((0..(len - 42 - 4)).map(|k| (i.wrapping_mul(31) + k) as u8));
+            let mut out = vec![0u8; len];
+            spec.emit(&payload, len, &mut out).expect("frame fits");
+            out
+        })
+        .collect()
+}
+
+/// Whether a frame is one of the tests' (UDP to `port`).
+pub fn is_test_frame(f: &[u8], port: u16) -> bool {
+    pktio::wire::parse_udp(f).is_some_and(|v| v.dst_port == port)
+}
+
+/// The index carried by a test frame.
+pub fn frame_index(f: &[u8]) -> Option<u32> {
+    let v = pktio::wire::parse_udp(f)?;
+    Some(u32::from_be_bytes(v.payload.get(..4)?.try_into().ok()?))
+}
+
+/// The lab's addresses are in the benchmarking range (a sanity check every
+/// test gets for free).
+pub fn assert_lab_addresses(lab: &Lab) {
+    for ip in [lab.gen().addr().ip(), lab.rx().addr().ip()] {
+        assert!(
+            ip.octets()[0] == 198 && (ip.octets()[1] & 0xfe) == 18,
+            "{ip}"
+        );
+        let _: Ipv4Addr = ip;
     }
 }
