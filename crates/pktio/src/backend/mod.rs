@@ -695,6 +695,17 @@ impl AsRawFd for Backend {
 mod tests {
     use super::*;
 
+    /// Every backend can be opened on one thread and run on another.
+    #[test]
+    fn backends_are_send() {
+        fn send<T: Send>() {}
+        send::<Backend>();
+        send::<XdpBackend>();
+        send::<PacketV2>();
+        send::<PacketV3>();
+        send::<UringBackend>();
+    }
+
     #[test]
     fn kinds_round_trip_through_their_names() {
         for k in BackendKind::ALL.into_iter().chain([BackendKind::Auto]) {

@@ -529,13 +529,19 @@ impl UringBackend {
 
     /// Re-arms the receive if it ended (buffers ran out), once buffers are back.
     fn rearm_if_needed(&mut self) -> Result<(), BackendError> {
-        if self.started && !self.armed && self.bufs.is_some() {
-            if let Some(b) = self.bufs.as_mut() {
-                b.publish();
-            }
-            self.arm()?;
+        if !self.started || self.armed {
+            return Ok(());
         }
-        Ok(())
+        let Some(b) = self.bufs.as_mut() else {
+            return Ok(());
+        };
+        // Only with a buffer back in the ring: else the receive would end
+        // at once with ENOBUFS again.
+        if self.pending.len() >= b.entries() as usize {
+            return Ok(());
+        }
+        b.publish();
+        self.arm()
     }
 
     /// Fills `pending` with what has arrived (one system call).
