@@ -165,9 +165,10 @@ impl PacketSocket {
             .map_err(self.sys_err("busy poll"))
     }
 
-    /// `setsockopt(SO_RCVBUF)`: the receive queue of a socket without an RX
-    /// ring (io_uring).
-    pub fn set_rcvbuf(&self, bytes: u32) -> Result<(), PacketError> {
+    /// `setsockopt(SO_RCVBUFFORCE)`, or `SO_RCVBUF` without `CAP_NET_ADMIN`
+    /// (then capped at `net.core.rmem_max`): the receive queue of a socket
+    /// without an RX ring (io_uring). Returns whether the full size was set.
+    pub fn set_rcvbuf(&self, bytes: u32) -> Result<bool, PacketError> {
         sys::packet::set_rcvbuf(self.fd.as_fd(), bytes).map_err(self.sys_err("SO_RCVBUF"))
     }
 

@@ -316,15 +316,29 @@ pub(crate) fn set_fanout(fd: BorrowedFd<'_>, group: u16, type_flags: u16) -> Res
     )
 }
 
-/// `setsockopt(SOL_SOCKET, SO_RCVBUF, bytes)`.
-pub(crate) fn set_rcvbuf(fd: BorrowedFd<'_>, bytes: u32) -> Result<(), SysError> {
-    set_int(
-        "setsockopt(SO_RCVBUF)",
+/// `setsockopt(SOL_SOCKET, SO_RCVBUFFORCE, bytes)` (past `net.core.rmem_max`;
+/// needs `CAP_NET_ADMIN`), or `SO_RCVBUF` (capped at `rmem_max`) where that
+/// is refused. Returns whether the forced size was set.
+pub(crate) fn set_rcvbuf(fd: BorrowedFd<'_>, bytes: u32) -> Result<bool, SysError> {
+    let v = bytes.min(i32::MAX as u32 / 2) as libc::c_int;
+    match set_int(
+        "setsockopt(SO_RCVBUFFORCE)",
         fd,
         libc::SOL_SOCKET,
-        libc::SO_RCVBUF,
-        bytes.min(i32::MAX as u32) as libc::c_int,
-    )
+        libc::SO_RCVBUFFORCE,
+        v,
+    ) {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == Some(libc::EPERM) => set_int(
+            "setsockopt(SO_RCVBUF)",
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            v,
+        )
+        .map(|()| false),
+        Err(e) => Err(e),
+    }
 }
 
 /// What `PACKET_STATISTICS` returned since the previous read (the kernel

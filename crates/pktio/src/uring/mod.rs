@@ -8,7 +8,10 @@
 //!   outgoing) is registered as fixed file 0.
 //! - RX: a buffer ring of `frame_count` buffers of `frame_size` bytes
 //!   (group 0) and a single `IORING_OP_RECV` with `IORING_RECV_MULTISHOT`
-//!   that stays armed; each packet is one CQE naming its buffer. When the
+//!   that stays armed; each packet is one CQE naming its buffer. Packets
+//!   wait in the socket's receive queue until the owning thread next enters
+//!   the ring, so that queue is sized like the buffer ring
+//!   (`SO_RCVBUFFORCE`, `frame_count * frame_size` bytes). When the
 //!   ring runs dry the kernel ends the receive with `ENOBUFS`; it is
 //!   re-armed after buffers are recycled (counted in
 //!   [`BackendStats::rx_rearms`]).
@@ -344,6 +347,18 @@ impl UringBackend {
             ),
             false => None,
         };
+        if dir.rx() {
+            // Packets wait in the socket's receive queue until this thread
+            // next enters the ring (deferred task work): give the queue as
+            // much room as the buffer ring, not the 208 KiB default.
+            let want = count.saturating_mul(buf_size);
+            if !sock.set_rcvbuf(want)? {
+                reasons.push(format!(
+                    "socket receive queue capped at net.core.rmem_max (no CAP_NET_ADMIN for \
+                     SO_RCVBUFFORCE {want} B): bursts may be dropped"
+                ));
+            }
+        }
         crate::packet::configure(&sock, cfg, dir.rx(), &mut reasons)?;
         let mut rings = Vec::new();
         if let Some(b) = &bufs {
