@@ -413,6 +413,15 @@ impl<R: RxRing> PacketBackend<R> {
         &self.sock
     }
 
+    /// The RX ring itself, for what [`PacketIo`] does not show: each
+    /// packet's [`PacketSpan`] (wire length, timestamp, status) through
+    /// `receive`, or whole V3 [`Block`](super::ring::Block)s through
+    /// [`BlockRing::block`]. Packets taken this way are not counted in
+    /// [`stats`](PacketIo::stats)' `rx_packets`.
+    pub fn rx_ring(&mut self) -> Option<&mut R> {
+        self.rx.as_mut()
+    }
+
     fn unsupported(&self, operation: Operation) -> BackendError {
         BackendError::Unsupported {
             backend: self.info.kind,
