@@ -42,17 +42,11 @@ const LIVE_BATCH: u32 = 64;
 
 /// Runs the live-frame generator on `ifindex` (of the calling thread's
 /// namespace) until `stop` is set.
-pub fn run_live(
-    ifindex: u32,
-    spec: &UdpFrame,
-    len: usize,
-    stop: &AtomicBool,
-) -> anyhow::Result<GenResult> {
+pub fn run_live(ifindex: u32, spec: &UdpFrame, len: usize, stop: &AtomicBool) -> anyhow::Result<GenResult> {
     let mut frame = vec![0u8; len];
     spec.emit(b"pktio live", len, &mut frame)
         .map_err(|_| anyhow::anyhow!("cannot build a {len}-byte frame"))?;
-    let prog =
-        Program::load_xdp(&progs::xdp_tx(), &[]).context("loading the XDP_TX generator program")?;
+    let prog = Program::load_xdp(&progs::xdp_tx(), &[]).context("loading the XDP_TX generator program")?;
     let start = Instant::now();
     let mut frames = 0u64;
     while !stop.load(Ordering::Relaxed) {

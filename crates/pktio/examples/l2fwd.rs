@@ -27,10 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while Instant::now() < end {
         let p = sock.parts();
         let (rx, tx) = (p.rx.ok_or("no rx ring")?, p.tx.ok_or("no tx ring")?);
-        let (fill, comp) = (
-            p.fill.ok_or("no fill ring")?,
-            p.completion.ok_or("no completion ring")?,
-        );
+        let (fill, comp) = (p.fill.ok_or("no fill ring")?, p.completion.ok_or("no completion ring")?);
         // Frames the kernel has sent go back to the fill ring for receiving.
         comp.recycle_into(fill, 128);
         let mut out = tx.reserve(64);
@@ -46,9 +43,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sock.kick_tx()?; // always in copy mode; on request in zero-copy mode
         sock.wake_rx()?;
     }
-    eprintln!(
-        "l2fwd: {forwarded} frames forwarded; frames: {:?}",
-        umem.accounting()
-    );
+    eprintln!("l2fwd: {forwarded} frames forwarded; frames: {:?}", umem.accounting());
     Ok(())
 }

@@ -12,17 +12,12 @@ use pktio::xdp::{Frame, Umem, UmemConfig, XskSocket};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let ifname = args
-        .get(1)
-        .ok_or("usage: rxdrop IFNAME [QUEUE] [SECONDS]")?;
+    let ifname = args.get(1).ok_or("usage: rxdrop IFNAME [QUEUE] [SECONDS]")?;
     let queue: u32 = args.get(2).map_or(Ok(0), |s| s.parse())?;
     let secs: u64 = args.get(3).map_or(Ok(10), |s| s.parse())?;
 
     let umem = Umem::new(UmemConfig::default())?;
-    let mut sock = XskSocket::builder(ifname)
-        .queue(queue)
-        .tx_size(0)
-        .build(&umem)?;
+    let mut sock = XskSocket::builder(ifname).queue(queue).tx_size(0).build(&umem)?;
     eprintln!("rxdrop: {}", sock.info());
 
     // Every frame starts in the fill ring, ready for the kernel.
@@ -32,10 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut total, mut since) = (0u64, 0u64);
     while Instant::now() < end {
         let parts = sock.parts();
-        let (rx, fill) = (
-            parts.rx.ok_or("no rx ring")?,
-            parts.fill.ok_or("no fill ring")?,
-        );
+        let (rx, fill) = (parts.rx.ok_or("no rx ring")?, parts.fill.ok_or("no fill ring")?);
         // Take a batch; each packet is a Frame we own until we give it back.
         held.extend(rx.receive(64));
         let n = held.len() as u64;
