@@ -34,11 +34,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod bpf;
 pub mod caps;
 pub mod error;
+pub mod packet;
 pub mod ring;
 pub(crate) mod sys;
+pub mod uring;
 pub mod wire;
 pub mod xdp;
 

@@ -12,6 +12,7 @@
 pub(crate) mod bpf;
 pub(crate) mod mmap;
 pub(crate) mod netdev;
+pub(crate) mod packet;
 pub(crate) mod xdp;
 
 use crate::error::SysError;
