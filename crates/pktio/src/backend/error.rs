@@ -127,6 +127,24 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// Whether this is a mistake in the configuration the user gave (which
+    /// every backend would refuse the same way), rather than something this
+    /// backend cannot do on this host. [`Backend::auto`](super::Backend::auto)
+    /// stops on these instead of falling back.
+    pub fn is_configuration(&self) -> bool {
+        use crate::xdp::XskError;
+        matches!(
+            self,
+            BackendError::Config(_)
+                | BackendError::NoInterface { .. }
+                | BackendError::Xsk(
+                    XskError::Config(_)
+                        | XskError::NoSuchQueue { .. }
+                        | XskError::NoInterface { .. }
+                )
+        )
+    }
+
     /// Advice for a person, when there is a well-known cause.
     pub fn hint(&self) -> Option<&'static str> {
         match self {

@@ -78,6 +78,7 @@ pub use crate::uring::UringBackend;
 pub use crate::xdp::{AttachMode, BindMode, BusyPoll};
 
 use crate::bpf::XdpMode;
+use crate::xdp::XskError;
 
 /// The batch API every backend implements. See the [module docs](self).
 ///
@@ -615,6 +616,10 @@ impl Backend {
                     b.info_mut().skipped = notes;
                     return Ok((b, skipped));
                 }
+                // A mistake in the configuration (a ring size that is not a
+                // power of two, a queue the device does not have) is the
+                // user's to fix, not a reason to fall back to a slower path.
+                Err(error) if error.is_configuration() => return Err(error),
                 Err(error) => skipped.push(Skipped { step, error }),
             }
         }
@@ -627,6 +632,57 @@ impl Backend {
     /// The backend's kind.
     pub fn kind(&self) -> BackendKind {
         self.describe().kind
+    }
+
+    /// Whether the backend can go on: the interface still exists under the
+    /// same index and, for AF_XDP, the steering program this backend
+    /// attached is still attached (another process can detach a `bpf_link`
+    /// with `BPF_LINK_DETACH`). Meant to be called about once a second.
+    ///
+    /// # Errors
+    /// [`BackendError::Xsk`] with [`XskError::InterfaceGone`] when the
+    /// interface vanished; [`BackendError::Unsupported`] naming the cause when
+    /// the program was detached behind our back.
+    pub fn health(&self) -> Result<(), BackendError> {
+        let info = self.describe();
+        if crate::sys::xdp::if_indextoname(info.ifindex).is_err() {
+            return Err(BackendError::Xsk(XskError::InterfaceGone {
+                ifname: info.interface.clone(),
+                ifindex: info.ifindex,
+            }));
+        }
+        if let Backend::Xdp(x) = self {
+            if let Some(why) = x.program_detached() {
+                return Err(BackendError::Unsupported {
+                    backend: info.kind,
+                    operation: Operation::Receive,
+                    why: Some(why),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the UMEM's frames are, for AF_XDP (`None` for the others, whose
+    /// buffers belong to the kernel's rings).
+    pub fn accounting(&self) -> Option<crate::xdp::Accounting> {
+        match self {
+            Backend::Xdp(x) => Some(x.accounting()),
+            _ => None,
+        }
+    }
+
+    /// AF_XDP: checks the per-frame states against the counters (see
+    /// [`Umem::check_accounting`](crate::xdp::Umem::check_accounting));
+    /// `Ok(None)` for the other backends.
+    ///
+    /// # Errors
+    /// A description of the inconsistency.
+    pub fn check_accounting(&self) -> Result<Option<crate::xdp::Accounting>, String> {
+        match self {
+            Backend::Xdp(x) => x.check_accounting().map(Some),
+            _ => Ok(None),
+        }
     }
 
     fn info_mut(&mut self) -> &mut BackendInfo {

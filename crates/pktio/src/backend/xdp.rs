@@ -229,6 +229,26 @@ impl XdpBackend {
         self.cell.borrow_owner().accounting()
     }
 
+    /// Checks the frame accounting of the UMEM (debug builds check every
+    /// frame's place too).
+    pub fn check_accounting(&self) -> Result<Accounting, String> {
+        self.cell.borrow_owner().check_accounting()
+    }
+
+    /// Why receiving cannot go on, if the steering program this backend
+    /// attached was detached behind its back: its link then reports no
+    /// interface (`bpf(BPF_OBJ_GET_INFO_BY_FD)`).
+    pub fn program_detached(&self) -> Option<&'static str> {
+        let prog = self.cell.borrow_dependent().sock.program()?;
+        match prog.link().info() {
+            Ok(info) if info.ifindex.is_none() => Some(
+                "the XDP steering program was detached by someone else (bpf_link detached); \
+                 nothing reaches the socket any more",
+            ),
+            _ => None,
+        }
+    }
+
     fn unsupported(&self, operation: Operation) -> BackendError {
         BackendError::Unsupported {
             backend: self.info.kind,
