@@ -20,6 +20,14 @@
 //! - [`bpf`]: an eBPF instruction builder, the XSK steering program, maps,
 //!   loading with the whole verifier log on failure, `BPF_PROG_TEST_RUN`, and
 //!   attaching through a `bpf_link` that disappears with the process.
+//! - [`packet`]: AF_PACKET with TPACKET_V2 frame rings and TPACKET_V3 block
+//!   rings (one implementation generic over the header), fanout, qdisc bypass.
+//! - [`uring`]: io_uring on an AF_PACKET socket: multishot receive into a
+//!   provided-buffer ring, batched sends.
+//! - [`backend`]: the one batch API ([`backend::PacketIo`]) over all of the
+//!   above, and [`backend::Backend::auto`], the ladder AF_XDP zero-copy →
+//!   AF_XDP copy (native) → AF_XDP copy (skb) → TPACKET_V3 → io_uring, which
+//!   says why it skipped each step.
 //! - [`wire`]: Ethernet / IPv4 / UDP build and parse, for generators and tests.
 //!
 //! The network lab used by tests, examples and benchmarks lives in the
@@ -28,7 +36,8 @@
 //! ## Safety
 //!
 //! The crate denies `unsafe_code`; only the modules that touch shared memory
-//! or the kernel ABI (`sys`, `ring`, `xdp::umem`, `bpf::sys` pieces) opt back in,
+//! or the kernel ABI (`sys`, `ring`, `xdp::umem`, the packet and io_uring
+//! rings) opt back in,
 //! and each opens with a `# Safety` paragraph. Every `unsafe` block carries a
 //! `// SAFETY:` comment naming the invariant it relies on.
 #![deny(unsafe_code)]
@@ -36,7 +45,6 @@
 
 pub mod backend;
 pub mod bpf;
-pub mod caps;
 pub mod error;
 pub mod packet;
 pub mod ring;
