@@ -29,7 +29,7 @@ use std::os::fd::BorrowedFd;
 
 use super::ast::{CmpOp, ETH_P_8021AD, ETH_P_8021Q};
 use super::error::CompileError;
-use super::lower::{full_mask, gen, lower, Atom, Base, Emit, Test};
+use super::lower::{fold, full_mask, gen, len_const, lower, Atom, Base, Emit, Folded, Test};
 use super::Filter;
 use crate::error::SysError;
 
@@ -208,9 +208,7 @@ impl fmt::Display for CbpfListing<'_> {
                     };
                     write!(f, "{op:<6}{kx}")?
                 }
-                JMP if i.code & 0xf0 == JA => {
-                    write!(f, "{:<6}{}", "ja", pc + 1 + i.k as usize)?
-                }
+                JMP if i.code & 0xf0 == JA => write!(f, "{:<6}{}", "ja", pc + 1 + i.k as usize)?,
                 JMP => {
                     let op = match i.code & 0xf0 {
                         JEQ => "jeq",
@@ -219,12 +217,7 @@ impl fmt::Display for CbpfListing<'_> {
                         JSET => "jset",
                         _ => "j?",
                     };
-                    write!(
-                        f,
-                        "{op:<6}{kx:<10}jt {}\tjf {}",
-                        target(i.jt),
-                        target(i.jf)
-                    )?
+                    write!(f, "{op:<6}{kx:<10}jt {}\tjf {}", target(i.jt), target(i.jf))?
                 }
                 RET if i.code & RET_A != 0 => write!(f, "{:<6}a", "ret")?,
                 RET => write!(f, "{:<6}#{}", "ret", i.k)?,
@@ -573,16 +566,23 @@ pub fn compile(filter: &Filter, snaplen: u32) -> Result<CbpfProgram, CompileErro
     } else {
         snaplen
     };
-    let Some(e) = filter.expr() else {
-        return Ok(CbpfProgram {
-            insns: vec![ins(RET | K, snaplen)],
-        });
+    let folded = match filter.expr() {
+        Some(e) => fold(&lower(e), &|a| len_const(a, u64::from(u32::MAX))),
+        None => Folded::Const(true),
+    };
+    let c = match folded {
+        Folded::Const(v) => {
+            return Ok(CbpfProgram {
+                insns: vec![ins(RET | K, if v { snaplen } else { 0 })],
+            })
+        }
+        Folded::Cond(c) => c,
     };
     let mut a = CAsm::default();
     prologue(&mut a);
     let matched = a.label();
     let missed = a.label();
-    gen(&mut a, &lower(e), matched, missed);
+    gen(&mut a, &c, matched, missed);
     a.bind(matched);
     a.op(RET | K, snaplen);
     a.bind(missed);
@@ -631,10 +631,7 @@ mod tests {
                 }
             }
         }
-        assert!(p
-            .insns()
-            .iter()
-            .any(|i| i.code == JMP | JA && i.k > 255));
+        assert!(p.insns().iter().any(|i| i.code == JMP | JA && i.k > 255));
     }
 
     #[test]

@@ -171,11 +171,7 @@ fn transport(d: &[u8], proto: u8, offset: usize) -> Transport {
         proto,
         offset,
         src_port: if ports { u16_at(d, offset) } else { None },
-        dst_port: if ports {
-            u16_at(d, offset + 2)
-        } else {
-            None
-        },
+        dst_port: if ports { u16_at(d, offset + 2) } else { None },
         icmp_type: if icmp { u8_at(d, offset) } else { None },
         icmp_code: if icmp { u8_at(d, offset + 1) } else { None },
         tcp_flags: if proto == 6 {

@@ -19,7 +19,12 @@ pub fn matches(expr: &Expr, p: &Dissected<'_>) -> bool {
     }
 }
 
-fn by_dir<T: PartialEq>(dir: Dir, src: Option<T>, dst: Option<T>, want: impl Fn(T) -> bool) -> bool {
+fn by_dir<T: PartialEq>(
+    dir: Dir,
+    src: Option<T>,
+    dst: Option<T>,
+    want: impl Fn(T) -> bool,
+) -> bool {
     let s = src.is_some_and(&want);
     let d = dst.is_some_and(&want);
     match dir {
@@ -82,7 +87,9 @@ fn primitive(prim: &Primitive, p: &Dissected<'_>) -> bool {
             if by_dir(dir, ip.src, ip.dst, |a| in_v6_net(a, addr, prefix))),
         Primitive::Port { proto, dir, lo, hi } => p.transport().is_some_and(|t| {
             proto.protocols().contains(&t.proto)
-                && by_dir(dir, t.src_port, t.dst_port, |port| (lo..=hi).contains(&port))
+                && by_dir(dir, t.src_port, t.dst_port, |port| {
+                    (lo..=hi).contains(&port)
+                })
         }),
         Primitive::Len { op, value } => op.holds(p.wire_len as u64, u64::from(value)),
     }

@@ -290,6 +290,66 @@ pub(crate) fn lower(e: &Expr) -> Cond {
     }
 }
 
+/// A formula after constant folding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Folded {
+    /// Always true or always false.
+    Const(bool),
+    /// Depends on the packet.
+    Cond(Cond),
+}
+
+/// Folds atoms whose value `konst` knows (e.g. `len >= 0`) into the
+/// formula. The XDP verifier refuses unreachable instructions, so a back end
+/// must not emit code for a branch that can never be taken.
+pub(crate) fn fold(c: &Cond, konst: &impl Fn(&Atom) -> Option<bool>) -> Folded {
+    match c {
+        Cond::Atom(a) => match konst(a) {
+            Some(v) => Folded::Const(v),
+            None => Folded::Cond(c.clone()),
+        },
+        Cond::Not(inner) => match fold(inner, konst) {
+            Folded::Const(v) => Folded::Const(!v),
+            Folded::Cond(c) => Folded::Cond(Cond::Not(Box::new(c))),
+        },
+        Cond::And(cs) | Cond::Or(cs) => {
+            let is_and = matches!(c, Cond::And(_));
+            let mut kept = Vec::new();
+            for c in cs {
+                match fold(c, konst) {
+                    // `false and …` / `true or …`: decided.
+                    Folded::Const(v) if v != is_and => return Folded::Const(v),
+                    // `true and x` is `x`; `false or x` is `x`.
+                    Folded::Const(_) => {}
+                    Folded::Cond(c) => kept.push(c),
+                }
+            }
+            match kept.len() {
+                0 => Folded::Const(is_and),
+                1 => Folded::Cond(kept.pop().unwrap_or(Cond::And(Vec::new()))),
+                _ if is_and => Folded::Cond(Cond::And(kept)),
+                _ => Folded::Cond(Cond::Or(kept)),
+            }
+        }
+    }
+}
+
+/// The `len` comparisons that hold for every frame, or for none, when
+/// frames are at most `max` bytes long.
+pub(crate) fn len_const(a: &Atom, max: u64) -> Option<bool> {
+    let Atom::Len(op, v) = *a else { return None };
+    let v = u64::from(v);
+    match op {
+        CmpOp::Ge if v == 0 => Some(true),
+        CmpOp::Lt if v == 0 => Some(false),
+        CmpOp::Ge | CmpOp::Eq if v > max => Some(false),
+        CmpOp::Gt if v >= max => Some(false),
+        CmpOp::Lt | CmpOp::Ne if v > max => Some(true),
+        CmpOp::Le if v >= max => Some(true),
+        _ => None,
+    }
+}
+
 /// What a back end provides to [`gen`].
 pub(crate) trait Emit {
     /// A jump target.
@@ -342,7 +402,13 @@ mod tests {
 
     #[test]
     fn masks_cover_the_prefix_word_by_word() {
-        let c = prefix_eq(8, &[0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 36);
+        let c = prefix_eq(
+            8,
+            &[
+                0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+            36,
+        );
         let Cond::And(parts) = c else { panic!() };
         let masks: Vec<u32> = parts
             .iter()
@@ -356,6 +422,28 @@ mod tests {
             panic!()
         };
         assert_eq!(test, Test::Eq(0xf000_0000));
+    }
+
+    #[test]
+    fn folding_removes_constant_atoms() {
+        let f = |s: &str| {
+            fold(
+                &lower(
+                    &crate::filter::Filter::parse(s)
+                        .unwrap()
+                        .expr()
+                        .unwrap()
+                        .clone(),
+                ),
+                &|a| len_const(a, 0xffff),
+            )
+        };
+        assert_eq!(f("len >= 0"), Folded::Const(true));
+        assert_eq!(f("len > 70000 or len < 0"), Folded::Const(false));
+        assert_eq!(f("not len > 65535"), Folded::Const(true));
+        assert_eq!(f("tcp and len >= 0"), f("tcp"));
+        assert_eq!(f("tcp or len >= 0"), Folded::Const(true));
+        assert!(matches!(f("len == 0"), Folded::Cond(_)));
     }
 
     #[test]

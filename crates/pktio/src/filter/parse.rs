@@ -250,11 +250,7 @@ fn parse_v4(w: &str) -> Option<Result<V4Value, String>> {
         None => None,
         Some(p) => match p.parse::<u8>() {
             Ok(n) if n <= 32 => Some(n),
-            _ => {
-                return Some(Err(format!(
-                    "`/{p}` is not an IPv4 prefix length (0..=32)"
-                )))
-            }
+            _ => return Some(Err(format!("`/{p}` is not an IPv4 prefix length (0..=32)"))),
         },
     };
     Some(Ok(V4Value {
@@ -601,11 +597,7 @@ impl<'a> Parser<'a> {
             "greater" | "less" => {
                 self.bump();
                 let (v, _) = self.number("a length in bytes", u64::from(u32::MAX))?;
-                let op = if w == "greater" {
-                    CmpOp::Ge
-                } else {
-                    CmpOp::Le
-                };
+                let op = if w == "greater" { CmpOp::Ge } else { CmpOp::Le };
                 Ok(Expr::Prim(Primitive::Len {
                     op,
                     value: v as u32,
@@ -708,9 +700,9 @@ impl<'a> Parser<'a> {
                     return Err(self.expected_next("a primitive"));
                 };
                 return match p {
-                    ProtoQ::Ether => Err(self.expected_next(
-                        "`src`, `dst`, `host` or `proto` after `ether`",
-                    )),
+                    ProtoQ::Ether => {
+                        Err(self.expected_next("`src`, `dst`, `host` or `proto` after `ether`"))
+                    }
                     ProtoQ::Ip => Ok(Expr::Prim(Primitive::EtherType(ETH_P_IP))),
                     ProtoQ::Ip6 => Ok(Expr::Prim(Primitive::EtherType(ETH_P_IPV6))),
                     ProtoQ::Arp => Ok(Expr::Prim(Primitive::EtherType(ETH_P_ARP))),
@@ -963,19 +955,17 @@ impl<'a> Parser<'a> {
             Some(ProtoQ::Tcp) => PortProto::Tcp,
             Some(ProtoQ::Udp) => PortProto::Udp,
             Some(ProtoQ::Sctp) => PortProto::Sctp,
-            Some(p) => {
-                return Err(Self::invalid(
-                    t,
-                    self.src,
-                    format!(
-                        "`{} {}` is not valid: ports belong to tcp, udp or sctp (write `{} and {} …`)",
-                        p.name(),
-                        ty.name(),
-                        p.name(),
-                        ty.name()
-                    ),
-                ))
-            }
+            Some(p) => return Err(Self::invalid(
+                t,
+                self.src,
+                format!(
+                    "`{} {}` is not valid: ports belong to tcp, udp or sctp (write `{} and {} …`)",
+                    p.name(),
+                    ty.name(),
+                    p.name(),
+                    ty.name()
+                ),
+            )),
         };
         let port = |s: &str| -> Result<u16, ParseError> {
             match parse_number(s) {
@@ -1301,7 +1291,10 @@ mod tests {
         assert!(e.to_string().contains("end of the filter"), "{e}");
 
         let e = err("(tcp or udp");
-        assert!(e.to_string().contains("`)` to close the `(` at byte 0"), "{e}");
+        assert!(
+            e.to_string().contains("`)` to close the `(` at byte 0"),
+            "{e}"
+        );
 
         let e = err("tcp udp");
         assert_eq!(e.pos, 4);

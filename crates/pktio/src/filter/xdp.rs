@@ -32,7 +32,7 @@
 
 use super::ast::{CmpOp, ETH_P_8021AD, ETH_P_8021Q};
 use super::error::CompileError;
-use super::lower::{full_mask, gen, lower, Atom, Base, Emit, Test};
+use super::lower::{fold, full_mask, gen, len_const, lower, Atom, Base, Emit, Folded, Test};
 use super::Filter;
 use crate::bpf::insn::{AluOp, Helper, JmpOp, Reg, Reg::*, Size};
 use crate::bpf::{progs, Asm, Code, Label, XdpAction};
@@ -235,15 +235,32 @@ pub fn compile(
     if filter.expr().is_none() && on_match == OnMatch::Redirect && on_miss == XdpAction::Pass {
         return Ok(progs::xsk_redirect());
     }
+    let folded = match filter.expr() {
+        Some(e) => fold(&lower(e), &|a| len_const(a, u64::from(MAX_LEN))),
+        None => Folded::Const(true),
+    };
     let mut x = Xdp { a: Asm::new() };
     let matched = x.a.label();
     let missed = x.a.label();
-    prologue(&mut x.a, on_match == OnMatch::Redirect);
-    match filter.expr() {
-        Some(e) => gen(&mut x, &lower(e), matched, missed),
-        None => {
-            x.a.ja(matched);
+    // The verifier refuses unreachable instructions: a constant filter gets
+    // neither the prologue nor the branch it never takes.
+    let cond = match folded {
+        Folded::Const(true) => None,
+        Folded::Const(false) => {
+            if on_match == OnMatch::Redirect {
+                // Keep map slot 0, as the caller passes the XSKMAP.
+                x.a.ld_map_fd(R1, 0);
+            }
+            x.a.mov64_imm(R0, on_miss.code() as i32).exit();
+            return Ok(x.a.finish()?.with_name("pktio_filter"));
         }
+        Folded::Cond(c) => Some(c),
+    };
+    if let Some(c) = &cond {
+        prologue(&mut x.a, on_match == OnMatch::Redirect);
+        gen(&mut x, c, matched, missed);
+    } else if on_match == OnMatch::Redirect {
+        x.a.stx_mem(Size::DW, R10, R1, CTX_SPILL);
     }
     let mut a = x.a;
     a.bind(matched);
@@ -260,7 +277,9 @@ pub fn compile(
             a.mov64_imm(R0, action.code() as i32).exit();
         }
     }
-    a.bind(missed).mov64_imm(R0, on_miss.code() as i32).exit();
+    if cond.is_some() {
+        a.bind(missed).mov64_imm(R0, on_miss.code() as i32).exit();
+    }
     Ok(a.finish()?.with_name("pktio_filter"))
 }
 
