@@ -7,7 +7,9 @@
 //! the number zero-padded to the width of *N − 1*, and the oldest is
 //! overwritten once all exist. Time rotation (`-G`) numbers files the same
 //! way (tcpdump would format the name with `strftime`; pktio does not) and,
-//! like tcpdump, starts a new file when a packet arrives after the interval.
+//! like tcpdump, starts a new file when a packet arrives after the interval:
+//! a file holds at most that interval of packet timestamps, counted from
+//! its opening (the first file) or its first packet (the next ones).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -135,14 +137,16 @@ impl CaptureOutput {
         })
     }
 
-    /// Closes the current file and opens the next.
-    fn rotate(&mut self) -> Result<(), PcapError> {
+    /// Closes the current file and opens the next, whose time starts at
+    /// `ts` (the packet that starts it).
+    fn rotate(&mut self, ts: Timestamp) -> Result<(), PcapError> {
         if let Some(w) = self.current.take() {
             let s = w.finish(None)?;
             self.done.add(&s);
         }
         self.index += 1;
         self.current = Some(self.open_file(self.index)?);
+        self.opened_at = ts;
         Ok(())
     }
 
@@ -170,7 +174,7 @@ impl CaptureOutput {
             }
         };
         if rotate {
-            self.rotate()?;
+            self.rotate(ts)?;
         }
         match &mut self.current {
             Some(w) => w.write_packet(ts, data, orig_len),
