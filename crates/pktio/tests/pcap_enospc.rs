@@ -17,7 +17,10 @@ fn private_tmpfs(dir: &Path, size: &str) -> Result<(), String> {
     // SAFETY: unshare(2) with a flag only; affects this thread's mount
     // namespace (the thread owns its fs_struct after CLONE_NEWNS).
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(format!("unshare(CLONE_NEWNS): {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "unshare(CLONE_NEWNS): {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let root = CString::new("/").unwrap();
     let none = CString::new("none").unwrap();
@@ -33,7 +36,10 @@ fn private_tmpfs(dir: &Path, size: &str) -> Result<(), String> {
         )
     };
     if r != 0 {
-        return Err(format!("mount(MS_PRIVATE): {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "mount(MS_PRIVATE): {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let target = CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
     let fstype = CString::new("tmpfs").unwrap();
@@ -109,7 +115,10 @@ fn a_full_disk_leaves_a_readable_file() {
     let result = std::thread::spawn(move || -> Result<(), String> {
         private_tmpfs(&d, "64k")?;
         let tshark = Command::new("tshark").arg("--version").output().is_ok();
-        for (name, format) in [("full.pcap", FileFormat::Pcap), ("full.pcapng", FileFormat::PcapNg)] {
+        for (name, format) in [
+            ("full.pcap", FileFormat::Pcap),
+            ("full.pcapng", FileFormat::PcapNg),
+        ] {
             let p = d.join(name);
             let (kept, len) = fill_up(&p, format);
             let per = match format {
@@ -117,7 +126,10 @@ fn a_full_disk_leaves_a_readable_file() {
                 FileFormat::PcapNg => 32 + 336,
             };
             let header = len - kept * per;
-            assert!(header > 0 && header < 200, "{name}: {len} bytes for {kept} packets");
+            assert!(
+                header > 0 && header < 200,
+                "{name}: {len} bytes for {kept} packets"
+            );
             // Our reader: every record whole, numbered in order.
             let recs: Vec<_> = PcapReader::open(&p)
                 .unwrap()
@@ -138,7 +150,9 @@ fn a_full_disk_leaves_a_readable_file() {
                 let n = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
                 assert_eq!(n, kept, "tshark's count for {name}");
             } else {
-                eprintln!("SKIPPED the tshark part of a_full_disk_leaves_a_readable_file: needs tshark");
+                eprintln!(
+                    "SKIPPED the tshark part of a_full_disk_leaves_a_readable_file: needs tshark"
+                );
             }
             std::fs::remove_file(&p).unwrap();
         }
@@ -148,7 +162,9 @@ fn a_full_disk_leaves_a_readable_file() {
     match result {
         Ok(Ok(())) => {}
         Ok(Err(e)) if e.contains("EPERM") || e.contains("Operation not permitted") => {
-            eprintln!("SKIPPED a_full_disk_leaves_a_readable_file: needs root (unshare, mount): {e}");
+            eprintln!(
+                "SKIPPED a_full_disk_leaves_a_readable_file: needs root (unshare, mount): {e}"
+            );
         }
         Ok(Err(e)) => panic!("{e}"),
         Err(p) => std::panic::resume_unwind(p),

@@ -80,8 +80,18 @@ fn tshark_fields(file: &Path) -> Vec<(usize, usize, String, String)> {
         .args(["-n", "-r"])
         .arg(file)
         .args([
-            "-T", "fields", "-E", "separator=|", "-e", "frame.len", "-e", "frame.cap_len", "-e",
-            "frame.time_epoch", "-e", "udp.dstport",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "frame.len",
+            "-e",
+            "frame.cap_len",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "udp.dstport",
         ])
         .output()
         .expect("tshark runs");
@@ -227,7 +237,10 @@ fn tshark_reads_truncated_snaplen_captures() {
         return;
     }
     let dir = TempDir::new("snap");
-    for (name, format) in [("s.pcap", FileFormat::Pcap), ("s.pcapng", FileFormat::PcapNg)] {
+    for (name, format) in [
+        ("s.pcap", FileFormat::Pcap),
+        ("s.pcapng", FileFormat::PcapNg),
+    ] {
         let p = dir.path(name);
         let pkts = write_file(&p, format, 64);
         check_with_tshark(&p, &pkts, 64);
@@ -237,7 +250,10 @@ fn tshark_reads_truncated_snaplen_captures() {
 #[test]
 fn our_reader_reads_what_we_write() {
     let dir = TempDir::new("reader");
-    for (name, format) in [("r.pcap", FileFormat::Pcap), ("r.pcapng", FileFormat::PcapNg)] {
+    for (name, format) in [
+        ("r.pcap", FileFormat::Pcap),
+        ("r.pcapng", FileFormat::PcapNg),
+    ] {
         let p = dir.path(name);
         let pkts = write_file(&p, format, 100);
         let r = PcapReader::open(&p).unwrap();
@@ -285,7 +301,11 @@ fn size_rotation_with_a_ring_of_files() {
         let p = pktio::pcap::rotated_name(&base, k, Some(3));
         let len = std::fs::metadata(&p).unwrap().len();
         let recs: Vec<_> = PcapReader::open(&p).unwrap().map(Result::unwrap).collect();
-        assert!(len <= 2_000 || recs.len() == 1, "{} is {len} bytes", p.display());
+        assert!(
+            len <= 2_000 || recs.len() == 1,
+            "{} is {len} bytes",
+            p.display()
+        );
         assert!(!recs.is_empty());
         seen.extend(recs.into_iter().map(|r| r.data));
         if have_tshark("size_rotation_with_a_ring_of_files (tshark part)") {

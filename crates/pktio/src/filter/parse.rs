@@ -955,17 +955,19 @@ impl<'a> Parser<'a> {
             Some(ProtoQ::Tcp) => PortProto::Tcp,
             Some(ProtoQ::Udp) => PortProto::Udp,
             Some(ProtoQ::Sctp) => PortProto::Sctp,
-            Some(p) => return Err(Self::invalid(
-                t,
-                self.src,
-                format!(
+            Some(p) => {
+                return Err(Self::invalid(
+                    t,
+                    self.src,
+                    format!(
                     "`{} {}` is not valid: ports belong to tcp, udp or sctp (write `{} and {} …`)",
                     p.name(),
                     ty.name(),
                     p.name(),
                     ty.name()
                 ),
-            )),
+                ))
+            }
         };
         let port = |s: &str| -> Result<u16, ParseError> {
             match parse_number(s) {

@@ -286,10 +286,7 @@ mod tests {
 
     #[test]
     fn dates() {
-        let t = Timestamp {
-            sec: 0,
-            nsec: 5,
-        };
+        let t = Timestamp { sec: 0, nsec: 5 };
         assert_eq!(t.to_string(), "1970-01-01T00:00:00.000000005Z");
         let t = Timestamp {
             sec: 1_709_210_096, // 2024-02-29T12:34:56Z
@@ -306,12 +303,22 @@ mod tests {
                 let mut out = Vec::new();
                 record(format, &mut out, Timestamp::now(), &vec![7; n], 9000);
                 assert_eq!(out.len(), record_len(format, n), "{format} {n}");
-                assert_eq!(out.len() % 4, if format == FileFormat::PcapNg { 0 } else { out.len() % 4 });
+                assert_eq!(
+                    out.len() % 4,
+                    if format == FileFormat::PcapNg {
+                        0
+                    } else {
+                        out.len() % 4
+                    }
+                );
             }
         }
         let h = file_header(FileFormat::PcapNg, 262_144, Some("vrx"));
         assert_eq!(h.len() % 4, 0);
         assert_eq!(&h[0..4], &PCAPNG_SHB.to_ne_bytes());
-        assert_eq!(file_header(FileFormat::Pcap, 65535, None).len(), PCAP_FILE_HEADER_LEN);
+        assert_eq!(
+            file_header(FileFormat::Pcap, 65535, None).len(),
+            PCAP_FILE_HEADER_LEN
+        );
     }
 }

@@ -128,13 +128,17 @@ impl CaptureConfig {
 #[non_exhaustive]
 pub enum CaptureError {
     /// The snap length is out of range.
-    #[error("snap length {snaplen} is out of range: use 1..={MAX_SNAPLEN} (0 means {MAX_SNAPLEN})")]
+    #[error(
+        "snap length {snaplen} is out of range: use 1..={MAX_SNAPLEN} (0 means {MAX_SNAPLEN})"
+    )]
     Snaplen {
         /// The value given.
         snaplen: u32,
     },
     /// The interface does not exist.
-    #[error("interface {ifname:?} not found in this network namespace: check the name (`ip link`)")]
+    #[error(
+        "interface {ifname:?} not found in this network namespace: check the name (`ip link`)"
+    )]
     NoInterface {
         /// The name given.
         ifname: String,
@@ -199,12 +203,11 @@ impl CaptureBuffers {
     /// UMEM's [`XskError`].
     pub fn new(cfg: &CaptureConfig) -> Result<CaptureBuffers, CaptureError> {
         cfg.effective_snaplen()?;
-        let ifindex = sys::xdp::if_nametoindex(&cfg.ifname).map_err(|source| {
-            CaptureError::NoInterface {
+        let ifindex =
+            sys::xdp::if_nametoindex(&cfg.ifname).map_err(|source| CaptureError::NoInterface {
                 ifname: cfg.ifname.clone(),
                 source,
-            }
-        })?;
+            })?;
         let state = link_state(ifindex)?;
         if !state.up {
             return Err(CaptureError::InterfaceDown {
@@ -315,17 +318,15 @@ impl<'b> Capture<'b> {
     /// [`CaptureError::Filter`] if the filter does not compile,
     /// [`CaptureError::Xsk`] for privilege, another XDP program on the
     /// interface, the verifier's refusal (with its log), a busy queue.
-    pub fn open(cfg: &CaptureConfig, buffers: &'b CaptureBuffers) -> Result<Capture<'b>, CaptureError> {
+    pub fn open(
+        cfg: &CaptureConfig,
+        buffers: &'b CaptureBuffers,
+    ) -> Result<Capture<'b>, CaptureError> {
         let snaplen = cfg.effective_snaplen()? as usize;
         let code = cfg.filter.xdp_program()?;
         let slots = buffers.umems.iter().map(|(q, _)| q + 1).max().unwrap_or(1);
-        let program = XskProgram::attach_code(
-            &buffers.ifname,
-            buffers.ifindex,
-            cfg.attach,
-            slots,
-            &code,
-        )?;
+        let program =
+            XskProgram::attach_code(&buffers.ifname, buffers.ifindex, cfg.attach, slots, &code)?;
         let link_before = link_state(buffers.ifindex).ok().and_then(|s| s.counters);
         let mut sockets = Vec::with_capacity(buffers.umems.len());
         for (q, umem) in &buffers.umems {

@@ -66,7 +66,9 @@ pub use format::{
     LINKTYPE_ETHERNET, PCAP_FILE_HEADER_LEN, PCAP_MAGIC_NSEC, PCAP_MAGIC_USEC,
 };
 pub use iface::{link_state, LinkCounters, LinkState};
-pub use live::{Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureStats, Packet, Queues};
+pub use live::{
+    Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureStats, Packet, Queues,
+};
 pub use reader::{PcapReader, Record};
 pub use rotate::{rotated_name, CaptureOutput, OutputConfig, OutputSummary, Rotation, Target};
 pub use summary::summary;
@@ -138,7 +140,9 @@ pub enum PcapError {
         what: String,
     },
     /// The file ends inside a record (the capture was cut short).
-    #[error("the capture file ends inside a {what} at byte {offset} (cut short while being written?)")]
+    #[error(
+        "the capture file ends inside a {what} at byte {offset} (cut short while being written?)"
+    )]
     Truncated {
         /// Where the partial record starts.
         offset: u64,

@@ -108,9 +108,7 @@ impl<R: Read> PcapReader<R> {
             _ => {
                 return Err(PcapError::Format {
                     offset: 0,
-                    what: format!(
-                        "magic number 0x{le:08x}/0x{be:08x} is neither pcap nor pcapng"
-                    ),
+                    what: format!("magic number 0x{le:08x}/0x{be:08x} is neither pcap nor pcapng"),
                 })
             }
         };
@@ -135,7 +133,9 @@ impl<R: Read> PcapReader<R> {
 
     /// The link type (first interface for pcapng).
     pub fn linktype(&self) -> u16 {
-        self.interfaces.first().map_or(self.linktype, |i| i.linktype)
+        self.interfaces
+            .first()
+            .map_or(self.linktype, |i| i.linktype)
     }
 
     fn u32(&self, b: &[u8]) -> u32 {
@@ -301,7 +301,11 @@ impl<R: Read> PcapReader<R> {
         self.exact(&mut data, "packet data")?;
         let sec = u64::from(self.u32(&h[0..4]));
         let frac = self.u32(&h[4..8]);
-        let nsec = if self.nanos { frac } else { frac.saturating_mul(1000) };
+        let nsec = if self.nanos {
+            frac
+        } else {
+            frac.saturating_mul(1000)
+        };
         Ok(Some(Record {
             ts: Timestamp {
                 sec: sec + u64::from(nsec / 1_000_000_000),
@@ -337,7 +341,8 @@ impl<R: Read> PcapReader<R> {
                         .interfaces
                         .get(id)
                         .ok_or_else(|| self.bad("packet for an undeclared interface"))?;
-                    let ts = (u64::from(self.u32(&body[4..8])) << 32) | u64::from(self.u32(&body[8..12]));
+                    let ts = (u64::from(self.u32(&body[4..8])) << 32)
+                        | u64::from(self.u32(&body[8..12]));
                     let caplen = self.u32(&body[12..16]) as usize;
                     let orig_len = self.u32(&body[16..20]);
                     let data = body
@@ -486,7 +491,13 @@ mod tests {
         b.extend_from_slice(&[7, 8, 9]);
         let mut r = PcapReader::new(&b[..]).unwrap();
         let rec = r.next_record().unwrap().unwrap();
-        assert_eq!(rec.ts, Timestamp { sec: 10, nsec: 999_999_000 });
+        assert_eq!(
+            rec.ts,
+            Timestamp {
+                sec: 10,
+                nsec: 999_999_000
+            }
+        );
         assert_eq!(rec.data, [7, 8, 9]);
         assert!(r.next_record().unwrap().is_none());
     }
@@ -497,6 +508,9 @@ mod tests {
             PcapReader::new(&b"hello world, not pcap"[..]),
             Err(PcapError::Format { .. })
         ));
-        assert!(matches!(PcapReader::new(&b""[..]), Err(PcapError::Format { .. })));
+        assert!(matches!(
+            PcapReader::new(&b""[..]),
+            Err(PcapError::Format { .. })
+        ));
     }
 }

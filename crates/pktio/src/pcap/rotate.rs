@@ -169,8 +169,7 @@ impl CaptureOutput {
                 w.packets() > 0 && w.len() + record_len(w.format(), cap) as u64 > max
             }
             (Rotation::Time(every), Some(w)) => {
-                w.packets() > 0
-                    && ts.as_nanos() >= self.opened_at.as_nanos() + every.as_nanos()
+                w.packets() > 0 && ts.as_nanos() >= self.opened_at.as_nanos() + every.as_nanos()
             }
         };
         if rotate {
@@ -244,8 +243,14 @@ mod tests {
         assert_eq!(rotated_name(b, 12, None), PathBuf::from("/tmp/cap.pcap12"));
         assert_eq!(rotated_name(b, 0, Some(3)), PathBuf::from("/tmp/cap.pcap0"));
         assert_eq!(rotated_name(b, 4, Some(3)), PathBuf::from("/tmp/cap.pcap1"));
-        assert_eq!(rotated_name(b, 7, Some(12)), PathBuf::from("/tmp/cap.pcap07"));
-        assert_eq!(rotated_name(b, 12, Some(12)), PathBuf::from("/tmp/cap.pcap00"));
+        assert_eq!(
+            rotated_name(b, 7, Some(12)),
+            PathBuf::from("/tmp/cap.pcap07")
+        );
+        assert_eq!(
+            rotated_name(b, 12, Some(12)),
+            PathBuf::from("/tmp/cap.pcap00")
+        );
         assert_eq!(rotated_name(b, 5, Some(1)), PathBuf::from("/tmp/cap.pcap0"));
     }
 
@@ -259,11 +264,20 @@ mod tests {
         };
         let f = || Target::File(PathBuf::from("/nonexistent-dir-pktio/x"));
         for (c, want) in [
-            (cfg(Target::Stdout, Rotation::Size(10), None), "needs a file name"),
-            (cfg(Target::Stdout, Rotation::None, Some(2)), "needs a file name"),
+            (
+                cfg(Target::Stdout, Rotation::Size(10), None),
+                "needs a file name",
+            ),
+            (
+                cfg(Target::Stdout, Rotation::None, Some(2)),
+                "needs a file name",
+            ),
             (cfg(f(), Rotation::None, Some(2)), "needs a rotation"),
             (cfg(f(), Rotation::Size(0), None), "at least 1 byte"),
-            (cfg(f(), Rotation::Time(Duration::ZERO), None), "longer than zero"),
+            (
+                cfg(f(), Rotation::Time(Duration::ZERO), None),
+                "longer than zero",
+            ),
             (cfg(f(), Rotation::Size(5), Some(0)), "at least 1"),
         ] {
             let e = CaptureOutput::open(c).unwrap_err();

@@ -311,7 +311,11 @@ impl PcapWriter {
     fn fail(&mut self, source: io::Error, done: usize) -> PcapError {
         self.failed = true;
         let whole = self.marks.iter().take_while(|m| m.0 <= done).count();
-        let boundary = if whole == 0 { 0 } else { self.marks[whole - 1].0 };
+        let boundary = if whole == 0 {
+            0
+        } else {
+            self.marks[whole - 1].0
+        };
         let kept_packets =
             self.stats.packets + self.marks[..whole].iter().filter(|m| m.1).count() as u64;
         let keep_len = self.file_len + boundary as u64;
