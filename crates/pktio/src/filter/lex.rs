@@ -79,7 +79,7 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token<'_>>, ParseError> {
                     start,
                     1,
                     ParseErrorKind::Unsupported {
-                        what: "packet data accessors (`proto[offset:size]`)".into(),
+                        what: "the packet data accessor `proto[offset:size]`".into(),
                         note: "pktio's filters have no byte accessors; use the primitives listed in the module docs",
                     },
                 ))
@@ -173,7 +173,7 @@ mod tests {
     fn unsupported_characters_have_positions() {
         let e = tokenize("tcp[13] & 2 != 0").unwrap_err();
         assert_eq!(e.pos, 3);
-        assert!(e.to_string().contains("accessors"), "{e}");
+        assert!(e.to_string().contains("accessor"), "{e}");
         let e = tokenize("len + 1").unwrap_err();
         assert_eq!(e.pos, 4);
         let e = tokenize("ip é").unwrap_err();

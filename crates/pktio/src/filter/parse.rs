@@ -1347,7 +1347,7 @@ mod tests {
             ("ip6 protochain 6", "`protochain`"),
             ("igmp", "`igmp`"),
             ("mpls 3", "`mpls`"),
-            ("tcp[13] & 2 != 0", "accessors"),
+            ("tcp[13] & 2 != 0", "accessor"),
         ] {
             let e = err(text);
             assert!(

@@ -82,7 +82,7 @@ pub const MAX_SNAPLEN: u32 = crate::filter::cbpf::MAX_SNAPLEN;
 #[non_exhaustive]
 pub enum PcapError {
     /// The output file cannot be created.
-    #[error("cannot create {path}: {source} (check the directory exists and is writable)")]
+    #[error("cannot create {path} (check that the directory exists and is writable)")]
     Create {
         /// The file.
         path: PathBuf,
@@ -93,7 +93,7 @@ pub enum PcapError {
     /// Writing failed part-way; the file was cut back to its last whole
     /// record.
     #[error(
-        "writing {name} failed: {source}{}; {kept_packets} packet(s) were written {}",
+        "writing {name} failed{}; {kept_packets} packet(s) were written {}",
         if is_full(source) { " (the disk is full)" } else { "" },
         if *whole_records { "and the file ends after the last whole one, readable" }
         else { "but the output may end inside a record" }
@@ -116,7 +116,7 @@ pub enum PcapError {
         name: String,
     },
     /// The file to read cannot be opened.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
         /// The file.
         path: PathBuf,
@@ -125,7 +125,7 @@ pub enum PcapError {
         source: io::Error,
     },
     /// Reading failed.
-    #[error("reading the capture failed: {source}")]
+    #[error("reading the capture failed")]
     Read {
         /// The error from `read(2)`.
         #[source]
