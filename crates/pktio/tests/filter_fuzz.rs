@@ -145,7 +145,7 @@ fn expr() -> impl Strategy<Value = Expr> {
         .prop_map(Expr::Prim)
         .prop_recursive(4, 16, 2, |inner| {
             prop_oneof![
-                inner.clone().prop_map(Expr::not),
+                inner.clone().prop_map(|e| !e),
                 (inner.clone(), inner.clone()).prop_map(|(a, b)| a.and(b)),
                 (inner.clone(), inner).prop_map(|(a, b)| a.or(b)),
             ]

@@ -17,12 +17,16 @@ pub enum Expr {
     Or(Box<Expr>, Box<Expr>),
 }
 
-impl Expr {
+impl std::ops::Not for Expr {
+    type Output = Expr;
+
     /// `not self`.
-    pub fn not(self) -> Expr {
+    fn not(self) -> Expr {
         Expr::Not(Box::new(self))
     }
+}
 
+impl Expr {
     /// `self and other`.
     pub fn and(self, other: Expr) -> Expr {
         Expr::And(Box::new(self), Box::new(other))

@@ -507,7 +507,7 @@ impl<'a> Parser<'a> {
                 }
                 let e = self.unary()?;
                 self.depth -= 1;
-                Ok(e.not())
+                Ok(!e)
             }
             Some(Tok::LParen) => {
                 let open = self.bump().map_or(0, |t| t.pos);
