@@ -336,7 +336,7 @@ pub fn base_frames() -> Vec<(&'static str, Vec<u8>)> {
 #[derive(Debug)]
 pub struct Rng(pub u64);
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -364,28 +364,28 @@ pub fn corpus() -> Vec<(String, Vec<u8>)> {
     let etypes = [0x0800u16, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x88cc];
     let protos = [6u8, 17, 132, 1, 58, 0, 44];
     for i in 0..300 {
-        let len = 14 + (rng.next() % 110) as usize;
-        let mut f: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        let et = etypes[(rng.next() % etypes.len() as u64) as usize];
+        let len = 14 + (rng.next_u64() % 110) as usize;
+        let mut f: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        let et = etypes[(rng.next_u64() % etypes.len() as u64) as usize];
         f[12..14].copy_from_slice(&et.to_be_bytes());
         let tagged = matches!(et, 0x8100 | 0x88a8);
         let l3 = if tagged { 18 } else { 14 };
         if tagged && f.len() >= 18 {
-            let inner = etypes[(rng.next() % 3) as usize];
+            let inner = etypes[(rng.next_u64() % 3) as usize];
             f[16..18].copy_from_slice(&inner.to_be_bytes());
         }
         // Plausible IP headers half of the time.
-        if rng.next() % 2 == 0 && f.len() > l3 + 10 {
+        if rng.next_u64() % 2 == 0 && f.len() > l3 + 10 {
             f[l3] = 0x45;
             f[l3 + 6] &= 0x3f;
-            if rng.next() % 2 == 0 {
+            if rng.next_u64() % 2 == 0 {
                 f[l3 + 7] = 0;
                 f[l3 + 6] &= 0xe0;
             }
-            f[l3 + 9] = protos[(rng.next() % protos.len() as u64) as usize];
+            f[l3 + 9] = protos[(rng.next_u64() % protos.len() as u64) as usize];
             if f.len() > l3 + 7 {
                 f[l3 + 6] = if f[12] == 0x86 {
-                    protos[(rng.next() % 7) as usize]
+                    protos[(rng.next_u64() % 7) as usize]
                 } else {
                     f[l3 + 6]
                 };
