@@ -187,6 +187,17 @@ fn line(ts: Timestamp, data: &[u8], orig_len: u32) -> String {
 }
 
 fn read(a: &CaptureArgs, path: &str, filter: &Filter) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    read_to(a, path, filter, &mut BufWriter::new(stdout.lock()))
+}
+
+/// `-r`: prints a line per packet to `lines` (or writes the packets with `-w`).
+fn read_to(
+    a: &CaptureArgs,
+    path: &str,
+    filter: &Filter,
+    lines: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let reader: Box<dyn Iterator<Item = Result<pktio::pcap::Record, PcapError>>> = if path == "-" {
         Box::new(PcapReader::new(std::io::stdin().lock())?)
     } else {
@@ -204,8 +215,6 @@ fn read(a: &CaptureArgs, path: &str, filter: &Filter) -> anyhow::Result<ExitCode
         Some(cfg) => Some(CaptureOutput::open(cfg)?),
         None => None,
     };
-    let stdout = std::io::stdout();
-    let mut lines = BufWriter::new(stdout.lock());
     let mut n = 0u64;
     let mut result = Ok(());
     for rec in reader {
@@ -471,5 +480,108 @@ fn print_summary(
                 s.xsk.rx_ring_full
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: CaptureArgs,
+    }
+
+    fn args(v: &[&str]) -> Result<CaptureArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("capture").chain(v.iter().copied())).map(|c| c.a)
+    }
+
+    #[test]
+    fn tcpdump_style_arguments() {
+        let a = args(&[
+            "-i", "eth0", "-c", "5", "-w", "x.pcap", "udp", "dst", "port", "4242",
+        ])
+        .unwrap();
+        assert_eq!(a.filter.join(" "), "udp dst port 4242");
+        assert_eq!(a.count, Some(5));
+        // Options may follow the filter words, as with tcpdump.
+        let a = args(&["-i", "eth0", "tcp", "-s", "96"]).unwrap();
+        assert_eq!((a.filter.join(" "), a.snaplen), ("tcp".to_string(), 96));
+        for bad in [
+            &["-i", "eth0", "-s", "262145"][..],
+            &["-i", "eth0", "-w", "x", "-C", "1", "-G", "1"],
+            &["-i", "eth0", "-C", "1"],
+            &["-r", "x.pcap", "-i", "eth0"],
+            &["-i", "eth0", "-q", "1", "--all-queues"],
+            &["-i", "eth0", "-c", "0"],
+            &["tcp"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn filter_errors_show_a_caret() {
+        let words: Vec<String> = ["udp", "port", "foo"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let e = parse_filter(&words).unwrap_err().to_string();
+        assert!(e.contains("at byte 9"), "{e}");
+        assert!(e.ends_with("  udp port foo\n           ^^^"), "{e}");
+    }
+
+    #[test]
+    fn read_prints_matching_packets_and_reports_a_cut_file() {
+        let dir = std::env::temp_dir().join(format!("pktio-cli-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.pcap");
+        let spec = pktio::wire::UdpFrame {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: "198.18.0.1".parse().unwrap(),
+            dst_ip: "198.18.0.2".parse().unwrap(),
+            src_port: 9,
+            dst_port: 4242,
+        };
+        let mut w = pktio::pcap::PcapWriter::create(&path, WriterOptions::default()).unwrap();
+        for i in 0..4u16 {
+            let mut f = vec![0u8; 60];
+            let mut s = spec;
+            s.dst_port = 4240 + i;
+            s.emit(b"hi", 60, &mut f).unwrap();
+            w.write_packet(
+                Timestamp {
+                    sec: 86_400,
+                    nsec: u32::from(i),
+                },
+                &f,
+                60,
+            )
+            .unwrap();
+        }
+        w.finish(None).unwrap();
+        let p = path.to_str().unwrap();
+        let a = args(&["-r", p, "udp", "dst", "portrange", "4241-4242"]).unwrap();
+        let filter = parse_filter(&a.filter).unwrap();
+        let mut out = Vec::new();
+        read_to(&a, p, &filter, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "1970-01-02T00:00:00.000000001Z    60 IP 198.18.0.1.9 > 198.18.0.2.4241: UDP, length 18\n\
+             1970-01-02T00:00:00.000000002Z    60 IP 198.18.0.1.9 > 198.18.0.2.4242: UDP, length 18\n"
+        );
+        // A file cut inside its last record: the whole ones, then an error.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        let a = args(&["-r", p]).unwrap();
+        let mut out = Vec::new();
+        let e = read_to(&a, p, &Filter::all(), &mut out).unwrap_err();
+        assert!(format!("{e:#}").contains("ends inside"), "{e:#}");
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

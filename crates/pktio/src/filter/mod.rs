@@ -104,6 +104,7 @@ mod eval;
 mod lex;
 mod lower;
 mod parse;
+mod words;
 pub mod xdp;
 
 use std::fmt;
