@@ -141,7 +141,12 @@ fn a_full_disk_leaves_a_readable_file() {
             }
             if tshark {
                 // tshark runs in this thread's mount namespace (inherited).
-                let out = Command::new("tshark").arg("-r").arg(&p).output().unwrap();
+                let out = Command::new("tshark")
+                    .env("HOME", &d) // no user preferences
+                    .arg("-r")
+                    .arg(&p)
+                    .output()
+                    .unwrap();
                 assert!(
                     out.status.success(),
                     "{name}: {}",

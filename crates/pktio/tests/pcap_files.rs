@@ -33,8 +33,17 @@ impl Drop for TempDir {
     }
 }
 
+/// tshark with `home` (a test's own directory) as its home: no user
+/// preferences (name resolution, columns) change its output, and any user
+/// can run it.
+fn tshark(home: &Path) -> Command {
+    let mut c = Command::new("tshark");
+    c.env("HOME", home);
+    c
+}
+
 fn have_tshark(test: &str) -> bool {
-    match Command::new("tshark").arg("--version").output() {
+    match tshark(&std::env::temp_dir()).arg("--version").output() {
         Ok(o) if o.status.success() => true,
         _ => {
             eprintln!(
@@ -76,7 +85,7 @@ fn packets() -> Vec<(Vec<u8>, Timestamp)> {
 
 /// tshark's view of a file: per packet (len, cap_len, epoch time text).
 fn tshark_fields(file: &Path) -> Vec<(usize, usize, String, String)> {
-    let out = Command::new("tshark")
+    let out = tshark(file.parent().unwrap_or(Path::new("/")))
         .args(["-n", "-r"])
         .arg(file)
         .args([
@@ -117,7 +126,7 @@ fn tshark_fields(file: &Path) -> Vec<(usize, usize, String, String)> {
 
 /// tshark's hex dump (`-x`) of each packet.
 fn tshark_bytes(file: &Path) -> Vec<Vec<u8>> {
-    let out = Command::new("tshark")
+    let out = tshark(file.parent().unwrap_or(Path::new("/")))
         .args(["-n", "-x", "-r"])
         .arg(file)
         .output()
