@@ -558,6 +558,9 @@ fn prologue(a: &mut CAsm) {
 /// [`MAX_SNAPLEN`]; 0 means [`MAX_SNAPLEN`]) bytes of a matching packet, 0
 /// for any other. An empty filter is `ret #snaplen`.
 ///
+/// Minimum kernel to run it: 3.10 (`SKF_AD_VLAN_TAG_PRESENT`); any kernel
+/// checks it on attach.
+///
 /// # Errors
 /// [`CompileError::TooLong`] beyond 4096 instructions.
 pub fn compile(filter: &Filter, snaplen: u32) -> Result<CbpfProgram, CompileError> {

@@ -253,7 +253,7 @@ impl CaptureBuffers {
 
 /// A captured packet, borrowed from the UMEM for the callback's duration.
 #[derive(Debug)]
-pub struct Packet<'a> {
+pub struct CapturedPacket<'a> {
     /// When the batch it came in was taken from the ring (user-space clock:
     /// AF_XDP delivers no kernel timestamp).
     pub ts: Timestamp,
@@ -378,7 +378,7 @@ impl<'b> Capture<'b> {
     /// # Errors
     /// [`CaptureError::Xsk`] when a wakeup or poll fails, e.g. the
     /// interface vanished.
-    pub fn poll<F: FnMut(&Packet<'_>)>(
+    pub fn poll<F: FnMut(&CapturedPacket<'_>)>(
         &mut self,
         timeout: Duration,
         mut f: F,
@@ -412,7 +412,7 @@ impl<'b> Capture<'b> {
         Ok(self.drain(&mut f))
     }
 
-    fn drain<F: FnMut(&Packet<'_>)>(&mut self, f: &mut F) -> usize {
+    fn drain<F: FnMut(&CapturedPacket<'_>)>(&mut self, f: &mut F) -> usize {
         let mut total = 0;
         loop {
             let mut round = 0;
@@ -429,7 +429,7 @@ impl<'b> Capture<'b> {
         }
     }
 
-    fn drain_one<F: FnMut(&Packet<'_>)>(&mut self, idx: usize, f: &mut F) -> usize {
+    fn drain_one<F: FnMut(&CapturedPacket<'_>)>(&mut self, idx: usize, f: &mut F) -> usize {
         let snaplen = self.snaplen;
         let batch = self.batch;
         let s = &mut self.sockets[idx];
@@ -450,7 +450,7 @@ impl<'b> Capture<'b> {
         let mut bytes = 0u64;
         for frame in frames {
             let data = frame.data();
-            f(&Packet {
+            f(&CapturedPacket {
                 ts,
                 data: &data[..data.len().min(snaplen)],
                 orig_len: data.len() as u32,

@@ -67,7 +67,7 @@ pub use format::{
 };
 pub use iface::{link_state, LinkCounters, LinkState};
 pub use live::{
-    Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureStats, Packet, Queues,
+    Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureStats, CapturedPacket, Queues,
 };
 pub use reader::{PcapReader, Record};
 pub use rotate::{rotated_name, CaptureOutput, OutputConfig, OutputSummary, Rotation, Target};
