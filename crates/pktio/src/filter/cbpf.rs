@@ -558,8 +558,9 @@ fn prologue(a: &mut CAsm) {
 /// [`MAX_SNAPLEN`]; 0 means [`MAX_SNAPLEN`]) bytes of a matching packet, 0
 /// for any other. An empty filter is `ret #snaplen`.
 ///
-/// Minimum kernel to run it: 3.10 (`SKF_AD_VLAN_TAG_PRESENT`); any kernel
-/// checks it on attach.
+/// Minimum kernel: the VLAN metadata loads (`SKF_AD_VLAN_TAG`,
+/// `SKF_AD_VLAN_TAG_PRESENT`) predate every kernel pktio supports; the
+/// kernel checks the program on attach.
 ///
 /// # Errors
 /// [`CompileError::TooLong`] beyond 4096 instructions.
