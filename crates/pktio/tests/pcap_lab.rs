@@ -191,3 +191,67 @@ fn bad_input_is_a_clear_error() {
     assert!(matches!(e, CaptureError::InterfaceDown { .. }), "{e}");
     assert!(e.to_string().contains("is down"), "{e}");
 }
+
+/// `frame` with an 802.1Q tag (VLAN `vid`) after the MAC addresses.
+fn tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f.splice(12..12, [0x81, 0x00, (vid >> 8) as u8, vid as u8]);
+    f
+}
+
+#[test]
+fn packet_backend_captures_matches_with_their_vlan_tags() {
+    require_root!();
+    let lab = Lab::new().expect("lab");
+    let mut matching = Vec::new();
+    let mut frames = Vec::new();
+    for i in 0..60u32 {
+        let m = udp(&lab, 9, 4242, i, 80 + i as usize);
+        let m = if i % 3 == 0 {
+            tagged(&m, 100 + i as u16)
+        } else {
+            m
+        };
+        matching.push(m.clone());
+        frames.push(m);
+        let o = udp(&lab, 4242, 5000, 1000 + i, 90);
+        frames.push(if i % 2 == 0 { tagged(&o, 7) } else { o });
+    }
+    let raw = lab.gen().run(|| RawSocket::open(lab.gen().ifindex()));
+    let _ns = lab.rx().enter().expect("enter rx");
+    let cfg =
+        CaptureConfig::new(lab.rx().ifname()).filter(Filter::parse("udp dst port 4242").unwrap());
+    let mut cap = pktio::pcap::PacketCapture::open(&cfg).expect("AF_PACKET capture");
+    send_all(&raw, &frames);
+    let mut got: Vec<(Vec<u8>, u32, u64)> = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    while got.len() < matching.len() && Instant::now() < end {
+        cap.poll(Duration::from_millis(50), |p| {
+            got.push((p.data.to_vec(), p.orig_len, p.ts.sec));
+        })
+        .expect("poll");
+    }
+    let settle = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < settle {
+        cap.poll(Duration::from_millis(50), |p| {
+            got.push((p.data.to_vec(), p.orig_len, p.ts.sec))
+        })
+        .unwrap();
+    }
+    assert_eq!(
+        got.len(),
+        matching.len(),
+        "captured exactly the matching packets"
+    );
+    let now = pktio::pcap::Timestamp::now().sec;
+    for (data, orig, sec) in &got {
+        let at = if data[12] == 0x81 { 46 } else { 42 };
+        let i = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        assert_eq!(data, &matching[i], "packet {i}, with its VLAN tag put back");
+        assert_eq!(*orig as usize, matching[i].len());
+        assert!(sec.abs_diff(now) < 3600, "a kernel timestamp: {sec}");
+    }
+    let stats = cap.stats().unwrap();
+    assert_eq!(stats.matched, matching.len() as u64);
+    assert_eq!(stats.socket_dropped, 0);
+}

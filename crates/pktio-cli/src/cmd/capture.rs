@@ -1,7 +1,8 @@
 //! `pktio capture`: tcpdump-style capture with the filter compiled into the
 //! XDP steering program. Matching packets go to AF_XDP sockets and into a
 //! pcap/pcapng file (or a one-line summary each); everything else continues
-//! into the kernel untouched. `-r FILE` reads a capture back.
+//! into the kernel untouched. `--backend packet` captures through AF_PACKET
+//! with the filter as classic BPF instead. `-r FILE` reads a capture back.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -14,8 +15,8 @@ use clap::ValueEnum;
 use pktio::filter::{join_words, Dissected, Filter};
 use pktio::pcap::{
     summary, Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats,
-    FileFormat, InterfaceStats, OutputConfig, OutputSummary, PcapError, PcapReader, Queues,
-    Rotation, Target, Timestamp, WriterOptions, MAX_SNAPLEN,
+    CapturedPacket, FileFormat, InterfaceStats, OutputConfig, OutputSummary, PacketCapture,
+    PcapError, PcapReader, Queues, Rotation, Target, Timestamp, WriterOptions, MAX_SNAPLEN,
 };
 use pktio::xdp::{AttachMode, BindMode};
 
@@ -26,7 +27,8 @@ use crate::run::stop_flag;
 pub enum Backend {
     /// AF_XDP, with the filter compiled into the XDP steering program.
     Xdp,
-    /// AF_PACKET (TPACKET_V3) with the filter as classic BPF (not in this build yet).
+    /// AF_PACKET (TPACKET_V3 ring) with the filter as classic BPF on the socket:
+    /// copies of matching packets; the stack still gets everything.
     Packet,
 }
 
@@ -56,8 +58,11 @@ ether src|dst|host MAC, vlan [ID], ip, ip6, arp, tcp, udp, sctp, icmp, icmp6,\n 
 and (&&), or (||), not (!), parentheses. As in pcap, `and` and `or` have equal\n  \
 precedence, left to right. One VLAN tag is looked through (`ip` matches tagged IPv4\n  \
 too); ports are read from first fragments only; IPv6 extension headers are not walked.\n\n\
-Packets the filter matches are steered by the XDP program into AF_XDP sockets and\n\
-removed from the kernel's path; everything else reaches the network stack untouched.\n\n\
+With --backend xdp (the default), packets the filter matches are steered by the XDP\n\
+program into AF_XDP sockets and removed from the kernel's path; everything else reaches\n\
+the network stack untouched. With --backend packet, the filter runs as classic BPF on an\n\
+AF_PACKET socket (TPACKET_V3 ring): matching packets are copied, the stack still gets\n\
+everything, VLAN tags the kernel stripped are put back, timestamps are the kernel's.\n\n\
 Examples:\n  \
 pktio capture -i eth0 -w /tmp/dns.pcap udp port 53\n  \
 pktio capture -i eth0 --all-queues -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  \
@@ -171,12 +176,6 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &a.read {
         return read(&a, path, &filter);
     }
-    if a.backend == Backend::Packet {
-        bail!(
-            "--backend packet: the AF_PACKET capture path (classic BPF filter + TPACKET_V3) is \
-             not in this build yet; use --backend xdp (the default)"
-        );
-    }
     live(&a, filter)
 }
 
@@ -257,6 +256,41 @@ fn read_to(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The capture, by backend. One lives per run, on the stack: the size
+/// difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Source<'b> {
+    Xdp(Capture<'b>),
+    Packet(PacketCapture),
+}
+
+impl Source<'_> {
+    fn poll<F: FnMut(&CapturedPacket<'_>)>(
+        &mut self,
+        timeout: Duration,
+        f: F,
+    ) -> Result<usize, CaptureError> {
+        match self {
+            Source::Xdp(c) => c.poll(timeout, f),
+            Source::Packet(c) => c.poll(timeout, f),
+        }
+    }
+
+    fn stats(&mut self) -> Result<CaptureStats, CaptureError> {
+        match self {
+            Source::Xdp(c) => c.stats(),
+            Source::Packet(c) => c.stats(),
+        }
+    }
+
+    fn check_interface(&self) -> Result<(), CaptureError> {
+        match self {
+            Source::Xdp(c) => c.check_interface(),
+            Source::Packet(c) => c.check_interface(),
+        }
+    }
+}
+
 fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
     let ifname = a
         .interface
@@ -292,17 +326,37 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
         Some(c) => Some(CaptureOutput::open(c)?),
         None => None,
     };
-    let buffers = CaptureBuffers::new(&cfg).map_err(with_hint)?;
-    let mut cap = Capture::open(&cfg, &buffers).map_err(with_hint)?;
-    let (mode, why) = cap.attach_mode();
-    eprintln!(
-        "pktio capture: listening on {ifname} queue(s) {:?}, XDP program in {mode} mode{}, filter: {filter}",
-        buffers.queues(),
-        why.map(|w| format!(" ({w})")).unwrap_or_default()
-    );
-    for s in cap.sockets() {
-        eprintln!("pktio capture: {s}");
-    }
+    let buffers = match a.backend {
+        Backend::Xdp => Some(CaptureBuffers::new(&cfg).map_err(with_hint)?),
+        Backend::Packet => None,
+    };
+    let mut cap = match &buffers {
+        Some(b) => {
+            let cap = Capture::open(&cfg, b).map_err(with_hint)?;
+            let (mode, why) = cap.attach_mode();
+            eprintln!(
+                "pktio capture: listening on {ifname} queue(s) {:?}, XDP program in {mode} mode{}, filter: {filter}",
+                b.queues(),
+                why.map(|w| format!(" ({w})")).unwrap_or_default()
+            );
+            for s in cap.sockets() {
+                eprintln!("pktio capture: {s}");
+            }
+            Source::Xdp(cap)
+        }
+        None => {
+            if a.all_queues || a.queue != 0 {
+                eprintln!(
+                    "pktio capture: note: AF_PACKET sees every queue; -q/--all-queues do not apply"
+                );
+            }
+            let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
+            eprintln!(
+                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, classic BPF filter), filter: {filter}"
+            );
+            Source::Packet(cap)
+        }
+    };
 
     let stop = stop_flag();
     let started = Instant::now();
@@ -403,7 +457,14 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    print_summary(&stats, captured, elapsed, out_summary.as_ref(), stopped_by);
+    print_summary(
+        &stats,
+        a.backend,
+        captured,
+        elapsed,
+        out_summary.as_ref(),
+        stopped_by,
+    );
     if let Some(e) = print_error {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e).context("writing to standard output");
@@ -429,6 +490,7 @@ fn with_hint(e: CaptureError) -> anyhow::Error {
 
 fn print_summary(
     s: &CaptureStats,
+    backend: Backend,
     captured: u64,
     elapsed: Duration,
     out: Option<&OutputSummary>,
@@ -437,10 +499,20 @@ fn print_summary(
     let secs = elapsed.as_secs_f64();
     eprintln!("pktio capture: stopped by {stopped_by} after {secs:.1} s");
     eprintln!(
-        "{captured} packets captured\n{} packets matched the filter (received from the sockets)\n\
-         {} packets dropped by the socket (RX ring full {}, no fill buffer {})",
-        s.matched, s.socket_dropped, s.xsk.rx_ring_full, s.xsk.rx_dropped
+        "{captured} packets captured\n{} packets matched the filter (received from the socket{})",
+        s.matched,
+        if backend == Backend::Xdp { "s" } else { "" }
     );
+    match backend {
+        Backend::Xdp => eprintln!(
+            "{} packets dropped by the socket (RX ring full {}, no fill buffer {})",
+            s.socket_dropped, s.xsk.rx_ring_full, s.xsk.rx_dropped
+        ),
+        Backend::Packet => eprintln!(
+            "{} packets dropped by the socket (ring full, PACKET_STATISTICS)",
+            s.socket_dropped
+        ),
+    }
     match s.interface {
         Some(c) => eprintln!(
             "{} packets received by the interface, {} dropped by the kernel (rx_dropped {}, rx_missed {})",
@@ -451,10 +523,12 @@ fn print_summary(
         ),
         None => eprintln!("interface counters unavailable"),
     }
-    eprintln!(
-        "XDP_STATISTICS: rx_dropped {}, rx_ring_full {}, rx_fill_ring_empty_descs {}, rx_invalid_descs {}",
-        s.xsk.rx_dropped, s.xsk.rx_ring_full, s.xsk.rx_fill_ring_empty_descs, s.xsk.rx_invalid_descs
-    );
+    if backend == Backend::Xdp {
+        eprintln!(
+            "XDP_STATISTICS: rx_dropped {}, rx_ring_full {}, rx_fill_ring_empty_descs {}, rx_invalid_descs {}",
+            s.xsk.rx_dropped, s.xsk.rx_ring_full, s.xsk.rx_fill_ring_empty_descs, s.xsk.rx_invalid_descs
+        );
+    }
     if let Some(o) = out {
         let share = if secs > 0.0 {
             o.stats.write_time.as_secs_f64() / secs * 100.0
@@ -473,11 +547,11 @@ fn print_summary(
             o.stats.write_calls,
             o.stats.write_time.as_secs_f64()
         );
-        if s.xsk.rx_ring_full > 0 && share > 20.0 {
+        if s.socket_dropped > 0 && share > 20.0 {
             eprintln!(
-                "pktio capture: the writer fell behind: the RX ring overflowed ({} packets) while \
+                "pktio capture: the writer fell behind: the socket dropped {} packets while \
                  writing took {share:.0}% of the run; write to faster storage, raise --frames, or use --buffer-kib",
-                s.xsk.rx_ring_full
+                s.socket_dropped
             );
         }
     }

@@ -109,7 +109,10 @@ pub mod xdp;
 
 use std::fmt;
 
-pub use ast::{CmpOp, Dir, Expr, Family, IpNet, PortProto, Primitive, V4Scope};
+pub use ast::{
+    CmpOp, Dir, Expr, Family, IpNet, PortProto, Primitive, V4Scope, ETH_P_8021AD, ETH_P_8021Q,
+    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6,
+};
 pub use cbpf::{CbpfProgram, SockFilter};
 pub use dissect::{Arp, Dissected, Ipv4, Ipv6, Network, Transport, VlanTag};
 pub use error::{CompileError, ParseError, ParseErrorKind};

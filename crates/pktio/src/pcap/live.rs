@@ -169,6 +169,9 @@ pub enum CaptureError {
     /// another XDP program, the verifier's log, …).
     #[error(transparent)]
     Xsk(#[from] XskError),
+    /// AF_PACKET set-up or receive failed.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
     /// A system call failed.
     #[error(transparent)]
     Sys(#[from] SysError),
@@ -179,10 +182,27 @@ impl CaptureError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             CaptureError::Xsk(e) => e.hint(),
+            CaptureError::Backend(e) => e.hint(),
             CaptureError::Sys(e) => e.hint(),
             _ => None,
         }
     }
+}
+
+/// The index of `ifname`, which must exist and be up (`if_nametoindex`,
+/// `RTM_GETLINK`).
+pub(crate) fn interface_up(ifname: &str) -> Result<u32, CaptureError> {
+    let ifindex = sys::xdp::if_nametoindex(ifname).map_err(|source| CaptureError::NoInterface {
+        ifname: ifname.to_string(),
+        source,
+    })?;
+    let state = link_state(ifindex)?;
+    if !state.up {
+        return Err(CaptureError::InterfaceDown {
+            ifname: ifname.to_string(),
+        });
+    }
+    Ok(ifindex)
 }
 
 /// The UMEMs of a capture, one per queue. Create before [`Capture::open`].
@@ -203,17 +223,7 @@ impl CaptureBuffers {
     /// UMEM's [`XskError`].
     pub fn new(cfg: &CaptureConfig) -> Result<CaptureBuffers, CaptureError> {
         cfg.effective_snaplen()?;
-        let ifindex =
-            sys::xdp::if_nametoindex(&cfg.ifname).map_err(|source| CaptureError::NoInterface {
-                ifname: cfg.ifname.clone(),
-                source,
-            })?;
-        let state = link_state(ifindex)?;
-        if !state.up {
-            return Err(CaptureError::InterfaceDown {
-                ifname: cfg.ifname.clone(),
-            });
-        }
+        let ifindex = interface_up(&cfg.ifname)?;
         let count = match sys::xdp::channels(&cfg.ifname) {
             Ok(ch) => ch.rx.max(ch.combined).max(1),
             Err(_) => 1,

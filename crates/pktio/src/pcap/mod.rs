@@ -44,15 +44,18 @@
 //!
 //! # What this module owns
 //!
-//! File formats, rotation, reading, summaries, and the AF_XDP capture
-//! loop. The filter language is [`crate::filter`]'s; sockets and the
-//! steering program are [`crate::xdp`]'s. The AF_PACKET capture path
-//! (classic BPF via [`crate::filter::CbpfProgram::attach`] on a TPACKET_V3
-//! socket) belongs to the packet backend.
+//! File formats, rotation, reading, summaries, and the two capture loops:
+//! AF_XDP with the filter in the XDP program ([`Capture`]: matching packets
+//! are taken out of the kernel's path) and AF_PACKET with the filter as
+//! classic BPF on a `TPACKET_V3` ring ([`PacketCapture`]: copies, the
+//! stack still gets everything). The filter language is
+//! [`crate::filter`]'s; sockets, rings and the steering program are
+//! [`crate::xdp`]'s and [`crate::packet`]'s.
 
 mod format;
 mod iface;
 mod live;
+mod packet;
 mod reader;
 mod rotate;
 mod summary;
@@ -69,6 +72,7 @@ pub use iface::{link_state, LinkCounters, LinkState};
 pub use live::{
     Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureStats, CapturedPacket, Queues,
 };
+pub use packet::PacketCapture;
 pub use reader::{PcapReader, Record};
 pub use rotate::{rotated_name, CaptureOutput, OutputConfig, OutputSummary, Rotation, Target};
 pub use summary::summary;
