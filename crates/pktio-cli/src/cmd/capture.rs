@@ -28,7 +28,8 @@ pub enum Backend {
     /// AF_XDP, with the filter compiled into the XDP steering program.
     Xdp,
     /// AF_PACKET (TPACKET_V3 ring) with the filter as classic BPF on the socket:
-    /// copies of matching packets; the stack still gets everything.
+    /// copies of matching packets; the stack still gets everything (alias `v3`).
+    #[value(alias = "v3")]
     Packet,
 }
 
@@ -581,7 +582,8 @@ mod tests {
         assert_eq!(a.filter.join(" "), "udp dst port 4242");
         assert_eq!(a.count, Some(5));
         // Options may follow the filter words, as with tcpdump.
-        let a = args(&["-i", "eth0", "tcp", "-s", "96"]).unwrap();
+        let a = args(&["-i", "eth0", "--backend", "v3", "tcp", "-s", "96"]).unwrap();
+        assert_eq!(a.backend, Backend::Packet);
         assert_eq!((a.filter.join(" "), a.snaplen), ("tcp".to_string(), 96));
         for bad in [
             &["-i", "eth0", "-s", "262145"][..],
