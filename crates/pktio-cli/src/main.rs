@@ -46,6 +46,8 @@ enum Command {
     Gen(gen::GenArgs),
     /// Ping/pong round trips in the lab: an HDR histogram per backend and wakeup mode.
     Latency(cmd::latency::LatencyArgs),
+    /// Capture packets tcpdump-style, the filter compiled into the XDP program.
+    Capture(cmd::capture::CaptureArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(*a),
         Command::Gen(a) => gen::run(a),
         Command::Latency(a) => cmd::latency::run(a),
+        Command::Capture(a) => cmd::capture::run(a),
     };
     match result {
         Ok(code) => code,

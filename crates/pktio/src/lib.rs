@@ -46,7 +46,9 @@
 pub mod backend;
 pub mod bpf;
 pub mod error;
+pub mod filter;
 pub mod packet;
+pub mod pcap;
 pub mod ring;
 pub(crate) mod sys;
 pub mod uring;

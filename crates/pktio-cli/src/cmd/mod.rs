@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod capture;
 pub mod lab;
 pub mod latency;
 pub mod peers;

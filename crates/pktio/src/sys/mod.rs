@@ -10,6 +10,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod bpf;
+pub(crate) mod filter;
 pub(crate) mod mmap;
 pub(crate) mod netdev;
 pub(crate) mod packet;
