@@ -28,6 +28,11 @@
 //!   above, and [`backend::Backend::auto`], the ladder AF_XDP zero-copy →
 //!   AF_XDP copy (native) → AF_XDP copy (skb) → TPACKET_V3 → io_uring, which
 //!   says why it skipped each step.
+//! - [`filter`]: tcpdump-style capture filters compiled into the XDP steering
+//!   program (eBPF) and into classic BPF for AF_PACKET, checked against an
+//!   independent evaluator.
+//! - [`pcap`]: pcap/pcapng files (writing with rotation, reading) and live
+//!   capture over AF_XDP or AF_PACKET.
 //! - [`wire`]: Ethernet / IPv4 / UDP build and parse, for generators and tests.
 //!
 //! The network lab used by tests, examples and benchmarks lives in the
