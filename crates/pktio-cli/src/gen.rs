@@ -198,15 +198,21 @@ pub fn run(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
                 a.rate.is_none() && a.flows == 1,
                 "--rate and --flows need --engine live"
             );
-            let opts = crate::cmd::xsk::XskOpts::for_tx(&a.interface, a.duration);
-            let s = crate::cmd::xsk::run_loop(
-                crate::cmd::xsk::Mode::Txpush,
-                &a.interface,
-                &opts,
-                Some((&spec, len as u32)),
-                &stop,
-                deadline,
-                false,
+            use crate::cmd::xsk::{run_loop, LoopSpec, Mode, XskOpts};
+            let opts = XskOpts::for_tx(&a.interface, a.duration);
+            let mut b = opts.open(&a.interface, Mode::Txpush, false)?;
+            let s = run_loop(
+                &mut b,
+                &LoopSpec {
+                    mode: Mode::Txpush,
+                    frame: Some((&spec, len as u32)),
+                    stop: &stop,
+                    deadline,
+                    quiet: false,
+                    probe: None,
+                    batch: opts.batch,
+                    poll: false,
+                },
             )?;
             GenResult {
                 frames: s.packets,

@@ -44,6 +44,10 @@ enum Command {
     Bench(Box<cmd::bench::BenchArgs>),
     /// Generate UDP traffic (in-kernel live frames or AF_XDP transmit).
     Gen(gen::GenArgs),
+    /// Ping/pong round trips in the lab: an HDR histogram per backend and wakeup mode.
+    Latency(cmd::latency::LatencyArgs),
+    /// Capture packets tcpdump-style, the filter compiled into the XDP program.
+    Capture(cmd::capture::CaptureArgs),
     /// Run rxdrop and l2fwd in the lab for minutes, checking that rate, frame accounting and memory stay flat.
     Soak(cmd::soak::SoakArgs),
 }
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(*a),
         Command::Gen(a) => gen::run(a),
+        Command::Latency(a) => cmd::latency::run(a),
+        Command::Capture(a) => cmd::capture::run(a),
         Command::Soak(a) => cmd::soak::run(a),
     };
     match result {

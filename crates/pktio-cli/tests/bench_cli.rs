@@ -24,7 +24,7 @@ fn bench_json_svg_and_unsupported_row() {
             "--modes",
             "rxdrop,txpush",
         ])
-        .args(["--backends", "xdp-zc,xdp,xdp-skb", "--json"])
+        .args(["--backends", "xdp-zc,xdp,v2", "--json"])
         .arg(&json)
         .arg("--svg")
         .arg(&svg)
@@ -60,7 +60,7 @@ fn bench_json_svg_and_unsupported_row() {
             .unwrap_or_else(|| panic!("no Mpps cell for {mode}/{backend}: {v}"))
     };
     for mode in ["rxdrop", "txpush"] {
-        for backend in ["xdp", "xdp-skb"] {
+        for backend in ["xdp", "v2"] {
             let c = mpps(mode, backend);
             let samples = c["samples"].as_array().unwrap();
             assert_eq!(samples.len(), 2, "two runs: {c}");
@@ -96,7 +96,7 @@ fn bench_json_svg_and_unsupported_row() {
     // The ratio column printed for each row matches the medians.
     let (a, b) = (
         mpps("rxdrop", "xdp")["median"].as_f64().unwrap(),
-        mpps("rxdrop", "xdp-skb")["median"].as_f64().unwrap(),
+        mpps("rxdrop", "v2")["median"].as_f64().unwrap(),
     );
     let want = format!("{:.2}", a / b);
     let line = text

@@ -20,6 +20,19 @@
 //! - [`bpf`]: an eBPF instruction builder, the XSK steering program, maps,
 //!   loading with the whole verifier log on failure, `BPF_PROG_TEST_RUN`, and
 //!   attaching through a `bpf_link` that disappears with the process.
+//! - [`packet`]: AF_PACKET with TPACKET_V2 frame rings and TPACKET_V3 block
+//!   rings (one implementation generic over the header), fanout, qdisc bypass.
+//! - [`uring`]: io_uring on an AF_PACKET socket: multishot receive into a
+//!   provided-buffer ring, batched sends.
+//! - [`backend`]: the one batch API ([`backend::PacketIo`]) over all of the
+//!   above, and [`backend::Backend::auto`], the ladder AF_XDP zero-copy →
+//!   AF_XDP copy (native) → AF_XDP copy (skb) → TPACKET_V3 → io_uring, which
+//!   says why it skipped each step.
+//! - [`filter`]: tcpdump-style capture filters compiled into the XDP steering
+//!   program (eBPF) and into classic BPF for AF_PACKET, checked against an
+//!   independent evaluator.
+//! - [`pcap`]: pcap/pcapng files (writing with rotation, reading) and live
+//!   capture over AF_XDP or AF_PACKET.
 //! - [`wire`]: Ethernet / IPv4 / UDP build and parse, for generators and tests.
 //!
 //! The network lab used by tests, examples and benchmarks lives in the
@@ -28,17 +41,22 @@
 //! ## Safety
 //!
 //! The crate denies `unsafe_code`; only the modules that touch shared memory
-//! or the kernel ABI (`sys`, `ring`, `xdp::umem`, `bpf::sys` pieces) opt back in,
+//! or the kernel ABI (`sys`, `ring`, `xdp::umem`, the packet and io_uring
+//! rings) opt back in,
 //! and each opens with a `# Safety` paragraph. Every `unsafe` block carries a
 //! `// SAFETY:` comment naming the invariant it relies on.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod bpf;
-pub mod caps;
 pub mod error;
+pub mod filter;
+pub mod packet;
+pub mod pcap;
 pub mod ring;
 pub(crate) mod sys;
+pub mod uring;
 pub mod wire;
 pub mod xdp;
 

@@ -23,9 +23,10 @@ use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
 use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
-use super::xsk::{run_loop_probed, Mode, XskOpts};
+use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
+use pktio::backend::BackendKind;
 
 /// Arguments of `pktio bench`.
 #[derive(Debug, clap::Args)]
@@ -109,16 +110,42 @@ pub enum BenchBackend {
     Xdp,
     /// AF_XDP copy mode, program in skb (generic) mode.
     XdpSkb,
+    /// AF_PACKET TPACKET_V3 (block ring RX, V3 TX ring).
+    V3,
+    /// AF_PACKET TPACKET_V2 (frame rings): the baseline of the ratios.
+    V2,
+    /// io_uring on an AF_PACKET socket (multishot recv, provided buffers).
+    Uring,
 }
 
 impl BenchBackend {
-    const ALL: [BenchBackend; 3] = [BenchBackend::XdpZc, BenchBackend::Xdp, BenchBackend::XdpSkb];
+    const ALL: [BenchBackend; 6] = [
+        BenchBackend::V2,
+        BenchBackend::V3,
+        BenchBackend::Uring,
+        BenchBackend::XdpSkb,
+        BenchBackend::Xdp,
+        BenchBackend::XdpZc,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             BenchBackend::XdpZc => "xdp-zc",
             BenchBackend::Xdp => "xdp",
             BenchBackend::XdpSkb => "xdp-skb",
+            BenchBackend::V3 => "v3",
+            BenchBackend::V2 => "v2",
+            BenchBackend::Uring => "uring",
+        }
+    }
+
+    fn kind(self) -> BackendKind {
+        match self {
+            BenchBackend::XdpZc | BenchBackend::Xdp => BackendKind::Xdp,
+            BenchBackend::XdpSkb => BackendKind::XdpSkb,
+            BenchBackend::V3 => BackendKind::PacketV3,
+            BenchBackend::V2 => BackendKind::PacketV2,
+            BenchBackend::Uring => BackendKind::Uring,
         }
     }
 }
@@ -437,7 +464,11 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             .push("interrupted: the table is incomplete".into());
     }
 
-    let baseline = Some(("backend", "xdp-skb"));
+    // Ratios to TPACKET_V2, as the seed's table has them.
+    let baseline = a
+        .backends
+        .contains(&BenchBackend::V2)
+        .then_some(("backend", "v2"));
     if a.markdown {
         println!("{}", report.to_markdown(baseline));
     } else {
@@ -547,11 +578,12 @@ fn measure_cell(
 ) -> Result<RunResult, CellError> {
     let mut opts = XskOpts {
         interface: None,
+        backend: backend.kind(),
         queue: 0,
-        copy: backend != BenchBackend::XdpZc,
+        copy: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpSkb),
         zero_copy: backend == BenchBackend::XdpZc,
         skb: backend == BenchBackend::XdpSkb,
-        native: backend != BenchBackend::XdpSkb,
+        native: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc),
         batch: a.batch,
         frame_size: 4096,
         frames: 4096,
@@ -582,7 +614,9 @@ fn measure_cell(
     };
     // Generic (skb) attach leaves the veth without NAPI for frames sent by
     // XDP_TX from the peer: GRO provides one.
-    let gro = backend == BenchBackend::XdpSkb && mode != BenchMode::Txpush;
+    // AF_PACKET and io_uring see frames through the stack: same.
+    let gro =
+        !matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc) && mode != BenchMode::Txpush;
     if gro {
         lab.rx().set_gro(true)?;
     }
@@ -596,7 +630,20 @@ fn measure_cell(
     let worker = measured.spawn(move || -> anyhow::Result<super::xsk::Summary> {
         pin_to_cpu(cpu)?;
         let f = (mode == BenchMode::Txpush).then_some((&spec, frame_len));
-        run_loop_probed(mode.mode(), &ifname, &o, f, &ls, None, true, Some(&p))
+        let mut b = o.open(&ifname, mode.mode(), true)?;
+        run_loop(
+            &mut b,
+            &LoopSpec {
+                mode: mode.mode(),
+                frame: f,
+                stop: &ls,
+                deadline: None,
+                quiet: true,
+                probe: Some(&p),
+                batch: o.batch,
+                poll: o.poll,
+            },
+        )
     });
     let gen_stop = Arc::new(AtomicBool::new(false));
     let generator = (mode != BenchMode::Txpush)
@@ -684,10 +731,27 @@ impl Running {
 
 /// Zero-copy refused and similar answers are a row's "unsupported", not a failure.
 fn classify(e: anyhow::Error) -> CellError {
-    if let Some(pktio::xdp::XskError::ZeroCopyUnsupported { reason, driver, .. }) =
-        e.downcast_ref::<pktio::xdp::XskError>()
-    {
-        return CellError::Unsupported(format!("zero-copy: driver {driver}: {reason}"));
+    use pktio::backend::BackendError;
+    use pktio::xdp::XskError;
+    let zc = |x: &XskError| match x {
+        XskError::ZeroCopyUnsupported { reason, driver, .. } => {
+            Some(format!("zero-copy: driver {driver}: {reason}"))
+        }
+        _ => None,
+    };
+    let why = if let Some(x) = e.downcast_ref::<XskError>() {
+        zc(x)
+    } else if let Some(b) = e.downcast_ref::<BackendError>() {
+        match b {
+            BackendError::Xsk(x) => zc(x),
+            BackendError::Unsupported { .. } => Some(b.to_string()),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match why {
+        Some(w) => CellError::Unsupported(w),
+        None => CellError::Failed(e),
     }
-    CellError::Failed(e)
 }

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod capture;
 pub mod lab;
+pub mod latency;
 pub mod peers;
 pub mod soak;
 pub mod tcp;

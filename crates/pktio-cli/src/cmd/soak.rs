@@ -4,8 +4,8 @@
 //!
 //! The lab's live-frame generator (rate-limited, on its own CPU) runs for
 //! the whole soak. Each report interval ("minute", `--interval` seconds) is
-//! one run of the CLI's own packet loop ([`run_loop_probed`], the loop
-//! behind `pktio rxdrop` and `pktio l2fwd`) on a fresh socket and UMEM, so
+//! one run of the CLI's own packet loop ([`run_loop`], the loop behind
+//! `pktio rxdrop` and `pktio l2fwd`) on a fresh AF_XDP socket and UMEM, so
 //! every interval also exercises socket set-up and teardown. At the end of
 //! each interval the loop checks the UMEM's frame accounting (every frame in
 //! the free pool, with the application, on the RX path or on the TX path —
@@ -32,7 +32,7 @@ use pktio::wire::UdpFrame;
 use pktio::xdp::Accounting;
 use pktio_lab::{Host, Lab};
 
-use super::xsk::{run_loop_probed, Mode, Summary, XskOpts};
+use super::xsk::{run_loop, LoopSpec, Mode, Summary, XskOpts};
 use crate::run::{fmt_pps, pin_to_cpu, stop_flag, LoopProbe};
 
 /// Arguments of `pktio soak`.
@@ -361,15 +361,19 @@ fn run_interval(
     let deadline = Instant::now() + interval;
     let worker = lab.rx().spawn(move || -> anyhow::Result<Summary> {
         pin_to_cpu(cpu)?;
-        run_loop_probed(
-            mode.mode(),
-            &ifname,
-            &opts,
-            None,
-            &stop2,
-            Some(deadline),
-            true,
-            Some(&p2),
+        let mut b = opts.open(&ifname, mode.mode(), true)?;
+        run_loop(
+            &mut b,
+            &LoopSpec {
+                mode: mode.mode(),
+                frame: None,
+                stop: &stop2,
+                deadline: Some(deadline),
+                quiet: true,
+                probe: Some(&p2),
+                batch: opts.batch,
+                poll: false,
+            },
         )
     });
     // Half-way through (the loop and its UMEM are live), unless it ended.
@@ -381,10 +385,13 @@ fn run_interval(
     let s = worker
         .join()
         .map_err(|_| anyhow::anyhow!("the packet loop panicked"))??;
+    let accounting = s
+        .accounting
+        .context("the AF_XDP backend reports no frame accounting")?;
     Ok(Interval {
         packets: s.packets,
         seconds: s.seconds,
-        accounting: s.accounting,
+        accounting,
         rss_kib: rss,
         stopped_by: s.stopped_by,
     })

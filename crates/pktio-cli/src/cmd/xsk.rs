@@ -1,5 +1,7 @@
-//! `pktio rxdrop | txpush | l2fwd`: the seed's three AF_XDP benchmarks as
-//! commands, with xdpsock-like flags and live per-second statistics.
+//! `pktio rxdrop | txpush | l2fwd`: the seed's three benchmarks as commands,
+//! on any backend (`--backend auto|xdp|xdp-skb|v3|v2|uring`), with
+//! xdpsock-like flags and live per-second statistics. The loops are written
+//! once against [`PacketIo`].
 //!
 //! Each runs on a real interface (`-i IF`), or with `--lab` in a throw-away
 //! lab of two network namespaces joined by a veth pair: pktio then also runs
@@ -13,16 +15,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use pktio::wire::{swap_macs, UdpFrame};
-use pktio::xdp::{
-    Accounting, AttachMode, BindMode, BusyPoll, KickCounters, Umem, UmemConfig, XskSocket, XskStats,
+use pktio::backend::{
+    Backend, BackendConfig, BackendError, BackendKind, BackendStats, Direction, PacketIo,
 };
+use pktio::wire::{swap_macs, UdpFrame};
+use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
 
 use crate::run::{fmt_pps, pin_to_cpu, stop_flag, thread_cpu_time, LoopProbe, Meter};
 
-/// Flags shared by the AF_XDP commands (named as in xdpsock).
+/// Flags shared by rxdrop, txpush and l2fwd (named as in xdpsock).
 #[derive(Debug, Clone, clap::Args)]
 pub struct XskOpts {
+    /// Packet I/O backend: auto walks AF_XDP zero-copy → AF_XDP copy (native
+    /// attach) → AF_XDP copy (skb attach) → AF_PACKET V3 → io_uring and says
+    /// why it skipped each step.
+    #[arg(long, default_value = "auto", value_parser = parse_backend)]
+    pub backend: BackendKind,
     /// Interface to bind to (not with --lab).
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     pub interface: Option<String>,
@@ -77,6 +85,11 @@ pub struct XskOpts {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse::<BackendKind>()
+        .map_err(|_| format!("{s:?} is not a backend: use auto, xdp, xdp-skb, v3, v2 or uring"))
 }
 
 fn frame_size(s: &str) -> Result<u32, String> {
@@ -210,6 +223,7 @@ impl XskOpts {
     pub fn for_tx(ifname: &str, duration: Option<f64>) -> XskOpts {
         XskOpts {
             interface: Some(ifname.to_string()),
+            backend: BackendKind::Xdp,
             queue: 0,
             copy: false,
             zero_copy: false,
@@ -230,38 +244,68 @@ impl XskOpts {
         }
     }
 
-    fn umem_config(&self) -> UmemConfig {
-        UmemConfig {
-            frame_size: self.frame_size,
-            frame_count: self.frames,
-            ..UmemConfig::default()
-        }
+    /// The backend configuration these flags describe, for `mode`.
+    pub fn backend_config(&self, ifname: &str, mode: Mode) -> BackendConfig {
+        let mut c = BackendConfig::new(ifname);
+        c.queue = self.queue;
+        c.direction = match mode {
+            Mode::Rxdrop => Direction::Rx,
+            Mode::Txpush => Direction::Tx,
+            Mode::L2fwd => Direction::Both,
+        };
+        c.frame_size = self.frame_size;
+        c.frame_count = self.frames;
+        c.ring_size = self.ring_size;
+        c.batch = self.batch;
+        c.busy_poll = self.busy_poll.map(|usecs| BusyPoll {
+            usecs,
+            budget: self.busy_poll_budget,
+        });
+        c.need_wakeup = !self.no_need_wakeup;
+        c.xdp_bind = if self.copy {
+            BindMode::Copy
+        } else if self.zero_copy {
+            BindMode::RequireZeroCopy
+        } else {
+            BindMode::Auto
+        };
+        c.xdp_attach = if self.skb {
+            AttachMode::Skb
+        } else if self.native {
+            AttachMode::Driver
+        } else {
+            AttachMode::Auto
+        };
+        c
     }
 
-    fn builder<'p>(&self, ifname: &str) -> pktio::xdp::XskSocketBuilder<'p> {
-        XskSocket::builder(ifname)
-            .queue(self.queue)
-            .rx_size(self.ring_size)
-            .tx_size(self.ring_size)
-            .bind_mode(if self.copy {
-                BindMode::Copy
-            } else if self.zero_copy {
-                BindMode::RequireZeroCopy
-            } else {
-                BindMode::Auto
-            })
-            .attach_mode(if self.skb {
-                AttachMode::Skb
-            } else if self.native {
-                AttachMode::Driver
-            } else {
-                AttachMode::Auto
-            })
-            .need_wakeup(!self.no_need_wakeup)
-            .busy_poll(self.busy_poll.map(|usecs| BusyPoll {
-                usecs,
-                budget: self.busy_poll_budget,
-            }))
+    /// Opens the backend chosen with `--backend` (walking the ladder for
+    /// `auto`) on `ifname` of the calling thread's network namespace. A
+    /// queue still busy from the previous socket is retried for a moment.
+    pub fn open(&self, ifname: &str, mode: Mode, quiet: bool) -> anyhow::Result<Backend> {
+        let cfg = self.backend_config(ifname, mode);
+        let give_up = Instant::now() + Duration::from_secs(2);
+        loop {
+            let r = match self.backend {
+                BackendKind::Auto => Backend::auto(&cfg),
+                k => Backend::open(k, &cfg).map(|b| (b, Vec::new())),
+            };
+            match r {
+                Err(e) if e.errno() == Some(libc::EBUSY) && Instant::now() < give_up => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+                Ok((b, skipped)) => {
+                    if !quiet {
+                        for s in &skipped {
+                            eprintln!("{}: skipped {s}", mode.name());
+                        }
+                        eprintln!("{}: {}", mode.name(), b.describe());
+                    }
+                    return Ok(b);
+                }
+            }
+        }
     }
 
     fn deadline(&self, default: Option<f64>) -> anyhow::Result<Option<Instant>> {
@@ -298,17 +342,14 @@ pub struct Summary {
     pub median_mpps: f64,
     /// CPU time of the loop's thread per packet, in ns.
     pub cpu_ns_per_packet: f64,
-    /// The socket, as text.
+    /// The backend and its modes, as text.
     pub socket: String,
-    /// XDP_STATISTICS at the end.
+    /// The backend's counters at the end.
     #[serde(skip)]
-    pub stats: XskStats,
-    /// Wakeup calls.
+    pub stats: BackendStats,
+    /// AF_XDP: frames by place at the end.
     #[serde(skip)]
-    pub kicks: KickCounters,
-    /// Frames by place at the end.
-    #[serde(skip)]
-    pub accounting: Accounting,
+    pub accounting: Option<Accounting>,
     /// Why the loop stopped early, if it did.
     pub stopped_by: Option<String>,
 }
@@ -350,242 +391,162 @@ impl Mode {
     }
 }
 
-/// Opens a socket on `ifname` and runs `mode` on it.
-pub fn run_loop(
-    mode: Mode,
-    ifname: &str,
-    opts: &XskOpts,
-    frame: Option<(&UdpFrame, u32)>,
-    stop: &AtomicBool,
-    deadline: Option<Instant>,
-    quiet: bool,
-) -> anyhow::Result<Summary> {
-    run_loop_probed(mode, ifname, opts, frame, stop, deadline, quiet, None)
+/// One run of a packet loop: what to do and when to stop.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopSpec<'a> {
+    /// rxdrop, txpush or l2fwd.
+    pub mode: Mode,
+    /// txpush: the frame to send and its length.
+    pub frame: Option<(&'a UdpFrame, u32)>,
+    /// Set to stop (SIGINT/SIGTERM, the benchmark).
+    pub stop: &'a AtomicBool,
+    /// Stop at this time.
+    pub deadline: Option<Instant>,
+    /// No per-second lines.
+    pub quiet: bool,
+    /// Progress for a watcher on another thread (the benchmark).
+    pub probe: Option<&'a LoopProbe>,
+    /// Packets per batch.
+    pub batch: u32,
+    /// Sleep in poll() when idle instead of spinning.
+    pub poll: bool,
 }
 
-/// [`run_loop`], publishing progress into `probe` (for the benchmark, which
-/// measures a window of the run from another thread).
-#[allow(clippy::too_many_arguments)]
-pub fn run_loop_probed(
-    mode: Mode,
-    ifname: &str,
-    opts: &XskOpts,
-    frame: Option<(&UdpFrame, u32)>,
-    stop: &AtomicBool,
-    deadline: Option<Instant>,
-    quiet: bool,
-    probe: Option<&LoopProbe>,
-) -> anyhow::Result<Summary> {
-    let umem = Umem::new(opts.umem_config())?;
-    let mut b = opts.builder(ifname);
-    if mode == Mode::Txpush {
-        b = b.rx_size(0);
-    }
-    if mode == Mode::Rxdrop {
-        b = b.tx_size(0);
-    }
-    // A queue stays busy for a few tens of milliseconds after the previous
-    // socket on it closed (the kernel releases it deferred): retry briefly.
-    let give_up = Instant::now() + Duration::from_secs(2);
-    let mut sock = loop {
-        match b.clone().build(&umem) {
-            Err(pktio::xdp::XskError::Sys {
-                op: "bind", source, ..
-            }) if source.errno() == Some(libc::EBUSY) && Instant::now() < give_up => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            r => break r?,
-        }
-    };
-    if !quiet {
-        eprintln!("{}: {}", mode.name(), sock.info());
-    }
+/// The packet loops, written once against [`PacketIo`]: they run the same on
+/// AF_XDP, AF_PACKET V2/V3 and io_uring. Each runs until `stop` is set or
+/// the deadline passes, or until the backend fails (the interface vanished,
+/// the steering program was detached): then it ends with the statistics
+/// gathered so far and says why in [`Summary::stopped_by`].
+pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary> {
     let mut meter = Meter::new(Duration::from_secs(1));
     let cpu0 = thread_cpu_time();
-    let batch = opts.batch;
+    let batch = spec.batch;
     let mut stopped_by = None;
-
-    // Frames waiting to go back (fill ring full) or to be sent (txpush).
-    let mut stash = Vec::with_capacity(umem.frame_count() as usize);
-    let frame_len = frame.map_or(0, |(_, l)| l);
-    match mode {
-        Mode::Rxdrop | Mode::L2fwd => {
-            sock.fill_from_pool(u32::MAX)?;
-        }
-        Mode::Txpush => {
-            let (spec, len) = frame.context("txpush needs a frame")?;
-            while let Some(mut f) = umem.alloc() {
-                spec.emit(b"pktio", len as usize, f.buffer_mut())
-                    .map_err(|_| {
-                        anyhow::anyhow!(
-                            "a {len}-byte frame does not fit a {}-byte UMEM frame",
-                            opts.frame_size
-                        )
-                    })?;
-                f.set_len(len)
-                    .map_err(|_| anyhow::anyhow!("frame too small"))?;
-                stash.push(f);
-            }
-        }
+    let mut frame = Vec::new();
+    if let Some((f, len)) = spec.frame {
+        frame = vec![0u8; len as usize];
+        f.emit(b"pktio", len as usize, &mut frame)
+            .map_err(|_| anyhow::anyhow!("cannot build a {len}-byte frame"))?;
     }
-
+    if spec.mode == Mode::Txpush && frame.is_empty() {
+        bail!("txpush needs a frame");
+    }
     let mut iter: u32 = 0;
     loop {
         iter = iter.wrapping_add(1);
         if iter % 64 == 0 {
-            if let Some(p) = probe {
+            if let Some(p) = spec.probe {
                 p.cpu_ns
                     .store(thread_cpu_time().as_nanos() as u64, Ordering::Relaxed);
             }
             let now = Instant::now();
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            if deadline.is_some_and(|d| now >= d) {
+            if spec.stop.load(Ordering::Relaxed) || spec.deadline.is_some_and(|d| now >= d) {
                 break;
             }
             if let Some(t) = meter.tick(now) {
-                if let Err(e) = sock.check_interface() {
-                    stopped_by = Some(e.to_string());
+                if let Err(e) = b.health() {
+                    stopped_by = Some(describe_error(&e));
                     break;
                 }
-                if let Some(why) = program_detached(&sock) {
-                    stopped_by = Some(why);
-                    break;
-                }
-                if !quiet {
-                    let s = sock.statistics().unwrap_or_default();
+                if !spec.quiet {
+                    let s = b.stats().unwrap_or_default();
                     eprintln!(
-                        "{:>7.1}s  {:>9}  {:>8.1} Mbit/s  ring_full {}  fill_empty {}  rx_dropped {}  tx_invalid {}",
+                        "{:>7.1}s  {:>9}  {:>8.1} Mbit/s  kernel_drops {}  ring_full {}  fill_empty {}  tx_kicks {}",
                         t.at,
                         fmt_pps(t.pps),
                         t.bps / 1e6,
+                        s.kernel_drops,
                         s.rx_ring_full,
-                        s.rx_fill_ring_empty_descs,
-                        s.rx_dropped,
-                        s.tx_invalid_descs
+                        s.fill_ring_empty,
+                        s.tx_kicks
                     );
                 }
             }
         }
-        let (n, bytes) = match mode {
+        let step = match spec.mode {
             Mode::Rxdrop => {
-                let p = sock.parts();
-                let (Some(rx), Some(fill)) = (p.rx, p.fill) else {
-                    bail!("socket has no RX or fill ring")
-                };
-                // Frames that did not fit last time go first.
-                if !stash.is_empty() {
-                    fill.fill_from(&mut stash);
-                }
                 let mut bytes = 0u64;
-                let mut fb = fill.reserve(batch);
-                let mut n = 0u64;
-                for f in rx.receive(fb.remaining()) {
-                    bytes += f.len() as u64;
-                    n += 1;
-                    if let Err(f) = fb.push(f) {
-                        stash.push(f);
-                    }
-                }
-                fb.commit();
-                (n, bytes)
-            }
-            Mode::L2fwd => {
-                let p = sock.parts();
-                let (Some(rx), Some(tx), Some(fill), Some(comp)) =
-                    (p.rx, p.tx, p.fill, p.completion)
-                else {
-                    bail!("socket lacks a ring for l2fwd")
-                };
-                comp.recycle_into(fill, batch * 2);
-                let mut tb = tx.reserve(batch);
-                let (mut n, mut bytes) = (0u64, 0u64);
-                for mut f in rx.receive(tb.remaining()) {
-                    swap_macs(f.data_mut());
-                    bytes += f.len() as u64;
-                    n += 1;
-                    if let Err(f) = tb.push(f) {
-                        drop(f); // empty frame: back to the pool
-                    }
-                }
-                tb.commit();
-                // Frames dropped to the pool go back to the fill ring.
-                if umem.free_frames() >= batch {
-                    fill.fill_from_pool(batch);
-                }
-                (n, bytes)
+                b.rx_batch(batch, |p| bytes += p.len() as u64)
+                    .map(|n| (n, bytes))
             }
             Mode::Txpush => {
-                let p = sock.parts();
-                let (Some(tx), Some(comp)) = (p.tx, p.completion) else {
-                    bail!("socket has no TX or completion ring")
-                };
-                for mut f in comp.complete(batch * 2) {
-                    // Completed frames keep their bytes; only the length resets.
-                    let _ = f.set_len(frame_len);
-                    stash.push(f);
-                }
-                let mut tb = tx.reserve(batch.min(stash.len() as u32));
-                let mut n = 0u64;
-                while tb.remaining() > 0 {
-                    let Some(f) = stash.pop() else { break };
-                    if let Err(f) = tb.push(f) {
-                        stash.push(f);
-                        break;
-                    }
-                    n += 1;
-                }
-                tb.commit();
-                (n, n * frame_len as u64)
+                let len = frame.len();
+                b.tx_batch(batch, |buf| {
+                    buf.get_mut(..len)?.copy_from_slice(&frame);
+                    Some(len)
+                })
+                .map(|n| (n, n as u64 * len as u64))
+            }
+            Mode::L2fwd => {
+                let mut bytes = 0u64;
+                b.forward_batch(batch, |p| {
+                    swap_macs(p);
+                    bytes += p.len() as u64;
+                    true
+                })
+                .map(|r| (r.tx, bytes))
             }
         };
-        meter.add(n, bytes);
-        if let Some(p) = probe {
+        let (n, bytes) = match step {
+            Ok(x) => x,
+            Err(e) => {
+                stopped_by = Some(describe_error(&e));
+                break;
+            }
+        };
+        meter.add(n as u64, bytes);
+        if let Some(p) = spec.probe {
             p.packets.store(meter.packets, Ordering::Relaxed);
         }
-        // Wakeups: TX after queuing, RX when idle or asked.
-        let mut wake = || -> Result<(), pktio::xdp::XskError> {
-            if matches!(mode, Mode::Txpush | Mode::L2fwd) && (n > 0 || mode == Mode::Txpush) {
-                sock.kick_tx()?;
-            }
-            // An empty RX ring: sleep in poll(), or wake the kernel when it asked
-            // (with busy poll, wake_rx always calls recvfrom, which runs the
-            // device's NAPI on this CPU — the same rule DPDK's af_xdp PMD uses).
-            if mode != Mode::Txpush && n == 0 {
-                if opts.poll {
-                    sock.poll_rx(100)?;
+        let idle = match spec.mode {
+            Mode::Txpush => {
+                if n < batch {
+                    // TX ring full or frames in flight: reap completions, kick.
+                    b.flush().map(|_| false)
                 } else {
-                    sock.wake_rx()?;
+                    Ok(false)
                 }
             }
-            Ok(())
+            _ => Ok(n == 0),
         };
-        // A failed wakeup ends the run with the stats so far (the interface
-        // vanished, or the kernel refused): the summary says why.
-        if let Err(e) = wake() {
-            stopped_by = Some(match (&e, e.hint()) {
-                (pktio::xdp::XskError::InterfaceGone { .. }, _) => e.to_string(),
-                (_, Some(h)) => format!("{e}: {} (hint: {h})", error_chain(&e)),
-                (_, None) => format!("{e}: {}", error_chain(&e)),
-            });
-            break;
+        match idle {
+            // An empty ring: the batch call already woke the kernel if it
+            // asked; with --poll, sleep until packets come.
+            Ok(true) if spec.poll => {
+                if let Err(e) = b.wait(100) {
+                    stopped_by = Some(describe_error(&e));
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                stopped_by = Some(describe_error(&e));
+                break;
+            }
         }
     }
     let cpu = thread_cpu_time().saturating_sub(cpu0);
     let seconds = meter.elapsed();
-    // Give back what the application holds, then check the accounting.
-    drop(stash);
-    let accounting = match umem.check_accounting() {
+    if spec.mode != Mode::Rxdrop {
+        // Let what was sent complete, so the accounting sees it home.
+        let end = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < end
+            && b.stats().is_ok_and(|s| s.tx_in_flight > 0)
+            && b.flush().is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let accounting = match b.check_accounting() {
         Ok(a) => a,
         Err(e) if cfg!(debug_assertions) => bail!("frame accounting broken: {e}"),
         Err(e) => {
             eprintln!("pktio: warning: {e}");
-            umem.accounting()
+            b.accounting()
         }
     };
     Ok(Summary {
-        mode: mode.name(),
+        mode: spec.mode.name(),
         packets: meter.packets,
         bytes: meter.bytes,
         seconds,
@@ -596,42 +557,26 @@ pub fn run_loop_probed(
         } else {
             0.0
         },
-        socket: sock.info().to_string(),
-        stats: sock.statistics().unwrap_or_default(),
-        kicks: sock.kicks().clone(),
+        socket: b.describe().to_string(),
+        stats: b.stats().unwrap_or_default(),
         accounting,
         stopped_by,
     })
 }
 
-/// The causes below an error, joined with ": ".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut src = e.source();
-    while let Some(s) = src {
-        parts.push(s.to_string());
-        src = s.source();
+/// An error as one line: the error, its causes, and the hint if any.
+fn describe_error(e: &BackendError) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
     }
-    parts.join(": ")
-}
-
-/// Why the run cannot go on if the XDP program this socket attached was
-/// detached behind its back (`bpf(BPF_LINK_DETACH)` by another process, e.g.
-/// `bpftool link detach`): its link then reports no interface. Replacing it
-/// is impossible (another attach fails with EBUSY), so this is the one way
-/// another program can take over.
-fn program_detached(sock: &XskSocket<'_>) -> Option<String> {
-    let prog = sock.program()?;
-    match prog.link().info() {
-        Ok(info) if info.ifindex.is_none() => Some(format!(
-            "the XDP program pktio attached to {} (link {}, program {}) was detached by \
-             another process: no more packets reach the socket",
-            sock.info().ifname,
-            info.id,
-            info.prog_id
-        )),
-        _ => None,
+    if let Some(h) = e.hint() {
+        s.push_str(&format!(" (hint: {h})"));
     }
+    s
 }
 
 fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
@@ -648,23 +593,25 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
         fmt_pps(s.median_mpps * 1e6),
         s.cpu_ns_per_packet
     );
+    let k = &s.stats;
     println!(
-        "  XDP_STATISTICS: rx_dropped {} rx_invalid {} tx_invalid {} rx_ring_full {} fill_ring_empty {} tx_ring_empty {}",
-        s.stats.rx_dropped,
-        s.stats.rx_invalid_descs,
-        s.stats.tx_invalid_descs,
-        s.stats.rx_ring_full,
-        s.stats.rx_fill_ring_empty_descs,
-        s.stats.tx_ring_empty_descs
+        "  kernel: drops {} (rx ring full {}, fill ring empty {}), invalid {}, freezes {}",
+        k.kernel_drops, k.rx_ring_full, k.fill_ring_empty, k.invalid, k.freezes
     );
     println!(
-        "  wakeups: tx {} ({} busy), rx {} ({} busy); frames: {:?}",
-        s.kicks.tx_kicks,
-        s.kicks.tx_kick_busy,
-        s.kicks.rx_wakeups,
-        s.kicks.rx_wakeup_busy,
-        s.accounting
+        "  wakeups: tx {} ({} busy), rx {}; tx ring full {} times",
+        k.tx_kicks, k.tx_kick_busy, k.rx_wakeups, k.tx_ring_full
     );
+    if let Some(a) = s.accounting {
+        println!(
+            "  frames: {} free, {} held, {} on the RX path, {} on the TX path, {} unaccounted",
+            a.free,
+            a.app,
+            a.rx_path,
+            a.tx_path,
+            a.unaccounted()
+        );
+    }
     if let Some(w) = &s.stopped_by {
         println!("  stopped early: {w}");
     }
@@ -682,14 +629,20 @@ fn run_on_interface(
     }
     let stop = stop_flag();
     let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
+    let quiet = opts.quiet || opts.json;
+    let mut b = opts.open(ifname, mode, quiet)?;
     let s = run_loop(
-        mode,
-        ifname,
-        opts,
-        spec.as_ref().map(|(s, l)| (s, *l)),
-        &stop,
-        opts.deadline(None)?,
-        opts.quiet || opts.json,
+        &mut b,
+        &LoopSpec {
+            mode,
+            frame: spec.as_ref().map(|(s, l)| (s, *l)),
+            stop: &stop,
+            deadline: opts.deadline(None)?,
+            quiet,
+            probe: None,
+            batch: opts.batch,
+            poll: opts.poll,
+        },
     )?;
     print_summary(&s, opts.json)?;
     Ok(if s.stopped_by.is_some() {
@@ -744,6 +697,16 @@ fn run_in_lab(
         Mode::Rxdrop | Mode::L2fwd => (rx, gen),
     };
     let before = other.try_stats()?;
+    // The live-frame generator sends with XDP_TX (ndo_xdp_xmit): the
+    // receiving veth needs a NAPI instance for those frames, which an XDP
+    // program gives it; for the backends that attach none, GRO does.
+    let stack_rx = matches!(
+        opts.backend,
+        BackendKind::PacketV2 | BackendKind::PacketV3 | BackendKind::Uring
+    );
+    if stack_rx && mode != Mode::Txpush {
+        rx.set_gro(true)?;
+    }
 
     // The generator, for the receive modes.
     let gen_stop = Arc::new(AtomicBool::new(false));
@@ -770,9 +733,23 @@ fn run_in_lab(
                         queue: 0,
                         busy_poll: None,
                         poll: false,
+                        backend: BackendKind::Xdp,
                         ..o
                     };
-                    let r = run_loop(Mode::Txpush, &ifname, &o, Some((&s, size)), &gs, None, true)?;
+                    let mut b = o.open(&ifname, Mode::Txpush, true)?;
+                    let r = run_loop(
+                        &mut b,
+                        &LoopSpec {
+                            mode: Mode::Txpush,
+                            frame: Some((&s, size)),
+                            stop: &gs,
+                            deadline: None,
+                            quiet: true,
+                            probe: None,
+                            batch: o.batch,
+                            poll: false,
+                        },
+                    )?;
                     Ok((r.packets, r.seconds))
                 }
             }
@@ -784,7 +761,21 @@ fn run_in_lab(
         pin_to_cpu(cpu)?;
         let ifname = measured_host.ifname().to_string();
         let frame_arg = (mode == Mode::Txpush).then_some((&spec, size));
-        run_loop(mode, &ifname, opts, frame_arg, &stop, deadline, quiet)
+        opts.open(&ifname, mode, quiet).and_then(|mut b| {
+            run_loop(
+                &mut b,
+                &LoopSpec {
+                    mode,
+                    frame: frame_arg,
+                    stop: &stop,
+                    deadline,
+                    quiet,
+                    probe: None,
+                    batch: opts.batch,
+                    poll: opts.poll,
+                },
+            )
+        })
     };
     gen_stop.store(true, Ordering::SeqCst);
     let gen_result = generator.map(|g| g.join());

@@ -70,6 +70,7 @@
 //! to `RLIMIT_MEMLOCK`.
 
 pub mod asm;
+pub mod btf;
 pub mod insn;
 mod link;
 mod map;
@@ -77,11 +78,12 @@ mod prog;
 pub mod progs;
 
 pub use asm::{Asm, AsmError, Code, Label};
+pub use btf::{Btf, BtfError};
 pub use insn::{AluOp, ByteOrder, Helper, Insn, JmpOp, Listing, Reg, Size};
 pub use link::{Fallback, LinkInfo, XdpLink, XdpMode};
 pub use map::{ArrayMap, PerCpuArray, XskMap};
 pub use prog::{
-    LiveFramesResult, Program, ProgramKind, TestRunResult, XdpAction, DEFAULT_LICENSE,
+    LiveFramesResult, LoadOptions, Program, ProgramKind, TestRunResult, XdpAction, DEFAULT_LICENSE,
     MAX_LIVE_BATCH, MIN_TEST_FRAME,
 };
 
@@ -206,6 +208,32 @@ pub enum BpfError {
     /// The license string contains a NUL byte.
     #[error("the program license must not contain NUL bytes")]
     BadLicense,
+
+    /// The kernel's BTF could not be parsed.
+    #[error("reading the kernel's BTF: {0}")]
+    Btf(#[from] BtfError),
+
+    /// A kernel function (kfunc) the program calls is not in the kernel's BTF.
+    #[error(
+        "the kernel has no function {name} in its BTF (/sys/kernel/btf/vmlinux): it is too old \
+         ({min_kernel} or later needed) or built without it"
+    )]
+    NoKfunc {
+        /// The function's name.
+        name: &'static str,
+        /// The first kernel that has it.
+        min_kernel: &'static str,
+    },
+
+    /// A device-bound program was asked for in a mode that cannot run it.
+    #[error(
+        "a device-bound XDP program (RX metadata kfuncs) cannot be attached in {mode} mode: \
+         use driver (native) mode"
+    )]
+    DevBoundMode {
+        /// The mode asked for.
+        mode: XdpMode,
+    },
 
     /// The program did not assemble.
     #[error(transparent)]

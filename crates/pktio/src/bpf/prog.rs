@@ -81,6 +81,49 @@ impl XdpAction {
     }
 }
 
+/// Load-time options beyond the instructions: `BPF_PROG_LOAD`'s
+/// `prog_flags` and `prog_ifindex`, and the license.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Declare multi-buffer support (`BPF_F_XDP_HAS_FRAGS`, kernel 5.18):
+    /// the program may see frames spread over several buffers (jumbo
+    /// frames, `XDP_USE_SG` sockets), where direct packet access covers the
+    /// first buffer only. Drivers refuse a program without it when the MTU
+    /// needs several buffers (veth: `ERANGE`, "Peer MTU is too large").
+    pub frags: bool,
+    /// Bind the program to this interface (`BPF_F_XDP_DEV_BOUND_ONLY` with
+    /// `prog_ifindex`, kernel 6.3): required to call the device's XDP
+    /// metadata kfuncs; the program then attaches only to this device, and
+    /// only in driver mode.
+    pub dev_bound_ifindex: Option<u32>,
+    /// The license (default [`DEFAULT_LICENSE`]; kfunc calls need a
+    /// GPL-compatible one).
+    pub license: String,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            frags: false,
+            dev_bound_ifindex: None,
+            license: DEFAULT_LICENSE.to_string(),
+        }
+    }
+}
+
+impl LoadOptions {
+    fn prog_flags(&self) -> u32 {
+        let mut f = 0;
+        if self.frags {
+            f |= sys::BPF_F_XDP_HAS_FRAGS;
+        }
+        if self.dev_bound_ifindex.is_some() {
+            f |= sys::BPF_F_XDP_DEV_BOUND_ONLY;
+        }
+        f
+    }
+}
+
 /// The outcome of [`Program::test_run`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestRunResult {
@@ -140,7 +183,29 @@ impl Program {
         maps: &[BorrowedFd<'_>],
         license: &str,
     ) -> Result<Program, BpfError> {
-        Program::load_with_log_start(kind, code, maps, license, LOG_START)
+        let opts = LoadOptions {
+            license: license.to_string(),
+            ..LoadOptions::default()
+        };
+        Program::load_with_log_start(kind, code, maps, &opts, LOG_START)
+    }
+
+    /// [`Program::load`] with [`LoadOptions`]: multi-buffer support
+    /// (`BPF_F_XDP_HAS_FRAGS`) and device binding
+    /// (`BPF_F_XDP_DEV_BOUND_ONLY` + `prog_ifindex`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Program::load`]; an old kernel refuses unknown `prog_flags` with
+    /// `EINVAL` (the verifier log then says so), a device-bound load of an
+    /// index that does not exist in this namespace fails with `ENODEV`.
+    pub fn load_with(
+        kind: ProgramKind,
+        code: &Code,
+        maps: &[BorrowedFd<'_>],
+        opts: &LoadOptions,
+    ) -> Result<Program, BpfError> {
+        Program::load_with_log_start(kind, code, maps, opts, LOG_START)
     }
 
     /// [`Program::load`] with the first log buffer `log_start` bytes long.
@@ -148,10 +213,10 @@ impl Program {
         kind: ProgramKind,
         code: &Code,
         maps: &[BorrowedFd<'_>],
-        license: &str,
+        opts: &LoadOptions,
         log_start: usize,
     ) -> Result<Program, BpfError> {
-        let license = CString::new(license).map_err(|_| BpfError::BadLicense)?;
+        let license = CString::new(opts.license.as_str()).map_err(|_| BpfError::BadLicense)?;
         let insns = relocate(code, maps)?;
         let name = if code.name().is_empty() {
             "pktio"
@@ -164,6 +229,8 @@ impl Program {
             insns: &insns,
             license: &license,
             name,
+            prog_flags: opts.prog_flags(),
+            prog_ifindex: opts.dev_bound_ifindex.unwrap_or(0),
         };
         let first = match sys::prog_load(&load, None) {
             Ok(fd) => return Ok(Program::new(fd, kind, insns.len())),
@@ -425,8 +492,14 @@ mod tests {
         }
         a.ldx_mem(crate::bpf::Size::W, R0, R1, 40).exit();
         let code = a.finish().unwrap();
-        let err = Program::load_with_log_start(ProgramKind::Xdp, &code, &[], DEFAULT_LICENSE, 128)
-            .unwrap_err();
+        let err = Program::load_with_log_start(
+            ProgramKind::Xdp,
+            &code,
+            &[],
+            &LoadOptions::default(),
+            128,
+        )
+        .unwrap_err();
         match err {
             BpfError::Load {
                 source,

@@ -91,6 +91,13 @@ pub(crate) const BPF_LINK_TYPE_XDP: u32 = 6;
 // BPF_MAP_UPDATE_ELEM flags
 pub(crate) const BPF_ANY: u64 = 0;
 
+// BPF_PROG_LOAD prog_flags
+/// `BPF_F_XDP_HAS_FRAGS`: the XDP program handles multi-buffer packets (5.18).
+pub(crate) const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+/// `BPF_F_XDP_DEV_BOUND_ONLY`: the program is bound to `prog_ifindex` and
+/// may call that device's XDP metadata kfuncs (6.3).
+pub(crate) const BPF_F_XDP_DEV_BOUND_ONLY: u32 = 1 << 6;
+
 // BPF_PROG_TEST_RUN flags
 pub(crate) const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 
@@ -383,6 +390,10 @@ pub(crate) struct ProgLoad<'a> {
     pub(crate) insns: &'a [Insn],
     pub(crate) license: &'a CStr,
     pub(crate) name: &'a str,
+    /// `prog_flags` (`BPF_F_XDP_HAS_FRAGS`, `BPF_F_XDP_DEV_BOUND_ONLY`).
+    pub(crate) prog_flags: u32,
+    /// `prog_ifindex`: the device a dev-bound program is bound to (0: none).
+    pub(crate) prog_ifindex: u32,
 }
 
 /// `bpf(BPF_PROG_LOAD)`. With `log`, asks for the verifier log at level 1
@@ -407,9 +418,9 @@ pub(crate) fn prog_load(load: &ProgLoad<'_>, log: Option<&mut [u8]>) -> Result<O
         log_size,
         log_buf,
         kern_version: 0,
-        prog_flags: 0,
+        prog_flags: load.prog_flags,
         prog_name: obj_name(load.name),
-        prog_ifindex: 0,
+        prog_ifindex: load.prog_ifindex,
         expected_attach_type: load.expected_attach_type,
         _borrow: PhantomData,
     };

@@ -10,7 +10,10 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod bpf;
+pub(crate) mod filter;
 pub(crate) mod mmap;
+pub(crate) mod netdev;
+pub(crate) mod packet;
 pub(crate) mod xdp;
 
 use crate::error::SysError;

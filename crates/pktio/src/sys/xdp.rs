@@ -34,27 +34,41 @@ pub(crate) fn socket() -> Result<OwnedFd, SysError> {
     rustix::net::socket(AddressFamily::XDP, SocketType::RAW, None).map_err(rx("socket(AF_XDP)"))
 }
 
-/// `setsockopt(fd, SOL_XDP, XDP_UMEM_REG, …)`.
-pub(crate) fn umem_reg(
+/// `XDP_UMEM_TX_SW_CSUM` (if_xdp.h, kernel 6.8): copy-mode TX checksum
+/// requests are computed in software. Missing from rustix.
+pub(crate) const XDP_UMEM_TX_SW_CSUM: u32 = 1 << 1;
+/// `XDP_UMEM_TX_METADATA_LEN` (if_xdp.h, kernel 6.11): `tx_metadata_len` is
+/// honoured (6.8–6.10 honoured it without the flag). Missing from rustix.
+pub(crate) const XDP_UMEM_TX_METADATA_LEN: u32 = 1 << 2;
+
+/// `setsockopt(fd, SOL_XDP, XDP_UMEM_REG, …)` with TX metadata:
+/// `tx_metadata_len` bytes before each TX descriptor's address hold a
+/// `struct xsk_tx_metadata`, and `extra_flags` adds
+/// [`XDP_UMEM_TX_METADATA_LEN`] / [`XDP_UMEM_TX_SW_CSUM`] (kernel 6.8).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn umem_reg_ext(
     fd: BorrowedFd<'_>,
     addr: *mut u8,
     len: usize,
     chunk_size: u32,
     headroom: u32,
     unaligned: bool,
+    tx_metadata_len: u32,
+    extra_flags: u32,
 ) -> Result<(), SysError> {
-    let flags = if unaligned {
+    let mut flags = if unaligned {
         XdpUmemRegFlags::XDP_UMEM_UNALIGNED_CHUNK_FLAG
     } else {
         XdpUmemRegFlags::empty()
     };
+    flags |= XdpUmemRegFlags::from_bits_retain(extra_flags);
     let reg = XdpUmemReg {
         addr: addr as u64,
         len: len as u64,
         chunk_size,
         headroom,
         flags,
-        tx_metadata_len: 0,
+        tx_metadata_len,
     };
     rustix::net::sockopt::set_xdp_umem_reg(fd, reg).map_err(rx("setsockopt(XDP_UMEM_REG)"))
 }
@@ -286,6 +300,39 @@ pub(crate) fn if_indextoname(index: u32) -> Result<String, SysError> {
     // SAFETY: on success the buffer holds a NUL-terminated name.
     let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
     Ok(name.to_string_lossy().into_owned())
+}
+
+/// `ioctl(SIOCGIFMTU)`: the interface's MTU, in the calling thread's
+/// network namespace.
+pub(crate) fn mtu(ifname: &str) -> Result<u32, SysError> {
+    const CALL: &str = "ioctl(SIOCGIFMTU)";
+    let sock =
+        rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None).map_err(rx(CALL))?;
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = ifname.as_bytes();
+    if name.is_empty() || name.len() >= ifr.ifr_name.len() {
+        return Err(SysError::from_errno(CALL, libc::ENODEV));
+    }
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFMTU reads the name from and writes the MTU into `ifr`,
+    // a live, exclusively borrowed ifreq.
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFMTU, &mut ifr) };
+    cvt(CALL, ret)?;
+    // SAFETY: after a successful SIOCGIFMTU the union holds `ifru_mtu`.
+    let mtu = unsafe { ifr.ifr_ifru.ifru_mtu };
+    Ok(mtu.max(0) as u32)
+}
+
+/// `MAX_SKB_FRAGS` as this kernel enforces it: `/proc/sys/net/core/max_skb_frags`
+/// (a runtime limit no larger than the compile-time one), 17 when unreadable.
+pub(crate) fn max_skb_frags() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/max_skb_frags")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(17)
 }
 
 /// `struct ethtool_channels` (uapi/linux/ethtool.h).

@@ -22,13 +22,24 @@
 //! What this module owns: the UMEM area and frame ownership ([`umem`]), the
 //! ring fronts ([`rings`]), socket set-up with its mode fallbacks, wakeups and
 //! statistics ([`socket`]), and the XSK steering program's lifecycle
-//! ([`steer`], built on [`crate::bpf`]). Raw kernel calls live in `sys`.
+//! ([`steer`], built on [`crate::bpf`]). Beyond the basics: packets larger
+//! than a frame ([`multibuf`]: `XDP_USE_SG`, [`Packet`],
+//! [`RxRing::receive_packets`], [`TxBatch::push_packet`]) and per-packet
+//! metadata ([`metadata`]: the driver's RX hash and timestamp, TX checksum
+//! offload and completion timestamps). Raw kernel calls live in `sys`.
 
+pub mod metadata;
+pub mod multibuf;
 pub mod rings;
 pub mod socket;
 pub mod steer;
 pub mod umem;
 
+pub use metadata::{
+    ChecksumRequest, DeviceXdpFeatures, MetaValue, RssHashType, RxMetaSupport, RxMetadata, Support,
+    TxMetaPushError, TxMetadataMode, TxMetadataSupport, TxRequest,
+};
+pub use multibuf::{segments_for, Packet, PacketBatch};
 pub use rings::{
     CompletionBatch, CompletionRing, FillBatch, FillRing, RxBatch, RxRing, TxBatch, TxRing,
 };
@@ -36,7 +47,7 @@ pub use socket::{
     AttachMode, BindMode, BoundMode, BusyPoll, KickCounters, Parts, SocketInfo, XskSocket,
     XskSocketBuilder, XskStats,
 };
-pub use steer::XskProgram;
+pub use steer::{SteerOptions, XskProgram};
 pub use umem::{Accounting, Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 
 use crate::error::SysError;
@@ -127,6 +138,19 @@ pub enum XskError {
         #[source]
         source: SysError,
     },
+    /// The kernel or the driver lacks a feature that was asked for.
+    #[error("{feature} is not supported: {reason}")]
+    Unsupported {
+        /// What was asked for.
+        feature: &'static str,
+        /// Why not, and what to change.
+        reason: String,
+    },
+    /// The interface's MTU needs more than the UMEM frames and the
+    /// kernel's segment limit can carry; the message says which setting to
+    /// change.
+    #[error("{0}")]
+    FrameTooLarge(String),
     /// Loading or attaching the steering program failed.
     #[error("steering program on {ifname}")]
     Bpf {

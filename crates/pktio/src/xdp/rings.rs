@@ -289,8 +289,8 @@ impl<'u> TxRing<'u> {
 #[must_use = "frames pushed are returned to the pool unless the batch is committed"]
 #[derive(Debug)]
 pub struct TxBatch<'r, 'u> {
-    umem: &'u Umem,
-    inner: Reserve<'r, XdpDesc>,
+    pub(super) umem: &'u Umem,
+    pub(super) inner: Reserve<'r, XdpDesc>,
 }
 
 impl<'u> TxBatch<'_, 'u> {

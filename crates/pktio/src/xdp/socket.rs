@@ -26,8 +26,10 @@ use std::sync::Arc;
 
 use rustix::net::xdp::{SocketAddrXdpFlags, XdpDesc};
 
+use super::metadata::{DeviceXdpFeatures, RxMetaSupport, TxMetadataSupport};
+use super::multibuf::segments_for;
 use super::rings::{CompletionRing, FillRing, RxRing, TxRing};
-use super::steer::XskProgram;
+use super::steer::{SteerOptions, XskProgram};
 use super::umem::{PairFd, Umem};
 use super::XskError;
 use crate::bpf::XdpMode;
@@ -127,6 +129,12 @@ pub struct SocketInfo {
     pub shared_umem: bool,
     /// Ring sizes: rx, tx, fill, completion (0 = none).
     pub rings: [u32; 4],
+    /// Whether the socket is bound with `XDP_USE_SG` (multi-buffer).
+    pub multi_buffer: bool,
+    /// The largest frame this socket receives whole (bytes, Ethernet
+    /// header included; 0 when unknown): the interface MTU + 14, or
+    /// [`XskSocketBuilder::max_frame`].
+    pub max_frame: u32,
 }
 
 impl fmt::Display for SocketInfo {
@@ -162,6 +170,9 @@ impl fmt::Display for SocketInfo {
         }
         if self.shared_umem {
             write!(f, ", shared UMEM")?;
+        }
+        if self.multi_buffer {
+            write!(f, ", multi-buffer (frames up to {} bytes)", self.max_frame)?;
         }
         Ok(())
     }
@@ -210,6 +221,9 @@ pub struct XskSocketBuilder<'p> {
     busy_poll: Option<BusyPoll>,
     tx_skb_budget: Option<u32>,
     program: Option<&'p XskProgram>,
+    multi_buffer: bool,
+    max_frame: Option<u32>,
+    rx_metadata: bool,
 }
 
 impl<'p> XskSocketBuilder<'p> {
@@ -260,6 +274,35 @@ impl<'p> XskSocketBuilder<'p> {
         self.program = Some(p);
         self
     }
+    /// Multi-buffer (jumbo frames): bind with `XDP_USE_SG` (kernel 6.6) and
+    /// steer with a frags-aware program (`BPF_F_XDP_HAS_FRAGS`), so a frame
+    /// larger than a UMEM frame arrives as several descriptors — read them
+    /// with [`RxRing::receive_packets`] — and packets of several frames can
+    /// be sent ([`TxBatch::push_packet`](super::TxBatch::push_packet)).
+    /// Default off. A shared-UMEM socket inherits the first socket's setting.
+    pub fn multi_buffer(mut self, on: bool) -> Self {
+        self.multi_buffer = on;
+        self
+    }
+    /// The largest frame to accept, in bytes with the Ethernet header
+    /// (default: the interface's MTU + 14). Longer frames are dropped by the
+    /// steering program this socket attaches and counted in
+    /// [`XskProgram::oversize_drops`] (without multi-buffer the kernel also
+    /// drops what does not fit a frame, in [`XskStats::rx_dropped`]).
+    pub fn max_frame(mut self, bytes: Option<u32>) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+    /// RX metadata: steer with a device-bound program that asks the driver
+    /// for each packet's RX timestamp and hash (XDP metadata kfuncs, kernel
+    /// 6.3) and puts them in front of the packet, for
+    /// [`Frame::take_rx_metadata`](super::Frame::take_rx_metadata). Driver
+    /// (native) attach only. What the driver provides:
+    /// [`XskSocket::rx_metadata_support`]. Default off.
+    pub fn rx_metadata(mut self, on: bool) -> Self {
+        self.rx_metadata = on;
+        self
+    }
 
     fn validate(&self) -> Result<(), XskError> {
         let bad = |m: String| Err(XskError::Config(m));
@@ -279,7 +322,64 @@ impl<'p> XskSocketBuilder<'p> {
                 return bad("busy-poll budget must be at least 1".into());
             }
         }
+        if let Some(m) = self.max_frame {
+            if m < 60 {
+                return bad(format!(
+                    "max frame {m} is shorter than a minimal Ethernet frame (60 bytes)"
+                ));
+            }
+        }
+        if self.rx_metadata && self.attach == AttachMode::Skb {
+            return bad(
+                "RX metadata needs the program in driver (native) mode, not skb mode".into(),
+            );
+        }
         Ok(())
+    }
+
+    /// The frame-size check: the largest frame (MTU + 14, or `max_frame`)
+    /// must fit one UMEM frame, or — with multi-buffer — the kernel's
+    /// segment limit of frames. Returns (largest frame, segment limit).
+    fn check_frames(
+        &self,
+        umem: &Umem,
+        ifname: &str,
+        mtu: Option<u32>,
+    ) -> Result<(u32, u32), XskError> {
+        let per_frame = umem.max_packet();
+        let fs = umem.frame_size();
+        let hr = umem.config().headroom;
+        let segs_limit = if self.multi_buffer {
+            sys::xdp::max_skb_frags() + 1
+        } else {
+            1
+        };
+        let (largest, source) = match (self.max_frame, mtu) {
+            (Some(m), _) => (m, format!("max_frame is {m}")),
+            (None, Some(mtu)) => (
+                mtu.saturating_add(14),
+                format!(
+                    "interface {ifname} has MTU {mtu}, so frames of up to {} bytes",
+                    mtu.saturating_add(14)
+                ),
+            ),
+            (None, None) => return Ok((0, segs_limit)),
+        };
+        if self.rx_size == 0 && !self.multi_buffer {
+            return Ok((largest, segs_limit));
+        }
+        let need = segments_for(largest, per_frame);
+        if !self.multi_buffer && need > 1 {
+            return Err(XskError::FrameTooLarge(format!(
+                "{source}, but a {fs}-byte UMEM frame holds {per_frame} bytes (frame size − headroom {hr} −                  XDP_PACKET_HEADROOM 256): enable multi-buffer (XskSocketBuilder::multi_buffer(true),                  kernel 6.6), raise UmemConfig::frame_size (unaligned mode allows up to 65536),                  lower the MTU, or set XskSocketBuilder::max_frame to at most {per_frame} to drop longer frames"
+            )));
+        }
+        if need > segs_limit {
+            return Err(XskError::FrameTooLarge(format!(
+                "{source}, which take {need} UMEM frames of {per_frame} bytes each, more than the                  kernel's limit of {segs_limit} per packet (MAX_SKB_FRAGS + 1,                  /proc/sys/net/core/max_skb_frags): raise UmemConfig::frame_size (unaligned mode                  allows up to 65536) so that {largest} bytes fit {segs_limit} frames, or lower the                  MTU / XskSocketBuilder::max_frame"
+            )));
+        }
+        Ok((largest, segs_limit))
     }
 
     /// Creates, configures and binds the socket on `umem`, attaching the
@@ -312,6 +412,8 @@ impl<'p> XskSocketBuilder<'p> {
             }
         };
         let driver = sys::xdp::driver_name(&ifname).unwrap_or_else(|_| "unknown".into());
+        let mtu = sys::xdp::mtu(&ifname).ok();
+        let (max_frame, _) = self.check_frames(umem, &ifname, mtu)?;
 
         // The UMEM's first socket is its registration socket.
         let first = umem.claim_fd();
@@ -396,7 +498,14 @@ impl<'p> XskSocketBuilder<'p> {
         let (attach, attach_reason) = match (self.program, self.attach) {
             (Some(_), _) | (None, AttachMode::None) => (None, None),
             (None, mode) => {
-                let p = XskProgram::attach(&ifname, ifindex, mode, queue + 1)?;
+                // A frags-aware program also when the MTU does not fit a
+                // page: drivers (veth) refuse a plain one then.
+                let opts = SteerOptions {
+                    frags: self.multi_buffer || mtu.is_some_and(|m| m > 3000),
+                    max_len: self.max_frame,
+                    rx_metadata: self.rx_metadata,
+                };
+                let p = XskProgram::attach_with(&ifname, ifindex, mode, queue + 1, &opts)?;
                 let r = (Some(p.mode()), p.mode_reason().map(str::to_owned));
                 own_prog = Some(p);
                 r
@@ -421,8 +530,21 @@ impl<'p> XskSocketBuilder<'p> {
                 }
             }
         };
-        let (mode_reason, _) =
-            self.bind_with_fallback(fd, &ifname, ifindex, queue, &driver, shared_fd, attach)?;
+        let (mode_reason, _) = self
+            .bind_with_fallback(fd, &ifname, ifindex, queue, &driver, shared_fd, attach)
+            .map_err(|e| match e {
+                XskError::Sys { op: "bind", source, .. }
+                    if self.multi_buffer && source.errno() == Some(libc::EINVAL) =>
+                {
+                    XskError::Unsupported {
+                        feature: "multi-buffer AF_XDP (XDP_USE_SG)",
+                        reason: format!(
+                            "bind on {ifname} queue {queue} refused it (EINVAL): it needs kernel 6.6"
+                        ),
+                    }
+                }
+                e => e,
+            })?;
         let zc = sys::xdp::is_zerocopy(fd).map_err(sys_err("read XDP_OPTIONS"))?;
         let mode = if zc {
             BoundMode::ZeroCopy
@@ -476,6 +598,29 @@ impl<'p> XskSocketBuilder<'p> {
                 fill.as_ref().map_or(0, |f| f.size()),
                 completion.as_ref().map_or(0, |c| c.ring.size()),
             ],
+            multi_buffer: self.multi_buffer,
+            max_frame,
+        };
+        let features = DeviceXdpFeatures::query(ifindex).map_err(|e| e.to_string());
+        let skb_attach = attach == Some(XdpMode::Skb);
+        let rx_meta = self.rx_metadata.then(|| {
+            DeviceXdpFeatures::rx_meta_support(
+                features.as_ref().map_err(String::as_str),
+                &info.driver,
+                skb_attach,
+            )
+        });
+        let tx_meta = DeviceXdpFeatures::tx_meta_support(
+            features.as_ref().map_err(String::as_str),
+            &info.driver,
+            mode,
+            umem.config().tx_metadata,
+        );
+        let max_segments = match (self.multi_buffer, mode, &features) {
+            (false, _, _) => 1,
+            (true, BoundMode::Copy, _) => sys::xdp::max_skb_frags() + 1,
+            (true, BoundMode::ZeroCopy, Ok(f)) => f.zc_max_segs.max(1),
+            (true, BoundMode::ZeroCopy, Err(_)) => 1,
         };
         let mut sock = XskSocket {
             umem,
@@ -489,6 +634,10 @@ impl<'p> XskSocketBuilder<'p> {
             info,
             kicks: KickCounters::default(),
             owns_pair: make_fq,
+            features: features.ok(),
+            rx_meta,
+            tx_meta,
+            max_segments,
         };
         // TX-only sockets in zero-copy mode: drivers run their NAPI only with a
         // populated fill ring. Give it a few frames without the user asking.
@@ -509,11 +658,14 @@ impl<'p> XskSocketBuilder<'p> {
         shared_fd: Option<BorrowedFd<'_>>,
         attach: Option<XdpMode>,
     ) -> Result<(Option<String>, ()), XskError> {
-        let wake = if self.need_wakeup {
+        let mut wake = if self.need_wakeup {
             SocketAddrXdpFlags::XDP_USE_NEED_WAKEUP
         } else {
             SocketAddrXdpFlags::empty()
         };
+        if self.multi_buffer {
+            wake |= SocketAddrXdpFlags::XDP_USE_SG;
+        }
         let err = |source: SysError| self.bind_error(ifname, queue, source);
         if let Some(shared) = shared_fd {
             // The kernel takes no mode flags with XDP_SHARED_UMEM: the mode is
@@ -637,6 +789,10 @@ pub struct XskSocket<'u> {
     info: SocketInfo,
     kicks: KickCounters,
     owns_pair: bool,
+    features: Option<DeviceXdpFeatures>,
+    rx_meta: Option<RxMetaSupport>,
+    tx_meta: TxMetadataSupport,
+    max_segments: u32,
 }
 
 /// Mutable access to all four rings at once (each `None` when this socket
@@ -668,6 +824,9 @@ impl<'u> XskSocket<'u> {
             busy_poll: None,
             tx_skb_budget: None,
             program: None,
+            multi_buffer: false,
+            max_frame: None,
+            rx_metadata: false,
         }
     }
 
@@ -821,6 +980,57 @@ impl<'u> XskSocket<'u> {
     /// The steering program this socket attached, if any.
     pub fn program(&self) -> Option<&XskProgram> {
         self.program.as_ref()
+    }
+
+    /// The most descriptors one packet may span: 1 without multi-buffer;
+    /// in copy mode `MAX_SKB_FRAGS + 1` (18 by default); in zero-copy mode
+    /// the driver's `xdp-zc-max-segs`.
+    pub fn max_segments(&self) -> u32 {
+        self.max_segments
+    }
+
+    /// What the driver declares about XDP (`netdev` netlink, kernel 6.3),
+    /// if the kernel could be asked.
+    pub fn device_features(&self) -> Option<&DeviceXdpFeatures> {
+        self.features.as_ref()
+    }
+
+    /// Whether the driver provides the RX timestamp and hash, for a socket
+    /// built with [`XskSocketBuilder::rx_metadata`] (`None` otherwise). Each
+    /// packet's own answer is in its [`RxMetadata`](super::RxMetadata).
+    pub fn rx_metadata_support(&self) -> Option<&RxMetaSupport> {
+        self.rx_meta.as_ref()
+    }
+
+    /// Whether checksum offload and completion timestamps can be requested
+    /// per packet ([`TxRequest`](super::TxRequest)), and how they are done.
+    pub fn tx_metadata_support(&self) -> &TxMetadataSupport {
+        &self.tx_meta
+    }
+
+    /// Checks a TX metadata request against [`tx_metadata_support`](XskSocket::tx_metadata_support).
+    ///
+    /// # Errors
+    /// [`XskError::Unsupported`] naming the part that is not supported, and why.
+    pub fn check_tx_request(&self, req: &super::TxRequest) -> Result<(), XskError> {
+        use super::Support;
+        if req.checksum.is_some() {
+            if let Support::No(why) = &self.tx_meta.checksum {
+                return Err(XskError::Unsupported {
+                    feature: "TX checksum offload",
+                    reason: why.clone(),
+                });
+            }
+        }
+        if req.timestamp {
+            if let Support::No(why) = &self.tx_meta.timestamp {
+                return Err(XskError::Unsupported {
+                    feature: "TX completion timestamps",
+                    reason: why.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn sys_error(&self, op: &'static str, source: SysError) -> XskError {

@@ -13,7 +13,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use super::socket::AttachMode;
 use super::XskError;
-use crate::bpf::{progs, Program, XdpLink, XdpMode, XskMap};
+use crate::bpf::progs::{RxMetaKfuncs, XskRedirectOpts};
+use crate::bpf::{progs, LoadOptions, PerCpuArray, Program, ProgramKind, XdpLink, XdpMode, XskMap};
 
 /// An attached XSK steering program and its map. Detached on drop.
 #[derive(Debug)]
@@ -23,6 +24,26 @@ pub struct XskProgram {
     link: XdpLink,
     map: XskMap,
     reason: Option<String>,
+    /// Per-CPU drop counters (entry 0: packets over `max_len`).
+    counters: Option<PerCpuArray>,
+    opts: SteerOptions,
+}
+
+/// What the steering program does besides steering (see
+/// [`XskProgram::attach_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SteerOptions {
+    /// Load with `BPF_F_XDP_HAS_FRAGS` (kernel 5.18): the program accepts
+    /// multi-buffer frames. Needed for `XDP_USE_SG` sockets and for native
+    /// XDP on a device whose MTU does not fit one page (veth refuses a
+    /// program without it: "Peer MTU is too large to set XDP", `ERANGE`).
+    pub frags: bool,
+    /// Drop packets longer than this (all buffers), counted in
+    /// [`XskProgram::oversize_drops`].
+    pub max_len: Option<u32>,
+    /// Put the driver's RX timestamp and hash in front of each packet
+    /// (device-bound program, driver mode only; kernel 6.3).
+    pub rx_metadata: bool,
 }
 
 impl XskProgram {
@@ -41,6 +62,102 @@ impl XskProgram {
         queues: u32,
     ) -> Result<XskProgram, XskError> {
         Self::attach_code(ifname, ifindex, mode, queues, &progs::xsk_redirect())
+    }
+
+    /// As [`attach`](XskProgram::attach), with [`SteerOptions`]: a
+    /// frags-aware load, a length limit, RX metadata
+    /// ([`progs::xsk_redirect_with`]). With `rx_metadata` the kfuncs' BTF
+    /// ids come from `/sys/kernel/btf/vmlinux`, the program is bound to
+    /// `ifindex` (`BPF_F_XDP_DEV_BOUND_ONLY`) and attached in driver mode
+    /// ([`AttachMode::Auto`] does not fall back to skb mode then).
+    ///
+    /// # Errors
+    /// As [`attach`](XskProgram::attach); [`XskError::Bpf`] with
+    /// [`BpfError::NoKfunc`](crate::bpf::BpfError::NoKfunc) on kernels
+    /// without the metadata kfuncs, or
+    /// [`BpfError::DevBoundMode`](crate::bpf::BpfError::DevBoundMode) for
+    /// `rx_metadata` with [`AttachMode::Skb`].
+    pub fn attach_with(
+        ifname: &str,
+        ifindex: u32,
+        mode: AttachMode,
+        queues: u32,
+        opts: &SteerOptions,
+    ) -> Result<XskProgram, XskError> {
+        let bpf = |source| XskError::Bpf {
+            ifname: ifname.to_string(),
+            source,
+        };
+        let mut xdp_mode = match mode {
+            AttachMode::Auto => XdpMode::Auto,
+            AttachMode::Driver => XdpMode::Driver,
+            AttachMode::Skb => XdpMode::Skb,
+            AttachMode::None => {
+                return Err(XskError::Config(
+                    "AttachMode::None attaches no program".into(),
+                ))
+            }
+        };
+        let rx_meta: Option<RxMetaKfuncs> = if opts.rx_metadata {
+            if xdp_mode == XdpMode::Skb {
+                return Err(bpf(crate::bpf::BpfError::DevBoundMode { mode: xdp_mode }));
+            }
+            xdp_mode = XdpMode::Driver;
+            Some(RxMetaKfuncs::vmlinux().map_err(bpf)?)
+        } else {
+            None
+        };
+        let code = progs::xsk_redirect_with(&XskRedirectOpts {
+            max_len: opts.max_len,
+            rx_meta,
+        });
+        let map = XskMap::new(queues.max(1)).map_err(bpf)?;
+        let counters = match opts.max_len {
+            Some(_) => Some(PerCpuArray::new(1).map_err(bpf)?),
+            None => None,
+        };
+        let mut fds = vec![map.as_fd()];
+        if let Some(c) = &counters {
+            fds.push(c.as_fd());
+        }
+        let load = LoadOptions {
+            frags: opts.frags,
+            dev_bound_ifindex: rx_meta.map(|_| ifindex),
+            ..LoadOptions::default()
+        };
+        let prog = Program::load_with(ProgramKind::Xdp, &code, &fds, &load).map_err(bpf)?;
+        let link = XdpLink::attach(&prog, ifindex, xdp_mode).map_err(bpf)?;
+        let reason = link.fallback().map(|f| f.to_string());
+        Ok(XskProgram {
+            ifname: ifname.to_string(),
+            link,
+            map,
+            reason,
+            counters,
+            opts: *opts,
+        })
+    }
+
+    /// The options the program was built with (all off for
+    /// [`attach`](XskProgram::attach) and [`attach_code`](XskProgram::attach_code)).
+    pub fn options(&self) -> &SteerOptions {
+        &self.opts
+    }
+
+    /// Packets the program dropped for being longer than
+    /// [`SteerOptions::max_len`] (summed over CPUs), or `None` without a limit
+    /// (`bpf(BPF_MAP_LOOKUP_ELEM)`).
+    ///
+    /// # Errors
+    /// [`XskError::Bpf`] when the map cannot be read.
+    pub fn oversize_drops(&self) -> Result<Option<u64>, XskError> {
+        match &self.counters {
+            None => Ok(None),
+            Some(c) => c.sum(0).map(Some).map_err(|source| XskError::Bpf {
+                ifname: self.ifname.clone(),
+                source,
+            }),
+        }
     }
 
     /// As [`attach`](XskProgram::attach), with a program of the caller's:
@@ -79,6 +196,8 @@ impl XskProgram {
             link,
             map,
             reason,
+            counters: None,
+            opts: SteerOptions::default(),
         })
     }
 

@@ -63,6 +63,11 @@ pub struct UmemConfig {
     pub fill_size: u32,
     /// Completion ring entries (power of two). 0 means twice the frame count.
     pub completion_size: u32,
+    /// TX metadata (`tx_metadata_len` in `XDP_UMEM_REG`, kernel 6.8): room
+    /// for a `struct xsk_tx_metadata` before each TX packet, to request
+    /// checksum offload and completion timestamps per packet
+    /// ([`super::metadata`]).
+    pub tx_metadata: super::metadata::TxMetadataMode,
 }
 
 impl Default for UmemConfig {
@@ -75,6 +80,7 @@ impl Default for UmemConfig {
             unaligned: false,
             fill_size: 0,
             completion_size: 0,
+            tx_metadata: super::metadata::TxMetadataMode::Off,
         }
     }
 }
@@ -236,15 +242,7 @@ impl Umem {
             }
         };
         let fd = sys::xdp::socket().map_err(XskError::Socket)?;
-        sys::xdp::umem_reg(
-            fd.as_fd(),
-            area.as_ptr(),
-            area.len(),
-            cfg.frame_size,
-            cfg.headroom,
-            cfg.unaligned,
-        )
-        .map_err(|source| XskError::UmemReg { bytes: len, source })?;
+        super::metadata::register(fd.as_fd(), &area, &cfg)?;
         let pool = (0..cfg.frame_count)
             .rev()
             .map(|i| i as u64 * cfg.frame_size as u64)
@@ -605,6 +603,52 @@ impl<'u> Frame<'u> {
 impl Drop for Frame<'_> {
     fn drop(&mut self) {
         self.umem.push_free(self.addr, Place::App);
+    }
+}
+
+/// Access to the bytes in front of a frame's data (the headroom), for the
+/// metadata the kernel or the steering program puts there.
+impl Frame<'_> {
+    /// The `n` bytes just before the data start, if the chunk has them
+    /// (`None` when the data starts less than `n` bytes into its chunk).
+    pub(crate) fn prefix(&self, n: u32) -> Option<&[u8]> {
+        let before = self.umem.bytes_before(self.addr);
+        if before < n as u64 {
+            return None;
+        }
+        // SAFETY: as for `data`: this Frame owns the chunk, and the `n` bytes
+        // before the data start lie inside the same chunk (checked above).
+        Some(unsafe {
+            std::slice::from_raw_parts(self.umem.data_ptr(self.addr).sub(n as usize), n as usize)
+        })
+    }
+
+    /// [`prefix`](Frame::prefix), writable.
+    pub(crate) fn prefix_mut(&mut self, n: u32) -> Option<&mut [u8]> {
+        let before = self.umem.bytes_before(self.addr);
+        if before < n as u64 {
+            return None;
+        }
+        // SAFETY: as for `prefix`; `&mut self` makes the borrow exclusive.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(
+                self.umem.data_ptr(self.addr).sub(n as usize),
+                n as usize,
+            )
+        })
+    }
+}
+
+impl Umem {
+    /// Bytes of the chunk in front of the data at descriptor address `addr`.
+    fn bytes_before(&self, addr: u64) -> u64 {
+        let (base, data) = self.decode(addr);
+        data - base
+    }
+
+    /// The `tx_metadata_len` this UMEM was registered with (0: none).
+    pub fn tx_metadata_len(&self) -> u32 {
+        self.cfg.tx_metadata.metadata_len()
     }
 }
 

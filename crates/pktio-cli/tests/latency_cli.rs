@@ -1,0 +1,124 @@
+//! `pktio latency` as a user runs it: a short run in the lab whose
+//! histogram holds exactly the answered pings, the report formats, and bad
+//! input. Lab tests need root; without it they print SKIPPED and return.
+
+use std::process::{Command, Output};
+
+use pktio_lab::require_root;
+
+fn pktio() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pktio"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The median of the cell with `metric` for `backend` and `mode`.
+fn cell(v: &serde_json::Value, backend: &str, mode: &str, metric: &str) -> Option<f64> {
+    v["cells"].as_array()?.iter().find_map(|c| {
+        (c["labels"]["backend"] == backend && c["labels"]["mode"] == mode && c["metric"] == metric)
+            .then(|| c["median"].as_f64())
+            .flatten()
+    })
+}
+
+#[test]
+fn histogram_samples_equal_the_pings_answered() {
+    require_root!();
+    let dir = std::env::temp_dir().join(format!("pktio-latency-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("lat.json");
+    let svg = dir.join("lat.svg");
+    let o = pktio()
+        .args(["latency", "--count", "300", "--warmup", "20", "--runs", "1"])
+        .args(["--timeout-ms", "2000", "--backends", "xdp,xdp-skb"])
+        .arg("--json")
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    for h in [
+        "p50 (µs)",
+        "p99 (µs)",
+        "p99.9 (µs)",
+        "min (µs)",
+        "max (µs)",
+        "busy-poll",
+        "interrupt",
+    ] {
+        assert!(out.contains(h), "table lacks {h}: {t}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for backend in ["xdp", "xdp-skb"] {
+        for mode in ["busy-poll", "interrupt"] {
+            let sent = cell(&v, backend, mode, "sent").unwrap();
+            let answered = cell(&v, backend, mode, "answered").unwrap();
+            let lost = cell(&v, backend, mode, "lost").unwrap();
+            let samples = cell(&v, backend, mode, "histogram samples").unwrap();
+            assert_eq!(sent, 300.0, "{backend} {mode}");
+            assert_eq!(answered + lost, sent, "{backend} {mode}");
+            assert_eq!(samples, answered, "{backend} {mode}: histogram vs answered");
+            assert!(answered > 0.0, "{backend} {mode}: nothing answered: {t}");
+            let (min, p50, p99, max) = (
+                cell(&v, backend, mode, "min").unwrap(),
+                cell(&v, backend, mode, "p50").unwrap(),
+                cell(&v, backend, mode, "p99").unwrap(),
+                cell(&v, backend, mode, "max").unwrap(),
+            );
+            assert!(
+                0.0 < min && min <= p50 && p50 <= p99 && p99 <= max,
+                "{min} {p50} {p99} {max}"
+            );
+        }
+    }
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{svg}");
+    assert!(svg.contains("backend=xdp-skb"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn markdown_output() {
+    require_root!();
+    let o = pktio()
+        .args(["latency", "--count", "50", "--warmup", "5", "--runs", "1"])
+        .args(["--backends", "xdp", "--modes", "interrupt", "--markdown"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("### pktio latency"), "{t}");
+    assert!(
+        out.contains("| backend | mode | min (µs) | p50 (µs) |"),
+        "{t}"
+    );
+    assert!(out.contains("| xdp | interrupt |"), "{t}");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_message() {
+    for (args, want) in [
+        (vec!["--count", "0"], "--count must be at least 1"),
+        (vec!["--runs", "0"], "--runs must be at least 1"),
+        (vec!["--size", "9000"], "outside 64..=1518"),
+        (vec!["--timeout-ms", "0"], "--timeout-ms"),
+        (vec!["--ping-cpu", "4096"], "CPU 4096 does not exist"),
+        (vec!["--backends", "carrier-pigeon"], "invalid value"),
+    ] {
+        let o = pktio().arg("latency").args(&args).output().unwrap();
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} accepted: {t}");
+        assert!(t.contains(want), "{args:?}: {t}");
+    }
+}

@@ -1,0 +1,462 @@
+//! [`XdpBackend`]: an AF_XDP socket and the UMEM it runs on, owned as one
+//! value, behind [`PacketIo`].
+//!
+//! # Owning a UMEM and its socket together
+//!
+//! [`XskSocket<'u>`](crate::xdp::XskSocket) and [`Frame<'u>`] borrow their
+//! [`Umem`], which is what keeps frames from outliving it. A backend has to
+//! own both. Rather than a `Box<Umem>` and a lifetime-extended
+//! `XskSocket<'static>` (unsafe, and easy to get wrong on drop), the pair
+//! lives in a [`self_cell`]: the UMEM is the owner, the socket and the
+//! frames waiting to go back to the fill ring are the dependent, built from
+//! a `&Umem` and dropped before it. No `unsafe` is needed for that.
+//!
+//! The frame a closure sees is `frame.data_mut()` of a frame received in
+//! this very call; it goes back to the fill ring (or on to the TX ring, for
+//! `forward_batch`) before the call returns. Nothing of the UMEM escapes.
+//!
+//! # Frames and directions
+//!
+//! With RX only, every UMEM frame starts in the fill ring. With both
+//! directions, half do and the other half stay in the free pool for
+//! `tx_batch`; received frames are topped up to that half after each
+//! batch. Completed TX frames always go back to the free pool.
+//!
+//! # Safety
+//!
+//! `XdpBackend` is `Send` by an `unsafe impl`: the UMEM is `!Sync` (it
+//! counts frames in `Cell`s), so the socket and frames that borrow it are
+//! `!Send`. Moving the whole group — owner and every borrower — to another
+//! thread at once is sound, because no reference to the UMEM exists outside
+//! the `XdpBackend`: the self-cell keeps them inside, the closures only see
+//! `&mut [u8]`, and the accessors that lend a `&Umem` or `&XskSocket` tie it
+//! to a borrow of the backend (which is not `Sync`, so that borrow cannot
+//! cross threads).
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use super::{
+    BackendConfig, BackendError, BackendInfo, BackendKind, BackendStats, Counters, Operation,
+    PacketIo,
+};
+use super::{Direction, Forwarded};
+use crate::xdp::{
+    Accounting, AttachMode, BindMode, BoundMode, Frame, SocketInfo, Umem, UmemConfig, XskError,
+    XskSocket,
+};
+
+/// The socket and the frames waiting to go back to the fill ring.
+#[derive(Debug)]
+struct Parts<'u> {
+    sock: XskSocket<'u>,
+    stash: Vec<Frame<'u>>,
+}
+
+self_cell::self_cell!(
+    struct Cell {
+        owner: Umem,
+        #[covariant]
+        dependent: Parts,
+    }
+    impl {Debug}
+);
+
+/// AF_XDP behind [`PacketIo`]: one socket on one queue, with its own UMEM
+/// and (for RX) its own XDP steering program.
+///
+/// It owns the [`Umem`] and the [`XskSocket`] that borrows it together (a
+/// self-referential cell, no `unsafe`), and is `Send`: open it on one thread
+/// and run it on another. With both directions, half the UMEM frames feed
+/// the fill ring and half are kept for `tx_batch`.
+#[derive(Debug)]
+pub struct XdpBackend {
+    cell: Cell,
+    info: BackendInfo,
+    c: Counters,
+    /// Frames the RX path (fill ring, kernel, RX ring) should hold.
+    rx_target: u32,
+    direction: Direction,
+}
+
+// SAFETY: see the module's Safety section — the UMEM and every reference to
+// it move together, and none is reachable from outside the backend without
+// borrowing it.
+unsafe impl Send for XdpBackend {}
+
+/// How long to retry a bind answered `EBUSY`: the kernel releases a queue
+/// some 20 ms after its previous socket closed.
+const BUSY_RETRIES: u32 = 20;
+const BUSY_WAIT: Duration = Duration::from_millis(10);
+
+impl XdpBackend {
+    /// Opens AF_XDP on `cfg.interface` queue `cfg.queue` with the bind and
+    /// attach modes of `cfg` (`xdp_bind`, `xdp_attach`).
+    ///
+    /// Kernel calls: those of [`Umem::new`] and
+    /// [`XskSocketBuilder::build`](crate::xdp::XskSocketBuilder::build)
+    /// (kernel 5.9 for the steering program's `bpf_link`).
+    ///
+    /// # Errors
+    /// [`BackendError::Unsupported`] for a fanout (AF_XDP splits traffic by
+    /// queue); [`BackendError::Xsk`] otherwise (see [`XskError`]).
+    pub fn open(cfg: &BackendConfig) -> Result<XdpBackend, BackendError> {
+        Self::open_with(cfg, cfg.xdp_bind, cfg.xdp_attach)
+    }
+
+    /// [`open`](Self::open) with explicit bind and attach modes (the auto
+    /// ladder's steps).
+    pub fn open_with(
+        cfg: &BackendConfig,
+        bind: BindMode,
+        attach: AttachMode,
+    ) -> Result<XdpBackend, BackendError> {
+        cfg.check_common()?;
+        if cfg.fanout.is_some() {
+            return Err(BackendError::Unsupported {
+                backend: BackendKind::Xdp,
+                operation: Operation::Fanout,
+                why: Some("AF_XDP splits traffic by queue: open one backend per queue"),
+            });
+        }
+        if cfg.qdisc_bypass {
+            return Err(BackendError::Unsupported {
+                backend: BackendKind::Xdp,
+                operation: Operation::QdiscBypass,
+                why: Some("AF_XDP TX never goes through a qdisc"),
+            });
+        }
+        let dir = cfg.direction;
+        let ucfg = UmemConfig {
+            frame_size: BackendConfig::or(cfg.frame_size, 4096),
+            frame_count: BackendConfig::or(cfg.frame_count, 4096),
+            ..UmemConfig::default()
+        };
+        let ring = BackendConfig::or(cfg.ring_size, 2048);
+        let frames = ucfg.frame_count;
+        let umem = Umem::new(ucfg).map_err(BackendError::Xsk)?;
+        // A TX-only socket attaches no program: it would steer the queue's
+        // traffic into a socket that cannot receive.
+        let attach = if dir.rx() { attach } else { AttachMode::None };
+        let builder = XskSocket::builder(&cfg.interface)
+            .queue(cfg.queue)
+            .rx_size(if dir.rx() { ring } else { 0 })
+            .tx_size(if dir.tx() { ring } else { 0 })
+            .bind_mode(bind)
+            .attach_mode(attach)
+            .need_wakeup(cfg.need_wakeup)
+            .busy_poll(cfg.busy_poll)
+            .tx_skb_budget(cfg.tx_skb_budget);
+        let cell = Cell::try_new(umem, |u| {
+            let mut tries = 0;
+            let sock = loop {
+                match builder.clone().build(u) {
+                    Err(XskError::Sys {
+                        op: "bind", source, ..
+                    }) if source.errno() == Some(libc::EBUSY) && tries < BUSY_RETRIES => {
+                        tries += 1;
+                        std::thread::sleep(BUSY_WAIT);
+                    }
+                    r => break r?,
+                }
+            };
+            Ok::<_, XskError>(Parts {
+                sock,
+                stash: Vec::new(),
+            })
+        })?;
+        let rx_target = match dir {
+            Direction::Rx => frames,
+            Direction::Both => frames / 2,
+            Direction::Tx => 0,
+        };
+        let si = cell.borrow_dependent().sock.info().clone();
+        let kind = BackendKind::Xdp;
+        let mut reasons: Vec<String> = Vec::new();
+        reasons.extend(si.mode_reason.clone());
+        reasons.extend(si.attach_reason.clone());
+        let info = BackendInfo {
+            kind,
+            interface: si.ifname.clone(),
+            ifindex: si.ifindex,
+            queue: Some(si.queue),
+            direction: dir,
+            zero_copy: si.mode == BoundMode::ZeroCopy,
+            mode: format!("{} (driver {})", si.mode, si.driver),
+            attach: si.attach,
+            rings: format!(
+                "UMEM {frames} x {} B, RX {} / TX {} / fill {} / completion {}",
+                cell.borrow_owner().frame_size(),
+                si.rings[0],
+                si.rings[1],
+                si.rings[2],
+                si.rings[3]
+            ),
+            reasons,
+            skipped: Vec::new(),
+        };
+        let mut b = XdpBackend {
+            cell,
+            info,
+            c: Counters::default(),
+            rx_target,
+            direction: dir,
+        };
+        if dir.rx() {
+            b.cell
+                .with_dependent_mut(|_, p| p.sock.fill_from_pool(rx_target))?;
+        }
+        Ok(b)
+    }
+
+    pub(crate) fn set_kind(&mut self, kind: BackendKind) {
+        self.info.kind = kind;
+    }
+
+    pub(crate) fn info_mut(&mut self) -> &mut BackendInfo {
+        &mut self.info
+    }
+
+    /// What the socket got (mode, attach, driver, rings).
+    pub fn socket_info(&self) -> &SocketInfo {
+        self.cell.borrow_dependent().sock.info()
+    }
+
+    /// Where the UMEM's frames are (free pool, application, RX path, TX
+    /// path); `unaccounted()` is 0 unless a frame leaked.
+    pub fn accounting(&self) -> Accounting {
+        self.cell.borrow_owner().accounting()
+    }
+
+    /// Checks the frame accounting of the UMEM (debug builds check every
+    /// frame's place too).
+    pub fn check_accounting(&self) -> Result<Accounting, String> {
+        self.cell.borrow_owner().check_accounting()
+    }
+
+    /// Why receiving cannot go on, if the steering program this backend
+    /// attached was detached behind its back: its link then reports no
+    /// interface (`bpf(BPF_OBJ_GET_INFO_BY_FD)`).
+    pub fn program_detached(&self) -> Option<&'static str> {
+        let prog = self.cell.borrow_dependent().sock.program()?;
+        match prog.link().info() {
+            Ok(info) if info.ifindex.is_none() => Some(
+                "the XDP steering program was detached by someone else (bpf_link detached); \
+                 nothing reaches the socket any more",
+            ),
+            _ => None,
+        }
+    }
+
+    fn unsupported(&self, operation: Operation) -> BackendError {
+        BackendError::Unsupported {
+            backend: self.info.kind,
+            operation,
+            why: Some(match self.direction {
+                Direction::Rx => "it was opened for RX only",
+                Direction::Tx => "it was opened for TX only",
+                Direction::Both => "it has no such ring",
+            }),
+        }
+    }
+}
+
+/// Gives the stashed frames back to the fill ring and tops the RX path up
+/// to `target` frames from the free pool.
+fn refill(umem: &Umem, p: &mut Parts<'_>, target: u32) {
+    let Some(fill) = p.sock.fill() else { return };
+    fill.fill_from(&mut p.stash);
+    let on_path = umem.accounting().rx_path + p.stash.len() as u32;
+    if on_path < target {
+        fill.fill_from_pool(target - on_path);
+    }
+}
+
+fn missing(ring: &'static str) -> BackendError {
+    BackendError::Xsk(XskError::Config(format!(
+        "the socket has no {ring} ring (it shares its queue's rings with another socket)"
+    )))
+}
+
+impl PacketIo for XdpBackend {
+    fn rx_batch<F: FnMut(&mut [u8])>(&mut self, max: u32, mut f: F) -> Result<u32, BackendError> {
+        if !self.direction.rx() {
+            return Err(self.unsupported(Operation::Receive));
+        }
+        let target = self.rx_target;
+        let c = &mut self.c;
+        self.cell.with_dependent_mut(|umem, p| {
+            let rx = p.sock.rx().ok_or_else(|| missing("RX"))?;
+            let mut n = 0;
+            for mut frame in rx.receive(max) {
+                f(frame.data_mut());
+                n += 1;
+                c.rx_bytes += frame.len() as u64;
+                p.stash.push(frame);
+            }
+            c.rx_packets += n as u64;
+            refill(umem, p, target);
+            if n == 0 {
+                p.sock.wake_rx()?;
+            }
+            Ok(n)
+        })
+    }
+
+    fn tx_batch<F: FnMut(&mut [u8]) -> Option<usize>>(
+        &mut self,
+        max: u32,
+        mut f: F,
+    ) -> Result<u32, BackendError> {
+        if !self.direction.tx() {
+            return Err(self.unsupported(Operation::Transmit));
+        }
+        let c = &mut self.c;
+        self.cell.with_dependent_mut(|umem, p| {
+            let parts = p.sock.parts();
+            let tx = parts.tx.ok_or_else(|| missing("TX"))?;
+            let comp = parts.completion.ok_or_else(|| missing("completion"))?;
+            comp.reap(u32::MAX);
+            let mut batch = tx.reserve(max.min(umem.free_frames()));
+            if batch.remaining() == 0 && max > 0 {
+                c.tx_ring_full += 1;
+            }
+            let mut too_long = None;
+            while batch.remaining() > 0 {
+                let Some(mut frame) = umem.alloc() else { break };
+                let buf = frame.buffer_mut();
+                let capacity = buf.len();
+                let len = match f(buf) {
+                    None | Some(0) => break,
+                    Some(len) if len > capacity => {
+                        too_long = Some(BackendError::PacketTooLong { len, capacity });
+                        break;
+                    }
+                    Some(len) => len,
+                };
+                if frame.set_len(len as u32).is_err() || batch.push(frame).is_err() {
+                    break;
+                }
+                c.tx_bytes += len as u64;
+            }
+            let n = batch.commit();
+            c.tx_packets += n as u64;
+            p.sock.kick_tx()?;
+            match too_long {
+                Some(e) => Err(e),
+                None => Ok(n),
+            }
+        })
+    }
+
+    fn forward_batch<F: FnMut(&mut [u8]) -> bool>(
+        &mut self,
+        max: u32,
+        mut f: F,
+    ) -> Result<Forwarded, BackendError> {
+        if self.direction != Direction::Both {
+            return Err(self.unsupported(Operation::Forward));
+        }
+        let target = self.rx_target;
+        let c = &mut self.c;
+        self.cell.with_dependent_mut(|umem, p| {
+            let parts = p.sock.parts();
+            let rx = parts.rx.ok_or_else(|| missing("RX"))?;
+            let tx = parts.tx.ok_or_else(|| missing("TX"))?;
+            let comp = parts.completion.ok_or_else(|| missing("completion"))?;
+            comp.reap(u32::MAX);
+            let mut out = tx.reserve(max);
+            if out.remaining() == 0 && max > 0 {
+                c.tx_ring_full += 1;
+            }
+            let mut r = Forwarded::default();
+            // Zero-copy: the received frame itself goes on the TX ring.
+            for mut frame in rx.receive(out.remaining()) {
+                r.rx += 1;
+                c.rx_bytes += frame.len() as u64;
+                if f(frame.data_mut()) {
+                    let len = frame.len() as u64;
+                    match out.push(frame) {
+                        Ok(()) => {
+                            r.tx += 1;
+                            c.tx_bytes += len;
+                        }
+                        Err(frame) => p.stash.push(frame), // empty: drop it
+                    }
+                } else {
+                    p.stash.push(frame);
+                }
+            }
+            out.commit();
+            c.rx_packets += r.rx as u64;
+            c.tx_packets += r.tx as u64;
+            refill(umem, p, target);
+            if r.tx > 0 {
+                p.sock.kick_tx()?;
+            }
+            if r.rx == 0 {
+                p.sock.wake_rx()?;
+            }
+            Ok(r)
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if !self.direction.tx() {
+            return Ok(());
+        }
+        self.cell.with_dependent_mut(|_, p| {
+            p.sock.kick_tx()?;
+            if let Some(comp) = p.sock.completion() {
+                comp.reap(u32::MAX);
+            }
+            Ok(())
+        })
+    }
+
+    fn wait(&mut self, timeout_ms: i32) -> Result<bool, BackendError> {
+        if !self.direction.rx() {
+            return Err(self.unsupported(Operation::Receive));
+        }
+        self.cell.with_dependent_mut(|_, p| {
+            if p.sock.rx().is_some_and(|rx| rx.pending() > 0) {
+                return Ok(true);
+            }
+            Ok(p.sock.poll_rx(timeout_ms)?)
+        })
+    }
+
+    fn stats(&self) -> Result<BackendStats, BackendError> {
+        let p = self.cell.borrow_dependent();
+        let k = p.sock.statistics()?;
+        let kicks = p.sock.kicks();
+        let mut s = self.c.stats();
+        s.kernel_drops = k.rx_dropped + k.rx_ring_full;
+        s.rx_ring_full = k.rx_ring_full;
+        s.fill_ring_empty = k.rx_fill_ring_empty_descs;
+        s.invalid += k.rx_invalid_descs + k.tx_invalid_descs;
+        s.tx_in_flight = self.cell.borrow_owner().accounting().tx_path as u64;
+        s.tx_kicks = kicks.tx_kicks;
+        s.tx_kick_busy = kicks.tx_kick_busy;
+        s.rx_wakeups = kicks.rx_wakeups;
+        Ok(s)
+    }
+
+    fn describe(&self) -> &BackendInfo {
+        &self.info
+    }
+}
+
+impl AsFd for XdpBackend {
+    /// The AF_XDP socket (poll it for `POLLIN`).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.cell.borrow_dependent().sock.fd()
+    }
+}
+
+impl AsRawFd for XdpBackend {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}

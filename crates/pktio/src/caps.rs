@@ -1,1 +1,0 @@
-//! What this host can do: probes run once, results remembered.

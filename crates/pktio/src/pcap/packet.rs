@@ -1,0 +1,229 @@
+//! Live capture through AF_PACKET (`TPACKET_V3` block ring), with the filter
+//! compiled to classic BPF and attached to the socket (`SO_ATTACH_FILTER`).
+//! Unlike [`super::Capture`], this takes nothing away from the kernel: the
+//! stack still gets every packet, and the socket gets copies of the ones
+//! the filter accepts, cut to the snap length by the filter itself.
+//!
+//! The kernel strips a received frame's outer VLAN tag before packet
+//! sockets see it; this capture puts it back from the packet's metadata
+//! (`TP_STATUS_VLAN_VALID`, `tp_vlan_tci`, `tp_vlan_tpid`), as libpcap does,
+//! so files hold the frames as they were on the wire. Timestamps are the
+//! kernel's (`tp_sec`, `tp_nsec`).
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use super::format::Timestamp;
+use super::iface::{link_state, LinkCounters};
+use super::live::{interface_up, CaptureConfig, CaptureError, CaptureStats, CapturedPacket};
+use crate::backend::{BackendConfig, Direction};
+use crate::filter::{Dissected, Filter};
+use crate::packet::{KernelStats, PacketV3};
+
+/// Offset of `hv1.tp_vlan_tci` in `struct tpacket3_hdr`.
+const VLAN_TCI: usize = std::mem::offset_of!(libc::tpacket3_hdr, hv1)
+    + std::mem::offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci);
+/// Offset of `hv1.tp_vlan_tpid` in `struct tpacket3_hdr`.
+const VLAN_TPID: usize = std::mem::offset_of!(libc::tpacket3_hdr, hv1)
+    + std::mem::offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid);
+
+/// A running AF_PACKET capture.
+#[derive(Debug)]
+pub struct PacketCapture {
+    backend: PacketV3,
+    filter: Filter,
+    snaplen: usize,
+    batch: u32,
+    /// Packets queued between `bind` and `SO_ATTACH_FILTER` went past the
+    /// filter: until the ring is first empty, the reference evaluator
+    /// checks each packet.
+    verify: bool,
+    scratch: Vec<u8>,
+    stats: CaptureStats,
+    kernel: KernelStats,
+    link_before: Option<LinkCounters>,
+    ifindex: u32,
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+impl PacketCapture {
+    /// Opens an AF_PACKET socket with a `TPACKET_V3` RX ring on the
+    /// interface (every queue; `cfg.queues` does not apply), compiles the
+    /// filter to classic BPF and attaches it (`socket(AF_PACKET)`,
+    /// `PACKET_VERSION`, `PACKET_RX_RING`, `mmap`, `bind`,
+    /// `SO_ATTACH_FILTER`). Needs `CAP_NET_RAW`; kernel 3.2.
+    ///
+    /// # Errors
+    /// [`CaptureError::NoInterface`], [`CaptureError::InterfaceDown`],
+    /// [`CaptureError::Snaplen`], [`CaptureError::Filter`] (over 4096
+    /// instructions), [`CaptureError::Backend`] (privilege, ring geometry),
+    /// [`CaptureError::Sys`] if the kernel refuses the filter.
+    pub fn open(cfg: &CaptureConfig) -> Result<PacketCapture, CaptureError> {
+        let snaplen = cfg.effective_snaplen()?;
+        let ifindex = interface_up(&cfg.ifname)?;
+        let prog = cfg.filter.cbpf_program(snaplen)?;
+        let mut bc = BackendConfig::new(&cfg.ifname);
+        bc.direction = Direction::Rx;
+        bc.batch = cfg.batch.max(1);
+        let backend = PacketV3::open(&bc)?;
+        prog.attach(backend.socket().as_fd())?;
+        let link_before = link_state(ifindex).ok().and_then(|s| s.counters);
+        Ok(PacketCapture {
+            backend,
+            filter: cfg.filter.clone(),
+            snaplen: snaplen as usize,
+            batch: cfg.batch.max(1),
+            verify: true,
+            scratch: Vec::with_capacity(snaplen as usize + 4),
+            stats: CaptureStats {
+                started: Timestamp::now(),
+                ..CaptureStats::default()
+            },
+            kernel: KernelStats::default(),
+            link_before,
+            ifindex,
+        })
+    }
+
+    /// Hands the packets waiting in the ring to `f`; if there were none,
+    /// waits up to `timeout` (`poll(2)`) and hands those. Returns how many.
+    /// A block the kernel has not closed yet is handed over after its
+    /// retire timeout (10 ms).
+    ///
+    /// # Errors
+    /// [`CaptureError::Backend`] when `poll` fails or the interface vanished.
+    pub fn poll<F: FnMut(&CapturedPacket<'_>)>(
+        &mut self,
+        timeout: Duration,
+        mut f: F,
+    ) -> Result<usize, CaptureError> {
+        let n = self.drain(&mut f);
+        if n > 0 {
+            return Ok(n);
+        }
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let ready = self
+            .backend
+            .socket()
+            .poll_in(ms)
+            .map_err(crate::backend::BackendError::from)?;
+        if !ready {
+            return Ok(0);
+        }
+        Ok(self.drain(&mut f))
+    }
+
+    fn drain<F: FnMut(&CapturedPacket<'_>)>(&mut self, f: &mut F) -> usize {
+        let max = 16 * self.batch as usize;
+        let PacketCapture {
+            backend,
+            filter,
+            snaplen,
+            verify,
+            scratch,
+            stats,
+            ..
+        } = self;
+        let Some(ring) = backend.rx_ring() else {
+            return 0;
+        };
+        let mut n = 0usize;
+        let mut deliver = |data: &[u8], orig_len: u32, sec: u32, nsec: u32, n: &mut usize| {
+            if *verify && !filter.matches_dissected(&Dissected::new(data, orig_len as usize)) {
+                return;
+            }
+            f(&CapturedPacket {
+                ts: Timestamp {
+                    sec: u64::from(sec),
+                    nsec,
+                },
+                data: &data[..data.len().min(*snaplen)],
+                orig_len,
+                queue: 0,
+            });
+            stats.matched += 1;
+            stats.bytes += u64::from(orig_len);
+            *n += 1;
+        };
+        while n < max {
+            let Some(mut blk) = ring.block() else { break };
+            loop {
+                // The packet, or (for a stripped tag) its copy in `scratch`.
+                let span = {
+                    let Some(item) = blk.next_mut() else { break };
+                    let Ok((data, span)) = item else { break };
+                    if span.status & libc::TP_STATUS_VLAN_VALID == 0 || data.len() < 12 {
+                        deliver(data, span.wire_len, span.sec, span.nsec, &mut n);
+                        continue;
+                    }
+                    scratch.clear();
+                    scratch.extend_from_slice(data);
+                    span
+                };
+                let hdr = blk.bytes();
+                let tci = u32_at(hdr, span.header + VLAN_TCI).unwrap_or(0) as u16;
+                let tpid = match u16_at(hdr, span.header + VLAN_TPID) {
+                    Some(t) if span.status & libc::TP_STATUS_VLAN_TPID_VALID != 0 && t != 0 => t,
+                    _ => crate::filter::ETH_P_8021Q,
+                };
+                let mut tag = [0u8; 4];
+                tag[..2].copy_from_slice(&tpid.to_be_bytes());
+                tag[2..].copy_from_slice(&tci.to_be_bytes());
+                scratch.splice(12..12, tag);
+                deliver(scratch, span.wire_len + 4, span.sec, span.nsec, &mut n);
+            }
+            // Dropping the block hands it back to the kernel.
+        }
+        if n == 0 {
+            *verify = false;
+        }
+        n
+    }
+
+    /// Checks that the interface still exists.
+    ///
+    /// # Errors
+    /// [`CaptureError::Backend`] when it vanished.
+    pub fn check_interface(&self) -> Result<(), CaptureError> {
+        self.backend
+            .socket()
+            .check_interface()
+            .map_err(|e| crate::backend::BackendError::from(e).into())
+    }
+
+    /// The counters so far: packets read, the socket's drops
+    /// (`getsockopt(PACKET_STATISTICS)`, ring full), the interface's
+    /// counters (`RTM_GETLINK`).
+    ///
+    /// # Errors
+    /// [`CaptureError::Backend`] if `getsockopt` fails.
+    pub fn stats(&mut self) -> Result<CaptureStats, CaptureError> {
+        let k = self
+            .backend
+            .socket()
+            .statistics()
+            .map_err(crate::backend::BackendError::from)?;
+        self.kernel.packets += k.packets;
+        self.kernel.drops += k.drops;
+        self.kernel.freezes += k.freezes;
+        let mut st = self.stats.clone();
+        st.socket_dropped = self.kernel.drops;
+        st.interface = match (self.link_before, link_state(self.ifindex)) {
+            (Some(before), Ok(now)) => now.counters.map(|c| c.since(&before)),
+            _ => None,
+        };
+        Ok(st)
+    }
+
+    /// The backend, for its description (`info()`) and socket.
+    pub fn backend(&self) -> &PacketV3 {
+        &self.backend
+    }
+}

@@ -1,0 +1,347 @@
+//! The memory io_uring reads and writes behind our back: the provided
+//! buffer ring ([`BufRing`]) and the send buffers ([`TxPool`]), and the only
+//! places that push entries pointing into them.
+//!
+//! # Safety
+//!
+//! - **Buffer ring.** The ring of `io_uring_buf` entries and the buffers
+//!   they point to are anonymous mappings owned by [`BufRing`]. The kernel
+//!   reads entries between its private head and the tail we publish, and
+//!   writes a buffer only after taking its entry; it hands the buffer back
+//!   in a CQE (`IORING_CQE_F_BUFFER`, buffer id). A buffer is therefore ours
+//!   from its CQE until we write its entry at the tail again, and an entry
+//!   slot at our tail is never one the kernel may still read (at most
+//!   `entries` buffers exist, so the tail never laps the head).
+//! - **Send buffers.** A [`TxPool`] slot is written by the caller only while
+//!   it is `Filling`; [`push_send`] moves it to `InFlight` and only its CQE
+//!   ([`TxPool::complete`]) frees it, so the kernel reads a buffer nobody
+//!   writes.
+//! - **Lifetime.** Both mappings must outlive every request that points
+//!   into them. The backend cancels its receive and waits for every
+//!   completion before dropping them; when it cannot (see
+//!   [`UringBackend`](super::UringBackend)'s Drop), it calls
+//!   [`BufRing::leak`] / [`TxPool::leak`] and the memory is never unmapped.
+#![allow(unsafe_code)]
+
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::{opcode, squeue, types, IoUring};
+
+use crate::error::SysError;
+use crate::sys::mmap::Mmap;
+
+/// `struct io_uring_buf`: addr (u64), len (u32), bid (u16), resv (u16); the
+/// `resv` of entry 0 is the ring's tail (`io_uring_buf_ring`).
+const ENTRY: usize = 16;
+const E_ADDR: usize = 0;
+const E_LEN: usize = 8;
+const E_BID: usize = 12;
+const TAIL: usize = 14;
+const _: () = assert!(std::mem::size_of::<types::BufRingEntry>() == ENTRY);
+
+/// A provided-buffer ring (`IORING_REGISTER_PBUF_RING`, kernel 5.19) and its
+/// buffers.
+#[derive(Debug)]
+pub(crate) struct BufRing {
+    ring: ManuallyDrop<Mmap>,
+    bufs: ManuallyDrop<Mmap>,
+    entries: u16,
+    buf_size: u32,
+    /// Our tail: entries written so far.
+    tail: u16,
+    /// The tail the kernel has seen.
+    published: u16,
+    leak: bool,
+}
+
+impl BufRing {
+    /// Maps a ring of `entries` (a power of two, at most 32768) entries and
+    /// `entries` buffers of `buf_size` bytes, every buffer in the ring (not
+    /// yet published: [`register`](Self::register), then
+    /// [`publish`](Self::publish)).
+    pub(crate) fn new(entries: u16, buf_size: u32) -> Result<BufRing, SysError> {
+        debug_assert!(entries.is_power_of_two());
+        let ring_len = (entries as usize * ENTRY).next_multiple_of(crate::sys::packet::page_size());
+        let ring = Mmap::anonymous(ring_len, false)?;
+        let bufs = Mmap::anonymous(entries as usize * buf_size as usize, false)?;
+        let mut r = BufRing {
+            ring: ManuallyDrop::new(ring),
+            bufs: ManuallyDrop::new(bufs),
+            entries,
+            buf_size,
+            tail: 0,
+            published: 0,
+            leak: false,
+        };
+        for bid in 0..entries {
+            r.recycle(bid);
+        }
+        Ok(r)
+    }
+
+    /// Buffers in the ring.
+    pub(crate) fn entries(&self) -> u16 {
+        self.entries
+    }
+
+    /// Bytes per buffer.
+    pub(crate) fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    /// `IORING_REGISTER_PBUF_RING` as group `bgid`.
+    pub(crate) fn register(&self, ring: &IoUring, bgid: u16) -> std::io::Result<()> {
+        // SAFETY: the ring memory is page-aligned, `entries * 16` bytes long
+        // and lives until this BufRing drops, which the backend orders after
+        // the IoUring (and so the registration) is gone — or never (leak).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                self.ring.as_ptr() as u64,
+                self.entries,
+                bgid,
+                0,
+            )
+        }
+    }
+
+    fn tail_word(&self) -> &AtomicU16 {
+        // SAFETY: bytes 14..16 of entry 0 (inside the mapping, 2-aligned);
+        // our entry writes never touch them, and we access them only
+        // atomically (the kernel with smp_load_acquire).
+        unsafe { &*self.ring.as_ptr().add(TAIL).cast::<AtomicU16>() }
+    }
+
+    /// Puts buffer `bid` back at the tail (seen by the kernel after
+    /// [`publish`](Self::publish)).
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        debug_assert!(bid < self.entries);
+        let slot = (self.tail & (self.entries - 1)) as usize;
+        let addr = self.bufs.as_ptr() as u64 + bid as u64 * self.buf_size as u64;
+        // SAFETY: `slot < entries` lies inside the ring; the kernel reads
+        // only published slots it has not consumed, and this one is past
+        // the published tail (module Safety). Field writes leave bytes 14..16
+        // (the tail word of entry 0) alone.
+        unsafe {
+            let e = self.ring.as_ptr().add(slot * ENTRY);
+            e.add(E_ADDR).cast::<u64>().write(addr);
+            e.add(E_LEN).cast::<u32>().write(self.buf_size);
+            e.add(E_BID).cast::<u16>().write(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Publishes the entries written since the last call.
+    pub(crate) fn publish(&mut self) {
+        if self.tail == self.published {
+            return;
+        }
+        // ORDERING: Release pairs with the kernel's smp_load_acquire of
+        // br->tail (io_ring_buffer_select, io_ring_buffers_peek): the entries
+        // written before are visible once it sees the new tail.
+        self.tail_word().store(self.tail, Ordering::Release);
+        self.published = self.tail;
+    }
+
+    /// The first `len` bytes of buffer `bid`, which a CQE just handed back.
+    /// `None` for an id or length out of range.
+    pub(crate) fn buffer(&mut self, bid: u16, len: u32) -> Option<&mut [u8]> {
+        if bid >= self.entries || len > self.buf_size {
+            return None;
+        }
+        // SAFETY: buffer `bid` came back in a CQE and is not in the ring
+        // until `recycle(bid)`, so the kernel does not write it; it lies
+        // inside the mapping; `&mut self` makes the slice exclusive.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(
+                self.bufs
+                    .as_ptr()
+                    .add(bid as usize * self.buf_size as usize),
+                len as usize,
+            )
+        })
+    }
+
+    /// Never unmap this memory (the kernel may still hold requests on it).
+    pub(crate) fn leak(&mut self) {
+        self.leak = true;
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        if self.leak {
+            return;
+        }
+        // SAFETY: dropped exactly once, here; no request points into the
+        // memory any more (the backend waited, or we returned above).
+        unsafe {
+            ManuallyDrop::drop(&mut self.ring);
+            ManuallyDrop::drop(&mut self.bufs);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Free,
+    Filling,
+    InFlight,
+}
+
+/// Send buffers: `count` slots of `size` bytes.
+#[derive(Debug)]
+pub(crate) struct TxPool {
+    area: ManuallyDrop<Mmap>,
+    size: usize,
+    state: Vec<Slot>,
+    free: Vec<u32>,
+    in_flight: u32,
+    leak: bool,
+}
+
+impl TxPool {
+    /// Maps `count` buffers of `size` bytes.
+    pub(crate) fn new(count: u32, size: u32) -> Result<TxPool, SysError> {
+        let area = Mmap::anonymous(count as usize * size as usize, false)?;
+        Ok(TxPool {
+            area: ManuallyDrop::new(area),
+            size: size as usize,
+            state: vec![Slot::Free; count as usize],
+            free: (0..count).rev().collect(),
+            in_flight: 0,
+            leak: false,
+        })
+    }
+
+    /// Slots.
+    pub(crate) fn count(&self) -> u32 {
+        self.state.len() as u32
+    }
+
+    /// Bytes per slot.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Sends not completed yet.
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+
+    /// Takes a free slot to fill.
+    pub(crate) fn take(&mut self) -> Option<u32> {
+        let i = self.free.pop()?;
+        self.state[i as usize] = Slot::Filling;
+        Some(i)
+    }
+
+    /// Gives back a slot taken and not sent.
+    pub(crate) fn untake(&mut self, i: u32) {
+        if self.state.get(i as usize) == Some(&Slot::Filling) {
+            self.state[i as usize] = Slot::Free;
+            self.free.push(i);
+        }
+    }
+
+    /// The buffer of a slot being filled.
+    pub(crate) fn buffer(&mut self, i: u32) -> Option<&mut [u8]> {
+        if self.state.get(i as usize) != Some(&Slot::Filling) {
+            return None;
+        }
+        // SAFETY: slot `i` is Filling: the kernel does not read it (no send
+        // in flight) and `&mut self` makes the slice exclusive; it lies
+        // inside the mapping.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(
+                self.area.as_ptr().add(i as usize * self.size),
+                self.size,
+            )
+        })
+    }
+
+    /// A send's completion came back: slot `i` is free again. `false` for
+    /// a slot that was not in flight (a foreign completion).
+    pub(crate) fn complete(&mut self, i: u32) -> bool {
+        if self.state.get(i as usize) != Some(&Slot::InFlight) {
+            return false;
+        }
+        self.state[i as usize] = Slot::Free;
+        self.free.push(i);
+        self.in_flight -= 1;
+        true
+    }
+
+    /// Never unmap this memory (the kernel may still read it).
+    pub(crate) fn leak(&mut self) {
+        self.leak = true;
+    }
+}
+
+impl Drop for TxPool {
+    fn drop(&mut self) {
+        if self.leak {
+            return;
+        }
+        // SAFETY: dropped exactly once, here; no send is in flight any more.
+        unsafe { ManuallyDrop::drop(&mut self.area) }
+    }
+}
+
+/// Pushes one entry, submitting first if the submission queue is full.
+fn push(ring: &mut IoUring, e: &squeue::Entry) -> std::io::Result<()> {
+    loop {
+        // SAFETY: the callers below build `e` so that whatever it points to
+        // stays valid until its completion (module Safety).
+        let pushed = unsafe { ring.submission().push(e) };
+        match pushed {
+            Ok(()) => return Ok(()),
+            Err(_full) => {
+                ring.submit()?;
+            }
+        }
+    }
+}
+
+/// Queues a multishot receive (`IORING_OP_RECV` with
+/// `IORING_RECV_MULTISHOT`, kernel 6.0) on registered file 0, picking
+/// buffers from group `bgid`. It points at no memory of ours directly.
+pub(crate) fn push_recv(ring: &mut IoUring, bgid: u16, tag: u64) -> std::io::Result<()> {
+    let e = opcode::RecvMulti::new(types::Fixed(0), bgid)
+        .build()
+        .user_data(tag);
+    push(ring, &e)
+}
+
+/// Queues a send of the first `len` bytes of `pool` slot `i` (which must be
+/// `Filling`) on registered file 0, and marks the slot in flight.
+pub(crate) fn push_send(
+    ring: &mut IoUring,
+    pool: &mut TxPool,
+    i: u32,
+    len: usize,
+    tag: u64,
+) -> std::io::Result<bool> {
+    if pool.state.get(i as usize) != Some(&Slot::Filling) || len > pool.size || len == 0 {
+        return Ok(false);
+    }
+    // SAFETY: slot `i` lies inside the area.
+    let ptr = unsafe { pool.area.as_ptr().add(i as usize * pool.size) };
+    let e = opcode::Send::new(types::Fixed(0), ptr, len as u32)
+        .build()
+        .user_data(tag);
+    pool.state[i as usize] = Slot::InFlight;
+    pool.in_flight += 1;
+    if let Err(err) = push(ring, &e) {
+        pool.state[i as usize] = Slot::Filling;
+        pool.in_flight -= 1;
+        return Err(err);
+    }
+    Ok(true)
+}
+
+/// Queues a cancellation of the request tagged `tag`.
+pub(crate) fn push_cancel(ring: &mut IoUring, tag: u64) -> std::io::Result<()> {
+    let e = opcode::AsyncCancel::new(tag).build().user_data(0);
+    push(ring, &e)
+}
