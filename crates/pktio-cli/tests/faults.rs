@@ -843,6 +843,32 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
         assert_summary_accounting(&o);
         assert_no_xdp_program(rx);
     }
+    // txpush (AF_XDP) transmits only: no XDP program, so no CAP_BPF or
+    // CAP_NET_ADMIN.
+    let gen_host = lab.gen();
+    let mut c = gen_host.command("setpriv");
+    c.args(as_nobody_with("net_raw,ipc_lock")).arg(PKTIO).args([
+        "txpush",
+        "--backend",
+        "xdp",
+        "-i",
+        gen_host.ifname(),
+        "-d",
+        "1",
+    ]);
+    let o = Running::start(c, "txpush as nobody").finish();
+    no_panic(&o);
+    assert!(
+        o.status.success(),
+        "txpush with net_raw,ipc_lock only: {}",
+        o.text()
+    );
+    assert!(
+        number_after(&o.stdout, "txpush: ").unwrap_or(0) > 0,
+        "{}",
+        o.text()
+    );
+    assert_summary_accounting(&o);
     // capture (AF_XDP): the same four without a filter; a filter program
     // does variable-offset packet pointer arithmetic, which the verifier
     // allows only with CAP_PERFMON (Spectre v1 hardening for "!root").
