@@ -162,7 +162,9 @@ fuzz_target!(|ops: Vec<Op>| {
     while i < insns.len() {
         let insn = &insns[i];
         let class = insn.class();
-        if (class == BPF_JMP || class == BPF_JMP32) && insn.op() != BPF_CALL && insn.op() != BPF_EXIT
+        if (class == BPF_JMP || class == BPF_JMP32)
+            && insn.op() != BPF_CALL
+            && insn.op() != BPF_EXIT
         {
             let target = i as i64 + 1 + i64::from(insn.off);
             assert!(

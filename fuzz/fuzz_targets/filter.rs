@@ -29,13 +29,71 @@ impl<'a> Arbitrary<'a> for Input {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         // Mostly filter-like words, so that the parser gets past the lexer.
         const WORDS: &[&str] = &[
-            "ip", "ip6", "arp", "tcp", "udp", "icmp", "icmp6", "vlan", "host", "net", "port",
-            "portrange", "src", "dst", "and", "or", "not", "(", ")", "&&", "||", "!", "len",
-            "less", "greater", "proto", "ether", "broadcast", "multicast", "198.18.0.1",
-            "198.18.0.0/15", "10.0.0.0/8", "2001:db8::1", "fe80::/10", "0", "1", "53", "4242",
-            "65535", "65536", "1-1024", "[", "]", ":", "=", "==", "!=", "<", ">", "<=", ">=",
-            "&", "|", "+", "-", "*", "/", "0x800", "12", "2", "4", "tcp[13]", "ip[8]",
-            "udp[0:2]", "02:00:c6:12:00:01",
+            "ip",
+            "ip6",
+            "arp",
+            "tcp",
+            "udp",
+            "icmp",
+            "icmp6",
+            "vlan",
+            "host",
+            "net",
+            "port",
+            "portrange",
+            "src",
+            "dst",
+            "and",
+            "or",
+            "not",
+            "(",
+            ")",
+            "&&",
+            "||",
+            "!",
+            "len",
+            "less",
+            "greater",
+            "proto",
+            "ether",
+            "broadcast",
+            "multicast",
+            "198.18.0.1",
+            "198.18.0.0/15",
+            "10.0.0.0/8",
+            "2001:db8::1",
+            "fe80::/10",
+            "0",
+            "1",
+            "53",
+            "4242",
+            "65535",
+            "65536",
+            "1-1024",
+            "[",
+            "]",
+            ":",
+            "=",
+            "==",
+            "!=",
+            "<",
+            ">",
+            "<=",
+            ">=",
+            "&",
+            "|",
+            "+",
+            "-",
+            "*",
+            "/",
+            "0x800",
+            "12",
+            "2",
+            "4",
+            "tcp[13]",
+            "ip[8]",
+            "udp[0:2]",
+            "02:00:c6:12:00:01",
         ];
         let mut text = String::new();
         let n = u.int_in_range(0..=24)?;
@@ -258,7 +316,10 @@ fuzz_target!(|i: Input| {
     };
     let insns = prog.insns();
     if let Err(e) = check_classic(insns) {
-        panic!("{:?}: the kernel would refuse the classic BPF program: {e}", i.text);
+        panic!(
+            "{:?}: the kernel would refuse the classic BPF program: {e}",
+            i.text
+        );
     }
     let _ = prog.listing().to_string();
     for frame in i.frames.iter().take(8) {

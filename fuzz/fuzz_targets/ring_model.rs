@@ -12,11 +12,23 @@ use pktio::ring::HeapRing;
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    Produce { n: u8, write: u8, commit: bool },
-    Consume { n: u8, read: u8 },
+    Produce {
+        n: u8,
+        write: u8,
+        commit: bool,
+    },
+    Consume {
+        n: u8,
+        read: u8,
+    },
     /// Read with `Peek::release`, which ends the batch early.
-    ConsumeRelease { n: u8, read: u8 },
-    Free { want: u8 },
+    ConsumeRelease {
+        n: u8,
+        read: u8,
+    },
+    Free {
+        want: u8,
+    },
     Wakeup(bool),
 }
 

@@ -77,7 +77,11 @@ fn check_walk(block: &[u8]) -> Vec<std::ops::Range<usize>> {
         assert_eq!(errors, 0, "the walk went on after an error");
         match r {
             Ok(s) => {
-                assert!(s.header >= BLOCK_HEADER_LEN, "header {} inside the descriptor", s.header);
+                assert!(
+                    s.header >= BLOCK_HEADER_LEN,
+                    "header {} inside the descriptor",
+                    s.header
+                );
                 assert!(s.header + V3::SIZE <= block.len());
                 assert!(s.data.start <= s.data.end && s.data.end <= block.len());
                 if !s.data.is_empty() {
@@ -95,7 +99,10 @@ fn check_walk(block: &[u8]) -> Vec<std::ops::Range<usize>> {
                 errors += 1;
             }
         }
-        assert!(spans.len() as u64 <= u64::from(count.unwrap_or(0)), "more packets than num_pkts");
+        assert!(
+            spans.len() as u64 <= u64::from(count.unwrap_or(0)),
+            "more packets than num_pkts"
+        );
     }
     spans
 }
@@ -121,7 +128,11 @@ fuzz_target!(|i: Input| {
                 .collect();
             let mut b = build(&packets, usize::from(mac_pad), usize::from(slack % 512));
             let spans = check_walk(&b);
-            assert_eq!(spans.len(), packets.len(), "a well-formed block walks whole");
+            assert_eq!(
+                spans.len(),
+                packets.len(),
+                "a well-formed block walks whole"
+            );
             for (s, p) in spans.iter().zip(&packets) {
                 assert_eq!(&b[s.clone()], &p[..]);
             }

@@ -5,14 +5,16 @@
 
 use libfuzzer_sys::fuzz_target;
 use pktio::wire::{
-    parse_udp, EtherType, EthernetFrame, Ipv4Packet, UdpPacket, ETHERNET_HEADER_LEN,
-    UDP_HEADER_LEN,
+    parse_udp, EtherType, EthernetFrame, Ipv4Packet, UdpPacket, ETHERNET_HEADER_LEN, UDP_HEADER_LEN,
 };
 
 fuzz_target!(|data: &[u8]| {
     let view = parse_udp(data);
     let Ok(eth) = EthernetFrame::new_checked(data) else {
-        assert!(view.is_none(), "parse_udp accepted a frame shorter than Ethernet");
+        assert!(
+            view.is_none(),
+            "parse_udp accepted a frame shorter than Ethernet"
+        );
         return;
     };
     let (dst, src, et) = (eth.dst(), eth.src(), eth.ethertype());
