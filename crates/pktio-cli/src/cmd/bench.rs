@@ -23,6 +23,7 @@ use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
 use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
+use super::peers::CaptureTool;
 use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
@@ -159,22 +160,31 @@ pub enum BenchMode {
     Txpush,
     /// Receive, swap MACs, send back.
     L2fwd,
+    /// Capture everything to a pcap file on /dev/null (pktio capture over
+    /// AF_XDP and TPACKET_V3; tcpdump and netsniff-ng with --peers).
+    Capture,
 }
 
 impl BenchMode {
-    const ALL: [BenchMode; 3] = [BenchMode::Rxdrop, BenchMode::Txpush, BenchMode::L2fwd];
+    const ALL: [BenchMode; 4] = [
+        BenchMode::Rxdrop,
+        BenchMode::Txpush,
+        BenchMode::L2fwd,
+        BenchMode::Capture,
+    ];
 
     pub(super) fn name(self) -> &'static str {
         match self {
             BenchMode::Rxdrop => "rxdrop",
             BenchMode::Txpush => "txpush",
             BenchMode::L2fwd => "l2fwd",
+            BenchMode::Capture => "capture",
         }
     }
 
     fn mode(self) -> Mode {
         match self {
-            BenchMode::Rxdrop => Mode::Rxdrop,
+            BenchMode::Rxdrop | BenchMode::Capture => Mode::Rxdrop,
             BenchMode::Txpush => Mode::Txpush,
             BenchMode::L2fwd => Mode::L2fwd,
         }
@@ -203,6 +213,7 @@ pub(super) struct RunResult {
 enum Row {
     Ours(BenchBackend),
     Peer(super::peers::Peer),
+    Capture(CaptureTool),
 }
 
 impl Row {
@@ -210,8 +221,35 @@ impl Row {
         match self {
             Row::Ours(b) => b.name(),
             Row::Peer(p) => p.name(),
+            Row::Capture(t) => t.name(),
         }
     }
+}
+
+/// The rows of `mode`: ours, then (with --peers) the installed existing tools.
+/// Capture runs `pktio capture` over AF_XDP and TPACKET_V3 (when those
+/// backends are selected) beside tcpdump and netsniff-ng.
+fn rows_for(mode: BenchMode, a: &PacketBenchArgs, notes: &mut Vec<String>) -> Vec<Row> {
+    let mut rows: Vec<Row> = if mode == BenchMode::Capture {
+        [
+            (BenchBackend::V3, CaptureTool::PktioV3),
+            (BenchBackend::Xdp, CaptureTool::PktioXdp),
+        ]
+        .into_iter()
+        .filter(|(b, _)| a.backends.contains(b))
+        .map(|(_, t)| Row::Capture(t))
+        .collect()
+    } else {
+        a.backends.iter().map(|&b| Row::Ours(b)).collect()
+    };
+    if a.peers {
+        if mode == BenchMode::Capture {
+            rows.extend(CaptureTool::peers(notes).into_iter().map(Row::Capture));
+        } else {
+            rows.extend(super::peers::available(notes).into_iter().map(Row::Peer));
+        }
+    }
+    rows
 }
 
 /// The plan: everything that will run, for progress and time estimates.
@@ -313,12 +351,13 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         &["mode", "size", "backend"],
     );
 
-    let peer_rows = if a.peers {
-        super::peers::available(&mut Vec::new()).len()
-    } else {
-        0
-    };
-    let cells = a.sizes.len() * (1 + a.modes.len() * (a.backends.len() + peer_rows)) * runs;
+    let cells = a.sizes.len()
+        * (1 + a
+            .modes
+            .iter()
+            .map(|&m| rows_for(m, &a, &mut Vec::new()).len())
+            .sum::<usize>())
+        * runs;
     let mut plan = Plan {
         cells,
         done: 0,
@@ -354,14 +393,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             .push(Cell::new(labels, "Mpps", "Mpps", samples));
 
         for &mode in &a.modes {
-            let mut rows: Vec<Row> = a.backends.iter().map(|&b| Row::Ours(b)).collect();
-            if a.peers {
-                rows.extend(
-                    super::peers::available(&mut report.notes)
-                        .into_iter()
-                        .map(Row::Peer),
-                );
-            }
+            let rows = rows_for(mode, &a, &mut report.notes);
             for row in rows {
                 let labels = Labels::new([
                     ("mode", mode.name()),
@@ -388,6 +420,15 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             &lab,
                             peer,
                             mode,
+                            size,
+                            (a.cpu, a.gen_cpu),
+                            a.rate,
+                            warmup,
+                            seconds,
+                        ),
+                        Row::Capture(tool) => super::peers::measure_capture(
+                            &lab,
+                            tool,
                             size,
                             (a.cpu, a.gen_cpu),
                             a.rate,
@@ -602,7 +643,7 @@ fn measure_cell(
     }
     let (measured, far): (&Host, &Host) = match mode {
         BenchMode::Txpush => (lab.gen(), lab.rx()),
-        BenchMode::Rxdrop | BenchMode::L2fwd => (lab.rx(), lab.gen()),
+        BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture => (lab.rx(), lab.gen()),
     };
     // Where the delivered packets are counted, and the programs that make it so.
     let _sinks: Vec<XdpLink> = match mode {
@@ -610,7 +651,7 @@ fn measure_cell(
         BenchMode::Txpush => vec![attach_sink(lab.rx(), XdpAction::Drop)?],
         // Frames coming back to gen.
         BenchMode::L2fwd => vec![attach_sink(lab.gen(), XdpAction::Drop)?],
-        BenchMode::Rxdrop => vec![],
+        BenchMode::Rxdrop | BenchMode::Capture => vec![],
     };
     // Generic (skb) attach leaves the veth without NAPI for frames sent by
     // XDP_TX from the peer: GRO provides one.
@@ -687,7 +728,7 @@ fn measure_cell(
 
     let loop_packets = s1.0.saturating_sub(s0.0);
     let delivered = match mode {
-        BenchMode::Rxdrop => loop_packets,
+        BenchMode::Rxdrop | BenchMode::Capture => loop_packets,
         BenchMode::Txpush | BenchMode::L2fwd => s1.3.saturating_sub(s0.3),
     };
     let cpu = s1.1.saturating_sub(s0.1) + s1.2.saturating_sub(s0.2);
