@@ -96,6 +96,11 @@ pub struct PacketBenchArgs {
     /// as dpdk-testpmd's net_af_xdp does by default.
     #[arg(long)]
     busy_poll: bool,
+    /// Measure on this real interface instead of the lab: only the measured
+    /// side runs here; generate the traffic elsewhere (txpush sends to the
+    /// benchmarking range 198.18.0.0/15).
+    #[arg(short = 'i', long = "interface", value_name = "IF")]
+    interface: Option<String>,
     /// Also run the existing tools that are installed (dpdk-testpmd with
     /// net_af_xdp and net_af_packet) in the same lab, as rows of the same table.
     #[arg(long)]
@@ -310,7 +315,10 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             a.cpu
         );
     }
-    let warmup = (seconds / 4.0).max(0.3);
+    let warmup = warmup_of(seconds);
+    if let Some(ifname) = a.interface.clone() {
+        return interface_bench(&a, &ifname, runs, seconds, warmup_of(seconds));
+    }
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = crate::run::stop_flag();
@@ -617,30 +625,7 @@ fn measure_cell(
     warmup: f64,
     seconds: f64,
 ) -> Result<RunResult, CellError> {
-    let mut opts = XskOpts {
-        interface: None,
-        backend: backend.kind(),
-        queue: 0,
-        copy: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpSkb),
-        zero_copy: backend == BenchBackend::XdpZc,
-        skb: backend == BenchBackend::XdpSkb,
-        native: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc),
-        batch: a.batch,
-        frame_size: 4096,
-        frames: 4096,
-        ring_size: 2048,
-        busy_poll: a.busy_poll.then_some(20),
-        busy_poll_budget: 64,
-        poll: a.poll,
-        no_need_wakeup: false,
-        duration: None,
-        cpu: Some(a.cpu),
-        quiet: true,
-        json: false,
-    };
-    if mode == BenchMode::Txpush {
-        opts.ring_size = 2048;
-    }
+    let opts = bench_opts(backend, a);
     let (measured, far): (&Host, &Host) = match mode {
         BenchMode::Txpush => (lab.gen(), lab.rx()),
         BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture => (lab.rx(), lab.gen()),
@@ -721,7 +706,7 @@ fn measure_cell(
     };
     let s0 = snap(far)?;
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(seconds));
+    watch_window(&probe.packets, seconds);
     let s1 = snap(far)?;
     let dt = t0.elapsed().as_secs_f64();
     running.finish(lab, gro)?;
@@ -740,6 +725,175 @@ fn measure_cell(
             0.0
         },
     })
+}
+
+/// Sleeps through the measured window, printing the loop's rate each second.
+fn watch_window(packets: &std::sync::atomic::AtomicU64, seconds: f64) {
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs_f64(seconds);
+    let (mut last_n, mut last_t) = (packets.load(Ordering::Relaxed), t0);
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        std::thread::sleep((end - now).min(Duration::from_secs(1)));
+        let (n, t) = (packets.load(Ordering::Relaxed), Instant::now());
+        if t < end {
+            let dt = t.duration_since(last_t).as_secs_f64();
+            eprintln!(
+                "          {:>4.1} s  {:.3} Mpps",
+                t.duration_since(t0).as_secs_f64(),
+                n.saturating_sub(last_n) as f64 / dt.max(1e-9) / 1e6
+            );
+        }
+        (last_n, last_t) = (n, t);
+    }
+}
+
+/// The warm-up before each measured window.
+fn warmup_of(seconds: f64) -> f64 {
+    (seconds / 4.0).max(0.3)
+}
+
+/// `pktio bench -i IF`: the matrix on a real interface, where the traffic
+/// comes from elsewhere. No ceiling, no peers, no capture: each cell is
+/// what the measured loop handled in its window.
+fn interface_bench(
+    a: &PacketBenchArgs,
+    ifname: &str,
+    runs: usize,
+    seconds: f64,
+    warmup: f64,
+) -> anyhow::Result<ExitCode> {
+    let mut env = Environment::detect();
+    env.cores.insert("measured".into(), vec![a.cpu]);
+    env.set("interface", ifname);
+    env.set("batch", a.batch.to_string());
+    let mut report = Report::new(
+        &format!("pktio bench on {ifname}"),
+        env,
+        &["mode", "size", "backend"],
+    );
+    if a.peers {
+        report.notes.push("--peers runs only in the lab".into());
+    }
+    let stop = crate::run::stop_flag();
+    let addr = super::xsk::AddrOpts::lab_defaults();
+    for &size in &a.sizes {
+        for &mode in &a.modes {
+            if mode == BenchMode::Capture {
+                report
+                    .notes
+                    .push("capture: use `pktio capture -i IF` on a real interface".into());
+                continue;
+            }
+            for &backend in &a.backends {
+                let labels = Labels::new([
+                    ("mode", mode.name()),
+                    ("size", &*size.to_string()),
+                    ("backend", backend.name()),
+                ]);
+                let mut rates = Vec::new();
+                for r in 0..runs {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    eprintln!(
+                        "{} {size} B {} run {}/{runs}",
+                        mode.name(),
+                        backend.name(),
+                        r + 1
+                    );
+                    let opts = bench_opts(backend, a);
+                    let probe = LoopProbe::default();
+                    let loop_stop = AtomicBool::new(false);
+                    let spec = addr.udp_frame();
+                    let frame = (mode == BenchMode::Txpush).then_some((&spec, size - 4));
+                    let result = std::thread::scope(|sc| {
+                        let h = sc.spawn(|| -> anyhow::Result<super::xsk::Summary> {
+                            pin_to_cpu(a.cpu)?;
+                            let mut b = opts.open(ifname, mode.mode(), true)?;
+                            run_loop(
+                                &mut b,
+                                &LoopSpec {
+                                    mode: mode.mode(),
+                                    frame,
+                                    stop: &loop_stop,
+                                    deadline: None,
+                                    quiet: true,
+                                    probe: Some(&probe),
+                                    batch: a.batch,
+                                    poll: a.poll,
+                                },
+                            )
+                        });
+                        std::thread::sleep(Duration::from_secs_f64(warmup));
+                        let n0 = probe.packets.load(Ordering::Relaxed);
+                        let t0 = Instant::now();
+                        watch_window(&probe.packets, seconds);
+                        let n1 = probe.packets.load(Ordering::Relaxed);
+                        let dt = t0.elapsed().as_secs_f64();
+                        loop_stop.store(true, Ordering::SeqCst);
+                        let summary = h
+                            .join()
+                            .map_err(|_| anyhow::anyhow!("the measured thread panicked"))?;
+                        summary.map(|_| n1.saturating_sub(n0) as f64 / dt)
+                    });
+                    match result.map_err(classify) {
+                        Ok(pps) => rates.push(pps / 1e6),
+                        Err(CellError::Unsupported(why)) => {
+                            report.notes.push(format!(
+                                "{} {}: unsupported: {why}",
+                                backend.name(),
+                                mode.name()
+                            ));
+                            break;
+                        }
+                        Err(CellError::Failed(e)) => return Err(e),
+                    }
+                }
+                report.cells.push(Cell::new(labels, "Mpps", "Mpps", rates));
+            }
+        }
+    }
+    println!(
+        "{}",
+        if a.markdown {
+            report.to_markdown(None)
+        } else {
+            report.to_text(None)
+        }
+    );
+    if let Some(p) = &a.json {
+        std::fs::write(p, report.to_json()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run-loop options of one backend row.
+fn bench_opts(backend: BenchBackend, a: &PacketBenchArgs) -> XskOpts {
+    XskOpts {
+        interface: None,
+        backend: backend.kind(),
+        queue: 0,
+        copy: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpSkb),
+        zero_copy: backend == BenchBackend::XdpZc,
+        skb: backend == BenchBackend::XdpSkb,
+        native: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc),
+        batch: a.batch,
+        frame_size: 4096,
+        frames: 4096,
+        ring_size: 2048,
+        busy_poll: a.busy_poll.then_some(20),
+        busy_poll_budget: 64,
+        poll: a.poll,
+        no_need_wakeup: false,
+        duration: None,
+        cpu: Some(a.cpu),
+        quiet: true,
+        json: false,
+    }
 }
 
 /// The threads of one run.
