@@ -23,6 +23,7 @@ use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
 use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
+use super::peers::CaptureTool;
 use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
@@ -95,6 +96,11 @@ pub struct PacketBenchArgs {
     /// as dpdk-testpmd's net_af_xdp does by default.
     #[arg(long)]
     busy_poll: bool,
+    /// Measure on this real interface instead of the lab: only the measured
+    /// side runs here; generate the traffic elsewhere (txpush sends to the
+    /// benchmarking range 198.18.0.0/15).
+    #[arg(short = 'i', long = "interface", value_name = "IF")]
+    interface: Option<String>,
     /// Also run the existing tools that are installed (dpdk-testpmd with
     /// net_af_xdp and net_af_packet) in the same lab, as rows of the same table.
     #[arg(long)]
@@ -159,22 +165,31 @@ pub enum BenchMode {
     Txpush,
     /// Receive, swap MACs, send back.
     L2fwd,
+    /// Capture everything to a pcap file on /dev/null (pktio capture over
+    /// AF_XDP and TPACKET_V3; tcpdump and netsniff-ng with --peers).
+    Capture,
 }
 
 impl BenchMode {
-    const ALL: [BenchMode; 3] = [BenchMode::Rxdrop, BenchMode::Txpush, BenchMode::L2fwd];
+    const ALL: [BenchMode; 4] = [
+        BenchMode::Rxdrop,
+        BenchMode::Txpush,
+        BenchMode::L2fwd,
+        BenchMode::Capture,
+    ];
 
     pub(super) fn name(self) -> &'static str {
         match self {
             BenchMode::Rxdrop => "rxdrop",
             BenchMode::Txpush => "txpush",
             BenchMode::L2fwd => "l2fwd",
+            BenchMode::Capture => "capture",
         }
     }
 
     fn mode(self) -> Mode {
         match self {
-            BenchMode::Rxdrop => Mode::Rxdrop,
+            BenchMode::Rxdrop | BenchMode::Capture => Mode::Rxdrop,
             BenchMode::Txpush => Mode::Txpush,
             BenchMode::L2fwd => Mode::L2fwd,
         }
@@ -203,6 +218,7 @@ pub(super) struct RunResult {
 enum Row {
     Ours(BenchBackend),
     Peer(super::peers::Peer),
+    Capture(CaptureTool),
 }
 
 impl Row {
@@ -210,8 +226,35 @@ impl Row {
         match self {
             Row::Ours(b) => b.name(),
             Row::Peer(p) => p.name(),
+            Row::Capture(t) => t.name(),
         }
     }
+}
+
+/// The rows of `mode`: ours, then (with --peers) the installed existing tools.
+/// Capture runs `pktio capture` over AF_XDP and TPACKET_V3 (when those
+/// backends are selected) beside tcpdump and netsniff-ng.
+fn rows_for(mode: BenchMode, a: &PacketBenchArgs, notes: &mut Vec<String>) -> Vec<Row> {
+    let mut rows: Vec<Row> = if mode == BenchMode::Capture {
+        [
+            (BenchBackend::V3, CaptureTool::PktioV3),
+            (BenchBackend::Xdp, CaptureTool::PktioXdp),
+        ]
+        .into_iter()
+        .filter(|(b, _)| a.backends.contains(b))
+        .map(|(_, t)| Row::Capture(t))
+        .collect()
+    } else {
+        a.backends.iter().map(|&b| Row::Ours(b)).collect()
+    };
+    if a.peers {
+        if mode == BenchMode::Capture {
+            rows.extend(CaptureTool::peers(notes).into_iter().map(Row::Capture));
+        } else {
+            rows.extend(super::peers::available(notes).into_iter().map(Row::Peer));
+        }
+    }
+    rows
 }
 
 /// The plan: everything that will run, for progress and time estimates.
@@ -272,7 +315,10 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             a.cpu
         );
     }
-    let warmup = (seconds / 4.0).max(0.3);
+    let warmup = warmup_of(seconds);
+    if let Some(ifname) = a.interface.clone() {
+        return interface_bench(&a, &ifname, runs, seconds, warmup_of(seconds));
+    }
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = crate::run::stop_flag();
@@ -313,12 +359,13 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         &["mode", "size", "backend"],
     );
 
-    let peer_rows = if a.peers {
-        super::peers::available(&mut Vec::new()).len()
-    } else {
-        0
-    };
-    let cells = a.sizes.len() * (1 + a.modes.len() * (a.backends.len() + peer_rows)) * runs;
+    let cells = a.sizes.len()
+        * (1 + a
+            .modes
+            .iter()
+            .map(|&m| rows_for(m, &a, &mut Vec::new()).len())
+            .sum::<usize>())
+        * runs;
     let mut plan = Plan {
         cells,
         done: 0,
@@ -354,14 +401,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             .push(Cell::new(labels, "Mpps", "Mpps", samples));
 
         for &mode in &a.modes {
-            let mut rows: Vec<Row> = a.backends.iter().map(|&b| Row::Ours(b)).collect();
-            if a.peers {
-                rows.extend(
-                    super::peers::available(&mut report.notes)
-                        .into_iter()
-                        .map(Row::Peer),
-                );
-            }
+            let rows = rows_for(mode, &a, &mut report.notes);
             for row in rows {
                 let labels = Labels::new([
                     ("mode", mode.name()),
@@ -388,6 +428,15 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             &lab,
                             peer,
                             mode,
+                            size,
+                            (a.cpu, a.gen_cpu),
+                            a.rate,
+                            warmup,
+                            seconds,
+                        ),
+                        Row::Capture(tool) => super::peers::measure_capture(
+                            &lab,
+                            tool,
                             size,
                             (a.cpu, a.gen_cpu),
                             a.rate,
@@ -576,33 +625,10 @@ fn measure_cell(
     warmup: f64,
     seconds: f64,
 ) -> Result<RunResult, CellError> {
-    let mut opts = XskOpts {
-        interface: None,
-        backend: backend.kind(),
-        queue: 0,
-        copy: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpSkb),
-        zero_copy: backend == BenchBackend::XdpZc,
-        skb: backend == BenchBackend::XdpSkb,
-        native: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc),
-        batch: a.batch,
-        frame_size: 4096,
-        frames: 4096,
-        ring_size: 2048,
-        busy_poll: a.busy_poll.then_some(20),
-        busy_poll_budget: 64,
-        poll: a.poll,
-        no_need_wakeup: false,
-        duration: None,
-        cpu: Some(a.cpu),
-        quiet: true,
-        json: false,
-    };
-    if mode == BenchMode::Txpush {
-        opts.ring_size = 2048;
-    }
+    let opts = bench_opts(backend, a);
     let (measured, far): (&Host, &Host) = match mode {
         BenchMode::Txpush => (lab.gen(), lab.rx()),
-        BenchMode::Rxdrop | BenchMode::L2fwd => (lab.rx(), lab.gen()),
+        BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture => (lab.rx(), lab.gen()),
     };
     // Where the delivered packets are counted, and the programs that make it so.
     let _sinks: Vec<XdpLink> = match mode {
@@ -610,7 +636,7 @@ fn measure_cell(
         BenchMode::Txpush => vec![attach_sink(lab.rx(), XdpAction::Drop)?],
         // Frames coming back to gen.
         BenchMode::L2fwd => vec![attach_sink(lab.gen(), XdpAction::Drop)?],
-        BenchMode::Rxdrop => vec![],
+        BenchMode::Rxdrop | BenchMode::Capture => vec![],
     };
     // Generic (skb) attach leaves the veth without NAPI for frames sent by
     // XDP_TX from the peer: GRO provides one.
@@ -680,14 +706,14 @@ fn measure_cell(
     };
     let s0 = snap(far)?;
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(seconds));
+    watch_window(&probe.packets, seconds);
     let s1 = snap(far)?;
     let dt = t0.elapsed().as_secs_f64();
     running.finish(lab, gro)?;
 
     let loop_packets = s1.0.saturating_sub(s0.0);
     let delivered = match mode {
-        BenchMode::Rxdrop => loop_packets,
+        BenchMode::Rxdrop | BenchMode::Capture => loop_packets,
         BenchMode::Txpush | BenchMode::L2fwd => s1.3.saturating_sub(s0.3),
     };
     let cpu = s1.1.saturating_sub(s0.1) + s1.2.saturating_sub(s0.2);
@@ -699,6 +725,175 @@ fn measure_cell(
             0.0
         },
     })
+}
+
+/// Sleeps through the measured window, printing the loop's rate each second.
+fn watch_window(packets: &std::sync::atomic::AtomicU64, seconds: f64) {
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs_f64(seconds);
+    let (mut last_n, mut last_t) = (packets.load(Ordering::Relaxed), t0);
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        std::thread::sleep((end - now).min(Duration::from_secs(1)));
+        let (n, t) = (packets.load(Ordering::Relaxed), Instant::now());
+        if t < end {
+            let dt = t.duration_since(last_t).as_secs_f64();
+            eprintln!(
+                "          {:>4.1} s  {:.3} Mpps",
+                t.duration_since(t0).as_secs_f64(),
+                n.saturating_sub(last_n) as f64 / dt.max(1e-9) / 1e6
+            );
+        }
+        (last_n, last_t) = (n, t);
+    }
+}
+
+/// The warm-up before each measured window.
+fn warmup_of(seconds: f64) -> f64 {
+    (seconds / 4.0).max(0.3)
+}
+
+/// `pktio bench -i IF`: the matrix on a real interface, where the traffic
+/// comes from elsewhere. No ceiling, no peers, no capture: each cell is
+/// what the measured loop handled in its window.
+fn interface_bench(
+    a: &PacketBenchArgs,
+    ifname: &str,
+    runs: usize,
+    seconds: f64,
+    warmup: f64,
+) -> anyhow::Result<ExitCode> {
+    let mut env = Environment::detect();
+    env.cores.insert("measured".into(), vec![a.cpu]);
+    env.set("interface", ifname);
+    env.set("batch", a.batch.to_string());
+    let mut report = Report::new(
+        &format!("pktio bench on {ifname}"),
+        env,
+        &["mode", "size", "backend"],
+    );
+    if a.peers {
+        report.notes.push("--peers runs only in the lab".into());
+    }
+    let stop = crate::run::stop_flag();
+    let addr = super::xsk::AddrOpts::lab_defaults();
+    for &size in &a.sizes {
+        for &mode in &a.modes {
+            if mode == BenchMode::Capture {
+                report
+                    .notes
+                    .push("capture: use `pktio capture -i IF` on a real interface".into());
+                continue;
+            }
+            for &backend in &a.backends {
+                let labels = Labels::new([
+                    ("mode", mode.name()),
+                    ("size", &*size.to_string()),
+                    ("backend", backend.name()),
+                ]);
+                let mut rates = Vec::new();
+                for r in 0..runs {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    eprintln!(
+                        "{} {size} B {} run {}/{runs}",
+                        mode.name(),
+                        backend.name(),
+                        r + 1
+                    );
+                    let opts = bench_opts(backend, a);
+                    let probe = LoopProbe::default();
+                    let loop_stop = AtomicBool::new(false);
+                    let spec = addr.udp_frame();
+                    let frame = (mode == BenchMode::Txpush).then_some((&spec, size - 4));
+                    let result = std::thread::scope(|sc| {
+                        let h = sc.spawn(|| -> anyhow::Result<super::xsk::Summary> {
+                            pin_to_cpu(a.cpu)?;
+                            let mut b = opts.open(ifname, mode.mode(), true)?;
+                            run_loop(
+                                &mut b,
+                                &LoopSpec {
+                                    mode: mode.mode(),
+                                    frame,
+                                    stop: &loop_stop,
+                                    deadline: None,
+                                    quiet: true,
+                                    probe: Some(&probe),
+                                    batch: a.batch,
+                                    poll: a.poll,
+                                },
+                            )
+                        });
+                        std::thread::sleep(Duration::from_secs_f64(warmup));
+                        let n0 = probe.packets.load(Ordering::Relaxed);
+                        let t0 = Instant::now();
+                        watch_window(&probe.packets, seconds);
+                        let n1 = probe.packets.load(Ordering::Relaxed);
+                        let dt = t0.elapsed().as_secs_f64();
+                        loop_stop.store(true, Ordering::SeqCst);
+                        let summary = h
+                            .join()
+                            .map_err(|_| anyhow::anyhow!("the measured thread panicked"))?;
+                        summary.map(|_| n1.saturating_sub(n0) as f64 / dt)
+                    });
+                    match result.map_err(classify) {
+                        Ok(pps) => rates.push(pps / 1e6),
+                        Err(CellError::Unsupported(why)) => {
+                            report.notes.push(format!(
+                                "{} {}: unsupported: {why}",
+                                backend.name(),
+                                mode.name()
+                            ));
+                            break;
+                        }
+                        Err(CellError::Failed(e)) => return Err(e),
+                    }
+                }
+                report.cells.push(Cell::new(labels, "Mpps", "Mpps", rates));
+            }
+        }
+    }
+    println!(
+        "{}",
+        if a.markdown {
+            report.to_markdown(None)
+        } else {
+            report.to_text(None)
+        }
+    );
+    if let Some(p) = &a.json {
+        std::fs::write(p, report.to_json()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run-loop options of one backend row.
+fn bench_opts(backend: BenchBackend, a: &PacketBenchArgs) -> XskOpts {
+    XskOpts {
+        interface: None,
+        backend: backend.kind(),
+        queue: 0,
+        copy: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpSkb),
+        zero_copy: backend == BenchBackend::XdpZc,
+        skb: backend == BenchBackend::XdpSkb,
+        native: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc),
+        batch: a.batch,
+        frame_size: 4096,
+        frames: 4096,
+        ring_size: 2048,
+        busy_poll: a.busy_poll.then_some(20),
+        busy_poll_budget: 64,
+        poll: a.poll,
+        no_need_wakeup: false,
+        duration: None,
+        cpu: Some(a.cpu),
+        quiet: true,
+        json: false,
+    }
 }
 
 /// The threads of one run.

@@ -178,7 +178,7 @@ pub(super) fn measure(
     let _sink = match mode {
         BenchMode::Txpush => Some(attach_sink(lab.rx(), XdpAction::Drop)?),
         BenchMode::L2fwd => Some(attach_sink(lab.gen(), XdpAction::Drop)?),
-        BenchMode::Rxdrop => None,
+        BenchMode::Rxdrop | BenchMode::Capture => None,
     };
     // net_af_packet sees frames only through the stack: give the veth a NAPI
     // for the generator's XDP_TX frames (GRO), as lab.sh does.
@@ -194,7 +194,7 @@ pub(super) fn measure(
         Peer::TestpmdPacket => format!("net_af_packet0,iface={},qpairs=1", host.ifname()),
     };
     let fwd = match mode {
-        BenchMode::Rxdrop => "rxonly",
+        BenchMode::Rxdrop | BenchMode::Capture => "rxonly",
         BenchMode::Txpush => "txonly",
         BenchMode::L2fwd => "macswap",
     };
@@ -306,11 +306,11 @@ pub(super) fn measure(
     };
     let tool_rx = rx1.saturating_sub(rx0);
     let handled = match mode {
-        BenchMode::Rxdrop | BenchMode::L2fwd => tool_rx,
+        BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture => tool_rx,
         BenchMode::Txpush => far_delta,
     };
     let delivered = match mode {
-        BenchMode::Rxdrop => tool_rx,
+        BenchMode::Rxdrop | BenchMode::Capture => tool_rx,
         _ => far_delta,
     };
     Ok(RunResult {
@@ -333,4 +333,245 @@ mod tests {
         assert_eq!(nic_rx_packets(out), vec![1200, 3400]);
         assert!(nic_rx_packets("nothing").is_empty());
     }
+}
+
+/// A capture tool the benchmark runs as a child process in the lab's rx
+/// namespace, writing everything it captures to `/dev/null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureTool {
+    /// `pktio capture --backend xdp` (the filter in the XDP program, AF_XDP).
+    PktioXdp,
+    /// `pktio capture --backend packet` (TPACKET_V3, classic BPF).
+    PktioV3,
+    /// `tcpdump -w /dev/null` (libpcap, TPACKET_V3).
+    Tcpdump,
+    /// `netsniff-ng --out /dev/null -S 64MiB` (TPACKET_V3).
+    Netsniff,
+}
+
+impl CaptureTool {
+    /// The row name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureTool::PktioXdp => "xdp",
+            CaptureTool::PktioV3 => "v3",
+            CaptureTool::Tcpdump => "tcpdump",
+            CaptureTool::Netsniff => "netsniff-ng",
+        }
+    }
+
+    /// The installed peers among tcpdump and netsniff-ng; the missing ones
+    /// go to `notes`.
+    pub fn peers(notes: &mut Vec<String>) -> Vec<CaptureTool> {
+        let mut v = Vec::new();
+        for (t, bin, pkg) in [
+            (CaptureTool::Tcpdump, "tcpdump", "tcpdump"),
+            (CaptureTool::Netsniff, "netsniff-ng", "netsniff-ng"),
+        ] {
+            let ok = std::process::Command::new(bin)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok();
+            if ok {
+                v.push(t);
+            } else {
+                let n = format!("peers: {bin} not installed (Debian: apt-get install {pkg})");
+                if !notes.contains(&n) {
+                    notes.push(n);
+                }
+            }
+        }
+        v
+    }
+}
+
+/// The number in a line like "1234 packets captured" / "   1234  packets incoming".
+fn count_before(out: &str, words: &str) -> Option<u64> {
+    out.lines().rev().find_map(|l| {
+        let l = l.trim_matches(|c: char| c == '\r' || c.is_whitespace());
+        let rest = l.find(words)?;
+        l[..rest].split_whitespace().last()?.parse().ok()
+    })
+}
+
+/// Runs one capture cell: the tool on the rx end (pinned to `cpu`), the
+/// live generator on the gen end. The rate is what the tool captured between
+/// the moment it said it was ready and the moment it was asked to stop.
+pub(super) fn measure_capture(
+    lab: &Lab,
+    tool: CaptureTool,
+    size: u32,
+    (cpu, gen_cpu): (usize, usize),
+    rate: Option<f64>,
+    warmup: f64,
+    seconds: f64,
+) -> Result<RunResult, CellError> {
+    let rx = lab.rx();
+    // The tools that read through the stack need a NAPI instance on the veth
+    // for the generator's XDP_TX frames; pktio's XDP program gives it one.
+    let gro = tool != CaptureTool::PktioXdp;
+    if gro {
+        rx.set_gro(true)?;
+    }
+    let exe = std::env::current_exe().context("finding the pktio binary")?;
+    let (program, args): (std::ffi::OsString, Vec<String>) = match tool {
+        CaptureTool::PktioXdp | CaptureTool::PktioV3 => (
+            exe.into_os_string(),
+            vec![
+                "capture".into(),
+                "-i".into(),
+                rx.ifname().into(),
+                "-w".into(),
+                "/dev/null".into(),
+                "--backend".into(),
+                if tool == CaptureTool::PktioXdp {
+                    "xdp"
+                } else {
+                    "packet"
+                }
+                .into(),
+            ],
+        ),
+        CaptureTool::Tcpdump => (
+            "tcpdump".into(),
+            vec![
+                "-i".into(),
+                rx.ifname().into(),
+                "-n".into(),
+                "-w".into(),
+                "/dev/null".into(),
+            ],
+        ),
+        CaptureTool::Netsniff => (
+            "netsniff-ng".into(),
+            vec![
+                "--in".into(),
+                rx.ifname().into(),
+                "--out".into(),
+                "/dev/null".into(),
+                "-S".into(),
+                "64MiB".into(),
+            ],
+        ),
+    };
+    let gen_stop = Arc::new(AtomicBool::new(false));
+    let g = start_generator(lab, size, gen_cpu, rate, gen_stop.clone());
+    let result = (|| -> Result<RunResult, CellError> {
+        std::thread::sleep(Duration::from_secs_f64(warmup / 2.0));
+        // The child inherits the CPU affinity of the thread that spawns it.
+        let child = std::thread::scope(|s| {
+            s.spawn(|| -> anyhow::Result<Child> {
+                crate::run::pin_to_cpu(cpu)?;
+                let mut cmd = rx.command(&program);
+                cmd.args(&args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                cmd.spawn()
+                    .with_context(|| format!("starting {}", tool.name()))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("spawning thread panicked"))?
+        })?;
+        let out = Arc::new(Mutex::new(String::new()));
+        let mut child = child;
+        let readers: Vec<_> = [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(r);
+                let mut buf = Vec::new();
+                // netsniff-ng ends its lines with \r: read raw bytes.
+                while let Ok(n) = std::io::Read::read_to_end(&mut r, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if let Ok(mut o) = out.lock() {
+                    o.push_str(&String::from_utf8_lossy(&buf));
+                }
+            })
+        })
+        .collect();
+        let pid = child.id();
+        let t_spawn = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(warmup / 2.0));
+        if let Ok(Some(st)) = child.try_wait() {
+            for r in readers {
+                let _ = r.join();
+            }
+            let o = out.lock().map(|s| s.clone()).unwrap_or_default();
+            return Err(CellError::Failed(anyhow::anyhow!(
+                "{} exited early ({st}):\n{}",
+                tool.name(),
+                tail(&o)
+            )));
+        }
+        let (c0, s0) = (process_cpu_ns(pid), softirq_ns(cpu).unwrap_or(0));
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        let (c1, s1) = (process_cpu_ns(pid), softirq_ns(cpu).unwrap_or(0));
+        // SIGINT: every tool prints its counters and closes its file.
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).context("child pid")?,
+            rustix::process::Signal::INT,
+        );
+        let t1 = Instant::now();
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end && !matches!(child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !matches!(child.try_wait(), Ok(Some(_))) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for r in readers {
+            let _ = r.join();
+        }
+        let o = out.lock().map(|s| s.clone()).unwrap_or_default();
+        let captured = match tool {
+            CaptureTool::Netsniff => count_before(&o, "packets incoming"),
+            _ => count_before(&o, "packets captured"),
+        };
+        let Some(captured) = captured else {
+            return Err(CellError::Failed(anyhow::anyhow!(
+                "{} printed no packet count:\n{}",
+                tool.name(),
+                tail(&o)
+            )));
+        };
+        // The tools print one total: the rate is over the whole life of the
+        // child, start-up included (the same for every tool; a slow start
+        // costs the tool that has it). The CPU cost is over the window.
+        let pps = captured as f64 / t1.duration_since(t_spawn).as_secs_f64();
+        let cpu_ns = c1.saturating_sub(c0) + s1.saturating_sub(s0);
+        let in_window = pps * seconds;
+        Ok(RunResult {
+            pps,
+            ns_per_packet: if in_window > 0.0 {
+                cpu_ns as f64 / in_window
+            } else {
+                0.0
+            },
+        })
+    })();
+    gen_stop.store(true, Ordering::SeqCst);
+    let g = join_generator(g);
+    if gro {
+        rx.set_gro(false)?;
+    }
+    g?;
+    result
 }

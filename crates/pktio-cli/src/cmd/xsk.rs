@@ -176,6 +176,17 @@ pub struct AddrOpts {
 }
 
 impl AddrOpts {
+    /// The defaults: the persistent lab's addresses (`pktio lab up`).
+    pub fn lab_defaults() -> AddrOpts {
+        AddrOpts {
+            src_mac: [0x02, 0, 0xc6, 0x12, 0, 0x01],
+            dst_mac: [0x02, 0, 0xc6, 0x12, 0, 0x02],
+            src_ip: Ipv4Addr::new(198, 18, 0, 1),
+            dst_ip: Ipv4Addr::new(198, 18, 0, 2),
+            dst_port: 9,
+        }
+    }
+
     /// The UDP frame these addresses describe (source port 9).
     pub fn udp_frame(&self) -> UdpFrame {
         UdpFrame {
