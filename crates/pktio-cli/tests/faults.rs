@@ -235,8 +235,9 @@ fn number_after(s: &str, key: &str) -> Option<u64> {
 }
 
 /// The summary's frame accounting (`frames: F free, H held, R on the RX
-/// path, T on the TX path, U unaccounted`) adds up, and nothing is left
-/// with the application.
+/// path, T on the TX path, U unaccounted`) adds up, and fewer frames are
+/// left with the application than the AF_XDP backend holds back for one
+/// fill-ring refill (64).
 fn assert_summary_accounting(o: &Outcome) {
     let t = o.text();
     assert!(!t.contains("frame accounting broken"), "{t}");
@@ -253,7 +254,7 @@ fn assert_summary_accounting(o: &Outcome) {
             .and_then(|w| w.parse::<u64>().ok())
             .unwrap_or_else(|| panic!("a number before {k} in {line}"))
     };
-    assert_eq!(n(" held"), 0, "{line}");
+    assert!(n(" held") < 64, "{line}");
     assert_eq!(n(" unaccounted"), 0, "{line}");
     let sum = n(" free") + n(" on the RX path") + n(" on the TX path");
     assert!(sum > 0, "{line}");
