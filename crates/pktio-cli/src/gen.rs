@@ -114,9 +114,16 @@ pub fn run_live_limited(
         };
         let frame = &frames_by_flow[call % frames_by_flow.len()];
         call += 1;
-        let r = prog
-            .run_live_frames(ifindex, frame, repeat, LIVE_BATCH.min(repeat))
-            .context("BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (kernel 5.18+)")?;
+        // A signal (Ctrl-C) interrupts the call with EINTR: go round and
+        // let the stop flag end the run with the counts so far.
+        let r = match prog.run_live_frames(ifindex, frame, repeat, LIVE_BATCH.min(repeat)) {
+            Ok(r) => r,
+            Err(pktio::bpf::BpfError::Sys(e)) if e.errno() == Some(libc::EINTR) => continue,
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (kernel 5.18+)"))
+            }
+        };
         frames += r.frames as u64;
         if let Some(rate) = lim.rate {
             let due = Duration::from_secs_f64(frames as f64 / rate);

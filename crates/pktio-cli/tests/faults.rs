@@ -666,7 +666,6 @@ fn signals_stop_gen_xsk_cleanly() {
 /// the kernel then ends with EINTR: `pktio gen` must take that as "stop
 /// (or go on)", not as an error that loses the count.
 #[test]
-#[ignore = "needs the EINTR fix in crates/pktio-cli/src/gen.rs (run_live_limited) described in the reliab report"]
 fn signals_stop_gen_live_cleanly() {
     require_root!();
     gen_interrupted("live");

@@ -394,6 +394,7 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
         let n = match polled {
             Ok(n) => n,
             Err(e) => {
+                stopped_by = "a capture error (the interface vanished, or the socket failed)";
                 result = Err(with_hint(e));
                 break;
             }

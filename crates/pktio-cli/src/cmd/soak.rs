@@ -472,6 +472,7 @@ mod tests {
             app: 0,
             rx_path: 4096,
             tx_path: 0,
+            kernel_invalid: 0,
         };
         let mut v = Verdict::default();
         v.check(

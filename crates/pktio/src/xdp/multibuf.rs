@@ -222,7 +222,9 @@ impl<'u> Iterator for PacketBatch<'_, 'u> {
                 }
                 return None;
             };
-            p.push(self.umem.frame_from_kernel(d.addr, d.len, Place::RxPath));
+            if let Some(f) = self.umem.frame_from_kernel(d.addr, d.len, Place::RxPath) {
+                p.push(f);
+            }
             if !d.options.contains(XdpDescOptions::XDP_PKT_CONTD) {
                 break;
             }

@@ -144,6 +144,10 @@ impl<'u> CompletionRing<'u> {
     pub fn reap(&mut self, max: u32) -> u32 {
         let mut n = 0;
         for addr in self.ring.peek(max) {
+            if !self.umem.kernel_desc_ok(addr, 0) {
+                self.umem.reject_kernel_desc(addr, 0);
+                continue;
+            }
             self.umem.push_free(addr, Place::TxPath);
             n += 1;
         }
@@ -157,6 +161,10 @@ impl<'u> CompletionRing<'u> {
         let mut f = fill.ring.reserve(max);
         let mut n = 0;
         for addr in self.ring.peek(f.remaining()) {
+            if !self.umem.kernel_desc_ok(addr, 0) {
+                self.umem.reject_kernel_desc(addr, 0);
+                continue;
+            }
             self.umem.moved(addr, Place::TxPath, Place::RxPath);
             // The fill ring wants a chunk address; any address inside the
             // chunk is accepted in aligned mode, and in unaligned mode the
@@ -195,8 +203,12 @@ pub struct CompletionBatch<'r, 'u> {
 impl<'u> Iterator for CompletionBatch<'_, 'u> {
     type Item = Frame<'u>;
     fn next(&mut self) -> Option<Frame<'u>> {
-        let addr = self.inner.next()?;
-        Some(self.umem.frame_from_kernel(addr, 0, Place::TxPath))
+        loop {
+            let addr = self.inner.next()?;
+            if let Some(f) = self.umem.frame_from_kernel(addr, 0, Place::TxPath) {
+                return Some(f);
+            }
+        }
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.size_hint()
@@ -246,12 +258,16 @@ impl RxBatch<'_, '_> {
 impl<'u> Iterator for RxBatch<'_, 'u> {
     type Item = Frame<'u>;
     fn next(&mut self) -> Option<Frame<'u>> {
-        let d = self.inner.next()?;
-        debug_assert!(
-            !d.options.contains(XdpDescOptions::XDP_PKT_CONTD),
-            "multi-buffer descriptor on a socket bound without XDP_USE_SG"
-        );
-        Some(self.umem.frame_from_kernel(d.addr, d.len, Place::RxPath))
+        loop {
+            let d = self.inner.next()?;
+            debug_assert!(
+                !d.options.contains(XdpDescOptions::XDP_PKT_CONTD),
+                "multi-buffer descriptor on a socket bound without XDP_USE_SG"
+            );
+            if let Some(f) = self.umem.frame_from_kernel(d.addr, d.len, Place::RxPath) {
+                return Some(f);
+            }
+        }
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.size_hint()

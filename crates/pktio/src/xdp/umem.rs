@@ -176,6 +176,9 @@ pub struct Accounting {
     /// Given to the kernel for sending: in the TX ring, in the kernel, or in
     /// the completion ring not yet reaped.
     pub tx_path: u32,
+    /// Descriptors the kernel returned that named no frame of this UMEM
+    /// (skipped; always 0 unless something is badly wrong).
+    pub kernel_invalid: u64,
 }
 
 impl Accounting {
@@ -209,6 +212,7 @@ pub struct Umem {
     app: Cell<u32>,
     rx_path: Cell<u32>,
     tx_path: Cell<u32>,
+    kernel_invalid: Cell<u64>,
     #[cfg(debug_assertions)]
     places: Box<[Cell<Place>]>,
 }
@@ -261,6 +265,7 @@ impl Umem {
             app: Cell::new(0),
             rx_path: Cell::new(0),
             tx_path: Cell::new(0),
+            kernel_invalid: Cell::new(0),
             cfg,
         })
     }
@@ -313,6 +318,7 @@ impl Umem {
             app: self.app.get(),
             rx_path: self.rx_path.get(),
             tx_path: self.tx_path.get(),
+            kernel_invalid: self.kernel_invalid.get(),
         }
     }
 
@@ -324,6 +330,12 @@ impl Umem {
             return Err(format!(
                 "{} frame(s) unaccounted for: {a:?}",
                 a.unaccounted()
+            ));
+        }
+        if a.kernel_invalid != 0 {
+            return Err(format!(
+                "the kernel returned {} descriptor(s) naming no frame of this UMEM",
+                a.kernel_invalid
             ));
         }
         #[cfg(debug_assertions)]
@@ -414,7 +426,6 @@ impl Umem {
 
     /// The chunk index of a descriptor address, or `None` if it is not one
     /// of ours (a foreign address).
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub(crate) fn chunk_of(&self, addr: u64) -> Option<u32> {
         let (base, data) = self.decode(addr);
         let fs = self.cfg.frame_size as u64;
@@ -478,14 +489,39 @@ impl Umem {
         self.pool.borrow_mut().push(base);
     }
 
-    /// Wraps a descriptor the kernel handed back as a `Frame` (RX or completion).
-    pub(crate) fn frame_from_kernel(&self, addr: u64, len: u32, from: Place) -> Frame<'_> {
+    /// Whether a descriptor the kernel handed back names a chunk of this
+    /// UMEM and its length fits in that chunk. Checked in every build: a
+    /// `Frame` turns the descriptor into a slice of the area.
+    pub(crate) fn kernel_desc_ok(&self, addr: u64, len: u32) -> bool {
+        self.chunk_of(addr).is_some() && len <= self.room(addr)
+    }
+
+    /// A descriptor from the kernel that fails [`kernel_desc_ok`]: a debug
+    /// build stops here (it is a bug, ours or the kernel's); a release build
+    /// counts it in [`Accounting::kernel_invalid`] and skips it.
+    ///
+    /// [`kernel_desc_ok`]: Umem::kernel_desc_ok
+    pub(crate) fn reject_kernel_desc(&self, addr: u64, len: u32) {
+        debug_assert!(
+            false,
+            "pktio: the kernel returned descriptor {addr:#x}+{len}, which is not a frame of this UMEM (foreign address)"
+        );
+        self.kernel_invalid.set(self.kernel_invalid.get() + 1);
+    }
+
+    /// Wraps a descriptor the kernel handed back as a `Frame` (RX or
+    /// completion); `None` (and counted) if it is not one of ours.
+    pub(crate) fn frame_from_kernel(&self, addr: u64, len: u32, from: Place) -> Option<Frame<'_>> {
+        if !self.kernel_desc_ok(addr, len) {
+            self.reject_kernel_desc(addr, len);
+            return None;
+        }
         self.moved(addr, from, Place::App);
-        Frame {
+        Some(Frame {
             umem: self,
             addr,
             len,
-        }
+        })
     }
 
     /// The largest length a frame at `addr` can have.
@@ -501,6 +537,20 @@ impl Umem {
         // SAFETY: `chunk_of` (checked when the frame was created) keeps `data`
         // inside the area.
         unsafe { self.area.as_ptr().add(data as usize) }
+    }
+}
+
+impl Drop for Umem {
+    /// Debug builds check the frame accounting one last time, so every test
+    /// that drops a UMEM asserts that no frame leaked (frames still with the
+    /// kernel are fine: the sockets are gone and the kernel lets go of them).
+    fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        if !std::thread::panicking() {
+            if let Err(e) = self.check_accounting() {
+                panic!("pktio: UMEM dropped with broken frame accounting: {e}");
+            }
+        }
     }
 }
 
@@ -715,7 +765,7 @@ mod tests {
         assert_eq!((acc.free, acc.app, acc.rx_path, acc.tx_path), (5, 1, 1, 1));
         drop(a);
         u.push_free(addr_b, Place::TxPath);
-        let f = u.frame_from_kernel(fill + 256, 60, Place::RxPath);
+        let f = u.frame_from_kernel(fill + 256, 60, Place::RxPath).unwrap();
         assert_eq!(f.len(), 60);
         drop(f);
         let acc = u.check_accounting().unwrap();
