@@ -72,10 +72,7 @@ fn ethtool_value(sock: BorrowedFd<'_>, ifname: &str, cmd: u32, data: u32) -> io:
         *dst = *src as libc::c_char;
     }
     ifr.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
-    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed tail)
-    // and `ifru_data` points at `value`, a live `struct ethtool_value` that
-    // outlives this call; SIOCETHTOOL reads and writes only those 8 bytes for
-    // ETHTOOL_[GS]GRO.
+    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed tail) and `ifru_data` points at `value`, a live `struct ethtool_value` that outlives this call; SIOCETHTOOL reads and writes only those 8 bytes for ETHTOOL_[GS]GRO.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL as _, &mut ifr) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -118,10 +115,7 @@ pub(crate) fn command_in_netns(program: &OsStr, ns: Arc<OwnedFd>) -> Command {
         rustix::mount::mount(c"pktio-lab", c"/sys", SYSFS, MountFlags::empty(), None)?;
         Ok(())
     };
-    // SAFETY: the hook only makes raw system calls (setns, unshare, mount)
-    // through rustix with constant C strings and a descriptor kept open by
-    // the `Arc` the closure owns; it allocates nothing and takes no locks, so
-    // it is safe to run between fork and exec.
+    // SAFETY: the hook only makes raw system calls (setns, unshare, mount) through rustix with constant C strings and a descriptor kept open by the `Arc` the closure owns; it allocates nothing and takes no locks, so it is safe to run between fork and exec.
     unsafe {
         cmd.pre_exec(hook);
     }

@@ -26,10 +26,7 @@ fn have_root(test: &str) -> bool {
 /// Runs `f` on a new thread inside a new, private network namespace.
 fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let thread = std::thread::spawn(move || {
-        // SAFETY: CLONE_NEWNET moves only this thread into a new network
-        // namespace. It does not unshare the file descriptor table (that
-        // would be CLONE_FILES, the case `unshare_unsafe` warns about), so
-        // every fd stays valid on every thread.
+        // SAFETY: CLONE_NEWNET moves only this thread into a new network namespace. It does not unshare the file descriptor table (that would be CLONE_FILES, the case `unshare_unsafe` warns about), so every fd stays valid on every thread.
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
             .expect("unshare(CLONE_NEWNET)");
         f()

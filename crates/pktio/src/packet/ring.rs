@@ -59,10 +59,7 @@ pub(crate) struct RingMap {
     map: Mmap,
 }
 
-// SAFETY: `RingMap` only hands out its base address; every access to the
-// memory goes through the ring types below, which follow the status
-// handshake (and need `&mut` for anything but status loads), so sharing the
-// owner between the RX and TX ring (even on different threads) adds no race.
+// SAFETY: `RingMap` only hands out its base address; every access to the memory goes through the ring types below, which follow the status handshake (and need `&mut` for anything but status loads), so sharing the owner between the RX and TX ring (even on different threads) adds no race.
 unsafe impl Sync for RingMap {}
 
 impl RingMap {
@@ -239,10 +236,7 @@ impl<H: FrameHeader> FrameRing<H> {
 
     /// Frame `i`'s status word.
     fn status(&self, i: u32) -> &AtomicU32 {
-        // SAFETY: the word lies inside frame `i` (H::STATUS + 4 <= H::SIZE
-        // <= frame_size), is 4-aligned (frames are 16-aligned inside
-        // page-aligned blocks), lives as long as `self.mem`, and is only ever
-        // accessed atomically on our side (the kernel uses READ_ONCE/WRITE_ONCE).
+        // SAFETY: the word lies inside frame `i` (H::STATUS + 4 <= H::SIZE <= frame_size), is 4-aligned (frames are 16-aligned inside page-aligned blocks), lives as long as `self.mem`, and is only ever accessed atomically on our side (the kernel uses READ_ONCE/WRITE_ONCE).
         unsafe { &*self.frame_ptr(i).add(H::STATUS).cast::<AtomicU32>() }
     }
 
@@ -280,10 +274,7 @@ impl<H: FrameHeader> FrameRing<H> {
             };
             let step = match span {
                 Ok(span) => {
-                    // SAFETY: `span.data` was bounds-checked against the frame
-                    // and starts after the header (so it excludes the status
-                    // word); the frame is ours and `&mut self` makes the slice
-                    // exclusive until `f` returns.
+                    // SAFETY: `span.data` was bounds-checked against the frame and starts after the header (so it excludes the status word); the frame is ours and `&mut self` makes the slice exclusive until `f` returns.
                     let data = unsafe {
                         std::slice::from_raw_parts_mut(p.add(span.data.start), span.data.len())
                     };

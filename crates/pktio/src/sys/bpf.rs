@@ -132,12 +132,7 @@ unsafe trait Attr {}
 /// enters bpf(2).
 fn bpf<T: Attr>(cmd: Cmd, attr: &mut T) -> Result<libc::c_long, SysError> {
     let size = size_of::<T>() as libc::c_long;
-    // SAFETY: `attr` is an exclusive borrow of a `T: Attr`, so it is a live,
-    // writable `#[repr(C)]` bpf_attr prefix of exactly `size` bytes, and (by
-    // the `Attr` contract) every pointer inside it is valid for the length the
-    // kernel will use. The kernel reads at most `size` bytes of the attr and
-    // writes only output fields inside it, and touches no memory after the
-    // call returns.
+    // SAFETY: `attr` is an exclusive borrow of a `T: Attr`, so it is a live, writable `#[repr(C)]` bpf_attr prefix of exactly `size` bytes, and (by the `Attr` contract) every pointer inside it is valid for the length the kernel will use. The kernel reads at most `size` bytes of the attr and writes only output fields inside it, and touches no memory after the call returns.
     let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut T, size) };
     cvt_long(cmd.call(), ret)
 }
@@ -450,10 +445,7 @@ struct TestRunAttr<'a> {
     _borrow: PhantomData<&'a mut [u8]>,
 }
 const _: () = assert!(size_of::<TestRunAttr<'static>>() == 80);
-// SAFETY: `data_in`, `data_out` and `ctx_in` are set only by `prog_test_run`
-// from borrowed slices / a reference, with their lengths beside them;
-// `data_out` is non-null only with a non-zero `data_size_out` (with zero the
-// kernel would copy the whole output, `bpf_test_finish`). `ctx_out` stays null.
+// SAFETY: `data_in`, `data_out` and `ctx_in` are set only by `prog_test_run` from borrowed slices / a reference, with their lengths beside them; `data_out` is non-null only with a non-zero `data_size_out` (with zero the kernel would copy the whole output, `bpf_test_finish`). `ctx_out` stays null.
 unsafe impl Attr for TestRunAttr<'_> {}
 
 /// `struct xdp_md` (include/uapi/linux/bpf.h, v6.18): the XDP context,

@@ -61,10 +61,7 @@ impl Mmap {
         offset: u64,
     ) -> Result<Mmap, SysError> {
         use std::os::fd::AsRawFd;
-        // SAFETY: a fresh shared mapping of the socket's ring at an address of
-        // the kernel's choosing; it aliases no Rust object. The kernel keeps
-        // the ring alive while the mapping exists (the mapping holds a socket
-        // reference).
+        // SAFETY: a fresh shared mapping of the socket's ring at an address of the kernel's choosing; it aliases no Rust object. The kernel keeps the ring alive while the mapping exists (the mapping holds a socket reference).
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),

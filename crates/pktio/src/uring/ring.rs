@@ -118,10 +118,7 @@ impl BufRing {
         debug_assert!(bid < self.entries);
         let slot = (self.tail & (self.entries - 1)) as usize;
         let addr = self.bufs.as_ptr() as u64 + bid as u64 * self.buf_size as u64;
-        // SAFETY: `slot < entries` lies inside the ring; the kernel reads
-        // only published slots it has not consumed, and this one is past
-        // the published tail (module Safety). Field writes leave bytes 14..16
-        // (the tail word of entry 0) alone.
+        // SAFETY: `slot < entries` lies inside the ring; the kernel reads only published slots it has not consumed, and this one is past the published tail (module Safety). Field writes leave bytes 14..16 (the tail word of entry 0) alone.
         unsafe {
             let e = self.ring.as_ptr().add(slot * ENTRY);
             e.add(E_ADDR).cast::<u64>().write(addr);
