@@ -1,6 +1,7 @@
 //! The backend conformance suite, written once over [`PacketIo`] and run
 //! against every backend by `backend_conformance.rs`; plus helpers the
-
+//! backend tests share (the raw-socket peer and the test frames come from
+//! `tests/common`).
 #![allow(dead_code, unsafe_code)]
 
 use std::collections::HashSet;
