@@ -542,7 +542,9 @@ pub(super) fn measure_capture(
         }
         let o = out.lock().map(|s| s.clone()).unwrap_or_default();
         let captured = match tool {
-            CaptureTool::Netsniff => count_before(&o, "packets incoming"),
+            // netsniff-ng: "packets incoming" is its poll counter; what it
+            // wrote is "packets passed filter".
+            CaptureTool::Netsniff => count_before(&o, "packets passed filter"),
             _ => count_before(&o, "packets captured"),
         };
         let Some(captured) = captured else {
