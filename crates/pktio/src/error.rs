@@ -56,7 +56,8 @@ impl SysError {
 pub fn hint(call: &str, errno: i32) -> Option<&'static str> {
     match errno {
         libc::EPERM | libc::EACCES if call.starts_with("bpf") => Some(
-            "loading or attaching BPF needs CAP_BPF and CAP_NET_ADMIN (or root); \
+            "loading or attaching BPF needs CAP_BPF and CAP_NET_ADMIN (or root); programs \
+             with variable-offset packet access (capture filters) also need CAP_PERFMON; \
              the verifier log, when present, says more",
         ),
         libc::EPERM | libc::EACCES => Some(

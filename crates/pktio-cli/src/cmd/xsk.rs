@@ -164,8 +164,8 @@ pub struct AddrOpts {
     /// Destination MAC (with --lab: the rx end's).
     #[arg(long, value_parser = parse_mac, default_value = "02:00:c6:12:00:02")]
     pub dst_mac: [u8; 6],
-    /// Source IPv4 address.
-    #[arg(long, default_value = "198.18.0.1")]
+    /// Source IPv4 address (in 198.18.0.0/15, the benchmarking range).
+    #[arg(long, default_value = "198.18.0.1", value_parser = parse_bench_ip)]
     pub src_ip: Ipv4Addr,
     /// Destination IPv4 address (must be in 198.18.0.0/15, the benchmarking range).
     #[arg(long, default_value = "198.18.0.2", value_parser = parse_bench_ip)]

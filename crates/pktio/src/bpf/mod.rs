@@ -109,7 +109,8 @@ pub enum BpfError {
     /// `EPERM`: not privileged enough.
     #[error(
         "{source}: creating BPF maps and loading or attaching XDP programs needs \
-         CAP_BPF and CAP_NET_ADMIN (or root)"
+         CAP_BPF and CAP_NET_ADMIN (or root); capture filters (variable-offset \
+         packet access) also need CAP_PERFMON"
     )]
     Permission {
         /// The refused call.
