@@ -507,32 +507,52 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if stop.load(Ordering::Relaxed) {
-        report
-            .notes
-            .push("interrupted: the table is incomplete".into());
-    }
-
     // Ratios to TPACKET_V2, as the seed's table has them.
     let baseline = a
         .backends
         .contains(&BenchBackend::V2)
         .then_some(("backend", "v2"));
-    if a.markdown {
+    emit_report(
+        &mut report,
+        stop.load(Ordering::Relaxed),
+        a.markdown,
+        baseline,
+        a.json.as_deref(),
+        a.svg.as_deref().map(|p| (p, "Mpps", &["mode", "size"][..])),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a finished report (aligned text, or Markdown) and writes the JSON
+/// and SVG files asked for; bars of the SVG are coloured by backend.
+pub(super) fn emit_report(
+    report: &mut Report,
+    interrupted: bool,
+    markdown: bool,
+    baseline: Option<(&str, &str)>,
+    json: Option<&std::path::Path>,
+    svg: Option<(&std::path::Path, &str, &[&str])>,
+) -> anyhow::Result<()> {
+    if interrupted {
+        report
+            .notes
+            .push("interrupted: the table is incomplete".into());
+    }
+    if markdown {
         println!("{}", report.to_markdown(baseline));
     } else {
         println!("{}", report.to_text(baseline));
     }
-    if let Some(p) = &a.json {
+    if let Some(p) = json {
         std::fs::write(p, report.to_json()).with_context(|| format!("writing {}", p.display()))?;
         eprintln!("pktio: wrote {}", p.display());
     }
-    if let Some(p) = &a.svg {
-        std::fs::write(p, report.to_svg("Mpps", &["mode", "size"], "backend"))
+    if let Some((p, metric, groups)) = svg {
+        std::fs::write(p, report.to_svg(metric, groups, "backend"))
             .with_context(|| format!("writing {}", p.display()))?;
         eprintln!("pktio: wrote {}", p.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub(super) enum CellError {
@@ -857,17 +877,14 @@ fn interface_bench(
             }
         }
     }
-    println!(
-        "{}",
-        if a.markdown {
-            report.to_markdown(None)
-        } else {
-            report.to_text(None)
-        }
-    );
-    if let Some(p) = &a.json {
-        std::fs::write(p, report.to_json()).with_context(|| format!("writing {}", p.display()))?;
-    }
+    emit_report(
+        &mut report,
+        stop.load(Ordering::Relaxed),
+        a.markdown,
+        None,
+        a.json.as_deref(),
+        None,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -313,25 +313,14 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
                 .push(Cell::new(labels, "histogram samples", "", samples));
         }
     }
-    if stop.load(Ordering::Relaxed) {
-        report
-            .notes
-            .push("interrupted: the table is incomplete".into());
-    }
-    if a.markdown {
-        println!("{}", report.to_markdown(None));
-    } else {
-        println!("{}", report.to_text(None));
-    }
-    if let Some(p) = &a.json {
-        std::fs::write(p, report.to_json()).with_context(|| format!("writing {}", p.display()))?;
-        eprintln!("pktio: wrote {}", p.display());
-    }
-    if let Some(p) = &a.svg {
-        std::fs::write(p, report.to_svg("p50", &["mode"], "backend"))
-            .with_context(|| format!("writing {}", p.display()))?;
-        eprintln!("pktio: wrote {}", p.display());
-    }
+    super::bench::emit_report(
+        &mut report,
+        stop.load(Ordering::Relaxed),
+        a.markdown,
+        None,
+        a.json.as_deref(),
+        a.svg.as_deref().map(|p| (p, "p50", &["mode"][..])),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
