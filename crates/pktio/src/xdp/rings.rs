@@ -124,18 +124,27 @@ impl<'u> FillBatch<'_, 'u> {
     }
 }
 
+/// A batch dropped without commit: the frames pushed into it go back to the
+/// pool (from `place`), and the inner guard's Drop cancels the slots.
+fn give_back_uncommitted<T: Copy>(
+    umem: &Umem,
+    inner: &Reserve<'_, T>,
+    place: Place,
+    addr: impl Fn(T) -> u64,
+) {
+    if inner.is_committed() {
+        return;
+    }
+    for i in 0..inner.written() {
+        if let Some(v) = inner.get(i) {
+            umem.push_free(addr(v), place);
+        }
+    }
+}
+
 impl Drop for FillBatch<'_, '_> {
     fn drop(&mut self) {
-        // Not committed: the frames pushed go back to the pool, and the inner
-        // guard's Drop cancels the slots.
-        if self.inner.is_committed() {
-            return;
-        }
-        for i in 0..self.inner.written() {
-            if let Some(addr) = self.inner.get(i) {
-                self.umem.push_free(addr, Place::RxPath);
-            }
-        }
+        give_back_uncommitted(self.umem, &self.inner, Place::RxPath, |addr| addr);
     }
 }
 
@@ -343,13 +352,6 @@ impl<'u> TxBatch<'_, 'u> {
 
 impl Drop for TxBatch<'_, '_> {
     fn drop(&mut self) {
-        if self.inner.is_committed() {
-            return;
-        }
-        for i in 0..self.inner.written() {
-            if let Some(d) = self.inner.get(i) {
-                self.umem.push_free(d.addr, Place::TxPath);
-            }
-        }
+        give_back_uncommitted(self.umem, &self.inner, Place::TxPath, |d| d.addr);
     }
 }
