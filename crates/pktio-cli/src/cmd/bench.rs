@@ -23,7 +23,7 @@ use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
 use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
-use super::peers::CaptureTool;
+use super::peers::{CaptureDest, CaptureTool};
 use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
@@ -43,6 +43,9 @@ pub struct BenchArgs {
 enum BenchSub {
     /// TCP receive: blocking, epoll and io_uring engines side by side.
     Tcp(super::tcp::TcpBenchArgs),
+    /// What the benchmark's own measuring costs: the generator's rate and the
+    /// measured loop's CPU per packet with the harness watching and without.
+    Harness(super::harness::HarnessArgs),
 }
 
 /// The packet benchmark's options.
@@ -168,6 +171,9 @@ pub enum BenchMode {
     /// Capture everything to a pcap file on /dev/null (pktio capture over
     /// AF_XDP and TPACKET_V3; tcpdump and netsniff-ng with --peers).
     Capture,
+    /// The same, into a pcap file on tmpfs (/dev/shm), removed after each
+    /// run; not in the default set (it needs memory for the file).
+    CaptureTmpfs,
 }
 
 impl BenchMode {
@@ -184,15 +190,21 @@ impl BenchMode {
             BenchMode::Txpush => "txpush",
             BenchMode::L2fwd => "l2fwd",
             BenchMode::Capture => "capture",
+            BenchMode::CaptureTmpfs => "capture-tmpfs",
         }
     }
 
     fn mode(self) -> Mode {
         match self {
-            BenchMode::Rxdrop | BenchMode::Capture => Mode::Rxdrop,
+            BenchMode::Rxdrop | BenchMode::Capture | BenchMode::CaptureTmpfs => Mode::Rxdrop,
             BenchMode::Txpush => Mode::Txpush,
             BenchMode::L2fwd => Mode::L2fwd,
         }
+    }
+
+    /// Capture modes: rows are capture tools writing a pcap file.
+    pub(super) fn is_capture(self) -> bool {
+        matches!(self, BenchMode::Capture | BenchMode::CaptureTmpfs)
     }
 }
 
@@ -200,6 +212,7 @@ impl BenchMode {
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.sub {
         Some(BenchSub::Tcp(t)) => super::tcp::bench(t),
+        Some(BenchSub::Harness(h)) => super::harness::run(h),
         None => packet_bench(a.packet),
     }
 }
@@ -211,6 +224,9 @@ pub(super) struct RunResult {
     pub(super) pps: f64,
     /// Measured side's CPU (thread + softirq of its core) per packet, ns.
     pub(super) ns_per_packet: f64,
+    /// Packets the kernel dropped for lack of room in the socket's ring, in
+    /// % of those it offered the socket (capture tools: their own count).
+    pub(super) drops_pct: Option<f64>,
 }
 
 /// A row of the table: one of ours, or an existing tool.
@@ -235,7 +251,7 @@ impl Row {
 /// Capture runs `pktio capture` over AF_XDP and TPACKET_V3 (when those
 /// backends are selected) beside tcpdump and netsniff-ng.
 fn rows_for(mode: BenchMode, a: &PacketBenchArgs, notes: &mut Vec<String>) -> Vec<Row> {
-    let mut rows: Vec<Row> = if mode == BenchMode::Capture {
+    let mut rows: Vec<Row> = if mode.is_capture() {
         [
             (BenchBackend::V3, CaptureTool::PktioV3),
             (BenchBackend::Xdp, CaptureTool::PktioXdp),
@@ -248,7 +264,7 @@ fn rows_for(mode: BenchMode, a: &PacketBenchArgs, notes: &mut Vec<String>) -> Ve
         a.backends.iter().map(|&b| Row::Ours(b)).collect()
     };
     if a.peers {
-        if mode == BenchMode::Capture {
+        if mode.is_capture() {
             rows.extend(CaptureTool::peers(notes).into_iter().map(Row::Capture));
         } else {
             rows.extend(super::peers::available(notes).into_iter().map(Row::Peer));
@@ -410,6 +426,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 ]);
                 let mut rates = Vec::new();
                 let mut costs = Vec::new();
+                let mut drops = Vec::new();
                 for r in 0..runs {
                     if stop.load(Ordering::Relaxed) {
                         break;
@@ -437,6 +454,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                         Row::Capture(tool) => super::peers::measure_capture(
                             &lab,
                             tool,
+                            destination(mode, size, &ceilings, seconds + warmup),
                             size,
                             (a.cpu, a.gen_cpu),
                             a.rate,
@@ -453,6 +471,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             );
                             rates.push(m.pps / 1e6);
                             costs.push(m.ns_per_packet);
+                            drops.extend(m.drops_pct);
                         }
                         Err(CellError::Unsupported(why)) => {
                             eprintln!("          unsupported: {why}");
@@ -501,6 +520,11 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 report
                     .cells
                     .push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
+                if !drops.is_empty() {
+                    report
+                        .cells
+                        .push(Cell::new(labels.clone(), "drops", "%", drops));
+                }
                 report
                     .cells
                     .push(Cell::new(labels, "per core", "Mpps/core", per_core));
@@ -563,6 +587,25 @@ pub(super) enum CellError {
 impl<E: Into<anyhow::Error>> From<E> for CellError {
     fn from(e: E) -> Self {
         CellError::Failed(e.into())
+    }
+}
+
+/// Where a capture cell's tool writes: /dev/null, or a file on tmpfs big
+/// enough for what the ceiling rate would make of a run.
+fn destination(mode: BenchMode, size: u32, ceilings: &[(u32, f64)], seconds: f64) -> CaptureDest {
+    match mode {
+        BenchMode::CaptureTmpfs => {
+            let mpps = ceilings
+                .iter()
+                .find(|(s, _)| *s == size)
+                .map_or(10.0, |&(_, c)| c);
+            // pcap: a 16-byte record header per frame, the frame without FCS.
+            let per_packet = f64::from(size - 4 + 16);
+            CaptureDest::Tmpfs {
+                expected_bytes: (mpps * 1e6 * (seconds + 1.0) * per_packet) as u64,
+            }
+        }
+        _ => CaptureDest::Null,
     }
 }
 
@@ -648,7 +691,9 @@ fn measure_cell(
     let opts = bench_opts(backend, a);
     let (measured, far): (&Host, &Host) = match mode {
         BenchMode::Txpush => (lab.gen(), lab.rx()),
-        BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture => (lab.rx(), lab.gen()),
+        BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture | BenchMode::CaptureTmpfs => {
+            (lab.rx(), lab.gen())
+        }
     };
     // Where the delivered packets are counted, and the programs that make it so.
     let _sinks: Vec<XdpLink> = match mode {
@@ -656,7 +701,7 @@ fn measure_cell(
         BenchMode::Txpush => vec![attach_sink(lab.rx(), XdpAction::Drop)?],
         // Frames coming back to gen.
         BenchMode::L2fwd => vec![attach_sink(lab.gen(), XdpAction::Drop)?],
-        BenchMode::Rxdrop | BenchMode::Capture => vec![],
+        BenchMode::Rxdrop | BenchMode::Capture | BenchMode::CaptureTmpfs => vec![],
     };
     // Generic (skb) attach leaves the veth without NAPI for frames sent by
     // XDP_TX from the peer: GRO provides one.
@@ -733,7 +778,7 @@ fn measure_cell(
 
     let loop_packets = s1.0.saturating_sub(s0.0);
     let delivered = match mode {
-        BenchMode::Rxdrop | BenchMode::Capture => loop_packets,
+        BenchMode::Rxdrop | BenchMode::Capture | BenchMode::CaptureTmpfs => loop_packets,
         BenchMode::Txpush | BenchMode::L2fwd => s1.3.saturating_sub(s0.3),
     };
     let cpu = s1.1.saturating_sub(s0.1) + s1.2.saturating_sub(s0.2);
@@ -744,6 +789,7 @@ fn measure_cell(
         } else {
             0.0
         },
+        drops_pct: None,
     })
 }
 
@@ -802,7 +848,7 @@ fn interface_bench(
     let addr = super::xsk::AddrOpts::lab_defaults();
     for &size in &a.sizes {
         for &mode in &a.modes {
-            if mode == BenchMode::Capture {
+            if mode.is_capture() {
                 report
                     .notes
                     .push("capture: use `pktio capture -i IF` on a real interface".into());
@@ -891,6 +937,16 @@ fn interface_bench(
 /// The run-loop options of one backend row.
 fn bench_opts(backend: BenchBackend, a: &PacketBenchArgs) -> XskOpts {
     XskOpts {
+        batch: a.batch,
+        busy_poll: a.busy_poll.then_some(20),
+        poll: a.poll,
+        ..row_opts(backend, a.cpu, a.poll)
+    }
+}
+
+/// A backend row's run-loop options with the benchmark's defaults.
+pub(super) fn row_opts(backend: BenchBackend, cpu: usize, poll: bool) -> XskOpts {
+    XskOpts {
         interface: None,
         backend: backend.kind(),
         queue: 0,
@@ -898,16 +954,16 @@ fn bench_opts(backend: BenchBackend, a: &PacketBenchArgs) -> XskOpts {
         zero_copy: backend == BenchBackend::XdpZc,
         skb: backend == BenchBackend::XdpSkb,
         native: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc),
-        batch: a.batch,
+        batch: 64,
         frame_size: 4096,
         frames: 4096,
         ring_size: 2048,
-        busy_poll: a.busy_poll.then_some(20),
+        busy_poll: None,
         busy_poll_budget: 64,
-        poll: a.poll,
+        poll,
         no_need_wakeup: false,
         duration: None,
-        cpu: Some(a.cpu),
+        cpu: Some(cpu),
         quiet: true,
         json: false,
     }

@@ -178,7 +178,7 @@ pub(super) fn measure(
     let _sink = match mode {
         BenchMode::Txpush => Some(attach_sink(lab.rx(), XdpAction::Drop)?),
         BenchMode::L2fwd => Some(attach_sink(lab.gen(), XdpAction::Drop)?),
-        BenchMode::Rxdrop | BenchMode::Capture => None,
+        BenchMode::Rxdrop | BenchMode::Capture | BenchMode::CaptureTmpfs => None,
     };
     // net_af_packet sees frames only through the stack: give the veth a NAPI
     // for the generator's XDP_TX frames (GRO), as lab.sh does.
@@ -194,7 +194,7 @@ pub(super) fn measure(
         Peer::TestpmdPacket => format!("net_af_packet0,iface={},qpairs=1", host.ifname()),
     };
     let fwd = match mode {
-        BenchMode::Rxdrop | BenchMode::Capture => "rxonly",
+        BenchMode::Rxdrop | BenchMode::Capture | BenchMode::CaptureTmpfs => "rxonly",
         BenchMode::Txpush => "txonly",
         BenchMode::L2fwd => "macswap",
     };
@@ -306,15 +306,18 @@ pub(super) fn measure(
     };
     let tool_rx = rx1.saturating_sub(rx0);
     let handled = match mode {
-        BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture => tool_rx,
+        BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture | BenchMode::CaptureTmpfs => {
+            tool_rx
+        }
         BenchMode::Txpush => far_delta,
     };
     let delivered = match mode {
-        BenchMode::Rxdrop | BenchMode::Capture => tool_rx,
+        BenchMode::Rxdrop | BenchMode::Capture | BenchMode::CaptureTmpfs => tool_rx,
         _ => far_delta,
     };
     Ok(RunResult {
         pps: delivered as f64 / dt,
+        drops_pct: None,
         ns_per_packet: if handled > 0 {
             cpu_ns as f64 / handled as f64
         } else {
@@ -328,6 +331,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn finds_the_file_system_of_a_mount_point() {
+        let m = "proc /proc proc rw 0 0\nshm /dev/shm ext4 rw 0 0\ntmpfs /dev/shm tmpfs rw,size=1k 0 0\n/dev/vda / ext4 rw 0 0\n";
+        // The last mount over a directory is the one in use.
+        assert_eq!(fs_type_of(m, "/dev/shm"), Some("tmpfs"));
+        assert_eq!(fs_type_of(m, "/"), Some("ext4"));
+        assert_eq!(fs_type_of(m, "/dev"), None);
+    }
+
+    #[test]
+    fn reads_each_tools_drop_count() {
+        let tcpdump = "300002 packets captured\n300002 packets received by filter\n17 packets dropped by kernel\n";
+        assert_eq!(count_before(tcpdump, "packets dropped by kernel"), Some(17));
+        let netsniff = "\r      300006  packets passed filter\r\n\r           5  packets failed filter (out of space)\r\n\r      0.0000% packet droprate\r\n";
+        assert_eq!(
+            count_before(netsniff, "packets passed filter"),
+            Some(300006)
+        );
+        assert_eq!(
+            count_before(netsniff, "packets failed filter (out of space)"),
+            Some(5)
+        );
+        let pktio = "300000 packets captured\n3 packets dropped by the socket (ring full, PACKET_STATISTICS)\n";
+        assert_eq!(
+            count_before(pktio, "packets dropped by the socket"),
+            Some(3)
+        );
+    }
+
+    #[test]
     fn reads_rx_packets_of_each_stats_answer() {
         let out = "testpmd> show port stats all\n  ######################## NIC statistics for port 0  ########################\n  RX-packets: 1200       RX-missed: 0          RX-bytes:  76800\n  RX-errors: 0\n  TX-packets: 0\n  ---------------------- Forward statistics for port 0  ----------------------\n  RX-packets: 99             RX-dropped: 0             RX-total: 99\n  ######################## NIC statistics for port 0  ########################\n  RX-packets: 3400       RX-missed: 5          RX-bytes:  217600\n";
         assert_eq!(nic_rx_packets(out), vec![1200, 3400]);
@@ -335,8 +367,79 @@ mod tests {
     }
 }
 
+/// Where a capture tool writes its pcap file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureDest {
+    /// `/dev/null`: the cost of capturing and formatting, no storage.
+    Null,
+    /// A file on tmpfs (`/dev/shm`), removed after the run; the run needs
+    /// about `expected_bytes` free there.
+    Tmpfs {
+        /// What the file may grow to in one run.
+        expected_bytes: u64,
+    },
+}
+
+/// The tmpfs the capture files go to.
+const TMPFS_DIR: &str = "/dev/shm";
+
+impl CaptureDest {
+    /// The file a tool writes to, after checking that it can: `Unsupported`
+    /// when /dev/shm is not a tmpfs or has too little room.
+    fn path(self, tool: CaptureTool) -> Result<std::path::PathBuf, CellError> {
+        match self {
+            CaptureDest::Null => Ok("/dev/null".into()),
+            CaptureDest::Tmpfs { expected_bytes } => {
+                let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+                if fs_type_of(&mounts, TMPFS_DIR) != Some("tmpfs") {
+                    return Err(CellError::Unsupported(format!(
+                        "{TMPFS_DIR} is not a tmpfs (mount one there: mount -t tmpfs tmpfs {TMPFS_DIR})"
+                    )));
+                }
+                let st = rustix::fs::statvfs(TMPFS_DIR)
+                    .map_err(|e| CellError::Unsupported(format!("{TMPFS_DIR}: {e}")))?;
+                let free = st.f_bavail.saturating_mul(st.f_frsize);
+                if free < expected_bytes {
+                    return Err(CellError::Unsupported(format!(
+                        "a run can write ~{:.1} GB and {TMPFS_DIR} has {:.1} GB free (shorter --seconds, or a bigger tmpfs)",
+                        expected_bytes as f64 / 1e9,
+                        free as f64 / 1e9
+                    )));
+                }
+                Ok(format!(
+                    "{TMPFS_DIR}/pktio-bench-{}-{}.pcap",
+                    std::process::id(),
+                    tool.name()
+                )
+                .into())
+            }
+        }
+    }
+}
+
+/// The file system type of the mount at `dir` (the last one mounted there)
+/// in a `/proc/self/mounts` text.
+fn fs_type_of<'m>(mounts: &'m str, dir: &str) -> Option<&'m str> {
+    mounts.lines().rev().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (_, at, fs) = (f.next()?, f.next()?, f.next()?);
+        (at == dir).then_some(fs)
+    })
+}
+
+/// Removes a capture file when the run ends, however it ends.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if self.0 != std::path::Path::new("/dev/null") {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
 /// A capture tool the benchmark runs as a child process in the lab's rx
-/// namespace, writing everything it captures to `/dev/null`.
+/// namespace, writing everything it captures to `/dev/null` or to tmpfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptureTool {
     /// `pktio capture --backend xdp` (the filter in the XDP program, AF_XDP).
@@ -399,9 +502,11 @@ fn count_before(out: &str, words: &str) -> Option<u64> {
 /// Runs one capture cell: the tool on the rx end (pinned to `cpu`), the
 /// live generator on the gen end. The rate is what the tool captured between
 /// the moment it said it was ready and the moment it was asked to stop.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn measure_capture(
     lab: &Lab,
     tool: CaptureTool,
+    dest: CaptureDest,
     size: u32,
     (cpu, gen_cpu): (usize, usize),
     rate: Option<f64>,
@@ -409,6 +514,8 @@ pub(super) fn measure_capture(
     seconds: f64,
 ) -> Result<RunResult, CellError> {
     let rx = lab.rx();
+    let file = RemoveOnDrop(dest.path(tool)?);
+    let out_path = file.0.to_string_lossy().into_owned();
     // The tools that read through the stack need a NAPI instance on the veth
     // for the generator's XDP_TX frames; pktio's XDP program gives it one.
     let gro = tool != CaptureTool::PktioXdp;
@@ -424,7 +531,7 @@ pub(super) fn measure_capture(
                 "-i".into(),
                 rx.ifname().into(),
                 "-w".into(),
-                "/dev/null".into(),
+                out_path.clone(),
                 "--backend".into(),
                 if tool == CaptureTool::PktioXdp {
                     "xdp"
@@ -441,7 +548,7 @@ pub(super) fn measure_capture(
                 rx.ifname().into(),
                 "-n".into(),
                 "-w".into(),
-                "/dev/null".into(),
+                out_path.clone(),
             ],
         ),
         CaptureTool::Netsniff => (
@@ -450,7 +557,7 @@ pub(super) fn measure_capture(
                 "--in".into(),
                 rx.ifname().into(),
                 "--out".into(),
-                "/dev/null".into(),
+                out_path.clone(),
                 "-S".into(),
                 "64MiB".into(),
             ],
@@ -547,6 +654,15 @@ pub(super) fn measure_capture(
             CaptureTool::Netsniff => count_before(&o, "packets passed filter"),
             _ => count_before(&o, "packets captured"),
         };
+        // Each tool's count of what the kernel dropped for lack of ring room
+        // (PACKET_STATISTICS / XDP_STATISTICS, as the tool reports it).
+        let dropped = match tool {
+            CaptureTool::Tcpdump => count_before(&o, "packets dropped by kernel"),
+            CaptureTool::Netsniff => count_before(&o, "packets failed filter (out of space)"),
+            CaptureTool::PktioXdp | CaptureTool::PktioV3 => {
+                count_before(&o, "packets dropped by the socket")
+            }
+        };
         let Some(captured) = captured else {
             return Err(CellError::Failed(anyhow::anyhow!(
                 "{} printed no packet count:\n{}",
@@ -562,6 +678,13 @@ pub(super) fn measure_capture(
         let in_window = pps * seconds;
         Ok(RunResult {
             pps,
+            drops_pct: dropped.map(|d| {
+                if d + captured > 0 {
+                    100.0 * d as f64 / (d + captured) as f64
+                } else {
+                    0.0
+                }
+            }),
             ns_per_packet: if in_window > 0.0 {
                 cpu_ns as f64 / in_window
             } else {

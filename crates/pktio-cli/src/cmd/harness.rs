@@ -1,0 +1,328 @@
+//! `pktio bench harness`: what the benchmark's own measuring costs.
+//!
+//! Two A/B experiments in one lab, the two variants alternating run by run
+//! (off, on, on, off, …) so that drift of the machine hits both alike:
+//!
+//! - **generator**: the live-frame generator into an XDP_DROP sink on the
+//!   receiving veth, counted by the sink's link counters read before and
+//!   after the window. *off*: nothing else runs. *on*: the harness does what
+//!   it does during a `pktio bench` cell: a watcher wakes every second,
+//!   reads the loop probe, `/proc/stat` (softirq time) and the far end's
+//!   link counters over netlink, and prints a progress line.
+//! - **loop**: `rxdrop` over AF_XDP sleeping in `poll()` at a fixed offered
+//!   rate, so its CPU time is work, not waiting. *off*: the loop without a
+//!   probe. *on*: the loop publishing its probe (a relaxed store per batch,
+//!   its thread's CPU time every 64 batches) and the watcher above reading
+//!   it. The figure is the loop thread's CPU time per packet over the
+//!   loop's whole life, the same sum in both variants.
+//!
+//! The cost is `1 - on/off` for the generator's rate and `on/off - 1` for
+//! the loop's CPU per packet, from the medians and from each off/on pair.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use pktio::bpf::XdpAction;
+use pktio_lab::{Host, Lab};
+
+use super::bench::{attach_sink, emit_report, join_generator, start_generator, BenchBackend};
+use super::xsk::{run_loop, LoopSpec, Mode};
+use crate::report::{Cell, Environment, Labels, Report};
+use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
+
+/// Arguments of `pktio bench harness`.
+#[derive(Debug, clap::Args)]
+pub struct HarnessArgs {
+    /// Pairs of runs (one off, one on) per experiment.
+    #[arg(long, default_value_t = 7)]
+    runs: usize,
+    /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Frame size in bytes on the wire (FCS included).
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+    /// Offered rate of the loop experiment, packets per second.
+    #[arg(long, default_value_t = 1_000_000.0)]
+    loop_rate: f64,
+    /// CPU of the generator (and of the receive-side kernel work on veth).
+    #[arg(long, default_value_t = 0)]
+    gen_cpu: usize,
+    /// CPU of the measured loop.
+    #[arg(long, default_value_t = 1)]
+    cpu: usize,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Print the table as Markdown.
+    #[arg(long)]
+    markdown: bool,
+}
+
+/// The harness's activity during a window: every second, read what a
+/// `pktio bench` cell reads and print a progress line, until `stop`.
+fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyhow::Result<u64> {
+    let mut wakes = 0;
+    let mut last = probe.packets.load(Ordering::Relaxed);
+    let mut at = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        // Sleep in small steps so the window's end is not overrun.
+        let next = at + Duration::from_secs(1);
+        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let n = probe.packets.load(Ordering::Relaxed);
+        let _cpu = probe.cpu_ns.load(Ordering::Relaxed);
+        let _si = softirq_ns(cpu);
+        let far_rx = far.try_stats()?.rx_packets;
+        let dt = at.elapsed().as_secs_f64();
+        eprintln!(
+            "          harness sample: probe {:.3} Mpps, far end rx {far_rx} packets",
+            n.saturating_sub(last) as f64 / dt.max(1e-9) / 1e6
+        );
+        (last, at) = (n, Instant::now());
+        wakes += 1;
+    }
+    Ok(wakes)
+}
+
+/// One generator run: its rate at the sink, with the harness watching or not.
+fn generator_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyhow::Result<f64> {
+    let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
+    let gen_stop = Arc::new(AtomicBool::new(false));
+    let g = start_generator(lab, a.size, a.gen_cpu, None, gen_stop.clone());
+    let result = (|| {
+        std::thread::sleep(Duration::from_secs_f64(warmup));
+        let before = lab.rx().try_stats()?.rx_packets;
+        let t0 = Instant::now();
+        if harness {
+            let probe = LoopProbe::default();
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| -> anyhow::Result<()> {
+                let w = s.spawn(|| watcher(&probe, lab.rx(), a.cpu, &stop));
+                std::thread::sleep(Duration::from_secs_f64(a.seconds));
+                stop.store(true, Ordering::Relaxed);
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
+                Ok(())
+            })?;
+        } else {
+            std::thread::sleep(Duration::from_secs_f64(a.seconds));
+        }
+        let after = lab.rx().try_stats()?.rx_packets;
+        Ok(after.saturating_sub(before) as f64 / t0.elapsed().as_secs_f64())
+    })();
+    gen_stop.store(true, Ordering::SeqCst);
+    join_generator(g)?;
+    result
+}
+
+/// One loop run: the rxdrop loop's CPU time per packet at the offered rate,
+/// with its probe published and watched, or not.
+fn loop_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyhow::Result<f64> {
+    let opts = super::bench::row_opts(BenchBackend::Xdp, a.cpu, true);
+    let probe = Arc::new(LoopProbe::default());
+    let loop_stop = Arc::new(AtomicBool::new(false));
+    let (p, ls, cpu) = (probe.clone(), loop_stop.clone(), a.cpu);
+    let ifname = lab.rx().ifname().to_string();
+    let worker = lab
+        .rx()
+        .spawn(move || -> anyhow::Result<super::xsk::Summary> {
+            pin_to_cpu(cpu)?;
+            let mut b = opts.open(&ifname, Mode::Rxdrop, true)?;
+            run_loop(
+                &mut b,
+                &LoopSpec {
+                    mode: Mode::Rxdrop,
+                    frame: None,
+                    stop: &ls,
+                    deadline: None,
+                    quiet: true,
+                    probe: harness.then_some(&*p),
+                    batch: opts.batch,
+                    poll: true,
+                },
+            )
+        });
+    let gen_stop = Arc::new(AtomicBool::new(false));
+    let g = start_generator(lab, a.size, a.gen_cpu, Some(a.loop_rate), gen_stop.clone());
+    std::thread::sleep(Duration::from_secs_f64(warmup));
+    let watched = if harness {
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let w = s.spawn(|| watcher(&probe, lab.gen(), a.cpu, &stop));
+            std::thread::sleep(Duration::from_secs_f64(a.seconds));
+            stop.store(true, Ordering::Relaxed);
+            w.join()
+                .map_err(|_| anyhow::anyhow!("the watcher panicked"))
+                .and_then(|r| r)
+                .map(|_| ())
+        })
+    } else {
+        std::thread::sleep(Duration::from_secs_f64(a.seconds));
+        Ok(())
+    };
+    gen_stop.store(true, Ordering::SeqCst);
+    loop_stop.store(true, Ordering::SeqCst);
+    let g = join_generator(g);
+    let summary = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the measured loop panicked"))?
+        .context("the rxdrop loop")?;
+    g?;
+    watched?;
+    if summary.packets == 0 {
+        bail!("the rxdrop loop received nothing");
+    }
+    Ok(summary.cpu_ns_per_packet)
+}
+
+/// Runs `pktio bench harness`.
+pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
+    if a.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 600.0) {
+        bail!("--seconds must be between 0 and 600, not {}", a.seconds);
+    }
+    if !(64..=1518).contains(&a.size) {
+        bail!(
+            "frame size {} is outside 64..=1518 (bytes on the wire, FCS included)",
+            a.size
+        );
+    }
+    if !(a.loop_rate.is_finite() && a.loop_rate >= 1000.0) {
+        bail!(
+            "--loop-rate must be at least 1000 packets per second, not {}",
+            a.loop_rate
+        );
+    }
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for c in [a.cpu, a.gen_cpu] {
+        if c >= ncpu {
+            bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
+        }
+    }
+    let lab = Lab::new()
+        .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
+    let stop = crate::run::stop_flag();
+    let warmup = (a.seconds / 4.0).max(0.3);
+
+    let mut env = Environment::detect();
+    env.cores.insert("generator".into(), vec![a.gen_cpu]);
+    env.cores.insert("measured".into(), vec![a.cpu]);
+    env.set("driver", "veth");
+    env.set("generator", "XDP live frames (BPF_PROG_RUN, XDP_TX)");
+    env.set("size", format!("{} B", a.size));
+    env.set(
+        "loop",
+        format!("AF_XDP rxdrop, poll(), offered {} pps", a.loop_rate),
+    );
+    let mut report = Report::new(
+        "pktio bench harness: what measuring costs",
+        env,
+        &["experiment", "harness"],
+    );
+
+    let total = 4 * a.runs;
+    let mut done = 0;
+    let t_start = Instant::now();
+    type RunFn = fn(&Lab, &HarnessArgs, bool, f64) -> anyhow::Result<f64>;
+    let experiments: [(&str, &str, &str, RunFn); 2] = [
+        ("generator", "Mpps at the sink", "Mpps", generator_run),
+        ("loop", "loop CPU", "ns/packet", loop_run),
+    ];
+    let mut pairs: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
+    for (name, metric, unit, f) in experiments {
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        let mut paired = Vec::new();
+        for r in 0..a.runs {
+            // off, on, on, off, …: each pair's order alternates.
+            let order = if r % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            let mut got = [0.0; 2];
+            for harness in order {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                eprintln!(
+                    "[{:>3}/{total}] {name:<9} harness {:<3} run {}/{}   elapsed {:.0} s",
+                    done + 1,
+                    if harness { "on" } else { "off" },
+                    r + 1,
+                    a.runs,
+                    t_start.elapsed().as_secs_f64()
+                );
+                let mut v = f(&lab, &a, harness, warmup)?;
+                if unit == "Mpps" {
+                    v /= 1e6;
+                }
+                eprintln!("          {v:.3} {unit}");
+                got[usize::from(harness)] = v;
+                if harness {
+                    on.push(v);
+                } else {
+                    off.push(v);
+                }
+                done += 1;
+            }
+            if got[0] > 0.0 && got[1] > 0.0 {
+                paired.push((got[0], got[1]));
+            }
+        }
+        for (h, v) in [("off", off), ("on", on)] {
+            report.cells.push(Cell::new(
+                Labels::new([("experiment", name), ("harness", h)]),
+                metric,
+                unit,
+                v,
+            ));
+        }
+        pairs.push((name, paired));
+    }
+    // The cost from each off/on pair, so that slow drift cancels.
+    for (name, p) in &pairs {
+        let costs: Vec<f64> = p
+            .iter()
+            .map(|&(off, on)| {
+                if *name == "generator" {
+                    100.0 * (1.0 - on / off)
+                } else {
+                    100.0 * (on / off - 1.0)
+                }
+            })
+            .collect();
+        if let Some(s) = crate::report::Stats::of(&costs) {
+            report.notes.push(format!(
+                "{name}: the harness costs {:+.2} % (median of {} off/on pairs; min {:+.2} %, max {:+.2} %){}",
+                s.median,
+                costs.len(),
+                s.min,
+                s.max,
+                if *name == "generator" {
+                    " of the generator's rate"
+                } else {
+                    " of the loop's CPU per packet"
+                }
+            ));
+        }
+    }
+    emit_report(
+        &mut report,
+        stop.load(Ordering::Relaxed),
+        a.markdown,
+        Some(("harness", "off")),
+        a.json.as_deref(),
+        None,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
