@@ -997,9 +997,11 @@ impl Running {
     }
 }
 
-/// Zero-copy refused and similar answers are a row's "unsupported", not a failure.
-fn classify(e: anyhow::Error) -> CellError {
+/// Zero-copy refused, io_uring not available on this host and similar
+/// answers are a row's "unsupported", not a failure.
+pub(super) fn classify(e: anyhow::Error) -> CellError {
     use pktio::backend::BackendError;
+    use pktio::uring::UringError;
     use pktio::xdp::XskError;
     let zc = |x: &XskError| match x {
         XskError::ZeroCopyUnsupported { reason, driver, .. } => {
@@ -1012,7 +1014,9 @@ fn classify(e: anyhow::Error) -> CellError {
     } else if let Some(b) = e.downcast_ref::<BackendError>() {
         match b {
             BackendError::Xsk(x) => zc(x),
-            BackendError::Unsupported { .. } => Some(b.to_string()),
+            BackendError::Unsupported { .. }
+            | BackendError::Uring(UringError::Unavailable { .. })
+            | BackendError::Uring(UringError::MissingFeature { .. }) => Some(b.to_string()),
             _ => None,
         }
     } else {

@@ -2,35 +2,70 @@
 //! namespaces, one ping in flight at a time, with an HDR histogram of the
 //! round-trip times per backend and wakeup mode.
 //!
+//! Both sides run on the same backend, through [`PacketIo`], so one pinger
+//! and one ponger measure every backend: AF_XDP with its program in native
+//! (`xdp`) or generic (`xdp-skb`) mode, AF_PACKET `TPACKET_V2` (`v2`) and
+//! `TPACKET_V3` (`v3`), and io_uring on AF_PACKET (`uring`).
+//!
 //! The pinger (gen end, its own CPU) writes a sequence number and a
-//! `CLOCK_MONOTONIC` send time into each ping's payload and sends it; the
-//! ponger (rx end, the other CPU) swaps the Ethernet, IPv4 and UDP source
-//! and destination and sends it straight back from the frame it received
-//! in (no copy). The pinger takes the round trip from the payload's send
-//! time when the matching pong arrives. A ping with no answer within the
-//! timeout is lost; a late answer to an earlier ping is ignored.
+//! `CLOCK_MONOTONIC` send time into each ping's payload and sends it with
+//! `tx_batch`; the ponger (rx end, the other CPU) swaps the Ethernet, IPv4
+//! and UDP source and destination and sends it back with `forward_batch`
+//! (on AF_XDP the received frame itself goes on the TX ring; the other
+//! backends copy it once). The pinger takes the round trip from the
+//! payload's send time when the matching pong arrives through `rx_batch`.
+//! A ping with no answer within the timeout is lost; a late answer to an
+//! earlier ping is ignored.
+//!
+//! What the stack sees: AF_XDP takes the pings away from the stack (the
+//! steering program redirects them); AF_PACKET and io_uring see a copy of
+//! each frame while the stack gets the frame too. So that the kernel does
+//! not answer the pings and pongs itself (ICMP port unreachable, which the
+//! other side would then have to look at and throw away), a UDP socket is
+//! bound to the ping port on each end for the run; it only holds what the
+//! kernel delivers to it. The pinger counts only a UDP pong from the rx
+//! end's address carrying the sequence number it waits for, and the
+//! AF_PACKET sockets ignore their own outgoing frames
+//! (`PACKET_IGNORE_OUTGOING`), so the ponger never sees its pongs again.
+//!
+//! Every backend except native AF_XDP receives on a veth that has no NAPI
+//! instance of its own: GRO is switched on at both ends for the run, which
+//! gives each end one, so that every backend receives through NAPI (as the
+//! native XDP program makes the veth do) and busy polling has a NAPI to
+//! poll. It is switched off again afterwards.
 //!
 //! Wakeup modes:
-//! - `busy-poll`: both sides spin on their rings and kick the kernel
-//!   themselves (`SO_PREFER_BUSY_POLL` / `SO_BUSY_POLL` set, so the kicks
-//!   drive the device's NAPI where it has one);
-//! - `interrupt`: both sides block in `poll(2)` until a packet is readable.
+//! - `busy-poll`: both sides spin on their batch calls with the busy-poll
+//!   socket options set (`SO_PREFER_BUSY_POLL` / `SO_BUSY_POLL`): AF_XDP
+//!   kicks the kernel from an empty ring, which then drives the device's
+//!   NAPI; AF_PACKET rings are read without a system call; io_uring enters
+//!   the ring on each call;
+//! - `interrupt`: both sides block in [`PacketIo::wait`] (`poll(2)`, or
+//!   `io_uring_enter` waiting for a completion) until a packet is there.
+//!
+//! `TPACKET_V3` hands a block of packets over when it is full or when its
+//! retire timer fires: with one ping in flight that timer is what `v3`
+//! measures. It is set to its minimum (1 ms) here.
 //!
 //! The histogram (`hdrhistogram`, 3 significant digits, 1 ns .. 10 s)
 //! holds exactly the answered pings of the measured part of a run (the
 //! warm-up pings are left out of both).
 
+use std::net::{Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
-use pktio::xdp::{AttachMode, BindMode, BusyPoll, Frame, Umem, UmemConfig, XskSocket};
-use pktio_lab::Lab;
+use pktio::backend::{Backend, BackendKind, BusyPoll, PacketIo};
+use pktio::wire::UdpFrame;
+use pktio_lab::{Host, Lab};
 
+use super::bench::{classify, CellError};
+use super::xsk::{Mode, XskOpts};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::pin_to_cpu;
 
@@ -80,30 +115,48 @@ pub struct LatencyArgs {
     markdown: bool,
 }
 
-/// A backend as `pktio latency` names it.
+/// A backend as `pktio latency` names it (the names of `pktio bench`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LatBackend {
     /// AF_XDP copy mode, program in driver (native) mode.
     Xdp,
     /// AF_XDP copy mode, program in skb (generic) mode.
     XdpSkb,
+    /// AF_PACKET TPACKET_V2 (frame rings).
+    V2,
+    /// AF_PACKET TPACKET_V3 (block ring RX).
+    V3,
+    /// io_uring on an AF_PACKET socket.
+    Uring,
 }
 
 impl LatBackend {
-    const ALL: [LatBackend; 2] = [LatBackend::Xdp, LatBackend::XdpSkb];
+    const ALL: [LatBackend; 5] = [
+        LatBackend::Xdp,
+        LatBackend::XdpSkb,
+        LatBackend::V2,
+        LatBackend::V3,
+        LatBackend::Uring,
+    ];
 
     fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    fn kind(self) -> BackendKind {
         match self {
-            LatBackend::Xdp => "xdp",
-            LatBackend::XdpSkb => "xdp-skb",
+            LatBackend::Xdp => BackendKind::Xdp,
+            LatBackend::XdpSkb => BackendKind::XdpSkb,
+            LatBackend::V2 => BackendKind::PacketV2,
+            LatBackend::V3 => BackendKind::PacketV3,
+            LatBackend::Uring => BackendKind::Uring,
         }
     }
 
-    fn attach(self) -> AttachMode {
-        match self {
-            LatBackend::Xdp => AttachMode::Driver,
-            LatBackend::XdpSkb => AttachMode::Skb,
-        }
+    /// Whether the veth needs GRO switched on to receive through NAPI: every
+    /// backend but native AF_XDP, whose program gives the veth its NAPI.
+    fn needs_gro(self) -> bool {
+        self != LatBackend::Xdp
     }
 }
 
@@ -157,10 +210,12 @@ impl Ping {
     }
 }
 
-/// The ping carried by an Ethernet/IPv4/UDP frame to [`PING_PORT`], if any.
-fn ping_of(frame: &[u8]) -> Option<Ping> {
+/// The ping carried by an Ethernet/IPv4/UDP frame from `src` to `dst`,
+/// port [`PING_PORT`], if it is one. Pings go from gen to rx, pongs back:
+/// the addresses tell a pong from a ping (and from anything else).
+fn ping_of(frame: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Option<Ping> {
     let v = pktio::wire::parse_udp(frame)?;
-    if v.dst_port != PING_PORT && v.src_port != PING_PORT {
+    if v.src_ip != src || v.dst_ip != dst || v.dst_port != PING_PORT {
         return None;
     }
     Ping::decode(v.payload)
@@ -246,7 +301,9 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
     env.cores.insert("pinger".into(), vec![a.ping_cpu]);
     env.cores.insert("ponger".into(), vec![a.pong_cpu]);
     env.set("driver", "veth");
-    env.set("bind", "copy");
+    env.set("bind", "AF_XDP copy");
+    env.set("gro", "on for every backend but xdp (veth NAPI)");
+    env.set("v3 retire", format!("{V3_RETIRE_MS} ms"));
     env.set("size", format!("{} B", a.size));
     env.set("pings", a.count.to_string());
     env.set("warmup", a.warmup.to_string());
@@ -257,16 +314,13 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
         env,
         &["backend", "mode"],
     );
-    report.notes.push(
-        "AF_PACKET and io_uring backends are not measured: the library has no such backend yet"
-            .into(),
-    );
 
     for &backend in &a.backends {
         for &mode in &a.modes {
             let labels = Labels::new([("backend", backend.name()), ("mode", mode.name())]);
             let mut cols: [Vec<f64>; 5] = Default::default();
             let (mut sent, mut answered, mut lost, mut samples) = (vec![], vec![], vec![], vec![]);
+            let mut unsupported = None;
             for r in 0..a.runs {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -279,8 +333,17 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
                     a.runs,
                     a.count
                 );
-                let res = measure(&lab, backend, mode, &a, &stop)
-                    .with_context(|| format!("{} {}", backend.name(), mode.name()))?;
+                let res = match measure(&lab, backend, mode, &a, &stop) {
+                    Ok(res) => res,
+                    Err(CellError::Unsupported(why)) => {
+                        eprintln!("          unsupported: {why}");
+                        unsupported = Some(why);
+                        break;
+                    }
+                    Err(CellError::Failed(e)) => {
+                        return Err(e.context(format!("{} {}", backend.name(), mode.name())))
+                    }
+                };
                 let s = summary_us(&res.hist);
                 eprintln!(
                     "          answered {}/{} (lost {}), min {:.1} p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} µs",
@@ -295,6 +358,23 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
                 answered.push(res.answered as f64);
                 lost.push(res.lost as f64);
                 samples.push(res.hist.len() as f64);
+            }
+            if let Some(why) = unsupported {
+                report.notes.push(format!(
+                    "{} {}: unsupported: {why}",
+                    backend.name(),
+                    mode.name()
+                ));
+                if sent.is_empty() {
+                    // The row stays in the table and the JSON, without samples.
+                    report.cells.push(Cell::new(
+                        labels.with("status", &format!("unsupported: {why}")),
+                        "p50",
+                        "µs",
+                        Vec::new(),
+                    ));
+                    continue;
+                }
             }
             for (name, c) in ["min", "p50", "p99", "p99.9", "max"].iter().zip(cols) {
                 report.cells.push(Cell::new(labels.clone(), name, "µs", c));
@@ -324,167 +404,193 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A socket for one side: copy mode, rx and tx rings, its own program.
-fn side_socket<'u>(
-    umem: &'u Umem,
-    ifname: &str,
+/// TPACKET_V3 block retire timeout (ms): the smallest the kernel takes.
+const V3_RETIRE_MS: u32 = 1;
+
+/// The flags `pktio rxdrop`/`l2fwd` would take for one side of `backend`
+/// in `mode`: AF_XDP in copy mode (veth has no zero-copy), small rings
+/// (one ping is in flight), busy polling in busy-poll mode.
+fn side_opts(backend: LatBackend, mode: LatMode) -> XskOpts {
+    let bp = BusyPoll::default();
+    XskOpts {
+        backend: backend.kind(),
+        interface: None,
+        queue: 0,
+        copy: matches!(backend, LatBackend::Xdp | LatBackend::XdpSkb),
+        zero_copy: false,
+        skb: backend == LatBackend::XdpSkb,
+        native: backend == LatBackend::Xdp,
+        batch: 64,
+        frame_size: 2048,
+        frames: 512,
+        ring_size: 512,
+        busy_poll: (mode == LatMode::BusyPoll).then_some(bp.usecs),
+        busy_poll_budget: bp.budget,
+        poll: mode == LatMode::Interrupt,
+        no_need_wakeup: false,
+        duration: None,
+        cpu: None,
+        quiet: true,
+        json: false,
+    }
+}
+
+/// Opens one side (both directions) on `ifname` of the calling thread's
+/// namespace.
+fn open_side(ifname: &str, backend: LatBackend, mode: LatMode) -> anyhow::Result<Backend> {
+    let o = side_opts(backend, mode);
+    let mut cfg = o.backend_config(ifname, Mode::L2fwd);
+    // One packet at a time: a V3 block is handed over by its retire timer.
+    cfg.retire_timeout_ms = V3_RETIRE_MS;
+    cfg.block_size = 64 * 1024;
+    cfg.block_count = 8;
+    // The ponger must not receive its own pongs, nor the pinger its pings.
+    cfg.ignore_outgoing = true;
+    o.open_config(&cfg, Mode::L2fwd, true)
+        .with_context(|| format!("{} on {ifname}", backend.name()))
+}
+
+/// A UDP socket bound to the ping port on `host`'s address for the run: the
+/// kernel there delivers the pings and pongs it sees to it (where they wait
+/// until the socket is full, then are dropped) instead of answering them
+/// with ICMP port unreachable.
+fn udp_sink(host: &Host) -> anyhow::Result<UdpSocket> {
+    let ip = host.addr().ip();
+    host.try_run(|| UdpSocket::bind((ip, PING_PORT)))?
+        .with_context(|| format!("binding UDP {ip}:{PING_PORT} in namespace {}", host.name()))
+}
+
+/// One run of `backend` in `mode`, GRO switched on for it if it needs it
+/// (and off again, whatever happened).
+fn measure(
+    lab: &Lab,
     backend: LatBackend,
     mode: LatMode,
-) -> anyhow::Result<XskSocket<'u>> {
-    let mut b = XskSocket::builder(ifname)
-        .rx_size(512)
-        .tx_size(512)
-        .bind_mode(BindMode::Copy)
-        .attach_mode(backend.attach());
-    if mode == LatMode::BusyPoll {
-        b = b.busy_poll(Some(BusyPoll::default()));
+    a: &LatencyArgs,
+    stop: &AtomicBool,
+) -> Result<RunResult, CellError> {
+    let gro = backend.needs_gro();
+    if gro {
+        for h in [lab.gen(), lab.rx()] {
+            h.set_gro(true)?;
+        }
     }
-    // The queue stays busy for a few ms after the previous run's socket
-    // closed (deferred release): retry EBUSY for up to a second.
-    let mut tries = 0;
-    let mut s = loop {
-        match b.clone().build(umem) {
-            Ok(s) => break s,
-            Err(pktio::xdp::XskError::Sys { source, .. })
-                if source.errno() == Some(libc::EBUSY) && tries < 50 =>
-            {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e).with_context(|| format!("AF_XDP socket on {ifname}")),
-        }
-    };
-    s.fill_from_pool(umem.frame_count() / 2)?;
-    Ok(s)
-}
-
-fn small_umem() -> UmemConfig {
-    UmemConfig {
-        frame_size: 2048,
-        frame_count: 2048,
-        ..Default::default()
-    }
-}
-
-/// Waits until `sock` has packets: spins (kicking) or blocks in poll(2).
-/// Returns false when `deadline` passed first.
-fn wait_rx(sock: &mut XskSocket<'_>, mode: LatMode, deadline: Instant) -> anyhow::Result<bool> {
-    loop {
-        if sock.rx().map_or(0, |r| r.pending()) > 0 {
-            return Ok(true);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        match mode {
-            LatMode::BusyPoll => {
-                sock.wake_rx()?;
-            }
-            LatMode::Interrupt => {
-                let ms = (deadline - now).as_millis().clamp(1, 100) as i32;
-                sock.poll_rx(ms)?;
+    let r = measure_pair(lab, backend, mode, a, stop);
+    if gro {
+        for h in [lab.gen(), lab.rx()] {
+            let off = h.set_gro(false);
+            if r.is_ok() {
+                off?;
             }
         }
     }
+    r
 }
 
-/// The ponger: reflects every ping until `stop`.
+/// One run: a ponger on rx, the pinger on gen.
+fn measure_pair(
+    lab: &Lab,
+    backend: LatBackend,
+    mode: LatMode,
+    a: &LatencyArgs,
+    stop: &AtomicBool,
+) -> Result<RunResult, CellError> {
+    let _sinks = [udp_sink(lab.gen())?, udp_sink(lab.rx())?];
+    let pong_stop = AtomicBool::new(false);
+    let (tx_ready, rx_ready) = mpsc::channel();
+    std::thread::scope(|s| -> Result<RunResult, CellError> {
+        let h = s.spawn(|| {
+            lab.rx()
+                .try_run(|| ponger(lab, backend, mode, a.pong_cpu, tx_ready, &pong_stop))
+                .map_err(anyhow::Error::from)?
+        });
+        let ready = rx_ready
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| anyhow::anyhow!("the ponger did not start"))
+            .and_then(|r| r);
+        let result = match ready {
+            Ok(()) => lab
+                .gen()
+                .try_run(|| pinger(lab, backend, mode, a, stop))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r),
+            Err(e) => Err(e),
+        };
+        pong_stop.store(true, Ordering::SeqCst);
+        let reflected = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ponger thread panicked"))?;
+        let r = result.map_err(classify)?;
+        let reflected = reflected.map_err(classify)?;
+        if reflected < r.answered {
+            return Err(CellError::Failed(anyhow::anyhow!(
+                "more pongs ({}) than pings reflected ({reflected})",
+                r.answered
+            )));
+        }
+        Ok(r)
+    })
+}
+
+/// The ponger: reflects every ping until `stop`. An error opening the
+/// backend goes to `ready` (the run reports it).
 fn ponger(
     lab: &Lab,
     backend: LatBackend,
     mode: LatMode,
     cpu: usize,
     ready: mpsc::Sender<anyhow::Result<()>>,
-    stop: Arc<AtomicBool>,
+    stop: &AtomicBool,
 ) -> anyhow::Result<u64> {
-    pin_to_cpu(cpu)?;
-    let umem = Umem::new(small_umem())?;
-    let mut sock = match side_socket(&umem, lab.rx().ifname(), backend, mode) {
-        Ok(s) => s,
+    let opened = pin_to_cpu(cpu).and_then(|()| open_side(lab.rx().ifname(), backend, mode));
+    let mut b = match opened {
+        Ok(b) => b,
         Err(e) => {
-            let _ = ready.send(Err(anyhow::anyhow!("{e:#}")));
-            return Err(e);
+            // If nobody waits any more, the run has given up already.
+            let _ = ready.send(Err(e));
+            return Ok(0);
         }
     };
-    let _ = ready.send(Ok(()));
+    if ready.send(Ok(())).is_err() {
+        return Ok(0);
+    }
+    let (gen_ip, rx_ip) = (lab.gen().addr().ip(), lab.rx().addr().ip());
     let mut reflected = 0u64;
-    let mut drop_back: Vec<Frame<'_>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        if !wait_rx(&mut sock, mode, Instant::now() + Duration::from_millis(50))? {
-            continue;
+        let r = b.forward_batch(64, |f| ping_of(f, gen_ip, rx_ip).is_some() && reflect(f))?;
+        reflected += r.tx as u64;
+        if r.rx == 0 && mode == LatMode::Interrupt {
+            b.wait(50)?;
         }
-        let p = sock.parts();
-        let (rx, tx, fill, comp) = match (p.rx, p.tx, p.fill, p.completion) {
-            (Some(a), Some(b), Some(c), Some(d)) => (a, b, c, d),
-            _ => bail!("the ponger socket lacks a ring"),
-        };
-        comp.recycle_into(fill, u32::MAX);
-        let mut batch = tx.reserve(64);
-        for mut f in rx.receive(batch.remaining()) {
-            if ping_of(f.data()).is_some() && reflect(f.data_mut()) {
-                if let Err(f) = batch.push(f) {
-                    drop_back.push(f);
-                }
-                reflected += 1;
-            } else {
-                drop_back.push(f);
-            }
-        }
-        batch.commit();
-        fill.fill_from(&mut drop_back);
-        drop_back.clear();
-        sock.kick_tx()?;
     }
     Ok(reflected)
 }
 
-/// One run: a ponger on rx, the pinger here on gen.
-fn measure(
-    lab: &Lab,
-    backend: LatBackend,
-    mode: LatMode,
-    a: &LatencyArgs,
-    stop: &Arc<AtomicBool>,
-) -> anyhow::Result<RunResult> {
-    let pong_stop = Arc::new(AtomicBool::new(false));
-    let (tx_ready, rx_ready) = mpsc::channel();
-    let pong = {
-        let (ps, cpu) = (pong_stop.clone(), a.pong_cpu);
-        std::thread::scope(|s| -> anyhow::Result<RunResult> {
-            let h = s.spawn(|| {
-                lab.rx()
-                    .try_run(|| ponger(lab, backend, mode, cpu, tx_ready, ps))
-                    .map_err(anyhow::Error::from)?
-            });
-            let ready = rx_ready
-                .recv_timeout(Duration::from_secs(10))
-                .map_err(|_| anyhow::anyhow!("the ponger did not start"))
-                .and_then(|r| r);
-            let result = match ready {
-                Ok(()) => lab
-                    .gen()
-                    .try_run(|| pinger(lab, backend, mode, a, stop))
-                    .map_err(anyhow::Error::from)
-                    .and_then(|r| r),
-                Err(e) => Err(e),
-            };
-            pong_stop.store(true, Ordering::SeqCst);
-            let reflected = h
-                .join()
-                .map_err(|_| anyhow::anyhow!("the ponger thread panicked"))?;
-            let r = result?;
-            let reflected = reflected?;
-            if reflected < r.answered {
-                bail!(
-                    "more pongs ({}) than pings reflected ({reflected})",
-                    r.answered
-                );
+/// Queues one ping with `tx_batch`, the send time taken as the frame is
+/// written. A full TX ring is flushed (completions reaped) and tried again.
+fn send_ping(b: &mut Backend, spec: &UdpFrame, seq: u32, len: usize) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        let mut too_long = false;
+        let n = b.tx_batch(1, |buf| {
+            let mut payload = [0u8; Ping::LEN];
+            Ping {
+                seq,
+                sent_ns: now_ns(),
             }
-            Ok(r)
-        })
-    };
-    pong
+            .encode(&mut payload);
+            let n = spec.emit(&payload, len, buf).ok();
+            too_long = n.is_none();
+            n
+        })?;
+        if too_long {
+            bail!("a {len}-byte ping does not fit a TX slot");
+        }
+        if n == 1 {
+            return Ok(());
+        }
+        b.flush()?;
+    }
+    bail!("the pinger's TX ring stays full: the kernel does not complete its sends")
 }
 
 /// The pinger: `warmup + count` pings, one at a time.
@@ -496,13 +602,13 @@ fn pinger(
     stop: &AtomicBool,
 ) -> anyhow::Result<RunResult> {
     pin_to_cpu(a.ping_cpu)?;
-    let umem = Umem::new(small_umem())?;
-    let mut sock = side_socket(&umem, lab.gen().ifname(), backend, mode)?;
-    let spec = pktio::wire::UdpFrame {
+    let mut b = open_side(lab.gen().ifname(), backend, mode)?;
+    let (gen_ip, rx_ip) = (lab.gen().addr().ip(), lab.rx().addr().ip());
+    let spec = UdpFrame {
         src_mac: lab.gen().mac(),
         dst_mac: lab.rx().mac(),
-        src_ip: lab.gen().addr().ip(),
-        dst_ip: lab.rx().addr().ip(),
+        src_ip: gen_ip,
+        dst_ip: rx_ip,
         src_port: PING_PORT,
         dst_port: PING_PORT,
     };
@@ -511,67 +617,53 @@ fn pinger(
         .context("creating the histogram")?;
     let timeout = Duration::from_millis(a.timeout_ms);
     let (mut sent, mut answered, mut lost) = (0u64, 0u64, 0u64);
-    let mut back: Vec<Frame<'_>> = Vec::new();
     let total = a.warmup as u64 + a.count as u64;
-    for seq in 0..total {
+    for i in 0..total {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let measured = seq >= a.warmup as u64;
-        sock.completion().map(|c| c.reap(u32::MAX));
-        let Some(mut f) = umem.alloc() else {
-            bail!("the pinger's UMEM ran out of frames");
-        };
-        let mut payload = [0u8; Ping::LEN];
-        Ping {
-            seq: seq as u32,
-            sent_ns: now_ns(),
-        }
-        .encode(&mut payload);
-        let n = spec
-            .emit(&payload, frame_len, f.buffer_mut())
-            .map_err(|_| anyhow::anyhow!("a {frame_len}-byte ping does not fit a frame"))?;
-        let _ = f.set_len(n as u32);
-        {
-            let Some(tx) = sock.tx() else {
-                bail!("the pinger socket has no TX ring")
-            };
-            let mut b = tx.reserve(1);
-            if b.push(f).is_err() {
-                bail!("the pinger's TX ring is full");
-            }
-            b.commit();
-        }
-        sock.kick_tx()?;
+        let measured = i >= a.warmup as u64;
+        let seq = i as u32;
+        send_ping(&mut b, &spec, seq, frame_len)?;
         if measured {
             sent += 1;
         }
         let deadline = Instant::now() + timeout;
-        let mut got = false;
-        while !got && wait_rx(&mut sock, mode, deadline)? {
-            let p = sock.parts();
-            let (Some(rx), Some(fill)) = (p.rx, p.fill) else {
-                bail!("the pinger socket lacks a ring");
-            };
-            for f in rx.receive(64) {
+        let mut rtt = None;
+        loop {
+            let n = b.rx_batch(64, |f| {
                 let t = now_ns();
-                if let Some(pong) = ping_of(f.data()) {
-                    if pong.seq == seq as u32 {
-                        got = true;
-                        if measured {
-                            answered += 1;
-                            hist.record(t.saturating_sub(pong.sent_ns).max(1))
-                                .context("recording a round trip")?;
-                        }
+                // Only the pong of this ping: not a late one, not an ICMP
+                // error, not anything else the link carries.
+                if let Some(pong) = ping_of(f, rx_ip, gen_ip) {
+                    if pong.seq == seq {
+                        rtt = Some(t.saturating_sub(pong.sent_ns).max(1));
                     }
                 }
-                back.push(f);
+            })?;
+            if rtt.is_some() {
+                break;
             }
-            fill.fill_from(&mut back);
-            back.clear();
+            if n > 0 {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if mode == LatMode::Interrupt {
+                let ms = (deadline - now).as_millis().clamp(1, 100) as i32;
+                b.wait(ms)?;
+            }
         }
-        if !got && measured {
-            lost += 1;
+        if measured {
+            match rtt {
+                Some(ns) => {
+                    answered += 1;
+                    hist.record(ns).context("recording a round trip")?;
+                }
+                None => lost += 1,
+            }
         }
     }
     Ok(RunResult {
@@ -586,13 +678,16 @@ fn pinger(
 mod tests {
     use super::*;
 
+    const GEN: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const RX: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
     fn ping_frame(seq: u32, t: u64) -> Vec<u8> {
         let spec = pktio::wire::UdpFrame {
             src_mac: [2, 0, 0, 0, 0, 1],
             dst_mac: [2, 0, 0, 0, 0, 2],
-            src_ip: std::net::Ipv4Addr::new(198, 18, 0, 1),
-            dst_ip: std::net::Ipv4Addr::new(198, 18, 0, 2),
-            src_port: 5555,
+            src_ip: GEN,
+            dst_ip: RX,
+            src_port: PING_PORT,
             dst_port: PING_PORT,
         };
         let mut p = [0u8; Ping::LEN];
@@ -606,7 +701,7 @@ mod tests {
     fn ping_round_trips_through_the_payload() {
         let f = ping_frame(42, 123_456_789);
         assert_eq!(
-            ping_of(&f),
+            ping_of(&f, GEN, RX),
             Some(Ping {
                 seq: 42,
                 sent_ns: 123_456_789
@@ -614,8 +709,17 @@ mod tests {
         );
         let mut other = f.clone();
         other[42] ^= 0xff; // magic broken
-        assert_eq!(ping_of(&other), None);
-        assert_eq!(ping_of(&f[..30]), None);
+        assert_eq!(ping_of(&other, GEN, RX), None);
+        assert_eq!(ping_of(&f[..30], GEN, RX), None);
+        // A ping is not a pong: the pinger would count its own ping if it
+        // saw it (AF_PACKET without PACKET_IGNORE_OUTGOING).
+        assert_eq!(ping_of(&f, RX, GEN), None);
+        let mut port = f.clone();
+        port[37] ^= 1; // UDP destination port 7006
+        assert_eq!(ping_of(&port, GEN, RX), None);
+        let mut icmp = f.clone();
+        icmp[23] = 1; // an ICMP error quoting the ping is not a ping
+        assert_eq!(ping_of(&icmp, GEN, RX), None);
     }
 
     #[test]
@@ -630,11 +734,46 @@ mod tests {
         assert_eq!(&g[34..36], &f[36..38]);
         assert_eq!(&g[36..38], &f[34..36]);
         assert_eq!(&g[38..], &f[38..]);
-        assert_eq!(ping_of(&g).map(|p| p.seq), Some(7));
+        assert_eq!(ping_of(&g, RX, GEN).map(|p| p.seq), Some(7));
+        assert_eq!(ping_of(&g, GEN, RX), None);
         // Twice is the identity.
         assert!(reflect(&mut g));
         assert_eq!(g, f);
         assert!(!reflect(&mut [0u8; 20]));
+    }
+
+    /// A backend this host cannot run is a row's "unsupported"; anything
+    /// else fails the command.
+    #[test]
+    fn io_uring_switched_off_is_unsupported_not_a_failure() {
+        use pktio::backend::BackendError;
+        use pktio::uring::{UringCause, UringError};
+        let off = BackendError::Uring(UringError::Unavailable {
+            cause: UringCause::DisabledBySysctl { value: 2 },
+            source: pktio::SysError {
+                call: "io_uring_setup",
+                source: std::io::Error::from_raw_os_error(libc::EPERM),
+            },
+        });
+        let e = anyhow::Error::from(off).context("uring on pr1x0");
+        match classify(e) {
+            CellError::Unsupported(why) => assert!(why.contains("io_uring_disabled"), "{why}"),
+            CellError::Failed(e) => panic!("failed instead of unsupported: {e:#}"),
+        }
+        let e = anyhow::Error::from(BackendError::Config("batch must be at least 1".into()));
+        assert!(matches!(classify(e), CellError::Failed(_)));
+    }
+
+    #[test]
+    fn every_backend_of_bench_is_measured_under_the_same_name() {
+        let names: Vec<_> = LatBackend::ALL.iter().map(|b| b.name()).collect();
+        assert_eq!(names, ["xdp", "xdp-skb", "v2", "v3", "uring"]);
+        for b in LatBackend::ALL {
+            let v = <LatBackend as clap::ValueEnum>::to_possible_value(&b).unwrap();
+            assert_eq!(v.get_name(), b.name());
+        }
+        assert!(!LatBackend::Xdp.needs_gro());
+        assert!(LatBackend::ALL[1..].iter().all(|b| b.needs_gro()));
     }
 
     #[test]

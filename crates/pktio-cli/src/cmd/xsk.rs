@@ -294,12 +294,23 @@ impl XskOpts {
     /// `auto`) on `ifname` of the calling thread's network namespace. A
     /// queue still busy from the previous socket is retried for a moment.
     pub fn open(&self, ifname: &str, mode: Mode, quiet: bool) -> anyhow::Result<Backend> {
-        let cfg = self.backend_config(ifname, mode);
+        self.open_config(&self.backend_config(ifname, mode), mode, quiet)
+    }
+
+    /// [`open`](Self::open) with a configuration the caller adjusted (from
+    /// [`backend_config`](Self::backend_config)); `mode` names the loop in
+    /// the messages.
+    pub(crate) fn open_config(
+        &self,
+        cfg: &BackendConfig,
+        mode: Mode,
+        quiet: bool,
+    ) -> anyhow::Result<Backend> {
         let give_up = Instant::now() + Duration::from_secs(2);
         loop {
             let r = match self.backend {
-                BackendKind::Auto => Backend::auto(&cfg),
-                k => Backend::open(k, &cfg).map(|b| (b, Vec::new())),
+                BackendKind::Auto => Backend::auto(cfg),
+                k => Backend::open(k, cfg).map(|b| (b, Vec::new())),
             };
             match r {
                 Err(e) if e.errno() == Some(libc::EBUSY) && Instant::now() < give_up => {
