@@ -1336,3 +1336,65 @@ fn signals_stop_latency_with_the_table_so_far() {
         assert!(t.contains("interrupted: the table is incomplete"), "{t}");
     }
 }
+
+/// `-w -`: the pcap stream goes to stdout, whole, whether the capture ends
+/// by its count or by SIGINT; the summary stays on stderr.
+#[test]
+fn capture_to_stdout_is_a_whole_pcap_stream() {
+    require_root!();
+    for backend in ["xdp", "packet"] {
+        for by_signal in [false, true] {
+            let lab = Lab::new().unwrap();
+            let rx = lab.rx();
+            let file = TempFile::new("stdout");
+            napi_for(&lab, backend);
+            let out = std::fs::File::create(file.path()).unwrap();
+            let mut args = vec![
+                "capture",
+                "--backend",
+                backend,
+                "-i",
+                rx.ifname(),
+                "-w",
+                "-",
+            ];
+            if !by_signal {
+                args.extend(["-c", "200"]);
+            }
+            let mut child = pktio_in(rx, &args)
+                .stdout(out)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let gen = generator(&lab, 60);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            if by_signal {
+                std::thread::sleep(Duration::from_millis(1500));
+                kill_process(Pid::from_raw(child.id() as i32).unwrap(), Signal::INT).unwrap();
+            }
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if child.try_wait().unwrap().is_none() {
+                let _ = child.kill();
+            }
+            let o = child.wait_with_output().unwrap();
+            drop(gen);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert!(o.status.success(), "{backend} (signal {by_signal}): {err}");
+            assert!(!err.contains("panicked"), "{err}");
+            let summary: usize = err
+                .lines()
+                .find(|l| l.ends_with(" packets captured"))
+                .and_then(|l| l.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no summary on stderr: {err}"));
+            if !by_signal {
+                assert_eq!(summary, 200, "{err}");
+            }
+            assert!(summary > 0, "{err}");
+            // Only pcap on stdout: it reads back, every packet the summary counts.
+            assert_eq!(packets_in(&file), summary, "{backend}: {err}");
+            assert_no_xdp_program(rx);
+        }
+    }
+}
