@@ -41,6 +41,13 @@ enum Command {
     /// Send TCP to a tcp-recv server.
     TcpSend(cmd::tcp::SendArgs),
     /// Run the benchmark matrix in the lab and print it.
+    ///
+    /// Backends × modes × frame sizes (64..=9000 bytes on the wire), N runs
+    /// each, with the XDP_DROP ceiling of each size. Sizes above 1518 run
+    /// at MTU 9000 and, above 3524, with an AF_PACKET TX-ring generator
+    /// instead of the live-frame engine; only xdp-mb (AF_XDP multi-buffer)
+    /// and the AF_PACKET / io_uring backends carry such frames, the other
+    /// AF_XDP rows say "unsupported" and why.
     Bench(Box<cmd::bench::BenchArgs>),
     /// Generate UDP traffic (in-kernel live frames or AF_XDP transmit).
     Gen(gen::GenArgs),

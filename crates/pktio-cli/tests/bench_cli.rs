@@ -1,5 +1,7 @@
 //! `pktio bench` plumbing with tiny durations: the JSON schema, a
-//! well-formed SVG, the zero-copy row with its reason on veth, ratios.
+//! well-formed SVG, the zero-copy row with its reason on veth, ratios;
+//! jumbo frames (multi-buffer AF_XDP and V3 measured, single-buffer AF_XDP
+//! an unsupported row, the generator named).
 //! No timed assertions: only that the numbers are there and consistent.
 
 use std::process::Command;
@@ -122,9 +124,99 @@ fn bench_json_svg_and_unsupported_row() {
 }
 
 #[test]
+fn bench_jumbo_frames_multi_buffer_and_v3_measured_single_buffer_unsupported() {
+    require_root!();
+    let dir = std::env::temp_dir().join(format!("pktio-bench-jumbo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("j.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_pktio"))
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--seconds",
+            "0.3",
+            "--sizes",
+            "9000",
+        ])
+        .args(["--backends", "xdp-mb,v3,xdp", "--modes", "rxdrop", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+
+    // The environment names the generator of the size and the MTU.
+    let extra = v["environment"]["extra"].as_array().unwrap();
+    let env = |key: &str| {
+        extra
+            .iter()
+            .find(|kv| kv[0] == key)
+            .and_then(|kv| kv[1].as_str())
+            .unwrap_or_else(|| panic!("no {key} in {extra:?}"))
+            .to_string()
+    };
+    let generator = env("generator");
+    assert!(
+        generator.starts_with("9000 B: AF_PACKET TX ring") && generator.contains("QDISC_BYPASS"),
+        "{generator}"
+    );
+    assert_eq!(env("mtu"), "9000");
+    assert!(
+        text.contains("generator=9000 B: AF_PACKET TX ring"),
+        "{text}"
+    );
+
+    let cells = v["cells"].as_array().unwrap();
+    let cell = |mode: &str, backend: &str| {
+        cells
+            .iter()
+            .find(|c| {
+                c["metric"] == "Mpps"
+                    && c["labels"]["mode"] == mode
+                    && c["labels"]["backend"] == backend
+                    && c["labels"]["size"] == "9000"
+            })
+            .unwrap_or_else(|| panic!("no Mpps cell for {mode}/{backend}: {v}"))
+    };
+    // The XDP_DROP ceiling works at 9000 B (a frags-aware program).
+    assert!(
+        cell("ceiling", "xdp-drop")["median"]
+            .as_f64()
+            .is_some_and(|m| m > 0.0),
+        "{v}"
+    );
+    for backend in ["xdp-mb", "v3"] {
+        let c = cell("rxdrop", backend);
+        assert_eq!(c["samples"].as_array().unwrap().len(), 1, "{c}");
+        assert!(c["median"].as_f64().is_some_and(|m| m > 0.0), "{c}");
+        assert!(c["labels"]["status"].is_null(), "{c}");
+    }
+    // Single-buffer AF_XDP: a row with the reason, not a failure.
+    let x = cell("rxdrop", "xdp");
+    assert!(x["samples"].as_array().unwrap().is_empty(), "{x}");
+    let status = x["labels"]["status"].as_str().unwrap_or("");
+    assert!(
+        status.starts_with("unsupported") && status.contains("multi-buffer"),
+        "{x}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bench_bad_input() {
     for (args, want) in [
-        (&["bench", "--sizes", "20"][..], "outside 64..=1518"),
+        (&["bench", "--sizes", "20"][..], "outside 64..=9000"),
+        (&["bench", "--sizes", "64,9001"][..], "outside 64..=9000"),
+        (
+            &["bench", "--sizes", "9000", "--rate", "1000"][..],
+            "--rate needs the live-frame generator",
+        ),
         (&["bench", "--seconds", "0"][..], "--seconds"),
         (&["bench", "--cpu", "99"][..], "does not exist"),
         (&["bench", "--backends", "nosuch"][..], "invalid value"),

@@ -1,6 +1,8 @@
 //! Multi-buffer AF_XDP in the lab (MTU 9000 veth): jumbo frames through
 //! multi-buffer TX and RX intact, oversize frames dropped and counted, and
-//! the MTU-versus-UMEM check. Needs root; prints SKIPPED otherwise.
+//! the MTU-versus-UMEM check; the same through `Backend` (a jumbo frame is
+//! one packet) and AF_PACKET V3 (a block must hold it). Needs root; prints
+//! SKIPPED otherwise.
 
 mod common;
 
@@ -323,4 +325,147 @@ fn an_mtu_the_umem_cannot_carry_is_a_clear_error() {
         }
         e => panic!("expected FrameTooLarge, got {e:?}"),
     }
+}
+
+/// Receives through `b` until `want` test packets to `port` came (or 10 s):
+/// (total length, segment lengths) of each, via `rx_batch_segments`.
+fn backend_receive(
+    b: &mut pktio::backend::Backend,
+    want: usize,
+    port: u16,
+) -> Vec<(Vec<u8>, Vec<usize>)> {
+    use pktio::backend::PacketIo;
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.len() < want && Instant::now() < end {
+        let n = b
+            .rx_batch_segments(64, |segs| {
+                let bytes: Vec<u8> = segs.iter().flat_map(|s| s.iter().copied()).collect();
+                if is_test_frame(&bytes, port) {
+                    got.push((bytes, segs.iter().map(|s| s.len()).collect()));
+                }
+            })
+            .expect("rx_batch_segments");
+        if n == 0 {
+            b.wait(10).expect("wait");
+        }
+    }
+    got
+}
+
+#[test]
+fn a_jumbo_frame_through_the_multi_buffer_backend_is_one_packet() {
+    use pktio::backend::{Backend, BackendConfig, BackendKind, Direction, PacketIo};
+    require_root!();
+    let lab = Lab::builder().mtu(9000).build().expect("lab");
+    let port = TEST_PORT + 93;
+    let frames: Vec<Vec<u8>> = (0..4).map(|i| pattern_frame(&lab, 9000, i, port)).collect();
+    let raw = lab.gen().run(|| RawSocket::open(lab.gen().ifindex()));
+    let _ns = lab.rx().enter().expect("enter rx");
+    let mut cfg = BackendConfig::new(lab.rx().ifname());
+    cfg.direction = Direction::Rx;
+    cfg.xdp_bind = pktio::backend::BindMode::Copy;
+    cfg.xdp_attach = AttachMode::Driver;
+    cfg.multi_buffer = true;
+    let mut b = Backend::open(BackendKind::Xdp, &cfg).expect("multi-buffer AF_XDP backend");
+    assert!(
+        b.describe().mode.contains("multi-buffer"),
+        "{}",
+        b.describe()
+    );
+
+    // rx_batch_segments: one packet, three segments (3840 + 3840 + 1320).
+    raw.send(&frames[0]);
+    let got = backend_receive(&mut b, 1, port);
+    assert_eq!(got.len(), 1, "the jumbo frame arrived");
+    assert!(got[0].0 == frames[0], "intact");
+    assert_eq!(got[0].1, [3840, 3840, 1320]);
+
+    // rx_batch: the same packets, each lent as one 9000-byte slice.
+    for f in &frames[1..] {
+        raw.send(f);
+    }
+    let before = b.stats().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while seen.len() < 3 && Instant::now() < end {
+        let n = b
+            .rx_batch(64, |p| {
+                if is_test_frame(p, port) {
+                    seen.push(p.to_vec());
+                }
+            })
+            .unwrap();
+        if n == 0 {
+            b.wait(10).unwrap();
+        }
+    }
+    assert_eq!(seen.len(), 3);
+    for s in &seen {
+        let i = frame_index(s).unwrap() as usize;
+        assert!(s == &frames[i], "packet {i} intact in one slice");
+    }
+    let st = b.stats().unwrap();
+    // Counted as packets of 9000 bytes, not descriptors (other traffic,
+    // if any, is whole packets too).
+    let (pk, by) = (
+        st.rx_packets - before.rx_packets,
+        st.rx_bytes - before.rx_bytes,
+    );
+    assert!(pk >= 3, "{st:?}");
+    assert!(by >= 3 * 9000, "{st:?}");
+    assert_eq!(st.invalid, 0, "{st:?}");
+    assert_eq!(st.kernel_drops, 0, "{st:?}");
+    let a = b
+        .check_accounting()
+        .expect("frame accounting")
+        .expect("AF_XDP");
+    assert_eq!(a.unaccounted(), 0, "{a:?}");
+    // Every segment's frame is held for the fill ring: the four packets'
+    // 12 frames wait in the backend's refill stash (it hands frames back
+    // 64 at a time), the rest are on the RX path.
+    assert_eq!(a.app, 12, "{a:?}");
+    assert_eq!(a.free + a.app + a.rx_path, a.total, "{a:?}");
+}
+
+#[test]
+fn af_packet_v3_receives_a_jumbo_frame_whole_or_says_the_block_is_too_small() {
+    use pktio::backend::{Backend, BackendConfig, BackendError, BackendKind, Direction};
+    use pktio::packet::PacketError;
+    require_root!();
+    let lab = Lab::builder().mtu(9000).build().expect("lab");
+    let port = TEST_PORT + 94;
+    let frame = pattern_frame(&lab, 9000, 0, port);
+    let raw = lab.gen().run(|| RawSocket::open(lab.gen().ifindex()));
+    let _ns = lab.rx().enter().expect("enter rx");
+    let mut cfg = BackendConfig::new(lab.rx().ifname());
+    cfg.direction = Direction::Rx;
+
+    // An 8 KiB block cannot hold a 9018-byte frame.
+    cfg.block_size = 8192;
+    match Backend::open(BackendKind::PacketV3, &cfg) {
+        Err(BackendError::Packet(PacketError::Geometry { problem, .. })) => {
+            assert!(problem.contains("MTU 9000"), "{problem}");
+            assert!(problem.contains("block_size >= 12288"), "{problem}");
+        }
+        r => panic!("expected a geometry error, got {:?}", r.map(|b| b.kind())),
+    }
+    // Multi-buffer is an AF_XDP option.
+    cfg.block_size = 0;
+    cfg.multi_buffer = true;
+    match Backend::open(BackendKind::PacketV3, &cfg) {
+        Err(e @ BackendError::Unsupported { .. }) => {
+            assert!(e.to_string().contains("multi-buffer"), "{e}")
+        }
+        r => panic!("expected Unsupported, got {:?}", r.map(|b| b.kind())),
+    }
+    cfg.multi_buffer = false;
+
+    // The default 256 KiB block: whole.
+    let mut b = Backend::open(BackendKind::PacketV3, &cfg).expect("V3");
+    raw.send(&frame);
+    let got = backend_receive(&mut b, 1, port);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].0 == frame, "intact");
+    assert_eq!(got[0].1, [9000], "one segment");
 }

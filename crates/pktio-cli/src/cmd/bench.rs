@@ -11,6 +11,14 @@
 //! On veth the receiving side's kernel work runs as softirq on the *sender's*
 //! CPU, so receive rates are usually bounded by the generator's core; the
 //! ns/packet column is what the receiver itself costs.
+//!
+//! Sizes run from 64 to 9000 bytes. When one is above 1518 the lab's veth
+//! pair gets MTU 9000, and every XDP program (sinks, the ceiling's drop,
+//! the steering program) is loaded frags-aware (`BPF_F_XDP_HAS_FRAGS`),
+//! which veth requires at that MTU. Frames the live-frame engine cannot
+//! make (it builds each frame in one page) come from an AF_PACKET TX ring
+//! instead ([`SizeGen`]); the report's environment says which size used
+//! which generator.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
+use pktio::bpf::{progs, LoadOptions, Program, ProgramKind, XdpAction, XdpLink, XdpMode};
 use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
@@ -57,7 +65,13 @@ pub struct PacketBenchArgs {
     /// Modes to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = BenchMode::ALL)]
     modes: Vec<BenchMode>,
-    /// Frame sizes in bytes on the wire (FCS included: 64 sends 60-byte frames).
+    /// Frame sizes in bytes on the wire (FCS included: 64 sends 60-byte
+    /// frames), 64..=9000. Sizes above 1518 run at MTU 9000 (those up to
+    /// 1518 keep 1500 in the same run), where the AF_XDP rows without
+    /// multi-buffer (xdp, xdp-skb, xdp-zc) show as unsupported (a 9014-byte
+    /// frame does not fit a 4096-byte UMEM chunk: use xdp-mb). Sizes above
+    /// 3524 are sent by an AF_PACKET TX ring (TPACKET_V2,
+    /// PACKET_QDISC_BYPASS) instead of the in-kernel live-frame engine.
     #[arg(long, value_delimiter = ',', default_values_t = [64u32, 1500])]
     sizes: Vec<u32>,
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
@@ -117,6 +131,9 @@ pub enum BenchBackend {
     XdpZc,
     /// AF_XDP copy mode, program in driver (native) mode.
     Xdp,
+    /// AF_XDP copy mode, native attach, multi-buffer (XDP_USE_SG, frags-aware
+    /// program; 4096-byte frames, a 9000-byte frame takes 3): jumbo frames.
+    XdpMb,
     /// AF_XDP copy mode, program in skb (generic) mode.
     XdpSkb,
     /// AF_PACKET TPACKET_V3 (block ring RX, V3 TX ring).
@@ -128,12 +145,13 @@ pub enum BenchBackend {
 }
 
 impl BenchBackend {
-    const ALL: [BenchBackend; 6] = [
+    const ALL: [BenchBackend; 7] = [
         BenchBackend::V2,
         BenchBackend::V3,
         BenchBackend::Uring,
         BenchBackend::XdpSkb,
         BenchBackend::Xdp,
+        BenchBackend::XdpMb,
         BenchBackend::XdpZc,
     ];
 
@@ -141,6 +159,7 @@ impl BenchBackend {
         match self {
             BenchBackend::XdpZc => "xdp-zc",
             BenchBackend::Xdp => "xdp",
+            BenchBackend::XdpMb => "xdp-mb",
             BenchBackend::XdpSkb => "xdp-skb",
             BenchBackend::V3 => "v3",
             BenchBackend::V2 => "v2",
@@ -148,9 +167,27 @@ impl BenchBackend {
         }
     }
 
+    /// Why this row cannot carry frames of a lab with MTU `mtu`, if so:
+    /// AF_XDP without multi-buffer needs the whole frame in one 4096-byte
+    /// UMEM chunk (3840 bytes after XDP_PACKET_HEADROOM).
+    fn cannot_carry(self, mtu: u32) -> Option<String> {
+        let frame = mtu + 14;
+        let one_chunk = 4096 - pktio::xdp::XDP_PACKET_HEADROOM;
+        let single = matches!(
+            self,
+            BenchBackend::Xdp | BenchBackend::XdpSkb | BenchBackend::XdpZc
+        );
+        (single && frame > one_chunk).then(|| {
+            format!(
+                "MTU {mtu}: a {frame}-byte frame does not fit one 4096-byte UMEM chunk \
+                 ({one_chunk} B) without multi-buffer (see xdp-mb)"
+            )
+        })
+    }
+
     fn kind(self) -> BackendKind {
         match self {
-            BenchBackend::XdpZc | BenchBackend::Xdp => BackendKind::Xdp,
+            BenchBackend::XdpZc | BenchBackend::Xdp | BenchBackend::XdpMb => BackendKind::Xdp,
             BenchBackend::XdpSkb => BackendKind::XdpSkb,
             BenchBackend::V3 => BackendKind::PacketV3,
             BenchBackend::V2 => BackendKind::PacketV2,
@@ -310,8 +347,15 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         bail!("--seconds must be between 0 and 600, not {seconds}");
     }
     for &s in &a.sizes {
-        if !(64..=1518).contains(&s) {
-            bail!("frame size {s} is outside 64..=1518 (bytes on the wire, FCS included)");
+        if !(64..=MAX_SIZE).contains(&s) {
+            bail!("frame size {s} is outside 64..={MAX_SIZE} (bytes on the wire, FCS included)");
+        }
+        if a.rate.is_some() && SizeGen::for_size(s) != SizeGen::Live {
+            bail!(
+                "--rate needs the live-frame generator, which makes frames up to {} bytes \
+                 on the wire; {s} is larger",
+                crate::gen::LIVE_MAX_FRAME + 4
+            );
         }
     }
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -335,7 +379,9 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(ifname) = a.interface.clone() {
         return interface_bench(&a, &ifname, runs, seconds, warmup_of(seconds));
     }
-    let lab = Lab::new()
+    let lab = Lab::builder()
+        .mtu(lab_mtu(&a.sizes))
+        .build()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = crate::run::stop_flag();
 
@@ -361,7 +407,8 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 format!("{r} pps")
             }),
     );
-    env.set("generator", "XDP live frames (BPF_PROG_RUN, XDP_TX)");
+    env.set("mtu", mtus_in_words(&a.sizes));
+    env.set("generator", generators_in_words(&a.sizes));
     env.set(
         "softirq",
         format!(
@@ -391,6 +438,13 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
 
     let mut ceilings: Vec<(u32, f64)> = Vec::new();
     for &size in &a.sizes {
+        let mtu = size_mtu(size);
+        for host in [lab.gen(), lab.rx()] {
+            if host.link_info()?.mtu != mtu {
+                host.set_mtu(mtu)
+                    .with_context(|| format!("setting MTU {mtu} for {size}-byte frames"))?;
+            }
+        }
         // The ceiling: XDP_DROP on the receiving end, same generator.
         let mut samples = Vec::new();
         for r in 0..runs {
@@ -451,6 +505,14 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             warmup,
                             seconds,
                         ),
+                        // Its filter program is single-buffer: veth refuses it
+                        // (ERANGE) at MTU 9000.
+                        Row::Capture(CaptureTool::PktioXdp) if size_mtu(size) > 1500 => {
+                            Err(CellError::Unsupported(format!(
+                                "MTU {}: pktio capture over AF_XDP has no multi-buffer mode",
+                                size_mtu(size)
+                            )))
+                        }
                         Row::Capture(tool) => super::peers::measure_capture(
                             &lab,
                             tool,
@@ -631,14 +693,27 @@ pub(super) fn start_generator(
 ) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
     let spec = lab_frame(lab);
     let ifindex = lab.gen().ifindex();
+    let ifname = lab.gen().ifname().to_string();
     lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
-        let lim = crate::gen::Limits {
-            rate,
-            flows: 1,
-            ..Default::default()
-        };
-        crate::gen::run_live_limited(ifindex, &spec, (size - 4) as usize, &stop, &lim)
+        match SizeGen::for_size(size) {
+            SizeGen::Live => {
+                let lim = crate::gen::Limits {
+                    rate,
+                    flows: 1,
+                    ..Default::default()
+                };
+                crate::gen::run_live_limited(ifindex, &spec, (size - 4) as usize, &stop, &lim)
+            }
+            SizeGen::PacketTx => {
+                anyhow::ensure!(
+                    rate.is_none(),
+                    "--rate needs the live-frame generator (frames up to {} bytes)",
+                    crate::gen::LIVE_MAX_FRAME
+                );
+                crate::gen::run_packet_tx(&ifname, &spec, size - 4, &stop)
+            }
+        }
     })
 }
 
@@ -651,11 +726,97 @@ pub(super) fn join_generator(
 
 /// An XDP program attached to a lab end for the duration of a run: a sink
 /// that drops (and so counts in the link's rx counters) everything.
+///
+/// Above MTU 1500 the program is loaded frags-aware (`BPF_F_XDP_HAS_FRAGS`):
+/// veth refuses any other at an MTU whose frames need several buffers.
 pub(super) fn attach_sink(host: &Host, action: XdpAction) -> anyhow::Result<XdpLink> {
+    let frags = host.link_info()?.mtu > 1500;
     host.try_run(|| -> anyhow::Result<XdpLink> {
-        let prog = Program::load_xdp(&progs::xdp_return(action), &[])?;
+        let opts = LoadOptions {
+            frags,
+            ..LoadOptions::default()
+        };
+        let prog = Program::load_with(ProgramKind::Xdp, &progs::xdp_return(action), &[], &opts)?;
         Ok(XdpLink::attach(&prog, host.ifindex(), XdpMode::Driver)?)
     })?
+}
+
+/// The largest size `pktio bench` takes (bytes on the wire): a frame of
+/// the lab's MTU 9000 is 9014 bytes, so 9000 leaves room for the FCS.
+const MAX_SIZE: u32 = 9000;
+
+/// The MTU the lab is built with for these sizes: 1500, or 9000 when one
+/// is above 1518.
+fn lab_mtu(sizes: &[u32]) -> u32 {
+    sizes.iter().map(|&s| size_mtu(s)).max().unwrap_or(1500)
+}
+
+/// The MTU a size runs at: 1500 up to 1518 bytes on the wire (so those
+/// rows match a run without jumbo sizes), 9000 above.
+fn size_mtu(size: u32) -> u32 {
+    if size > 1518 {
+        9000
+    } else {
+        1500
+    }
+}
+
+/// The MTU of each size, in words.
+fn mtus_in_words(sizes: &[u32]) -> String {
+    if sizes.iter().all(|&s| size_mtu(s) == 1500) {
+        return "1500".into();
+    }
+    if sizes.iter().all(|&s| size_mtu(s) == 9000) {
+        return "9000".into();
+    }
+    "1500 up to 1518 B; 9000 above".into()
+}
+
+/// The generator of one frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SizeGen {
+    /// In-kernel live frames (`BPF_PROG_RUN`, `XDP_TX`): the fastest, for
+    /// frames of up to [`crate::gen::LIVE_MAX_FRAME`] bytes.
+    Live,
+    /// An AF_PACKET `TPACKET_V2` TX ring with `PACKET_QDISC_BYPASS`: one
+    /// `sendto` per batch of 64, the frame copied into an skb by the kernel.
+    PacketTx,
+}
+
+impl SizeGen {
+    /// The generator for `size` bytes on the wire (FCS included).
+    pub(super) fn for_size(size: u32) -> SizeGen {
+        if (size - 4) as usize <= crate::gen::LIVE_MAX_FRAME {
+            SizeGen::Live
+        } else {
+            SizeGen::PacketTx
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            SizeGen::Live => "XDP live frames (BPF_PROG_RUN, XDP_TX)",
+            SizeGen::PacketTx => "AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)",
+        }
+    }
+}
+
+/// Which generator each size uses, e.g. "64, 1500 B: XDP live frames (…);
+/// 9000 B: AF_PACKET TX ring (…)".
+fn generators_in_words(sizes: &[u32]) -> String {
+    let mut parts: Vec<(SizeGen, Vec<String>)> = Vec::new();
+    for &s in sizes {
+        let g = SizeGen::for_size(s);
+        match parts.iter_mut().find(|(k, _)| *k == g) {
+            Some((_, v)) => v.push(s.to_string()),
+            None => parts.push((g, vec![s.to_string()])),
+        }
+    }
+    parts
+        .iter()
+        .map(|(g, v)| format!("{} B: {}", v.join(", "), g.describe()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn measure_ceiling(
@@ -688,7 +849,16 @@ fn measure_cell(
     warmup: f64,
     seconds: f64,
 ) -> Result<RunResult, CellError> {
-    let opts = bench_opts(backend, a);
+    let mtu = lab.rx().link_info()?.mtu;
+    if let Some(why) = backend.cannot_carry(mtu) {
+        return Err(CellError::Unsupported(why));
+    }
+    let mut opts = bench_opts(backend, a);
+    // AF_PACKET and io_uring slots hold a whole frame: 16 KiB at MTU 9000.
+    if mtu > 1500 && !matches!(backend.kind(), BackendKind::Xdp | BackendKind::XdpSkb) {
+        opts.frame_size = 16384;
+        opts.frames = 1024;
+    }
     let (measured, far): (&Host, &Host) = match mode {
         BenchMode::Txpush => (lab.gen(), lab.rx()),
         BenchMode::Rxdrop | BenchMode::L2fwd | BenchMode::Capture | BenchMode::CaptureTmpfs => {
@@ -706,8 +876,10 @@ fn measure_cell(
     // Generic (skb) attach leaves the veth without NAPI for frames sent by
     // XDP_TX from the peer: GRO provides one.
     // AF_PACKET and io_uring see frames through the stack: same.
-    let gro =
-        !matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc) && mode != BenchMode::Txpush;
+    let gro = !matches!(
+        backend,
+        BenchBackend::Xdp | BenchBackend::XdpMb | BenchBackend::XdpZc
+    ) && mode != BenchMode::Txpush;
     if gro {
         lab.rx().set_gro(true)?;
     }
@@ -950,10 +1122,16 @@ pub(super) fn row_opts(backend: BenchBackend, cpu: usize, poll: bool) -> XskOpts
         interface: None,
         backend: backend.kind(),
         queue: 0,
-        copy: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpSkb),
+        copy: matches!(
+            backend,
+            BenchBackend::Xdp | BenchBackend::XdpMb | BenchBackend::XdpSkb
+        ),
         zero_copy: backend == BenchBackend::XdpZc,
         skb: backend == BenchBackend::XdpSkb,
-        native: matches!(backend, BenchBackend::Xdp | BenchBackend::XdpZc),
+        native: matches!(
+            backend,
+            BenchBackend::Xdp | BenchBackend::XdpMb | BenchBackend::XdpZc
+        ),
         batch: 64,
         frame_size: 4096,
         frames: 4096,
@@ -962,6 +1140,7 @@ pub(super) fn row_opts(backend: BenchBackend, cpu: usize, poll: bool) -> XskOpts
         busy_poll_budget: 64,
         poll,
         no_need_wakeup: false,
+        multi_buffer: backend == BenchBackend::XdpMb,
         duration: None,
         cpu: Some(cpu),
         quiet: true,
@@ -1007,6 +1186,7 @@ pub(super) fn classify(e: anyhow::Error) -> CellError {
         XskError::ZeroCopyUnsupported { reason, driver, .. } => {
             Some(format!("zero-copy: driver {driver}: {reason}"))
         }
+        XskError::FrameTooLarge(m) => Some(m.clone()),
         _ => None,
     };
     let why = if let Some(x) = e.downcast_ref::<XskError>() {

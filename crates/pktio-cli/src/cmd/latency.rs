@@ -428,6 +428,7 @@ fn side_opts(backend: LatBackend, mode: LatMode) -> XskOpts {
         busy_poll_budget: bp.budget,
         poll: mode == LatMode::Interrupt,
         no_need_wakeup: false,
+        multi_buffer: false,
         duration: None,
         cpu: None,
         quiet: true,

@@ -73,6 +73,11 @@ pub struct XskOpts {
     /// Turn XDP_USE_NEED_WAKEUP off (kick on every batch).
     #[arg(long)]
     pub no_need_wakeup: bool,
+    /// AF_XDP multi-buffer (jumbo frames; kernel 6.6): bind with XDP_USE_SG
+    /// and steer with a frags-aware program, so frames larger than one UMEM
+    /// frame arrive (and are sent) as one packet of several frames.
+    #[arg(long)]
+    pub multi_buffer: bool,
     /// Stop after this many seconds (default: at Ctrl-C; 5 with --lab).
     #[arg(short = 'd', long, value_name = "SECONDS")]
     pub duration: Option<f64>,
@@ -248,6 +253,7 @@ impl XskOpts {
             busy_poll_budget: 64,
             poll: false,
             no_need_wakeup: false,
+            multi_buffer: false,
             duration,
             cpu: None,
             quiet: false,
@@ -273,6 +279,7 @@ impl XskOpts {
             budget: self.busy_poll_budget,
         });
         c.need_wakeup = !self.no_need_wakeup;
+        c.multi_buffer = self.multi_buffer;
         c.xdp_bind = if self.copy {
             BindMode::Copy
         } else if self.zero_copy {
@@ -486,10 +493,14 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             }
         }
         let step = match spec.mode {
+            // Segments, not one slice: a multi-buffer packet is counted
+            // once, with all its bytes, and is not copied.
             Mode::Rxdrop => {
                 let mut bytes = 0u64;
-                b.rx_batch(batch, |p| bytes += p.len() as u64)
-                    .map(|n| (n, bytes))
+                b.rx_batch_segments(batch, |segs| {
+                    bytes += segs.iter().map(|s| s.len() as u64).sum::<u64>()
+                })
+                .map(|n| (n, bytes))
             }
             Mode::Txpush => {
                 let len = frame.len();

@@ -21,6 +21,8 @@ pub enum Operation {
     Fanout,
     /// `PACKET_QDISC_BYPASS` ([`BackendConfig::qdisc_bypass`](super::BackendConfig::qdisc_bypass)).
     QdiscBypass,
+    /// AF_XDP multi-buffer ([`BackendConfig::multi_buffer`](super::BackendConfig::multi_buffer)).
+    MultiBuffer,
 }
 
 impl fmt::Display for Operation {
@@ -31,6 +33,7 @@ impl fmt::Display for Operation {
             Operation::Forward => "forward",
             Operation::Fanout => "fanout",
             Operation::QdiscBypass => "qdisc bypass",
+            Operation::MultiBuffer => "multi-buffer",
         })
     }
 }
@@ -155,6 +158,10 @@ impl BackendError {
                 operation: Operation::Fanout,
                 ..
             } => Some("fanout is an AF_PACKET feature: use --backend v2, v3 or uring"),
+            BackendError::Unsupported {
+                operation: Operation::MultiBuffer,
+                ..
+            } => Some("multi-buffer is an AF_XDP feature: use --backend xdp or xdp-skb"),
             BackendError::Unsupported { .. } => {
                 Some("open the backend for both directions, or pick one that can do this")
             }

@@ -88,17 +88,40 @@ pub trait PacketIo {
     /// Receives up to `max` packets, showing each to `f` as a mutable slice
     /// of the receive buffer; the slot goes back to the kernel after `f`
     /// returns. Returns how many packets were received (0: none waiting).
+    /// On AF_XDP with [`BackendConfig::multi_buffer`], a packet spread over
+    /// several frames is copied into one slice first;
+    /// [`rx_batch_segments`](PacketIo::rx_batch_segments) avoids the copy.
     ///
     /// # Errors
     /// [`BackendError::Unsupported`] on a backend opened without RX; kernel
     /// errors (the interface vanished, …).
     fn rx_batch<F: FnMut(&mut [u8])>(&mut self, max: u32, f: F) -> Result<u32, BackendError>;
 
+    /// Receives up to `max` packets like [`rx_batch`](PacketIo::rx_batch),
+    /// showing each as its segments in order: one slice, except on AF_XDP
+    /// with [`BackendConfig::multi_buffer`], where a packet larger than one
+    /// UMEM frame is the frames it arrived in. The count is of packets, not
+    /// segments, and no copy is made (`rx_batch` on a multi-buffer backend
+    /// copies such a packet into one slice first).
+    ///
+    /// # Errors
+    /// As [`rx_batch`](PacketIo::rx_batch).
+    fn rx_batch_segments<F: FnMut(&mut [&mut [u8]])>(
+        &mut self,
+        max: u32,
+        mut f: F,
+    ) -> Result<u32, BackendError> {
+        self.rx_batch(max, |p| f(&mut [p]))
+    }
+
     /// Sends up to `max` packets. For each free TX slot, `f` gets the slot's
     /// buffer (stale bytes: write the whole packet) and returns
     /// `Some(len)` to send its first `len` bytes, or `None` (or `Some(0)`)
     /// to end the batch. The batch is published and transmission started
-    /// (one kick per batch). Returns how many packets were queued; fewer
+    /// (one kick per batch). On AF_XDP with [`BackendConfig::multi_buffer`]
+    /// the buffer is a scratch buffer of the largest frame the interface
+    /// carries, copied into as many UMEM frames as the packet needs.
+    /// Returns how many packets were queued; fewer
     /// than `max` when the TX ring is full (call again after
     /// [`flush`](PacketIo::flush)).
     ///
@@ -366,6 +389,18 @@ pub struct BackendConfig {
     pub xdp_attach: AttachMode,
     /// AF_XDP: `XDP_MAX_TX_SKB_BUDGET` (kernel 6.17); default the kernel's.
     pub tx_skb_budget: Option<u32>,
+    /// AF_XDP multi-buffer (jumbo frames; kernel 6.6): bind with
+    /// `XDP_USE_SG` and steer with a frags-aware program
+    /// (`BPF_F_XDP_HAS_FRAGS`), so a frame larger than one UMEM frame
+    /// arrives as several descriptors. The backend presents each such packet
+    /// as one packet ([`PacketIo::rx_batch_segments`] shows its segments,
+    /// [`PacketIo::rx_batch`] a copy of it in one slice). Default off.
+    ///
+    /// The AF_PACKET and io_uring backends refuse it
+    /// ([`BackendError::Unsupported`] with [`Operation::MultiBuffer`]): a
+    /// packet always lands whole in one of their slots, so size
+    /// `frame_size` / `block_size` for the largest frame instead.
+    pub multi_buffer: bool,
 }
 
 impl BackendConfig {
@@ -390,6 +425,7 @@ impl BackendConfig {
             xdp_bind: BindMode::Auto,
             xdp_attach: AttachMode::Auto,
             tx_skb_budget: None,
+            multi_buffer: false,
         }
     }
 
@@ -400,6 +436,23 @@ impl BackendConfig {
         } else {
             value
         }
+    }
+
+    /// The refusal of [`multi_buffer`](Self::multi_buffer) by a backend
+    /// whose packets always land whole in one slot.
+    pub(crate) fn refuse_multi_buffer(&self, backend: BackendKind) -> Result<(), BackendError> {
+        if !self.multi_buffer {
+            return Ok(());
+        }
+        Err(BackendError::Unsupported {
+            backend,
+            operation: Operation::MultiBuffer,
+            why: Some(
+                "multi-buffer is an AF_XDP option; AF_PACKET and io_uring put each packet whole \
+                 in one slot: size frame_size (V2, io_uring) or block_size (V3) for the \
+                 largest frame instead",
+            ),
+        })
     }
 
     /// Checks the fields every backend shares.
@@ -702,6 +755,14 @@ impl PacketIo for Backend {
     #[inline]
     fn rx_batch<F: FnMut(&mut [u8])>(&mut self, max: u32, f: F) -> Result<u32, BackendError> {
         dispatch!(self, b => b.rx_batch(max, f))
+    }
+    #[inline]
+    fn rx_batch_segments<F: FnMut(&mut [&mut [u8]])>(
+        &mut self,
+        max: u32,
+        f: F,
+    ) -> Result<u32, BackendError> {
+        dispatch!(self, b => b.rx_batch_segments(max, f))
     }
     #[inline]
     fn tx_batch<F: FnMut(&mut [u8]) -> Option<usize>>(

@@ -22,6 +22,19 @@
 //! `tx_batch`; received frames are topped up to that half after each
 //! batch. Completed TX frames always go back to the free pool.
 //!
+//! # Multi-buffer
+//!
+//! With [`BackendConfig::multi_buffer`] the socket binds with `XDP_USE_SG`
+//! and steers with a frags-aware program; a packet larger than one UMEM
+//! frame then arrives as several descriptors. Every batch reads whole
+//! packets ([`RxRing::receive_packets`](crate::xdp::RxRing::receive_packets)):
+//! counts are of packets, bytes of whole packets, and every segment's frame
+//! goes back to the fill ring. `rx_batch_segments` lends the segments as
+//! they are; `rx_batch` and `forward_batch` lend a packet of several
+//! segments as one slice, copied into a scratch buffer (and, to forward,
+//! copied back); `tx_batch` lends a scratch buffer of the largest frame and
+//! spreads what the closure wrote over as many frames as it needs.
+//!
 //! # Safety
 //!
 //! `XdpBackend` is `Send` by an `unsafe impl`: the UMEM is `!Sync` (it
@@ -37,14 +50,16 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::{
     BackendConfig, BackendError, BackendInfo, BackendKind, BackendStats, Counters, Operation,
     PacketIo,
 };
 use super::{Direction, Forwarded};
 use crate::xdp::{
-    Accounting, AttachMode, BindMode, BoundMode, Frame, SocketInfo, Umem, UmemConfig, XskError,
-    XskSocket,
+    segments_for, Accounting, AttachMode, BindMode, BoundMode, Frame, Packet, SocketInfo, Umem,
+    UmemConfig, XskError, XskSocket,
 };
 
 /// The socket and the frames waiting to go back to the fill ring.
@@ -78,6 +93,19 @@ pub struct XdpBackend {
     /// Frames the RX path (fill ring, kernel, RX ring) should hold.
     rx_target: u32,
     direction: Direction,
+    /// Multi-buffer: the largest frame (bytes) and the most frames it takes.
+    multi: Option<MultiBuf>,
+}
+
+/// What a multi-buffer backend needs besides the socket.
+#[derive(Debug)]
+struct MultiBuf {
+    /// The largest frame the socket accepts (MTU + 14 or `max_frame`).
+    max_frame: u32,
+    /// UMEM frames the largest frame takes.
+    max_segments: u32,
+    /// Where a packet of several segments is copied to be lent as one slice.
+    scratch: Vec<u8>,
 }
 
 // SAFETY: see the module's Safety section — the UMEM and every reference to
@@ -147,7 +175,8 @@ impl XdpBackend {
             .attach_mode(attach)
             .need_wakeup(cfg.need_wakeup)
             .busy_poll(cfg.busy_poll)
-            .tx_skb_budget(cfg.tx_skb_budget);
+            .tx_skb_budget(cfg.tx_skb_budget)
+            .multi_buffer(cfg.multi_buffer);
         let cell = Cell::try_new(umem, |u| {
             let mut tries = 0;
             let sock = loop {
@@ -172,6 +201,20 @@ impl XdpBackend {
             Direction::Tx => 0,
         };
         let si = cell.borrow_dependent().sock.info().clone();
+        let per_frame = cell.borrow_owner().max_packet();
+        let multi = si.multi_buffer.then(|| {
+            // A frame size the socket did not learn (no MTU) is taken as
+            // what the kernel's segment limit allows.
+            let max_frame = match si.max_frame {
+                0 => per_frame * cell.borrow_dependent().sock.max_segments(),
+                m => m,
+            };
+            MultiBuf {
+                max_frame,
+                max_segments: segments_for(max_frame, per_frame),
+                scratch: Vec::new(),
+            }
+        });
         let kind = BackendKind::Xdp;
         let mut reasons: Vec<String> = Vec::new();
         reasons.extend(si.mode_reason.clone());
@@ -183,7 +226,13 @@ impl XdpBackend {
             queue: Some(si.queue),
             direction: dir,
             zero_copy: si.mode == BoundMode::ZeroCopy,
-            mode: format!("{} (driver {})", si.mode, si.driver),
+            mode: match &multi {
+                Some(m) => format!(
+                    "{} (driver {}), multi-buffer (frames up to {} B in up to {} segments)",
+                    si.mode, si.driver, m.max_frame, m.max_segments
+                ),
+                None => format!("{} (driver {})", si.mode, si.driver),
+            },
             attach: si.attach,
             rings: format!(
                 "UMEM {frames} x {} B, RX {} / TX {} / fill {} / completion {}",
@@ -202,6 +251,7 @@ impl XdpBackend {
             c: Counters::default(),
             rx_target,
             direction: dir,
+            multi,
         };
         if dir.rx() {
             b.cell
@@ -289,8 +339,200 @@ fn missing(ring: &'static str) -> BackendError {
     )))
 }
 
+/// The segments as one slice: the only segment itself, or a copy of all
+/// of them in `scratch`.
+fn linear<'a>(segs: &'a mut [&mut [u8]], scratch: &'a mut Vec<u8>) -> &'a mut [u8] {
+    if let [one] = segs {
+        return one;
+    }
+    scratch.clear();
+    for s in segs.iter() {
+        scratch.extend_from_slice(s);
+    }
+    scratch
+}
+
+impl XdpBackend {
+    /// The multi-buffer receive path: whole packets, each lent as its
+    /// segments; every segment's frame goes back to the fill ring.
+    fn rx_packets<F: FnMut(&mut [&mut [u8]])>(
+        &mut self,
+        max: u32,
+        mut f: F,
+    ) -> Result<u32, BackendError> {
+        if !self.direction.rx() {
+            return Err(self.unsupported(Operation::Receive));
+        }
+        let target = self.rx_target;
+        let c = &mut self.c;
+        self.cell.with_dependent_mut(|umem, p| {
+            let rx = p.sock.rx().ok_or_else(|| missing("RX"))?;
+            let mut n = 0;
+            let mut batch = rx.receive_packets(max);
+            for mut pkt in batch.by_ref() {
+                let len = pkt.len();
+                let mut segs: SmallVec<[&mut [u8]; 4]> = pkt
+                    .segments_mut()
+                    .iter_mut()
+                    .map(|s| s.data_mut())
+                    .collect();
+                f(&mut segs);
+                drop(segs);
+                n += 1;
+                c.rx_bytes += len as u64;
+                p.stash.extend(pkt.into_frames());
+            }
+            // A packet whose last descriptor never came: its frames went
+            // back to the pool, and refill() puts them on the fill ring.
+            c.invalid += u64::from(batch.truncated());
+            drop(batch);
+            c.rx_packets += u64::from(n);
+            refill(umem, p, target);
+            if n == 0 {
+                p.sock.wake_rx()?;
+            }
+            Ok(n)
+        })
+    }
+
+    /// The multi-buffer TX path: the closure writes into a scratch buffer
+    /// of the largest frame; the packet is copied into as many UMEM frames
+    /// as it needs and queued as one packet.
+    fn tx_packets<F: FnMut(&mut [u8]) -> Option<usize>>(
+        &mut self,
+        max: u32,
+        mut f: F,
+        scratch: &mut Vec<u8>,
+        (max_frame, max_segs): (u32, u32),
+    ) -> Result<u32, BackendError> {
+        let c = &mut self.c;
+        self.cell.with_dependent_mut(|umem, p| {
+            let parts = p.sock.parts();
+            let tx = parts.tx.ok_or_else(|| missing("TX"))?;
+            let comp = parts.completion.ok_or_else(|| missing("completion"))?;
+            comp.reap(u32::MAX);
+            let mut batch = tx.reserve(max.saturating_mul(max_segs).min(umem.free_frames()));
+            if batch.remaining() < max_segs && max > 0 {
+                c.tx_ring_full += 1;
+            }
+            scratch.resize(max_frame as usize, 0);
+            let (mut n, mut too_long) = (0u32, None);
+            while n < max && batch.remaining() >= max_segs && umem.free_frames() >= max_segs {
+                let len = match f(scratch) {
+                    None | Some(0) => break,
+                    Some(len) if len > scratch.len() => {
+                        too_long = Some(BackendError::PacketTooLong {
+                            len,
+                            capacity: scratch.len(),
+                        });
+                        break;
+                    }
+                    Some(len) => len,
+                };
+                // Cannot run out: max_segs frames are free.
+                let pkt = Packet::from_bytes(umem, &scratch[..len])?;
+                if batch.push_packet(pkt).is_err() {
+                    break; // the packet's frames went back to the pool
+                }
+                n += 1;
+                c.tx_bytes += len as u64;
+            }
+            batch.commit();
+            c.tx_packets += u64::from(n);
+            p.sock.kick_tx()?;
+            match too_long {
+                Some(e) => Err(e),
+                None => Ok(n),
+            }
+        })
+    }
+
+    /// The multi-buffer forward path: whole packets; one of several
+    /// segments is lent as one slice (a copy) and copied back if it goes out.
+    fn forward_packets<F: FnMut(&mut [u8]) -> bool>(
+        &mut self,
+        max: u32,
+        mut f: F,
+        scratch: &mut Vec<u8>,
+        max_segs: u32,
+    ) -> Result<Forwarded, BackendError> {
+        let target = self.rx_target;
+        let c = &mut self.c;
+        self.cell.with_dependent_mut(|umem, p| {
+            let parts = p.sock.parts();
+            let rx = parts.rx.ok_or_else(|| missing("RX"))?;
+            let tx = parts.tx.ok_or_else(|| missing("TX"))?;
+            let comp = parts.completion.ok_or_else(|| missing("completion"))?;
+            comp.reap(u32::MAX);
+            let mut out = tx.reserve(max.saturating_mul(max_segs));
+            let room = out.remaining() / max_segs;
+            if room == 0 && max > 0 {
+                c.tx_ring_full += 1;
+            }
+            let mut r = Forwarded::default();
+            let mut batch = rx.receive_packets(room.min(max));
+            for mut pkt in batch.by_ref() {
+                r.rx += 1;
+                let len = pkt.len() as u64;
+                c.rx_bytes += len;
+                let keep = match pkt.segments_mut() {
+                    [one] => f(one.data_mut()),
+                    segs => {
+                        scratch.clear();
+                        for s in segs.iter() {
+                            scratch.extend_from_slice(s.data());
+                        }
+                        let keep = f(scratch);
+                        if keep {
+                            let mut at = 0;
+                            for s in segs.iter_mut() {
+                                let d = s.data_mut();
+                                d.copy_from_slice(&scratch[at..at + d.len()]);
+                                at += d.len();
+                            }
+                        }
+                        keep
+                    }
+                };
+                if !keep {
+                    p.stash.extend(pkt.into_frames());
+                    continue;
+                }
+                match out.push_packet(pkt) {
+                    Ok(()) => {
+                        r.tx += 1;
+                        c.tx_bytes += len;
+                    }
+                    Err(pkt) => p.stash.extend(pkt.into_frames()),
+                }
+            }
+            c.invalid += u64::from(batch.truncated());
+            drop(batch);
+            out.commit();
+            c.rx_packets += u64::from(r.rx);
+            c.tx_packets += u64::from(r.tx);
+            refill(umem, p, target);
+            if r.tx > 0 {
+                p.sock.kick_tx()?;
+            }
+            if r.rx == 0 {
+                p.sock.wake_rx()?;
+            }
+            Ok(r)
+        })
+    }
+}
+
 impl PacketIo for XdpBackend {
     fn rx_batch<F: FnMut(&mut [u8])>(&mut self, max: u32, mut f: F) -> Result<u32, BackendError> {
+        if let Some(m) = self.multi.as_mut() {
+            let mut scratch = std::mem::take(&mut m.scratch);
+            let r = self.rx_packets(max, |segs| f(linear(segs, &mut scratch)));
+            if let Some(m) = self.multi.as_mut() {
+                m.scratch = scratch;
+            }
+            return r;
+        }
         if !self.direction.rx() {
             return Err(self.unsupported(Operation::Receive));
         }
@@ -314,6 +556,17 @@ impl PacketIo for XdpBackend {
         })
     }
 
+    fn rx_batch_segments<F: FnMut(&mut [&mut [u8]])>(
+        &mut self,
+        max: u32,
+        mut f: F,
+    ) -> Result<u32, BackendError> {
+        if self.multi.is_some() {
+            return self.rx_packets(max, f);
+        }
+        self.rx_batch(max, |p| f(&mut [p]))
+    }
+
     fn tx_batch<F: FnMut(&mut [u8]) -> Option<usize>>(
         &mut self,
         max: u32,
@@ -321,6 +574,15 @@ impl PacketIo for XdpBackend {
     ) -> Result<u32, BackendError> {
         if !self.direction.tx() {
             return Err(self.unsupported(Operation::Transmit));
+        }
+        if let Some(m) = self.multi.as_mut() {
+            let mut scratch = std::mem::take(&mut m.scratch);
+            let geometry = (m.max_frame, m.max_segments);
+            let r = self.tx_packets(max, f, &mut scratch, geometry);
+            if let Some(m) = self.multi.as_mut() {
+                m.scratch = scratch;
+            }
+            return r;
         }
         let c = &mut self.c;
         self.cell.with_dependent_mut(|umem, p| {
@@ -367,6 +629,15 @@ impl PacketIo for XdpBackend {
     ) -> Result<Forwarded, BackendError> {
         if self.direction != Direction::Both {
             return Err(self.unsupported(Operation::Forward));
+        }
+        if let Some(m) = self.multi.as_mut() {
+            let mut scratch = std::mem::take(&mut m.scratch);
+            let segs = m.max_segments;
+            let r = self.forward_packets(max, f, &mut scratch, segs);
+            if let Some(m) = self.multi.as_mut() {
+                m.scratch = scratch;
+            }
+            return r;
         }
         let target = self.rx_target;
         let c = &mut self.c;
@@ -468,5 +739,29 @@ impl AsFd for XdpBackend {
 impl AsRawFd for XdpBackend {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::linear;
+
+    #[test]
+    fn one_segment_is_lent_as_is_several_are_copied_in_order() {
+        let mut scratch = Vec::new();
+        let mut a = [1u8, 2, 3];
+        {
+            let mut segs = [&mut a[..]];
+            let s = linear(&mut segs, &mut scratch);
+            s[0] = 9;
+        }
+        assert_eq!(a, [9, 2, 3], "the only segment itself, not a copy");
+        assert!(scratch.is_empty());
+        let (mut x, mut y, mut z) = ([1u8, 2], [3u8], [4u8, 5, 6]);
+        let mut segs = [&mut x[..], &mut y[..], &mut z[..]];
+        assert_eq!(linear(&mut segs, &mut scratch), [1, 2, 3, 4, 5, 6]);
+        // Reused: cleared, not appended to.
+        let mut segs = [&mut y[..], &mut x[..]];
+        assert_eq!(linear(&mut segs, &mut scratch), [3, 1, 2]);
     }
 }

@@ -192,6 +192,45 @@ pub(crate) fn block_ring<H: FrameHeader>(
     })
 }
 
+/// The largest frame (Ethernet header included) a V3 block of `block_size`
+/// bytes holds whole: `tpacket_rcv` (v6.18) puts the frame at
+/// `macoff = TPACKET_ALIGN(tp_hdrlen + 16) - 14` after the 48-byte block
+/// descriptor and cuts what does not fit (`max_frame_len`).
+pub(crate) fn v3_max_frame<H: FrameHeader>(block_size: u32) -> u32 {
+    let netoff = round_up(H::HDRLEN as u64 + 16, TPACKET_ALIGNMENT as u64);
+    let macoff = netoff - 14;
+    (block_size as u64).saturating_sub(BLOCK_HEADER_LEN as u64 + macoff) as u32
+}
+
+/// Checks that a V3 block holds a whole frame of an interface with MTU
+/// `mtu` (plus its 14-byte Ethernet header and one 4-byte VLAN tag): the
+/// kernel would otherwise hand over such frames cut short.
+///
+/// # Errors
+/// [`PacketError::Geometry`] naming the smallest block size that does.
+pub(crate) fn check_block_holds_mtu<H: FrameHeader>(
+    ifname: &str,
+    block_size: u32,
+    mtu: u32,
+    page: usize,
+) -> Result<(), PacketError> {
+    let frame = mtu.saturating_add(18);
+    let holds = v3_max_frame::<H>(block_size);
+    if frame <= holds {
+        return Ok(());
+    }
+    let need = round_up(block_size as u64 + (frame - holds) as u64, page as u64);
+    Err(bad(
+        RingRole::Rx,
+        format!(
+            "a TPACKET_V3 block must hold a whole frame: {ifname} has MTU {mtu}, so frames of up \
+             to {frame} bytes (Ethernet and VLAN headers included), but a {block_size}-byte \
+             block holds at most {holds} after its descriptor and packet header; the kernel \
+             would cut longer frames short: use block_size >= {need} (or lower the MTU)"
+        ),
+    ))
+}
+
 /// The constraints, in words, for an `EINVAL` the checks above did not
 /// foresee (a kernel with other rules).
 pub(crate) const KERNEL_RULES: &str = "the kernel wants: block size a multiple of the page size, \
@@ -236,6 +275,25 @@ mod tests {
         );
         let p = problem(frame_ring::<V2>(RingRole::Rx, 2048, 0, 4096).unwrap_err());
         assert!(p.contains("frame count"), "{p}");
+    }
+
+    #[test]
+    fn a_v3_block_must_hold_a_whole_frame() {
+        use crate::packet::header::V3;
+        // 48-byte block descriptor + macoff 82 (TPACKET_ALIGN(68 + 16) - 14).
+        assert_eq!(v3_max_frame::<V3>(4096), 4096 - 48 - 82);
+        assert!(check_block_holds_mtu::<V3>("vrx", 4096, 1500, 4096).is_ok());
+        assert!(check_block_holds_mtu::<V3>("vrx", 12288, 9000, 4096).is_ok());
+        let e = check_block_holds_mtu::<V3>("vrx", 8192, 9000, 4096).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("MTU 9000"), "{m}");
+        assert!(m.contains("block_size >= 12288"), "{m}");
+        assert!(m.contains("whole frame"), "{m}");
+        // Exactly enough.
+        let exact = 9018 + 48 + 82;
+        assert_eq!(v3_max_frame::<V3>(exact), 9018);
+        assert!(check_block_holds_mtu::<V3>("vrx", exact, 9000, 1).is_ok());
+        assert!(check_block_holds_mtu::<V3>("vrx", exact - 1, 9000, 1).is_err());
     }
 
     #[test]

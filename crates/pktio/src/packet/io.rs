@@ -147,6 +147,7 @@ impl PacketBackend<FrameRing<V2>> {
     /// privilege (`EPERM`).
     pub fn open(cfg: &BackendConfig) -> Result<PacketV2, BackendError> {
         cfg.check_common()?;
+        cfg.refuse_multi_buffer(BackendKind::PacketV2)?;
         let fs = BackendConfig::or(cfg.frame_size, 2048);
         let fc = BackendConfig::or(cfg.frame_count, 2048);
         let page = page_size();
@@ -199,9 +200,15 @@ impl PacketBackend<BlockRing> {
     /// Uses `block_size` (default 256 KiB), `block_count` (default 64),
     /// `retire_timeout_ms` for RX; `frame_size`/`frame_count` for TX.
     ///
+    /// A block must hold a whole frame of the interface's MTU (plus
+    /// Ethernet and VLAN headers): the default 256 KiB does up to 64 KiB
+    /// MTUs; for MTU 9000 a block needs at least 12 KiB.
+    ///
     /// # Errors
     /// As [`PacketV2::open`](PacketBackend::open); geometry errors name the
-    /// block rules (page multiple, frame fits in block).
+    /// block rules (page multiple, frame fits in block, block holds an
+    /// MTU-sized frame); [`BackendError::Unsupported`] for
+    /// [`BackendConfig::multi_buffer`].
     pub fn open(cfg: &BackendConfig) -> Result<PacketV3, BackendError> {
         Self::open_inner(cfg, false)
     }
@@ -216,13 +223,21 @@ impl PacketBackend<BlockRing> {
 
     fn open_inner(cfg: &BackendConfig, force_v2_tx: bool) -> Result<PacketV3, BackendError> {
         cfg.check_common()?;
+        cfg.refuse_multi_buffer(BackendKind::PacketV3)?;
         let page = page_size();
         let dir = cfg.direction;
         let fs = BackendConfig::or(cfg.frame_size, 2048);
         let fc = BackendConfig::or(cfg.frame_count, 2048);
+        let block_size = BackendConfig::or(cfg.block_size, 256 << 10);
+        if dir.rx() {
+            // An unknown interface is reported by the socket's bind below.
+            if let Ok(mtu) = crate::sys::xdp::mtu(&cfg.interface) {
+                geometry::check_block_holds_mtu::<V3>(&cfg.interface, block_size, mtu, page)?;
+            }
+        }
         let rx_req = match dir.rx() {
             true => Some(geometry::block_ring::<V3>(
-                BackendConfig::or(cfg.block_size, 256 << 10),
+                block_size,
                 BackendConfig::or(cfg.block_count, 64),
                 fs,
                 cfg.retire_timeout_ms,
