@@ -1358,7 +1358,10 @@ fn capture_to_stdout_is_a_whole_pcap_stream() {
                 "-w",
                 "-",
             ];
-            if !by_signal {
+            if by_signal {
+                // Spinning, the capture still sees the signal and stops cleanly.
+                args.push("--spin");
+            } else {
                 args.extend(["-c", "200"]);
             }
             let mut child = pktio_in(rx, &args)

@@ -7,6 +7,9 @@
 //! cost: its thread's CPU time plus the softirq time of its CPU, per packet.
 //! The XDP_DROP ceiling (an XDP program dropping everything on the receiving
 //! veth, fed by the same generator) is measured in the same run, per size.
+//! Within a mode and size the runs interleave across the rows (run 1 of
+//! every backend and peer, then run 2, …), so that the machine's drift hits
+//! every row alike and the ratios compare like with like.
 //!
 //! On veth the receiving side's kernel work runs as softirq on the *sender's*
 //! CPU, so receive rates are usually bounded by the generator's core; the
@@ -266,6 +269,16 @@ pub(super) struct RunResult {
     pub(super) drops_pct: Option<f64>,
 }
 
+/// What the runs of one row gathered.
+#[derive(Debug, Default)]
+struct RowSamples {
+    rates: Vec<f64>,
+    costs: Vec<f64>,
+    drops: Vec<f64>,
+    /// Why the row cannot run here (then it has no samples).
+    unsupported: Option<String>,
+}
+
 /// A row of the table: one of ours, or an existing tool.
 #[derive(Debug, Clone, Copy)]
 enum Row {
@@ -416,6 +429,13 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             a.gen_cpu
         ),
     );
+    if a.modes.iter().any(|m| m.is_capture()) {
+        env.set(
+            "capture",
+            "pktio xdp: --spin --frames 32768 (128 MiB UMEM); pktio v3: defaults; \
+             tcpdump: defaults (-w FILE); netsniff-ng: -S 64MiB",
+        );
+    }
     let mut report = Report::new(
         "pktio bench: packets in the veth lab",
         env,
@@ -472,18 +492,16 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
 
         for &mode in &a.modes {
             let rows = rows_for(mode, &a, &mut report.notes);
-            for row in rows {
-                let labels = Labels::new([
-                    ("mode", mode.name()),
-                    ("size", &*size.to_string()),
-                    ("backend", row.name()),
-                ]);
-                let mut rates = Vec::new();
-                let mut costs = Vec::new();
-                let mut drops = Vec::new();
-                for r in 0..runs {
+            // Runs interleave across the rows (run 1 of every row, then run
+            // 2, …), so that drift of the machine hits every row alike.
+            let mut acc: Vec<RowSamples> = rows.iter().map(|_| RowSamples::default()).collect();
+            for r in 0..runs {
+                for (row, got) in rows.iter().zip(acc.iter_mut()) {
                     if stop.load(Ordering::Relaxed) {
                         break;
+                    }
+                    if got.unsupported.is_some() {
+                        continue;
                     }
                     plan.progress(&format!(
                         "{:<7} {size:>4} B  {:<12} run {}/{runs}",
@@ -491,7 +509,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                         row.name(),
                         r + 1
                     ));
-                    let m = match row {
+                    let m = match *row {
                         Row::Ours(backend) => {
                             measure_cell(&lab, mode, backend, size, &a, warmup, seconds)
                         }
@@ -531,34 +549,49 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                                 m.pps / 1e6,
                                 m.ns_per_packet
                             );
-                            rates.push(m.pps / 1e6);
-                            costs.push(m.ns_per_packet);
-                            drops.extend(m.drops_pct);
+                            got.rates.push(m.pps / 1e6);
+                            got.costs.push(m.ns_per_packet);
+                            got.drops.extend(m.drops_pct);
+                            plan.done += 1;
                         }
                         Err(CellError::Unsupported(why)) => {
                             eprintln!("          unsupported: {why}");
-                            let note = format!(
-                                "{} {} {size} B: unsupported: {why}",
-                                row.name(),
-                                mode.name()
-                            );
-                            if !report.notes.contains(&note) {
-                                report.notes.push(note);
-                            }
-                            // The row stays in the table and the JSON, without samples.
-                            report.cells.push(Cell::new(
-                                labels.with("status", &format!("unsupported: {why}")),
-                                "Mpps",
-                                "Mpps",
-                                Vec::new(),
-                            ));
                             plan.done += runs - r;
-                            break;
+                            got.unsupported = Some(why);
                         }
                         Err(CellError::Failed(e)) => return Err(e),
                     }
-                    plan.done += 1;
                 }
+            }
+            for (row, got) in rows.iter().zip(acc) {
+                let labels = Labels::new([
+                    ("mode", mode.name()),
+                    ("size", &*size.to_string()),
+                    ("backend", row.name()),
+                ]);
+                if let Some(why) = got.unsupported {
+                    let note = format!(
+                        "{} {} {size} B: unsupported: {why}",
+                        row.name(),
+                        mode.name()
+                    );
+                    if !report.notes.contains(&note) {
+                        report.notes.push(note);
+                    }
+                    // The row stays in the table and the JSON, without samples.
+                    report.cells.push(Cell::new(
+                        labels.with("status", &format!("unsupported: {why}")),
+                        "Mpps",
+                        "Mpps",
+                        Vec::new(),
+                    ));
+                }
+                let RowSamples {
+                    rates,
+                    costs,
+                    drops,
+                    ..
+                } = got;
                 if rates.is_empty() {
                     continue;
                 }

@@ -442,7 +442,8 @@ impl Drop for RemoveOnDrop {
 /// namespace, writing everything it captures to `/dev/null` or to tmpfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptureTool {
-    /// `pktio capture --backend xdp` (the filter in the XDP program, AF_XDP).
+    /// `pktio capture --backend xdp --spin --frames 32768` (the filter in the
+    /// XDP program, AF_XDP; spinning, 128 MiB UMEM).
     PktioXdp,
     /// `pktio capture --backend packet` (TPACKET_V3, classic BPF).
     PktioV3,
@@ -539,7 +540,17 @@ pub(super) fn measure_capture(
                     "packet"
                 }
                 .into(),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                // AF_XDP: spin (no wake-up latency) with a 128 MiB UMEM,
+                // whose 16384-entry RX ring rides out the writer's stalls.
+                (tool == CaptureTool::PktioXdp)
+                    .then(|| ["--spin".into(), "--frames".into(), "32768".into()])
+                    .into_iter()
+                    .flatten(),
+            )
+            .collect(),
         ),
         CaptureTool::Tcpdump => (
             "tcpdump".into(),

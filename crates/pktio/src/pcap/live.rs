@@ -384,6 +384,9 @@ impl<'b> Capture<'b> {
     /// per socket per round, round-robin, until the rings are empty); if
     /// there were none, waits up to `timeout` for some (`poll(2)` on the
     /// sockets) and hands those. Returns how many packets were handed.
+    /// A zero `timeout` never sleeps and makes no `poll(2)` call: a caller
+    /// that spins on it reads the rings as fast as they fill, with no
+    /// wake-up latency (the kernel is still woken when it asks to be).
     ///
     /// # Errors
     /// [`CaptureError::Xsk`] when a wakeup or poll fails, e.g. the
@@ -399,6 +402,9 @@ impl<'b> Capture<'b> {
         }
         for s in &mut self.sockets {
             s.sock.wake_rx()?;
+        }
+        if timeout.is_zero() {
+            return Ok(0);
         }
         let ready = {
             let mut fds: Vec<PollFd<'_>> = self

@@ -95,7 +95,8 @@ impl PacketCapture {
     /// Hands the packets waiting in the ring to `f`; if there were none,
     /// waits up to `timeout` (`poll(2)`) and hands those. Returns how many.
     /// A block the kernel has not closed yet is handed over after its
-    /// retire timeout (10 ms).
+    /// retire timeout (10 ms). A zero `timeout` never sleeps and makes no
+    /// `poll(2)` call.
     ///
     /// # Errors
     /// [`CaptureError::Backend`] when `poll` fails or the interface vanished.
@@ -105,7 +106,7 @@ impl PacketCapture {
         mut f: F,
     ) -> Result<usize, CaptureError> {
         let n = self.drain(&mut f);
-        if n > 0 {
+        if n > 0 || timeout.is_zero() {
             return Ok(n);
         }
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
