@@ -26,11 +26,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Receive and drop packets through AF_XDP, printing rates every second.
+    /// Receive and drop packets (AF_XDP, or any --backend), printing rates every second.
     Rxdrop(cmd::xsk::RxdropArgs),
-    /// Transmit generated UDP frames through AF_XDP as fast as possible.
+    /// Transmit generated UDP frames (AF_XDP, or any --backend) as fast as possible.
     Txpush(cmd::xsk::TxpushArgs),
-    /// Receive, swap MAC addresses, send back out (l2fwd) through AF_XDP.
+    /// Receive, swap MAC addresses, send back out (AF_XDP, or any --backend).
     L2fwd(cmd::xsk::L2fwdArgs),
     /// Build, inspect and remove the lab of network namespaces by hand.
     Lab(cmd::lab::LabArgs),

@@ -446,3 +446,32 @@ fn interface_vanishing_is_reported() {
     drop(sock);
     assert_accounted(&umem);
 }
+
+/// `prefill` puts frames on the fill ring inside `build`, before the socket
+/// is steered to: traffic already flowing finds buffers from the first
+/// packet, so the kernel counts no "fill ring empty" drop.
+#[test]
+fn prefill_fills_before_steering_so_no_packet_finds_an_empty_ring() {
+    require_root!();
+    let lab = Lab::new().expect("lab");
+    let frames = test_frames(&lab, 300, TEST_PORT);
+    let _ns = lab.rx().enter().expect("enter rx");
+    let umem = Umem::new(UmemConfig::default()).expect("umem");
+    {
+        let mut sock = XskSocket::builder(lab.rx().ifname())
+            .tx_size(0)
+            .prefill(256)
+            .build(&umem)
+            .expect("socket");
+        // The frames went to the fill ring during build, and only 256 of them.
+        let a = umem.accounting();
+        assert_eq!(a.rx_path, 256, "{a:?}");
+        send_from_gen(&lab, &frames[..200]);
+        let got = receive_test_frames(&mut sock, 200, TEST_PORT, Duration::from_secs(10));
+        check_exact(&frames[..200], &got);
+        let stats = sock.statistics().unwrap();
+        assert_eq!(stats.rx_fill_ring_empty_descs, 0, "{stats:?}");
+        assert_eq!(stats.rx_dropped, 0, "{stats:?}");
+    }
+    assert_accounted(&umem);
+}

@@ -176,7 +176,9 @@ impl XdpBackend {
             .need_wakeup(cfg.need_wakeup)
             .busy_poll(cfg.busy_poll)
             .tx_skb_budget(cfg.tx_skb_budget)
-            .multi_buffer(cfg.multi_buffer);
+            .multi_buffer(cfg.multi_buffer)
+            // The fill ring is populated before the socket is steered to.
+            .prefill(rx_target(dir, frames));
         let cell = Cell::try_new(umem, |u| {
             let mut tries = 0;
             let sock = loop {
@@ -195,11 +197,7 @@ impl XdpBackend {
                 stash: Vec::new(),
             })
         })?;
-        let rx_target = match dir {
-            Direction::Rx => frames,
-            Direction::Both => frames / 2,
-            Direction::Tx => 0,
-        };
+        let rx_target = rx_target(dir, frames);
         let si = cell.borrow_dependent().sock.info().clone();
         let per_frame = cell.borrow_owner().max_packet();
         let multi = si.multi_buffer.then(|| {
@@ -330,6 +328,16 @@ fn refill(umem: &Umem, p: &mut Parts<'_>, target: u32) {
     let on_path = umem.accounting().rx_path + p.stash.len() as u32;
     if on_path < target {
         fill.fill_from_pool(target - on_path);
+    }
+}
+
+/// The frames kept on the receive path (fill ring, kernel, RX ring): all
+/// of them for RX only, half when the socket also transmits.
+fn rx_target(dir: Direction, frames: u32) -> u32 {
+    match dir {
+        Direction::Rx => frames,
+        Direction::Both => frames / 2,
+        Direction::Tx => 0,
     }
 }
 

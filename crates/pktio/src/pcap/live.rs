@@ -346,6 +346,7 @@ impl<'b> Capture<'b> {
                 .tx_size(0)
                 .bind_mode(cfg.bind)
                 .program(&program)
+                .prefill(u32::MAX)
                 .build(umem)?;
             sock.fill_from_pool(u32::MAX)?;
             sockets.push(QueueSocket {

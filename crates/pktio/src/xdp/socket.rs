@@ -224,9 +224,20 @@ pub struct XskSocketBuilder<'p> {
     multi_buffer: bool,
     max_frame: Option<u32>,
     rx_metadata: bool,
+    prefill: u32,
 }
 
 impl<'p> XskSocketBuilder<'p> {
+    /// Puts up to `n` free frames of the UMEM on the fill ring *before* the
+    /// socket enters the steering program's map, so the first packets
+    /// steered to it find buffers instead of being dropped ("no fill
+    /// buffer") while the caller has not filled the ring yet. Default 0
+    /// (fill it yourself with [`XskSocket::fill_from_pool`]).
+    pub fn prefill(mut self, n: u32) -> Self {
+        self.prefill = n;
+        self
+    }
+
     /// Queue id to bind to (default 0).
     pub fn queue(mut self, q: u32) -> Self {
         self.queue = q;
@@ -552,6 +563,14 @@ impl<'p> XskSocketBuilder<'p> {
             BoundMode::Copy
         };
 
+        // Buffers first, then the map: a packet steered here before the
+        // fill ring has entries would be dropped.
+        let mut fill = fill;
+        if self.prefill > 0 && self.rx_size > 0 {
+            if let Some(f) = fill.as_mut() {
+                f.fill_from_pool(self.prefill);
+            }
+        }
         // Into the map (only sockets that receive: a TX-only socket in the
         // map would swallow the queue's traffic).
         if self.rx_size > 0 {
@@ -827,6 +846,7 @@ impl<'u> XskSocket<'u> {
             multi_buffer: false,
             max_frame: None,
             rx_metadata: false,
+            prefill: 0,
         }
     }
 
