@@ -121,6 +121,13 @@ fn harness_cost_measures_both_experiments_off_and_on() {
             assert!(s[0].as_f64().unwrap() > 0.0, "{c}");
         }
     }
+    // The watcher's own CPU, once per run with the harness on.
+    let w = cells
+        .iter()
+        .find(|c| c["metric"] == "watcher CPU")
+        .unwrap_or_else(|| panic!("no watcher CPU cell: {v}"));
+    assert_eq!(w["unit"], "µs/s", "{w}");
+    assert_eq!(w["samples"].as_array().unwrap().len(), 2, "{w}");
     let notes = v["notes"].to_string();
     assert!(
         notes.contains("generator: the harness costs") && notes.contains("loop: the harness costs"),

@@ -18,6 +18,8 @@
 //!
 //! The cost is `1 - on/off` for the generator's rate and `on/off - 1` for
 //! the loop's CPU per packet, from the medians and from each off/on pair.
+//! Both are noisy on a shared machine (a few % run to run), so the watcher's
+//! own CPU time is measured too: the direct figure of what watching costs.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +33,7 @@ use pktio_lab::{Host, Lab};
 use super::bench::{attach_sink, emit_report, join_generator, start_generator, BenchBackend};
 use super::xsk::{run_loop, LoopSpec, Mode};
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
+use crate::run::{pin_to_cpu, softirq_ns, thread_cpu_time, LoopProbe};
 
 /// Arguments of `pktio bench harness`.
 #[derive(Debug, clap::Args)]
@@ -64,8 +66,9 @@ pub struct HarnessArgs {
 
 /// The harness's activity during a window: every second, read what a
 /// `pktio bench` cell reads and print a progress line, until `stop`.
+/// Returns the CPU time the watcher's thread used, in ns.
 fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyhow::Result<u64> {
-    let mut wakes = 0;
+    let cpu0 = thread_cpu_time();
     let mut last = probe.packets.load(Ordering::Relaxed);
     let mut at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -87,13 +90,18 @@ fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyh
             n.saturating_sub(last) as f64 / dt.max(1e-9) / 1e6
         );
         (last, at) = (n, Instant::now());
-        wakes += 1;
     }
-    Ok(wakes)
+    Ok((thread_cpu_time() - cpu0).as_nanos() as u64)
 }
 
-/// One generator run: its rate at the sink, with the harness watching or not.
-fn generator_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyhow::Result<f64> {
+/// One generator run: its rate at the sink, with the harness watching or
+/// not, and the watcher's CPU time per second of window (ns/s).
+fn generator_run(
+    lab: &Lab,
+    a: &HarnessArgs,
+    harness: bool,
+    warmup: f64,
+) -> anyhow::Result<(f64, Option<f64>)> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let gen_stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, a.size, a.gen_cpu, None, gen_stop.clone());
@@ -101,22 +109,26 @@ fn generator_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyh
         std::thread::sleep(Duration::from_secs_f64(warmup));
         let before = lab.rx().try_stats()?.rx_packets;
         let t0 = Instant::now();
-        if harness {
+        let watcher_ns = if harness {
             let probe = LoopProbe::default();
             let stop = AtomicBool::new(false);
-            std::thread::scope(|s| -> anyhow::Result<()> {
+            Some(std::thread::scope(|s| -> anyhow::Result<u64> {
                 let w = s.spawn(|| watcher(&probe, lab.rx(), a.cpu, &stop));
                 std::thread::sleep(Duration::from_secs_f64(a.seconds));
                 stop.store(true, Ordering::Relaxed);
                 w.join()
-                    .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
-                Ok(())
-            })?;
+                    .map_err(|_| anyhow::anyhow!("the watcher panicked"))?
+            })?)
         } else {
             std::thread::sleep(Duration::from_secs_f64(a.seconds));
-        }
+            None
+        };
         let after = lab.rx().try_stats()?.rx_packets;
-        Ok(after.saturating_sub(before) as f64 / t0.elapsed().as_secs_f64())
+        let dt = t0.elapsed().as_secs_f64();
+        Ok((
+            after.saturating_sub(before) as f64 / dt,
+            watcher_ns.map(|ns| ns as f64 / dt),
+        ))
     })();
     gen_stop.store(true, Ordering::SeqCst);
     join_generator(g)?;
@@ -124,8 +136,14 @@ fn generator_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyh
 }
 
 /// One loop run: the rxdrop loop's CPU time per packet at the offered rate,
-/// with its probe published and watched, or not.
-fn loop_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyhow::Result<f64> {
+/// with its probe published and watched, or not, and the watcher's CPU time
+/// per second of window (ns/s).
+fn loop_run(
+    lab: &Lab,
+    a: &HarnessArgs,
+    harness: bool,
+    warmup: f64,
+) -> anyhow::Result<(f64, Option<f64>)> {
     let opts = super::bench::row_opts(BenchBackend::Xdp, a.cpu, true);
     let probe = Arc::new(LoopProbe::default());
     let loop_stop = Arc::new(AtomicBool::new(false));
@@ -153,6 +171,7 @@ fn loop_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyhow::R
     let gen_stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, a.size, a.gen_cpu, Some(a.loop_rate), gen_stop.clone());
     std::thread::sleep(Duration::from_secs_f64(warmup));
+    let t0 = Instant::now();
     let watched = if harness {
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -162,11 +181,11 @@ fn loop_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyhow::R
             w.join()
                 .map_err(|_| anyhow::anyhow!("the watcher panicked"))
                 .and_then(|r| r)
-                .map(|_| ())
+                .map(|ns| Some(ns as f64 / t0.elapsed().as_secs_f64()))
         })
     } else {
         std::thread::sleep(Duration::from_secs_f64(a.seconds));
-        Ok(())
+        Ok(None)
     };
     gen_stop.store(true, Ordering::SeqCst);
     loop_stop.store(true, Ordering::SeqCst);
@@ -176,11 +195,11 @@ fn loop_run(lab: &Lab, a: &HarnessArgs, harness: bool, warmup: f64) -> anyhow::R
         .map_err(|_| anyhow::anyhow!("the measured loop panicked"))?
         .context("the rxdrop loop")?;
     g?;
-    watched?;
+    let watcher_ns = watched?;
     if summary.packets == 0 {
         bail!("the rxdrop loop received nothing");
     }
-    Ok(summary.cpu_ns_per_packet)
+    Ok((summary.cpu_ns_per_packet, watcher_ns))
 }
 
 /// Runs `pktio bench harness`.
@@ -233,7 +252,8 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
     let total = 4 * a.runs;
     let mut done = 0;
     let t_start = Instant::now();
-    type RunFn = fn(&Lab, &HarnessArgs, bool, f64) -> anyhow::Result<f64>;
+    type RunFn = fn(&Lab, &HarnessArgs, bool, f64) -> anyhow::Result<(f64, Option<f64>)>;
+    let mut watcher_us_per_s = Vec::new();
     let experiments: [(&str, &str, &str, RunFn); 2] = [
         ("generator", "Mpps at the sink", "Mpps", generator_run),
         ("loop", "loop CPU", "ns/packet", loop_run),
@@ -262,7 +282,8 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
                     a.runs,
                     t_start.elapsed().as_secs_f64()
                 );
-                let mut v = f(&lab, &a, harness, warmup)?;
+                let (mut v, w) = f(&lab, &a, harness, warmup)?;
+                watcher_us_per_s.extend(w.map(|ns| ns / 1e3));
                 if unit == "Mpps" {
                     v /= 1e6;
                 }
@@ -289,6 +310,23 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
         }
         pairs.push((name, paired));
     }
+    // The harness's own CPU, measured directly: far below what the rates
+    // above can resolve on a shared machine.
+    if let Some(s) = crate::report::Stats::of(&watcher_us_per_s) {
+        report.notes.push(format!(
+            "the watcher's own CPU: {:.0} µs per second of window (median of {} runs; max {:.0}) = {:.3} % of one core",
+            s.median,
+            watcher_us_per_s.len(),
+            s.max,
+            s.median / 1e4
+        ));
+    }
+    report.cells.push(Cell::new(
+        Labels::new([("experiment", "watcher"), ("harness", "on")]),
+        "watcher CPU",
+        "µs/s",
+        watcher_us_per_s,
+    ));
     // The cost from each off/on pair, so that slow drift cancels.
     for (name, p) in &pairs {
         let costs: Vec<f64> = p
