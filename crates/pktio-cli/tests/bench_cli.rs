@@ -49,6 +49,20 @@ fn bench_json_svg_and_unsupported_row() {
         env["cores"]["generator"].is_array() && env["cores"]["measured"].is_array(),
         "{env}"
     );
+    // What each AF_XDP row binds and attaches.
+    let bound = env["extra"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv[0] == "bound")
+        .and_then(|kv| kv[1].as_str())
+        .unwrap_or_else(|| panic!("no bound in {env}"));
+    assert!(
+        bound.contains("xdp-zc = zero-copy, driver attach")
+            && bound.contains("xdp = copy, driver attach")
+            && !bound.contains("v2"),
+        "{bound}"
+    );
     let cells = v["cells"].as_array().unwrap();
     let mpps = |mode: &str, backend: &str| {
         cells

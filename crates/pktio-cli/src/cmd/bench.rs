@@ -188,6 +188,18 @@ impl BenchBackend {
         })
     }
 
+    /// The AF_XDP bind and attach modes of this row, in words (`None` for
+    /// the AF_PACKET and io_uring rows).
+    fn bound(self) -> Option<&'static str> {
+        match self {
+            BenchBackend::XdpZc => Some("zero-copy, driver attach"),
+            BenchBackend::Xdp => Some("copy, driver attach"),
+            BenchBackend::XdpMb => Some("copy, driver attach, multi-buffer"),
+            BenchBackend::XdpSkb => Some("copy, skb attach"),
+            BenchBackend::V3 | BenchBackend::V2 | BenchBackend::Uring => None,
+        }
+    }
+
     fn kind(self) -> BackendKind {
         match self {
             BenchBackend::XdpZc | BenchBackend::Xdp | BenchBackend::XdpMb => BackendKind::Xdp,
@@ -421,6 +433,16 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             }),
     );
     env.set("mtu", mtus_in_words(&a.sizes));
+    // What each AF_XDP row binds and attaches (the bench asks for exactly
+    // this, no fallback: a row that cannot have it says "unsupported").
+    let bound: Vec<String> = a
+        .backends
+        .iter()
+        .filter_map(|b| b.bound().map(|m| format!("{} = {m}", b.name())))
+        .collect();
+    if !bound.is_empty() {
+        env.set("bound", bound.join("; "));
+    }
     env.set("generator", generators_in_words(&a.sizes));
     env.set(
         "softirq",
