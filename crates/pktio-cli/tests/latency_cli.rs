@@ -1,6 +1,8 @@
 //! `pktio latency` as a user runs it: a short run in the lab whose
-//! histogram holds exactly the answered pings, the report formats, and bad
-//! input. Lab tests need root; without it they print SKIPPED and return.
+//! histogram holds exactly the answered pings, the same between two named
+//! interfaces (a veth pair in a namespace this test makes with `ip`), the
+//! report formats, and bad input. Tests that need root print SKIPPED and
+//! return without it.
 
 use std::process::{Command, Output};
 
@@ -165,4 +167,203 @@ fn bad_input_is_refused_with_a_message() {
         assert!(!o.status.success(), "{args:?} accepted: {t}");
         assert!(t.contains(want), "{args:?}: {t}");
     }
+}
+
+#[test]
+fn bad_interface_input_is_refused_before_touching_anything() {
+    for (args, want) in [
+        (
+            vec!["--pinger-if", "lo"],
+            "--pinger-if and --ponger-if go together",
+        ),
+        (
+            vec!["--ponger-if", "lo"],
+            "--pinger-if and --ponger-if go together",
+        ),
+        (
+            vec!["--pinger-if", "lo", "--ponger-if", "lo"],
+            "both lo: the pinger and the ponger need two interfaces",
+        ),
+        (
+            vec!["--pinger-if", "pktiono0", "--ponger-if", "pktiono1"],
+            "interface \"pktiono0\" not found",
+        ),
+        (
+            vec![
+                "--pinger-if",
+                "a0",
+                "--ponger-if",
+                "b0",
+                "--pinger-ip",
+                "8.8.8.8",
+            ],
+            "8.8.8.8 is outside 198.18.0.0/15",
+        ),
+        (
+            vec![
+                "--pinger-if",
+                "a0",
+                "--ponger-if",
+                "b0",
+                "--ponger-ip",
+                "10.1.2.3",
+            ],
+            "10.1.2.3 is outside 198.18.0.0/15",
+        ),
+        (vec!["--ponger-ip", "198.18.0.9"], "go with --pinger-if"),
+    ] {
+        let o = pktio().arg("latency").args(&args).output().unwrap();
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} accepted: {t}");
+        assert!(t.contains(want), "{args:?}: {t}");
+        assert!(!t.contains("panicked"), "{args:?}: {t}");
+    }
+}
+
+/// A network namespace of this test's own, made and removed with `ip`
+/// (Drop removes it, with the veth pair in it, also on a failed assert).
+struct TestNs {
+    name: String,
+}
+
+fn ip(args: &[&str]) {
+    let o = Command::new("ip").args(args).output().unwrap();
+    assert!(o.status.success(), "ip {args:?}: {}", text(&o));
+}
+
+impl TestNs {
+    fn new(name: String) -> TestNs {
+        ip(&["netns", "add", &name]);
+        TestNs { name }
+    }
+
+    /// `program args` run in the namespace (`ip netns exec`, which also
+    /// remounts /sys for it).
+    fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Waits until `ifname` is operationally up: before, frames sent on it
+    /// are dropped.
+    fn wait_up(&self, ifname: &str) {
+        for _ in 0..500 {
+            let o = Command::new("ip")
+                .args(["-n", &self.name, "-br", "link", "show", "dev", ifname])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&o.stdout).contains(" UP ") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{ifname} in {} did not come up", self.name);
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Two named interfaces (a veth pair whose ends are both in one namespace
+/// of this test, GRO on at both ends so that AF_XDP TX and the AF_PACKET
+/// backends are received through NAPI): every backend's histogram holds
+/// exactly the pings answered, and the environment names the interfaces.
+#[test]
+fn named_interfaces_answer_and_the_histogram_holds_the_pings_answered() {
+    require_root!();
+    if Command::new("ip").arg("-V").output().is_err() {
+        eprintln!("SKIPPED named_interfaces_answer_and_the_histogram_holds_the_pings_answered: no `ip` (iproute2)");
+        return;
+    }
+    let pid = std::process::id();
+    let ns = TestNs::new(format!("pktio-latif-{pid}"));
+    let (a, b) = (format!("lia{pid}"), format!("lib{pid}"));
+    let n = ns.name.as_str();
+    // One queue each, like the lab: the AF_XDP sockets bind queue 0.
+    ip(&[
+        "-n",
+        n,
+        "link",
+        "add",
+        &a,
+        "numtxqueues",
+        "1",
+        "numrxqueues",
+        "1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &b,
+        "numtxqueues",
+        "1",
+        "numrxqueues",
+        "1",
+    ]);
+    for i in [&a, &b] {
+        // What Host::set_gro does (ETHTOOL_SGRO), from the command line.
+        let o = ns.exec("ethtool").args(["-K", i, "gro", "on"]).output();
+        match o {
+            Ok(o) => assert!(o.status.success(), "ethtool -K {i} gro on: {}", text(&o)),
+            Err(e) => {
+                eprintln!("SKIPPED named_interfaces_answer_and_the_histogram_holds_the_pings_answered: ethtool: {e}");
+                return;
+            }
+        }
+        ip(&["-n", n, "link", "set", i, "up"]);
+    }
+    ns.wait_up(&a);
+    ns.wait_up(&b);
+
+    let dir = std::env::temp_dir().join(format!("pktio-latency-if-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("lat.json");
+    let o = ns
+        .exec(env!("CARGO_BIN_EXE_pktio"))
+        .args(["latency", "--pinger-if", &a, "--ponger-if", &b])
+        .args(["--backends", "xdp,v2", "--count", "100", "--warmup", "10"])
+        .args(["--runs", "1", "--timeout-ms", "2000", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let raw = std::fs::read(&json).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let env = v["environment"].to_string();
+    assert!(env.contains(&format!("{a} -> {b}")), "environment: {env}");
+    assert!(
+        env.contains("198.18.0.1 -> 198.18.0.2"),
+        "environment: {env}"
+    );
+    assert!(!env.contains("veth NAPI"), "the lab's GRO note: {env}");
+    for backend in ["xdp", "v2"] {
+        for mode in ["busy-poll", "interrupt"] {
+            assert_eq!(status(&v, backend, mode), None, "{backend} {mode}: {t}");
+            let sent = cell(&v, backend, mode, "sent").unwrap();
+            let answered = cell(&v, backend, mode, "answered").unwrap();
+            let lost = cell(&v, backend, mode, "lost").unwrap();
+            let samples = cell(&v, backend, mode, "histogram samples").unwrap();
+            assert_eq!(sent, 100.0, "{backend} {mode}");
+            assert_eq!(answered + lost, sent, "{backend} {mode}");
+            assert_eq!(samples, answered, "{backend} {mode}: histogram vs answered");
+            assert!(answered > 0.0, "{backend} {mode}: nothing answered: {t}");
+        }
+    }
+    // GRO is the test's, not the command's: still on at both ends.
+    for i in [&a, &b] {
+        let o = ns.exec("ethtool").args(["-k", i]).output().unwrap();
+        let k = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            k.contains("generic-receive-offload: on"),
+            "GRO of {i} changed: {k}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

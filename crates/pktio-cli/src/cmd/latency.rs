@@ -1,6 +1,13 @@
 //! `pktio latency`: ping/pong round trips between the lab's two
-//! namespaces, one ping in flight at a time, with an HDR histogram of the
+//! namespaces, or between two named interfaces of the current namespace
+//! (`--pinger-if A --ponger-if B`: two NIC ports cabled to each other, a
+//! veth pair), one ping in flight at a time, with an HDR histogram of the
 //! round-trip times per backend and wakeup mode.
+//!
+//! Each side is an [`End`]: an interface, its MAC and IPv4 address, and
+//! where code for it runs (a thread that entered the lab host's namespace,
+//! or a plain thread for named interfaces). Everything else is shared by
+//! the two setups.
 //!
 //! Both sides run on the same backend, through [`PacketIo`], so one pinger
 //! and one ponger measure every backend: AF_XDP with its program in native
@@ -29,10 +36,20 @@
 //! (`PACKET_IGNORE_OUTGOING`), so the ponger never sees its pongs again.
 //!
 //! Every backend except native AF_XDP receives on a veth that has no NAPI
-//! instance of its own: GRO is switched on at both ends for the run, which
-//! gives each end one, so that every backend receives through NAPI (as the
-//! native XDP program makes the veth do) and busy polling has a NAPI to
-//! poll. It is switched off again afterwards.
+//! instance of its own: in the lab GRO is switched on at both ends for the
+//! run, which gives each end one, so that every backend receives through
+//! NAPI (as the native XDP program makes the veth do) and busy polling has
+//! a NAPI to poll. It is switched off again afterwards.
+//!
+//! On named interfaces nothing of the interfaces is changed (no GRO, no
+//! addresses, no UDP sockets): the addresses (`--pinger-ip`/`--ponger-ip`,
+//! 198.18.0.1 / 198.18.0.2 by default, only in 198.18.0.0/15) are written
+//! into the frames only, and the MACs are read from the interfaces. On a
+//! veth pair, GRO (or an XDP program) on the receiving ends is then the
+//! user's business. The AF_XDP backends bind queue 0 in copy mode: on a
+//! multi-queue NIC the pings must be steered to queue 0. The AF_PACKET and
+//! io_uring backends leave the frames to the stack as well: with IPv4
+//! forwarding on, the stack may route them on (a warning says so).
 //!
 //! Wakeup modes:
 //! - `busy-poll`: both sides spin on their batch calls with the busy-poll
@@ -65,7 +82,7 @@ use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
 use super::bench::{classify, CellError};
-use super::xsk::{Mode, XskOpts};
+use super::xsk::{parse_bench_ip, Mode, XskOpts};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::pin_to_cpu;
 
@@ -113,6 +130,22 @@ pub struct LatencyArgs {
     /// Print the table as Markdown.
     #[arg(long)]
     markdown: bool,
+    /// Run the pinger on this interface of the current network namespace
+    /// instead of the lab (needs --ponger-if).
+    #[arg(long, value_name = "IF")]
+    pinger_if: Option<String>,
+    /// Run the ponger on this interface of the current network namespace
+    /// instead of the lab (needs --pinger-if).
+    #[arg(long, value_name = "IF")]
+    ponger_if: Option<String>,
+    /// The pinger's IPv4 address with --pinger-if (in 198.18.0.0/15)
+    /// [default: 198.18.0.1].
+    #[arg(long, value_name = "IP", value_parser = parse_bench_ip)]
+    pinger_ip: Option<Ipv4Addr>,
+    /// The ponger's IPv4 address with --ponger-if (in 198.18.0.0/15)
+    /// [default: 198.18.0.2].
+    #[arg(long, value_name = "IP", value_parser = parse_bench_ip)]
+    ponger_ip: Option<Ipv4Addr>,
 }
 
 /// A backend as `pktio latency` names it (the names of `pktio bench`).
@@ -270,6 +303,168 @@ fn summary_us(h: &Histogram<u64>) -> [f64; 5] {
     ]
 }
 
+/// The two interfaces named on the command line, checked: both given or
+/// neither, not the same one twice, different addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IfPair {
+    pinger: (String, Ipv4Addr),
+    ponger: (String, Ipv4Addr),
+}
+
+/// Default addresses of the two ends on named interfaces.
+const PINGER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const PONGER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+/// `--pinger-if`/`--ponger-if`/`--pinger-ip`/`--ponger-ip` as an
+/// [`IfPair`], `None` for the lab. Touches nothing (the addresses were
+/// checked against 198.18.0.0/15 by the argument parser).
+fn if_pair(a: &LatencyArgs) -> anyhow::Result<Option<IfPair>> {
+    let (pinger, ponger) = match (&a.pinger_if, &a.ponger_if) {
+        (None, None) => {
+            if a.pinger_ip.is_some() || a.ponger_ip.is_some() {
+                bail!("--pinger-ip and --ponger-ip go with --pinger-if and --ponger-if (the lab has its own addresses)");
+            }
+            return Ok(None);
+        }
+        (Some(p), Some(q)) => (p, q),
+        _ => bail!(
+            "--pinger-if and --ponger-if go together: give both (two interfaces of this namespace) or neither (the lab)"
+        ),
+    };
+    for name in [pinger, ponger] {
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
+            bail!("{name:?} is not an interface name (1 to 15 characters, no '/' or spaces)");
+        }
+    }
+    if pinger == ponger {
+        bail!("--pinger-if and --ponger-if are both {pinger}: the pinger and the ponger need two interfaces");
+    }
+    let pinger_ip = a.pinger_ip.unwrap_or(PINGER_IP);
+    let ponger_ip = a.ponger_ip.unwrap_or(PONGER_IP);
+    if pinger_ip == ponger_ip {
+        bail!("--pinger-ip and --ponger-ip are both {pinger_ip}: a pong is told from a ping by its addresses");
+    }
+    Ok(Some(IfPair {
+        pinger: (pinger.clone(), pinger_ip),
+        ponger: (ponger.clone(), ponger_ip),
+    }))
+}
+
+/// Where the code of one end runs.
+#[derive(Debug, Clone, Copy)]
+enum Place<'a> {
+    /// On a thread that entered this lab host's network namespace.
+    Lab(&'a Host),
+    /// On a plain thread, in the current network namespace.
+    Here,
+}
+
+/// One end of the ping/pong: its interface, the MAC and IPv4 address its
+/// frames carry, and where code for it runs.
+#[derive(Debug)]
+struct End<'a> {
+    ifname: String,
+    mac: [u8; 6],
+    ip: Ipv4Addr,
+    place: Place<'a>,
+}
+
+impl<'a> End<'a> {
+    /// The veth end of a lab host.
+    fn of_host(h: &'a Host) -> End<'a> {
+        End {
+            ifname: h.ifname().to_string(),
+            mac: h.mac(),
+            ip: h.addr().ip(),
+            place: Place::Lab(h),
+        }
+    }
+
+    /// Runs `f` on a thread of this end (its namespace) and returns its
+    /// result; a panic in `f` is resumed here.
+    fn run<F, R>(&self, f: F) -> anyhow::Result<R>
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        match self.place {
+            Place::Lab(h) => Ok(h.try_run(f)?),
+            Place::Here => std::thread::scope(|s| match s.spawn(f).join() {
+                Ok(r) => Ok(r),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }),
+        }
+    }
+}
+
+/// The two ends, and the lab if they are its hosts.
+#[derive(Debug)]
+struct Pair<'a> {
+    pinger: End<'a>,
+    ponger: End<'a>,
+    lab: Option<&'a Lab>,
+}
+
+impl<'a> Pair<'a> {
+    /// The pinger on the lab's gen end, the ponger on its rx end.
+    fn in_lab(lab: &'a Lab) -> Pair<'a> {
+        Pair {
+            pinger: End::of_host(lab.gen()),
+            ponger: End::of_host(lab.rx()),
+            lab: Some(lab),
+        }
+    }
+
+    /// Two interfaces of the current namespace: they must exist (an ifindex
+    /// by `SIOCGIFINDEX`), and their MACs come from `RTM_GETLINK`
+    /// (`IFLA_ADDRESS`), which, unlike `/sys/class/net`, always shows the
+    /// calling thread's namespace.
+    fn on_interfaces(p: IfPair) -> anyhow::Result<Pair<'static>> {
+        let pinger_index = super::xsk::ifindex(&p.pinger.0)?;
+        let ponger_index = super::xsk::ifindex(&p.ponger.0)?;
+        if pinger_index == ponger_index {
+            bail!(
+                "{} and {} are the same interface (index {pinger_index}): the pinger and the ponger need two",
+                p.pinger.0,
+                p.ponger.0
+            );
+        }
+        let ns = std::fs::File::open("/proc/thread-self/ns/net")
+            .context("opening /proc/thread-self/ns/net")?;
+        let links = pktio_lab::list_links(std::os::fd::AsFd::as_fd(&ns)).with_context(|| {
+            format!(
+                "reading the MACs of {} and {} (RTM_GETLINK; needs root)",
+                p.pinger.0, p.ponger.0
+            )
+        })?;
+        let end = |(ifname, ip): (String, Ipv4Addr), index: u32| -> anyhow::Result<End<'static>> {
+            let mac = links
+                .iter()
+                .find(|l| l.ifindex == index)
+                .and_then(|l| l.mac)
+                .filter(|m| *m != [0; 6])
+                .with_context(|| format!("{ifname} has no Ethernet MAC address"))?;
+            Ok(End {
+                ifname,
+                mac,
+                ip,
+                place: Place::Here,
+            })
+        };
+        Ok(Pair {
+            pinger: end(p.pinger, pinger_index)?,
+            ponger: end(p.ponger, ponger_index)?,
+            lab: None,
+        })
+    }
+}
+
+/// Whether the current namespace forwards IPv4: the stack then routes the
+/// pings and pongs the AF_PACKET and io_uring backends leave to it.
+fn ipv4_forwarding() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|t| t.trim() != "0")
+}
+
 /// Runs `pktio latency`.
 pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
     if a.count == 0 {
@@ -293,27 +488,50 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
             bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
         }
     }
-    let lab = Lab::new()
-        .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
+    let ifs = if_pair(&a)?;
+    let lab;
+    let pair = match ifs {
+        Some(p) => Pair::on_interfaces(p)?,
+        None => {
+            lab = Lab::new()
+                .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
+            Pair::in_lab(&lab)
+        }
+    };
     let stop = crate::run::stop_flag();
 
     let mut env = Environment::detect();
     env.cores.insert("pinger".into(), vec![a.ping_cpu]);
     env.cores.insert("ponger".into(), vec![a.pong_cpu]);
-    env.set("driver", "veth");
+    let mut notes = Vec::new();
+    let title = if pair.lab.is_some() {
+        env.set("driver", "veth");
+        env.set("gro", "on for every backend but xdp (veth NAPI)");
+        "pktio latency: round trips in the veth lab (µs)".to_string()
+    } else {
+        let (p, q) = (&pair.pinger, &pair.ponger);
+        env.set("interfaces", format!("{} -> {}", p.ifname, q.ifname));
+        env.set("addresses", format!("{} -> {}", p.ip, q.ip));
+        env.set("gro", "left as it is");
+        if ipv4_forwarding() && a.backends.iter().any(|b| b.needs_gro()) {
+            let w = "IPv4 forwarding is on: the stack also sees the AF_PACKET and io_uring backends' pings and pongs and may route them on".to_string();
+            eprintln!("warning: {w}");
+            notes.push(w);
+        }
+        format!(
+            "pktio latency: round trips between {} and {} (µs)",
+            p.ifname, q.ifname
+        )
+    };
     env.set("bind", "AF_XDP copy");
-    env.set("gro", "on for every backend but xdp (veth NAPI)");
     env.set("v3 retire", format!("{V3_RETIRE_MS} ms"));
     env.set("size", format!("{} B", a.size));
     env.set("pings", a.count.to_string());
     env.set("warmup", a.warmup.to_string());
     env.set("timeout", format!("{} ms", a.timeout_ms));
     env.set("clock", "CLOCK_MONOTONIC in the payload");
-    let mut report = Report::new(
-        "pktio latency: round trips in the veth lab (µs)",
-        env,
-        &["backend", "mode"],
-    );
+    let mut report = Report::new(&title, env, &["backend", "mode"]);
+    report.notes.extend(notes);
 
     for &backend in &a.backends {
         for &mode in &a.modes {
@@ -333,7 +551,7 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
                     a.runs,
                     a.count
                 );
-                let res = match measure(&lab, backend, mode, &a, &stop) {
+                let res = match measure(&pair, backend, mode, &a, &stop) {
                     Ok(res) => res,
                     Err(CellError::Unsupported(why)) => {
                         eprintln!("          unsupported: {why}");
@@ -461,59 +679,65 @@ fn udp_sink(host: &Host) -> anyhow::Result<UdpSocket> {
         .with_context(|| format!("binding UDP {ip}:{PING_PORT} in namespace {}", host.name()))
 }
 
-/// One run of `backend` in `mode`, GRO switched on for it if it needs it
-/// (and off again, whatever happened).
+/// One run of `backend` in `mode`, in the lab with GRO switched on for it
+/// if it needs it (and off again, whatever happened). Named interfaces are
+/// left as they are.
 fn measure(
-    lab: &Lab,
+    pair: &Pair<'_>,
     backend: LatBackend,
     mode: LatMode,
     a: &LatencyArgs,
     stop: &AtomicBool,
 ) -> Result<RunResult, CellError> {
-    let gro = backend.needs_gro();
-    if gro {
-        for h in [lab.gen(), lab.rx()] {
-            h.set_gro(true)?;
-        }
+    let gro_hosts = match pair.lab {
+        Some(lab) if backend.needs_gro() => vec![lab.gen(), lab.rx()],
+        _ => Vec::new(),
+    };
+    for h in &gro_hosts {
+        h.set_gro(true)?;
     }
-    let r = measure_pair(lab, backend, mode, a, stop);
-    if gro {
-        for h in [lab.gen(), lab.rx()] {
-            let off = h.set_gro(false);
-            if r.is_ok() {
-                off?;
-            }
+    let r = measure_pair(pair, backend, mode, a, stop);
+    for h in &gro_hosts {
+        let off = h.set_gro(false);
+        if r.is_ok() {
+            off?;
         }
     }
     r
 }
 
-/// One run: a ponger on rx, the pinger on gen.
+/// One run: a ponger on its end, the pinger on its own.
 fn measure_pair(
-    lab: &Lab,
+    pair: &Pair<'_>,
     backend: LatBackend,
     mode: LatMode,
     a: &LatencyArgs,
     stop: &AtomicBool,
 ) -> Result<RunResult, CellError> {
-    let _sinks = [udp_sink(lab.gen())?, udp_sink(lab.rx())?];
+    // The UDP sinks only spare the lab's stacks the ICMP port unreachable
+    // answers; the pinger counts UDP pongs only, so they are not needed
+    // for correctness. On named interfaces none is bound: the addresses
+    // are usually not assigned there (bind would fail) and the user's
+    // sockets are not ours to add to.
+    let _sinks = match pair.lab {
+        Some(lab) => vec![udp_sink(lab.gen())?, udp_sink(lab.rx())?],
+        None => Vec::new(),
+    };
     let pong_stop = AtomicBool::new(false);
     let (tx_ready, rx_ready) = mpsc::channel();
     std::thread::scope(|s| -> Result<RunResult, CellError> {
         let h = s.spawn(|| {
-            lab.rx()
-                .try_run(|| ponger(lab, backend, mode, a.pong_cpu, tx_ready, &pong_stop))
-                .map_err(anyhow::Error::from)?
+            pair.ponger
+                .run(|| ponger(pair, backend, mode, a.pong_cpu, tx_ready, &pong_stop))?
         });
         let ready = rx_ready
             .recv_timeout(Duration::from_secs(10))
             .map_err(|_| anyhow::anyhow!("the ponger did not start"))
             .and_then(|r| r);
         let result = match ready {
-            Ok(()) => lab
-                .gen()
-                .try_run(|| pinger(lab, backend, mode, a, stop))
-                .map_err(anyhow::Error::from)
+            Ok(()) => pair
+                .pinger
+                .run(|| pinger(pair, backend, mode, a, stop))
                 .and_then(|r| r),
             Err(e) => Err(e),
         };
@@ -536,14 +760,14 @@ fn measure_pair(
 /// The ponger: reflects every ping until `stop`. An error opening the
 /// backend goes to `ready` (the run reports it).
 fn ponger(
-    lab: &Lab,
+    pair: &Pair<'_>,
     backend: LatBackend,
     mode: LatMode,
     cpu: usize,
     ready: mpsc::Sender<anyhow::Result<()>>,
     stop: &AtomicBool,
 ) -> anyhow::Result<u64> {
-    let opened = pin_to_cpu(cpu).and_then(|()| open_side(lab.rx().ifname(), backend, mode));
+    let opened = pin_to_cpu(cpu).and_then(|()| open_side(&pair.ponger.ifname, backend, mode));
     let mut b = match opened {
         Ok(b) => b,
         Err(e) => {
@@ -555,10 +779,10 @@ fn ponger(
     if ready.send(Ok(())).is_err() {
         return Ok(0);
     }
-    let (gen_ip, rx_ip) = (lab.gen().addr().ip(), lab.rx().addr().ip());
+    let (ping_ip, pong_ip) = (pair.pinger.ip, pair.ponger.ip);
     let mut reflected = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let r = b.forward_batch(64, |f| ping_of(f, gen_ip, rx_ip).is_some() && reflect(f))?;
+        let r = b.forward_batch(64, |f| ping_of(f, ping_ip, pong_ip).is_some() && reflect(f))?;
         reflected += r.tx as u64;
         if r.rx == 0 && mode == LatMode::Interrupt {
             b.wait(50)?;
@@ -596,20 +820,20 @@ fn send_ping(b: &mut Backend, spec: &UdpFrame, seq: u32, len: usize) -> anyhow::
 
 /// The pinger: `warmup + count` pings, one at a time.
 fn pinger(
-    lab: &Lab,
+    pair: &Pair<'_>,
     backend: LatBackend,
     mode: LatMode,
     a: &LatencyArgs,
     stop: &AtomicBool,
 ) -> anyhow::Result<RunResult> {
     pin_to_cpu(a.ping_cpu)?;
-    let mut b = open_side(lab.gen().ifname(), backend, mode)?;
-    let (gen_ip, rx_ip) = (lab.gen().addr().ip(), lab.rx().addr().ip());
+    let mut b = open_side(&pair.pinger.ifname, backend, mode)?;
+    let (ping_ip, pong_ip) = (pair.pinger.ip, pair.ponger.ip);
     let spec = UdpFrame {
-        src_mac: lab.gen().mac(),
-        dst_mac: lab.rx().mac(),
-        src_ip: gen_ip,
-        dst_ip: rx_ip,
+        src_mac: pair.pinger.mac,
+        dst_mac: pair.ponger.mac,
+        src_ip: ping_ip,
+        dst_ip: pong_ip,
         src_port: PING_PORT,
         dst_port: PING_PORT,
     };
@@ -636,7 +860,7 @@ fn pinger(
                 let t = now_ns();
                 // Only the pong of this ping: not a late one, not an ICMP
                 // error, not anything else the link carries.
-                if let Some(pong) = ping_of(f, rx_ip, gen_ip) {
+                if let Some(pong) = ping_of(f, pong_ip, ping_ip) {
                     if pong.seq == seq {
                         rtt = Some(t.saturating_sub(pong.sent_ns).max(1));
                     }
@@ -775,6 +999,96 @@ mod tests {
         }
         assert!(!LatBackend::Xdp.needs_gro());
         assert!(LatBackend::ALL[1..].iter().all(|b| b.needs_gro()));
+    }
+
+    fn args(extra: &[&str]) -> Result<LatencyArgs, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: LatencyArgs,
+        }
+        let argv = std::iter::once("latency").chain(extra.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.a)
+    }
+
+    fn pair_of(extra: &[&str]) -> anyhow::Result<Option<IfPair>> {
+        if_pair(&args(extra).map_err(anyhow::Error::from)?)
+    }
+
+    #[test]
+    fn named_interfaces_take_both_flags_and_the_benchmarking_range() {
+        assert_eq!(pair_of(&[]).unwrap(), None);
+        assert_eq!(
+            pair_of(&["--pinger-if", "a0", "--ponger-if", "b0"]).unwrap(),
+            Some(IfPair {
+                pinger: ("a0".into(), PINGER_IP),
+                ponger: ("b0".into(), PONGER_IP),
+            })
+        );
+        let p = pair_of(&[
+            "--pinger-if",
+            "a0",
+            "--ponger-if",
+            "b0",
+            "--pinger-ip",
+            "198.19.255.1",
+            "--ponger-ip",
+            "198.18.7.9",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(p.pinger.1, Ipv4Addr::new(198, 19, 255, 1));
+        assert_eq!(p.ponger.1, Ipv4Addr::new(198, 18, 7, 9));
+        for (argv, want) in [
+            (&["--pinger-if", "a0"][..], "go together"),
+            (&["--ponger-if", "b0"][..], "go together"),
+            (&["--pinger-if", "a0", "--ponger-if", "a0"][..], "both a0"),
+            (&["--pinger-ip", "198.18.0.5"][..], "go with --pinger-if"),
+            (
+                &[
+                    "--pinger-if",
+                    "a0",
+                    "--ponger-if",
+                    "b0",
+                    "--ponger-ip",
+                    "198.18.0.1",
+                ][..],
+                "both 198.18.0.1",
+            ),
+            (
+                &[
+                    "--pinger-if",
+                    "a0",
+                    "--ponger-if",
+                    "b0",
+                    "--pinger-ip",
+                    "10.0.0.1",
+                ][..],
+                "outside 198.18.0.0/15",
+            ),
+            (
+                &[
+                    "--pinger-if",
+                    "a0",
+                    "--ponger-if",
+                    "b0",
+                    "--ponger-ip",
+                    "198.20.0.1",
+                ][..],
+                "outside 198.18.0.0/15",
+            ),
+            (
+                &["--pinger-if", "a/0", "--ponger-if", "b0"][..],
+                "not an interface name",
+            ),
+            (
+                &["--pinger-if", "a234567890123456", "--ponger-if", "b0"][..],
+                "not an interface name",
+            ),
+        ] {
+            let e = pair_of(argv).expect_err(&format!("{argv:?} accepted"));
+            assert!(format!("{e:#}").contains(want), "{argv:?}: {e:#}");
+        }
     }
 
     #[test]

@@ -225,7 +225,7 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     Ok(m)
 }
 
-fn parse_bench_ip(s: &str) -> Result<Ipv4Addr, String> {
+pub(crate) fn parse_bench_ip(s: &str) -> Result<Ipv4Addr, String> {
     let ip: Ipv4Addr = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
     pktio_lab::LabAddr::new(ip).map(|a| a.ip()).map_err(|_| {
         format!(
