@@ -252,8 +252,13 @@ impl XdpBackend {
             multi,
         };
         if dir.rx() {
-            b.cell
-                .with_dependent_mut(|_, p| p.sock.fill_from_pool(rx_target))?;
+            // `prefill` already put what the fill ring holds; top up to the
+            // target (a fill ring smaller than the target leaves the rest for
+            // `refill`), never beyond it: the other frames are for TX.
+            b.cell.with_dependent_mut(|umem, p| {
+                let on_path = umem.accounting().rx_path;
+                p.sock.fill_from_pool(rx_target.saturating_sub(on_path))
+            })?;
         }
         Ok(b)
     }
