@@ -25,14 +25,23 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
+/// Checks that every CPU of `cpus` exists on this host (a clear error
+/// before anything is built, instead of a failed pin later).
+pub fn check_cpus(cpus: &[usize]) -> anyhow::Result<()> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for &cpu in cpus {
+        anyhow::ensure!(
+            cpu < n,
+            "CPU {cpu} does not exist: this host has CPUs 0..{}",
+            n - 1
+        );
+    }
+    Ok(())
+}
+
 /// Pins the calling thread to `cpu` (`sched_setaffinity`).
 pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    anyhow::ensure!(
-        cpu < n,
-        "CPU {cpu} does not exist: this host has CPUs 0..{}",
-        n - 1
-    );
+    check_cpus(&[cpu])?;
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
     rustix::thread::sched_setaffinity(None, &set)

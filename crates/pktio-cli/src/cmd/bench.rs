@@ -383,12 +383,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for c in [a.cpu, a.gen_cpu] {
-        if c >= ncpu {
-            bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
-        }
-    }
+    crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
     if let Some(r) = a.rate {
         if !(r.is_finite() && r >= 1.0) {
             bail!("--rate must be at least 1 packet per second, not {r}");

@@ -222,12 +222,7 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
             a.loop_rate
         );
     }
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for c in [a.cpu, a.gen_cpu] {
-        if c >= ncpu {
-            bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
-        }
-    }
+    crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = crate::run::stop_flag();

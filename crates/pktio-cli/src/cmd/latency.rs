@@ -482,12 +482,7 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
     if a.timeout_ms == 0 || a.timeout_ms > 60_000 {
         bail!("--timeout-ms must be between 1 and 60000");
     }
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for c in [a.ping_cpu, a.pong_cpu] {
-        if c >= ncpu {
-            bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
-        }
-    }
+    crate::run::check_cpus(&[a.ping_cpu, a.pong_cpu])?;
     let ifs = if_pair(&a)?;
     let lab;
     let pair = match ifs {

@@ -217,12 +217,7 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
     if a.modes.is_empty() {
         bail!("--modes needs at least one of rxdrop, l2fwd");
     }
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for c in [a.cpu, a.gen_cpu] {
-        if c >= ncpu {
-            bail!("CPU {c} does not exist: this host has CPUs 0..{}", ncpu - 1);
-        }
-    }
+    crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = stop_flag();
