@@ -42,6 +42,12 @@ pub fn check_cpus(cpus: &[usize]) -> anyhow::Result<()> {
 /// Pins the calling thread to `cpu` (`sched_setaffinity`).
 pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
     check_cpus(&[cpu])?;
+    set_affinity(cpu)
+}
+
+/// Restricts the calling thread to `cpu`, a CPU known to exist (one it was
+/// allowed to run on, say).
+pub fn set_affinity(cpu: usize) -> anyhow::Result<()> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
     rustix::thread::sched_setaffinity(None, &set)
@@ -181,6 +187,57 @@ pub fn softirq_ticks(proc_stat: &str, cpu: usize) -> Option<u64> {
     line.split_whitespace().nth(7)?.parse().ok()
 }
 
+/// Where one CPU's time went since boot, in ns, from `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuTimes {
+    /// Everything but idle and iowait.
+    pub busy: u64,
+    /// Of which softirq.
+    pub softirq: u64,
+    /// All columns up to and including steal.
+    pub total: u64,
+}
+
+impl CpuTimes {
+    /// CPU `cpu`'s times now; `None` if `/proc/stat` is unreadable.
+    pub fn now(cpu: usize) -> Option<CpuTimes> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        CpuTimes::parse(&text, cpu)
+    }
+
+    /// The `cpuN` line of a `/proc/stat` text: user nice system idle
+    /// iowait irq softirq steal (guest time is already in user).
+    pub fn parse(proc_stat: &str, cpu: usize) -> Option<CpuTimes> {
+        let tag = format!("cpu{cpu}");
+        let line = proc_stat
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(tag.as_str()))?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        let ns = |t: u64| t.saturating_mul(1_000_000_000) / clock_ticks_per_sec();
+        let total: u64 = v.iter().sum();
+        let idle = v.get(3)? + v.get(4)?;
+        Some(CpuTimes {
+            busy: ns(total - idle),
+            softirq: ns(*v.get(6)?),
+            total: ns(total),
+        })
+    }
+
+    /// The times between `earlier` and `self`.
+    pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            busy: self.busy.saturating_sub(earlier.busy),
+            softirq: self.softirq.saturating_sub(earlier.softirq),
+            total: self.total.saturating_sub(earlier.total),
+        }
+    }
+}
+
 fn clock_ticks_per_sec() -> u64 {
     // SAFETY-free: sysconf via rustix is not available; USER_HZ is 100 on
     // every Linux architecture pktio supports (it is fixed by the ABI of
@@ -209,5 +266,19 @@ mod stat_tests {
         assert_eq!(softirq_ticks(s, 1), Some(4));
         assert_eq!(softirq_ticks(s, 10), Some(99));
         assert_eq!(softirq_ticks(s, 2), None);
+        let t = CpuTimes::parse(s, 1).unwrap();
+        // user 5 + system 10 + softirq 4 busy, idle 150: ticks of 10 ms.
+        assert_eq!(
+            t,
+            CpuTimes {
+                busy: 190_000_000,
+                softirq: 40_000_000,
+                total: 1_690_000_000
+            }
+        );
+        let later = CpuTimes::parse("cpu1 6 0 10 160 0 0 4 0\n", 1).unwrap();
+        assert_eq!(later.since(&t).busy, 10_000_000);
+        assert_eq!(later.since(&t).total, 110_000_000);
+        assert_eq!(CpuTimes::parse("cpu1 5 0 x\n", 1), None);
     }
 }

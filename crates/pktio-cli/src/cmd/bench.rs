@@ -57,6 +57,9 @@ enum BenchSub {
     /// What the benchmark's own measuring costs: the generator's rate and the
     /// measured loop's CPU per packet with the harness watching and without.
     Harness(super::harness::HarnessArgs),
+    /// The live-frame generator beside xdp-trafficgen (the tool when it runs,
+    /// and its BPF_PROG_RUN call re-created), into the same XDP_DROP sink.
+    Gen(super::genbench::GenBenchArgs),
 }
 
 /// The packet benchmark's options.
@@ -121,8 +124,11 @@ pub struct PacketBenchArgs {
     /// benchmarking range 198.18.0.0/15).
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interface: Option<String>,
-    /// Also run the existing tools that are installed (dpdk-testpmd with
-    /// net_af_xdp and net_af_packet) in the same lab, as rows of the same table.
+    /// Also run the existing tools that are installed in the same lab, as
+    /// rows of the same table: dpdk-testpmd (net_af_xdp, net_af_packet),
+    /// `xdp-bench drop` as a second ceiling ($XDP_BENCH or PATH; xdp-tools
+    /// ≥ 1.5.6 on kernels ≥ 6.16), tcpdump and netsniff-ng for capture.
+    /// Missing or failing tools are listed in the notes.
     #[arg(long)]
     peers: bool,
 }
@@ -265,6 +271,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.sub {
         Some(BenchSub::Tcp(t)) => super::tcp::bench(t),
         Some(BenchSub::Harness(h)) => super::harness::run(h),
+        Some(BenchSub::Gen(g)) => super::genbench::run(g),
         None => packet_bench(a.packet),
     }
 }
@@ -473,6 +480,19 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         per_run: seconds + warmup + 0.4,
     };
 
+    // xdp-bench drop beside our ceiling, with --peers, where it runs.
+    let mut xdp_bench = None;
+    if a.peers {
+        xdp_bench = super::peers::find_xdp_tool("XDP_BENCH", "xdp-bench");
+        if xdp_bench.is_some() {
+            plan.cells += a.sizes.len() * runs;
+        } else {
+            report.notes.push(
+                "peers: xdp-bench not found (xdp-tools ≥ 1.5.6 on PATH, or its path in XDP_BENCH)"
+                    .into(),
+            );
+        }
+    }
     let mut ceilings: Vec<(u32, f64)> = Vec::new();
     for &size in &a.sizes {
         let mtu = size_mtu(size);
@@ -482,8 +502,9 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("setting MTU {mtu} for {size}-byte frames"))?;
             }
         }
-        // The ceiling: XDP_DROP on the receiving end, same generator.
-        let mut samples = Vec::new();
+        // The ceiling: XDP_DROP on the receiving end, same generator; with
+        // --peers, xdp-bench drop as the sink too, runs alternating.
+        let (mut samples, mut peer_samples) = (Vec::new(), Vec::new());
         for r in 0..runs {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -496,6 +517,40 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             eprintln!("          {:.3} Mpps", pps / 1e6);
             samples.push(pps / 1e6);
             plan.done += 1;
+            if let Some(path) = xdp_bench.clone() {
+                plan.progress(&format!(
+                    "ceiling {size:>4} B  xdp-bench drop  run {}/{runs}",
+                    r + 1
+                ));
+                match super::peers::measure_xdp_bench_ceiling(
+                    &lab, &path, size, a.gen_cpu, warmup, seconds,
+                ) {
+                    Ok(pps) => {
+                        eprintln!("          {:.3} Mpps", pps / 1e6);
+                        peer_samples.push(pps / 1e6);
+                    }
+                    Err(e) => {
+                        eprintln!("          unusable: {e:#}");
+                        report
+                            .notes
+                            .push(super::peers::xdp_tool_unusable("xdp-bench", &path, &e));
+                        xdp_bench = None;
+                    }
+                }
+                plan.done += 1;
+            }
+        }
+        if !peer_samples.is_empty() {
+            report.cells.push(Cell::new(
+                Labels::new([
+                    ("mode", "ceiling"),
+                    ("size", &*size.to_string()),
+                    ("backend", "xdp-bench"),
+                ]),
+                "Mpps",
+                "Mpps",
+                peer_samples,
+            ));
         }
         let labels = Labels::new([
             ("mode", "ceiling"),
@@ -722,7 +777,7 @@ fn destination(mode: BenchMode, size: u32, ceilings: &[(u32, f64)], seconds: f64
 }
 
 /// The lab's frame from gen to rx, `size` bytes on the wire (FCS included).
-fn lab_frame(lab: &Lab) -> UdpFrame {
+pub(super) fn lab_frame(lab: &Lab) -> UdpFrame {
     UdpFrame {
         src_mac: lab.gen().mac(),
         dst_mac: lab.rx().mac(),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod capture;
+pub mod genbench;
 pub mod harness;
 pub mod lab;
 pub mod latency;

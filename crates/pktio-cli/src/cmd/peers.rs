@@ -40,6 +40,114 @@ impl Peer {
     }
 }
 
+/// Where a tool of xdp-tools is: the path in `env` (`XDP_BENCH`,
+/// `XDP_TRAFFICGEN`, as `shared/lab/lab.sh` takes them), else the first
+/// `name` on `PATH`. Debian's xdp-tools 1.3.1 does not run on kernels
+/// ≥ 6.16; whether the one found runs is seen when it is started.
+pub fn find_xdp_tool(env: &str, name: &str) -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return Some(p.into());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// What to say of a tool of xdp-tools that exited at once.
+pub fn xdp_tool_unusable(name: &str, path: &std::path::Path, e: &anyhow::Error) -> String {
+    format!(
+        "{name} ({}): unusable: {e:#} (xdp-tools ≥ 1.5.6 runs on kernels ≥ 6.16; name one in {})",
+        path.display(),
+        if name == "xdp-bench" {
+            "XDP_BENCH"
+        } else {
+            "XDP_TRAFFICGEN"
+        }
+    )
+}
+
+/// An existing tool running as our child for one measured window.
+pub struct ToolChild {
+    child: Child,
+}
+
+impl ToolChild {
+    /// Starts `cmd` with its output discarded and its stderr kept for the
+    /// reason it might fail.
+    pub fn spawn(mut cmd: std::process::Command) -> anyhow::Result<ToolChild> {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", cmd.get_program().to_string_lossy()))?;
+        Ok(ToolChild { child })
+    }
+
+    /// Stops it (SIGINT to its PID, SIGKILL after 3 s). `Err` if it had
+    /// already exited: it could not run, and the error says why (the last
+    /// line it wrote to stderr).
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_some() {
+            let mut err = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            let why = err
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap_or("no message");
+            bail!("exited on its own ({why})");
+        }
+        // Our own child, by its PID: SIGINT is how these tools stop cleanly.
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+/// The XDP_DROP ceiling with `xdp-bench drop` (native mode) as the sink on
+/// the receiving veth instead of pktio's program: packets per second
+/// counted by the link, same generator.
+pub(super) fn measure_xdp_bench_ceiling(
+    lab: &Lab,
+    path: &std::path::Path,
+    size: u32,
+    gen_cpu: usize,
+    warmup: f64,
+    seconds: f64,
+) -> anyhow::Result<f64> {
+    let mut cmd = lab.rx().command(path);
+    cmd.args(["drop", "-m", "native", lab.rx().ifname()]);
+    let tool = ToolChild::spawn(cmd)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let g = start_generator(lab, size, gen_cpu, None, stop.clone());
+    let window = (|| -> anyhow::Result<f64> {
+        std::thread::sleep(Duration::from_secs_f64(warmup));
+        let before = lab.rx().try_stats()?.rx_packets;
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        let after = lab.rx().try_stats()?.rx_packets;
+        Ok(after.saturating_sub(before) as f64 / t0.elapsed().as_secs_f64())
+    })();
+    stop.store(true, Ordering::SeqCst);
+    let gen = join_generator(g);
+    tool.stop()?;
+    gen?;
+    window
+}
+
 /// The peers installed here; the missing ones are added to `notes`.
 pub fn available(notes: &mut Vec<String>) -> Vec<Peer> {
     let have = std::process::Command::new("dpdk-testpmd")

@@ -349,7 +349,10 @@ impl Program {
     /// program changed it, and processes `batch_size` frames per batch (0
     /// means the kernel default, 64; at most [`MAX_LIVE_BATCH`]).
     ///
-    /// `ifindex` is looked up in the calling thread's network namespace.
+    /// `ifindex` is looked up in the calling thread's network namespace;
+    /// 0 runs the program in the context of that namespace's loopback
+    /// device (the kernel's default when no interface is given), where only
+    /// a redirect to another interface sends anything (xdp-trafficgen's way).
     /// For a veth, the peer must have NAPI enabled (an XDP program attached,
     /// e.g. [`super::progs::xdp_pass`]) or the transmitted frames are dropped.
     ///

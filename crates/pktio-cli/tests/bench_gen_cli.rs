@@ -1,0 +1,191 @@
+//! `pktio bench gen` (the live-frame generator beside xdp-trafficgen) and
+//! the xdp-tools peers of `pktio bench --peers`, with tiny durations and
+//! stand-in tools: one that cannot run (as Debian's xdp-tools 1.3.1 on this
+//! kernel) and one that runs until stopped. No timed assertions.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pktio_lab::require_root;
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A scratch directory of this test, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("pktio-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+
+    /// An executable shell script `name` with `body`.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn json_of(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn cell<'v>(v: &'v serde_json::Value, key: &str, row: &str, metric: &str) -> &'v serde_json::Value {
+    v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["labels"][key] == row && c["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {metric} cell for {row}: {v}"))
+}
+
+fn samples(c: &serde_json::Value) -> Vec<f64> {
+    c["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[test]
+fn gen_bench_puts_pktio_beside_the_trafficgen_call_and_names_a_tool_that_cannot_run() {
+    require_root!();
+    let dir = Scratch::new("genbench");
+    let tool = dir.script(
+        "xdp-trafficgen",
+        "echo 'libbpf: stand-in failure' >&2\necho 'Error probing kernel support: No such process' >&2\nexit 1",
+    );
+    let json = dir.0.join("out.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_pktio"))
+        .args(["bench", "gen", "--runs", "2", "--seconds", "0.3", "--json"])
+        .arg(&json)
+        .env("XDP_TRAFFICGEN", &tool)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let v = json_of(&json);
+    let mut rates = Vec::new();
+    for g in ["pktio gen", "xdp-trafficgen call"] {
+        let mpps = samples(cell(&v, "generator", g, "at the sink"));
+        assert_eq!(mpps.len(), 2, "{g}: {v}");
+        assert!(mpps.iter().all(|&x| x > 0.0), "{g} delivered nothing: {v}");
+        for x in samples(cell(&v, "generator", g, "CPU busy")) {
+            assert!(x > 0.0 && x <= 100.0, "{g}: CPU busy {x} %");
+        }
+        for x in samples(cell(&v, "generator", g, "CPU per frame")) {
+            assert!(x > 0.0, "{g}: {x} ns/frame");
+        }
+        rates.push(mpps);
+    }
+    // The tool's failure is a note with its own last words, not an error.
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("xdp-trafficgen (") && notes.contains("unusable"),
+        "{notes}"
+    );
+    assert!(notes.contains("No such process"), "{notes}");
+    assert!(
+        !v["cells"].to_string().contains("\"xdp-trafficgen\""),
+        "a tool that cannot run has no row: {v}"
+    );
+    // The ratio note is the median of the run-by-run ratios.
+    let ratios: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(p, t)| p / t).collect();
+    let want = format!("pktio gen / xdp-trafficgen call: {:.2}×", median(ratios));
+    assert!(t.contains(&want), "expected {want:?} in\n{t}");
+}
+
+#[test]
+fn an_xdp_bench_that_runs_is_stopped_by_its_pid_and_gets_a_ceiling_row() {
+    require_root!();
+    let dir = Scratch::new("xdpbench");
+    let (pidfile, stopped) = (dir.0.join("pid"), dir.0.join("stopped"));
+    // Runs until SIGINT, like xdp-bench; says that it was stopped.
+    let tool = dir.script(
+        "xdp-bench",
+        &format!(
+            "echo $$ > {pid}\ntrap 'echo \"$*\" > {stopped}; exit 0' INT\nwhile :; do sleep 0.05; done",
+            pid = pidfile.display(),
+            stopped = stopped.display()
+        ),
+    );
+    let json = dir.0.join("out.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_pktio"))
+        .args([
+            "bench",
+            "--modes",
+            "rxdrop",
+            "--backends",
+            "v2",
+            "--sizes",
+            "64",
+            "--runs",
+            "1",
+            "--seconds",
+            "0.3",
+            "--peers",
+            "--json",
+        ])
+        .arg(&json)
+        .env("XDP_BENCH", &tool)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let v = json_of(&json);
+    let row = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["labels"]["mode"] == "ceiling" && c["labels"]["backend"] == "xdp-bench")
+        .unwrap_or_else(|| panic!("no xdp-bench ceiling row: {v}"));
+    assert_eq!(samples(row).len(), 1, "{row}");
+    // It was asked to drop on the receiving veth in native mode, and stopped.
+    let args = std::fs::read_to_string(&stopped).expect("the tool was not stopped with SIGINT");
+    let args: Vec<&str> = args.split_whitespace().collect();
+    assert_eq!(args[..3], ["drop", "-m", "native"], "{args:?}");
+    assert_eq!(args.len(), 4, "and the receiving interface: {args:?}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the stand-in xdp-bench (pid {pid}) is still running"
+    );
+    // Our own ceiling is still there, and the one the shares are taken from.
+    assert!(
+        samples(cell(&v, "backend", "xdp-drop", "Mpps"))[0] > 0.0,
+        "{v}"
+    );
+}
