@@ -189,3 +189,58 @@ fn an_xdp_bench_that_runs_is_stopped_by_its_pid_and_gets_a_ceiling_row() {
         "{v}"
     );
 }
+
+/// Two submitters share the work of `pktio gen --engine live`: a count is
+/// still exact, and flows still take turns call by call. At 10,000 frames
+/// per second a call carries 1,000 frames, so 3,000 frames are three calls,
+/// one per flow, split between the submitters.
+#[test]
+fn gen_sends_exactly_the_count_with_flows_taking_turns() {
+    require_root!();
+    let lab = pktio_lab::Lab::builder().gro(true).build().unwrap();
+    let (gen, rx) = (lab.gen(), lab.rx());
+    let sock = rx
+        .run(|| std::net::UdpSocket::bind(rx.addr().socket_addr(9)))
+        .unwrap();
+    // Room for every datagram (SO_RCVBUFFORCE: root ignores rmem_max).
+    let bytes: libc::c_int = 32 << 20;
+    // SAFETY: a valid socket fd and a pointer to an int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let mac = |m: [u8; 6]| pktio_lab::fmt_mac(&m);
+    let o = gen
+        .command(env!("CARGO_BIN_EXE_pktio"))
+        .args(["gen", "-i", gen.ifname(), "-n", "3000", "--rate", "10000"])
+        .args(["--flows", "3", "--size", "64"])
+        .args(["--src-mac", &mac(gen.mac()), "--dst-mac", &mac(rx.mac())])
+        .args(["--src-ip", &gen.addr().ip().to_string()])
+        .args(["--dst-ip", &rx.addr().ip().to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("gen: 3000 frames"),
+        "it reports what it sent: {}",
+        text(&o)
+    );
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut by_port = std::collections::BTreeMap::new();
+    let mut buf = [0u8; 2048];
+    while let Ok((_, from)) = sock.recv_from(&mut buf) {
+        *by_port.entry(from.port()).or_insert(0u32) += 1;
+    }
+    assert_eq!(
+        by_port.into_iter().collect::<Vec<_>>(),
+        [(9, 1000), (10, 1000), (11, 1000)],
+        "3000 datagrams, 1000 from each flow's source port"
+    );
+}
