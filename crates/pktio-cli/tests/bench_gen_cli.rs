@@ -244,3 +244,26 @@ fn gen_sends_exactly_the_count_with_flows_taking_turns() {
         "3000 datagrams, 1000 from each flow's source port"
     );
 }
+
+#[test]
+fn gen_bench_bad_input_is_an_error_not_a_panic() {
+    for (args, says) in [
+        (&["--runs", "0"][..], "--runs must be at least 1"),
+        (
+            &["--seconds", "0"][..],
+            "--seconds must be between 0 and 600",
+        ),
+        (&["--size", "2000"][..], "outside 64..=1518"),
+        (&["--gen-cpu", "4096"][..], "CPU 4096 does not exist"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_pktio"))
+            .args(["bench", "gen"])
+            .args(args)
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {t}");
+        assert!(t.contains(says), "{args:?}: expected {says:?} in {t}");
+        assert!(!t.contains("panicked"), "{t}");
+    }
+}

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use pktio::bpf::{
     AluOp, Asm, BpfError, Code, Helper, JmpOp, PerCpuArray, Program, Reg, Size, XdpAction,
 };
@@ -245,18 +245,7 @@ fn cpu_now(cpu: usize) -> anyhow::Result<CpuTimes> {
 
 /// Runs `pktio bench gen`.
 pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
-    if a.runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 600.0) {
-        bail!("--seconds must be between 0 and 600, not {}", a.seconds);
-    }
-    if !(64..=1518).contains(&a.size) {
-        bail!(
-            "frame size {} is outside 64..=1518 (bytes on the wire, FCS included)",
-            a.size
-        );
-    }
+    super::harness::check_windows(a.runs, a.seconds, a.size)?;
     crate::run::check_cpus(&[a.gen_cpu])?;
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
@@ -411,6 +400,6 @@ mod tests {
         assert_eq!(code.map_slots(), 1);
         let text = format!("{}", code.listing());
         assert!(text.contains("r1 = 7"), "{text}");
-        assert!(text.contains("call 23"), "{text}");
+        assert!(text.contains("call bpf_redirect#23"), "{text}");
     }
 }

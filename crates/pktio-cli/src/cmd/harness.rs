@@ -64,6 +64,22 @@ pub struct HarnessArgs {
     markdown: bool,
 }
 
+/// The checks shared by `pktio bench harness` and `pktio bench gen`: at
+/// least one run, windows of (0, 600] seconds, frames the live-frame
+/// generator makes at MTU 1500.
+pub(super) fn check_windows(runs: usize, seconds: f64, size: u32) -> anyhow::Result<()> {
+    if runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
+        bail!("--seconds must be between 0 and 600, not {seconds}");
+    }
+    if !(64..=1518).contains(&size) {
+        bail!("frame size {size} is outside 64..=1518 (bytes on the wire, FCS included)");
+    }
+    Ok(())
+}
+
 /// The harness's activity during a window: every second, read what a
 /// `pktio bench` cell reads and print a progress line, until `stop`.
 /// Returns the CPU time the watcher's thread used, in ns.
@@ -204,18 +220,7 @@ fn loop_run(
 
 /// Runs `pktio bench harness`.
 pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
-    if a.runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 600.0) {
-        bail!("--seconds must be between 0 and 600, not {}", a.seconds);
-    }
-    if !(64..=1518).contains(&a.size) {
-        bail!(
-            "frame size {} is outside 64..=1518 (bytes on the wire, FCS included)",
-            a.size
-        );
-    }
+    super::harness::check_windows(a.runs, a.seconds, a.size)?;
     if !(a.loop_rate.is_finite() && a.loop_rate >= 1000.0) {
         bail!(
             "--loop-rate must be at least 1000 packets per second, not {}",
