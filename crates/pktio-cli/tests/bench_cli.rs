@@ -96,6 +96,45 @@ fn bench_json_svg_and_unsupported_row() {
             "{zc}"
         );
     }
+    // Where the CPU went on the other side: the generator's core, busy
+    // with the generator and (veth) the receive side's kernel work. txpush
+    // has no generator, so no such cell.
+    let gen_cpu = |mode: &str, backend: &str| {
+        cells.iter().find(|c| {
+            c["metric"] == "gen CPU"
+                && c["labels"]["mode"] == mode
+                && c["labels"]["backend"] == backend
+        })
+    };
+    for backend in ["xdp", "v2"] {
+        let c = gen_cpu("rxdrop", backend).unwrap_or_else(|| panic!("no gen CPU cell: {v}"));
+        assert_eq!(c["unit"], "%", "{c}");
+        for x in c["samples"].as_array().unwrap() {
+            let x = x.as_f64().unwrap();
+            assert!(x > 0.0 && x <= 100.0, "{c}");
+        }
+        assert!(gen_cpu("txpush", backend).is_none(), "{v}");
+        let si = cells
+            .iter()
+            .find(|c| {
+                c["metric"] == "gen softirq"
+                    && c["labels"]["mode"] == "rxdrop"
+                    && c["labels"]["backend"] == backend
+            })
+            .unwrap_or_else(|| panic!("no gen softirq cell: {v}"));
+        // Part of the busy time: softirq ≤ busy, run by run.
+        for (s, b) in si["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(c["samples"].as_array().unwrap())
+        {
+            assert!(
+                s.as_f64().unwrap() <= b.as_f64().unwrap() + 1e-9,
+                "{si} vs {c}"
+            );
+        }
+    }
     // The ceiling row and the rxdrop share of it.
     assert!(
         cells

@@ -13,7 +13,9 @@
 //!
 //! On veth the receiving side's kernel work runs as softirq on the *sender's*
 //! CPU, so receive rates are usually bounded by the generator's core; the
-//! ns/packet column is what the receiver itself costs.
+//! ns/packet column is what the receiver itself costs, and the "gen CPU"
+//! column how busy the generator's core was over the window (`/proc/stat`:
+//! the generator plus that receive work), so both sides' CPU is shown.
 //!
 //! Sizes run from 64 to 9000 bytes. When one is above 1518 the lab's veth
 //! pair gets MTU 9000, and every XDP program (sinks, the ceiling's drop,
@@ -37,7 +39,7 @@ use pktio_lab::{Host, Lab};
 use super::peers::{CaptureDest, CaptureTool};
 use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
+use crate::run::{pin_to_cpu, softirq_ns, CpuTimes, LoopProbe};
 use pktio::backend::BackendKind;
 
 /// Arguments of `pktio bench`.
@@ -286,6 +288,24 @@ pub(super) struct RunResult {
     /// Packets the kernel dropped for lack of room in the socket's ring, in
     /// % of those it offered the socket (capture tools: their own count).
     pub(super) drops_pct: Option<f64>,
+    /// How busy the generator's CPU was over the window, and its softirq
+    /// share, in % (the generator; on veth also the receive side's kernel
+    /// work, which is softirq).
+    pub(super) gen_cpu_pct: GenCpu,
+}
+
+/// A CPU's busy and softirq shares over a window, in %, if readable.
+pub(super) type GenCpu = Option<(f64, f64)>;
+
+/// The busy and the softirq share of a CPU between two `/proc/stat`
+/// readings, in %.
+pub(super) fn busy_pct(
+    before: Option<crate::run::CpuTimes>,
+    after: Option<crate::run::CpuTimes>,
+) -> GenCpu {
+    let d = after?.since(&before?);
+    let pct = |x: u64| 100.0 * x as f64 / d.total as f64;
+    (d.total > 0).then(|| (pct(d.busy), pct(d.softirq)))
 }
 
 /// What the runs of one row gathered.
@@ -294,6 +314,8 @@ struct RowSamples {
     rates: Vec<f64>,
     costs: Vec<f64>,
     drops: Vec<f64>,
+    gen_busy: Vec<f64>,
+    gen_softirq: Vec<f64>,
     /// Why the row cannot run here (then it has no samples).
     unsupported: Option<String>,
 }
@@ -624,6 +646,10 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             got.rates.push(m.pps / 1e6);
                             got.costs.push(m.ns_per_packet);
                             got.drops.extend(m.drops_pct);
+                            if let Some((busy, si)) = m.gen_cpu_pct {
+                                got.gen_busy.push(busy);
+                                got.gen_softirq.push(si);
+                            }
                             plan.done += 1;
                         }
                         Err(CellError::Unsupported(why)) => {
@@ -662,6 +688,8 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     rates,
                     costs,
                     drops,
+                    gen_busy,
+                    gen_softirq,
                     ..
                 } = got;
                 if rates.is_empty() {
@@ -694,7 +722,15 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 }
                 report
                     .cells
-                    .push(Cell::new(labels, "per core", "Mpps/core", per_core));
+                    .push(Cell::new(labels.clone(), "per core", "Mpps/core", per_core));
+                if !gen_busy.is_empty() {
+                    report
+                        .cells
+                        .push(Cell::new(labels.clone(), "gen CPU", "%", gen_busy));
+                    report
+                        .cells
+                        .push(Cell::new(labels, "gen softirq", "%", gen_softirq));
+                }
             }
         }
     }
@@ -1046,10 +1082,10 @@ fn measure_cell(
             far.try_stats()?.rx_packets,
         ))
     };
-    let s0 = snap(far)?;
+    let (s0, g0) = (snap(far)?, CpuTimes::now(a.gen_cpu));
     let t0 = Instant::now();
     watch_window(&probe.packets, seconds);
-    let s1 = snap(far)?;
+    let (s1, g1) = (snap(far)?, CpuTimes::now(a.gen_cpu));
     let dt = t0.elapsed().as_secs_f64();
     running.finish(lab, gro)?;
 
@@ -1067,6 +1103,8 @@ fn measure_cell(
             0.0
         },
         drops_pct: None,
+        // txpush has no generator: the measured side is the sender.
+        gen_cpu_pct: busy_pct(g0, g1).filter(|_| mode != BenchMode::Txpush),
     })
 }
 

@@ -18,8 +18,10 @@ use anyhow::{bail, Context};
 use pktio::bpf::XdpAction;
 use pktio_lab::Lab;
 
-use super::bench::{attach_sink, join_generator, start_generator, BenchMode, CellError, RunResult};
-use crate::run::softirq_ns;
+use super::bench::{
+    attach_sink, busy_pct, join_generator, start_generator, BenchMode, CellError, GenCpu, RunResult,
+};
+use crate::run::{softirq_ns, CpuTimes};
 
 /// An existing tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,7 +367,7 @@ pub(super) fn measure(
     }
     let stdin = child.stdin.take().context("testpmd stdin")?;
     let mut tp = Testpmd { child, stdin, out };
-    let window = (|| -> Result<(f64, u64, u64), CellError> {
+    let window = (|| -> Result<(f64, u64, u64, GenCpu), CellError> {
         tp.wait_for("Checking link statuses", Duration::from_secs(20))?;
         std::thread::sleep(Duration::from_millis(300));
         tp.send("start")?;
@@ -381,6 +383,7 @@ pub(super) fn measure(
             far.try_stats()?.rx_packets,
             Instant::now(),
         );
+        let g0 = CpuTimes::now(gen_cpu);
         std::thread::sleep(Duration::from_secs_f64(seconds));
         tp.stats()?;
         let (c1, s1, f1, dt) = (
@@ -389,6 +392,7 @@ pub(super) fn measure(
             far.try_stats()?.rx_packets,
             t0.elapsed().as_secs_f64(),
         );
+        let g1 = CpuTimes::now(gen_cpu);
         gen_stop.store(true, Ordering::SeqCst);
         if let Some(g) = g {
             join_generator(g)?;
@@ -397,13 +401,14 @@ pub(super) fn measure(
             dt,
             f1.saturating_sub(f0),
             c1.saturating_sub(c0) + s1.saturating_sub(s0),
+            busy_pct(g0, g1),
         ))
     })();
     let out = tp.quit();
     if gro {
         lab.rx().set_gro(false)?;
     }
-    let (dt, far_delta, cpu_ns) = window?;
+    let (dt, far_delta, cpu_ns, gen_cpu_pct) = window?;
     let rx = nic_rx_packets(&out);
     let [.., rx0, rx1] = rx[..] else {
         return Err(CellError::Failed(anyhow::anyhow!(
@@ -426,6 +431,7 @@ pub(super) fn measure(
     Ok(RunResult {
         pps: delivered as f64 / dt,
         drops_pct: None,
+        gen_cpu_pct: gen_cpu_pct.filter(|_| mode != BenchMode::Txpush),
         ns_per_packet: if handled > 0 {
             cpu_ns as f64 / handled as f64
         } else {
@@ -746,9 +752,17 @@ pub(super) fn measure_capture(
                 tail(&o)
             )));
         }
-        let (c0, s0) = (process_cpu_ns(pid), softirq_ns(cpu).unwrap_or(0));
+        let (c0, s0, g0) = (
+            process_cpu_ns(pid),
+            softirq_ns(cpu).unwrap_or(0),
+            CpuTimes::now(gen_cpu),
+        );
         std::thread::sleep(Duration::from_secs_f64(seconds));
-        let (c1, s1) = (process_cpu_ns(pid), softirq_ns(cpu).unwrap_or(0));
+        let (c1, s1, g1) = (
+            process_cpu_ns(pid),
+            softirq_ns(cpu).unwrap_or(0),
+            CpuTimes::now(gen_cpu),
+        );
         // SIGINT: every tool prints its counters and closes its file.
         let _ = rustix::process::kill_process(
             rustix::process::Pid::from_raw(pid as i32).context("child pid")?,
@@ -797,6 +811,7 @@ pub(super) fn measure_capture(
         let in_window = pps * seconds;
         Ok(RunResult {
             pps,
+            gen_cpu_pct: busy_pct(g0, g1),
             drops_pct: dropped.map(|d| {
                 if d + captured > 0 {
                     100.0 * d as f64 / (d + captured) as f64

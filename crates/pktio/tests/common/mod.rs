@@ -44,6 +44,22 @@ impl RawSocket {
             )
         };
         assert_eq!(r, 0, "bind(AF_PACKET): {}", std::io::Error::last_os_error());
+        // Room for a test's whole burst, both ways (the socket sees its own
+        // frames go out too): the default 208 KiB holds ~250 small frames,
+        // and a backend that forwards in blocks (V3) sends them back at once.
+        // SO_RCVBUFFORCE: the tests run as root; rmem_max does not apply.
+        let bytes: libc::c_int = 16 << 20;
+        // SAFETY: a valid socket fd and a pointer to an int of the size passed.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
         RawSocket {
             fd,
             ifindex: ifindex as i32,
