@@ -156,6 +156,7 @@ fn run_trafficgen_call(ifindex: u32, frame: &[u8], stop: &AtomicBool) -> anyhow:
 
 /// A running generator of any kind.
 enum Running {
+    Pktio(std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>),
     Thread(std::thread::JoinHandle<anyhow::Result<()>>),
     Process(ToolChild),
 }
@@ -167,10 +168,7 @@ fn start(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Running> {
     Ok(match v {
-        Variant::Pktio => {
-            let h = start_generator(lab, a.size, a.gen_cpu, None, stop);
-            Running::Thread(std::thread::spawn(move || join_generator(h).map(|_| ())))
-        }
+        Variant::Pktio => Running::Pktio(start_generator(lab, a.size, a.gen_cpu, None, stop)),
         Variant::TrafficgenCall => {
             let mut frame = vec![0u8; (a.size - 4) as usize];
             lab_frame(lab)
@@ -201,6 +199,7 @@ fn start(
 fn finish(r: Running, stop: &AtomicBool) -> anyhow::Result<()> {
     stop.store(true, Ordering::SeqCst);
     match r {
+        Running::Pktio(h) => join_generator(h).map(|_| ()),
         Running::Thread(h) => h
             .join()
             .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?,
