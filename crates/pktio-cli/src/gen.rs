@@ -332,7 +332,8 @@ pub struct GenArgs {
     /// Stop after this many seconds (default: at Ctrl-C or --count).
     #[arg(short = 'd', long)]
     duration: Option<f64>,
-    /// Pin to this CPU.
+    /// Pin to this CPU. Without it the live engine stays on the CPU it
+    /// starts on (its two submitting threads share one CPU either way).
     #[arg(long)]
     cpu: Option<usize>,
     #[command(flatten)]
