@@ -174,17 +174,7 @@ mod tests {
 /// Nanoseconds CPU `cpu` has spent in softirq since boot, from `/proc/stat`
 /// (clock ticks × 10⁹ / `_SC_CLK_TCK`). `None` if unreadable.
 pub fn softirq_ns(cpu: usize) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    softirq_ticks(&text, cpu).map(|t| t.saturating_mul(1_000_000_000) / clock_ticks_per_sec())
-}
-
-/// The softirq column (the 7th number) of the `cpuN` line of `/proc/stat`.
-pub fn softirq_ticks(proc_stat: &str, cpu: usize) -> Option<u64> {
-    let tag = format!("cpu{cpu}");
-    let line = proc_stat
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(tag.as_str()))?;
-    line.split_whitespace().nth(7)?.parse().ok()
+    CpuTimes::now(cpu).map(|t| t.softirq)
 }
 
 /// Where one CPU's time went since boot, in ns, from `/proc/stat`.
@@ -262,10 +252,11 @@ mod stat_tests {
     #[test]
     fn softirq_column_of_the_right_cpu() {
         let s = "cpu  10 0 20 300 0 0 7 0 0 0\ncpu0 5 0 10 150 0 0 3 0 0 0\ncpu1 5 0 10 150 0 0 4 0 0 0\ncpu10 1 1 1 1 1 1 99 0 0 0\n";
-        assert_eq!(softirq_ticks(s, 0), Some(3));
-        assert_eq!(softirq_ticks(s, 1), Some(4));
-        assert_eq!(softirq_ticks(s, 10), Some(99));
-        assert_eq!(softirq_ticks(s, 2), None);
+        let softirq = |cpu| CpuTimes::parse(s, cpu).map(|t| t.softirq);
+        assert_eq!(softirq(0), Some(30_000_000));
+        assert_eq!(softirq(1), Some(40_000_000));
+        assert_eq!(softirq(10), Some(990_000_000));
+        assert_eq!(softirq(2), None);
         let t = CpuTimes::parse(s, 1).unwrap();
         // user 5 + system 10 + softirq 4 busy, idle 150: ticks of 10 ms.
         assert_eq!(

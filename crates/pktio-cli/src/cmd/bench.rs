@@ -553,9 +553,12 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     }
                     Err(e) => {
                         eprintln!("          unusable: {e:#}");
-                        report
-                            .notes
-                            .push(super::peers::xdp_tool_unusable("xdp-bench", &path, &e));
+                        report.notes.push(super::peers::xdp_tool_unusable(
+                            "xdp-bench",
+                            "XDP_BENCH",
+                            &path,
+                            &e,
+                        ));
                         xdp_bench = None;
                     }
                 }
@@ -970,15 +973,49 @@ fn measure_ceiling(
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, size, gen_cpu, None, stop.clone());
-    std::thread::sleep(Duration::from_secs_f64(warmup));
-    let before = lab.rx().try_stats()?;
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    let after = lab.rx().try_stats()?;
-    let dt = t0.elapsed().as_secs_f64();
+    let window = sink_window(lab, gen_cpu, warmup, seconds);
     stop.store(true, Ordering::SeqCst);
     join_generator(g)?;
-    Ok(after.since(&before).rx_packets as f64 / dt)
+    Ok(window?.pps())
+}
+
+/// What reached the receiving end's link in a measured window, and how the
+/// generator's CPU was used meanwhile.
+pub(super) struct SinkWindow {
+    /// Frames the link counted.
+    pub(super) frames: u64,
+    /// The window's length.
+    pub(super) seconds: f64,
+    /// The generator CPU's busy and softirq shares, in %.
+    pub(super) gen_cpu: GenCpu,
+}
+
+impl SinkWindow {
+    pub(super) fn pps(&self) -> f64 {
+        self.frames as f64 / self.seconds
+    }
+}
+
+/// Waits `warmup` seconds, then counts what the receiving end's link
+/// receives over `seconds` (an XDP sink there drops and counts), reading
+/// CPU `gen_cpu`'s times at both ends. The caller starts and stops the
+/// generator and the sink.
+pub(super) fn sink_window(
+    lab: &Lab,
+    gen_cpu: usize,
+    warmup: f64,
+    seconds: f64,
+) -> anyhow::Result<SinkWindow> {
+    std::thread::sleep(Duration::from_secs_f64(warmup));
+    let (p0, c0) = (lab.rx().try_stats()?.rx_packets, CpuTimes::now(gen_cpu));
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let (p1, c1) = (lab.rx().try_stats()?.rx_packets, CpuTimes::now(gen_cpu));
+    Ok(SinkWindow {
+        frames: p1.saturating_sub(p0),
+        seconds: t0.elapsed().as_secs_f64(),
+        gen_cpu: busy_pct(c0, c1),
+    })
 }
 
 fn measure_cell(

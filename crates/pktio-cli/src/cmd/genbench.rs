@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use pktio::bpf::{
@@ -41,10 +41,12 @@ use pktio::bpf::{
 };
 use pktio_lab::Lab;
 
-use super::bench::{attach_sink, emit_report, join_generator, lab_frame, start_generator};
+use super::bench::{
+    attach_sink, emit_report, join_generator, lab_frame, sink_window, start_generator,
+};
 use super::peers::{find_xdp_tool, xdp_tool_unusable, ToolChild};
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::{pin_to_cpu, CpuTimes};
+use crate::run::pin_to_cpu;
 
 /// Arguments of `pktio bench gen`.
 #[derive(Debug, clap::Args)]
@@ -210,36 +212,24 @@ fn finish(r: Running, stop: &AtomicBool) -> anyhow::Result<()> {
 fn measure(lab: &Lab, v: &Variant, a: &GenBenchArgs, warmup: f64) -> anyhow::Result<Sample> {
     let stop = Arc::new(AtomicBool::new(false));
     let running = start(lab, v, a, stop.clone())?;
-    let window = (|| -> anyhow::Result<(u64, CpuTimes, f64)> {
-        std::thread::sleep(Duration::from_secs_f64(warmup));
-        let (p0, c0) = (lab.rx().try_stats()?.rx_packets, cpu_now(a.gen_cpu)?);
-        let t0 = Instant::now();
-        std::thread::sleep(Duration::from_secs_f64(a.seconds));
-        let (p1, c1) = (lab.rx().try_stats()?.rx_packets, cpu_now(a.gen_cpu)?);
-        Ok((
-            p1.saturating_sub(p0),
-            c1.since(&c0),
-            t0.elapsed().as_secs_f64(),
-        ))
-    })();
+    let window = sink_window(lab, a.gen_cpu, warmup, a.seconds);
     finish(running, &stop)?;
-    let (frames, cpu, dt) = window?;
-    let total = cpu.total.max(1) as f64;
+    let w = window?;
+    let (busy, softirq) = w
+        .gen_cpu
+        .with_context(|| format!("reading CPU {}'s times from /proc/stat", a.gen_cpu))?;
+    let (busy, softirq) = (busy / 100.0, softirq / 100.0);
     Ok(Sample {
-        pps: frames as f64 / dt,
-        busy: cpu.busy as f64 / total,
-        softirq: cpu.softirq as f64 / total,
+        pps: w.pps(),
+        busy,
+        softirq,
         // The CPU's busy time over the window, per frame delivered.
-        ns_per_frame: if frames == 0 {
+        ns_per_frame: if w.frames == 0 {
             0.0
         } else {
-            cpu.busy as f64 / total * dt * 1e9 / frames as f64
+            busy * w.seconds * 1e9 / w.frames as f64
         },
     })
-}
-
-fn cpu_now(cpu: usize) -> anyhow::Result<CpuTimes> {
-    CpuTimes::now(cpu).with_context(|| format!("reading CPU {cpu}'s times from /proc/stat"))
 }
 
 /// Runs `pktio bench gen`.
@@ -323,7 +313,7 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("          unusable: {e:#}");
                     report
                         .notes
-                        .push(xdp_tool_unusable("xdp-trafficgen", p, &e));
+                        .push(xdp_tool_unusable("xdp-trafficgen", "XDP_TRAFFICGEN", p, &e));
                     dropped[i] = true;
                 }
                 Err(e) => return Err(e.context(format!("measuring {}", v.name()))),

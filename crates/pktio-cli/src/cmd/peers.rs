@@ -19,7 +19,8 @@ use pktio::bpf::XdpAction;
 use pktio_lab::Lab;
 
 use super::bench::{
-    attach_sink, busy_pct, join_generator, start_generator, BenchMode, CellError, GenCpu, RunResult,
+    attach_sink, busy_pct, join_generator, sink_window, start_generator, BenchMode, CellError,
+    GenCpu, RunResult,
 };
 use crate::run::{softirq_ns, CpuTimes};
 
@@ -55,16 +56,17 @@ pub fn find_xdp_tool(env: &str, name: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// What to say of a tool of xdp-tools that exited at once.
-pub fn xdp_tool_unusable(name: &str, path: &std::path::Path, e: &anyhow::Error) -> String {
+/// What to say of a tool of xdp-tools (found through `env`, see
+/// [`find_xdp_tool`]) that could not run.
+pub fn xdp_tool_unusable(
+    name: &str,
+    env: &str,
+    path: &std::path::Path,
+    e: &anyhow::Error,
+) -> String {
     format!(
-        "{name} ({}): unusable: {e:#} (xdp-tools ≥ 1.5.6 runs on kernels ≥ 6.16; name one in {})",
-        path.display(),
-        if name == "xdp-bench" {
-            "XDP_BENCH"
-        } else {
-            "XDP_TRAFFICGEN"
-        }
+        "{name} ({}): unusable: {e:#} (xdp-tools ≥ 1.5.6 runs on kernels ≥ 6.16; name one in {env})",
+        path.display()
     )
 }
 
@@ -135,19 +137,12 @@ pub(super) fn measure_xdp_bench_ceiling(
     let tool = ToolChild::spawn(cmd)?;
     let stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, size, gen_cpu, None, stop.clone());
-    let window = (|| -> anyhow::Result<f64> {
-        std::thread::sleep(Duration::from_secs_f64(warmup));
-        let before = lab.rx().try_stats()?.rx_packets;
-        let t0 = Instant::now();
-        std::thread::sleep(Duration::from_secs_f64(seconds));
-        let after = lab.rx().try_stats()?.rx_packets;
-        Ok(after.saturating_sub(before) as f64 / t0.elapsed().as_secs_f64())
-    })();
+    let window = sink_window(lab, gen_cpu, warmup, seconds);
     stop.store(true, Ordering::SeqCst);
     let gen = join_generator(g);
     tool.stop()?;
     gen?;
-    window
+    Ok(window?.pps())
 }
 
 /// The peers installed here; the missing ones are added to `notes`.
