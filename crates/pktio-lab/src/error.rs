@@ -89,6 +89,39 @@ pub enum LabError {
     /// A bad lab name or option value.
     #[error("{0}")]
     InvalidConfig(String),
+
+    /// The running kernel lacks what was asked for (the message names the
+    /// feature and the first kernel that has it).
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// Threaded NAPI was asked for on a veth end that has no NAPI instance:
+    /// a veth gets one only while GRO is on or an XDP program is attached.
+    #[error(
+        "{ifname} in {ns} has no NAPI instance, so its receive work cannot run in a NAPI \
+         thread: a veth gets one when GRO is switched on (`Host::set_gro(true)`, \
+         `LabBuilder::gro(true)`) or an XDP program is attached to it; do one of those first, \
+         then set the NAPI placement"
+    )]
+    NoNapi {
+        /// The veth end.
+        ifname: String,
+        /// Its namespace.
+        ns: String,
+    },
+
+    /// NAPI threads were to be pinned, but the veth end's NAPI is not
+    /// threaded.
+    #[error(
+        "{ifname} in {ns} has no NAPI thread to pin: switch threaded NAPI on first \
+         (`Host::set_napi_threaded(true)`, after GRO or an XDP program gave it a NAPI instance)"
+    )]
+    NapiNotThreaded {
+        /// The veth end.
+        ifname: String,
+        /// Its namespace.
+        ns: String,
+    },
 }
 
 impl LabError {

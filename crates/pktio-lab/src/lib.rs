@@ -71,6 +71,23 @@
 //!   instance, which frames sent with `ndo_xdp_xmit` (`XDP_REDIRECT`,
 //!   `XDP_TX` towards the peer) need to be delivered at all.
 //!
+//! # NAPI placement: who pays for the receive work
+//!
+//! On veth the receiving end's NAPI runs as softirq on the *sender's* CPU
+//! ([`NapiPlacement::Softirq`], the default). [`Host::set_napi_placement`]
+//! with [`NapiPlacement::Thread`] switches the end's NAPI to a kernel
+//! thread (`napi/<if>-<id>`) and pins it, so the receiving core pays for
+//! its own receive work, as with a NIC. The lab does this through the
+//! `netdev` generic-netlink family (`napi-get`/`napi-set threaded`, Linux
+//! 6.17+) from a socket inside the namespace: `/sys/class/net` shows the
+//! namespace sysfs was mounted in, and the kernel reports each thread's pid
+//! for this very device, so parallel labs with equal interface names never
+//! mix up threads. Two prerequisites: the end must have NAPI (GRO on or an
+//! XDP program attached; otherwise [`LabError::NoNapi`]), and frames from
+//! sockets reach a GRO-only peer's NAPI only if the sending end has TSO off
+//! ([`Host::set_tso`]); with TSO on they take the sender's backlog and the
+//! thread never runs. The threads go away with the veth at teardown.
+//!
 //! # Working inside a namespace
 //!
 //! A namespace belongs to a thread. [`Host::run`] runs a closure on a scoped
@@ -125,9 +142,11 @@
 
 mod addr;
 mod error;
+mod genl;
 mod host;
 mod lab;
 mod link;
+mod napi;
 mod netlink;
 mod ns;
 mod sys;
@@ -137,6 +156,7 @@ pub use error::{LabError, Result};
 pub use host::Host;
 pub use lab::{Lab, LabBuilder, Role, LAB_PREFIX_LEN, PERSISTENT_GEN_IFNAME, PERSISTENT_RX_IFNAME};
 pub use link::{list_links, LinkInfo, LinkStats};
+pub use napi::{NapiPlacement, NapiThread};
 pub use ns::NetNsGuard;
 
 /// `CAP_NET_ADMIN` (`<linux/capability.h>`).

@@ -452,7 +452,7 @@ impl Netlink {
 
 /// The kernel's extended-ACK message (`NLMSGERR_ATTR_MSG`) from the payload
 /// of an `NLMSG_ERROR` (everything after the error code), if it has one.
-fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
+pub(crate) fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
     if flags & NLM_F_ACK_TLVS == 0 || payload.len() < NLMSG_HDRLEN {
         return None;
     }

@@ -42,6 +42,11 @@ pub(crate) fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
+/// `ETHTOOL_GTSO` from `<linux/ethtool.h>`: get the TSO flags.
+const ETHTOOL_GTSO: u32 = 0x0000_001e;
+/// `ETHTOOL_STSO` from `<linux/ethtool.h>`: set the TSO flags
+/// (`NETIF_F_ALL_TSO`: TCPv4, TCPv6, ECN and mangle-id segmentation).
+const ETHTOOL_STSO: u32 = 0x0000_001f;
 /// `ETHTOOL_GGRO` from `<linux/ethtool.h>`: get the GRO flag.
 const ETHTOOL_GGRO: u32 = 0x0000_002b;
 /// `ETHTOOL_SGRO` from `<linux/ethtool.h>`: set the GRO flag.
@@ -72,7 +77,7 @@ fn ethtool_value(sock: BorrowedFd<'_>, ifname: &str, cmd: u32, data: u32) -> io:
         *dst = *src as libc::c_char;
     }
     ifr.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
-    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed tail) and `ifru_data` points at `value`, a live `struct ethtool_value` that outlives this call; SIOCETHTOOL reads and writes only those 8 bytes for ETHTOOL_[GS]GRO.
+    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed tail) and `ifru_data` points at `value`, a live `struct ethtool_value` that outlives this call; SIOCETHTOOL reads and writes only those 8 bytes for ETHTOOL_[GS]GRO and ETHTOOL_[GS]TSO.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL as _, &mut ifr) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -89,6 +94,17 @@ pub(crate) fn set_gro(sock: BorrowedFd<'_>, ifname: &str, on: bool) -> io::Resul
 /// `ioctl(SIOCETHTOOL, ETHTOOL_GGRO)`: whether GRO is on for `ifname`.
 pub(crate) fn gro(sock: BorrowedFd<'_>, ifname: &str) -> io::Result<bool> {
     ethtool_value(sock, ifname, ETHTOOL_GGRO, 0).map(|v| v != 0)
+}
+
+/// `ioctl(SIOCETHTOOL, ETHTOOL_STSO)`: switches TCP segmentation offload
+/// of `ifname` on or off (what `ethtool -K <if> tso on|off` does).
+pub(crate) fn set_tso(sock: BorrowedFd<'_>, ifname: &str, on: bool) -> io::Result<()> {
+    ethtool_value(sock, ifname, ETHTOOL_STSO, u32::from(on)).map(|_| ())
+}
+
+/// `ioctl(SIOCETHTOOL, ETHTOOL_GTSO)`: whether TSO is on for `ifname`.
+pub(crate) fn tso(sock: BorrowedFd<'_>, ifname: &str) -> io::Result<bool> {
+    ethtool_value(sock, ifname, ETHTOOL_GTSO, 0).map(|v| v != 0)
 }
 
 /// A [`Command`] whose child process enters the network namespace `ns`

@@ -515,3 +515,186 @@ fn killed_process_leaves_nothing_behind() {
     assert!(!netns_referenced(gen), "gen namespace survived its process");
     assert!(!netns_referenced(rx), "rx namespace survived its process");
 }
+
+/// The CPUs this test may run on (its own affinity).
+fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+/// Whether thread `pid` still exists with name `name` (a pid may be reused).
+fn thread_alive(pid: u32, name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
+}
+
+/// Waits up to 5 s for a stopped kernel thread to be reaped.
+fn wait_thread_gone(pid: u32, name: &str) {
+    let start = std::time::Instant::now();
+    while thread_alive(pid, name) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{name} (pid {pid}) still exists"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `voluntary_ctxt_switches` of a thread: grows each time it sleeps, so a
+/// NAPI thread that polled frames shows it.
+fn voluntary_switches(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn threaded_napi_on_pin_off_and_teardown() {
+    pktio_lab::require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+
+    // No NAPI yet (no GRO, no XDP): a clear error, not a panic.
+    assert!(rx.napi_threads().unwrap().is_empty());
+    let e = rx.set_napi_threaded(true).unwrap_err();
+    assert!(matches!(e, pktio_lab::LabError::NoNapi { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(rx.ifname()) && msg.contains("set_gro(true)"),
+        "{msg}"
+    );
+    assert!(matches!(
+        rx.pin_napi_threads(0),
+        Err(pktio_lab::LabError::NoNapi { .. })
+    ));
+    // Off without NAPI has nothing to undo.
+    rx.set_napi_threaded(false).unwrap();
+
+    // GRO gives the veth a NAPI instance; threaded gives it a kthread.
+    rx.set_gro(true).unwrap();
+    let e = rx.pin_napi_threads(0).unwrap_err();
+    assert!(
+        matches!(e, pktio_lab::LabError::NapiNotThreaded { .. }),
+        "{e:?}"
+    );
+    rx.set_napi_threaded(true).unwrap();
+    let threads = rx.napi_threads().unwrap();
+    assert_eq!(threads.len(), 1, "{threads:?}");
+    let t = &threads[0];
+    assert_eq!(t.name, format!("napi/{}-{}", rx.ifname(), t.napi_id));
+    assert!(thread_alive(t.pid, &t.name));
+    // Only the end that was asked.
+    assert!(lab.gen().napi_threads().unwrap().is_empty());
+    // Switching on twice is harmless and keeps the thread.
+    rx.set_napi_threaded(true).unwrap();
+    assert_eq!(rx.napi_threads().unwrap()[0].pid, t.pid);
+
+    let cpu = *allowed_cpus().last().unwrap();
+    let pinned = rx.pin_napi_threads(cpu).unwrap();
+    assert_eq!(pinned.len(), 1);
+    assert_eq!(pinned[0].pid, t.pid);
+    assert_eq!(pinned[0].cpus, [cpu]);
+    assert_eq!(rx.napi_threads().unwrap()[0].cpus, [cpu]);
+    assert!(matches!(
+        rx.pin_napi_threads(usize::MAX),
+        Err(pktio_lab::LabError::InvalidConfig(_))
+    ));
+    eprintln!("rx NAPI thread: {}", pinned[0]);
+
+    // Frames still arrive, and the thread is what polled them. Socket
+    // frames reach the peer's NAPI only if the sender has TSO off (see
+    // `Host::set_tso`).
+    assert!(lab.gen().tso().unwrap());
+    lab.gen().set_tso(false).unwrap();
+    assert!(!lab.gen().tso().unwrap());
+    let (tx_sock, rx_sock) = udp_pair(&lab, 9600);
+    let before = voluntary_switches(t.pid);
+    for i in 0..20u8 {
+        exchange(&lab, &tx_sock, &rx_sock, 9600, &[i; 32]);
+    }
+    assert!(
+        voluntary_switches(t.pid) > before,
+        "the NAPI thread never ran"
+    );
+
+    // Off: the thread goes away, traffic keeps flowing (softirq).
+    rx.set_napi_threaded(false).unwrap();
+    assert!(rx.napi_threads().unwrap().is_empty());
+    wait_thread_gone(t.pid, &t.name);
+    exchange(&lab, &tx_sock, &rx_sock, 9600, b"softirq again");
+
+    // On again, then teardown removes the thread with the device.
+    rx.set_napi_threaded(true).unwrap();
+    let t = rx.napi_threads().unwrap().remove(0);
+    assert!(thread_alive(t.pid, &t.name));
+    drop(lab);
+    wait_thread_gone(t.pid, &t.name);
+}
+
+#[test]
+fn napi_placement_in_parallel_labs_with_equal_ifnames() {
+    pktio_lab::require_root!();
+    // Two persistent labs: both receiving ends are called `vrx`, so their
+    // NAPI threads are both `napi/vrx-<id>`.
+    let labs: Vec<Lab> = (0..2)
+        .map(|_| {
+            Lab::builder()
+                .persistent(unique_name("n"))
+                .gro(true)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let cpus = allowed_cpus();
+    let want = [cpus[0], *cpus.last().unwrap()];
+    let mut got = Vec::new();
+    for (lab, &cpu) in labs.iter().zip(&want) {
+        assert_eq!(lab.rx().ifname(), "vrx");
+        let placement: pktio_lab::NapiPlacement = format!("thread:{cpu}").parse().unwrap();
+        let threads = lab.rx().set_napi_placement(placement).unwrap();
+        assert_eq!(threads.len(), 1);
+        assert_eq!(threads[0].cpus, [cpu]);
+        assert_eq!(threads[0].name, format!("napi/vrx-{}", threads[0].napi_id));
+        got.push(threads[0].clone());
+    }
+    assert_ne!(got[0].pid, got[1].pid);
+    assert_ne!(got[0].napi_id, got[1].napi_id);
+    // Each lab sees its own thread only, with its own pinning.
+    for (lab, t) in labs.iter().zip(&got) {
+        assert_eq!(lab.rx().napi_threads().unwrap(), std::slice::from_ref(t));
+    }
+
+    // Back to softirq in the first lab leaves the second one alone.
+    let none = labs[0]
+        .rx()
+        .set_napi_placement(pktio_lab::NapiPlacement::Softirq)
+        .unwrap();
+    assert!(none.is_empty());
+    wait_thread_gone(got[0].pid, &got[0].name);
+    assert_eq!(labs[1].rx().napi_threads().unwrap(), [got[1].clone()]);
+    // Unpinned threaded placement reports the thread too.
+    let threads = labs[0]
+        .rx()
+        .set_napi_placement(pktio_lab::NapiPlacement::Thread { cpu: None })
+        .unwrap();
+    assert_eq!(threads.len(), 1);
+    drop(labs);
+    wait_thread_gone(got[1].pid, &got[1].name);
+    wait_thread_gone(threads[0].pid, &threads[0].name);
+}
