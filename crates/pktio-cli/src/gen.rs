@@ -1,42 +1,395 @@
-//! Traffic generators for the lab.
+//! Traffic generators for the lab, and the ladder that picks one.
 //!
-//! - [`Generator::Live`]: in-kernel live-frame injection. An XDP program that
-//!   returns `XDP_TX` is run by `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`
-//!   (kernel 5.18) on the sending interface: every run transmits a real frame
-//!   out of it, with no skb and no socket (the xdp-trafficgen technique; no
-//!   Debian-packaged tool comes close on veth). Two threads on one CPU
-//!   issue the calls, so that the kernel's per-call waits do not idle it.
-//!   The receiving veth needs a NAPI instance (an XDP program or GRO) or the
-//!   frames vanish.
-//! - [`Generator::Xsk`]: AF_XDP copy-mode transmit (the txpush loop).
-//! - [`run_packet_tx`]: an AF_PACKET `TPACKET_V2` TX ring with
-//!   `PACKET_QDISC_BYPASS`, for frames larger than the live-frame engine
-//!   can make ([`LIVE_MAX_FRAME`]); `pktio bench` uses it for jumbo frames.
+//! Engines, fastest first — the ladder [`Engine::LADDER`] that
+//! `--engine auto` (the default everywhere a generator starts) walks down
+//! until one works, recording each refusal with the kernel's answer:
+//!
+//! - [`Engine::Live`]: in-kernel live-frame injection. An XDP program that
+//!   counts and returns `XDP_TX` is run by `BPF_PROG_RUN` with
+//!   `BPF_F_TEST_XDP_LIVE_FRAMES` (kernel 5.18) on the sending interface:
+//!   every run transmits a real frame out of it, with no skb and no socket
+//!   (the xdp-trafficgen technique). Two threads on one CPU issue the calls,
+//!   so that the kernel's per-call waits do not idle it. The receiving veth
+//!   needs a NAPI instance (an XDP program or GRO) or the frames vanish.
+//!   Some kernel builds refuse it even to root (`EPERM`), as do older
+//!   kernels and seccomp policies: probed with one frame into `XDP_DROP`,
+//!   which sends nothing.
+//! - [`Engine::Xsk`]: AF_XDP transmit. The frames are written once into the
+//!   UMEM; the loop only re-posts their descriptors as completions return
+//!   them, and kicks once per batch (copy mode sends at most
+//!   `XDP_MAX_TX_SKB_BUDGET` descriptors per `sendto`, which is raised to
+//!   the batch where the kernel has it, 6.17).
+//! - [`Engine::Packet`]: an AF_PACKET `TPACKET_V2` TX ring with
+//!   `PACKET_QDISC_BYPASS`, one `sendto` per batch (frames up to 16 KiB).
+//! - [`Engine::Raw`]: a plain AF_PACKET socket, one `send` per frame.
+//!
+//! Every engine honours the same [`Limits`] (count, rate, flows, deadline)
+//! and counts what it sent in a [`Progress`] that others may read while it
+//! runs (the bench's offered rate).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsFd;
+
 use anyhow::Context;
-use pktio::bpf::{progs, Program};
+use pktio::bpf::{progs, BpfError, PerCpuArray, Program, XdpAction};
 use pktio::wire::UdpFrame;
 
-/// Which generator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Generator {
-    /// BPF_PROG_RUN live frames (XDP_TX), the fastest source.
+/// A generator engine, or `Auto` for the first of [`Engine::LADDER`] that
+/// this host allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Engine {
+    /// The fastest engine this host allows: live, then xsk, packet, raw.
+    Auto,
+    /// BPF_PROG_RUN live frames (XDP_TX): the fastest source; kernel 5.18+,
+    /// refused by some kernel builds and seccomp policies.
     Live,
-    /// AF_XDP transmit.
+    /// AF_XDP transmit (frames built once in the UMEM, descriptors re-posted).
     Xsk,
+    /// AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS).
+    Packet,
+    /// A plain AF_PACKET socket, one send() per frame.
+    Raw,
+}
+
+impl Engine {
+    /// The concrete engines, fastest first: the order `Auto` tries them.
+    pub const LADDER: [Engine; 4] = [Engine::Live, Engine::Xsk, Engine::Packet, Engine::Raw];
+
+    /// The engine's name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Auto => "auto",
+            Engine::Live => "live",
+            Engine::Xsk => "xsk",
+            Engine::Packet => "packet",
+            Engine::Raw => "raw",
+        }
+    }
+
+    /// What the engine is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Engine::Auto => "the fastest engine this host allows",
+            Engine::Live => "XDP live frames (BPF_PROG_RUN, XDP_TX)",
+            Engine::Xsk => "AF_XDP transmit",
+            Engine::Packet => "AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)",
+            Engine::Raw => "AF_PACKET socket, one send() per frame",
+        }
+    }
+
+    /// Whether the engine can make `len`-byte frames (without FCS) on an
+    /// interface whose frames may be `max_frame` bytes long.
+    fn frame_limit(self) -> usize {
+        match self {
+            Engine::Live => LIVE_MAX_FRAME,
+            Engine::Xsk => XSK_MAX_FRAME,
+            Engine::Packet => PACKET_MAX_FRAME,
+            Engine::Auto | Engine::Raw => 65535,
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An engine this host (or this frame size) did not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The engine.
+    pub engine: Engine,
+    /// The kernel's errno, when the kernel said no.
+    pub errno: Option<i32>,
+    /// Why, in words (the kernel's answer included).
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} refused: {}", self.engine, self.reason)
+    }
+}
+
+/// The engine a run used, and the ones refused before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// The engine that ran.
+    pub engine: Engine,
+    /// Engines above it on the ladder that were refused, in order.
+    pub refused: Vec<Refusal>,
+}
+
+impl Choice {
+    /// One line: the engine, and why the faster ones were not used.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} ({})", self.engine, self.engine.describe());
+        for r in &self.refused {
+            s.push_str("; ");
+            s.push_str(&r.to_string());
+        }
+        s
+    }
+
+    /// The choice as JSON: `{"engine": …, "refused": [{"engine", "errno", "reason"}]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "engine": self.engine.name(),
+            "refused": self.refused.iter().map(|r| serde_json::json!({
+                "engine": r.engine.name(),
+                "errno": r.errno,
+                "reason": r.reason,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// An engine asked for by name that this host does not allow.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {} generator ({}) cannot run here: {}; {}",
+    refusal.engine,
+    refusal.engine.describe(),
+    refusal.reason,
+    works_in_words(works)
+)]
+pub struct EngineRefused {
+    /// The refusal, with the kernel's errno.
+    pub refusal: Refusal,
+    /// The engines that do work here (probed), fastest first.
+    pub works: Vec<Engine>,
+}
+
+fn works_in_words(works: &[Engine]) -> String {
+    if works.is_empty() {
+        "no other engine works on this interface either".into()
+    } else {
+        let names: Vec<&str> = works.iter().map(|e| e.name()).collect();
+        format!(
+            "engines that work here: {} (--engine {} or auto)",
+            names.join(", "),
+            names[0]
+        )
+    }
+}
+
+/// No engine of the ladder works.
+#[derive(Debug, thiserror::Error)]
+#[error("no generator engine works on {ifname}: {}", refused.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct NoEngine {
+    /// The interface.
+    pub ifname: String,
+    /// Every refusal, in ladder order.
+    pub refused: Vec<Refusal>,
 }
 
 /// What a generator run sent.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GenResult {
     /// Frames handed to the interface.
     pub frames: u64,
     /// Seconds it ran.
     pub seconds: f64,
+    /// Which engine ran, and what was refused before it.
+    pub choice: Option<Choice>,
+}
+
+/// Frames sent so far, readable while a generator runs (from any thread).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Frames counted by the engine's loop.
+    sent: AtomicU64,
+    /// The live engine's in-kernel counter (per-CPU, bumped by the program
+    /// for every frame): exact at any moment, where the loop only learns a
+    /// call's count when the call returns.
+    live: OnceLock<PerCpuArray>,
+}
+
+impl Progress {
+    /// Frames sent so far.
+    pub fn frames(&self) -> u64 {
+        if let Some(m) = self.live.get() {
+            if let Ok(n) = m.sum(0) {
+                return n;
+            }
+        }
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Where a generator sends: an interface of the calling thread's namespace
+/// and the frame to send (a UDP frame of `len` bytes without FCS).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Interface name.
+    pub ifname: String,
+    /// Its index.
+    pub ifindex: u32,
+    /// The frame's addresses and ports.
+    pub spec: UdpFrame,
+    /// Frame length in bytes, without the FCS.
+    pub len: usize,
+}
+
+impl Target {
+    /// The interface `ifname` of the calling thread's namespace.
+    pub fn new(ifname: &str, spec: UdpFrame, len: usize) -> anyhow::Result<Target> {
+        Ok(Target {
+            ifname: ifname.to_string(),
+            ifindex: crate::cmd::xsk::ifindex(ifname)?,
+            spec,
+            len,
+        })
+    }
+}
+
+/// Runs a generator on `t` until `stop`, the deadline or the count: the
+/// engine `want`, or with [`Engine::Auto`] the first of [`Engine::LADDER`]
+/// that opens, each refusal recorded in the result's [`Choice`].
+///
+/// # Errors
+/// [`EngineRefused`] when `want` names an engine this host refuses (with
+/// the engines that would work); [`NoEngine`] when no engine works; a
+/// failure of the running engine.
+pub fn run(
+    t: &Target,
+    want: Engine,
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+) -> anyhow::Result<GenResult> {
+    let candidates: &[Engine] = match want {
+        Engine::Auto => &Engine::LADDER,
+        Engine::Live => &[Engine::Live],
+        Engine::Xsk => &[Engine::Xsk],
+        Engine::Packet => &[Engine::Packet],
+        Engine::Raw => &[Engine::Raw],
+    };
+    let mut refused = Vec::new();
+    for &engine in candidates {
+        let opened = match engine {
+            Engine::Live => run_live_engine(t, lim, stop, progress),
+            Engine::Xsk => run_xsk(t, lim, stop, progress),
+            Engine::Packet => run_packet(t, lim, stop, progress),
+            Engine::Raw => run_raw(t, lim, stop, progress),
+            Engine::Auto => unreachable!("Auto is not on the ladder"),
+        };
+        match opened {
+            Ok(ran) => {
+                let mut r = ran?;
+                r.choice = Some(Choice { engine, refused });
+                return Ok(r);
+            }
+            Err(refusal) => refused.push(refusal),
+        }
+    }
+    if want != Engine::Auto {
+        let refusal = refused.remove(0);
+        let works = Engine::LADDER
+            .into_iter()
+            .filter(|&e| e != want && probe(t, e).is_ok())
+            .collect();
+        return Err(EngineRefused { refusal, works }.into());
+    }
+    Err(NoEngine {
+        ifname: t.ifname.clone(),
+        refused,
+    }
+    .into())
+}
+
+/// Picks the engine for `t` without sending anything: `want`, or with
+/// [`Engine::Auto`] the first of [`Engine::LADDER`] that opens, with the
+/// refusals before it.
+///
+/// # Errors
+/// [`EngineRefused`] when `want` is refused (naming the engines that
+/// would work); [`NoEngine`] when nothing works.
+pub fn choose(t: &Target, want: Engine) -> anyhow::Result<Choice> {
+    if want != Engine::Auto {
+        return match probe(t, want) {
+            Ok(()) => Ok(Choice {
+                engine: want,
+                refused: Vec::new(),
+            }),
+            Err(refusal) => {
+                let works = Engine::LADDER
+                    .into_iter()
+                    .filter(|&e| e != want && probe(t, e).is_ok())
+                    .collect();
+                Err(EngineRefused { refusal, works }.into())
+            }
+        };
+    }
+    let mut refused = Vec::new();
+    for engine in Engine::LADDER {
+        match probe(t, engine) {
+            Ok(()) => return Ok(Choice { engine, refused }),
+            Err(r) => refused.push(r),
+        }
+    }
+    Err(NoEngine {
+        ifname: t.ifname.clone(),
+        refused,
+    }
+    .into())
+}
+
+/// Whether `engine` opens on `t` (nothing is sent).
+pub fn probe(t: &Target, engine: Engine) -> Result<(), Refusal> {
+    let stop = AtomicBool::new(true);
+    let lim = Limits {
+        count: Some(0),
+        ..Limits::default()
+    };
+    let progress = Progress::default();
+    match engine {
+        Engine::Live => run_live_engine(t, &lim, &stop, &progress),
+        Engine::Xsk => run_xsk(t, &lim, &stop, &progress),
+        Engine::Packet => run_packet(t, &lim, &stop, &progress),
+        Engine::Raw => run_raw(t, &lim, &stop, &progress),
+        Engine::Auto => return Ok(()),
+    }
+    .map(|_| ())
+}
+
+/// A refusal from an error: its errno when the kernel gave one.
+fn refusal(engine: Engine, e: &anyhow::Error) -> Refusal {
+    let errno = e.chain().find_map(|c| {
+        c.downcast_ref::<BpfError>()
+            .and_then(BpfError::errno)
+            .or_else(|| c.downcast_ref::<pktio::SysError>().and_then(|s| s.errno()))
+            .or_else(|| {
+                c.downcast_ref::<std::io::Error>()
+                    .and_then(|s| s.raw_os_error())
+            })
+    });
+    Refusal {
+        engine,
+        errno,
+        reason: format!("{e:#}"),
+    }
+}
+
+/// The engine cannot make frames this long.
+fn too_long(engine: Engine, len: usize) -> Option<Refusal> {
+    (len > engine.frame_limit()).then(|| Refusal {
+        engine,
+        errno: None,
+        reason: format!(
+            "it makes frames of up to {} bytes on the wire; {} asked for",
+            engine.frame_limit() + 4,
+            len + 4
+        ),
+    })
 }
 
 /// Frames per `BPF_PROG_RUN` call. Each live-frames call waits twice for
@@ -61,17 +414,6 @@ pub const LIVE_MAX_FRAME: usize = 4096 - 256 - 320;
 
 /// Frames per batch inside the kernel (at most 256).
 const LIVE_BATCH: u32 = 64;
-
-/// Runs the live-frame generator on `ifindex` (of the calling thread's
-/// namespace) until `stop` is set.
-pub fn run_live(
-    ifindex: u32,
-    spec: &UdpFrame,
-    len: usize,
-    stop: &AtomicBool,
-) -> anyhow::Result<GenResult> {
-    run_live_limited(ifindex, spec, len, stop, &Limits::default())
-}
 
 /// Limits of a generator run.
 #[derive(Debug, Clone, Default)]
@@ -103,29 +445,33 @@ fn flow_frames(spec: &UdpFrame, len: usize, flows: u16) -> anyhow::Result<Vec<Ve
         .collect()
 }
 
-/// The live-frame generator with limits. With several flows, successive
+/// The live-frame generator's loop. With several flows, successive
 /// `BPF_PROG_RUN` calls use successive flows' frames (each call sends one
-/// flow's frame `repeat` times), so flows interleave in chunks.
+/// flow's frame `repeat` times), so flows interleave in chunks. The program
+/// counts every frame in a per-CPU counter before `XDP_TX`, which
+/// [`Progress::frames`] reads while the run goes on.
 ///
 /// The calls are issued by [`LIVE_SUBMITTERS`] threads that share one CPU:
 /// the calling thread's, if it is pinned to one, else the CPU it runs on
 /// when the run starts. The generator is one core's worth, pinned or not.
-pub fn run_live_limited(
-    ifindex: u32,
-    spec: &UdpFrame,
-    len: usize,
-    stop: &AtomicBool,
+fn live_loop(
+    t: &Target,
     lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
 ) -> anyhow::Result<GenResult> {
-    let frames_by_flow = flow_frames(spec, len, lim.flows)?;
-    let prog =
-        Program::load_xdp(&progs::xdp_tx(), &[]).context("loading the XDP_TX generator program")?;
+    let frames_by_flow = flow_frames(&t.spec, t.len, lim.flows)?;
+    let counter = PerCpuArray::new(1).context("creating the generator's frame counter")?;
+    let prog = Program::load_xdp(&progs::count_then(XdpAction::Tx), &[counter.as_fd()])
+        .context("loading the XDP_TX generator program")?;
+    let _ = progress.live.set(counter);
     // With a rate, send 100 ms worth per call (calls are expensive, see
     // LIVE_REPEAT) and pace the calls: the rate holds on average over 0.1 s.
     let chunk = match lim.rate {
         Some(r) => ((r / 10.0).ceil() as u32).clamp(1, LIVE_REPEAT),
         None => LIVE_REPEAT,
     };
+    let ifindex = t.ifindex;
     let cpu = one_cpu()?;
     let start = Instant::now();
     let shared = LiveShared {
@@ -139,6 +485,7 @@ pub fn run_live_limited(
         failed: AtomicBool::new(false),
         plan: Mutex::new(Plan::default()),
         sent: AtomicU64::new(0),
+        progress,
     };
     let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..LIVE_SUBMITTERS)
@@ -166,6 +513,7 @@ pub fn run_live_limited(
     Ok(GenResult {
         frames: shared.sent.load(Ordering::SeqCst),
         seconds: start.elapsed().as_secs_f64(),
+        choice: None,
     })
 }
 
@@ -205,6 +553,7 @@ struct LiveShared<'a> {
     plan: Mutex<Plan>,
     /// Frames of completed calls.
     sent: AtomicU64,
+    progress: &'a Progress,
 }
 
 impl LiveShared<'_> {
@@ -248,6 +597,7 @@ impl LiveShared<'_> {
             {
                 Ok(r) => {
                     self.sent.fetch_add(u64::from(r.frames), Ordering::Relaxed);
+                    self.progress.add(u64::from(r.frames));
                 }
                 // A signal (Ctrl-C) interrupts the call with EINTR: how many
                 // of its frames went out is unknown, so none are counted and
@@ -256,81 +606,418 @@ impl LiveShared<'_> {
                     let mut plan = self.plan.lock().unwrap_or_else(|e| e.into_inner());
                     plan.claimed -= u64::from(repeat);
                 }
-                Err(e) => {
-                    return Err(anyhow::Error::new(e)
-                        .context("BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (kernel 5.18+)"))
-                }
+                Err(e) => return Err(anyhow::Error::new(e)),
             }
         }
         Ok(())
     }
 }
 
-/// Sends `len`-byte copies of `spec` from `ifname` (of the calling thread's
-/// namespace) through an AF_PACKET `TPACKET_V2` TX ring with
-/// `PACKET_QDISC_BYPASS` (16 KiB slots: frames up to 16 KiB), 64 frames per
-/// `sendto`, until `stop` is set. For frames the live-frame engine cannot
-/// make. Chosen over AF_XDP multi-buffer copy-mode TX (the `xdp-mb` backend
-/// sending): both build one skb per frame, and in the lab at 9000 bytes
-/// this one was a little faster (0.29 against 0.26 Mpps into XDP_DROP).
-pub fn run_packet_tx(
-    ifname: &str,
-    spec: &UdpFrame,
-    len: u32,
+/// The largest frame (bytes, without FCS) the AF_XDP engine makes: one
+/// 4096-byte UMEM frame less the kernel's `XDP_PACKET_HEADROOM`.
+pub const XSK_MAX_FRAME: usize = 4096 - 256;
+/// The largest frame (bytes, without FCS) the TX-ring engine makes: a
+/// 16 KiB slot less its `tpacket2_hdr` and alignment.
+pub const PACKET_MAX_FRAME: usize = 16384 - 128;
+/// UMEM frames of the AF_XDP engine: every one is built once and kept in
+/// flight between the TX ring, the kernel and the loop.
+const XSK_FRAMES: u32 = 4096;
+/// The AF_XDP engine's TX ring.
+const XSK_RING: u32 = 2048;
+/// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` sends
+/// (the kernel's default is 32; a kick per 32 frames costs a system call
+/// per 32 frames).
+const XSK_SKB_BUDGET: u32 = 256;
+/// Frames posted per loop turn by the socket engines.
+const GEN_BATCH: u32 = 256;
+/// How long a stopping engine waits for frames already handed to the
+/// kernel to complete (they are on their way; the count must be exact).
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// Paces the socket engines: how many frames may go now, given a count
+/// and a rate.
+#[derive(Debug)]
+struct Pacer<'a> {
+    lim: &'a Limits,
+    start: Instant,
+}
+
+impl Pacer<'_> {
+    /// Frames that may be posted now, `posted` being posted so far.
+    fn allowance(&self, posted: u64) -> u64 {
+        let mut a = u64::MAX;
+        if let Some(c) = self.lim.count {
+            a = c.saturating_sub(posted);
+        }
+        if let Some(r) = self.lim.rate {
+            let due = (r * self.start.elapsed().as_secs_f64()) as u64 + 1;
+            a = a.min(due.saturating_sub(posted));
+        }
+        a
+    }
+
+    /// Whether the count is done.
+    fn counted_out(&self, posted: u64) -> bool {
+        self.lim.count.is_some_and(|c| posted >= c)
+    }
+
+    /// Sleeps until the next frame is due under the rate (at most 5 ms, so
+    /// that a stop is seen promptly).
+    fn wait_for_slot(&self, posted: u64) {
+        if let Some(r) = self.lim.rate {
+            let due = self.start + Duration::from_secs_f64((posted as f64 / r).min(1e9));
+            let left = due.saturating_duration_since(Instant::now());
+            std::thread::sleep(left.min(Duration::from_millis(5)));
+        }
+    }
+
+    fn running(&self, stop: &AtomicBool) -> bool {
+        !stop.load(Ordering::Relaxed) && self.lim.deadline.map_or(true, |d| Instant::now() < d)
+    }
+}
+
+/// The live-frame engine: probes with one frame into `XDP_DROP` (sends
+/// nothing), then runs [`live_loop`].
+fn run_live_engine(
+    t: &Target,
+    lim: &Limits,
     stop: &AtomicBool,
-) -> anyhow::Result<GenResult> {
-    use crate::cmd::xsk::{run_loop, LoopSpec, Mode};
-    use pktio::backend::{Backend, BackendConfig, BackendKind, Direction};
-    let mut cfg = BackendConfig::new(ifname);
-    cfg.direction = Direction::Tx;
-    cfg.frame_size = 16384;
-    cfg.frame_count = 1024;
-    cfg.qdisc_bypass = true;
-    let mut b = Backend::open(BackendKind::PacketV2, &cfg)
-        .with_context(|| format!("opening the AF_PACKET TX generator on {ifname}"))?;
-    let s = run_loop(
-        &mut b,
-        &LoopSpec {
-            mode: Mode::Txpush,
-            frame: Some((spec, len)),
-            stop,
-            deadline: None,
-            quiet: true,
-            probe: None,
-            batch: 64,
-            poll: false,
-        },
-    )?;
-    Ok(GenResult {
-        frames: s.packets,
-        seconds: s.seconds,
+    progress: &Progress,
+) -> Result<anyhow::Result<GenResult>, Refusal> {
+    if let Some(r) = too_long(Engine::Live, t.len) {
+        return Err(r);
+    }
+    let probe = || -> anyhow::Result<()> {
+        let frames = flow_frames(&t.spec, t.len, 1)?;
+        let prog = Program::load_xdp(&progs::xdp_drop(), &[])
+            .context("loading an XDP_DROP program for the probe")?;
+        prog.run_live_frames(t.ifindex, &frames[0], 1, 1)?;
+        Ok(())
+    };
+    probe().map_err(|e| refusal(Engine::Live, &e))?;
+    if lim.count == Some(0) {
+        return Ok(Ok(GenResult::default()));
+    }
+    Ok(live_loop(t, lim, stop, progress))
+}
+
+/// The AF_XDP engine, with `XDP_MAX_TX_SKB_BUDGET` raised where the kernel
+/// has it (6.17) and the kernel's default elsewhere.
+fn run_xsk(
+    t: &Target,
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+) -> Result<anyhow::Result<GenResult>, Refusal> {
+    // The kernel releases a closed socket's hold on its queue after an RCU
+    // grace period (deferred work): a probe's socket, just closed, can make
+    // the real bind answer EBUSY for a moment.
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut budget = Some(XSK_SKB_BUDGET);
+    loop {
+        match xsk_open_and_run(t, lim, stop, progress, budget) {
+            Err(r) if budget.is_some() && r.reason.contains("tx skb budget") => budget = None,
+            Err(r) if r.errno == Some(libc::EBUSY) && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn xsk_open_and_run(
+    t: &Target,
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+    budget: Option<u32>,
+) -> Result<anyhow::Result<GenResult>, Refusal> {
+    use pktio::xdp::{Umem, UmemConfig, XskSocket};
+    if let Some(r) = too_long(Engine::Xsk, t.len) {
+        return Err(r);
+    }
+    let refuse = |e: anyhow::Error| refusal(Engine::Xsk, &e);
+    let frames_by_flow = flow_frames(&t.spec, t.len, lim.flows).map_err(refuse)?;
+    let umem = Umem::new(UmemConfig {
+        frame_count: XSK_FRAMES,
+        ..UmemConfig::default()
     })
+    .map_err(|e| refuse(e.into()))?;
+    let mut sock = XskSocket::builder(&t.ifname)
+        .queue(0)
+        .rx_size(0)
+        .tx_size(XSK_RING)
+        .tx_skb_budget(budget)
+        .build(&umem)
+        .map_err(|e| refuse(e.into()))?;
+    if lim.count == Some(0) {
+        return Ok(Ok(GenResult::default()));
+    }
+    Ok(xsk_loop(
+        &umem,
+        &mut sock,
+        &frames_by_flow,
+        lim,
+        stop,
+        progress,
+    ))
+}
+
+/// The AF_XDP transmit loop: every UMEM frame gets its bytes once; after
+/// that the loop moves descriptors only — completed frames straight back
+/// onto the TX ring — and kicks once per batch.
+fn xsk_loop<'u>(
+    umem: &'u pktio::xdp::Umem,
+    sock: &mut pktio::xdp::XskSocket<'u>,
+    frames_by_flow: &[Vec<u8>],
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+) -> anyhow::Result<GenResult> {
+    let len = frames_by_flow[0].len() as u32;
+    let mut free = Vec::with_capacity(XSK_FRAMES as usize);
+    let mut i = 0usize;
+    while let Some(mut f) = umem.alloc() {
+        f.write(&frames_by_flow[i % frames_by_flow.len()])
+            .map_err(|cap| {
+                anyhow::anyhow!("a {len}-byte frame does not fit a UMEM frame of {cap} bytes")
+            })?;
+        free.push(f);
+        i += 1;
+    }
+    let pacer = Pacer {
+        lim,
+        start: Instant::now(),
+    };
+    let (mut posted, mut completed) = (0u64, 0u64);
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        let parts = sock.parts();
+        let comp = parts
+            .completion
+            .ok_or_else(|| anyhow::anyhow!("the AF_XDP socket has no completion ring"))?;
+        let before = free.len();
+        for mut f in comp.complete(u32::MAX) {
+            // The bytes are still there: the kernel only read them.
+            f.set_len(len)
+                .map_err(|cap| anyhow::anyhow!("frame of {cap} bytes shrank"))?;
+            free.push(f);
+        }
+        let n = (free.len() - before) as u64;
+        completed += n;
+        progress.add(n);
+        let stopping = !pacer.running(stop) || pacer.counted_out(posted);
+        if stopping {
+            if completed >= posted {
+                break;
+            }
+            let until = *drain_until.get_or_insert_with(|| Instant::now() + DRAIN);
+            if Instant::now() >= until {
+                break;
+            }
+            sock.kick_tx()?;
+            std::thread::yield_now();
+            continue;
+        }
+        let want = pacer
+            .allowance(posted)
+            .min(free.len() as u64)
+            .min(u64::from(GEN_BATCH)) as u32;
+        if want == 0 {
+            if free.is_empty() {
+                sock.kick_tx()?;
+            } else {
+                pacer.wait_for_slot(posted);
+            }
+            continue;
+        }
+        let tx = sock
+            .tx()
+            .ok_or_else(|| anyhow::anyhow!("the AF_XDP socket has no TX ring"))?;
+        let mut batch = tx.reserve(want);
+        while batch.remaining() > 0 {
+            let Some(f) = free.pop() else { break };
+            if let Err(f) = batch.push(f) {
+                free.push(f);
+                break;
+            }
+        }
+        posted += u64::from(batch.commit());
+        sock.kick_tx()?;
+    }
+    Ok(GenResult {
+        frames: completed,
+        seconds: pacer.start.elapsed().as_secs_f64(),
+        choice: None,
+    })
+}
+
+/// The AF_PACKET TX-ring engine (`TPACKET_V2`, `PACKET_QDISC_BYPASS`).
+fn run_packet(
+    t: &Target,
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+) -> Result<anyhow::Result<GenResult>, Refusal> {
+    use pktio::backend::{Backend, BackendConfig, BackendKind, Direction, PacketIo};
+    if let Some(r) = too_long(Engine::Packet, t.len) {
+        return Err(r);
+    }
+    let refuse = |e: anyhow::Error| refusal(Engine::Packet, &e);
+    let frames_by_flow = flow_frames(&t.spec, t.len, lim.flows).map_err(refuse)?;
+    let mut cfg = BackendConfig::new(&t.ifname);
+    cfg.direction = Direction::Tx;
+    // Slots of a power of two that hold the frame and its header; 16 MiB.
+    cfg.frame_size = ((t.len + 128) as u32).next_power_of_two().max(2048);
+    cfg.frame_count = ((16u32 << 20) / cfg.frame_size).clamp(256, 4096);
+    cfg.qdisc_bypass = true;
+    let mut b = Backend::open(BackendKind::PacketV2, &cfg).map_err(|e| refuse(e.into()))?;
+    if lim.count == Some(0) {
+        return Ok(Ok(GenResult::default()));
+    }
+    let mut run = || -> anyhow::Result<GenResult> {
+        let pacer = Pacer {
+            lim,
+            start: Instant::now(),
+        };
+        let (mut sent, mut i) = (0u64, 0usize);
+        while pacer.running(stop) && !pacer.counted_out(sent) {
+            let want = pacer.allowance(sent).min(u64::from(GEN_BATCH)) as u32;
+            if want == 0 {
+                pacer.wait_for_slot(sent);
+                continue;
+            }
+            let n = b.tx_batch(want, |buf| {
+                let f = &frames_by_flow[i % frames_by_flow.len()];
+                i += 1;
+                buf.get_mut(..f.len())?.copy_from_slice(f);
+                Some(f.len())
+            })?;
+            sent += u64::from(n);
+            progress.add(u64::from(n));
+            if n < want {
+                b.flush()?;
+            }
+        }
+        b.flush()?;
+        Ok(GenResult {
+            frames: sent,
+            seconds: pacer.start.elapsed().as_secs_f64(),
+            choice: None,
+        })
+    };
+    Ok(run())
+}
+
+/// The plain raw-socket engine: one `send` per frame, through the qdisc.
+fn run_raw(
+    t: &Target,
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+) -> Result<anyhow::Result<GenResult>, Refusal> {
+    use pktio::packet::PacketSocket;
+    let refuse = |e: anyhow::Error| refusal(Engine::Raw, &e);
+    let frames_by_flow = flow_frames(&t.spec, t.len, lim.flows).map_err(refuse)?;
+    let sock = PacketSocket::open(&t.ifname).map_err(|e| refuse(e.into()))?;
+    sock.bind(false).map_err(|e| refuse(e.into()))?;
+    if lim.count == Some(0) {
+        return Ok(Ok(GenResult::default()));
+    }
+    let run = || -> anyhow::Result<GenResult> {
+        let pacer = Pacer {
+            lim,
+            start: Instant::now(),
+        };
+        let mut sent = 0u64;
+        while pacer.running(stop) && !pacer.counted_out(sent) {
+            let want = pacer.allowance(sent).min(u64::from(GEN_BATCH));
+            if want == 0 {
+                pacer.wait_for_slot(sent);
+                continue;
+            }
+            let mut n = 0u64;
+            while n < want {
+                let f = &frames_by_flow[(sent + n) as usize % frames_by_flow.len()];
+                if !sock.send(f)? {
+                    break; // the queue is full: yield, then go on
+                }
+                n += 1;
+            }
+            sent += n;
+            progress.add(n);
+            if n < want {
+                std::thread::yield_now();
+            }
+        }
+        Ok(GenResult {
+            frames: sent,
+            seconds: pacer.start.elapsed().as_secs_f64(),
+            choice: None,
+        })
+    };
+    Ok(run())
+}
+
+/// The longest duration a flag takes: one year, in seconds.
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+/// The highest rate a flag takes, in frames per second.
+pub const MAX_RATE: f64 = 1e9;
+
+/// A `--duration`-style value: seconds, finite, above 0, at most a year.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_SECONDS => Ok(v),
+        Ok(_) => Err(format!(
+            "{s} is not a duration pktio takes: give seconds above 0 and at most {MAX_SECONDS} (a year)"
+        )),
+        Err(_) => Err(format!("{s} is not a number of seconds")),
+    }
+}
+
+/// A `--rate` value: frames per second, 1 to 10⁹.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (1.0..=MAX_RATE).contains(&v) => Ok(v),
+        Ok(_) => Err(format!(
+            "{s} is not a rate pktio takes: give frames per second from 1 to {MAX_RATE}"
+        )),
+        Err(_) => Err(format!("{s} is not a number of frames per second")),
+    }
 }
 
 /// Arguments of `pktio gen`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Engines (--engine auto, the default, takes the first this host allows, and says which and why):
+  live    BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (XDP_TX): fastest; kernel 5.18+, refused by
+          some kernel builds (EPERM even for root) and by seccomp policies
+  xsk     AF_XDP transmit: frames built once in the UMEM, descriptors re-posted
+  packet  AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)
+  raw     a plain AF_PACKET socket, one send() per frame
+Every engine honours --count (exactly that many frames), --rate, --flows and --duration.")]
 pub struct GenArgs {
     /// Interface to send from (in a lab: run it in the gen namespace, e.g.
     /// `pktio lab exec gen -- pktio gen -i vgen`).
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interface: String,
-    /// Engine: in-kernel live frames (fastest; kernel 5.18+) or AF_XDP transmit.
-    #[arg(long, value_enum, default_value = "live")]
-    engine: Generator,
+    /// Engine: auto (the fastest this host allows), live, xsk, packet or raw.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: Engine,
     /// Frame size in bytes on the wire, FCS included (64..=1518).
     #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(64..=1518))]
     size: u32,
-    /// Stop after this many frames.
-    #[arg(short = 'n', long)]
+    /// Stop after exactly this many frames.
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
-    /// At most this many frames per second.
-    #[arg(short = 'r', long)]
+    /// At most this many frames per second (1..=1e9).
+    #[arg(short = 'r', long, value_parser = parse_rate)]
     rate: Option<f64>,
     /// Number of UDP flows (source ports varied).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     flows: u16,
     /// Stop after this many seconds (default: at Ctrl-C or --count).
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, value_parser = parse_seconds)]
     duration: Option<f64>,
     /// Pin to this CPU. Without it the live engine stays on the CPU it
     /// starts on (its two submitting threads share one CPU either way).
@@ -341,62 +1028,29 @@ pub struct GenArgs {
 }
 
 /// Runs `pktio gen`.
-pub fn run(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
+    if let Some(c) = a.cpu {
+        crate::run::check_cpus(&[c])?;
+    }
+    let spec = a.frame.udp_frame();
+    let target = Target::new(&a.interface, spec, (a.size - 4) as usize)?;
     if let Some(c) = a.cpu {
         crate::run::pin_to_cpu(c)?;
     }
-    if let Some(r) = a.rate {
-        anyhow::ensure!(
-            r.is_finite() && r > 0.0,
-            "--rate must be a positive number of frames per second"
-        );
-    }
-    let deadline = match a.duration {
-        Some(d) if d.is_finite() && d > 0.0 => Some(Instant::now() + Duration::from_secs_f64(d)),
-        Some(d) => anyhow::bail!("--duration {d} is not a positive number of seconds"),
-        None => None,
-    };
-    let spec = a.frame.udp_frame();
-    let len = (a.size - 4) as usize;
+    let deadline = a
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs_f64(d));
     let stop = crate::run::stop_flag();
-    let r = match a.engine {
-        Generator::Live => {
-            let ifindex = crate::cmd::xsk::ifindex(&a.interface)?;
-            let lim = Limits {
-                count: a.count,
-                rate: a.rate,
-                flows: a.flows,
-                deadline,
-            };
-            run_live_limited(ifindex, &spec, len, &stop, &lim)?
-        }
-        Generator::Xsk => {
-            anyhow::ensure!(
-                a.rate.is_none() && a.flows == 1,
-                "--rate and --flows need --engine live"
-            );
-            use crate::cmd::xsk::{run_loop, LoopSpec, Mode, XskOpts};
-            let opts = XskOpts::for_tx(&a.interface, a.duration);
-            let mut b = opts.open(&a.interface, Mode::Txpush, false)?;
-            let s = run_loop(
-                &mut b,
-                &LoopSpec {
-                    mode: Mode::Txpush,
-                    frame: Some((&spec, len as u32)),
-                    stop: &stop,
-                    deadline,
-                    quiet: false,
-                    probe: None,
-                    batch: opts.batch,
-                    poll: false,
-                },
-            )?;
-            GenResult {
-                frames: s.packets,
-                seconds: s.seconds,
-            }
-        }
+    let lim = Limits {
+        count: a.count,
+        rate: a.rate,
+        flows: a.flows,
+        deadline,
     };
+    let r = run(&target, a.engine, &lim, &stop, &Progress::default())?;
+    if let Some(c) = &r.choice {
+        println!("gen: engine {}", c.describe());
+    }
     println!(
         "gen: {} frames of {} B in {:.2} s: {:.3} Mpps",
         r.frames,

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         Command::TcpRecv(a) => cmd::tcp::recv(a),
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(*a),
-        Command::Gen(a) => gen::run(a),
+        Command::Gen(a) => gen::run_gen(a),
         Command::Latency(a) => cmd::latency::run(a),
         Command::Capture(a) => cmd::capture::run(a),
         Command::Soak(a) => cmd::soak::run(a),

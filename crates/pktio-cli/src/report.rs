@@ -85,6 +85,10 @@ pub struct Cell {
     pub unit: String,
     /// One value per run.
     pub samples: Vec<f64>,
+    /// The figure is a lower bound: the source, not the measured side,
+    /// limited it (the measured side took ≥ 99 % of what was offered). The
+    /// table prints it as `≥ x` and gives it no ratio.
+    pub source_bound: bool,
 }
 
 impl Cell {
@@ -95,6 +99,22 @@ impl Cell {
             metric: metric.to_string(),
             unit: unit.to_string(),
             samples,
+            source_bound: false,
+        }
+    }
+
+    /// Marks the cell source-bound (see [`Cell::source_bound`]).
+    pub fn with_source_bound(mut self, bound: bool) -> Self {
+        self.source_bound = bound;
+        self
+    }
+
+    /// `median (min–max)`, or `≥ median (min–max)` when source-bound.
+    pub fn display(&self) -> String {
+        match self.stats() {
+            None => "–".to_string(),
+            Some(s) if self.source_bound => format!("≥ {}", s.display()),
+            Some(s) => s.display(),
         }
     }
 
@@ -116,7 +136,7 @@ impl Cell {
 impl Serialize for Cell {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let st = self.stats();
-        let mut m = s.serialize_map(Some(7))?;
+        let mut m = s.serialize_map(Some(8))?;
         m.serialize_entry("labels", &self.labels)?;
         m.serialize_entry("metric", &self.metric)?;
         m.serialize_entry("unit", &self.unit)?;
@@ -124,6 +144,7 @@ impl Serialize for Cell {
         m.serialize_entry("median", &st.map(|s| s.median))?;
         m.serialize_entry("min", &st.map(|s| s.min))?;
         m.serialize_entry("max", &st.map(|s| s.max))?;
+        m.serialize_entry("source_bound", &self.source_bound)?;
         m.end()
     }
 }
@@ -206,6 +227,10 @@ pub fn ratios_to_baseline(cells: &[Cell], key: &str, baseline: &str) -> Vec<Opti
             let base = cells
                 .iter()
                 .find(|b| b.metric == c.metric && b.labels == want)?;
+            // A lower bound compares with nothing.
+            if c.source_bound || base.source_bound {
+                return None;
+            }
             ratio(c.stats()?.median, base.stats()?.median)
         })
         .collect()
@@ -291,6 +316,10 @@ pub struct Report {
     pub cells: Vec<Cell>,
     /// Free-form remarks (unsupported engines, warnings).
     pub notes: Vec<String>,
+    /// The traffic generator engines used and the ones refused (benchmarks
+    /// that generate traffic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generators: Option<serde_json::Value>,
 }
 
 /// A table: headings and rows of strings (no layout yet).
@@ -311,6 +340,7 @@ impl Report {
             row_keys: row_keys.iter().map(|s| s.to_string()).collect(),
             cells: Vec::new(),
             notes: Vec::new(),
+            generators: None,
         }
     }
 
@@ -363,10 +393,7 @@ impl Report {
                                 .all(|(k, v)| c.labels.get(k).unwrap_or("") == v)
                     });
                     let (text, r) = match found {
-                        Some((i, c)) => (
-                            c.stats().map_or("–".to_string(), |s| s.display()),
-                            ratios.as_ref().and_then(|r| r[i]),
-                        ),
+                        Some((i, c)) => (c.display(), ratios.as_ref().and_then(|r| r[i])),
                         None => ("–".to_string(), None),
                     };
                     row.push(text);

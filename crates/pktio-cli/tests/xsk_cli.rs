@@ -33,10 +33,7 @@ fn number_after(s: &str, key: &str) -> Option<u64> {
 fn rxdrop_txpush_l2fwd_in_the_lab_move_packets() {
     require_root!();
     for mode in ["rxdrop", "txpush", "l2fwd"] {
-        let o = pktio()
-            .args([mode, "--lab", "-d", "1.5", "--generator", "live"])
-            .output()
-            .unwrap();
+        let o = pktio().args([mode, "--lab", "-d", "1.5"]).output().unwrap();
         let t = text(&o);
         assert!(o.status.success(), "{mode}: {t}");
         let out = String::from_utf8_lossy(&o.stdout);

@@ -47,6 +47,13 @@ impl SysError {
     }
 }
 
+/// Advice for `EPERM`/`EACCES` when the process already runs as root: no
+/// capability is missing, so telling the user to grant one would mislead.
+pub(crate) const ROOT_REFUSED: &str =
+    "refused although the process runs as root: no capability is missing; a security \
+     policy forbids this call (kernel lockdown, a seccomp filter, an LSM such as SELinux \
+     or AppArmor) or this kernel build does not allow it";
+
 /// Advice for a person for a failed `call` with `errno`, or `None` when there
 /// is nothing better to say than the errno itself.
 ///
@@ -55,6 +62,7 @@ impl SysError {
 /// driver that cannot do zero-copy, a queue that is already bound.
 pub fn hint(call: &str, errno: i32) -> Option<&'static str> {
     match errno {
+        libc::EPERM | libc::EACCES if rustix::process::geteuid().is_root() => Some(ROOT_REFUSED),
         libc::EPERM | libc::EACCES if call.starts_with("bpf") => Some(
             "loading or attaching BPF needs CAP_BPF and CAP_NET_ADMIN (or root); programs \
              with variable-offset packet access (capture filters) also need CAP_PERFMON; \

@@ -20,10 +20,20 @@
 //! Sizes run from 64 to 9000 bytes. When one is above 1518 the lab's veth
 //! pair gets MTU 9000, and every XDP program (sinks, the ceiling's drop,
 //! the steering program) is loaded frags-aware (`BPF_F_XDP_HAS_FRAGS`),
-//! which veth requires at that MTU. Frames the live-frame engine cannot
-//! make (it builds each frame in one page) come from an AF_PACKET TX ring
-//! instead ([`SizeGen`]); the report's environment says which size used
-//! which generator.
+//! which veth requires at that MTU. Frames an engine cannot make (live
+//! frames are built in one page; AF_XDP frames in one UMEM chunk) take the
+//! next engine of the ladder; the report's environment says which size
+//! used which generator.
+//!
+//! The generator is chosen per size from the ladder of
+//! [`crate::gen::Engine`] (`--generator auto`): live frames where the
+//! kernel allows them, else AF_XDP transmit, an AF_PACKET TX ring, a raw
+//! socket; the environment and the JSON say which ran and why the faster
+//! ones did not. Every cell records the rate the generator offered in its
+//! window beside the rate delivered; a row that took ≥ 99 % of what was
+//! offered is *source-bound*: its figure is a lower bound (`≥ x` in the
+//! table, `source_bound` in the JSON) and gets no ratio, and the
+//! comparison there is the CPU per packet at the same offered load.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,9 +48,11 @@ use pktio_lab::{Host, Lab};
 
 use super::peers::{CaptureDest, CaptureTool};
 use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
+use crate::gen::{Choice, Engine, Progress};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, CpuTimes, LoopProbe};
 use pktio::backend::BackendKind;
+use std::sync::Mutex;
 
 /// Arguments of `pktio bench`.
 #[derive(Debug, clap::Args)]
@@ -126,6 +138,11 @@ pub struct PacketBenchArgs {
     /// benchmarking range 198.18.0.0/15).
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interface: Option<String>,
+    /// The generator engine: auto (the fastest this host allows: live
+    /// frames, then AF_XDP transmit, an AF_PACKET TX ring, a raw socket), or
+    /// one by name; the environment says which ran per size and why.
+    #[arg(long, value_enum, default_value = "auto")]
+    generator: Engine,
     /// Also run the existing tools that are installed in the same lab, as
     /// rows of the same table: dpdk-testpmd (net_af_xdp, net_af_packet),
     /// `xdp-bench drop` as a second ceiling ($XDP_BENCH or PATH; xdp-tools
@@ -292,6 +309,9 @@ pub(super) struct RunResult {
     /// share, in % (the generator; on veth also the receive side's kernel
     /// work, which is softirq).
     pub(super) gen_cpu_pct: GenCpu,
+    /// Packets per second the generator offered in the window (none for
+    /// txpush, where the measured side is the sender).
+    pub(super) offered_pps: Option<f64>,
 }
 
 /// A CPU's busy and softirq shares over a window, in %, if readable.
@@ -316,6 +336,8 @@ struct RowSamples {
     drops: Vec<f64>,
     gen_busy: Vec<f64>,
     gen_softirq: Vec<f64>,
+    /// What the generator offered, Mpps.
+    offered: Vec<f64>,
     /// Why the row cannot run here (then it has no samples).
     unsupported: Option<String>,
 }
@@ -404,13 +426,6 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         if !(64..=MAX_SIZE).contains(&s) {
             bail!("frame size {s} is outside 64..={MAX_SIZE} (bytes on the wire, FCS included)");
         }
-        if a.rate.is_some() && SizeGen::for_size(s) != SizeGen::Live {
-            bail!(
-                "--rate needs the live-frame generator, which makes frames up to {} bytes \
-                 on the wire; {s} is larger",
-                crate::gen::LIVE_MAX_FRAME + 4
-            );
-        }
     }
     crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
     if let Some(r) = a.rate {
@@ -467,7 +482,6 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     if !bound.is_empty() {
         env.set("bound", bound.join("; "));
     }
-    env.set("generator", generators_in_words(&a.sizes));
     env.set(
         "softirq",
         format!(
@@ -516,6 +530,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut ceilings: Vec<(u32, f64)> = Vec::new();
+    let gen = GenPlan::new(a.generator);
     for &size in &a.sizes {
         let mtu = size_mtu(size);
         for host in [lab.gen(), lab.rx()] {
@@ -526,7 +541,9 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         }
         // The ceiling: XDP_DROP on the receiving end, same generator; with
         // --peers, xdp-bench drop as the sink too, runs alternating.
-        let (mut samples, mut peer_samples) = (Vec::new(), Vec::new());
+        let (mut samples, mut peer_samples, mut offered) = (Vec::new(), Vec::new(), Vec::new());
+        let choice = gen.choice(&lab, size)?;
+        eprintln!("          generator for {size} B: {}", choice.describe());
         for r in 0..runs {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -535,9 +552,10 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 "ceiling {size:>4} B  xdp-drop  run {}/{runs}",
                 r + 1
             ));
-            let pps = measure_ceiling(&lab, size, a.gen_cpu, warmup, seconds)?;
+            let (pps, off) = measure_ceiling(&lab, &gen, size, a.gen_cpu, warmup, seconds)?;
             eprintln!("          {:.3} Mpps", pps / 1e6);
             samples.push(pps / 1e6);
+            offered.extend(off.map(|o| o / 1e6));
             plan.done += 1;
             if let Some(path) = xdp_bench.clone() {
                 plan.progress(&format!(
@@ -545,7 +563,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     r + 1
                 ));
                 match super::peers::measure_xdp_bench_ceiling(
-                    &lab, &path, size, a.gen_cpu, warmup, seconds,
+                    &lab, &gen, &path, size, a.gen_cpu, warmup, seconds,
                 ) {
                     Ok(pps) => {
                         eprintln!("          {:.3} Mpps", pps / 1e6);
@@ -581,11 +599,18 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             ("mode", "ceiling"),
             ("size", &*size.to_string()),
             ("backend", "xdp-drop"),
+            ("generator", choice.engine.name()),
         ]);
         ceilings.push((size, crate::report::median(&samples).unwrap_or(0.0)));
+        let bound = source_bound(&samples, &offered);
         report
             .cells
-            .push(Cell::new(labels, "Mpps", "Mpps", samples));
+            .push(Cell::new(labels.clone(), "Mpps", "Mpps", samples).with_source_bound(bound));
+        if !offered.is_empty() {
+            report
+                .cells
+                .push(Cell::new(labels, "offered", "Mpps", offered));
+        }
 
         for &mode in &a.modes {
             let rows = rows_for(mode, &a, &mut report.notes);
@@ -608,10 +633,11 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     ));
                     let m = match *row {
                         Row::Ours(backend) => {
-                            measure_cell(&lab, mode, backend, size, &a, warmup, seconds)
+                            measure_cell(&lab, &gen, mode, backend, size, &a, warmup, seconds)
                         }
                         Row::Peer(peer) => super::peers::measure(
                             &lab,
+                            &gen,
                             peer,
                             mode,
                             size,
@@ -630,6 +656,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                         }
                         Row::Capture(tool) => super::peers::measure_capture(
                             &lab,
+                            &gen,
                             tool,
                             destination(mode, size, &ceilings, seconds + warmup),
                             size,
@@ -649,6 +676,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                             got.rates.push(m.pps / 1e6);
                             got.costs.push(m.ns_per_packet);
                             got.drops.extend(m.drops_pct);
+                            got.offered.extend(m.offered_pps.map(|o| o / 1e6));
                             if let Some((busy, si)) = m.gen_cpu_pct {
                                 got.gen_busy.push(busy);
                                 got.gen_softirq.push(si);
@@ -669,6 +697,14 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     ("mode", mode.name()),
                     ("size", &*size.to_string()),
                     ("backend", row.name()),
+                    (
+                        "generator",
+                        if mode == BenchMode::Txpush {
+                            "none"
+                        } else {
+                            choice.engine.name()
+                        },
+                    ),
                 ]);
                 if let Some(why) = got.unsupported {
                     let note = format!(
@@ -693,11 +729,13 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     drops,
                     gen_busy,
                     gen_softirq,
+                    offered,
                     ..
                 } = got;
                 if rates.is_empty() {
                     continue;
                 }
+                let bound = source_bound(&rates, &offered);
                 let per_core: Vec<f64> = costs
                     .iter()
                     .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
@@ -712,9 +750,14 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                 }
-                report
-                    .cells
-                    .push(Cell::new(labels.clone(), "Mpps", "Mpps", rates));
+                report.cells.push(
+                    Cell::new(labels.clone(), "Mpps", "Mpps", rates).with_source_bound(bound),
+                );
+                if !offered.is_empty() {
+                    report
+                        .cells
+                        .push(Cell::new(labels.clone(), "offered", "Mpps", offered));
+                }
                 report
                     .cells
                     .push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
@@ -736,6 +779,16 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+    report.environment.set("generator", gen.describe());
+    report.generators = Some(gen.to_json());
+    if report.cells.iter().any(|c| c.source_bound) {
+        report.notes.push(
+            "≥ x: source-bound — the row took ≥ 99 % of what the generator offered, so its \
+             rate is a lower bound and has no ratio; compare those rows by ns/packet (CPU per \
+             packet at the same offered load)"
+                .into(),
+        );
     }
     // Ratios to TPACKET_V2, as the seed's table has them.
     let baseline = a
@@ -796,6 +849,18 @@ impl<E: Into<anyhow::Error>> From<E> for CellError {
     }
 }
 
+/// Whether a row is source-bound: it took at least 99 % of what the
+/// generator offered (medians).
+pub(super) fn source_bound(delivered: &[f64], offered: &[f64]) -> bool {
+    match (
+        crate::report::median(delivered),
+        crate::report::median(offered),
+    ) {
+        (Some(d), Some(o)) if o > 0.0 => d >= 0.99 * o,
+        _ => false,
+    }
+}
+
 /// Where a capture cell's tool writes: /dev/null, or a file on tmpfs big
 /// enough for what the ceiling rate would make of a run.
 fn destination(mode: BenchMode, size: u32, ceilings: &[(u32, f64)], seconds: f64) -> CaptureDest {
@@ -827,44 +892,128 @@ pub(super) fn lab_frame(lab: &Lab) -> UdpFrame {
     }
 }
 
-/// Starts the live-frame generator on the gen end, pinned to `cpu`.
+/// The generator engine of a benchmark: asked for once (`--generator`),
+/// chosen per frame size on first use by probing the ladder in the gen
+/// namespace, then the same engine for every run of that size.
+#[derive(Debug)]
+pub(super) struct GenPlan {
+    want: Engine,
+    chosen: Mutex<Vec<(u32, Choice)>>,
+}
+
+impl GenPlan {
+    pub(super) fn new(want: Engine) -> GenPlan {
+        GenPlan {
+            want,
+            chosen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `engine` for `size`, taken as given (already probed).
+    pub(super) fn fixed(engine: Engine, size: u32) -> GenPlan {
+        GenPlan {
+            want: engine,
+            chosen: Mutex::new(vec![(
+                size,
+                Choice {
+                    engine,
+                    refused: Vec::new(),
+                },
+            )]),
+        }
+    }
+
+    /// The engine for `size`-byte frames (FCS included) in `lab`.
+    ///
+    /// # Errors
+    /// [`crate::gen::EngineRefused`] when the engine asked for by name
+    /// cannot run (with the ones that can); [`crate::gen::NoEngine`].
+    pub(super) fn choice(&self, lab: &Lab, size: u32) -> anyhow::Result<Choice> {
+        let mut chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = chosen.iter().find(|(s, _)| *s == size) {
+            return Ok(c.clone());
+        }
+        let (want, ifname, spec) = (self.want, lab.gen().ifname().to_string(), lab_frame(lab));
+        let c = lab.gen().try_run(move || -> anyhow::Result<Choice> {
+            let t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
+            crate::gen::choose(&t, want)
+        })??;
+        chosen.push((size, c.clone()));
+        Ok(c)
+    }
+
+    /// Per size, the engine and what was refused, for the environment
+    /// line: e.g. "64, 1500 B: xsk (AF_XDP transmit); live refused: …".
+    pub(super) fn describe(&self) -> String {
+        let chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut parts: Vec<(String, Vec<String>)> = Vec::new();
+        for (size, c) in chosen.iter() {
+            let d = c.describe();
+            match parts.iter_mut().find(|(k, _)| *k == d) {
+                Some((_, v)) => v.push(size.to_string()),
+                None => parts.push((d, vec![size.to_string()])),
+            }
+        }
+        parts
+            .iter()
+            .map(|(d, v)| format!("{} B: {d}", v.join(", ")))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// The choices as JSON, per size.
+    pub(super) fn to_json(&self) -> serde_json::Value {
+        let chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::Value::Array(
+            chosen
+                .iter()
+                .map(|(size, c)| {
+                    let mut v = c.to_json();
+                    v["size"] = serde_json::json!(size);
+                    v
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A generator running on the gen end.
+pub(super) struct GenRun {
+    handle: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>,
+    /// What it has sent so far.
+    pub(super) progress: Arc<Progress>,
+}
+
+/// Starts the generator of `plan` on the gen end, pinned to `cpu`.
 pub(super) fn start_generator(
     lab: &Lab,
+    plan: &GenPlan,
     size: u32,
     cpu: usize,
     rate: Option<f64>,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
+) -> anyhow::Result<GenRun> {
+    let engine = plan.choice(lab, size)?.engine;
     let spec = lab_frame(lab);
-    let ifindex = lab.gen().ifindex();
     let ifname = lab.gen().ifname().to_string();
-    lab.gen().spawn(move || {
+    let progress = Arc::new(Progress::default());
+    let p = progress.clone();
+    let handle = lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
-        match SizeGen::for_size(size) {
-            SizeGen::Live => {
-                let lim = crate::gen::Limits {
-                    rate,
-                    flows: 1,
-                    ..Default::default()
-                };
-                crate::gen::run_live_limited(ifindex, &spec, (size - 4) as usize, &stop, &lim)
-            }
-            SizeGen::PacketTx => {
-                anyhow::ensure!(
-                    rate.is_none(),
-                    "--rate needs the live-frame generator (frames up to {} bytes)",
-                    crate::gen::LIVE_MAX_FRAME
-                );
-                crate::gen::run_packet_tx(&ifname, &spec, size - 4, &stop)
-            }
-        }
-    })
+        let t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
+        let lim = crate::gen::Limits {
+            rate,
+            flows: 1,
+            ..Default::default()
+        };
+        crate::gen::run(&t, engine, &lim, &stop, &p)
+    });
+    Ok(GenRun { handle, progress })
 }
 
-pub(super) fn join_generator(
-    h: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>,
-) -> anyhow::Result<crate::gen::GenResult> {
-    h.join()
+pub(super) fn join_generator(g: GenRun) -> anyhow::Result<crate::gen::GenResult> {
+    g.handle
+        .join()
         .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?
 }
 
@@ -916,67 +1065,23 @@ fn mtus_in_words(sizes: &[u32]) -> String {
     "1500 up to 1518 B; 9000 above".into()
 }
 
-/// The generator of one frame size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SizeGen {
-    /// In-kernel live frames (`BPF_PROG_RUN`, `XDP_TX`): the fastest, for
-    /// frames of up to [`crate::gen::LIVE_MAX_FRAME`] bytes.
-    Live,
-    /// An AF_PACKET `TPACKET_V2` TX ring with `PACKET_QDISC_BYPASS`: one
-    /// `sendto` per batch of 64, the frame copied into an skb by the kernel.
-    PacketTx,
-}
-
-impl SizeGen {
-    /// The generator for `size` bytes on the wire (FCS included).
-    pub(super) fn for_size(size: u32) -> SizeGen {
-        if (size - 4) as usize <= crate::gen::LIVE_MAX_FRAME {
-            SizeGen::Live
-        } else {
-            SizeGen::PacketTx
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            SizeGen::Live => "XDP live frames (BPF_PROG_RUN, XDP_TX)",
-            SizeGen::PacketTx => "AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)",
-        }
-    }
-}
-
-/// Which generator each size uses, e.g. "64, 1500 B: XDP live frames (…);
-/// 9000 B: AF_PACKET TX ring (…)".
-fn generators_in_words(sizes: &[u32]) -> String {
-    let mut parts: Vec<(SizeGen, Vec<String>)> = Vec::new();
-    for &s in sizes {
-        let g = SizeGen::for_size(s);
-        match parts.iter_mut().find(|(k, _)| *k == g) {
-            Some((_, v)) => v.push(s.to_string()),
-            None => parts.push((g, vec![s.to_string()])),
-        }
-    }
-    parts
-        .iter()
-        .map(|(g, v)| format!("{} B: {}", v.join(", "), g.describe()))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
+/// The XDP_DROP ceiling: (delivered, offered) frames per second.
 fn measure_ceiling(
     lab: &Lab,
+    gen: &GenPlan,
     size: u32,
     gen_cpu: usize,
     warmup: f64,
     seconds: f64,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Option<f64>)> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let g = start_generator(lab, size, gen_cpu, None, stop.clone());
-    let window = sink_window(lab, gen_cpu, warmup, seconds);
+    let g = start_generator(lab, gen, size, gen_cpu, None, stop.clone())?;
+    let window = sink_window(lab, gen_cpu, warmup, seconds, Some(&g.progress));
     stop.store(true, Ordering::SeqCst);
     join_generator(g)?;
-    Ok(window?.pps())
+    let w = window?;
+    Ok((w.pps(), w.offered_pps()))
 }
 
 /// What reached the receiving end's link in a measured window, and how the
@@ -988,11 +1093,17 @@ pub(super) struct SinkWindow {
     pub(super) seconds: f64,
     /// The generator CPU's busy and softirq shares, in %.
     pub(super) gen_cpu: GenCpu,
+    /// Frames the generator sent in the window, when it counts them.
+    pub(super) offered: Option<u64>,
 }
 
 impl SinkWindow {
     pub(super) fn pps(&self) -> f64 {
         self.frames as f64 / self.seconds
+    }
+
+    pub(super) fn offered_pps(&self) -> Option<f64> {
+        self.offered.map(|n| n as f64 / self.seconds)
     }
 }
 
@@ -1005,21 +1116,34 @@ pub(super) fn sink_window(
     gen_cpu: usize,
     warmup: f64,
     seconds: f64,
+    progress: Option<&Progress>,
 ) -> anyhow::Result<SinkWindow> {
     std::thread::sleep(Duration::from_secs_f64(warmup));
-    let (p0, c0) = (lab.rx().try_stats()?.rx_packets, CpuTimes::now(gen_cpu));
+    let sent = || progress.map(Progress::frames);
+    let (p0, c0, o0) = (
+        lab.rx().try_stats()?.rx_packets,
+        CpuTimes::now(gen_cpu),
+        sent(),
+    );
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(seconds));
-    let (p1, c1) = (lab.rx().try_stats()?.rx_packets, CpuTimes::now(gen_cpu));
+    let (p1, c1, o1) = (
+        lab.rx().try_stats()?.rx_packets,
+        CpuTimes::now(gen_cpu),
+        sent(),
+    );
     Ok(SinkWindow {
         frames: p1.saturating_sub(p0),
         seconds: t0.elapsed().as_secs_f64(),
         gen_cpu: busy_pct(c0, c1),
+        offered: o0.zip(o1).map(|(a, b)| b.saturating_sub(a)),
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn measure_cell(
     lab: &Lab,
+    gen: &GenPlan,
     mode: BenchMode,
     backend: BenchBackend,
     size: u32,
@@ -1087,8 +1211,21 @@ fn measure_cell(
         )
     });
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let generator = (mode != BenchMode::Txpush)
-        .then(|| start_generator(lab, size, a.gen_cpu, a.rate, gen_stop.clone()));
+    let generator = match mode {
+        BenchMode::Txpush => None,
+        _ => match start_generator(lab, gen, size, a.gen_cpu, a.rate, gen_stop.clone()) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                loop_stop.store(true, Ordering::SeqCst);
+                let _ = worker.join();
+                if gro {
+                    lab.rx().set_gro(false)?;
+                }
+                return Err(CellError::Failed(e));
+            }
+        },
+    };
+    let progress = generator.as_ref().map(|g| g.progress.clone());
 
     let running = Running {
         worker,
@@ -1111,12 +1248,13 @@ fn measure_cell(
         )));
     }
     std::thread::sleep(Duration::from_secs_f64(warmup));
-    let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64)> {
+    let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64, Option<u64>)> {
         Ok((
             probe.packets.load(Ordering::Relaxed),
             probe.cpu_ns.load(Ordering::Relaxed),
             softirq_ns(a.cpu).unwrap_or(0),
             far.try_stats()?.rx_packets,
+            progress.as_ref().map(|p| p.frames()),
         ))
     };
     let (s0, g0) = (snap(far)?, CpuTimes::now(a.gen_cpu));
@@ -1142,6 +1280,7 @@ fn measure_cell(
         drops_pct: None,
         // txpush has no generator: the measured side is the sender.
         gen_cpu_pct: busy_pct(g0, g1).filter(|_| mode != BenchMode::Txpush),
+        offered_pps: s0.4.zip(s1.4).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
     })
 }
 
@@ -1331,7 +1470,7 @@ pub(super) fn row_opts(backend: BenchBackend, cpu: usize, poll: bool) -> XskOpts
 /// The threads of one run.
 struct Running {
     worker: std::thread::JoinHandle<anyhow::Result<super::xsk::Summary>>,
-    generator: Option<std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>>,
+    generator: Option<GenRun>,
     gen_stop: Arc<AtomicBool>,
     loop_stop: Arc<AtomicBool>,
 }

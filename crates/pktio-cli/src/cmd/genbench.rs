@@ -1,4 +1,4 @@
-//! `pktio bench gen`: the live-frame generator beside xdp-trafficgen.
+//! `pktio bench gen`: pktio's generator engines beside xdp-trafficgen.
 //!
 //! All variants send into the same XDP_DROP sink on the lab's receiving
 //! veth, from the generator's CPU, runs alternating (the order rotates run
@@ -9,9 +9,12 @@
 //! `/proc/stat` over the window (busy share, of which softirq) and divided
 //! by the frames counted at the sink.
 //!
-//! - **pktio gen**: [`crate::gen::run_live_limited`], as `pktio gen` and
-//!   `pktio bench` run it (`XDP_TX` from the sending interface's context,
-//!   2²⁰ frames per call, batches of 64, two submitting threads on one CPU).
+//! - **pktio live / xsk / packet / raw**: each engine of
+//!   [`crate::gen::Engine::LADDER`] that this host allows, as `pktio gen
+//!   --engine E` runs it (live: `XDP_TX` from the sending interface's
+//!   context, 2²⁰ frames per call, batches of 64, two submitting threads on
+//!   one CPU). An engine the host refuses is named in the notes with the
+//!   kernel's answer.
 //! - **xdp-trafficgen call**: what xdp-trafficgen (xdp-tools 1.5) asks of
 //!   the kernel, re-created: its program (count the frame in a per-CPU
 //!   array, `bpf_redirect` to the sending interface) run from the
@@ -19,7 +22,8 @@
 //!   kernel's default batch, one thread. Same frame as pktio gen. This is
 //!   the reference when the tool itself cannot run: Debian's xdp-tools 1.3.1
 //!   fails on kernels ≥ 6.16 (its statistics program needs a tracepoint the
-//!   kernel no longer has).
+//!   kernel no longer has). It needs live frames: where the host refuses
+//!   them, it is not run (and the notes say so).
 //! - **xdp-trafficgen**: the tool itself (`xdp-trafficgen udp`), found in
 //!   `$XDP_TRAFFICGEN` or on `PATH`, when it runs. It sends only IPv6: its
 //!   frames carry `::ffff:198.18.0.1 → ::ffff:198.18.0.2` (the lab's IPv4
@@ -42,9 +46,11 @@ use pktio::bpf::{
 use pktio_lab::Lab;
 
 use super::bench::{
-    attach_sink, emit_report, join_generator, lab_frame, sink_window, start_generator,
+    attach_sink, emit_report, join_generator, lab_frame, sink_window, start_generator, GenPlan,
+    GenRun,
 };
 use super::peers::{find_xdp_tool, xdp_tool_unusable, ToolChild};
+use crate::gen::Engine;
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::pin_to_cpu;
 
@@ -84,7 +90,7 @@ const TRAFFICGEN_REPEAT: u32 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Variant {
-    Pktio,
+    Pktio(Engine),
     TrafficgenCall,
     Trafficgen(PathBuf),
 }
@@ -92,7 +98,11 @@ enum Variant {
 impl Variant {
     fn name(&self) -> &'static str {
         match self {
-            Variant::Pktio => "pktio gen",
+            Variant::Pktio(Engine::Live) => "pktio live",
+            Variant::Pktio(Engine::Xsk) => "pktio xsk",
+            Variant::Pktio(Engine::Packet) => "pktio packet",
+            Variant::Pktio(Engine::Raw) => "pktio raw",
+            Variant::Pktio(Engine::Auto) => "pktio auto",
             Variant::TrafficgenCall => "xdp-trafficgen call",
             Variant::Trafficgen(_) => "xdp-trafficgen",
         }
@@ -158,7 +168,7 @@ fn run_trafficgen_call(ifindex: u32, frame: &[u8], stop: &AtomicBool) -> anyhow:
 
 /// A running generator of any kind.
 enum Running {
-    Pktio(std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>),
+    Pktio(GenRun),
     Thread(std::thread::JoinHandle<anyhow::Result<()>>),
     Process(ToolChild),
 }
@@ -170,7 +180,14 @@ fn start(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Running> {
     Ok(match v {
-        Variant::Pktio => Running::Pktio(start_generator(lab, a.size, a.gen_cpu, None, stop)),
+        Variant::Pktio(e) => Running::Pktio(start_generator(
+            lab,
+            &GenPlan::fixed(*e, a.size),
+            a.size,
+            a.gen_cpu,
+            None,
+            stop,
+        )?),
         Variant::TrafficgenCall => {
             let mut frame = vec![0u8; (a.size - 4) as usize];
             lab_frame(lab)
@@ -212,7 +229,7 @@ fn finish(r: Running, stop: &AtomicBool) -> anyhow::Result<()> {
 fn measure(lab: &Lab, v: &Variant, a: &GenBenchArgs, warmup: f64) -> anyhow::Result<Sample> {
     let stop = Arc::new(AtomicBool::new(false));
     let running = start(lab, v, a, stop.clone())?;
-    let window = sink_window(lab, a.gen_cpu, warmup, a.seconds);
+    let window = sink_window(lab, a.gen_cpu, warmup, a.seconds, None);
     finish(running, &stop)?;
     let w = window?;
     let (busy, softirq) = w
@@ -251,13 +268,46 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
     );
     env.set("size", format!("{} B", a.size));
     let mut report = Report::new(
-        "pktio bench gen: the live-frame generator beside xdp-trafficgen",
+        "pktio bench gen: pktio's generator engines beside xdp-trafficgen",
         env,
         &["generator"],
     );
 
-    let mut variants = vec![Variant::Pktio, Variant::TrafficgenCall];
+    // Every engine this host allows; the refused ones are named.
+    let mut variants = Vec::new();
+    let (ifname, spec, len) = (
+        lab.gen().ifname().to_string(),
+        lab_frame(&lab),
+        (a.size - 4) as usize,
+    );
+    let probes = lab.gen().try_run(move || -> anyhow::Result<_> {
+        let t = crate::gen::Target::new(&ifname, spec, len)?;
+        Ok(Engine::LADDER.map(|e| (e, crate::gen::probe(&t, e))))
+    })??;
+    let mut live = false;
+    for (e, p) in probes {
+        match p {
+            Ok(()) => {
+                live |= e == Engine::Live;
+                variants.push(Variant::Pktio(e));
+            }
+            Err(r) => {
+                eprintln!("pktio: bench gen: {r}");
+                report.notes.push(format!("pktio {r}"));
+            }
+        }
+    }
+    if live {
+        variants.push(Variant::TrafficgenCall);
+    } else {
+        report.notes.push(
+            "xdp-trafficgen call: not run: it needs live frames, which this host refuses".into(),
+        );
+    }
     match find_xdp_tool("XDP_TRAFFICGEN", "xdp-trafficgen") {
+        Some(_) if !live => report
+            .notes
+            .push("xdp-trafficgen: not run (it needs live frames, which this host refuses)".into()),
         None => report.notes.push(
             "xdp-trafficgen: not found (put xdp-tools ≥ 1.5.6's on PATH or name it in XDP_TRAFFICGEN)"
                 .into(),
@@ -352,27 +402,38 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
             col(|s| s.ns_per_frame),
         ));
     }
-    // pktio gen against the reference, run by run (adjacent windows).
-    let ratios: Vec<f64> = samples[0]
-        .iter()
-        .zip(&samples[1])
-        .filter(|(_, t)| t.pps > 0.0)
-        .map(|(p, t)| p.pps / t.pps)
-        .collect();
-    if let Some(s) = crate::report::Stats::of(&ratios) {
-        report.notes.push(format!(
-            "pktio gen / xdp-trafficgen call: {:.2}× (median of {} runs; min {:.2}×, max {:.2}×)",
-            s.median,
-            ratios.len(),
-            s.min,
-            s.max
-        ));
+    // pktio's live engine against the reference, run by run (adjacent windows).
+    let at = |v: Variant| variants.iter().position(|x| *x == v);
+    if let (Some(p), Some(t)) = (
+        at(Variant::Pktio(Engine::Live)),
+        at(Variant::TrafficgenCall),
+    ) {
+        let ratios: Vec<f64> = samples[p]
+            .iter()
+            .zip(&samples[t])
+            .filter(|(_, t)| t.pps > 0.0)
+            .map(|(p, t)| p.pps / t.pps)
+            .collect();
+        if let Some(s) = crate::report::Stats::of(&ratios) {
+            report.notes.push(format!(
+                "pktio live / xdp-trafficgen call: {:.2}× (median of {} runs; min {:.2}×, max {:.2}×)",
+                s.median,
+                ratios.len(),
+                s.min,
+                s.max
+            ));
+        }
     }
+    let baseline = if live {
+        "xdp-trafficgen call"
+    } else {
+        variants.first().map_or("pktio xsk", |v| v.name())
+    };
     emit_report(
         &mut report,
         stop.load(Ordering::Relaxed),
         a.markdown,
-        Some(("generator", "xdp-trafficgen call")),
+        Some(("generator", baseline)),
         a.json.as_deref(),
         None,
     )?;

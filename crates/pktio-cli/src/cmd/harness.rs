@@ -3,7 +3,7 @@
 //! Two A/B experiments in one lab, the two variants alternating run by run
 //! (off, on, on, off, …) so that drift of the machine hits both alike:
 //!
-//! - **generator**: the live-frame generator into an XDP_DROP sink on the
+//! - **generator**: the lab's generator (the ladder's engine) into an XDP_DROP sink on the
 //!   receiving veth, counted by the sink's link counters read before and
 //!   after the window. *off*: nothing else runs. *on*: the harness does what
 //!   it does during a `pktio bench` cell: a watcher wakes every second,
@@ -30,7 +30,9 @@ use anyhow::{bail, Context};
 use pktio::bpf::XdpAction;
 use pktio_lab::{Host, Lab};
 
-use super::bench::{attach_sink, emit_report, join_generator, start_generator, BenchBackend};
+use super::bench::{
+    attach_sink, emit_report, join_generator, start_generator, BenchBackend, GenPlan,
+};
 use super::xsk::{run_loop, LoopSpec, Mode};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, thread_cpu_time, LoopProbe};
@@ -56,6 +58,9 @@ pub struct HarnessArgs {
     /// CPU of the measured loop.
     #[arg(long, default_value_t = 1)]
     cpu: usize,
+    /// The generator engine: auto (the fastest this host allows), or one by name.
+    #[arg(long, value_enum, default_value = "auto")]
+    generator: crate::gen::Engine,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -114,13 +119,14 @@ fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyh
 /// not, and the watcher's CPU time per second of window (ns/s).
 fn generator_run(
     lab: &Lab,
+    gen: &GenPlan,
     a: &HarnessArgs,
     harness: bool,
     warmup: f64,
 ) -> anyhow::Result<(f64, Option<f64>)> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let g = start_generator(lab, a.size, a.gen_cpu, None, gen_stop.clone());
+    let g = start_generator(lab, gen, a.size, a.gen_cpu, None, gen_stop.clone())?;
     let result = (|| {
         std::thread::sleep(Duration::from_secs_f64(warmup));
         let before = lab.rx().try_stats()?.rx_packets;
@@ -156,6 +162,7 @@ fn generator_run(
 /// per second of window (ns/s).
 fn loop_run(
     lab: &Lab,
+    gen: &GenPlan,
     a: &HarnessArgs,
     harness: bool,
     warmup: f64,
@@ -185,7 +192,21 @@ fn loop_run(
             )
         });
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let g = start_generator(lab, a.size, a.gen_cpu, Some(a.loop_rate), gen_stop.clone());
+    let g = match start_generator(
+        lab,
+        gen,
+        a.size,
+        a.gen_cpu,
+        Some(a.loop_rate),
+        gen_stop.clone(),
+    ) {
+        Ok(g) => g,
+        Err(e) => {
+            loop_stop.store(true, Ordering::SeqCst);
+            let _ = worker.join();
+            return Err(e);
+        }
+    };
     std::thread::sleep(Duration::from_secs_f64(warmup));
     let t0 = Instant::now();
     let watched = if harness {
@@ -237,7 +258,8 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
     env.cores.insert("generator".into(), vec![a.gen_cpu]);
     env.cores.insert("measured".into(), vec![a.cpu]);
     env.set("driver", "veth");
-    env.set("generator", "XDP live frames (BPF_PROG_RUN, XDP_TX)");
+    let gen = GenPlan::new(a.generator);
+    env.set("generator", gen.choice(&lab, a.size)?.describe());
     env.set("size", format!("{} B", a.size));
     env.set(
         "loop",
@@ -252,7 +274,7 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
     let total = 4 * a.runs;
     let mut done = 0;
     let t_start = Instant::now();
-    type RunFn = fn(&Lab, &HarnessArgs, bool, f64) -> anyhow::Result<(f64, Option<f64>)>;
+    type RunFn = fn(&Lab, &GenPlan, &HarnessArgs, bool, f64) -> anyhow::Result<(f64, Option<f64>)>;
     let mut watcher_us_per_s = Vec::new();
     let experiments: [(&str, &str, &str, RunFn); 2] = [
         ("generator", "Mpps at the sink", "Mpps", generator_run),
@@ -282,7 +304,7 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
                     a.runs,
                     t_start.elapsed().as_secs_f64()
                 );
-                let (mut v, w) = f(&lab, &a, harness, warmup)?;
+                let (mut v, w) = f(&lab, &gen, &a, harness, warmup)?;
                 watcher_us_per_s.extend(w.map(|ns| ns / 1e3));
                 if unit == "Mpps" {
                     v /= 1e6;

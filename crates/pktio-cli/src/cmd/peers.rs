@@ -20,7 +20,7 @@ use pktio_lab::Lab;
 
 use super::bench::{
     attach_sink, busy_pct, join_generator, sink_window, start_generator, BenchMode, CellError,
-    GenCpu, RunResult,
+    GenCpu, GenPlan, RunResult,
 };
 use crate::run::{softirq_ns, CpuTimes};
 
@@ -126,6 +126,7 @@ impl ToolChild {
 /// counted by the link, same generator.
 pub(super) fn measure_xdp_bench_ceiling(
     lab: &Lab,
+    gen: &GenPlan,
     path: &std::path::Path,
     size: u32,
     gen_cpu: usize,
@@ -136,8 +137,14 @@ pub(super) fn measure_xdp_bench_ceiling(
     cmd.args(["drop", "-m", "native", lab.rx().ifname()]);
     let tool = ToolChild::spawn(cmd)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let g = start_generator(lab, size, gen_cpu, None, stop.clone());
-    let window = sink_window(lab, gen_cpu, warmup, seconds);
+    let g = match start_generator(lab, gen, size, gen_cpu, None, stop.clone()) {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = tool.stop();
+            return Err(e);
+        }
+    };
+    let window = sink_window(lab, gen_cpu, warmup, seconds, Some(&g.progress));
     stop.store(true, Ordering::SeqCst);
     let gen = join_generator(g);
     tool.stop()?;
@@ -268,6 +275,7 @@ fn tail(s: &str) -> String {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn measure(
     lab: &Lab,
+    gen: &GenPlan,
     peer: Peer,
     mode: BenchMode,
     size: u32,
@@ -362,13 +370,24 @@ pub(super) fn measure(
     }
     let stdin = child.stdin.take().context("testpmd stdin")?;
     let mut tp = Testpmd { child, stdin, out };
-    let window = (|| -> Result<(f64, u64, u64, GenCpu), CellError> {
+    type Window = (f64, u64, u64, GenCpu, Option<f64>);
+    let window = (|| -> Result<Window, CellError> {
         tp.wait_for("Checking link statuses", Duration::from_secs(20))?;
         std::thread::sleep(Duration::from_millis(300));
         tp.send("start")?;
         let gen_stop = Arc::new(AtomicBool::new(false));
-        let g = (mode != BenchMode::Txpush)
-            .then(|| start_generator(lab, size, gen_cpu, rate, gen_stop.clone()));
+        let g = match mode {
+            BenchMode::Txpush => None,
+            _ => Some(start_generator(
+                lab,
+                gen,
+                size,
+                gen_cpu,
+                rate,
+                gen_stop.clone(),
+            )?),
+        };
+        let sent = || g.as_ref().map(|g| g.progress.frames());
         std::thread::sleep(Duration::from_secs_f64(warmup));
         let pid = tp.child.id();
         tp.stats()?;
@@ -378,7 +397,7 @@ pub(super) fn measure(
             far.try_stats()?.rx_packets,
             Instant::now(),
         );
-        let g0 = CpuTimes::now(gen_cpu);
+        let (g0, o0) = (CpuTimes::now(gen_cpu), sent());
         std::thread::sleep(Duration::from_secs_f64(seconds));
         tp.stats()?;
         let (c1, s1, f1, dt) = (
@@ -387,7 +406,7 @@ pub(super) fn measure(
             far.try_stats()?.rx_packets,
             t0.elapsed().as_secs_f64(),
         );
-        let g1 = CpuTimes::now(gen_cpu);
+        let (g1, o1) = (CpuTimes::now(gen_cpu), sent());
         gen_stop.store(true, Ordering::SeqCst);
         if let Some(g) = g {
             join_generator(g)?;
@@ -397,13 +416,14 @@ pub(super) fn measure(
             f1.saturating_sub(f0),
             c1.saturating_sub(c0) + s1.saturating_sub(s0),
             busy_pct(g0, g1),
+            o0.zip(o1).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
         ))
     })();
     let out = tp.quit();
     if gro {
         lab.rx().set_gro(false)?;
     }
-    let (dt, far_delta, cpu_ns, gen_cpu_pct) = window?;
+    let (dt, far_delta, cpu_ns, gen_cpu_pct, offered_pps) = window?;
     let rx = nic_rx_packets(&out);
     let [.., rx0, rx1] = rx[..] else {
         return Err(CellError::Failed(anyhow::anyhow!(
@@ -427,6 +447,7 @@ pub(super) fn measure(
         pps: delivered as f64 / dt,
         drops_pct: None,
         gen_cpu_pct: gen_cpu_pct.filter(|_| mode != BenchMode::Txpush),
+        offered_pps,
         ns_per_packet: if handled > 0 {
             cpu_ns as f64 / handled as f64
         } else {
@@ -615,6 +636,7 @@ fn count_before(out: &str, words: &str) -> Option<u64> {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn measure_capture(
     lab: &Lab,
+    gen: &GenPlan,
     tool: CaptureTool,
     dest: CaptureDest,
     size: u32,
@@ -684,7 +706,8 @@ pub(super) fn measure_capture(
         ),
     };
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let g = start_generator(lab, size, gen_cpu, rate, gen_stop.clone());
+    let g = start_generator(lab, gen, size, gen_cpu, rate, gen_stop.clone())?;
+    let progress = g.progress.clone();
     let result = (|| -> Result<RunResult, CellError> {
         std::thread::sleep(Duration::from_secs_f64(warmup / 2.0));
         // The child inherits the CPU affinity of the thread that spawns it.
@@ -734,7 +757,7 @@ pub(super) fn measure_capture(
         })
         .collect();
         let pid = child.id();
-        let t_spawn = Instant::now();
+        let (t_spawn, o_spawn) = (Instant::now(), progress.frames());
         std::thread::sleep(Duration::from_secs_f64(warmup / 2.0));
         if let Ok(Some(st)) = child.try_wait() {
             for r in readers {
@@ -801,11 +824,14 @@ pub(super) fn measure_capture(
         // The tools print one total: the rate is over the whole life of the
         // child, start-up included (the same for every tool; a slow start
         // costs the tool that has it). The CPU cost is over the window.
-        let pps = captured as f64 / t1.duration_since(t_spawn).as_secs_f64();
+        let life = t1.duration_since(t_spawn).as_secs_f64();
+        let pps = captured as f64 / life;
+        let offered = progress.frames().saturating_sub(o_spawn) as f64 / life;
         let cpu_ns = c1.saturating_sub(c0) + s1.saturating_sub(s0);
         let in_window = pps * seconds;
         Ok(RunResult {
             pps,
+            offered_pps: Some(offered),
             gen_cpu_pct: busy_pct(g0, g1),
             drops_pct: dropped.map(|d| {
                 if d + captured > 0 {

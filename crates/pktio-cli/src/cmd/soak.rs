@@ -2,7 +2,7 @@
 //! checking what a long run must keep flat — the rate, the frames accounted
 //! for, and the process's resident memory.
 //!
-//! The lab's live-frame generator (rate-limited, on its own CPU) runs for
+//! The lab's generator (rate-limited, on its own CPU) runs for
 //! the whole soak. Each report interval ("minute", `--interval` seconds) is
 //! one run of the CLI's own packet loop ([`run_loop`], the loop behind
 //! `pktio rxdrop` and `pktio l2fwd`) on a fresh AF_XDP socket and UMEM, so
@@ -60,6 +60,10 @@ pub struct SoakArgs {
     /// CPU of the generator.
     #[arg(long, default_value_t = 0)]
     gen_cpu: usize,
+    /// The generator engine: auto (the fastest this host allows: live,
+    /// then xsk, packet, raw), or one by name.
+    #[arg(long, value_enum, default_value = "auto")]
+    generator: crate::gen::Engine,
     /// CPU of the packet loop.
     #[arg(long, default_value_t = 1)]
     cpu: usize,
@@ -208,9 +212,9 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
             a.interval
         );
     }
-    if !(a.rate.is_finite() && a.rate >= 0.0) {
+    if !(a.rate == 0.0 || (1.0..=crate::gen::MAX_RATE).contains(&a.rate)) {
         bail!(
-            "--rate must be a number of frames per second (0: unlimited), not {}",
+            "--rate must be 0 (unlimited) or 1..=1e9 frames per second, not {}",
             a.rate
         );
     }
@@ -300,7 +304,10 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
     // A generator that failed mid-way shows up as stalled intervals (a
     // problem already); here it only costs the count of frames sent.
     let sent = match gen {
-        Ok(Ok(g)) => g.frames.to_string(),
+        Ok(Ok(g)) => match &g.choice {
+            Some(c) => format!("{} (engine {})", g.frames, c.describe()),
+            None => g.frames.to_string(),
+        },
         Ok(Err(e)) | Err(e) => {
             eprintln!("pktio: soak: the generator stopped: {e:#}");
             "?".into()
@@ -399,8 +406,7 @@ fn run_interval(
     })
 }
 
-/// The live-frame generator ([`crate::gen::run_live_limited`]) on the gen
-/// end, for the whole soak.
+/// The generator ([`crate::gen::run`]) on the gen end, for the whole soak.
 fn start_generator(
     lab: &Lab,
     a: &SoakArgs,
@@ -414,8 +420,9 @@ fn start_generator(
         src_port: 9,
         dst_port: 9,
     };
-    let ifindex = lab.gen().ifindex();
+    let ifname = lab.gen().ifname().to_string();
     let len = (a.size - 4) as usize;
+    let want = a.generator;
     let lim = crate::gen::Limits {
         rate: (a.rate > 0.0).then_some(a.rate),
         flows: 1,
@@ -424,7 +431,8 @@ fn start_generator(
     let cpu = a.gen_cpu;
     lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
-        crate::gen::run_live_limited(ifindex, &spec, len, &stop, &lim)
+        let t = crate::gen::Target::new(&ifname, spec, len)?;
+        crate::gen::run(&t, want, &lim, &stop, &crate::gen::Progress::default())
     })
 }
 

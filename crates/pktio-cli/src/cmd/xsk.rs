@@ -116,9 +116,10 @@ pub struct LabOpts {
     /// CPU of the lab's traffic generator.
     #[arg(long, default_value_t = 0, requires = "lab")]
     pub gen_cpu: usize,
-    /// The lab's traffic generator: in-kernel live frames (fastest) or AF_XDP transmit.
-    #[arg(long, value_enum, default_value = "live", requires = "lab")]
-    pub generator: crate::gen::Generator,
+    /// The lab's traffic generator engine: auto (the fastest this host
+    /// allows: live, then xsk, packet, raw), or one by name.
+    #[arg(long, value_enum, default_value = "auto", requires = "lab")]
+    pub generator: crate::gen::Engine,
 }
 
 /// Arguments of `pktio rxdrop`.
@@ -746,46 +747,21 @@ fn run_in_lab(
     let generator = if mode == Mode::Txpush {
         None
     } else {
-        let (o, s, ifname, gs, gcpu) = (
-            opts.clone(),
+        let (s, ifname, gs, gcpu) = (
             spec,
             gen.ifname().to_string(),
             gen_stop.clone(),
             lab_opts.gen_cpu,
         );
-        let (kind, ifindex) = (lab_opts.generator, gen.ifindex());
-        Some(gen.spawn(move || -> anyhow::Result<(u64, f64)> {
+        let want = lab_opts.generator;
+        Some(gen.spawn(move || -> anyhow::Result<crate::gen::GenResult> {
             pin_to_cpu(gcpu)?;
-            match kind {
-                crate::gen::Generator::Live => {
-                    let r = crate::gen::run_live(ifindex, &s, size as usize, &gs)?;
-                    Ok((r.frames, r.seconds))
-                }
-                crate::gen::Generator::Xsk => {
-                    let o = XskOpts {
-                        queue: 0,
-                        busy_poll: None,
-                        poll: false,
-                        backend: BackendKind::Xdp,
-                        ..o
-                    };
-                    let mut b = o.open(&ifname, Mode::Txpush, true)?;
-                    let r = run_loop(
-                        &mut b,
-                        &LoopSpec {
-                            mode: Mode::Txpush,
-                            frame: Some((&s, size)),
-                            stop: &gs,
-                            deadline: None,
-                            quiet: true,
-                            probe: None,
-                            batch: o.batch,
-                            poll: false,
-                        },
-                    )?;
-                    Ok((r.packets, r.seconds))
-                }
-            }
+            let t = crate::gen::Target::new(&ifname, s, size as usize)?;
+            let lim = crate::gen::Limits {
+                flows: 1,
+                ..Default::default()
+            };
+            crate::gen::run(&t, want, &lim, &gs, &crate::gen::Progress::default())
         }))
     };
 
@@ -826,11 +802,15 @@ fn run_in_lab(
         Some(Err(_)) => bail!("the traffic generator thread panicked"),
     };
     if !opts.json {
-        if let Some((frames, secs)) = gen_summary {
+        if let Some(g) = gen_summary {
             println!(
-                "  generator: {frames} packets sent ({} mean)",
-                fmt_pps(frames as f64 / secs.max(1e-9))
+                "  generator: {} packets sent ({} mean)",
+                g.frames,
+                fmt_pps(g.frames as f64 / g.seconds.max(1e-9))
             );
+            if let Some(c) = &g.choice {
+                println!("  generator engine: {}", c.describe());
+            }
         }
         match mode {
             Mode::Txpush => println!(

@@ -106,13 +106,34 @@ pub enum BpfError {
         verifier_log: String,
     },
 
-    /// `EPERM`: not privileged enough.
-    #[error(
-        "{source}: creating BPF maps and loading or attaching XDP programs needs \
-         CAP_BPF and CAP_NET_ADMIN (or root); capture filters (variable-offset \
-         packet access) also need CAP_PERFMON"
-    )]
+    /// `EPERM`: not privileged enough (or, for root, forbidden by a policy).
+    #[error("{source}: {}", permission_advice())]
     Permission {
+        /// The refused call.
+        source: SysError,
+    },
+
+    /// The kernel refused `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`
+    /// for a program it had loaded: live frames are not allowed on this host
+    /// (a kernel before 5.18, a build or lockdown mode that forbids them, a
+    /// seccomp policy). The same program can still be run without the flag.
+    #[error(
+        "this host refuses live frames: BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES was \
+         answered {errno_name} ({source}) for a program the kernel had loaded; {}",
+        if *errno == libc::EPERM && rustix::process::geteuid().is_root() {
+            "the process runs as root, so no capability is missing: this kernel build, \
+             its lockdown mode or a seccomp policy forbids live frames"
+        } else if *errno == libc::EPERM {
+            "it needs CAP_BPF and CAP_NET_ADMIN (or root), and a kernel that allows it"
+        } else {
+            "live frames need kernel 5.18 or later, built with them"
+        }
+    )]
+    LiveFramesRefused {
+        /// The errno (`EPERM`, `EOPNOTSUPP`, `EINVAL` on kernels without the flag).
+        errno: i32,
+        /// Its name, e.g. `EPERM`.
+        errno_name: &'static str,
         /// The refused call.
         source: SysError,
     },
@@ -245,7 +266,47 @@ pub enum BpfError {
     Sys(#[from] SysError),
 }
 
+/// The advice of [`BpfError::Permission`]: what to grant, or, for root,
+/// that nothing is missing and a policy forbids the call.
+fn permission_advice() -> &'static str {
+    if rustix::process::geteuid().is_root() {
+        crate::error::ROOT_REFUSED
+    } else {
+        "creating BPF maps and loading or attaching XDP programs needs CAP_BPF and \
+         CAP_NET_ADMIN (or root); capture filters (variable-offset packet access) also \
+         need CAP_PERFMON"
+    }
+}
+
+/// The name of an errno the live-frames call is refused with.
+pub(crate) fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        524 => "ENOTSUPP",
+        libc::ENOSYS => "ENOSYS",
+        _ => "an error",
+    }
+}
+
 impl BpfError {
+    /// The errno of the kernel's answer, when there was one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            BpfError::Load { source, .. }
+            | BpfError::Permission { source }
+            | BpfError::LiveFramesRefused { source, .. }
+            | BpfError::Busy { source, .. }
+            | BpfError::NoSuchInterface { source, .. }
+            | BpfError::ModeUnsupported { source, .. }
+            | BpfError::Attach { source, .. }
+            | BpfError::Sys(source) => source.errno(),
+            _ => None,
+        }
+    }
+
     /// `EPERM` → [`BpfError::Permission`], anything else → [`BpfError::Sys`].
     pub(crate) fn from_sys(e: SysError) -> BpfError {
         match e.errno() {

@@ -360,6 +360,9 @@ impl Program {
     ///
     /// - [`BpfError::FrameTooShort`] below 14 bytes; [`BpfError::BatchTooLarge`].
     /// - [`BpfError::NoSuchInterface`] on `ENODEV`.
+    /// - [`BpfError::LiveFramesRefused`] on `EPERM`, `EACCES`, `EOPNOTSUPP`
+    ///   or `ENOTSUPP`: this host does not allow live frames (some kernel
+    ///   builds refuse them even to root; so do seccomp policies).
     /// - `EINVAL` ([`BpfError::Sys`]) for frames larger than a page minus
     ///   headroom and tailroom (about 3.5 KiB), and on kernels without live
     ///   frames.
@@ -392,6 +395,15 @@ impl Program {
         };
         let result = sys::prog_test_run(self.fd.as_fd(), run).map_err(|e| match e.errno() {
             Some(libc::ENODEV) => BpfError::NoSuchInterface { ifindex, source: e },
+            // The program is loaded (so privilege to use BPF is there): the
+            // refusal is of live frames themselves.
+            Some(errno @ (libc::EPERM | libc::EACCES | libc::EOPNOTSUPP | 524)) => {
+                BpfError::LiveFramesRefused {
+                    errno,
+                    errno_name: super::errno_name(errno),
+                    source: e,
+                }
+            }
             _ => BpfError::from_sys(e),
         })?;
         Ok(LiveFramesResult {

@@ -228,6 +228,25 @@ impl PacketSocket {
         }
     }
 
+    /// Sends one whole frame (Ethernet header included) out of the bound
+    /// interface with a plain `send` — no ring: one system call and one skb
+    /// per frame, through the qdisc unless
+    /// [`set_qdisc_bypass`](Self::set_qdisc_bypass). Bind first
+    /// ([`bind`](Self::bind)`(false)` for a socket that only sends).
+    /// Returns `false`, sending nothing, when the socket's send buffer or the
+    /// device queue is full right now (`EAGAIN`, `ENOBUFS`): try again.
+    ///
+    /// # Errors
+    /// [`PacketError::InterfaceGone`]; the kernel's error (`EMSGSIZE` for a
+    /// frame longer than the MTU allows).
+    pub fn send(&self, frame: &[u8]) -> Result<bool, PacketError> {
+        match sys::packet::send(self.fd.as_fd(), frame) {
+            Ok(_) => Ok(true),
+            Err(libc::EAGAIN | libc::ENOBUFS | libc::EINTR) => Ok(false),
+            Err(errno) => Err(self.gone_or("send", SysError::from_errno("send(AF_PACKET)", errno))),
+        }
+    }
+
     /// `poll(POLLIN)` for up to `timeout_ms`: whether packets are waiting.
     ///
     /// # Errors

@@ -411,6 +411,28 @@ pub(crate) fn kick_tx(fd: BorrowedFd<'_>) -> Result<usize, i32> {
     }
 }
 
+/// `send(fd, frame, MSG_DONTWAIT)` on a bound socket: one whole frame out
+/// of the bound interface. Bytes sent, or the errno.
+pub(crate) fn send(fd: BorrowedFd<'_>, frame: &[u8]) -> Result<usize, i32> {
+    // SAFETY: `frame` is a valid slice for its whole length for the call;
+    // the kernel only reads it.
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// `poll([{fd, events}], 1, timeout_ms)`: the events that are ready (0 on
 /// timeout or `EINTR`).
 pub(crate) fn poll(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> Result<i16, SysError> {
