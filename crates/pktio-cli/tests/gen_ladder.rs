@@ -6,12 +6,10 @@
 //! Without the filter, the kernel decides, and both of its answers are
 //! checked. Lab tests need root; without it they print SKIPPED and return.
 
-mod refuse_live;
-
 use std::process::{Command, Output};
 
+use pktio_lab::seccomp::refuse_prog_test_run;
 use pktio_lab::{require_root, Lab};
-use refuse_live::refuse_prog_test_run;
 
 fn pktio() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pktio"))

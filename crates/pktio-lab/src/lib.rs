@@ -149,6 +149,7 @@ mod link;
 mod napi;
 mod netlink;
 mod ns;
+pub mod seccomp;
 mod sys;
 
 pub use addr::LabAddr;

@@ -1,8 +1,13 @@
-//! Runs a command on a host that refuses live frames, whatever this kernel
-//! does: a seccomp filter (as a container runtime installs one) answers
-//! `bpf(BPF_PROG_TEST_RUN, …)` with `EPERM`, which is what kernel builds
-//! that refuse `BPF_F_TEST_XDP_LIVE_FRAMES` answer. Every other call,
-//! every other `bpf` command included, goes through.
+//! For tests: run a command as on a host that refuses live frames, whatever
+//! this kernel does. A seccomp filter (as a container runtime installs one)
+//! answers `bpf(BPF_PROG_TEST_RUN, …)` with `EPERM`, which is what kernel
+//! builds that refuse `BPF_F_TEST_XDP_LIVE_FRAMES` answer (seccomp cannot
+//! look inside the attribute, so plain test runs are refused too). Every
+//! other call, every other `bpf` command included, goes through.
+
+// Installing a seccomp filter is two raw system calls in a forked child
+// (`prctl`, `seccomp`): nothing safer exists for it.
+#![allow(unsafe_code)]
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -36,7 +41,9 @@ const AUDIT_ARCH: u32 = 0xc000_003e;
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xc000_00b7;
 
-/// Installs the filter in the child before `exec`.
+/// Installs the filter in `cmd`'s child before `exec` (with
+/// `PR_SET_NO_NEW_PRIVS`, so it also works without `CAP_SYS_ADMIN`). The
+/// filter is inherited by every thread and child of that process.
 pub fn refuse_prog_test_run(cmd: &mut Command) -> &mut Command {
     // SAFETY: the closure runs in the forked child before exec and makes
     // only two async-signal-safe system calls on data on its own stack.
