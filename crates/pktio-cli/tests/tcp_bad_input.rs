@@ -176,8 +176,14 @@ fn nonsense_arguments_are_refused() {
     .expect("run");
     // Checked before any connection is awaited.
     assert_fails_with(&out, "--buffers must be a power of two");
+    // Refused by clap (exit 2); tests/flag_values.rs covers every such value.
     let out = pktio(&["tcp-send", "--to", "127.0.0.1:9", "--duration=-1"])
         .output()
         .expect("run");
-    assert_fails_with(&out, "--duration must be a non-negative number of seconds");
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--duration") && err.contains("from 0.001 to 31536000"),
+        "{err}"
+    );
 }

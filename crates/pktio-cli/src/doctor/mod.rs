@@ -85,13 +85,24 @@ pub struct DoctorArgs {
     /// BYTES − 256 (XDP headroom) − --headroom bytes, 3840 by default.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub frame_size: u32,
-    /// UMEM headroom per frame, on top of the kernel's 256 bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    /// UMEM headroom per frame, on top of the kernel's 256 bytes (0 to 65216,
+    /// and at most --frame-size − 320).
+    #[arg(long, value_name = "BYTES", default_value_t = 0,
+          value_parser = |s: &str| crate::args::parse_u32_in(s, 0, MAX_HEADROOM),
+          allow_hyphen_values = true)]
     pub headroom: u32,
     /// Also explain the findings that are ok.
     #[arg(short, long)]
     pub verbose: bool,
 }
+
+/// The largest `--headroom`: the largest frame (65536) minus the kernel's
+/// 256 bytes of XDP headroom minus room for a 64-byte packet.
+const MAX_HEADROOM: u32 = 65536 - nic::XDP_HEADROOM - 64;
+const _: () = assert!(
+    MAX_HEADROOM == 65216,
+    "the --headroom help text names 65216"
+);
 
 fn seconds(v: f64, what: &str) -> anyhow::Result<Duration> {
     if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
@@ -118,11 +129,15 @@ fn host(a: &DoctorArgs) -> anyhow::Result<HostCtx> {
             a.frame_size
         );
     }
-    if a.headroom + nic::XDP_HEADROOM + 64 > a.frame_size {
+    // Saturating: --headroom is range-checked by clap, but this must not wrap
+    // whatever reaches it (a wrapped sum said "ok" for 4294967295).
+    if a.headroom.saturating_add(nic::XDP_HEADROOM + 64) > a.frame_size {
         anyhow::bail!(
-            "--headroom {} leaves no room in a {}-byte frame",
+            "--headroom {} leaves no room in a {}-byte frame: use at most {} \
+             (the frame size − 256 bytes of XDP headroom − 64 bytes of packet)",
             a.headroom,
-            a.frame_size
+            a.frame_size,
+            a.frame_size.saturating_sub(nic::XDP_HEADROOM + 64)
         );
     }
     Ok(HostCtx {

@@ -494,8 +494,9 @@ pub struct BackendStats {
     /// TPACKET_V3: times the block ring froze (every block with user space).
     pub freezes: u64,
     /// Descriptors or frames the kernel refused as invalid (AF_XDP RX/TX
-    /// invalid descriptors, AF_PACKET TX frames with a wrong format), and
-    /// receive slots whose headers made no sense.
+    /// invalid descriptors, AF_PACKET TX frames with a wrong format),
+    /// receive slots whose headers made no sense, and io_uring completions
+    /// naming a buffer id or length out of range (never recycled).
     pub invalid: u64,
     /// Times `tx_batch`/`forward_batch` found no free TX slot.
     pub tx_ring_full: u64,

@@ -366,7 +366,7 @@ impl<R: Read> PcapReader<R> {
                         .first()
                         .ok_or_else(|| self.bad("packet before any interface"))?;
                     let orig_len = self.u32(&body[0..4]);
-                    let caplen = (orig_len.min(iface.snaplen.max(1)) as usize).min(body.len() - 4);
+                    let caplen = spb_caplen(orig_len, iface.snaplen, body.len() - 4);
                     return Ok(Some(Record {
                         ts: Timestamp::default(),
                         orig_len,
@@ -385,6 +385,17 @@ impl<R: Read> PcapReader<R> {
             what: what.into(),
         }
     }
+}
+
+/// Captured bytes of a simple packet block: the original length, cut to the
+/// interface's snap length (0 means no limit, pcapng §4.2), and never more
+/// than the block's data and padding (`room` bytes).
+fn spb_caplen(orig_len: u32, snaplen: u32, room: usize) -> usize {
+    let cap = match snaplen {
+        0 => orig_len,
+        s => orig_len.min(s),
+    };
+    (cap as usize).min(room)
 }
 
 impl<R: Read> Iterator for PcapReader<R> {
@@ -500,6 +511,84 @@ mod tests {
         );
         assert_eq!(rec.data, [7, 8, 9]);
         assert!(r.next_record().unwrap().is_none());
+    }
+
+    /// A little-endian pcapng file: a section header, one Ethernet
+    /// interface with `snaplen`, and one simple packet block per packet
+    /// (original length, then the data padded to 4 bytes).
+    fn spb_file(snaplen: u32, packets: &[(u32, &[u8])]) -> Vec<u8> {
+        fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+            let total = 12 + body.len().next_multiple_of(4) as u32;
+            out.extend_from_slice(&kind.to_le_bytes());
+            out.extend_from_slice(&total.to_le_bytes());
+            out.extend_from_slice(body);
+            out.resize(out.len() + body.len().next_multiple_of(4) - body.len(), 0);
+            out.extend_from_slice(&total.to_le_bytes());
+        }
+        let mut out = Vec::new();
+        let mut shb = PCAPNG_BOM.to_le_bytes().to_vec();
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&u64::MAX.to_le_bytes()); // section length unknown
+        block(&mut out, PCAPNG_SHB, &shb);
+        let mut idb = 1u16.to_le_bytes().to_vec();
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&snaplen.to_le_bytes());
+        block(&mut out, PCAPNG_IDB, &idb);
+        for (orig, data) in packets {
+            let mut spb = orig.to_le_bytes().to_vec();
+            spb.extend_from_slice(data);
+            block(&mut out, PCAPNG_SPB, &spb);
+        }
+        out
+    }
+
+    fn read_all(bytes: &[u8]) -> Vec<Record> {
+        PcapReader::new(bytes)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn simple_packet_block_with_snaplen_0_is_not_cut() {
+        let frame: Vec<u8> = (0..61u8).collect();
+        let got = read_all(&spb_file(
+            0,
+            &[
+                (60, &frame[..60]),
+                // 61 bytes: three bytes of padding follow, not data.
+                (61, &frame),
+                // Inconsistent (says 1514, holds 61 bytes and 3 of padding):
+                // everything the block holds, never beyond it.
+                (1514, &frame),
+                (0, &[]),
+            ],
+        ));
+        let lens: Vec<(usize, u32)> = got.iter().map(|r| (r.data.len(), r.orig_len)).collect();
+        assert_eq!(lens, [(60, 60), (61, 61), (64, 1514), (0, 0)]);
+        assert_eq!(got[0].data, frame[..60]);
+        assert_eq!(got[1].data, frame);
+        assert_eq!(got[0].linktype, 1);
+    }
+
+    #[test]
+    fn simple_packet_block_is_cut_to_a_nonzero_snaplen() {
+        let frame = [7u8; 100];
+        let got = read_all(&spb_file(64, &[(100, &frame), (10, &frame[..10])]));
+        let lens: Vec<usize> = got.iter().map(|r| r.data.len()).collect();
+        assert_eq!(lens, [64, 10]);
+        assert_eq!(got[0].orig_len, 100);
+    }
+
+    #[test]
+    fn spb_caplen_cases() {
+        assert_eq!(spb_caplen(60, 0, 60), 60);
+        assert_eq!(spb_caplen(61, 0, 64), 61);
+        assert_eq!(spb_caplen(1514, 0, 64), 64);
+        assert_eq!(spb_caplen(1514, 128, 1516), 128);
+        assert_eq!(spb_caplen(u32::MAX, 0, 8), 8);
+        assert_eq!(spb_caplen(0, 0, 0), 0);
     }
 
     #[test]

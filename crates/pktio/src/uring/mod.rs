@@ -499,7 +499,13 @@ impl UringBackend {
                         self.armed = false;
                     }
                     match (res, cqueue::buffer_select(flags)) {
-                        (n, Some(bid)) if n >= 0 => self.pending.push_back((bid, n as u32)),
+                        (n, Some(bid)) if n >= 0 => admit(
+                            &mut self.pending,
+                            &mut self.c,
+                            self.bufs.as_ref(),
+                            bid,
+                            n as u32,
+                        ),
                         (n, None) if n >= 0 => {}
                         (e, _) if -e == libc::ENOBUFS => rearm = true,
                         (e, _) if -e == libc::ECANCELED => {}
@@ -637,7 +643,11 @@ impl UringBackend {
                 }
                 None => self.c.invalid += 1,
             }
-            bufs.recycle(bid);
+            // `admit` let in only our ids, so this cannot refuse; if it
+            // did, the refusal is counted and the id stays out of the ring.
+            if !bufs.recycle(bid) {
+                self.c.invalid += 1;
+            }
         }
         bufs.publish();
         self.c.rx_packets += r.rx as u64;
@@ -677,6 +687,24 @@ impl UringBackend {
         }
         self.rearm_if_needed()?;
         Ok(r)
+    }
+}
+
+/// Queues a received buffer (id and length from a receive CQE) for
+/// delivery if the id is one of ours. Any other id (a kernel bug, a corrupt
+/// CQE) is counted in `invalid` and dropped, in every build: recycling it
+/// would hand the kernel an address outside the buffer area.
+fn admit(
+    pending: &mut VecDeque<(u16, u32)>,
+    c: &mut Counters,
+    bufs: Option<&BufRing>,
+    bid: u16,
+    len: u32,
+) {
+    if bufs.is_some_and(|b| b.is_ours(bid)) {
+        pending.push_back((bid, len));
+    } else {
+        c.invalid += 1;
     }
 }
 
@@ -913,6 +941,21 @@ impl AsRawFd for UringBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crafted_buffer_id_is_counted_and_not_queued() {
+        let bufs = BufRing::new(8, 256).expect("map an 8-buffer ring");
+        let mut pending = VecDeque::new();
+        let mut c = Counters::default();
+        admit(&mut pending, &mut c, Some(&bufs), 8, 60);
+        admit(&mut pending, &mut c, Some(&bufs), u16::MAX, 60);
+        admit(&mut pending, &mut c, None, 0, 60);
+        assert!(pending.is_empty(), "{pending:?}");
+        assert_eq!(c.stats().invalid, 3);
+        admit(&mut pending, &mut c, Some(&bufs), 7, 60);
+        assert_eq!(pending, [(7, 60)]);
+        assert_eq!(c.stats().invalid, 3);
+    }
 
     #[test]
     fn setup_errors_name_their_cause() {

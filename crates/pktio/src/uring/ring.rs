@@ -75,7 +75,8 @@ impl BufRing {
             leak: false,
         };
         for bid in 0..entries {
-            r.recycle(bid);
+            let ours = r.recycle(bid);
+            debug_assert!(ours);
         }
         Ok(r)
     }
@@ -112,10 +113,21 @@ impl BufRing {
         unsafe { &*self.ring.as_ptr().add(TAIL).cast::<AtomicU16>() }
     }
 
+    /// Whether `bid` names one of our buffers. Ids come from CQEs, which we
+    /// do not take on trust.
+    pub(crate) fn is_ours(&self, bid: u16) -> bool {
+        bid < self.entries
+    }
+
     /// Puts buffer `bid` back at the tail (seen by the kernel after
-    /// [`publish`](Self::publish)).
-    pub(crate) fn recycle(&mut self, bid: u16) {
-        debug_assert!(bid < self.entries);
+    /// [`publish`](Self::publish)). Refuses (`false`, nothing written) an id
+    /// that is not one of ours, in every build: its entry would send the
+    /// kernel's next write outside the buffer area.
+    #[must_use = "a refused id must be counted"]
+    pub(crate) fn recycle(&mut self, bid: u16) -> bool {
+        if !self.is_ours(bid) {
+            return false;
+        }
         let slot = (self.tail & (self.entries - 1)) as usize;
         let addr = self.bufs.as_ptr() as u64 + bid as u64 * self.buf_size as u64;
         // SAFETY: `slot < entries` lies inside the ring; the kernel reads only published slots it has not consumed, and this one is past the published tail (module Safety). Field writes leave bytes 14..16 (the tail word of entry 0) alone.
@@ -126,6 +138,7 @@ impl BufRing {
             e.add(E_BID).cast::<u16>().write(bid);
         }
         self.tail = self.tail.wrapping_add(1);
+        true
     }
 
     /// Publishes the entries written since the last call.
@@ -341,4 +354,44 @@ pub(crate) fn push_send(
 pub(crate) fn push_cancel(ring: &mut IoUring, tag: u64) -> std::io::Result<()> {
     let e = opcode::AsyncCancel::new(tag).build().user_data(0);
     push(ring, &e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entry at ring slot `slot`: (addr, len, bid).
+    fn entry(r: &BufRing, slot: usize) -> (u64, u32, u16) {
+        // SAFETY: `slot < entries` lies inside the ring mapping, which no
+        // kernel reads (never registered); `&BufRing` keeps it alive.
+        unsafe {
+            let e = r.ring.as_ptr().add(slot * ENTRY);
+            (
+                e.add(E_ADDR).cast::<u64>().read(),
+                e.add(E_LEN).cast::<u32>().read(),
+                e.add(E_BID).cast::<u16>().read(),
+            )
+        }
+    }
+
+    #[test]
+    fn a_buffer_id_out_of_range_is_never_recycled() {
+        let mut r = BufRing::new(8, 256).expect("map an 8-buffer ring");
+        assert_eq!(r.tail, 8, "every buffer starts in the ring");
+        let before: Vec<_> = (0..8).map(|s| entry(&r, s)).collect();
+        for bid in [8, 9, 255, u16::MAX] {
+            assert!(!r.is_ours(bid));
+            assert!(!r.recycle(bid), "id {bid} was recycled");
+        }
+        assert_eq!(r.tail, 8, "a refused id must not advance the tail");
+        let after: Vec<_> = (0..8).map(|s| entry(&r, s)).collect();
+        assert_eq!(before, after, "a refused id must not write an entry");
+        assert!(r.buffer(8, 1).is_none());
+
+        // An id in range goes back at the tail, pointing at its own buffer.
+        assert!(r.recycle(7));
+        assert_eq!(r.tail, 9);
+        let base = r.bufs.as_ptr() as u64;
+        assert_eq!(entry(&r, 0), (base + 7 * 256, 256, 7));
+    }
 }

@@ -36,8 +36,9 @@ pub struct TcpBenchArgs {
     /// Runs per cell (the table shows the median and min–max).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Seconds per run.
-    #[arg(long, default_value_t = 3.0)]
+    /// Seconds per run (0.001 to 31536000).
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS",
+          value_parser = crate::args::parse_seconds, allow_hyphen_values = true)]
     pub seconds: f64,
     /// One run of one second per cell: a smoke test, not a measurement.
     #[arg(long)]

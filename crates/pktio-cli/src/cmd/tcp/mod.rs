@@ -137,7 +137,7 @@ pub struct RecvArgs {
     /// Check every byte against the pattern (the sender must use --pattern).
     #[arg(long)]
     pub verify: bool,
-    /// Read size, and provided-buffer size for uring (bytes, K/M suffixes allowed).
+    /// Read size, and provided-buffer size for uring (1 byte to 1G; K/M suffixes allowed).
     #[arg(long, default_value = "64K", value_parser = parse_size)]
     pub buf_size: usize,
     /// Provided buffers in the io_uring buffer ring (power of two).
@@ -146,8 +146,10 @@ pub struct RecvArgs {
     /// Do not use io_uring receive bundles even when the kernel has them.
     #[arg(long)]
     pub no_bundle: bool,
-    /// Give up on a connection, or on waiting for one, after this many seconds without data.
-    #[arg(long, default_value_t = 10.0)]
+    /// Give up on a connection, or on waiting for one, after this many seconds without data
+    /// (0.001 to 31536000).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS",
+          value_parser = crate::args::parse_seconds, allow_hyphen_values = true)]
     pub idle_timeout: f64,
     /// NIC receive queue for uring-zc.
     #[arg(long, default_value_t = 0)]
@@ -172,11 +174,12 @@ pub struct SendArgs {
     /// Connections, one thread each.
     #[arg(long, default_value_t = 1)]
     pub conns: usize,
-    /// Bytes per write (K/M suffixes allowed: 1K, 64KiB).
+    /// Bytes per write, 1 byte to 1G (K/M suffixes allowed: 1K, 64KiB).
     #[arg(long, default_value = "64K", value_parser = parse_size)]
     pub size: usize,
-    /// Seconds to send (default 10 unless --bytes is given).
-    #[arg(long)]
+    /// Seconds to send, 0.001 to 31536000 (default 10 unless --bytes is given).
+    #[arg(long, value_name = "SECONDS",
+          value_parser = crate::args::parse_seconds, allow_hyphen_values = true)]
     pub duration: Option<f64>,
     /// Payload bytes per connection, then close (K/M/G suffixes allowed).
     #[arg(long, value_parser = parse_size_u64)]
@@ -217,13 +220,17 @@ pub fn parse_size_u64(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
-/// [`parse_size_u64`] for sizes that must fit in memory, at least 1 byte.
+/// The largest buffer [`parse_size`] accepts: 1 GiB (each connection
+/// allocates one; larger ones abort the process when memory runs out).
+pub const MAX_BUF_SIZE: u64 = 1 << 30;
+
+/// [`parse_size_u64`] for buffer sizes: 1 byte to [`MAX_BUF_SIZE`] (1G).
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let n = parse_size_u64(s)?;
-    if n == 0 {
-        return Err("the size must be at least 1 byte".into());
+    let n = parse_size_u64(s).map_err(|e| format!("{e}; use 1 byte to 1G"))?;
+    if n == 0 || n > MAX_BUF_SIZE {
+        return Err(format!("`{s}` is out of range; use 1 byte to 1G"));
     }
-    usize::try_from(n).map_err(|_| format!("`{s}` is too large"))
+    usize::try_from(n).map_err(|_| format!("`{s}` is out of range; use 1 byte to 1G"))
 }
 
 /// True for addresses in the lab range 198.18.0.0/15 ([`pktio_lab::LabAddr::in_range`]).
@@ -409,6 +416,13 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("12 apples").is_err());
         assert!(parse_size_u64("99999999999999999999G").is_err());
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for big in ["1025M", "2G", "1000G"] {
+            assert!(
+                parse_size(big).unwrap_err().contains("1 byte to 1G"),
+                "{big}"
+            );
+        }
     }
 
     #[test]

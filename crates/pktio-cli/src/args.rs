@@ -1,0 +1,112 @@
+//! Value parsers for command-line flags, checked when clap parses them: a
+//! bad value ends the run with clap's usage error (exit 2) and a message
+//! that names the flag and the valid range, before anything is set up.
+//!
+//! Pure: no I/O, unit-tested below.
+
+/// The longest duration a flag accepts: one year. Longer runs are not
+/// benchmarks, and `Instant + Duration` overflows somewhere past 2^63 s.
+pub const MAX_SECONDS: f64 = 31_536_000.0;
+
+/// The shortest duration a flag accepts: one millisecond (shorter values
+/// round to nothing in the timers that use them).
+pub const MIN_SECONDS: f64 = 0.001;
+
+/// Parses a number of seconds (`10`, `0.5`, `1e3`) between
+/// [`MIN_SECONDS`] and [`MAX_SECONDS`]: finite, positive, at most a year.
+///
+/// # Errors
+/// A message naming the valid range for anything else: not a number, NaN,
+/// infinite, zero, negative, shorter than a millisecond, longer than a year.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    let range = format!("a number of seconds from {MIN_SECONDS} to {MAX_SECONDS:.0} (one year)");
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; expected {range}"))?;
+    if !v.is_finite() {
+        return Err(format!("{s} is not finite; expected {range}"));
+    }
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&v) {
+        return Err(format!("{s} is out of range; expected {range}"));
+    }
+    Ok(v)
+}
+
+/// Parses a whole number from `lo` to `hi` (inclusive).
+///
+/// # Errors
+/// A message naming the valid range for anything else: not a whole number
+/// (`nan`, `1.5`, `abc`), negative, or outside `lo..=hi` — including values
+/// too large for a `u32`, which must not wrap.
+pub fn parse_u32_in(s: &str, lo: u32, hi: u32) -> Result<u32, String> {
+    let range = format!("a whole number from {lo} to {hi}");
+    let t = s.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{s:?} is not a whole number; expected {range}"));
+    }
+    // Any other failure (negative, or too long for a u32) is out of range.
+    t.parse::<u32>()
+        .ok()
+        .filter(|v| (lo..=hi).contains(v))
+        .ok_or_else(|| format!("{s} is out of range; expected {range}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_in_range() {
+        assert_eq!(parse_u32_in("0", 0, 10), Ok(0));
+        assert_eq!(parse_u32_in(" 10 ", 0, 10), Ok(10));
+        assert_eq!(parse_u32_in("4294967295", 0, u32::MAX), Ok(u32::MAX));
+        for s in [
+            "11",
+            "4294967295",
+            "4294967296",
+            "-1",
+            "99999999999999999999999999999999999999999",
+        ] {
+            let e = parse_u32_in(s, 0, 10).expect_err(s);
+            assert!(
+                e.contains("out of range; expected a whole number from 0 to 10"),
+                "{s}: {e}"
+            );
+        }
+        for s in ["nan", "inf", "1.5", "1e3", "", "ten"] {
+            let e = parse_u32_in(s, 0, 10).expect_err(s);
+            assert!(
+                e.contains("expected a whole number from 0 to 10"),
+                "{s}: {e}"
+            );
+        }
+        assert!(parse_u32_in("4", 5, 10).is_err());
+    }
+
+    #[test]
+    fn accepts_ordinary_durations() {
+        for (s, v) in [
+            ("10", 10.0),
+            ("0.5", 0.5),
+            ("1e3", 1000.0),
+            (" 3 ", 3.0),
+            ("0.001", 0.001),
+            ("31536000", MAX_SECONDS),
+        ] {
+            assert_eq!(parse_seconds(s), Ok(v), "{s}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_would_overflow_or_mean_nothing() {
+        for s in [
+            "1e19", "31536001", "1e-300", "0.0009", "0", "-0", "-1", "NaN", "nan", "inf", "-inf",
+            "infinity", "", "ten", "1s", "0x10",
+        ] {
+            let e = parse_seconds(s).expect_err(s);
+            assert!(e.contains("from 0.001 to 31536000"), "{s}: {e}");
+        }
+    }
+}
