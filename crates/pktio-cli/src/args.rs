@@ -33,6 +33,26 @@ pub fn parse_seconds(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// The highest rate a flag accepts, in frames per second.
+pub const MAX_RATE: f64 = 1e9;
+
+/// Parses a rate in frames per second, from 1 to [`MAX_RATE`] (below one
+/// frame a second, pacing arithmetic would overflow its timers).
+///
+/// # Errors
+/// A message naming the valid range for anything else.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let range = format!("frames per second from 1 to {MAX_RATE:e}");
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; expected {range}"))?;
+    if !(v.is_finite() && (1.0..=MAX_RATE).contains(&v)) {
+        return Err(format!("{s} is out of range; expected {range}"));
+    }
+    Ok(v)
+}
+
 /// Parses a whole number from `lo` to `hi` (inclusive).
 ///
 /// # Errors
@@ -56,6 +76,16 @@ pub fn parse_u32_in(s: &str, lo: u32, hi: u32) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_from_one_to_a_billion() {
+        assert_eq!(parse_rate("1"), Ok(1.0));
+        assert_eq!(parse_rate("1e9"), Ok(1e9));
+        for bad in ["0", "0.5", "1e-300", "-1", "nan", "inf", "2e9", "fast", ""] {
+            let e = parse_rate(bad).unwrap_err();
+            assert!(e.contains("from 1 to 1e9"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn whole_numbers_in_range() {

@@ -959,33 +959,6 @@ fn run_raw(
     Ok(run())
 }
 
-/// The longest duration a flag takes: one year, in seconds.
-pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
-/// The highest rate a flag takes, in frames per second.
-pub const MAX_RATE: f64 = 1e9;
-
-/// A `--duration`-style value: seconds, finite, above 0, at most a year.
-pub fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_SECONDS => Ok(v),
-        Ok(_) => Err(format!(
-            "{s} is not a duration pktio takes: give seconds above 0 and at most {MAX_SECONDS} (a year)"
-        )),
-        Err(_) => Err(format!("{s} is not a number of seconds")),
-    }
-}
-
-/// A `--rate` value: frames per second, 1 to 10⁹.
-pub fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && (1.0..=MAX_RATE).contains(&v) => Ok(v),
-        Ok(_) => Err(format!(
-            "{s} is not a rate pktio takes: give frames per second from 1 to {MAX_RATE}"
-        )),
-        Err(_) => Err(format!("{s} is not a number of frames per second")),
-    }
-}
-
 /// Arguments of `pktio gen`.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
@@ -1011,13 +984,13 @@ pub struct GenArgs {
     #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// At most this many frames per second (1..=1e9).
-    #[arg(short = 'r', long, value_parser = parse_rate)]
+    #[arg(short = 'r', long, value_parser = crate::args::parse_rate)]
     rate: Option<f64>,
     /// Number of UDP flows (source ports varied).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     flows: u16,
     /// Stop after this many seconds (default: at Ctrl-C or --count).
-    #[arg(short = 'd', long, value_parser = parse_seconds)]
+    #[arg(short = 'd', long, value_parser = crate::args::parse_seconds)]
     duration: Option<f64>,
     /// Pin to this CPU. Without it the live engine stays on the CPU it
     /// starts on (its two submitting threads share one CPU either way).

@@ -212,7 +212,7 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
             a.interval
         );
     }
-    if !(a.rate == 0.0 || (1.0..=crate::gen::MAX_RATE).contains(&a.rate)) {
+    if !(a.rate == 0.0 || (1.0..=crate::args::MAX_RATE).contains(&a.rate)) {
         bail!(
             "--rate must be 0 (unlimited) or 1..=1e9 frames per second, not {}",
             a.rate
