@@ -372,10 +372,18 @@ fn refusal(engine: Engine, e: &anyhow::Error) -> Refusal {
                     .and_then(|s| s.raw_os_error())
             })
     });
+    // The chain, each message once: errors that quote their source already
+    // would otherwise repeat it.
+    let mut parts: Vec<String> = Vec::new();
+    for m in e.chain().map(|c| c.to_string()) {
+        if !parts.iter().any(|p| p.contains(&m)) {
+            parts.push(m);
+        }
+    }
     Refusal {
         engine,
         errno,
-        reason: format!("{e:#}"),
+        reason: parts.join(": "),
     }
 }
 
@@ -1020,7 +1028,29 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         flows: a.flows,
         deadline,
     };
-    let r = run(&target, a.engine, &lim, &stop, &Progress::default())?;
+    let progress = Progress::default();
+    let done = AtomicBool::new(false);
+    let r = std::thread::scope(|sc| {
+        // The rate each second on stderr, as the loops of rxdrop/txpush do.
+        sc.spawn(|| {
+            let (mut last, mut t_last) = (0u64, Instant::now());
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if t_last.elapsed() >= Duration::from_secs(1) {
+                    let n = progress.frames();
+                    let dt = t_last.elapsed().as_secs_f64();
+                    eprintln!(
+                        "gen: {:.3} Mpps ({n} frames)",
+                        n.saturating_sub(last) as f64 / dt / 1e6
+                    );
+                    (last, t_last) = (n, Instant::now());
+                }
+            }
+        });
+        let r = run(&target, a.engine, &lim, &stop, &progress);
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
     if let Some(c) = &r.choice {
         println!("gen: engine {}", c.describe());
     }

@@ -1,4 +1,4 @@
-//! `pktio bench gen` (the live-frame generator beside xdp-trafficgen) and
+//! `pktio bench gen` (pktio's generator engines beside xdp-trafficgen) and
 //! the xdp-tools peers of `pktio bench --peers`, with tiny durations and
 //! stand-in tools: one that cannot run (as Debian's xdp-tools 1.3.1 on this
 //! kernel) and one that runs until stopped. No timed assertions.
@@ -74,16 +74,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-#[test]
-fn gen_bench_puts_pktio_beside_the_trafficgen_call_and_names_a_tool_that_cannot_run() {
-    require_root!();
-    let dir = Scratch::new("genbench");
+/// Runs `pktio bench gen` briefly with a stand-in xdp-trafficgen that
+/// cannot run; with `refuse`, as on a host that refuses live frames.
+fn gen_bench(dir: &Scratch, refuse: bool) -> (serde_json::Value, String) {
     let tool = dir.script(
         "xdp-trafficgen",
         "echo 'libbpf: stand-in failure' >&2\necho 'Error probing kernel support: No such process' >&2\nexit 1",
     );
-    let json = dir.0.join("out.json");
-    let o = Command::new(env!("CARGO_BIN_EXE_pktio"))
+    let json = dir.0.join(format!("out-{refuse}.json"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pktio"));
+    if refuse {
+        pktio_lab::seccomp::refuse_prog_test_run(&mut cmd);
+    }
+    let o = cmd
         .args(["bench", "gen", "--runs", "2", "--seconds", "0.3", "--json"])
         .arg(&json)
         .env("XDP_TRAFFICGEN", &tool)
@@ -91,22 +94,42 @@ fn gen_bench_puts_pktio_beside_the_trafficgen_call_and_names_a_tool_that_cannot_
         .unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let v = json_of(&json);
-    let mut rates = Vec::new();
-    for g in ["pktio gen", "xdp-trafficgen call"] {
-        let mpps = samples(cell(&v, "generator", g, "at the sink"));
-        assert_eq!(mpps.len(), 2, "{g}: {v}");
-        assert!(mpps.iter().all(|&x| x > 0.0), "{g} delivered nothing: {v}");
-        for x in samples(cell(&v, "generator", g, "CPU busy")) {
-            assert!(x > 0.0 && x <= 100.0, "{g}: CPU busy {x} %");
-        }
-        for x in samples(cell(&v, "generator", g, "CPU per frame")) {
-            assert!(x > 0.0, "{g}: {x} ns/frame");
-        }
-        rates.push(mpps);
-    }
-    // The tool's failure is a note with its own last words, not an error.
+    (json_of(&json), t)
+}
+
+/// Every row that ran delivered frames, with a CPU share and a cost.
+fn rows_delivered(v: &serde_json::Value, rows: &[&str]) -> Vec<Vec<f64>> {
+    rows.iter()
+        .map(|g| {
+            let mpps = samples(cell(v, "generator", g, "at the sink"));
+            assert_eq!(mpps.len(), 2, "{g}: {v}");
+            assert!(mpps.iter().all(|&x| x > 0.0), "{g} delivered nothing: {v}");
+            for x in samples(cell(v, "generator", g, "CPU busy")) {
+                assert!(x > 0.0 && x <= 100.0, "{g}: CPU busy {x} %");
+            }
+            for x in samples(cell(v, "generator", g, "CPU per frame")) {
+                assert!(x > 0.0, "{g}: {x} ns/frame");
+            }
+            mpps
+        })
+        .collect()
+}
+
+#[test]
+fn gen_bench_puts_pktio_beside_the_trafficgen_call_and_names_a_tool_that_cannot_run() {
+    require_root!();
+    let dir = Scratch::new("genbench");
+    let (v, t) = gen_bench(&dir, false);
     let notes = v["notes"].to_string();
+    let socket_rows = ["pktio xsk", "pktio packet", "pktio raw"];
+    rows_delivered(&v, &socket_rows);
+    if notes.contains("pktio live refused") {
+        // This kernel refuses live frames: the reference call cannot run.
+        assert!(notes.contains("xdp-trafficgen call: not run"), "{notes}");
+        return;
+    }
+    let rates = rows_delivered(&v, &["pktio live", "xdp-trafficgen call"]);
+    // The tool's failure is a note with its own last words, not an error.
     assert!(
         notes.contains("xdp-trafficgen (") && notes.contains("unusable"),
         "{notes}"
@@ -118,8 +141,31 @@ fn gen_bench_puts_pktio_beside_the_trafficgen_call_and_names_a_tool_that_cannot_
     );
     // The ratio note is the median of the run-by-run ratios.
     let ratios: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(p, t)| p / t).collect();
-    let want = format!("pktio gen / xdp-trafficgen call: {:.2}×", median(ratios));
+    let want = format!("pktio live / xdp-trafficgen call: {:.2}×", median(ratios));
     assert!(t.contains(&want), "expected {want:?} in\n{t}");
+}
+
+#[test]
+fn gen_bench_on_a_host_refusing_live_frames_compares_the_engines_that_run() {
+    require_root!();
+    let dir = Scratch::new("genbench-refused");
+    let (v, _) = gen_bench(&dir, true);
+    rows_delivered(&v, &["pktio xsk", "pktio packet", "pktio raw"]);
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("pktio live refused") && notes.contains("EPERM"),
+        "{notes}"
+    );
+    assert!(notes.contains("xdp-trafficgen call: not run"), "{notes}");
+    assert!(
+        notes.contains("xdp-trafficgen: not run (it needs live frames"),
+        "{notes}"
+    );
+    let cells = v["cells"].to_string();
+    assert!(
+        !cells.contains("\"pktio live\"") && !cells.contains("xdp-trafficgen call"),
+        "refused engines have no rows: {v}"
+    );
 }
 
 #[test]

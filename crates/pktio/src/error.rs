@@ -47,12 +47,23 @@ impl SysError {
     }
 }
 
-/// Advice for `EPERM`/`EACCES` when the process already runs as root: no
-/// capability is missing, so telling the user to grant one would mislead.
-pub(crate) const ROOT_REFUSED: &str =
-    "refused although the process runs as root: no capability is missing; a security \
-     policy forbids this call (kernel lockdown, a seccomp filter, an LSM such as SELinux \
-     or AppArmor) or this kernel build does not allow it";
+/// Advice for `EPERM`/`EACCES` when the process already holds the
+/// capabilities (as root does): telling the user to grant them would mislead.
+pub(crate) const CAPS_HELD_REFUSED: &str =
+    "refused although the process holds every capability this call needs (as root \
+     does): no capability is missing; a security policy forbids this call (kernel \
+     lockdown, a seccomp filter, an LSM such as SELinux or AppArmor) or this kernel \
+     build does not allow it";
+
+/// Whether the calling thread holds, effective, the capabilities BPF and
+/// XDP need (`CAP_SYS_ADMIN`, or `CAP_BPF` with `CAP_NET_ADMIN`), as root
+/// does unless it dropped them.
+pub(crate) fn holds_bpf_capabilities() -> bool {
+    use rustix::thread::CapabilitySet as C;
+    rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective.contains(C::SYS_ADMIN) || c.effective.contains(C::BPF | C::NET_ADMIN)
+    })
+}
 
 /// Advice for a person for a failed `call` with `errno`, or `None` when there
 /// is nothing better to say than the errno itself.
@@ -62,7 +73,7 @@ pub(crate) const ROOT_REFUSED: &str =
 /// driver that cannot do zero-copy, a queue that is already bound.
 pub fn hint(call: &str, errno: i32) -> Option<&'static str> {
     match errno {
-        libc::EPERM | libc::EACCES if rustix::process::geteuid().is_root() => Some(ROOT_REFUSED),
+        libc::EPERM | libc::EACCES if holds_bpf_capabilities() => Some(CAPS_HELD_REFUSED),
         libc::EPERM | libc::EACCES if call.starts_with("bpf") => Some(
             "loading or attaching BPF needs CAP_BPF and CAP_NET_ADMIN (or root); programs \
              with variable-offset packet access (capture filters) also need CAP_PERFMON; \

@@ -58,7 +58,7 @@ fn refused_live_frames_are_typed() {
                 assert_eq!((errno, errno_name), (libc::EPERM, "EPERM"));
                 let msg = e.to_string();
                 assert!(
-                    msg.contains("refuses live frames") && msg.contains("runs as root"),
+                    msg.contains("refuses live frames") && msg.contains("holds every capability"),
                     "{msg}"
                 );
                 assert!(!msg.contains("CAP_BPF"), "{msg}");

@@ -123,7 +123,7 @@ pub struct PacketBenchArgs {
     markdown: bool,
     /// Offer this many packets per second (default: as fast as the generator
     /// can), e.g. to compare the receivers' CPU cost at an equal offered rate.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse_rate)]
     rate: Option<f64>,
     /// Our receivers sleep in poll() when idle instead of spinning (their
     /// CPU cost per packet then reflects work, not waiting).

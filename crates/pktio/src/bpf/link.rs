@@ -211,7 +211,10 @@ fn attach_once(prog: &Program, ifindex: u32, mode: XdpMode) -> Result<OwnedFd, B
             Some(libc::EINVAL) if sys::ifindex_exists(ifindex) == Some(false) => {
                 BpfError::NoSuchInterface { ifindex, source }
             }
-            Some(libc::EPERM) => BpfError::Permission { source },
+            Some(libc::EPERM) => BpfError::Permission {
+                source,
+                caps_held: crate::error::holds_bpf_capabilities(),
+            },
             Some(libc::EOPNOTSUPP) => BpfError::ModeUnsupported {
                 ifindex,
                 mode,

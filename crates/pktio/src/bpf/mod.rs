@@ -107,10 +107,13 @@ pub enum BpfError {
     },
 
     /// `EPERM`: not privileged enough (or, for root, forbidden by a policy).
-    #[error("{source}: {}", permission_advice())]
+    #[error("{source}: {}", permission_advice(*caps_held))]
     Permission {
         /// The refused call.
         source: SysError,
+        /// Whether the refused thread held the capabilities BPF needs (as
+        /// root does): then no capability is missing and the advice says so.
+        caps_held: bool,
     },
 
     /// The kernel refused `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`
@@ -120,9 +123,9 @@ pub enum BpfError {
     #[error(
         "this host refuses live frames: BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES was \
          answered {errno_name} ({source}) for a program the kernel had loaded; {}",
-        if *errno == libc::EPERM && rustix::process::geteuid().is_root() {
-            "the process runs as root, so no capability is missing: this kernel build, \
-             its lockdown mode or a seccomp policy forbids live frames"
+        if *errno == libc::EPERM && *caps_held {
+            "the process holds every capability it needs (as root does): this kernel \
+             build, its lockdown mode or a seccomp policy forbids live frames"
         } else if *errno == libc::EPERM {
             "it needs CAP_BPF and CAP_NET_ADMIN (or root), and a kernel that allows it"
         } else {
@@ -134,6 +137,8 @@ pub enum BpfError {
         errno: i32,
         /// Its name, e.g. `EPERM`.
         errno_name: &'static str,
+        /// Whether the refused thread held the capabilities BPF needs.
+        caps_held: bool,
         /// The refused call.
         source: SysError,
     },
@@ -268,9 +273,9 @@ pub enum BpfError {
 
 /// The advice of [`BpfError::Permission`]: what to grant, or, for root,
 /// that nothing is missing and a policy forbids the call.
-fn permission_advice() -> &'static str {
-    if rustix::process::geteuid().is_root() {
-        crate::error::ROOT_REFUSED
+fn permission_advice(caps_held: bool) -> &'static str {
+    if caps_held {
+        crate::error::CAPS_HELD_REFUSED
     } else {
         "creating BPF maps and loading or attaching XDP programs needs CAP_BPF and \
          CAP_NET_ADMIN (or root); capture filters (variable-offset packet access) also \
@@ -296,7 +301,7 @@ impl BpfError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             BpfError::Load { source, .. }
-            | BpfError::Permission { source }
+            | BpfError::Permission { source, .. }
             | BpfError::LiveFramesRefused { source, .. }
             | BpfError::Busy { source, .. }
             | BpfError::NoSuchInterface { source, .. }
@@ -310,7 +315,10 @@ impl BpfError {
     /// `EPERM` → [`BpfError::Permission`], anything else → [`BpfError::Sys`].
     pub(crate) fn from_sys(e: SysError) -> BpfError {
         match e.errno() {
-            Some(libc::EPERM) => BpfError::Permission { source: e },
+            Some(libc::EPERM) => BpfError::Permission {
+                source: e,
+                caps_held: crate::error::holds_bpf_capabilities(),
+            },
             _ => BpfError::Sys(e),
         }
     }

@@ -237,7 +237,10 @@ impl Program {
             Err(e) => e,
         };
         if first.errno() == Some(libc::EPERM) {
-            return Err(BpfError::Permission { source: first });
+            return Err(BpfError::Permission {
+                source: first,
+                caps_held: crate::error::holds_bpf_capabilities(),
+            });
         }
         let mut size = log_start;
         loop {
@@ -401,6 +404,7 @@ impl Program {
                 BpfError::LiveFramesRefused {
                     errno,
                     errno_name: super::errno_name(errno),
+                    caps_held: crate::error::holds_bpf_capabilities(),
                     source: e,
                 }
             }
