@@ -756,6 +756,8 @@ fn xsk_open_and_run(
         .rx_size(0)
         .tx_size(XSK_RING)
         .tx_skb_budget(budget)
+        // Transmit only: no steering program, nothing taken from the host.
+        .attach_mode(pktio::xdp::AttachMode::None)
         .build(&umem)
         .map_err(|e| refuse(e.into()))?;
     if lim.count == Some(0) {
@@ -1051,9 +1053,6 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         done.store(true, Ordering::Relaxed);
         r
     })?;
-    if let Some(c) = &r.choice {
-        println!("gen: engine {}", c.describe());
-    }
     println!(
         "gen: {} frames of {} B in {:.2} s: {:.3} Mpps",
         r.frames,
@@ -1061,5 +1060,8 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         r.seconds,
         r.frames as f64 / r.seconds.max(1e-9) / 1e6
     );
+    if let Some(c) = &r.choice {
+        println!("gen: engine {}", c.describe());
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -65,6 +65,20 @@ pub(crate) fn holds_bpf_capabilities() -> bool {
     })
 }
 
+/// Whether the calling thread holds every capability the advice below
+/// would tell the user to grant for `call`.
+fn holds_capabilities_for(call: &str) -> bool {
+    use rustix::thread::CapabilitySet as C;
+    if call.starts_with("bpf") {
+        return holds_bpf_capabilities();
+    }
+    holds_bpf_capabilities()
+        && rustix::thread::capabilities(None).is_ok_and(|c| {
+            c.effective
+                .contains(C::NET_RAW | C::NET_ADMIN | C::IPC_LOCK)
+        })
+}
+
 /// Advice for a person for a failed `call` with `errno`, or `None` when there
 /// is nothing better to say than the errno itself.
 ///
@@ -73,7 +87,7 @@ pub(crate) fn holds_bpf_capabilities() -> bool {
 /// driver that cannot do zero-copy, a queue that is already bound.
 pub fn hint(call: &str, errno: i32) -> Option<&'static str> {
     match errno {
-        libc::EPERM | libc::EACCES if holds_bpf_capabilities() => Some(CAPS_HELD_REFUSED),
+        libc::EPERM | libc::EACCES if holds_capabilities_for(call) => Some(CAPS_HELD_REFUSED),
         libc::EPERM | libc::EACCES if call.starts_with("bpf") => Some(
             "loading or attaching BPF needs CAP_BPF and CAP_NET_ADMIN (or root); programs \
              with variable-offset packet access (capture filters) also need CAP_PERFMON; \
