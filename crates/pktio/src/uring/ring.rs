@@ -375,6 +375,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "maps the buffer ring with MAP_SHARED, which miri cannot"
+    )]
     fn a_buffer_id_out_of_range_is_never_recycled() {
         let mut r = BufRing::new(8, 256).expect("map an 8-buffer ring");
         assert_eq!(r.tail, 8, "every buffer starts in the ring");
