@@ -80,8 +80,7 @@ impl Engine {
         }
     }
 
-    /// Whether the engine can make `len`-byte frames (without FCS) on an
-    /// interface whose frames may be `max_frame` bytes long.
+    /// The longest frame (bytes, without FCS) the engine makes.
     fn frame_limit(self) -> usize {
         match self {
             Engine::Live => LIVE_MAX_FRAME,
@@ -266,44 +265,10 @@ pub fn run(
     stop: &AtomicBool,
     progress: &Progress,
 ) -> anyhow::Result<GenResult> {
-    let candidates: &[Engine] = match want {
-        Engine::Auto => &Engine::LADDER,
-        Engine::Live => &[Engine::Live],
-        Engine::Xsk => &[Engine::Xsk],
-        Engine::Packet => &[Engine::Packet],
-        Engine::Raw => &[Engine::Raw],
-    };
-    let mut refused = Vec::new();
-    for &engine in candidates {
-        let opened = match engine {
-            Engine::Live => run_live_engine(t, lim, stop, progress),
-            Engine::Xsk => run_xsk(t, lim, stop, progress),
-            Engine::Packet => run_packet(t, lim, stop, progress),
-            Engine::Raw => run_raw(t, lim, stop, progress),
-            Engine::Auto => unreachable!("Auto is not on the ladder"),
-        };
-        match opened {
-            Ok(ran) => {
-                let mut r = ran?;
-                r.choice = Some(Choice { engine, refused });
-                return Ok(r);
-            }
-            Err(refusal) => refused.push(refusal),
-        }
-    }
-    if want != Engine::Auto {
-        let refusal = refused.remove(0);
-        let works = Engine::LADDER
-            .into_iter()
-            .filter(|&e| e != want && probe(t, e).is_ok())
-            .collect();
-        return Err(EngineRefused { refusal, works }.into());
-    }
-    Err(NoEngine {
-        ifname: t.ifname.clone(),
-        refused,
-    }
-    .into())
+    let (ran, choice) = walk(t, want, |e| open_and_run(e, t, lim, stop, progress))?;
+    let mut r = ran?;
+    r.choice = Some(choice);
+    Ok(r)
 }
 
 /// Picks the engine for `t` without sending anything: `want`, or with
@@ -311,30 +276,55 @@ pub fn run(
 /// refusals before it.
 ///
 /// # Errors
-/// [`EngineRefused`] when `want` is refused (naming the engines that
-/// would work); [`NoEngine`] when nothing works.
+/// As [`run`] before anything is sent.
 pub fn choose(t: &Target, want: Engine) -> anyhow::Result<Choice> {
-    if want != Engine::Auto {
-        return match probe(t, want) {
-            Ok(()) => Ok(Choice {
-                engine: want,
-                refused: Vec::new(),
-            }),
-            Err(refusal) => {
-                let works = Engine::LADDER
-                    .into_iter()
-                    .filter(|&e| e != want && probe(t, e).is_ok())
-                    .collect();
-                Err(EngineRefused { refusal, works }.into())
-            }
-        };
-    }
+    walk(t, want, |e| probe(t, e)).map(|((), c)| c)
+}
+
+/// Whether `engine` opens on `t` (nothing is sent).
+pub fn probe(t: &Target, engine: Engine) -> Result<(), Refusal> {
+    let lim = Limits {
+        count: Some(0),
+        ..Limits::default()
+    };
+    open_and_run(
+        engine,
+        t,
+        &lim,
+        &AtomicBool::new(true),
+        &Progress::default(),
+    )
+    .map(|_| ())
+}
+
+/// The ladder of `want` ([`Engine::LADDER`] for `Auto`, else `want`
+/// alone): the first engine `open` takes, with the refusals before it.
+fn walk<T>(
+    t: &Target,
+    want: Engine,
+    mut open: impl FnMut(Engine) -> Result<T, Refusal>,
+) -> anyhow::Result<(T, Choice)> {
+    let candidates = match want {
+        Engine::Auto => &Engine::LADDER[..],
+        _ => std::slice::from_ref(&want),
+    };
     let mut refused = Vec::new();
-    for engine in Engine::LADDER {
-        match probe(t, engine) {
-            Ok(()) => return Ok(Choice { engine, refused }),
+    for &engine in candidates {
+        match open(engine) {
+            Ok(x) => return Ok((x, Choice { engine, refused })),
             Err(r) => refused.push(r),
         }
+    }
+    if want != Engine::Auto {
+        let works = Engine::LADDER
+            .into_iter()
+            .filter(|&e| e != want && probe(t, e).is_ok())
+            .collect();
+        return Err(EngineRefused {
+            refusal: refused.remove(0),
+            works,
+        }
+        .into());
     }
     Err(NoEngine {
         ifname: t.ifname.clone(),
@@ -343,22 +333,22 @@ pub fn choose(t: &Target, want: Engine) -> anyhow::Result<Choice> {
     .into())
 }
 
-/// Whether `engine` opens on `t` (nothing is sent).
-pub fn probe(t: &Target, engine: Engine) -> Result<(), Refusal> {
-    let stop = AtomicBool::new(true);
-    let lim = Limits {
-        count: Some(0),
-        ..Limits::default()
-    };
-    let progress = Progress::default();
+/// Opens `engine` on `t` (`Err`: refused) and runs it under `lim`; with a
+/// count of 0 it only opens.
+fn open_and_run(
+    engine: Engine,
+    t: &Target,
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+) -> Result<anyhow::Result<GenResult>, Refusal> {
     match engine {
-        Engine::Live => run_live_engine(t, &lim, &stop, &progress),
-        Engine::Xsk => run_xsk(t, &lim, &stop, &progress),
-        Engine::Packet => run_packet(t, &lim, &stop, &progress),
-        Engine::Raw => run_raw(t, &lim, &stop, &progress),
-        Engine::Auto => return Ok(()),
+        Engine::Live => run_live_engine(t, lim, stop, progress),
+        Engine::Xsk => run_xsk(t, lim, stop, progress),
+        Engine::Packet => run_packet(t, lim, stop, progress),
+        Engine::Raw => run_raw(t, lim, stop, progress),
+        Engine::Auto => unreachable!("Auto is not an engine of the ladder"),
     }
-    .map(|_| ())
 }
 
 /// A refusal from an error: its errno when the kernel gave one.
@@ -885,38 +875,24 @@ fn run_packet(
     if lim.count == Some(0) {
         return Ok(Ok(GenResult::default()));
     }
-    let mut run = || -> anyhow::Result<GenResult> {
-        let pacer = Pacer {
-            lim,
-            start: Instant::now(),
-        };
-        let (mut sent, mut i) = (0u64, 0usize);
-        while pacer.running(stop) && !pacer.counted_out(sent) {
-            let want = pacer.allowance(sent).min(u64::from(GEN_BATCH)) as u32;
-            if want == 0 {
-                pacer.wait_for_slot(sent);
-                continue;
-            }
-            let n = b.tx_batch(want, |buf| {
-                let f = &frames_by_flow[i % frames_by_flow.len()];
-                i += 1;
-                buf.get_mut(..f.len())?.copy_from_slice(f);
-                Some(f.len())
-            })?;
-            sent += u64::from(n);
-            progress.add(u64::from(n));
-            if n < want {
-                b.flush()?;
-            }
+    let frame = |k: u64| &frames_by_flow[k as usize % frames_by_flow.len()];
+    let r = paced_loop(lim, stop, progress, |first, want| {
+        let mut k = first;
+        let n = b.tx_batch(want, |buf| {
+            let f = frame(k);
+            k += 1;
+            buf.get_mut(..f.len())?.copy_from_slice(f);
+            Some(f.len())
+        })?;
+        if n < want {
+            b.flush()?; // the ring is full: send and reap, then go on
         }
+        Ok(n)
+    });
+    Ok(r.and_then(|r| {
         b.flush()?;
-        Ok(GenResult {
-            frames: sent,
-            seconds: pacer.start.elapsed().as_secs_f64(),
-            choice: None,
-        })
-    };
-    Ok(run())
+        Ok(r)
+    }))
 }
 
 /// The plain raw-socket engine: one `send` per frame, through the qdisc.
@@ -934,39 +910,49 @@ fn run_raw(
     if lim.count == Some(0) {
         return Ok(Ok(GenResult::default()));
     }
-    let run = || -> anyhow::Result<GenResult> {
-        let pacer = Pacer {
-            lim,
-            start: Instant::now(),
-        };
-        let mut sent = 0u64;
-        while pacer.running(stop) && !pacer.counted_out(sent) {
-            let want = pacer.allowance(sent).min(u64::from(GEN_BATCH));
-            if want == 0 {
-                pacer.wait_for_slot(sent);
-                continue;
-            }
-            let mut n = 0u64;
-            while n < want {
-                let f = &frames_by_flow[(sent + n) as usize % frames_by_flow.len()];
-                if !sock.send(f)? {
-                    break; // the queue is full: yield, then go on
-                }
-                n += 1;
-            }
-            sent += n;
-            progress.add(n);
-            if n < want {
-                std::thread::yield_now();
+    let frame = |k: u64| &frames_by_flow[k as usize % frames_by_flow.len()];
+    Ok(paced_loop(lim, stop, progress, |first, want| {
+        for n in 0..want {
+            if !sock.send(frame(first + u64::from(n)))? {
+                std::thread::yield_now(); // the queue is full: yield, then go on
+                return Ok(n);
             }
         }
-        Ok(GenResult {
-            frames: sent,
-            seconds: pacer.start.elapsed().as_secs_f64(),
-            choice: None,
-        })
+        Ok(want)
+    }))
+}
+
+/// The loop of the engines that send from their own memory (the TX ring,
+/// the raw socket): each turn, up to a batch within the pacer's allowance.
+/// `send(first, want)` sends frames `first..first + want` of the run
+/// (frame `k` is flow `k % flows`) and returns how many went (fewer when
+/// the kernel has no room now).
+fn paced_loop(
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &Progress,
+    mut send: impl FnMut(u64, u32) -> anyhow::Result<u32>,
+) -> anyhow::Result<GenResult> {
+    let pacer = Pacer {
+        lim,
+        start: Instant::now(),
     };
-    Ok(run())
+    let mut sent = 0u64;
+    while pacer.running(stop) && !pacer.counted_out(sent) {
+        let want = pacer.allowance(sent).min(u64::from(GEN_BATCH)) as u32;
+        if want == 0 {
+            pacer.wait_for_slot(sent);
+            continue;
+        }
+        let n = u64::from(send(sent, want)?);
+        sent += n;
+        progress.add(n);
+    }
+    Ok(GenResult {
+        frames: sent,
+        seconds: pacer.start.elapsed().as_secs_f64(),
+        choice: None,
+    })
 }
 
 /// Arguments of `pktio gen`.

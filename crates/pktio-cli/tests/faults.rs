@@ -14,11 +14,15 @@
 //! here is timed: waits are bounded only so a hang fails instead of blocking.
 #![allow(unsafe_code)]
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use cli_support::number_after;
 
 use pktio::bpf::{progs, BpfError, Program, XdpLink, XdpMode};
 use pktio_lab::{fmt_mac, require_root, Host, Lab};
@@ -223,15 +227,6 @@ fn generator(lab: &Lab, secs: u32) -> Running {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Running::start(pktio_in(gen, &args), "pktio gen")
-}
-
-/// The number after `key` in `s`.
-fn number_after(s: &str, key: &str) -> Option<u64> {
-    let rest = &s[s.find(key)? + key.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .find(|t| !t.is_empty())?
-        .parse()
-        .ok()
 }
 
 /// The summary's frame accounting (`frames: F free, H held, R on the RX

@@ -6,32 +6,12 @@
 //! Without the filter, the kernel decides, and both of its answers are
 //! checked. Lab tests need root; without it they print SKIPPED and return.
 
-use std::process::{Command, Output};
+mod cli_support;
+
+use cli_support::{number_after, pktio, text};
 
 use pktio_lab::seccomp::refuse_prog_test_run;
 use pktio_lab::{require_root, Lab};
-
-fn pktio() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pktio"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The number after `key` in the first line containing it.
-fn number_after(s: &str, key: &str) -> Option<u64> {
-    let rest = &s[s.find(key)? + key.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .find(|t| !t.is_empty())?
-        .parse()
-        .ok()
-}
 
 #[test]
 fn lab_runs_fall_back_to_af_xdp_transmit_when_live_frames_are_refused() {

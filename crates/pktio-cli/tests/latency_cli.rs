@@ -4,22 +4,13 @@
 //! report formats, and bad input. Tests that need root print SKIPPED and
 //! return without it.
 
-use std::process::{Command, Output};
+mod cli_support;
+
+use std::process::Command;
+
+use cli_support::{pktio, text};
 
 use pktio_lab::require_root;
-
-fn pktio() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pktio"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The median of the cell with `metric` for `backend` and `mode`.
 fn cell(v: &serde_json::Value, backend: &str, mode: &str, metric: &str) -> Option<f64> {

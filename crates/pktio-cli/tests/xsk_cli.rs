@@ -2,32 +2,14 @@
 //! interface that vanishes, and with bad input or too little privilege.
 //! Lab tests need root; without it they print SKIPPED and return.
 
-use std::process::{Command, Output, Stdio};
+mod cli_support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_support::{number_after, pktio, text};
+
 use pktio_lab::{require_root, Lab};
-
-fn pktio() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pktio"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The number after `key` in the first line containing it.
-fn number_after(s: &str, key: &str) -> Option<u64> {
-    let rest = &s[s.find(key)? + key.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .find(|t| !t.is_empty())?
-        .parse()
-        .ok()
-}
 
 #[test]
 fn rxdrop_txpush_l2fwd_in_the_lab_move_packets() {

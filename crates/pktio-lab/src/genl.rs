@@ -13,13 +13,11 @@
 //! [`Genl`] made on a thread inside a lab's namespace sees that lab's
 //! interfaces and nothing else.
 
-use std::io;
-
-use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST};
-use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+use netlink_packet_core::NLM_F_DUMP;
+use netlink_sys::protocols::NETLINK_GENERIC;
 
 use crate::error::{LabError, Result};
-use crate::netlink::ext_ack_message;
+use crate::nlsock::{NlSocket, NLMSG_HDRLEN};
 
 /// `GENL_ID_CTRL` (`<linux/genetlink.h>`): the controller's family id.
 const GENL_ID_CTRL: u16 = 0x10;
@@ -48,16 +46,8 @@ const NETDEV_A_NAPI_PID: u16 = 4;
 /// 1 enabled).
 const NETDEV_A_NAPI_THREADED: u16 = 8;
 
-/// `NLMSG_ERROR`.
-const NLMSG_ERROR: u16 = 2;
-/// `NLMSG_DONE`.
-const NLMSG_DONE: u16 = 3;
-/// Size of `struct nlmsghdr`.
-const NLMSG_HDRLEN: usize = 16;
 /// Size of `struct genlmsghdr`.
 const GENL_HDRLEN: usize = 4;
-/// Receive buffer: the kernel sends at most 32 KiB per dump datagram.
-const RECV_BUF: usize = 64 * 1024;
 
 /// The attributes of one reply: (type, payload) pairs.
 type Attrs = Vec<(u16, Vec<u8>)>;
@@ -80,9 +70,7 @@ pub(crate) struct NapiInfo {
 /// A generic-netlink socket bound to the namespace it was created in, with
 /// the `netdev` family's id resolved.
 pub(crate) struct Genl {
-    sock: Socket,
-    seq: u32,
-    buf: Vec<u8>,
+    sock: NlSocket,
     netdev: u16,
 }
 
@@ -94,17 +82,8 @@ impl Genl {
     /// [`LabError::Unsupported`] if the kernel has no `netdev` family
     /// (before Linux 6.5); [`LabError::Sys`]/[`LabError::Netlink`] otherwise.
     pub fn new() -> Result<Self> {
-        let op = "opening a generic-netlink socket";
-        let mut sock = Socket::new(NETLINK_GENERIC).map_err(|e| LabError::sys(op, e))?;
-        sock.bind_auto().map_err(|e| LabError::sys(op, e))?;
-        sock.connect(&SocketAddr::new(0, 0))
-            .map_err(|e| LabError::sys(op, e))?;
-        let _ = sock.set_ext_ack(true);
-        let _ = sock.set_cap_ack(true);
         let mut g = Genl {
-            sock,
-            seq: 0,
-            buf: vec![0; RECV_BUF],
+            sock: NlSocket::new(NETLINK_GENERIC, "opening a generic-netlink socket")?,
             netdev: 0,
         };
         let mut name = NETDEV_FAMILY_NAME.as_bytes().to_vec();
@@ -206,9 +185,8 @@ impl Genl {
         })
     }
 
-    /// Sends one request and collects the attributes of every reply until
-    /// the ACK (non-dump requests carry `NLM_F_ACK`) or `NLMSG_DONE`; a dump
-    /// interrupted by a concurrent change (`NLM_F_DUMP_INTR`) is repeated.
+    /// Sends one request (`genlmsghdr` `cmd`/`version`, then `attrs`) and
+    /// collects the attributes of every reply.
     fn request(
         &mut self,
         op: &str,
@@ -218,122 +196,23 @@ impl Genl {
         attrs: &[u8],
         flags: u16,
     ) -> Result<Vec<Attrs>> {
-        for _attempt in 0..5 {
-            if let Some(v) = self.request_once(op, family, cmd, version, attrs, flags)? {
-                return Ok(v);
-            }
-        }
-        Err(LabError::Protocol {
-            op: op.to_string(),
-            detail: "dump interrupted five times in a row (NLM_F_DUMP_INTR)".into(),
-        })
-    }
-
-    fn request_once(
-        &mut self,
-        op: &str,
-        family: u16,
-        cmd: u8,
-        version: u8,
-        attrs: &[u8],
-        flags: u16,
-    ) -> Result<Option<Vec<Attrs>>> {
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let len = NLMSG_HDRLEN + GENL_HDRLEN + attrs.len();
-        let mut msg = Vec::with_capacity(len);
-        msg.extend_from_slice(&(len as u32).to_ne_bytes());
-        msg.extend_from_slice(&family.to_ne_bytes());
-        let nl_flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
-        msg.extend_from_slice(&nl_flags.to_ne_bytes());
-        msg.extend_from_slice(&seq.to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes());
-        msg.extend_from_slice(&[cmd, version, 0, 0]);
-        msg.extend_from_slice(attrs);
-        loop {
-            match self.sock.send(&msg, 0) {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LabError::sys(format!("{op}: sending netlink request"), e)),
-            }
-        }
-
-        let mut replies = Vec::new();
-        let mut interrupted = false;
-        loop {
-            let n = loop {
-                match self.sock.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(LabError::sys(format!("{op}: reading netlink reply"), e)),
-                }
-            };
-            if n > self.buf.len() {
-                return Err(LabError::Protocol {
-                    op: op.to_string(),
-                    detail: format!("reply of {n} bytes truncated to {}", self.buf.len()),
-                });
-            }
-            let mut off = 0;
-            while off + NLMSG_HDRLEN <= n {
-                let b = &self.buf[off..n];
-                let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-                if len < NLMSG_HDRLEN || len > b.len() {
-                    return Err(LabError::Protocol {
-                        op: op.to_string(),
-                        detail: format!("bad message length {len} at offset {off} of {n}"),
-                    });
-                }
-                let kind = u16::from_ne_bytes([b[4], b[5]]);
-                let mflags = u16::from_ne_bytes([b[6], b[7]]);
-                let mseq = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
-                let body = &b[NLMSG_HDRLEN..len];
-                off += (len + 3) & !3;
-                if mseq != seq {
-                    continue; // a late reply to an earlier request
-                }
-                if mflags & NLM_F_DUMP_INTR != 0 {
-                    interrupted = true;
-                }
-                match kind {
-                    NLMSG_DONE => {
-                        let code = body
-                            .get(..4)
-                            .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
-                        if code < 0 {
-                            return Err(LabError::Netlink {
-                                op: op.to_string(),
-                                source: io::Error::from_raw_os_error(-code),
-                                ext_ack: None,
-                            });
-                        }
-                        return Ok(if interrupted { None } else { Some(replies) });
-                    }
-                    NLMSG_ERROR => {
-                        let Some(c) = body.get(..4) else {
-                            return Err(LabError::Protocol {
-                                op: op.to_string(),
-                                detail: "short NLMSG_ERROR".into(),
-                            });
-                        };
-                        let code = i32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
-                        if code == 0 {
-                            return Ok(Some(replies));
-                        }
-                        return Err(LabError::Netlink {
-                            op: op.to_string(),
-                            source: io::Error::from_raw_os_error(-code),
-                            ext_ack: ext_ack_message(mflags, &body[4..]),
-                        });
-                    }
-                    _ if body.len() >= GENL_HDRLEN => {
-                        replies.push(parse_attrs(&body[GENL_HDRLEN..]));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let build = |nl_flags: u16, seq: u32| {
+            let len = NLMSG_HDRLEN + GENL_HDRLEN + attrs.len();
+            let mut msg = Vec::with_capacity(len);
+            msg.extend_from_slice(&(len as u32).to_ne_bytes());
+            msg.extend_from_slice(&family.to_ne_bytes());
+            msg.extend_from_slice(&nl_flags.to_ne_bytes());
+            msg.extend_from_slice(&seq.to_ne_bytes());
+            msg.extend_from_slice(&0u32.to_ne_bytes());
+            msg.extend_from_slice(&[cmd, version, 0, 0]);
+            msg.extend_from_slice(attrs);
+            msg
+        };
+        let parse = |raw: &[u8]| {
+            let body = &raw[NLMSG_HDRLEN..];
+            Ok((body.len() >= GENL_HDRLEN).then(|| parse_attrs(&body[GENL_HDRLEN..])))
+        };
+        self.sock.request(op, flags, build, parse)
     }
 }
 
@@ -397,6 +276,7 @@ fn get_uint(v: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     #[test]
     fn attrs_round_trip() {

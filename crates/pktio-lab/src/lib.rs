@@ -148,6 +148,7 @@ mod lab;
 mod link;
 mod napi;
 mod netlink;
+mod nlsock;
 mod ns;
 pub mod seccomp;
 mod sys;

@@ -1,18 +1,17 @@
-//! A small synchronous rtnetlink client over `netlink-sys` +
-//! `netlink-packet-route`: one request, read replies until the ACK or
-//! `NLMSG_DONE`, turn `NLMSG_ERROR` into [`LabError::Netlink`].
+//! A small synchronous rtnetlink client: messages of
+//! `netlink-packet-route` over the lab's netlink transport
+//! ([`crate::nlsock`]).
 //!
 //! A netlink socket talks to the network namespace of the thread that
 //! created it, for its whole life; so the lab creates one socket per
 //! namespace, on a thread that has entered it, and keeps it.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REPLACE,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
@@ -22,9 +21,10 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_sys::protocols::NETLINK_ROUTE;
 
 use crate::error::{LabError, Result};
+use crate::nlsock::{NlSocket, NLMSG_HDRLEN};
 
 /// `NLM_F_CAPPED` (`<linux/netlink.h>`): the error payload holds only the
 /// request's header.
@@ -33,10 +33,6 @@ const NLM_F_CAPPED: u16 = 0x100;
 const NLM_F_ACK_TLVS: u16 = 0x200;
 /// `NLMSGERR_ATTR_MSG` (`<linux/netlink.h>`): the error message string.
 const NLMSGERR_ATTR_MSG: u16 = 1;
-/// Size of `struct nlmsghdr`.
-const NLMSG_HDRLEN: usize = 16;
-/// Receive buffer: the kernel sends at most 32 KiB per dump datagram.
-const RECV_BUF: usize = 64 * 1024;
 
 /// One veth end: what to create it with.
 #[derive(Debug, Clone)]
@@ -48,37 +44,17 @@ pub(crate) struct VethEnd {
 }
 
 /// An rtnetlink socket bound to the network namespace it was created in.
+#[derive(Debug)]
 pub(crate) struct Netlink {
-    sock: Socket,
-    seq: u32,
-    buf: Vec<u8>,
-}
-
-impl std::fmt::Debug for Netlink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Netlink")
-            .field("fd", &self.sock.as_raw_fd())
-            .field("seq", &self.seq)
-            .finish()
-    }
+    sock: NlSocket,
 }
 
 impl Netlink {
     /// `socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE)` in the
     /// calling thread's network namespace, with extended ACKs on.
     pub fn new() -> Result<Self> {
-        let op = "opening an rtnetlink socket";
-        let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| LabError::sys(op, e))?;
-        sock.bind_auto().map_err(|e| LabError::sys(op, e))?;
-        sock.connect(&SocketAddr::new(0, 0))
-            .map_err(|e| LabError::sys(op, e))?;
-        // Both are optional comforts (error strings, short ACKs).
-        let _ = sock.set_ext_ack(true);
-        let _ = sock.set_cap_ack(true);
         Ok(Netlink {
-            sock,
-            seq: 0,
-            buf: vec![0; RECV_BUF],
+            sock: NlSocket::new(NETLINK_ROUTE, "opening an rtnetlink socket")?,
         })
     }
 
@@ -90,114 +66,30 @@ impl Netlink {
         msg: RouteNetlinkMessage,
         flags: u16,
     ) -> Result<Vec<RouteNetlinkMessage>> {
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
-        for _attempt in 0..5 {
-            match self.request_once(op, msg.clone(), flags, dump)? {
-                Some(v) => return Ok(v),
-                None => continue, // NLM_F_DUMP_INTR: the table changed, dump again
-            }
-        }
-        Err(LabError::Protocol {
-            op: op.to_string(),
-            detail: "dump interrupted five times in a row (NLM_F_DUMP_INTR)".into(),
-        })
-    }
-
-    fn request_once(
-        &mut self,
-        op: &str,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-        dump: bool,
-    ) -> Result<Option<Vec<RouteNetlinkMessage>>> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
-        header.sequence_number = seq;
-        let mut req = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-        req.finalize();
-        let mut out = vec![0u8; req.buffer_len()];
-        req.serialize(&mut out);
-        loop {
-            match self.sock.send(&out, 0) {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(LabError::sys(format!("{op}: sending netlink request"), e)),
-            }
-        }
-
-        let mut replies = Vec::new();
-        let mut interrupted = false;
-        loop {
-            let n = loop {
-                match self.sock.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(LabError::sys(format!("{op}: reading netlink reply"), e)),
-                }
-            };
-            if n > self.buf.len() {
-                return Err(LabError::Protocol {
+        let build = |nl_flags, seq| {
+            let mut header = NetlinkHeader::default();
+            header.flags = nl_flags;
+            header.sequence_number = seq;
+            let mut req = NetlinkMessage::new(header, NetlinkPayload::from(msg.clone()));
+            req.finalize();
+            let mut out = vec![0u8; req.buffer_len()];
+            req.serialize(&mut out);
+            out
+        };
+        let parse = |raw: &[u8]| {
+            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw).map_err(|e| {
+                LabError::Protocol {
                     op: op.to_string(),
-                    detail: format!("reply of {n} bytes truncated to {}", self.buf.len()),
-                });
-            }
-            let mut off = 0;
-            while off + NLMSG_HDRLEN <= n {
-                let len = u32::from_ne_bytes([
-                    self.buf[off],
-                    self.buf[off + 1],
-                    self.buf[off + 2],
-                    self.buf[off + 3],
-                ]) as usize;
-                if len < NLMSG_HDRLEN || off + len > n {
-                    return Err(LabError::Protocol {
-                        op: op.to_string(),
-                        detail: format!("bad message length {len} at offset {off} of {n}"),
-                    });
+                    detail: e.to_string(),
                 }
-                let raw = &self.buf[off..off + len];
-                off += (len + 3) & !3;
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw).map_err(|e| {
-                    LabError::Protocol {
-                        op: op.to_string(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                if msg.header.sequence_number != seq {
-                    continue; // a late reply to an earlier request
-                }
-                if msg.header.flags & NLM_F_DUMP_INTR != 0 {
-                    interrupted = true;
-                }
-                match msg.payload {
-                    NetlinkPayload::Done(d) => {
-                        if d.code < 0 {
-                            return Err(LabError::Netlink {
-                                op: op.to_string(),
-                                source: io::Error::from_raw_os_error(-d.code),
-                                ext_ack: None,
-                            });
-                        }
-                        return Ok(if interrupted { None } else { Some(replies) });
-                    }
-                    NetlinkPayload::Error(e) => match e.code {
-                        None => return Ok(Some(replies)),
-                        Some(code) => {
-                            return Err(LabError::Netlink {
-                                op: op.to_string(),
-                                source: io::Error::from_raw_os_error(-code.get()),
-                                ext_ack: ext_ack_message(msg.header.flags, &e.header),
-                            })
-                        }
-                    },
-                    // A plain reply to a GET is followed by the ACK.
-                    NetlinkPayload::InnerMessage(m) => replies.push(m),
-                    _ => {}
-                }
-            }
-        }
+            })?;
+            // A plain reply to a GET is followed by the ACK.
+            Ok(match msg.payload {
+                NetlinkPayload::InnerMessage(m) => Some(m),
+                _ => None,
+            })
+        };
+        self.sock.request(op, flags, build, parse)
     }
 
     /// `RTM_GETLINK` dump: every link of the namespace.

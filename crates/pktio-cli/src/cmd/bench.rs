@@ -1211,28 +1211,23 @@ fn measure_cell(
         )
     });
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let generator = match mode {
-        BenchMode::Txpush => None,
-        _ => match start_generator(lab, gen, size, a.gen_cpu, a.rate, gen_stop.clone()) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                loop_stop.store(true, Ordering::SeqCst);
-                let _ = worker.join();
-                if gro {
-                    lab.rx().set_gro(false)?;
-                }
-                return Err(CellError::Failed(e));
-            }
-        },
-    };
-    let progress = generator.as_ref().map(|g| g.progress.clone());
-
-    let running = Running {
+    let mut running = Running {
         worker,
-        generator,
+        generator: None,
         gen_stop,
         loop_stop,
     };
+    if mode != BenchMode::Txpush {
+        let g = start_generator(lab, gen, size, a.gen_cpu, a.rate, running.gen_stop.clone());
+        match g {
+            Ok(g) => running.generator = Some(g),
+            Err(e) => {
+                let _ = running.finish(lab, gro);
+                return Err(CellError::Failed(e));
+            }
+        }
+    }
+    let progress = running.generator.as_ref().map(|g| g.progress.clone());
     // Wait for the loop to start (socket bound) or fail.
     let t_start = Instant::now();
     while probe.cpu_ns.load(Ordering::Relaxed) == 0

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
-use pktio::wire::UdpFrame;
 use pktio::xdp::Accounting;
 use pktio_lab::{Host, Lab};
 
@@ -254,7 +253,14 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
 
     // The generator runs for the whole soak.
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let generator = start_generator(&lab, &a, gen_stop.clone());
+    let generator = super::bench::start_generator(
+        &lab,
+        &super::bench::GenPlan::new(a.generator),
+        a.size,
+        a.gen_cpu,
+        (a.rate > 0.0).then_some(a.rate),
+        gen_stop.clone(),
+    )?;
 
     let mut verdict = Verdict::default();
     let mut done: Vec<(SoakMode, usize)> = Vec::new();
@@ -297,18 +303,16 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })();
     gen_stop.store(true, Ordering::SeqCst);
-    let gen = generator
-        .join()
-        .map_err(|_| anyhow::anyhow!("the generator thread panicked"));
+    let gen = super::bench::join_generator(generator);
     result?;
     // A generator that failed mid-way shows up as stalled intervals (a
     // problem already); here it only costs the count of frames sent.
     let sent = match gen {
-        Ok(Ok(g)) => match &g.choice {
+        Ok(g) => match &g.choice {
             Some(c) => format!("{} (engine {})", g.frames, c.describe()),
             None => g.frames.to_string(),
         },
-        Ok(Err(e)) | Err(e) => {
+        Err(e) => {
             eprintln!("pktio: soak: the generator stopped: {e:#}");
             "?".into()
         }
@@ -403,36 +407,6 @@ fn run_interval(
         accounting,
         rss_kib: rss,
         stopped_by: s.stopped_by,
-    })
-}
-
-/// The generator ([`crate::gen::run`]) on the gen end, for the whole soak.
-fn start_generator(
-    lab: &Lab,
-    a: &SoakArgs,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>> {
-    let spec = UdpFrame {
-        src_mac: lab.gen().mac(),
-        dst_mac: lab.rx().mac(),
-        src_ip: lab.gen().addr().ip(),
-        dst_ip: lab.rx().addr().ip(),
-        src_port: 9,
-        dst_port: 9,
-    };
-    let ifname = lab.gen().ifname().to_string();
-    let len = (a.size - 4) as usize;
-    let want = a.generator;
-    let lim = crate::gen::Limits {
-        rate: (a.rate > 0.0).then_some(a.rate),
-        flows: 1,
-        ..Default::default()
-    };
-    let cpu = a.gen_cpu;
-    lab.gen().spawn(move || {
-        pin_to_cpu(cpu)?;
-        let t = crate::gen::Target::new(&ifname, spec, len)?;
-        crate::gen::run(&t, want, &lim, &stop, &crate::gen::Progress::default())
     })
 }
 

@@ -402,6 +402,11 @@ pub(crate) fn kick_tx(fd: BorrowedFd<'_>) -> Result<usize, i32> {
             0,
         )
     };
+    sent_or_errno(n)
+}
+
+/// A send call's result: bytes sent, or the thread's errno.
+fn sent_or_errno(n: isize) -> Result<usize, i32> {
     if n < 0 {
         Err(std::io::Error::last_os_error()
             .raw_os_error()
@@ -424,13 +429,7 @@ pub(crate) fn send(fd: BorrowedFd<'_>, frame: &[u8]) -> Result<usize, i32> {
             libc::MSG_DONTWAIT,
         )
     };
-    if n < 0 {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO))
-    } else {
-        Ok(n as usize)
-    }
+    sent_or_errno(n)
 }
 
 /// `poll([{fd, events}], 1, timeout_ms)`: the events that are ready (0 on
