@@ -71,8 +71,9 @@ enum BenchSub {
     /// What the benchmark's own measuring costs: the generator's rate and the
     /// measured loop's CPU per packet with the harness watching and without.
     Harness(super::harness::HarnessArgs),
-    /// The live-frame generator beside xdp-trafficgen (the tool when it runs,
-    /// and its BPF_PROG_RUN call re-created), into the same XDP_DROP sink.
+    /// The generator engines side by side (live frames where allowed, AF_XDP
+    /// transmit, TX ring, raw socket) beside xdp-trafficgen's call and, with
+    /// --peers, dpdk-testpmd txonly, into the same XDP_DROP sink.
     Gen(super::genbench::GenBenchArgs),
 }
 

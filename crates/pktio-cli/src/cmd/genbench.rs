@@ -49,7 +49,7 @@ use super::bench::{
     attach_sink, emit_report, join_generator, lab_frame, sink_window, start_generator, GenPlan,
     GenRun,
 };
-use super::peers::{find_xdp_tool, xdp_tool_unusable, ToolChild};
+use super::peers::{find_xdp_tool, xdp_tool_unusable, Peer, Testpmd, ToolChild};
 use crate::gen::Engine;
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::pin_to_cpu;
@@ -58,10 +58,14 @@ use crate::run::pin_to_cpu;
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Generators, each into the same XDP_DROP program on the lab's receiving veth, runs alternating:
-  pktio gen             the live-frame engine of `pktio gen` and `pktio bench`
+  pktio live|xsk|packet|raw  each engine of `pktio gen` this host allows (refused ones are named
+                        in the notes with the kernel's answer)
   xdp-trafficgen call   xdp-trafficgen's BPF_PROG_RUN call re-created (its program, 2^20 frames
-                        per call, one thread, from the loopback's context), same frame
+                        per call, one thread, from the loopback's context), same frame; needs
+                        live frames
   xdp-trafficgen        the tool itself ($XDP_TRAFFICGEN or PATH), 64 B, CPU 0, if it runs
+  testpmd-xdp|pkt txonly  with --peers: dpdk-testpmd txonly on net_af_xdp and net_af_packet
+The notes give run-by-run ratios: live / trafficgen call, xsk / testpmd-xdp, packet / testpmd-pkt.
 On veth the sink's kernel work runs on the generator's CPU: the rate is one core generating and
 dropping. CPU busy and ns/frame are that CPU's, from /proc/stat, per frame counted at the sink.")]
 pub struct GenBenchArgs {
@@ -83,6 +87,10 @@ pub struct GenBenchArgs {
     /// Print the table as Markdown.
     #[arg(long)]
     markdown: bool,
+    /// Also run dpdk-testpmd `txonly` (net_af_xdp and net_af_packet, its
+    /// forwarding lcore on the generator's CPU) as rows, where installed.
+    #[arg(long)]
+    peers: bool,
 }
 
 /// Frames per call of the xdp-trafficgen call (its default `repeat`).
@@ -93,6 +101,8 @@ enum Variant {
     Pktio(Engine),
     TrafficgenCall,
     Trafficgen(PathBuf),
+    /// dpdk-testpmd `txonly` on the gen end.
+    Testpmd(Peer),
 }
 
 impl Variant {
@@ -105,6 +115,8 @@ impl Variant {
             Variant::Pktio(Engine::Auto) => "pktio auto",
             Variant::TrafficgenCall => "xdp-trafficgen call",
             Variant::Trafficgen(_) => "xdp-trafficgen",
+            Variant::Testpmd(Peer::TestpmdXdp) => "testpmd-xdp txonly",
+            Variant::Testpmd(Peer::TestpmdPacket) => "testpmd-pkt txonly",
         }
     }
 }
@@ -171,6 +183,7 @@ enum Running {
     Pktio(GenRun),
     Thread(std::thread::JoinHandle<anyhow::Result<()>>),
     Process(ToolChild),
+    Testpmd(Testpmd),
 }
 
 fn start(
@@ -211,6 +224,11 @@ fn start(
                 .arg(lab.gen().ifname());
             Running::Process(ToolChild::spawn(cmd)?)
         }
+        Variant::Testpmd(peer) => {
+            let mut tp = Testpmd::start(lab, lab.gen(), *peer, "txonly", a.size, a.gen_cpu)?;
+            tp.start_forwarding()?;
+            Running::Testpmd(tp)
+        }
     })
 }
 
@@ -223,6 +241,10 @@ fn finish(r: Running, stop: &AtomicBool) -> anyhow::Result<()> {
             .join()
             .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?,
         Running::Process(tool) => tool.stop(),
+        Running::Testpmd(tp) => {
+            tp.quit();
+            Ok(())
+        }
     }
 }
 
@@ -296,6 +318,14 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
                 report.notes.push(format!("pktio {r}"));
             }
         }
+    }
+    // dpdk-testpmd txonly on both of its drivers, where it is installed.
+    if a.peers {
+        variants.extend(
+            super::peers::available(&mut report.notes)
+                .into_iter()
+                .map(Variant::Testpmd),
+        );
     }
     if live {
         variants.push(Variant::TrafficgenCall);
@@ -402,12 +432,22 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
             col(|s| s.ns_per_frame),
         ));
     }
-    // pktio's live engine against the reference, run by run (adjacent windows).
+    // Each engine against its reference, run by run (adjacent windows).
     let at = |v: Variant| variants.iter().position(|x| *x == v);
-    if let (Some(p), Some(t)) = (
-        at(Variant::Pktio(Engine::Live)),
-        at(Variant::TrafficgenCall),
-    ) {
+    for (ours, theirs) in [
+        (Variant::Pktio(Engine::Live), Variant::TrafficgenCall),
+        (
+            Variant::Pktio(Engine::Xsk),
+            Variant::Testpmd(Peer::TestpmdXdp),
+        ),
+        (
+            Variant::Pktio(Engine::Packet),
+            Variant::Testpmd(Peer::TestpmdPacket),
+        ),
+    ] {
+        let (Some(p), Some(t)) = (at(ours.clone()), at(theirs.clone())) else {
+            continue;
+        };
         let ratios: Vec<f64> = samples[p]
             .iter()
             .zip(&samples[t])
@@ -416,7 +456,9 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
             .collect();
         if let Some(s) = crate::report::Stats::of(&ratios) {
             report.notes.push(format!(
-                "pktio live / xdp-trafficgen call: {:.2}× (median of {} runs; min {:.2}×, max {:.2}×)",
+                "{} / {}: {:.2}× (median of {} runs; min {:.2}×, max {:.2}×)",
+                ours.name(),
+                theirs.name(),
                 s.median,
                 ratios.len(),
                 s.min,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use pktio::bpf::XdpAction;
-use pktio_lab::Lab;
+use pktio_lab::{Host, Lab};
 
 use super::bench::{
     attach_sink, busy_pct, join_generator, sink_window, start_generator, BenchMode, CellError,
@@ -204,13 +204,101 @@ fn nic_rx_packets(out: &str) -> Vec<u64> {
     v
 }
 
-struct Testpmd {
+/// A running `dpdk-testpmd`, driven through its interactive prompt.
+pub(super) struct Testpmd {
     child: Child,
     stdin: ChildStdin,
     out: Arc<Mutex<String>>,
 }
 
 impl Testpmd {
+    /// Starts testpmd in `host`'s namespace on its interface with `peer`'s
+    /// driver, forward mode `fwd`, its forwarding lcore on `cpu` (the main
+    /// lcore on another CPU). For `txonly`, `size`-byte frames (FCS
+    /// included) from the lab's gen address to rx's.
+    pub(super) fn start(
+        lab: &Lab,
+        host: &Host,
+        peer: Peer,
+        fwd: &str,
+        size: u32,
+        cpu: usize,
+    ) -> anyhow::Result<Testpmd> {
+        let vdev = match peer {
+            Peer::TestpmdXdp => format!(
+                "net_af_xdp0,iface={},start_queue=0,queue_count=1",
+                host.ifname()
+            ),
+            Peer::TestpmdPacket => format!("net_af_packet0,iface={},qpairs=1", host.ifname()),
+        };
+        let other = if cpu == 0 { 1 } else { 0 };
+        let mut cmd = host.command("dpdk-testpmd");
+        cmd.args([
+            "-l",
+            &format!("{other},{cpu}"),
+            "--main-lcore",
+            &other.to_string(),
+        ])
+        .args(["--file-prefix", &format!("pktio-{}", std::process::id())])
+        .args([
+            "--no-huge",
+            "-m",
+            "1024",
+            "--no-pci",
+            "--vdev",
+            &vdev,
+            "--",
+            "-i",
+        ])
+        .arg(format!("--forward-mode={fwd}"))
+        .arg("--total-num-mbufs=32768");
+        if fwd == "txonly" {
+            let m = lab.rx().mac();
+            cmd.arg(format!("--txpkts={}", size - 4)).arg(format!(
+                "--eth-peer=0,{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            ));
+            cmd.arg(format!("--tx-ip={},{}", lab.gen().addr(), lab.rx().addr()));
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("starting dpdk-testpmd")?;
+        let out = Arc::new(Mutex::new(String::new()));
+        for r in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    if let Ok(mut o) = out.lock() {
+                        o.push_str(&line);
+                        o.push('\n');
+                    }
+                }
+            });
+        }
+        let stdin = child.stdin.take().context("testpmd stdin")?;
+        Ok(Testpmd { child, stdin, out })
+    }
+
+    /// Waits for the port to come up, then starts forwarding.
+    pub(super) fn start_forwarding(&mut self) -> anyhow::Result<()> {
+        self.wait_for("Checking link statuses", Duration::from_secs(20))?;
+        std::thread::sleep(Duration::from_millis(300));
+        self.send("start")
+    }
+
     fn send(&mut self, cmd: &str) -> anyhow::Result<()> {
         writeln!(self.stdin, "{cmd}").context("writing to testpmd")?;
         self.stdin.flush().context("writing to testpmd")
@@ -246,7 +334,7 @@ impl Testpmd {
     }
 
     /// Stops testpmd and returns everything it printed.
-    fn quit(mut self) -> String {
+    pub(super) fn quit(mut self) -> String {
         let _ = self.send("stop");
         let _ = self.send("quit");
         let end = Instant::now() + Duration::from_secs(5);
@@ -299,82 +387,15 @@ pub(super) fn measure(
     if gro {
         lab.rx().set_gro(true)?;
     }
-    let vdev = match peer {
-        Peer::TestpmdXdp => format!(
-            "net_af_xdp0,iface={},start_queue=0,queue_count=1",
-            host.ifname()
-        ),
-        Peer::TestpmdPacket => format!("net_af_packet0,iface={},qpairs=1", host.ifname()),
-    };
     let fwd = match mode {
         BenchMode::Rxdrop | BenchMode::Capture | BenchMode::CaptureTmpfs => "rxonly",
         BenchMode::Txpush => "txonly",
         BenchMode::L2fwd => "macswap",
     };
-    let other = if cpu == 0 { 1 } else { 0 };
-    let mut cmd = host.command("dpdk-testpmd");
-    cmd.args([
-        "-l",
-        &format!("{other},{cpu}"),
-        "--main-lcore",
-        &other.to_string(),
-    ])
-    .args(["--file-prefix", &format!("pktio-{}", std::process::id())])
-    .args([
-        "--no-huge",
-        "-m",
-        "1024",
-        "--no-pci",
-        "--vdev",
-        &vdev,
-        "--",
-        "-i",
-    ])
-    .arg(format!("--forward-mode={fwd}"))
-    .arg("--total-num-mbufs=32768");
-    if mode == BenchMode::Txpush {
-        let m = lab.rx().mac();
-        cmd.arg(format!("--txpkts={}", size - 4)).arg(format!(
-            "--eth-peer=0,{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        ));
-        cmd.arg(format!("--tx-ip={},{}", lab.gen().addr(), lab.rx().addr()));
-    }
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().context("starting dpdk-testpmd")?;
-    let out = Arc::new(Mutex::new(String::new()));
-    for r in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let out = out.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(r).lines().map_while(Result::ok) {
-                if let Ok(mut o) = out.lock() {
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            }
-        });
-    }
-    let stdin = child.stdin.take().context("testpmd stdin")?;
-    let mut tp = Testpmd { child, stdin, out };
+    let mut tp = Testpmd::start(lab, host, peer, fwd, size, cpu)?;
     type Window = (f64, u64, u64, GenCpu, Option<f64>);
     let window = (|| -> Result<Window, CellError> {
-        tp.wait_for("Checking link statuses", Duration::from_secs(20))?;
-        std::thread::sleep(Duration::from_millis(300));
-        tp.send("start")?;
+        tp.start_forwarding()?;
         let gen_stop = Arc::new(AtomicBool::new(false));
         let g = match mode {
             BenchMode::Txpush => None,
