@@ -1,6 +1,10 @@
 //! `pktio`: fast packet I/O for Linux, from the command line.
 //!
 //! One file per subcommand under `cmd/`; `doctor/` has one file per area.
+//!
+//! Kernel calls go through the safe APIs of `pktio` (whose `sys` layer
+//! holds the raw ABI), `pktio-lab`, rustix and io-uring.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

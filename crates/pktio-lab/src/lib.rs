@@ -159,7 +159,7 @@ pub use host::Host;
 pub use lab::{Lab, LabBuilder, Role, LAB_PREFIX_LEN, PERSISTENT_GEN_IFNAME, PERSISTENT_RX_IFNAME};
 pub use link::{list_links, LinkInfo, LinkStats};
 pub use napi::{NapiPlacement, NapiThread};
-pub use ns::NetNsGuard;
+pub use ns::{enter_private_netns, NetNsGuard};
 
 /// `CAP_NET_ADMIN` (`<linux/capability.h>`).
 const CAP_NET_ADMIN: u32 = 12;

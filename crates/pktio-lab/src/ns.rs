@@ -122,6 +122,29 @@ pub(crate) fn create(what: &str, mount_at: Option<&Path>) -> Result<NewNs> {
     }
 }
 
+/// Moves the calling thread into a new, private network namespace
+/// (`unshare(CLONE_NEWNET)`) and brings its loopback up (`RTM_SETLINK`), for
+/// work that needs a network of its own but no veth (a loopback benchmark).
+///
+/// Threads the caller spawns afterwards start in the same namespace; it
+/// disappears when the last of them ends. The calling thread cannot go back:
+/// call this on a thread of its own. Needs `CAP_SYS_ADMIN`.
+///
+/// # Errors
+/// [`LabError::Sys`] when `unshare` fails (`EPERM` without the
+/// capability), [`LabError::Netlink`] when `lo` cannot be brought up.
+pub fn enter_private_netns() -> Result<()> {
+    sys::unshare_net().map_err(|e| {
+        LabError::sys(
+            "creating a private network namespace (unshare CLONE_NEWNET)",
+            e,
+        )
+    })?;
+    let mut nl = Netlink::new()?;
+    let lo = nl.link_by_name("lo")?;
+    nl.set_up(lo.header.index, true, "lo in the private namespace")
+}
+
 /// Writes a sysctl through procfs in the calling thread's network namespace
 /// (files under `/proc/sys/net` resolve to the namespace of the thread that
 /// opens them). A missing file (kernel without IPv6) is not an error.
@@ -220,5 +243,30 @@ impl Drop for NetNsGuard {
                 "pktio-lab: could not move this thread back to its old network namespace (setns): {e}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_namespace_has_its_own_loopback_up() {
+        crate::require_root!();
+        let ino = |p: &str| fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        let outer = ino("/proc/thread-self/ns/net").unwrap();
+        let inner = std::thread::spawn(move || {
+            enter_private_netns().unwrap();
+            // lo is up: 127.0.0.1 answers to itself.
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.send_to(b"x", s.local_addr().unwrap()).unwrap();
+            let mut b = [0u8; 1];
+            s.recv(&mut b).unwrap();
+            ino("/proc/thread-self/ns/net").unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_ne!(inner, outer, "the thread moved to a new namespace");
+        assert_eq!(ino("/proc/thread-self/ns/net").unwrap(), outer);
     }
 }

@@ -34,6 +34,8 @@
 //! - [`pcap`]: pcap/pcapng files (writing with rotation, reading) and live
 //!   capture over AF_XDP or AF_PACKET.
 //! - [`wire`]: Ethernet / IPv4 / UDP build and parse, for generators and tests.
+//! - [`host`]: host queries for tools: CPU time, interface addresses, a
+//!   driver's name and `ethtool -S` counters.
 //!
 //! The network lab used by tests, examples and benchmarks lives in the
 //! separate `pktio-lab` crate; the `pktio` command-line tool in `pktio-cli`.
@@ -52,6 +54,7 @@ pub mod backend;
 pub mod bpf;
 pub mod error;
 pub mod filter;
+pub mod host;
 pub mod packet;
 pub mod pcap;
 pub mod ring;

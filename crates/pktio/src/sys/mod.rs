@@ -10,10 +10,13 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod bpf;
+pub(crate) mod ethtool;
 pub(crate) mod filter;
+pub(crate) mod host;
 pub(crate) mod mmap;
 pub(crate) mod netdev;
 pub(crate) mod packet;
+pub(crate) mod uring;
 pub(crate) mod xdp;
 
 use crate::error::SysError;

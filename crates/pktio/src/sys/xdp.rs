@@ -1,11 +1,12 @@
 //! AF_XDP socket ABI: socket, UMEM registration, ring sizes and mappings,
-//! bind, statistics, options, wakeups, busy-poll options; plus the two
-//! interface queries a socket needs (index and channel count, driver name).
+//! bind, statistics, options, wakeups, busy-poll options; plus the
+//! interface queries a socket needs (index, MTU; channel count and driver
+//! name are in [`super::ethtool`]).
 //!
 //! Structs come from rustix (`rustix::net::xdp`), which smooths over the
 //! pre-5.4 / pre-5.9 layouts of `xdp_mmap_offsets` and `xdp_statistics`.
-//! Options rustix lacks (`SO_BUSY_POLL*`, `XDP_MAX_TX_SKB_BUDGET`) and the
-//! ethtool ioctls are raw `setsockopt`/`ioctl` calls below.
+//! Options rustix lacks (`SO_BUSY_POLL*`, `XDP_MAX_TX_SKB_BUDGET`) are raw
+//! `setsockopt` calls below.
 //! uapi: <https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/include/uapi/linux/if_xdp.h?h=v6.18>
 
 use std::ffi::CString;
@@ -333,106 +334,4 @@ pub(crate) fn max_skb_frags() -> u32 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(17)
-}
-
-/// `struct ethtool_channels` (uapi/linux/ethtool.h).
-#[repr(C)]
-#[derive(Default)]
-struct EthtoolChannels {
-    cmd: u32,
-    max_rx: u32,
-    max_tx: u32,
-    max_other: u32,
-    max_combined: u32,
-    rx_count: u32,
-    tx_count: u32,
-    other_count: u32,
-    combined_count: u32,
-}
-const _: () = assert!(std::mem::size_of::<EthtoolChannels>() == 36);
-
-/// `struct ethtool_drvinfo` (uapi/linux/ethtool.h), 196 bytes.
-#[repr(C)]
-struct EthtoolDrvinfo {
-    cmd: u32,
-    driver: [u8; 32],
-    version: [u8; 32],
-    fw_version: [u8; 32],
-    bus_info: [u8; 32],
-    erom_version: [u8; 32],
-    reserved2: [u8; 12],
-    n_priv_flags: u32,
-    n_stats: u32,
-    testinfo_len: u32,
-    eedump_len: u32,
-    regdump_len: u32,
-}
-const _: () = assert!(std::mem::size_of::<EthtoolDrvinfo>() == 196);
-
-const ETHTOOL_GDRVINFO: u32 = 0x03;
-const ETHTOOL_GCHANNELS: u32 = 0x3c;
-
-/// `ioctl(SIOCETHTOOL)` with `data` as the command buffer, on a throw-away
-/// datagram socket of the calling thread's network namespace.
-fn ethtool_ioctl<T>(call: &'static str, ifname: &str, data: &mut T) -> Result<(), SysError> {
-    let sock =
-        rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None).map_err(rx(call))?;
-    // SAFETY: ifreq is plain data; all-zero is a valid value.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    let name = ifname.as_bytes();
-    if name.is_empty() || name.len() >= ifr.ifr_name.len() {
-        return Err(SysError::from_errno(call, libc::ENODEV));
-    }
-    for (d, s) in ifr.ifr_name.iter_mut().zip(name) {
-        *d = *s as libc::c_char;
-    }
-    ifr.ifr_ifru.ifru_data = (data as *mut T).cast();
-    // SAFETY: SIOCETHTOOL reads `ifr` and reads/writes the command buffer it
-    // points to; both are live and exclusively borrowed for the call, and `T`
-    // is the `repr(C)` struct matching the command word stored in it.
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut ifr) };
-    cvt(call, ret).map(|_| ())
-}
-
-/// Channel (queue) counts of an interface.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Channels {
-    pub(crate) rx: u32,
-    pub(crate) tx: u32,
-    pub(crate) combined: u32,
-}
-
-/// `ioctl(SIOCETHTOOL, ETHTOOL_GCHANNELS)`.
-pub(crate) fn channels(ifname: &str) -> Result<Channels, SysError> {
-    let mut ch = EthtoolChannels {
-        cmd: ETHTOOL_GCHANNELS,
-        ..Default::default()
-    };
-    ethtool_ioctl("ioctl(ETHTOOL_GCHANNELS)", ifname, &mut ch)?;
-    Ok(Channels {
-        rx: ch.rx_count,
-        tx: ch.tx_count,
-        combined: ch.combined_count,
-    })
-}
-
-/// `ioctl(SIOCETHTOOL, ETHTOOL_GDRVINFO)`: the driver's name.
-pub(crate) fn driver_name(ifname: &str) -> Result<String, SysError> {
-    let mut info = EthtoolDrvinfo {
-        cmd: ETHTOOL_GDRVINFO,
-        driver: [0; 32],
-        version: [0; 32],
-        fw_version: [0; 32],
-        bus_info: [0; 32],
-        erom_version: [0; 32],
-        reserved2: [0; 12],
-        n_priv_flags: 0,
-        n_stats: 0,
-        testinfo_len: 0,
-        eedump_len: 0,
-        regdump_len: 0,
-    };
-    ethtool_ioctl("ioctl(ETHTOOL_GDRVINFO)", ifname, &mut info)?;
-    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
-    Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
 }

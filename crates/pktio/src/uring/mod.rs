@@ -34,6 +34,15 @@
 //! `ENOSYS` on kernels built without it: [`UringError::Unavailable`] names
 //! which ([`UringCause`]). A kernel without multishot receive (before 6.0)
 //! gives [`UringError::MissingFeature`].
+//!
+//! # Building blocks for other io_uring users
+//!
+//! The pieces the backend is built from are public for programs that drive
+//! their own `io_uring::IoUring` (the TCP receive engines of `pktio-cli`):
+//! [`BufRing`], a provided-buffer ring that unregisters itself before its
+//! memory goes; [`push_plain`], which queues requests that point at no
+//! caller memory ([`PlainOp`]) without `unsafe`; and [`AnonMap`], page-aligned
+//! memory to register by address.
 
 mod ring;
 
@@ -45,7 +54,8 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, types, IoUring, Probe};
 
-use self::ring::{BufRing, TxPool};
+use self::ring::TxPool;
+pub use self::ring::{push_plain, AnonMap, BufRing, PlainOp};
 use crate::backend::{
     BackendConfig, BackendError, BackendInfo, BackendKind, BackendStats, Counters, Direction,
     Forwarded, Operation, PacketIo,
@@ -317,7 +327,7 @@ impl UringBackend {
                     ifname: cfg.interface.clone(),
                     source,
                 })?;
-                b.register(&ring, BGID).map_err(|e| {
+                b.register_unowned(&ring, BGID).map_err(|e| {
                     if e.raw_os_error() == Some(libc::EINVAL) {
                         BackendError::Uring(UringError::MissingFeature {
                             feature: "provided-buffer rings (IORING_REGISTER_PBUF_RING)",

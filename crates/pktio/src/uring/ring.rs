@@ -1,6 +1,8 @@
 //! The memory io_uring reads and writes behind our back: the provided
-//! buffer ring ([`BufRing`]) and the send buffers ([`TxPool`]), and the only
-//! places that push entries pointing into them.
+//! buffer ring ([`BufRing`]), the send buffers ([`TxPool`]) and plain
+//! anonymous memory for registrations ([`AnonMap`]); and the only places
+//! that push submission entries ([`push_plain`] for requests that point at
+//! no memory of ours).
 //!
 //! # Safety
 //!
@@ -21,12 +23,24 @@
 //!   completion before dropping them; when it cannot (see
 //!   [`UringBackend`](super::UringBackend)'s Drop), it calls
 //!   [`BufRing::leak`] / [`TxPool::leak`] and the memory is never unmapped.
+//!   A [`BufRing`] registered through the public
+//!   [`register`](BufRing::register) keeps its own reference to the ring
+//!   (a duplicate of its fd) and, when dropped, unregisters its group
+//!   (`IORING_UNREGISTER_PBUF_RING`) before unmapping: after that the kernel
+//!   selects none of its buffers, whatever the owner of the `IoUring` did
+//!   meanwhile. If the kernel refuses to unregister, the memory is leaked.
+//! - **Plain requests.** [`push_plain`] queues only [`PlainOp`]s, which
+//!   carry no pointer: a receive that writes into memory names a buffer
+//!   group, whose memory its [`BufRing`] keeps mapped while the kernel can
+//!   select from it.
 #![allow(unsafe_code)]
 
 use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::squeue::PushError;
+use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue};
 
 use crate::error::SysError;
 use crate::sys::mmap::Mmap;
@@ -41,9 +55,28 @@ const TAIL: usize = 14;
 const _: () = assert!(std::mem::size_of::<types::BufRingEntry>() == ENTRY);
 
 /// A provided-buffer ring (`IORING_REGISTER_PBUF_RING`, kernel 5.19) and its
-/// buffers.
+/// buffers: `entries` buffers of `buf_size` bytes that the kernel fills in
+/// the order it takes them from the ring, each handed back in a completion
+/// (`IORING_CQE_F_BUFFER`, [`io_uring::cqueue::buffer_select`]).
+///
+/// The owner's cycle: [`new`](Self::new) (every buffer in the ring),
+/// [`register`](Self::register), [`publish`](Self::publish); then, for each
+/// completion, read [`buffer`](Self::buffer) and give it back with
+/// [`recycle`](Self::recycle), and [`publish`](Self::publish) once per
+/// batch. Dropping it unregisters the group before unmapping the memory,
+/// so the kernel never writes into memory that is gone.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ring = io_uring::IoUring::new(64)?;
+/// let mut bufs = pktio::uring::BufRing::new(256, 2048)?;
+/// bufs.register(&ring, 7)?;
+/// bufs.publish();
+/// // ... RecvMulti requests with buffer group 7 (pktio::uring::PlainOp) ...
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
-pub(crate) struct BufRing {
+pub struct BufRing {
     ring: ManuallyDrop<Mmap>,
     bufs: ManuallyDrop<Mmap>,
     entries: u16,
@@ -53,15 +86,24 @@ pub(crate) struct BufRing {
     /// The tail the kernel has seen.
     published: u16,
     leak: bool,
+    /// Set by the public `register`: our own reference to the ring, and the
+    /// group to unregister on drop.
+    owner: Option<(OwnedFd, u16)>,
 }
 
 impl BufRing {
-    /// Maps a ring of `entries` (a power of two, at most 32768) entries and
+    /// Maps a ring of `entries` entries (a power of two, at most 32768) and
     /// `entries` buffers of `buf_size` bytes, every buffer in the ring (not
     /// yet published: [`register`](Self::register), then
     /// [`publish`](Self::publish)).
-    pub(crate) fn new(entries: u16, buf_size: u32) -> Result<BufRing, SysError> {
-        debug_assert!(entries.is_power_of_two());
+    ///
+    /// # Errors
+    /// `EINVAL` for a count that is not a power of two or a zero size;
+    /// the `mmap` errno (`ENOMEM`) otherwise.
+    pub fn new(entries: u16, buf_size: u32) -> Result<BufRing, SysError> {
+        if !entries.is_power_of_two() || buf_size == 0 {
+            return Err(SysError::from_errno("mmap(provided buffers)", libc::EINVAL));
+        }
         let ring_len = (entries as usize * ENTRY).next_multiple_of(crate::sys::packet::page_size());
         let ring = Mmap::anonymous(ring_len, false)?;
         let bufs = Mmap::anonymous(entries as usize * buf_size as usize, false)?;
@@ -73,6 +115,7 @@ impl BufRing {
             tail: 0,
             published: 0,
             leak: false,
+            owner: None,
         };
         for bid in 0..entries {
             let ours = r.recycle(bid);
@@ -82,17 +125,18 @@ impl BufRing {
     }
 
     /// Buffers in the ring.
-    pub(crate) fn entries(&self) -> u16 {
+    pub fn entries(&self) -> u16 {
         self.entries
     }
 
     /// Bytes per buffer.
-    pub(crate) fn buf_size(&self) -> u32 {
+    pub fn buf_size(&self) -> u32 {
         self.buf_size
     }
 
-    /// `IORING_REGISTER_PBUF_RING` as group `bgid`.
-    pub(crate) fn register(&self, ring: &IoUring, bgid: u16) -> std::io::Result<()> {
+    /// `IORING_REGISTER_PBUF_RING` as group `bgid` of `ring`, for the
+    /// backend, which orders the drops itself (module Safety).
+    pub(crate) fn register_unowned(&self, ring: &IoUring, bgid: u16) -> std::io::Result<()> {
         // SAFETY: the ring memory is page-aligned, `entries * 16` bytes long
         // and lives until this BufRing drops, which the backend orders after
         // the IoUring (and so the registration) is gone — or never (leak).
@@ -106,6 +150,52 @@ impl BufRing {
         }
     }
 
+    /// Registers the ring with `ring` as buffer group `bgid`
+    /// (`IORING_REGISTER_PBUF_RING`, kernel 5.19), and keeps a duplicate of
+    /// the ring's fd so that dropping this value can unregister the group
+    /// first, whenever the `IoUring` itself is dropped.
+    ///
+    /// Drop this value on the thread that submits to `ring` when it was
+    /// built with `IORING_SETUP_SINGLE_ISSUER`: the kernel refuses the
+    /// unregistration from other threads (`EEXIST`), and the memory is then
+    /// leaked rather than unmapped.
+    ///
+    /// # Errors
+    /// `EBUSY` if this ring is registered already; the kernel's errno
+    /// (`EINVAL` before 5.19, `EEXIST` for a group id in use).
+    pub fn register<S: squeue::EntryMarker, C: cqueue::EntryMarker>(
+        &mut self,
+        ring: &IoUring<S, C>,
+        bgid: u16,
+    ) -> std::io::Result<()> {
+        if self.owner.is_some() {
+            return Err(std::io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        let fd = ring.as_fd().try_clone_to_owned()?;
+        // SAFETY: the ring memory is page-aligned, `entries * 16` bytes long,
+        // and is unmapped only after Drop has unregistered group `bgid`
+        // through `fd`, which keeps the ring alive until then (module Safety).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                self.ring.as_ptr() as u64,
+                self.entries,
+                bgid,
+                0,
+            )
+        }?;
+        self.owner = Some((fd, bgid));
+        Ok(())
+    }
+
+    /// Unregisters the group [`register`](Self::register) registered, if
+    /// any, through our own fd of the ring.
+    fn unregister(&mut self) -> Result<(), SysError> {
+        match self.owner.take() {
+            Some((fd, bgid)) => crate::sys::uring::unregister_pbuf_ring(fd.as_fd(), bgid),
+            None => Ok(()),
+        }
+    }
+
     fn tail_word(&self) -> &AtomicU16 {
         // SAFETY: bytes 14..16 of entry 0 (inside the mapping, 2-aligned);
         // our entry writes never touch them, and we access them only
@@ -115,7 +205,7 @@ impl BufRing {
 
     /// Whether `bid` names one of our buffers. Ids come from CQEs, which we
     /// do not take on trust.
-    pub(crate) fn is_ours(&self, bid: u16) -> bool {
+    pub fn is_ours(&self, bid: u16) -> bool {
         bid < self.entries
     }
 
@@ -124,7 +214,7 @@ impl BufRing {
     /// that is not one of ours, in every build: its entry would send the
     /// kernel's next write outside the buffer area.
     #[must_use = "a refused id must be counted"]
-    pub(crate) fn recycle(&mut self, bid: u16) -> bool {
+    pub fn recycle(&mut self, bid: u16) -> bool {
         if !self.is_ours(bid) {
             return false;
         }
@@ -142,7 +232,7 @@ impl BufRing {
     }
 
     /// Publishes the entries written since the last call.
-    pub(crate) fn publish(&mut self) {
+    pub fn publish(&mut self) {
         if self.tail == self.published {
             return;
         }
@@ -155,7 +245,7 @@ impl BufRing {
 
     /// The first `len` bytes of buffer `bid`, which a CQE just handed back.
     /// `None` for an id or length out of range.
-    pub(crate) fn buffer(&mut self, bid: u16, len: u32) -> Option<&mut [u8]> {
+    pub fn buffer(&mut self, bid: u16, len: u32) -> Option<&mut [u8]> {
         if bid >= self.entries || len > self.buf_size {
             return None;
         }
@@ -183,12 +273,56 @@ impl Drop for BufRing {
         if self.leak {
             return;
         }
+        if self.unregister().is_err() {
+            // The kernel may still select our buffers: never unmap them.
+            return;
+        }
         // SAFETY: dropped exactly once, here; no request points into the
-        // memory any more (the backend waited, or we returned above).
+        // memory any more (the backend waited, or the group was just
+        // unregistered, or we returned above).
         unsafe {
             ManuallyDrop::drop(&mut self.ring);
             ManuallyDrop::drop(&mut self.bufs);
         }
+    }
+}
+
+/// Page-aligned, zero-filled anonymous memory
+/// (`mmap(MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE)`), unmapped on drop:
+/// for memory handed to the kernel by address, such as a zero-copy receive
+/// area or a refill-ring region (`IORING_REGISTER_ZCRX_IFQ`).
+///
+/// Only its address is exposed. Whoever registers it keeps it alive until
+/// the registration is gone (drop the `IoUring` first).
+#[derive(Debug)]
+pub struct AnonMap {
+    map: Mmap,
+}
+
+impl AnonMap {
+    /// Maps `len` bytes (whole pages: the kernel rounds up).
+    ///
+    /// # Errors
+    /// The `mmap` errno (`EINVAL` for 0 bytes, `ENOMEM`).
+    pub fn new(len: usize) -> Result<AnonMap, SysError> {
+        Ok(AnonMap {
+            map: Mmap::anonymous(len, false)?,
+        })
+    }
+
+    /// The start of the mapping (page-aligned).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.map.as_ptr()
+    }
+
+    /// The length asked for.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the length is 0 (never: such a mapping cannot be made).
+    pub fn is_empty(&self) -> bool {
+        self.map.len() == 0
     }
 }
 
@@ -298,6 +432,83 @@ impl Drop for TxPool {
     }
 }
 
+/// A request that points at no memory of the caller's (a receive writes
+/// only into buffers of a registered group, see [`BufRing`]), so it can be
+/// queued from safe code with [`push_plain`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlainOp {
+    /// `IORING_OP_ACCEPT` multishot (kernel 5.19) on registered file
+    /// `file`, each connection put straight into a free slot of the
+    /// registered-file table (`IORING_FILE_INDEX_ALLOC`), whose index is the
+    /// completion's result.
+    AcceptMultiFixed {
+        /// The listener's registered-file index.
+        file: u32,
+    },
+    /// `IORING_OP_RECV` multishot (kernel 6.0) on registered file `file`,
+    /// into buffers of group `bgid`; with `bundle`, one completion may carry
+    /// several consecutive buffers (`IORING_RECVSEND_BUNDLE`, kernel 6.10).
+    RecvMulti {
+        /// The socket's registered-file index.
+        file: u32,
+        /// The buffer group.
+        bgid: u16,
+        /// Receive bundles.
+        bundle: bool,
+    },
+    /// `IORING_OP_CLOSE` of registered-file slot `file` (kernel 5.15).
+    CloseFixed {
+        /// The registered-file index.
+        file: u32,
+    },
+    /// `IORING_OP_ASYNC_CANCEL` of the request tagged `user_data`.
+    Cancel {
+        /// The tag of the request to cancel.
+        user_data: u64,
+    },
+}
+
+impl PlainOp {
+    fn entry(self, user_data: u64) -> squeue::Entry {
+        let e = match self {
+            PlainOp::AcceptMultiFixed { file } => opcode::AcceptMulti::new(types::Fixed(file))
+                .allocate_file_index(true)
+                .build(),
+            PlainOp::RecvMulti {
+                file,
+                bgid,
+                bundle: false,
+            } => opcode::RecvMulti::new(types::Fixed(file), bgid).build(),
+            PlainOp::RecvMulti {
+                file,
+                bgid,
+                bundle: true,
+            } => opcode::RecvMultiBundle::new(types::Fixed(file), bgid).build(),
+            PlainOp::CloseFixed { file } => opcode::Close::new(types::Fixed(file)).build(),
+            PlainOp::Cancel { user_data } => opcode::AsyncCancel::new(user_data).build(),
+        };
+        e.user_data(user_data)
+    }
+}
+
+/// Queues `op` tagged `user_data` on `sq` (seen by the kernel at the next
+/// submit).
+///
+/// # Errors
+/// The queue is full: submit, then push again.
+pub fn push_plain(
+    sq: &mut SubmissionQueue<'_>,
+    op: PlainOp,
+    user_data: u64,
+) -> Result<(), PushError> {
+    let e = op.entry(user_data);
+    // SAFETY: a PlainOp carries no pointer; a receive writes only into a
+    // registered buffer group, whose memory its owner keeps mapped while
+    // the kernel can select from it (module Safety).
+    unsafe { sq.push(&e) }
+}
+
 /// Pushes one entry, submitting first if the submission queue is full.
 fn push(ring: &mut IoUring, e: &squeue::Entry) -> std::io::Result<()> {
     loop {
@@ -397,5 +608,58 @@ mod tests {
         assert_eq!(r.tail, 9);
         let base = r.bufs.as_ptr() as u64;
         assert_eq!(entry(&r, 0), (base + 7 * 256, 256, 7));
+    }
+
+    #[test]
+    fn sizes_that_cannot_be_a_ring_are_refused() {
+        for (entries, size) in [(0, 256), (6, 256), (8, 0)] {
+            let e = BufRing::new(entries, size).unwrap_err();
+            assert_eq!(e.errno(), Some(libc::EINVAL), "{entries} x {size}");
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "io_uring system calls")]
+    fn a_registered_ring_receives_through_a_plain_multishot_recv() {
+        use std::net::UdpSocket;
+        use std::os::fd::AsRawFd;
+        let Ok(mut ring) = IoUring::new(8) else {
+            eprintln!("SKIPPED: io_uring unavailable");
+            return;
+        };
+        let mut bufs = BufRing::new(8, 256).expect("map an 8-buffer ring");
+        if let Err(e) = bufs.register(&ring, 5) {
+            eprintln!("SKIPPED: no provided-buffer rings: {e}");
+            return;
+        }
+        let again = bufs.register(&ring, 6).unwrap_err();
+        assert_eq!(again.raw_os_error(), Some(libc::EBUSY));
+        bufs.publish();
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        ring.submitter().register_files(&[rx.as_raw_fd()]).unwrap();
+        let op = PlainOp::RecvMulti {
+            file: 0,
+            bgid: 5,
+            bundle: false,
+        };
+        push_plain(&mut ring.submission(), op, 42).unwrap();
+        tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
+        ring.submit_and_wait(1).unwrap();
+        let cqe = ring.completion().next().expect("a completion");
+        assert_eq!((cqe.user_data(), cqe.result()), (42, 5));
+        let bid = cqueue::buffer_select(cqe.flags()).expect("a buffer");
+        assert_eq!(bid, 0, "the first buffer of the ring");
+        assert_eq!(bufs.buffer(bid, 5).unwrap(), b"hello");
+        assert!(bufs.recycle(bid));
+        bufs.publish();
+        push_plain(&mut ring.submission(), PlainOp::Cancel { user_data: 42 }, 1).unwrap();
+        ring.submit().unwrap();
+        // The IoUring goes first, as owners usually drop it; the BufRing
+        // still unregisters through its own fd before unmapping.
+        drop(ring);
+        bufs.unregister()
+            .expect("unregister after the IoUring is gone");
+        drop(bufs);
     }
 }

@@ -14,8 +14,10 @@
 //!   one completion then carries several consecutive buffers.
 //!
 //! # Buffer-ring bookkeeping
-//! The kernel takes ring entries strictly in order from its head. Buffer `i`
-//! starts in slot `i`, and every consumed buffer is put back at the tail in
+//! The ring is the library's [`pktio::uring::BufRing`]; requests are queued
+//! as [`PlainOp`]s, which point at no memory of ours. The kernel takes ring
+//! entries strictly in order from its head. Buffer `i` starts in slot `i`,
+//! and every consumed buffer is put back at the tail in
 //! the order it was consumed, so slot `k` always holds buffer `k mod n`. The
 //! engine keeps its own count of consumed entries (`head`); a completion's
 //! first buffer id must equal `head mod n`, and a bundle of `m` buffers is
@@ -24,15 +26,15 @@
 
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use io_uring::types::{BufRingEntry, Fixed, SubmitArgs, Timespec};
-use io_uring::{cqueue, opcode, squeue, IoUring};
+use io_uring::types::{SubmitArgs, Timespec};
+use io_uring::{cqueue, IoUring};
+use pktio::uring::{push_plain, BufRing, PlainOp};
 
 use super::RecvConfig;
 use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::sys::{self, AnonMap};
+use crate::cmd::tcp::sys;
 use crate::cmd::tcp::TcpError;
 
 const BGID: u16 = 0x7c;
@@ -99,85 +101,6 @@ pub fn setup_error(e: std::io::Error) -> TcpError {
     }
 }
 
-/// The provided buffers and their ring, in one anonymous mapping:
-/// `entries` ring entries (16 bytes each, page-aligned start), then the buffers.
-struct BufRing {
-    map: AnonMap,
-    entries: u16,
-    size: usize,
-    /// Entries the kernel has consumed (our mirror of its head).
-    head: u16,
-    /// Our tail, published to the kernel by `publish`.
-    tail: u16,
-}
-
-impl BufRing {
-    fn new(entries: u16, size: usize) -> Result<Self, TcpError> {
-        let ring_bytes =
-            (usize::from(entries) * std::mem::size_of::<BufRingEntry>()).next_multiple_of(4096);
-        let map = AnonMap::new(ring_bytes + usize::from(entries) * size)
-            .map_err(|e| TcpError::sys("mmap(provided buffers)", e))?;
-        let mut r = BufRing {
-            map,
-            entries,
-            size,
-            head: 0,
-            tail: 0,
-        };
-        for bid in 0..entries {
-            r.push(bid);
-        }
-        r.publish();
-        Ok(r)
-    }
-
-    fn ring(&self) -> *mut BufRingEntry {
-        self.map.as_ptr().cast()
-    }
-
-    fn buf_ptr(&self, bid: u16) -> *const u8 {
-        let ring_bytes = (usize::from(self.entries) * std::mem::size_of::<BufRingEntry>())
-            .next_multiple_of(4096);
-        // SAFETY: bid < entries, so the offset stays inside the mapping.
-        unsafe {
-            self.map
-                .as_ptr()
-                .add(ring_bytes + usize::from(bid) * self.size)
-        }
-    }
-
-    /// Writes buffer `bid` into the slot at our tail (not yet visible to the kernel).
-    fn push(&mut self, bid: u16) {
-        let mask = self.entries - 1;
-        // SAFETY: the slot index is masked into the ring; slots past the published
-        // tail are not read by the kernel, so this write races with nothing.
-        let e = unsafe { &mut *self.ring().add(usize::from(self.tail & mask)) };
-        e.set_addr(self.buf_ptr(bid) as u64);
-        e.set_len(self.size as u32);
-        e.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Makes pushed entries visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: the ring base is the page-aligned first entry of an initialised ring,
-        // as `BufRingEntry::tail` requires; the tail field is a naturally aligned u16.
-        let tail = unsafe { &*(BufRingEntry::tail(self.ring()) as *const AtomicU16) };
-        // ORDERING: Release pairs with the kernel's smp_load_acquire of the tail in
-        // io_ring_head_to_buf: entries written by `push` are visible before the tail.
-        tail.store(self.tail, Ordering::Release);
-    }
-
-    /// The data of `bid`, `len` bytes.
-    fn data(&self, bid: u16, len: usize) -> &[u8] {
-        let len = len.min(self.size);
-        // SAFETY: the kernel handed `bid` back in a completion and it is not in the ring
-        // again until `push(bid)`, so nobody writes it while this slice lives; the range
-        // lies inside the mapping.
-        unsafe { std::slice::from_raw_parts(self.buf_ptr(bid), len) }
-    }
-}
-
 struct Slot {
     gen: u32,
     conn: Option<ConnRx>,
@@ -193,16 +116,16 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         )));
     }
     let cpu0 = sys::thread_cpu();
-    let mut bufs = BufRing::new(cfg.buffers, cfg.buf_size)?;
+    let buf_size = u32::try_from(cfg.buf_size)
+        .map_err(|_| TcpError::Config(format!("--buf-size {} is too large", cfg.buf_size)))?;
+    let mut bufs = BufRing::new(cfg.buffers, buf_size)
+        .map_err(|e| TcpError::sys("mmap(provided buffers)", e.source))?;
     let mut ring = new_ring(256, 4096)?;
     let bundle = cfg.bundle && ring.params().is_feature_recvsend_bundle();
-    // SAFETY: the ring memory lives in `bufs`, which outlives `ring` (dropped explicitly
-    // at the end of this function before `bufs`).
-    unsafe {
-        ring.submitter()
-            .register_buf_ring_with_flags(bufs.ring() as u64, cfg.buffers, BGID, 0)
-    }
-    .map_err(|e| TcpError::sys("io_uring_register(PBUF_RING)", e))?;
+    // The group is unregistered when `bufs` drops, before its memory goes.
+    bufs.register(&ring, BGID)
+        .map_err(|e| TcpError::sys("io_uring_register(PBUF_RING)", e))?;
+    bufs.publish();
     let table = u32::try_from(cfg.conns + 1)
         .map_err(|_| TcpError::Config("too many connections".into()))?;
     ring.submitter()
@@ -212,19 +135,14 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         .register_files_update(0, &[listener.as_raw_fd()])
         .map_err(|e| TcpError::sys("io_uring_register(FILES_UPDATE)", e))?;
 
-    let accept = || {
-        opcode::AcceptMulti::new(Fixed(0))
-            .allocate_file_index(true)
-            .build()
-            .user_data(UD_ACCEPT)
-    };
+    let accept = || (PlainOp::AcceptMultiFixed { file: 0 }, UD_ACCEPT);
     let recv = |idx: u32, gen: u32| {
-        let e = if bundle {
-            opcode::RecvMultiBundle::new(Fixed(idx), BGID).build()
-        } else {
-            opcode::RecvMulti::new(Fixed(idx), BGID).build()
+        let op = PlainOp::RecvMulti {
+            file: idx,
+            bgid: BGID,
+            bundle,
         };
-        e.user_data((u64::from(gen) << 32) | u64::from(idx))
+        (op, (u64::from(gen) << 32) | u64::from(idx))
     };
 
     let mut slots: Vec<Slot> = (0..table)
@@ -234,7 +152,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             last_rx: Instant::now(),
         })
         .collect();
-    let mut pending: Vec<squeue::Entry> = vec![accept()];
+    let mut pending: Vec<(PlainOp, u64)> = vec![accept()];
     let mut done: Vec<ConnRx> = Vec::with_capacity(cfg.conns);
     let (mut accepted, mut open) = (0usize, 0usize);
     let mut accepting = true;
@@ -246,15 +164,16 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
     let mut rearms = 0u64;
     let mut completions = 0u64;
     let mut buffers_used = 0u64;
+    // Entries the kernel has consumed (our mirror of its head).
+    let mut head: u16 = 0;
+    let buf_len = bufs.buf_size() as usize;
 
     while accepting || open > 0 {
         {
             let mut sq = ring.submission();
             let mut pushed = 0;
-            for e in &pending {
-                // SAFETY: the entries reference only fixed files and the registered buffer
-                // group, which stay valid for the ring's lifetime.
-                if unsafe { sq.push(e) }.is_err() {
+            for &(op, ud) in &pending {
+                if push_plain(&mut sq, op, ud).is_err() {
                     // The queue is 256 deep and we queue a few entries per completion;
                     // if it ever fills, the rest waits for the next round.
                     break;
@@ -291,11 +210,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             if ud == UD_ACCEPT {
                 if res >= 0 && !accepting {
                     // A connection beyond the ones asked for (or after giving up): close it.
-                    pending.push(
-                        opcode::Close::new(Fixed(res as u32))
-                            .build()
-                            .user_data(UD_CLOSE),
-                    );
+                    pending.push((PlainOp::CloseFixed { file: res as u32 }, UD_CLOSE));
                 } else if res >= 0 {
                     let idx = res as u32;
                     let s = slots.get_mut(idx as usize).ok_or_else(|| {
@@ -311,11 +226,12 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                     last_accept = now;
                     if accepted == cfg.conns && accepting {
                         accepting = false;
-                        pending.push(
-                            opcode::AsyncCancel::new(UD_ACCEPT)
-                                .build()
-                                .user_data(UD_CANCEL),
-                        );
+                        pending.push((
+                            PlainOp::Cancel {
+                                user_data: UD_ACCEPT,
+                            },
+                            UD_CANCEL,
+                        ));
                     }
                 } else if accepting && res != -libc::ECANCELED {
                     return Err(TcpError::sys(
@@ -336,25 +252,25 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             let mut chunks: Vec<(u16, usize)> = Vec::new();
             if let Some(bid) = cqueue::buffer_select(flags) {
                 let n = if res > 0 {
-                    (res as usize).div_ceil(bufs.size)
+                    (res as usize).div_ceil(buf_len)
                 } else {
                     1
                 };
-                let mask = bufs.entries - 1;
-                if bid != bufs.head & mask {
+                let mask = bufs.entries() - 1;
+                if bid != head & mask {
                     return Err(TcpError::Config(format!(
                         "provided-buffer ring out of step: kernel used buffer {bid}, expected {}",
-                        bufs.head & mask
+                        head & mask
                     )));
                 }
                 let mut left = res.max(0) as usize;
                 for k in 0..n {
                     let b = bid.wrapping_add(k as u16) & mask;
-                    let len = left.min(bufs.size);
+                    let len = left.min(buf_len);
                     left -= len;
                     chunks.push((b, len));
                 }
-                bufs.head = bufs.head.wrapping_add(n as u16);
+                head = head.wrapping_add(n as u16);
                 buffers_used += n as u64;
             }
             let Some(s) = slots.get_mut(idx as usize) else {
@@ -364,7 +280,8 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             if live {
                 if let Some(c) = s.conn.as_mut() {
                     for &(b, len) in &chunks {
-                        c.feed(bufs.data(b, len));
+                        // `b` is masked into the ring and `len` is at most a buffer.
+                        c.feed(bufs.buffer(b, len as u32).unwrap_or_default());
                     }
                     if res > 0 {
                         s.last_rx = now;
@@ -378,7 +295,8 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                 }
             }
             for &(b, _) in &chunks {
-                bufs.push(b);
+                // `b` is masked into the ring: always one of ours.
+                let _ours = bufs.recycle(b);
             }
             if !live {
                 continue;
@@ -390,7 +308,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                 }
                 open -= 1;
                 last_end = Some(now);
-                pending.push(opcode::Close::new(Fixed(idx)).build().user_data(UD_CLOSE));
+                pending.push((PlainOp::CloseFixed { file: idx }, UD_CLOSE));
             } else if !cqueue::more(flags) {
                 rearms += 1;
                 pending.push(recv(idx, gen));
@@ -407,12 +325,8 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
                         done.push(c);
                     }
                     let ud = (u64::from(s.gen) << 32) | idx as u64;
-                    pending.push(opcode::AsyncCancel::new(ud).build().user_data(UD_CANCEL));
-                    pending.push(
-                        opcode::Close::new(Fixed(idx as u32))
-                            .build()
-                            .user_data(UD_CLOSE),
-                    );
+                    pending.push((PlainOp::Cancel { user_data: ud }, UD_CANCEL));
+                    pending.push((PlainOp::CloseFixed { file: idx as u32 }, UD_CLOSE));
                     open -= 1;
                     timed_out = true;
                     last_end = Some(now);
@@ -421,11 +335,12 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             if accepting && now.duration_since(last_accept) >= cfg.idle_timeout {
                 accepting = false;
                 timed_out = true;
-                pending.push(
-                    opcode::AsyncCancel::new(UD_ACCEPT)
-                        .build()
-                        .user_data(UD_CANCEL),
-                );
+                pending.push((
+                    PlainOp::Cancel {
+                        user_data: UD_ACCEPT,
+                    },
+                    UD_CANCEL,
+                ));
             }
         }
     }

@@ -29,11 +29,12 @@ use io_uring::types::{
     IORING_MEM_REGION_TYPE_USER,
 };
 use io_uring::{cqueue, squeue, IoUring};
+use pktio::uring::AnonMap;
 
 use super::uring::{check_enabled, setup_error};
 use super::RecvConfig;
 use crate::cmd::tcp::conn::RecvReport;
-use crate::cmd::tcp::sys::{self, AnonMap};
+use crate::cmd::tcp::sys;
 use crate::cmd::tcp::TcpError;
 
 /// `ZCRX_REG_NODEV`: register without a device (copy fallback only); after 6.18.
@@ -87,11 +88,11 @@ fn zc_ring() -> Result<IoUring<squeue::Entry, cqueue::Entry32>, TcpError> {
 /// on a fresh ring with a fresh 16 MiB area and refill region (all released on return).
 fn register(if_idx: u32, rxq: u32, flags: u32) -> Result<std::io::Result<()>, TcpError> {
     let ring = zc_ring()?;
-    let area = AnonMap::new(AREA_LEN).map_err(|e| TcpError::sys("mmap(zcrx area)", e))?;
+    let area = AnonMap::new(AREA_LEN).map_err(|e| TcpError::sys("mmap(zcrx area)", e.source))?;
     let region_len = (RQ_ENTRIES as usize * std::mem::size_of::<io_uring_zcrx_rqe>() + 4096)
         .next_multiple_of(4096);
     let region =
-        AnonMap::new(region_len).map_err(|e| TcpError::sys("mmap(zcrx refill ring)", e))?;
+        AnonMap::new(region_len).map_err(|e| TcpError::sys("mmap(zcrx refill ring)", e.source))?;
     let mut area_reg = io_uring_zcrx_area_reg {
         addr: area.as_ptr() as u64,
         len: area.len() as u64,

@@ -1,0 +1,105 @@
+//! Host queries for tools and benchmarks around packet I/O: CPU time
+//! (`getrusage`), interface addresses (`getifaddrs`), and a driver's name
+//! and private counters (`ethtool -i`, `ethtool -S`).
+//!
+//! Safe code over the private `sys` layer, which makes the calls. Interfaces
+//! are those of the calling thread's network namespace.
+//!
+//! ```no_run
+//! let before = pktio::host::thread_cpu_time()?;
+//! let lo = pktio::host::interface_addrs()?
+//!     .into_iter()
+//!     .find(|a| a.addr == std::net::IpAddr::from([127, 0, 0, 1]));
+//! println!("{lo:?}, {:?}", pktio::host::thread_cpu_time()? - before);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod ethtool;
+
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::sys;
+
+pub use self::ethtool::{driver_stats, DriverStats};
+
+/// CPU time used so far by the calling thread, user + system
+/// (`getrusage(RUSAGE_THREAD)`).
+///
+/// # Errors
+/// The `getrusage` errno (in practice never).
+pub fn thread_cpu_time() -> io::Result<Duration> {
+    sys::host::rusage(sys::host::Who::Thread).map_err(|e| e.source)
+}
+
+/// CPU time used so far by every thread of the process, user + system
+/// (`getrusage(RUSAGE_SELF)`).
+///
+/// # Errors
+/// The `getrusage` errno (in practice never).
+pub fn process_cpu_time() -> io::Result<Duration> {
+    sys::host::rusage(sys::host::Who::Process).map_err(|e| e.source)
+}
+
+/// One IPv4 or IPv6 address of an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceAddr {
+    /// Interface name (`lo`, `eth0`).
+    pub name: String,
+    /// Interface index (`if_nametoindex`); 0 if the interface disappeared
+    /// while the list was read.
+    pub index: u32,
+    /// The address.
+    pub addr: IpAddr,
+}
+
+/// Every IPv4 and IPv6 address of every interface, in the order
+/// `getifaddrs(3)` lists them (an interface with several addresses appears
+/// once per address; addresses of other families are left out).
+///
+/// # Errors
+/// The `getifaddrs` errno (`ENOMEM`, or no netlink socket).
+pub fn interface_addrs() -> io::Result<Vec<InterfaceAddr>> {
+    let list = sys::host::ifaddrs().map_err(|e| e.source)?;
+    Ok(list
+        .into_iter()
+        .map(|a| InterfaceAddr {
+            name: a.name,
+            index: a.index,
+            addr: a.addr,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = thread_cpu_time().unwrap();
+        let mut x = 0u64;
+        while thread_cpu_time().unwrap() == before {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+        }
+        let thread = thread_cpu_time().unwrap();
+        assert!(thread > before);
+        assert!(process_cpu_time().unwrap() >= thread);
+    }
+
+    #[test]
+    fn loopback_is_listed() {
+        let all = interface_addrs().unwrap();
+        // lo gets 127.0.0.1 when it comes up: in a namespace whose lo is
+        // still down the address is absent.
+        if let Some(lo) = all.iter().find(|a| a.addr == IpAddr::from([127, 0, 0, 1])) {
+            assert_eq!(lo.name, "lo");
+            assert!(lo.index > 0);
+        }
+        assert!(!all.iter().any(|a| a.addr == IpAddr::from([192, 0, 2, 77])));
+    }
+}

@@ -1,0 +1,98 @@
+//! Host queries outside any socket: `getrusage(2)` and `getifaddrs(3)`.
+//!
+//! Both hand the kernel (or libc) a pointer to memory it fills in: a stack
+//! `rusage`, and an out-pointer to a list that stays valid until the one
+//! `freeifaddrs` below.
+
+use std::ffi::CStr;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::error::SysError;
+
+/// Whose CPU time [`rusage`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Who {
+    /// `RUSAGE_THREAD`: the calling thread.
+    Thread,
+    /// `RUSAGE_SELF`: every thread of the process.
+    Process,
+}
+
+/// `getrusage(who)`: user + system CPU time.
+pub(crate) fn rusage(who: Who) -> Result<Duration, SysError> {
+    let who = match who {
+        Who::Thread => libc::RUSAGE_THREAD,
+        Who::Process => libc::RUSAGE_SELF,
+    };
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable `rusage` that outlives the call; `who`
+    // is RUSAGE_THREAD or RUSAGE_SELF, both of which the kernel accepts.
+    let rc = unsafe { libc::getrusage(who, &mut ru) };
+    super::cvt("getrusage", rc)?;
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    Ok(tv(ru.ru_utime) + tv(ru.ru_stime))
+}
+
+/// One IPv4 or IPv6 address of an interface, as `getifaddrs(3)` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IfAddr {
+    pub(crate) name: String,
+    /// `if_nametoindex(name)`: 0 if the interface went away meanwhile.
+    pub(crate) index: u32,
+    pub(crate) addr: IpAddr,
+}
+
+/// `getifaddrs(3)`: every IPv4 and IPv6 address of every interface in the
+/// calling thread's network namespace (other families are skipped).
+pub(crate) fn ifaddrs() -> Result<Vec<IfAddr>, SysError> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(SysError::last("getifaddrs"));
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a non-null node of the list getifaddrs returned,
+        // which stays valid until freeifaddrs below.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: `ifa_addr` is non-null and points to a sockaddr whose family
+        // field is valid.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        let addr = match family {
+            libc::AF_INET => {
+                // SAFETY: the family is AF_INET, so the sockaddr is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes())
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family is AF_INET6, so the sockaddr is a sockaddr_in6.
+                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                IpAddr::from(sin6.sin6_addr.s6_addr)
+            }
+            _ => continue,
+        };
+        // SAFETY: `ifa_name` is a non-null NUL-terminated string owned by the
+        // list, read before the list is freed.
+        let name = unsafe { CStr::from_ptr(ifa.ifa_name) };
+        // SAFETY: `name` is a valid NUL-terminated C string.
+        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        out.push(IfAddr {
+            name: name.to_string_lossy().into_owned(),
+            index,
+            addr,
+        });
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed exactly
+    // once; nothing borrowed from the list outlives this point.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
