@@ -54,13 +54,6 @@ pub fn set_affinity(cpu: usize) -> anyhow::Result<()> {
         .with_context(|| format!("sched_setaffinity(CPU {cpu})"))
 }
 
-/// CPU time (user + system) of the calling thread, from
-/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`.
-pub fn thread_cpu_time() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
-
 /// Counts packets and bytes and says when a second has passed.
 #[derive(Debug)]
 pub struct Meter {

@@ -35,7 +35,7 @@ use super::bench::{
 };
 use super::xsk::{run_loop, LoopSpec, Mode};
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::{pin_to_cpu, softirq_ns, thread_cpu_time, LoopProbe};
+use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
 
 /// Arguments of `pktio bench harness`.
 #[derive(Debug, clap::Args)]
@@ -89,7 +89,7 @@ pub(super) fn check_windows(runs: usize, seconds: f64, size: u32) -> anyhow::Res
 /// `pktio bench` cell reads and print a progress line, until `stop`.
 /// Returns the CPU time the watcher's thread used, in ns.
 fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyhow::Result<u64> {
-    let cpu0 = thread_cpu_time();
+    let cpu0 = pktio::host::thread_cpu_time();
     let mut last = probe.packets.load(Ordering::Relaxed);
     let mut at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -112,7 +112,7 @@ fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyh
         );
         (last, at) = (n, Instant::now());
     }
-    Ok((thread_cpu_time() - cpu0).as_nanos() as u64)
+    Ok((pktio::host::thread_cpu_time() - cpu0).as_nanos() as u64)
 }
 
 /// One generator run: its rate at the sink, with the harness watching or

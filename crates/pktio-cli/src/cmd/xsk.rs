@@ -21,7 +21,7 @@ use pktio::backend::{
 use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
 
-use crate::run::{fmt_pps, pin_to_cpu, stop_flag, thread_cpu_time, LoopProbe, Meter};
+use crate::run::{fmt_pps, pin_to_cpu, stop_flag, LoopProbe, Meter};
 
 /// Flags shared by rxdrop, txpush and l2fwd (named as in xdpsock).
 #[derive(Debug, Clone, clap::Args)]
@@ -449,7 +449,7 @@ pub struct LoopSpec<'a> {
 /// gathered so far and says why in [`Summary::stopped_by`].
 pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary> {
     let mut meter = Meter::new(Duration::from_secs(1));
-    let cpu0 = thread_cpu_time();
+    let cpu0 = pktio::host::thread_cpu_time();
     let batch = spec.batch;
     let mut stopped_by = None;
     let mut frame = Vec::new();
@@ -466,8 +466,10 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
         iter = iter.wrapping_add(1);
         if iter % 64 == 0 {
             if let Some(p) = spec.probe {
-                p.cpu_ns
-                    .store(thread_cpu_time().as_nanos() as u64, Ordering::Relaxed);
+                p.cpu_ns.store(
+                    pktio::host::thread_cpu_time().as_nanos() as u64,
+                    Ordering::Relaxed,
+                );
             }
             let now = Instant::now();
             if spec.stop.load(Ordering::Relaxed) || spec.deadline.is_some_and(|d| now >= d) {
@@ -559,7 +561,7 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             }
         }
     }
-    let cpu = thread_cpu_time().saturating_sub(cpu0);
+    let cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
     let seconds = meter.elapsed();
     if spec.mode != Mode::Rxdrop {
         // Let what was sent complete, so the accounting sees it home.

@@ -1,41 +1,10 @@
-//! Host queries outside any socket: `getrusage(2)` and `getifaddrs(3)`.
-//!
-//! Both hand the kernel (or libc) a pointer to memory it fills in: a stack
-//! `rusage`, and an out-pointer to a list that stays valid until the one
-//! `freeifaddrs` below.
+//! Host queries outside any socket: `getifaddrs(3)`, which hands back a
+//! list that stays valid until the one `freeifaddrs` below.
 
 use std::ffi::CStr;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use crate::error::SysError;
-
-/// Whose CPU time [`rusage`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Who {
-    /// `RUSAGE_THREAD`: the calling thread.
-    Thread,
-    /// `RUSAGE_SELF`: every thread of the process.
-    Process,
-}
-
-/// `getrusage(who)`: user + system CPU time.
-pub(crate) fn rusage(who: Who) -> Result<Duration, SysError> {
-    let who = match who {
-        Who::Thread => libc::RUSAGE_THREAD,
-        Who::Process => libc::RUSAGE_SELF,
-    };
-    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a valid, writable `rusage` that outlives the call; `who`
-    // is RUSAGE_THREAD or RUSAGE_SELF, both of which the kernel accepts.
-    let rc = unsafe { libc::getrusage(who, &mut ru) };
-    super::cvt("getrusage", rc)?;
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
-    Ok(tv(ru.ru_utime) + tv(ru.ru_stime))
-}
 
 /// One IPv4 or IPv6 address of an interface, as `getifaddrs(3)` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

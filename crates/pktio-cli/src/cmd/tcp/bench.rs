@@ -6,7 +6,7 @@
 //! the rx namespace and the sender in the gen namespace, joined by veth; with
 //! `--loopback` both live in a private namespace of their own over 127.0.0.1.
 //! The receiver reports bytes, the time from first accept to last close, and
-//! the CPU time of its own threads (getrusage RUSAGE_THREAD).
+//! the CPU time of its own threads (CLOCK_THREAD_CPUTIME_ID).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -265,7 +265,7 @@ fn run_matrix(
     }
     let mut report = Report::new("TCP receive", env, &["engine", "conns", "write"]);
     report.notes.push(
-        "receiver CPU = getrusage(RUSAGE_THREAD) of the receiving threads per GB received; \
+        "receiver CPU = CPU clock (CLOCK_THREAD_CPUTIME_ID) of the receiving threads per GB received; \
          on veth most of the kernel's receive path runs in softirq on the sender's CPU"
             .into(),
     );

@@ -214,7 +214,7 @@ pub struct RecvReport {
     pub bytes: u64,
     /// From the first accepted connection to the last end, in seconds.
     pub seconds: f64,
-    /// CPU seconds used by the receiver's threads (getrusage RUSAGE_THREAD, summed).
+    /// CPU seconds used by the receiver's threads (each thread's CPU clock, CLOCK_THREAD_CPUTIME_ID, summed).
     pub cpu_seconds: f64,
     /// Whether the run ended because nothing happened for the idle timeout.
     pub timed_out: bool,

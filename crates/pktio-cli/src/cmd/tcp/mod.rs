@@ -5,7 +5,7 @@
 //! - [`engine`]: the receivers — blocking, epoll, io_uring, io_uring zero-copy.
 //! - [`send`]: the sender.
 //! - [`bench`]: the engine × connections × write-size matrix in the lab.
-//! - [`sys`]: the few raw kernel calls (getrusage, affinity, getifaddrs, netns).
+//! - [`sys`]: the few raw kernel calls (CPU clocks, affinity, interface addresses, netns).
 //!
 //! Exit codes of `tcp-recv`: 0 when every connection arrived, ended with FIN and
 //! (with `--verify`) matched the pattern; 2 when the run completed with problems
@@ -320,13 +320,15 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
         a.conns,
         if a.conns == 1 { "" } else { "s" }
     );
-    let cpu0 = sys::process_cpu();
+    let cpu0 = pktio::host::process_cpu_time();
     let mut report = engine::run(a.engine, listener, &cfg)?;
     report.details.push((
         "process_cpu_seconds".into(),
         format!(
             "{:.6}",
-            sys::process_cpu().saturating_sub(cpu0).as_secs_f64()
+            pktio::host::process_cpu_time()
+                .saturating_sub(cpu0)
+                .as_secs_f64()
         ),
     ));
     if a.json {

@@ -5,19 +5,6 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::time::Duration;
-
-/// CPU time used so far by the calling thread: `getrusage(RUSAGE_THREAD)`, user + system
-/// (zero if the call fails).
-pub fn thread_cpu() -> Duration {
-    pktio::host::thread_cpu_time().unwrap_or(Duration::ZERO)
-}
-
-/// CPU time used so far by the whole process: `getrusage(RUSAGE_SELF)`, user + system
-/// (zero if the call fails).
-pub fn process_cpu() -> Duration {
-    pktio::host::process_cpu_time().unwrap_or(Duration::ZERO)
-}
 
 /// Pins the calling thread to one CPU: `sched_setaffinity(0, {cpu})`.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
@@ -73,20 +60,6 @@ pub fn enter_private_netns() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thread_cpu_grows_with_work() {
-        let before = thread_cpu();
-        let mut x = 0u64;
-        while thread_cpu() == before {
-            for i in 0..100_000u64 {
-                x = x.wrapping_mul(31).wrapping_add(i);
-            }
-            std::hint::black_box(x);
-        }
-        assert!(thread_cpu() > before);
-        assert!(process_cpu() >= thread_cpu());
-    }
 
     #[test]
     fn loopback_is_found_by_address() {

@@ -10,7 +10,6 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::RecvConfig;
 use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::sys;
 use crate::cmd::tcp::TcpError;
 
 struct Done {
@@ -21,7 +20,7 @@ struct Done {
 
 /// Accepts on this thread, reads each connection on its own thread.
 pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpError> {
-    let cpu0 = sys::thread_cpu();
+    let cpu0 = pktio::host::thread_cpu_time();
     let mut workers = Vec::with_capacity(cfg.conns);
     let mut first: Option<Instant> = None;
     let mut timed_out = false;
@@ -40,7 +39,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         workers.push(h);
     }
     let mut conns = Vec::with_capacity(workers.len());
-    let mut cpu = sys::thread_cpu().saturating_sub(cpu0);
+    let mut cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
     let mut last = first;
     for h in workers {
         let d = h
@@ -62,7 +61,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
 }
 
 fn read_conn(mut s: TcpStream, cfg: &RecvConfig) -> Done {
-    let cpu0 = sys::thread_cpu();
+    let cpu0 = pktio::host::thread_cpu_time();
     let mut c = ConnRx::new(cfg.verify);
     let mut buf = vec![0u8; cfg.buf_size];
     if let Err(e) = s.set_read_timeout(Some(cfg.idle_timeout.max(Duration::from_millis(1)))) {
@@ -82,7 +81,7 @@ fn read_conn(mut s: TcpStream, cfg: &RecvConfig) -> Done {
     Done {
         conn: c,
         ended: Instant::now(),
-        cpu: sys::thread_cpu().saturating_sub(cpu0),
+        cpu: pktio::host::thread_cpu_time().saturating_sub(cpu0),
     }
 }
 
