@@ -48,13 +48,17 @@ enum Command {
     /// Run the benchmark matrix in the lab and print it.
     ///
     /// Backends × modes × frame sizes (64..=9000 bytes on the wire), N runs
-    /// each, with the XDP_DROP ceiling of each size. Sizes above 1518 run
-    /// at MTU 9000 and, above 3524, with an AF_PACKET TX-ring generator
-    /// instead of the live-frame engine; only xdp-mb (AF_XDP multi-buffer)
-    /// and the AF_PACKET / io_uring backends carry such frames, the other
-    /// AF_XDP rows say "unsupported" and why.
+    /// each, with the XDP_DROP ceiling of each size. The generator is the
+    /// fastest engine this host allows for each size (live frames, else
+    /// AF_XDP transmit, an AF_PACKET TX ring, a raw socket; --generator
+    /// names one); each cell records what it offered beside what was
+    /// delivered, and a row that took ≥ 99 % of it is marked source-bound
+    /// (≥ x, no ratio). Sizes above 1518 run at MTU 9000; only xdp-mb
+    /// (AF_XDP multi-buffer) and the AF_PACKET / io_uring backends carry
+    /// such frames, the other AF_XDP rows say "unsupported" and why.
     Bench(Box<cmd::bench::BenchArgs>),
-    /// Generate UDP traffic (in-kernel live frames or AF_XDP transmit).
+    /// Generate UDP traffic: the fastest engine this host allows (in-kernel
+    /// live frames, AF_XDP transmit, an AF_PACKET TX ring, a raw socket).
     Gen(gen::GenArgs),
     /// Ping/pong round trips in the lab: an HDR histogram per backend and wakeup mode.
     Latency(cmd::latency::LatencyArgs),

@@ -91,8 +91,9 @@ pub struct PacketBenchArgs {
     /// 1518 keep 1500 in the same run), where the AF_XDP rows without
     /// multi-buffer (xdp, xdp-skb, xdp-zc) show as unsupported (a 9014-byte
     /// frame does not fit a 4096-byte UMEM chunk: use xdp-mb). Sizes above
-    /// 3524 are sent by an AF_PACKET TX ring (TPACKET_V2,
-    /// PACKET_QDISC_BYPASS) instead of the in-kernel live-frame engine.
+    /// 3524 (live frames) and 3844 (AF_XDP transmit) are sent by the next
+    /// generator engine, an AF_PACKET TX ring (TPACKET_V2,
+    /// PACKET_QDISC_BYPASS).
     #[arg(long, value_delimiter = ',', default_values_t = [64u32, 1500])]
     sizes: Vec<u32>,
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).

@@ -652,7 +652,7 @@ fn count_before(out: &str, words: &str) -> Option<u64> {
 }
 
 /// Runs one capture cell: the tool on the rx end (pinned to `cpu`), the
-/// live generator on the gen end. The rate is what the tool captured between
+/// lab's generator on the gen end. The rate is what the tool captured between
 /// the moment it said it was ready and the moment it was asked to stop.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn measure_capture(
