@@ -5,9 +5,12 @@
 //!
 //! The flood comes from the gen end of a lab: an `XDP_TX` program run with
 //! `BPF_F_TEST_XDP_LIVE_FRAMES` (kernel 5.18) transmits each copy of a frame
-//! out of gen's veth. Needs root; without it the test prints SKIPPED.
+//! out of gen's veth; where the kernel refuses live frames (the typed
+//! refusal), an AF_PACKET socket on gen sends the copies instead. Needs
+//! root; without it the test prints SKIPPED.
 
-use pktio::bpf::{progs, Program};
+use pktio::bpf::{progs, BpfError, Program};
+use pktio::packet::PacketSocket;
 use pktio::wire::UdpFrame;
 use pktio::xdp::{Frame, Umem, UmemConfig, XskSocket, XskStats};
 use pktio_lab::{require_root, Lab};
@@ -38,13 +41,53 @@ fn flood_frame(lab: &Lab) -> Vec<u8> {
     f
 }
 
-/// One burst of `BURST` copies of `frame` out of gen's veth.
-fn flood(lab: &Lab, tx: &Program, frame: &[u8]) {
-    let gen = lab.gen();
-    let r = gen
-        .run(|| tx.run_live_frames(gen.ifindex(), frame, BURST, 64))
-        .expect("live frames from gen (kernel 5.18+)");
-    assert_eq!(r.frames, BURST);
+/// The flood's source: live frames, or a packet socket where the kernel
+/// refuses them.
+enum Source {
+    Live(Program),
+    Socket(PacketSocket),
+}
+
+impl Source {
+    fn new(lab: &Lab, frame: &[u8]) -> Source {
+        let gen = lab.gen();
+        let tx = Program::load_xdp(&progs::xdp_tx(), &[]).expect("XDP_TX program");
+        match gen.run(|| tx.run_live_frames(gen.ifindex(), frame, 1, 1)) {
+            Ok(_) => Source::Live(tx),
+            Err(e @ BpfError::LiveFramesRefused { .. }) => {
+                eprintln!("flooding from a packet socket: {e}");
+                let sock = gen
+                    .run(|| PacketSocket::open(gen.ifname()))
+                    .expect("AF_PACKET socket on gen");
+                sock.bind(false).expect("bind to gen");
+                Source::Socket(sock)
+            }
+            Err(e) => panic!("live frames: neither frames nor the typed refusal: {e}"),
+        }
+    }
+
+    /// One burst of `BURST` copies of `frame` out of gen's veth.
+    fn flood(&self, lab: &Lab, frame: &[u8]) {
+        match self {
+            Source::Live(tx) => {
+                let gen = lab.gen();
+                let r = gen
+                    .run(|| tx.run_live_frames(gen.ifindex(), frame, BURST, 64))
+                    .expect("live frames from gen");
+                assert_eq!(r.frames, BURST);
+            }
+            Source::Socket(sock) => {
+                let mut sent = 0;
+                while sent < BURST {
+                    if sock.send(frame).expect("send on gen") {
+                        sent += 1;
+                    } else {
+                        std::thread::yield_now(); // the queue is full
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn stats(sock: &XskSocket<'_>) -> XskStats {
@@ -64,7 +107,7 @@ fn flood_without_draining_counts_drops_and_keeps_every_frame() {
     require_root!();
     let lab = Lab::new().expect("lab");
     let frame = flood_frame(&lab);
-    let tx = Program::load_xdp(&progs::xdp_tx(), &[]).expect("XDP_TX program");
+    let source = Source::new(&lab, &frame);
 
     let ns = lab.rx().enter().expect("enter rx");
     let umem = Umem::new(UmemConfig {
@@ -90,7 +133,7 @@ fn flood_without_draining_counts_drops_and_keeps_every_frame() {
                 "rx_ring_full never rose: {:?}",
                 stats(&sock)
             );
-            flood(&lab, &tx, &frame);
+            source.flood(&lab, &frame);
             bursts += 1;
         }
         let s1 = stats(&sock);
@@ -115,7 +158,7 @@ fn flood_without_draining_counts_drops_and_keeps_every_frame() {
             );
             held.extend(sock.rx().unwrap().receive(u32::MAX));
             assert_accounting(&umem, held.len() as u32);
-            flood(&lab, &tx, &frame);
+            source.flood(&lab, &frame);
             bursts += 1;
         }
         held.extend(sock.rx().unwrap().receive(u32::MAX));
@@ -148,7 +191,7 @@ fn flood_without_draining_counts_drops_and_keeps_every_frame() {
                 bursts < MAX_BURSTS,
                 "the socket did not recover: {received} frames"
             );
-            flood(&lab, &tx, &frame);
+            source.flood(&lab, &frame);
             bursts += 1;
             loop {
                 let p = sock.parts();
