@@ -775,16 +775,7 @@ fn xsk_loop<'u>(
     progress: &Progress,
 ) -> anyhow::Result<GenResult> {
     let len = frames_by_flow[0].len() as u32;
-    let mut free = Vec::with_capacity(XSK_FRAMES as usize);
-    let mut i = 0usize;
-    while let Some(mut f) = umem.alloc() {
-        f.write(&frames_by_flow[i % frames_by_flow.len()])
-            .map_err(|cap| {
-                anyhow::anyhow!("a {len}-byte frame does not fit a UMEM frame of {cap} bytes")
-            })?;
-        free.push(f);
-        i += 1;
-    }
+    let mut free = FlowFrames::build(umem, frames_by_flow)?;
     let pacer = Pacer {
         lim,
         start: Instant::now(),
@@ -796,14 +787,14 @@ fn xsk_loop<'u>(
         let comp = parts
             .completion
             .ok_or_else(|| anyhow::anyhow!("the AF_XDP socket has no completion ring"))?;
-        let before = free.len();
+        let mut n = 0u64;
         for mut f in comp.complete(u32::MAX) {
             // The bytes are still there: the kernel only read them.
             f.set_len(len)
                 .map_err(|cap| anyhow::anyhow!("frame of {cap} bytes shrank"))?;
-            free.push(f);
+            free.put(f);
+            n += 1;
         }
-        let n = (free.len() - before) as u64;
         completed += n;
         progress.add(n);
         let stopping = !pacer.running(stop) || pacer.counted_out(posted);
@@ -824,7 +815,7 @@ fn xsk_loop<'u>(
             .min(free.len() as u64)
             .min(u64::from(GEN_BATCH)) as u32;
         if want == 0 {
-            if free.is_empty() {
+            if free.len() == 0 {
                 sock.kick_tx()?;
             } else {
                 pacer.wait_for_slot(posted);
@@ -835,12 +826,15 @@ fn xsk_loop<'u>(
             .tx()
             .ok_or_else(|| anyhow::anyhow!("the AF_XDP socket has no TX ring"))?;
         let mut batch = tx.reserve(want);
+        let mut k = posted;
         while batch.remaining() > 0 {
-            let Some(f) = free.pop() else { break };
+            // Frame k of the run is of flow k % flows, as in the other engines.
+            let Some(f) = free.take(k) else { break };
             if let Err(f) = batch.push(f) {
-                free.push(f);
+                free.put(f);
                 break;
             }
+            k += 1;
         }
         posted += u64::from(batch.commit());
         sock.kick_tx()?;
@@ -850,6 +844,72 @@ fn xsk_loop<'u>(
         seconds: pacer.start.elapsed().as_secs_f64(),
         choice: None,
     })
+}
+
+/// The AF_XDP engine's frames, written once, kept free per flow: a frame
+/// goes back to its flow's list when the kernel completes it, so frame `k`
+/// of the run can always be of flow `k % flows`.
+struct FlowFrames<'u> {
+    /// Free frames of each flow.
+    free: Vec<Vec<pktio::xdp::Frame<'u>>>,
+    /// The flow of each UMEM chunk (by chunk index).
+    flow_of: Vec<usize>,
+    chunk: u64,
+    len: usize,
+}
+
+impl<'u> FlowFrames<'u> {
+    /// Takes every frame of `umem` and writes flow `i % flows`'s bytes into
+    /// the `i`-th.
+    fn build(umem: &'u pktio::xdp::Umem, frames_by_flow: &[Vec<u8>]) -> anyhow::Result<Self> {
+        let flows = frames_by_flow.len();
+        let mut ff = FlowFrames {
+            free: (0..flows).map(|_| Vec::new()).collect(),
+            flow_of: vec![0; umem.frame_count() as usize],
+            chunk: u64::from(umem.frame_size()),
+            len: 0,
+        };
+        let mut i = 0usize;
+        while let Some(mut f) = umem.alloc() {
+            let flow = i % flows;
+            f.write(&frames_by_flow[flow]).map_err(|cap| {
+                anyhow::anyhow!(
+                    "a {}-byte frame does not fit a UMEM frame of {cap} bytes",
+                    frames_by_flow[flow].len()
+                )
+            })?;
+            if let Some(slot) = ff.flow_of.get_mut((f.addr() / ff.chunk) as usize) {
+                *slot = flow;
+            }
+            ff.free[flow].push(f);
+            ff.len += 1;
+            i += 1;
+        }
+        Ok(ff)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// A free frame for frame `k` of the run (flow `k % flows`), if one is.
+    fn take(&mut self, k: u64) -> Option<pktio::xdp::Frame<'u>> {
+        let flows = self.free.len() as u64;
+        let f = self.free[(k % flows) as usize].pop()?;
+        self.len -= 1;
+        Some(f)
+    }
+
+    /// Gives a frame back to its flow's list.
+    fn put(&mut self, f: pktio::xdp::Frame<'u>) {
+        let flow = self
+            .flow_of
+            .get((f.addr() / self.chunk) as usize)
+            .copied()
+            .unwrap_or(0);
+        self.free[flow].push(f);
+        self.len += 1;
+    }
 }
 
 /// The AF_PACKET TX-ring engine (`TPACKET_V2`, `PACKET_QDISC_BYPASS`).
