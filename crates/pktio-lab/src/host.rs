@@ -234,8 +234,15 @@ impl Host {
     /// nothing leaks back) and mounts a fresh sysfs on `/sys` so
     /// `/sys/class/net` shows the lab's interfaces. Failures come back from
     /// `spawn`/`status`/`output`.
+    ///
+    /// The child dies with its parent: it gets `SIGKILL` when the thread
+    /// that spawned it exits, or the whole process dies, `SIGKILL` included
+    /// ([`die_with_parent`](crate::die_with_parent), whose caveats apply:
+    /// spawn from a thread that outlives the child).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        sys::command_in_netns(program.as_ref(), Arc::clone(&self.ns))
+        let mut cmd = sys::command_in_netns(program.as_ref(), Arc::clone(&self.ns));
+        crate::child::die_with_parent(&mut cmd);
+        cmd
     }
 
     /// The veth end's counters (`IFLA_STATS64` via `RTM_GETLINK`).

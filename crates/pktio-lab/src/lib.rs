@@ -96,7 +96,9 @@
 //! thread afterwards. [`Host::spawn`] is the `'static` variant,
 //! [`Host::enter`] moves the current thread until its `!Send` guard drops,
 //! and [`Host::command`] builds a [`std::process::Command`] whose child
-//! enters the namespace (with its own `/sys`, like `ip netns exec`).
+//! enters the namespace (with its own `/sys`, like `ip netns exec`) and is
+//! killed when the thread that spawned it dies ([`die_with_parent`], which
+//! plain `Command`s can use too).
 //!
 //! # Teardown
 //!
@@ -141,6 +143,7 @@
 #![warn(missing_docs)]
 
 mod addr;
+mod child;
 mod error;
 mod genl;
 mod host;
@@ -154,6 +157,7 @@ pub mod seccomp;
 mod sys;
 
 pub use addr::LabAddr;
+pub use child::die_with_parent;
 pub use error::{LabError, Result};
 pub use host::Host;
 pub use lab::{Lab, LabBuilder, Role, LAB_PREFIX_LEN, PERSISTENT_GEN_IFNAME, PERSISTENT_RX_IFNAME};

@@ -24,6 +24,56 @@ use super::bench::{
 };
 use crate::run::{softirq_ns, CpuTimes};
 
+/// The longest a measurement window or a wait for a tool sleeps before it
+/// looks at the stop flag again (Ctrl-C/SIGTERM, [`crate::run::stop_flag`]):
+/// a stop is seen within this time.
+pub(super) const STOP_SLICE: Duration = Duration::from_millis(50);
+
+/// Sleeps `d` in slices of at most [`STOP_SLICE`], unless `stop` is or
+/// becomes set: `true` if the whole time passed, `false` if it stopped.
+pub(super) fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
+    let end = Instant::now().checked_add(d);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = match end {
+            Some(end) => end.saturating_duration_since(Instant::now()),
+            None => STOP_SLICE,
+        };
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(STOP_SLICE));
+    }
+}
+
+/// [`sleep_unless_stopped`] for `seconds` (a validated, finite window
+/// length) on the process's stop flag: `Err(Stopped)` if Ctrl-C/SIGTERM
+/// came first.
+pub(super) fn sleep_window(seconds: f64, stop: &AtomicBool) -> Result<(), Stopped> {
+    let d = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+    if sleep_unless_stopped(d, stop) {
+        Ok(())
+    } else {
+        Err(Stopped)
+    }
+}
+
+/// A measurement cut short by Ctrl-C/SIGTERM: no figure for it. Callers
+/// find it with `err.is::<Stopped>()` (or `downcast_ref`) and end the run
+/// with the figures they have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped (Ctrl-C or SIGTERM) before the measurement ended")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// An existing tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
@@ -154,7 +204,7 @@ pub(super) fn measure_xdp_bench_ceiling(
 
 /// The peers installed here; the missing ones are added to `notes`.
 pub fn available(notes: &mut Vec<String>) -> Vec<Peer> {
-    let have = std::process::Command::new("dpdk-testpmd")
+    let have = pktio_lab::die_with_parent(&mut std::process::Command::new("dpdk-testpmd"))
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -292,10 +342,13 @@ impl Testpmd {
         Ok(Testpmd { child, stdin, out })
     }
 
-    /// Waits for the port to come up, then starts forwarding.
+    /// Waits for the port to come up, then starts forwarding. `Err`
+    /// ([`Stopped`]) at once on Ctrl-C/SIGTERM.
     pub(super) fn start_forwarding(&mut self) -> anyhow::Result<()> {
         self.wait_for("Checking link statuses", Duration::from_secs(20))?;
-        std::thread::sleep(Duration::from_millis(300));
+        if !sleep_unless_stopped(Duration::from_millis(300), &crate::run::stop_flag()) {
+            return Err(Stopped.into());
+        }
         self.send("start")
     }
 
@@ -308,8 +361,10 @@ impl Testpmd {
         self.out.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Waits until testpmd's output contains `what` (or it exits).
+    /// Waits until testpmd's output contains `what` (or it exits, or
+    /// Ctrl-C/SIGTERM: [`Stopped`]).
     fn wait_for(&mut self, what: &str, timeout: Duration) -> anyhow::Result<()> {
+        let stop = crate::run::stop_flag();
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             if self.output().contains(what) {
@@ -318,7 +373,9 @@ impl Testpmd {
             if let Ok(Some(st)) = self.child.try_wait() {
                 bail!("dpdk-testpmd exited ({st}):\n{}", tail(&self.output()));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if !sleep_unless_stopped(STOP_SLICE, &stop) {
+                return Err(Stopped.into());
+            }
         }
         bail!(
             "dpdk-testpmd did not say {what:?} within {timeout:?}:\n{}",
@@ -392,6 +449,7 @@ pub(super) fn measure(
         BenchMode::Txpush => "txonly",
         BenchMode::L2fwd => "macswap",
     };
+    let stop = crate::run::stop_flag();
     let mut tp = Testpmd::start(lab, host, peer, fwd, size, cpu)?;
     type Window = (f64, u64, u64, GenCpu, Option<f64>);
     let window = (|| -> Result<Window, CellError> {
@@ -408,37 +466,42 @@ pub(super) fn measure(
                 gen_stop.clone(),
             )?),
         };
-        let sent = || g.as_ref().map(|g| g.progress.frames());
-        std::thread::sleep(Duration::from_secs_f64(warmup));
-        let pid = tp.child.id();
-        tp.stats()?;
-        let (c0, s0, f0, t0) = (
-            process_cpu_ns(pid),
-            softirq_ns(cpu).unwrap_or(0),
-            far.try_stats()?.rx_packets,
-            Instant::now(),
-        );
-        let (g0, o0) = (CpuTimes::now(gen_cpu), sent());
-        std::thread::sleep(Duration::from_secs_f64(seconds));
-        tp.stats()?;
-        let (c1, s1, f1, dt) = (
-            process_cpu_ns(pid),
-            softirq_ns(cpu).unwrap_or(0),
-            far.try_stats()?.rx_packets,
-            t0.elapsed().as_secs_f64(),
-        );
-        let (g1, o1) = (CpuTimes::now(gen_cpu), sent());
+        // Whatever happens in the window (a stop, an error), the generator
+        // is stopped and joined.
+        let measured = (|| -> Result<Window, CellError> {
+            let sent = || g.as_ref().map(|g| g.progress.frames());
+            sleep_window(warmup, &stop)?;
+            let pid = tp.child.id();
+            tp.stats()?;
+            let (c0, s0, f0, t0) = (
+                process_cpu_ns(pid),
+                softirq_ns(cpu).unwrap_or(0),
+                far.try_stats()?.rx_packets,
+                Instant::now(),
+            );
+            let (g0, o0) = (CpuTimes::now(gen_cpu), sent());
+            sleep_window(seconds, &stop)?;
+            tp.stats()?;
+            let (c1, s1, f1, dt) = (
+                process_cpu_ns(pid),
+                softirq_ns(cpu).unwrap_or(0),
+                far.try_stats()?.rx_packets,
+                t0.elapsed().as_secs_f64(),
+            );
+            let (g1, o1) = (CpuTimes::now(gen_cpu), sent());
+            Ok((
+                dt,
+                f1.saturating_sub(f0),
+                c1.saturating_sub(c0) + s1.saturating_sub(s0),
+                busy_pct(g0, g1),
+                o0.zip(o1).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
+            ))
+        })();
         gen_stop.store(true, Ordering::SeqCst);
         if let Some(g) = g {
             join_generator(g)?;
         }
-        Ok((
-            dt,
-            f1.saturating_sub(f0),
-            c1.saturating_sub(c0) + s1.saturating_sub(s0),
-            busy_pct(g0, g1),
-            o0.zip(o1).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
-        ))
+        measured
     })();
     let out = tp.quit();
     if gro {
@@ -480,6 +543,102 @@ pub(super) fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh directory standing in for /dev/shm.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("pktio-{name}-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A run directory as a run of (pid, start) would leave it.
+    fn left_by(parent: &std::path::Path, pid: u32, start: u64) -> std::path::PathBuf {
+        let d = parent.join(format!("pktio-{pid}-{start}"));
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("owner"), format!("pktio {pid} {start}\n")).unwrap();
+        std::fs::write(d.join("tcpdump.pcap"), [0u8; 4096]).unwrap();
+        d
+    }
+
+    #[test]
+    fn dead_runs_directories_go_and_live_ones_stay() {
+        let parent = scratch("shm");
+        let me = std::process::id();
+        let my_start = process_start_time(me).unwrap();
+        // A pid that no longer runs: a child we started and reaped.
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let dead = c.id();
+        c.wait().unwrap();
+        let dead_run = left_by(&parent, dead, 12345);
+        // A live pid whose start time is not the owner's: the pid was reused.
+        let reused = left_by(&parent, me, my_start + 1);
+        // This very run: alive.
+        let live = left_by(&parent, me, my_start);
+        // An older version's capture file of a dead pid, and an unrelated file.
+        let legacy = parent.join(format!("pktio-bench-{dead}-tcpdump.pcap"));
+        std::fs::write(&legacy, b"x").unwrap();
+        let other = parent.join("pktio-notes");
+        std::fs::write(&other, b"x").unwrap();
+        // A directory whose marker names someone else: not a run directory of ours.
+        let forged = parent.join(format!("pktio-{dead}-7"));
+        std::fs::create_dir(&forged).unwrap();
+        std::fs::write(forged.join("owner"), "pktio 1 1\n").unwrap();
+
+        let mut removed = remove_dead_runs(&parent);
+        removed.sort();
+        let mut want = vec![dead_run.clone(), reused.clone(), legacy.clone()];
+        want.sort();
+        assert_eq!(removed, want);
+        for gone in [&dead_run, &reused, &legacy] {
+            assert!(!gone.exists(), "{} is still there", gone.display());
+        }
+        for kept in [&live, &other, &forged] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
+
+    #[test]
+    fn a_run_directory_is_private_marked_and_removed_on_drop() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = scratch("rundir");
+        let dir = RunDir::create(&parent).unwrap();
+        let path = dir.path().to_path_buf();
+        let me = std::process::id();
+        assert_eq!(
+            run_dir_owner(&path.file_name().unwrap().to_string_lossy()),
+            Some((me, process_start_time(me).unwrap()))
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::write(path.join("xdp.pcap"), b"x").unwrap();
+        // Its owner is alive: the next run leaves it alone.
+        assert!(remove_dead_runs(&parent).is_empty());
+        drop(dir);
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
+
+    #[test]
+    fn sleeps_end_at_a_stop() {
+        let stop = AtomicBool::new(false);
+        let t = Instant::now();
+        assert!(sleep_unless_stopped(Duration::from_millis(120), &stop));
+        assert!(t.elapsed() >= Duration::from_millis(120));
+        // Set from another thread 200 ms into a 60 s window: seen within 100 ms.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let t = Instant::now();
+            assert_eq!(sleep_window(60.0, &stop), Err(Stopped));
+            let took = t.elapsed();
+            assert!(took < Duration::from_millis(300), "{took:?}");
+        });
+        assert!(!sleep_unless_stopped(Duration::MAX, &stop));
+    }
 
     #[test]
     fn finds_the_file_system_of_a_mount_point() {
@@ -523,8 +682,9 @@ mod tests {
 pub enum CaptureDest {
     /// `/dev/null`: the cost of capturing and formatting, no storage.
     Null,
-    /// A file on tmpfs (`/dev/shm`), removed after the run; the run needs
-    /// about `expected_bytes` free there.
+    /// A file on tmpfs, in this run's directory under `/dev/shm` (see
+    /// [`RunDir`]), removed after the cell; the run needs about
+    /// `expected_bytes` free there.
     Tmpfs {
         /// What the file may grow to in one run.
         expected_bytes: u64,
@@ -536,16 +696,27 @@ const TMPFS_DIR: &str = "/dev/shm";
 
 impl CaptureDest {
     /// The file a tool writes to, after checking that it can: `Unsupported`
-    /// when /dev/shm is not a tmpfs or has too little room.
-    fn path(self, tool: CaptureTool) -> Result<std::path::PathBuf, CellError> {
+    /// when /dev/shm is not a tmpfs or has too little room. Directories left
+    /// there by runs that died are removed first ([`remove_dead_runs`]).
+    fn path(self, tool: CaptureTool) -> Result<CaptureFile, CellError> {
         match self {
-            CaptureDest::Null => Ok("/dev/null".into()),
+            CaptureDest::Null => Ok(CaptureFile {
+                path: "/dev/null".into(),
+                _dir: None,
+            }),
             CaptureDest::Tmpfs { expected_bytes } => {
                 let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
                 if fs_type_of(&mounts, TMPFS_DIR) != Some("tmpfs") {
                     return Err(CellError::Unsupported(format!(
                         "{TMPFS_DIR} is not a tmpfs (mount one there: mount -t tmpfs tmpfs {TMPFS_DIR})"
                     )));
+                }
+                let tmpfs = std::path::Path::new(TMPFS_DIR);
+                for gone in remove_dead_runs(tmpfs) {
+                    eprintln!(
+                        "pktio: removed {} (left by a pktio run that died)",
+                        gone.display()
+                    );
                 }
                 let st = rustix::fs::statvfs(TMPFS_DIR)
                     .map_err(|e| CellError::Unsupported(format!("{TMPFS_DIR}: {e}")))?;
@@ -557,15 +728,160 @@ impl CaptureDest {
                         free as f64 / 1e9
                     )));
                 }
-                Ok(format!(
-                    "{TMPFS_DIR}/pktio-bench-{}-{}.pcap",
-                    std::process::id(),
-                    tool.name()
-                )
-                .into())
+                let dir = RunDir::create(tmpfs).map_err(|e| {
+                    CellError::Failed(anyhow::anyhow!(
+                        "cannot create this run's directory in {TMPFS_DIR}: {e}"
+                    ))
+                })?;
+                Ok(CaptureFile {
+                    path: dir.path().join(format!("{}.pcap", tool.name())),
+                    _dir: Some(dir),
+                })
             }
         }
     }
+}
+
+/// The file a capture tool writes, and the run directory it is in (removed
+/// with everything in it when this is dropped, however the cell ends).
+struct CaptureFile {
+    path: std::path::PathBuf,
+    _dir: Option<RunDir>,
+}
+
+/// The start time of process `pid` (field 22 of `/proc/PID/stat`, clock
+/// ticks since boot): with the pid, it names one process for good, where a
+/// pid alone is reused.
+fn process_start_time(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the ")" of the command name start with field 3.
+    let rest = s.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// The name prefix of run directories.
+const RUN_DIR_PREFIX: &str = "pktio-";
+/// The marker file in a run directory: `pktio <pid> <start time>`.
+const RUN_DIR_OWNER: &str = "owner";
+
+/// A directory of this run under `/dev/shm` for the files it writes there:
+/// `pktio-<pid>-<start time>`, mode 0700, with an `owner` marker holding the
+/// same pid and start time. Removed (with its contents) on drop; if the run
+/// dies without dropping it (`SIGKILL`), the next run removes it
+/// ([`remove_dead_runs`]), as the pid and start time no longer name a live
+/// process.
+struct RunDir(std::path::PathBuf);
+
+impl RunDir {
+    /// Creates this process's run directory in `parent`.
+    fn create(parent: &std::path::Path) -> std::io::Result<RunDir> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let pid = std::process::id();
+        let start = process_start_time(pid)
+            .ok_or_else(|| std::io::Error::other("cannot read /proc/self/stat"))?;
+        let path = parent.join(format!("{RUN_DIR_PREFIX}{pid}-{start}"));
+        let mkdir = || std::fs::DirBuilder::new().mode(0o700).create(&path);
+        if let Err(e) = mkdir() {
+            // Ours from an earlier cell of this run, not cleaned up: start
+            // afresh. Anything else there (another user's, a symlink) is
+            // not touched.
+            let m = std::fs::symlink_metadata(&path).map_err(|_| e)?;
+            if !(m.is_dir() && m.uid() == rustix::process::geteuid().as_raw()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} exists and is not this user's directory: remove it",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::remove_dir_all(&path)?;
+            mkdir()?;
+        }
+        let dir = RunDir(path);
+        std::fs::write(dir.0.join(RUN_DIR_OWNER), format!("pktio {pid} {start}\n"))?;
+        Ok(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The owner `(pid, start time)` a run directory's name gives:
+/// `pktio-<pid>-<start>`.
+fn run_dir_owner(name: &str) -> Option<(u32, u64)> {
+    let (pid, start) = name.strip_prefix(RUN_DIR_PREFIX)?.split_once('-')?;
+    Some((pid.parse().ok()?, start.parse().ok()?))
+}
+
+/// Removes from `parent` what pktio runs that died left there, and returns
+/// what it removed:
+/// - run directories ([`RunDir`]) of this user whose owner marker matches
+///   their name and whose owner, pid *and* start time, is no longer running
+///   (a reused pid does not keep a dead run's directory);
+/// - capture files of earlier versions (`pktio-bench-<pid>-<tool>.pcap`)
+///   of this user whose pid no process has.
+///
+/// Nothing of another user, no symlink, nothing of a live run is touched.
+fn remove_dead_runs(parent: &std::path::Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let alive = |pid: u32, start: u64| process_start_time(pid) == Some(start);
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return removed;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if m.uid() != me {
+            continue;
+        }
+        if m.is_dir() {
+            let Some((pid, start)) = run_dir_owner(&name) else {
+                continue;
+            };
+            if alive(pid, start) {
+                continue;
+            }
+            let marker = std::fs::read_to_string(path.join(RUN_DIR_OWNER)).ok();
+            let gone = if marker.as_deref().map(str::trim) == Some(&format!("pktio {pid} {start}"))
+            {
+                std::fs::remove_dir_all(&path).is_ok()
+            } else {
+                // Died between mkdir and the marker: empty, or not ours.
+                marker.is_none() && std::fs::remove_dir(&path).is_ok()
+            };
+            if gone {
+                removed.push(path);
+            }
+        } else if m.is_file() {
+            let Some(pid) = name
+                .strip_prefix("pktio-bench-")
+                .filter(|_| name.ends_with(".pcap"))
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && std::fs::remove_file(&path).is_ok()
+            {
+                removed.push(path);
+            }
+        }
+    }
+    removed
 }
 
 /// The file system type of the mount at `dir` (the last one mounted there)
@@ -576,17 +892,6 @@ fn fs_type_of<'m>(mounts: &'m str, dir: &str) -> Option<&'m str> {
         let (_, at, fs) = (f.next()?, f.next()?, f.next()?);
         (at == dir).then_some(fs)
     })
-}
-
-/// Removes a capture file when the run ends, however it ends.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if self.0 != std::path::Path::new("/dev/null") {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
 }
 
 /// A capture tool the benchmark runs as a child process in the lab's rx
@@ -623,7 +928,7 @@ impl CaptureTool {
             (CaptureTool::Tcpdump, "tcpdump", "tcpdump"),
             (CaptureTool::Netsniff, "netsniff-ng", "netsniff-ng"),
         ] {
-            let ok = std::process::Command::new(bin)
+            let ok = pktio_lab::die_with_parent(&mut std::process::Command::new(bin))
                 .arg("--version")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -640,6 +945,21 @@ impl CaptureTool {
         }
         v
     }
+}
+
+/// Spawns `cmd` on `cpu` (a child starts with the CPU affinity of the
+/// thread that spawns it): this thread is pinned for the spawn, then given
+/// its own affinity back. The spawn is on this thread, not on a helper
+/// that ends, because the child's parent-death signal
+/// ([`pktio_lab::die_with_parent`]) fires when the spawning thread exits.
+fn spawn_pinned(cmd: &mut std::process::Command, cpu: usize) -> anyhow::Result<Child> {
+    let saved = rustix::thread::sched_getaffinity(None).context("sched_getaffinity")?;
+    crate::run::pin_to_cpu(cpu)?;
+    let child = cmd.spawn();
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &saved) {
+        eprintln!("pktio: warning: cannot restore this thread's CPU affinity: {e}");
+    }
+    Ok(child?)
 }
 
 /// The number in a line like "1234 packets captured" / "   1234  packets incoming".
@@ -667,8 +987,9 @@ pub(super) fn measure_capture(
     seconds: f64,
 ) -> Result<RunResult, CellError> {
     let rx = lab.rx();
-    let file = RemoveOnDrop(dest.path(tool)?);
-    let out_path = file.0.to_string_lossy().into_owned();
+    let stop = crate::run::stop_flag();
+    let file = dest.path(tool)?;
+    let out_path = file.path.to_string_lossy().into_owned();
     // The tools that read through the stack need a NAPI instance on the veth
     // for the generator's XDP_TX frames; pktio's XDP program gives it one.
     let gro = tool != CaptureTool::PktioXdp;
@@ -709,6 +1030,11 @@ pub(super) fn measure_capture(
             vec![
                 "-i".into(),
                 rx.ifname().into(),
+                // Stay root: Debian's tcpdump drops to user tcpdump, which
+                // could not write into the run's 0700 directory, and the
+                // change of user would clear its parent-death signal.
+                "-Z".into(),
+                "root".into(),
                 "-n".into(),
                 "-w".into(),
                 out_path.clone(),
@@ -730,22 +1056,14 @@ pub(super) fn measure_capture(
     let g = start_generator(lab, gen, size, gen_cpu, rate, gen_stop.clone())?;
     let progress = g.progress.clone();
     let result = (|| -> Result<RunResult, CellError> {
-        std::thread::sleep(Duration::from_secs_f64(warmup / 2.0));
-        // The child inherits the CPU affinity of the thread that spawns it.
-        let child = std::thread::scope(|s| {
-            s.spawn(|| -> anyhow::Result<Child> {
-                crate::run::pin_to_cpu(cpu)?;
-                let mut cmd = rx.command(&program);
-                cmd.args(&args)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                cmd.spawn()
-                    .with_context(|| format!("starting {}", tool.name()))
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("spawning thread panicked"))?
-        })?;
+        sleep_window(warmup / 2.0, &stop)?;
+        let mut cmd = rx.command(&program);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child =
+            spawn_pinned(&mut cmd, cpu).with_context(|| format!("starting {}", tool.name()))?;
         let out = Arc::new(Mutex::new(String::new()));
         let mut child = child;
         let readers: Vec<_> = [
@@ -779,7 +1097,9 @@ pub(super) fn measure_capture(
         .collect();
         let pid = child.id();
         let (t_spawn, o_spawn) = (Instant::now(), progress.frames());
-        std::thread::sleep(Duration::from_secs_f64(warmup / 2.0));
+        // On Ctrl-C/SIGTERM the tool is stopped as after a full window, and
+        // the cell gives no figure.
+        let mut full = sleep_window(warmup / 2.0, &stop).is_ok();
         if let Ok(Some(st)) = child.try_wait() {
             for r in readers {
                 let _ = r.join();
@@ -796,7 +1116,7 @@ pub(super) fn measure_capture(
             softirq_ns(cpu).unwrap_or(0),
             CpuTimes::now(gen_cpu),
         );
-        std::thread::sleep(Duration::from_secs_f64(seconds));
+        full = full && sleep_window(seconds, &stop).is_ok();
         let (c1, s1, g1) = (
             process_cpu_ns(pid),
             softirq_ns(cpu).unwrap_or(0),
@@ -818,6 +1138,9 @@ pub(super) fn measure_capture(
         }
         for r in readers {
             let _ = r.join();
+        }
+        if !full {
+            return Err(Stopped.into());
         }
         let o = out.lock().map(|s| s.clone()).unwrap_or_default();
         let captured = match tool {
