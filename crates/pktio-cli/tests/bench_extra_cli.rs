@@ -25,13 +25,18 @@ fn temp_json(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("pktio-{name}-{}.json", std::process::id()))
 }
 
-/// The pcap files capture-tmpfs leaves in /dev/shm (there should be none).
-fn leftover_pcaps() -> Vec<String> {
+/// What run `pid` of capture-tmpfs leaves in /dev/shm (there should be
+/// nothing): its run directory `pktio-<pid>-<start time>`, or a pcap file as
+/// earlier versions wrote it.
+fn leftovers_of(pid: u32) -> Vec<String> {
     std::fs::read_dir("/dev/shm")
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("pktio-bench-") && n.ends_with(".pcap"))
+                .filter(|n| {
+                    n.starts_with(&format!("pktio-{pid}-"))
+                        || n.starts_with(&format!("pktio-bench-{pid}-"))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -41,21 +46,28 @@ fn leftover_pcaps() -> Vec<String> {
 fn capture_to_null_and_tmpfs_reports_rates_and_drops() {
     require_root!();
     let json = temp_json("capture");
-    let o = pktio(&[
-        "bench",
-        "--modes",
-        "capture,capture-tmpfs",
-        "--backends",
-        "v3,xdp",
-        "--sizes",
-        "64",
-        "--runs",
-        "1",
-        "--seconds",
-        "0.4",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let child = Command::new(env!("CARGO_BIN_EXE_pktio"))
+        .args([
+            "bench",
+            "--modes",
+            "capture,capture-tmpfs",
+            "--backends",
+            "v3,xdp",
+            "--sizes",
+            "64",
+            "--runs",
+            "1",
+            "--seconds",
+            "0.4",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -84,7 +96,7 @@ fn capture_to_null_and_tmpfs_reports_rates_and_drops() {
     }
     // The files went to tmpfs and were removed after each run.
     assert!(t.contains("capture-tmpfs"), "{t}");
-    let left = leftover_pcaps();
+    let left = leftovers_of(pid);
     assert!(left.is_empty(), "left in /dev/shm: {left:?}");
 }
 

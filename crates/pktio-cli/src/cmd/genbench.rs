@@ -49,7 +49,7 @@ use super::bench::{
     attach_sink, emit_report, join_generator, lab_frame, sink_window, start_generator, GenPlan,
     GenRun,
 };
-use super::peers::{find_xdp_tool, xdp_tool_unusable, Peer, Testpmd, ToolChild};
+use super::peers::{find_xdp_tool, xdp_tool_unusable, Peer, Stopped, Testpmd, ToolChild};
 use crate::gen::Engine;
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::pin_to_cpu;
@@ -226,7 +226,11 @@ fn start(
         }
         Variant::Testpmd(peer) => {
             let mut tp = Testpmd::start(lab, lab.gen(), *peer, "txonly", a.size, a.gen_cpu)?;
-            tp.start_forwarding()?;
+            if let Err(e) = tp.start_forwarding() {
+                // Not left running (its link down, or Ctrl-C meanwhile).
+                tp.quit();
+                return Err(e);
+            }
             Running::Testpmd(tp)
         }
     })
@@ -386,6 +390,8 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
                     );
                     samples[i].push(s);
                 }
+                // Ctrl-C/SIGTERM: the report of the runs done so far.
+                Err(e) if e.is::<Stopped>() => break 'runs,
                 Err(e) if matches!(v, Variant::Trafficgen(_)) => {
                     let Variant::Trafficgen(p) = v else {
                         unreachable!()

@@ -33,6 +33,7 @@ use pktio_lab::{Host, Lab};
 use super::bench::{
     attach_sink, emit_report, join_generator, start_generator, BenchBackend, GenPlan,
 };
+use super::peers::{sleep_window, Stopped};
 use super::xsk::{run_loop, LoopSpec, Mode};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
@@ -125,10 +126,11 @@ fn generator_run(
     warmup: f64,
 ) -> anyhow::Result<(f64, Option<f64>)> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
+    let stopped = crate::run::stop_flag();
     let gen_stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, gen, a.size, a.gen_cpu, None, gen_stop.clone())?;
     let result = (|| {
-        std::thread::sleep(Duration::from_secs_f64(warmup));
+        sleep_window(warmup, &stopped)?;
         let before = lab.rx().try_stats()?.rx_packets;
         let t0 = Instant::now();
         let watcher_ns = if harness {
@@ -136,13 +138,16 @@ fn generator_run(
             let stop = AtomicBool::new(false);
             Some(std::thread::scope(|s| -> anyhow::Result<u64> {
                 let w = s.spawn(|| watcher(&probe, lab.rx(), a.cpu, &stop));
-                std::thread::sleep(Duration::from_secs_f64(a.seconds));
+                let full = sleep_window(a.seconds, &stopped);
                 stop.store(true, Ordering::Relaxed);
-                w.join()
-                    .map_err(|_| anyhow::anyhow!("the watcher panicked"))?
+                let ns = w
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
+                full?;
+                Ok(ns)
             })?)
         } else {
-            std::thread::sleep(Duration::from_secs_f64(a.seconds));
+            sleep_window(a.seconds, &stopped)?;
             None
         };
         let after = lab.rx().try_stats()?.rx_packets;
@@ -207,23 +212,26 @@ fn loop_run(
             return Err(e);
         }
     };
-    std::thread::sleep(Duration::from_secs_f64(warmup));
-    let t0 = Instant::now();
-    let watched = if harness {
+    let stopped = crate::run::stop_flag();
+    let watched = (|| -> anyhow::Result<Option<f64>> {
+        sleep_window(warmup, &stopped)?;
+        let t0 = Instant::now();
+        if !harness {
+            sleep_window(a.seconds, &stopped)?;
+            return Ok(None);
+        }
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             let w = s.spawn(|| watcher(&probe, lab.gen(), a.cpu, &stop));
-            std::thread::sleep(Duration::from_secs_f64(a.seconds));
+            let full = sleep_window(a.seconds, &stopped);
             stop.store(true, Ordering::Relaxed);
-            w.join()
-                .map_err(|_| anyhow::anyhow!("the watcher panicked"))
-                .and_then(|r| r)
-                .map(|ns| Some(ns as f64 / t0.elapsed().as_secs_f64()))
+            let ns = w
+                .join()
+                .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
+            full?;
+            Ok(Some(ns as f64 / t0.elapsed().as_secs_f64()))
         })
-    } else {
-        std::thread::sleep(Duration::from_secs_f64(a.seconds));
-        Ok(None)
-    };
+    })();
     gen_stop.store(true, Ordering::SeqCst);
     loop_stop.store(true, Ordering::SeqCst);
     let g = join_generator(g);
@@ -304,7 +312,12 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
                     a.runs,
                     t_start.elapsed().as_secs_f64()
                 );
-                let (mut v, w) = f(&lab, &gen, &a, harness, warmup)?;
+                let (mut v, w) = match f(&lab, &gen, &a, harness, warmup) {
+                    Ok(r) => r,
+                    // Ctrl-C/SIGTERM: the report of the runs done so far.
+                    Err(e) if e.is::<Stopped>() => break,
+                    Err(e) => return Err(e),
+                };
                 watcher_us_per_s.extend(w.map(|ns| ns / 1e3));
                 if unit == "Mpps" {
                     v /= 1e6;
