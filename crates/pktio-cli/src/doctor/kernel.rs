@@ -22,6 +22,12 @@ pub mod cap {
     pub const BPF: u32 = 39;
 }
 
+/// The fix for missing capabilities: root, or the capabilities for the
+/// members of one group only (never for everyone who may execute pktio).
+pub const GROUP_RECIPE: &str = "run as root, or give the capabilities to one group's members: \
+chown root:pktio, chmod 0750, then setcap cap_net_raw,cap_net_admin,cap_bpf,cap_ipc_lock+ep \
+on the binary (docs/CAPABILITIES.md, recipe 2)";
+
 /// The effective capability set of a process (`CapEff:` of `/proc/PID/status`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Caps(pub u64);
@@ -134,7 +140,7 @@ pub fn check(k: &KernelFacts, sys: &Sysctls) -> Vec<Finding> {
         Err(e) if e == libc::EAFNOSUPPORT => kf(Level::Problem, "AF_XDP sockets", "not built in", "socket(AF_XDP) fails with EAFNOSUPPORT: the kernel lacks CONFIG_XDP_SOCKETS, so no AF_XDP at all.")
             .fix("use a kernel built with CONFIG_XDP_SOCKETS=y (4.18+)"),
         Err(e) if e == libc::EPERM || e == libc::EACCES => kf(Level::Warn, "AF_XDP sockets", "permission denied", "socket(AF_XDP) needs CAP_NET_RAW.")
-            .fix("run as root, or: setcap cap_net_raw,cap_net_admin,cap_bpf,cap_ipc_lock+ep $(command -v pktio)"),
+            .fix(GROUP_RECIPE),
         Err(e) => kf(Level::Warn, "AF_XDP sockets", errno_name(e), "socket(AF_XDP) failed unexpectedly."),
     });
 
@@ -221,7 +227,7 @@ pub fn check(k: &KernelFacts, sys: &Sysctls) -> Vec<Finding> {
                 kf(Level::Ok, "privileges", "CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF, CAP_IPC_LOCK", "Enough to open AF_XDP sockets, load and attach XDP programs and lock the UMEM.")
             } else {
                 kf(Level::Note, "privileges", format!("missing {}", missing.join(", ")), "AF_XDP needs CAP_NET_RAW for the socket, CAP_NET_ADMIN and CAP_BPF to attach the XDP program, and CAP_IPC_LOCK (or a large RLIMIT_MEMLOCK) for the UMEM; some checks here also read less.")
-                    .fix("run as root, or: setcap cap_net_raw,cap_net_admin,cap_bpf,cap_ipc_lock+ep $(command -v pktio)")
+                    .fix(GROUP_RECIPE)
             }
         }
         Err(e) => Finding::unreadable(Area::Kernel, "privileges", "/proc/self/status", e),

@@ -188,7 +188,7 @@ pub fn check(f: &SocketFacts) -> Vec<Finding> {
             None => so(Level::Ok, "memlock", "unlimited", "RLIMIT_MEMLOCK does not limit the UMEM."),
             Some(l) if l < 64 << 20 => so(Level::Warn, "memlock", format!("{limit}, no CAP_IPC_LOCK"), format!(
                 "Without CAP_IPC_LOCK the UMEM is charged to RLIMIT_MEMLOCK (per user, not per process): registering more than {limit} fails with ENOBUFS, and a 4096 × 4096 B UMEM is 16 MiB."))
-                .fix("ulimit -l unlimited (LimitMEMLOCK=infinity in a systemd unit), or: setcap cap_ipc_lock+ep $(command -v pktio)"),
+                .fix("ulimit -l unlimited (LimitMEMLOCK=infinity in a systemd unit), or CAP_IPC_LOCK for one group's members (docs/CAPABILITIES.md, recipe 2)"),
             Some(_) => so(Level::Ok, "memlock", format!("{limit}, no CAP_IPC_LOCK"), "Large enough for a typical UMEM; each UMEM counts against it."),
         }
     });
