@@ -132,16 +132,16 @@ fn unknown_interface_is_a_clear_error() {
 #[test]
 fn bad_input_gives_messages_not_panics() {
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["doctor", "--why-no-packets", "-i", "lo"], 1, "-q QUEUE"),
+        (&["doctor", "--why-no-packets", "-i", "lo"], 2, "-q QUEUE"),
         (
             &["doctor", "--why-no-packets", "-q", "0"],
-            1,
+            2,
             "exactly one interface",
         ),
-        (&["doctor", "--frame-size", "100"], 1, "--frame-size"),
-        (&["doctor", "--headroom", "4000"], 1, "--headroom"),
-        (&["doctor", "--watch", "0"], 1, "--watch"),
-        (&["doctor", "--watch", "nan"], 1, "--watch"),
+        (&["doctor", "--frame-size", "100"], 2, "--frame-size"),
+        (&["doctor", "--headroom", "4000"], 2, "--headroom"),
+        (&["doctor", "--watch", "0"], 2, "--watch"),
+        (&["doctor", "--watch", "nan"], 2, "--watch"),
         (
             &[
                 "doctor",
@@ -152,7 +152,7 @@ fn bad_input_gives_messages_not_panics() {
                 "0",
                 "--sample=-1",
             ],
-            1,
+            2,
             "--sample",
         ),
         (

@@ -28,16 +28,16 @@ fn be_the_parent(how: &str) {
             .command("sleep"),
     };
     // Not on our stdout: the test reads that pipe until the pid comes.
-    let child = cmd
+    let mut child = cmd
         .arg("1000")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     println!("sleeper {}", child.id());
-    loop {
-        std::thread::park();
-    }
+    // Killed with SIGKILL while waiting here.
+    let _ = child.wait();
+    unreachable!("sleep 1000 ended before its parent was killed");
 }
 
 /// Whether `pid` is a live `sleep` (not gone, not a zombie).

@@ -60,10 +60,12 @@ pub struct DoctorArgs {
     pub json: bool,
     /// Show rates (per CPU and per interface) every SECONDS instead of
     /// counters since boot; runs until Ctrl-C or --count reports.
-    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["apply", "why_no_packets"])]
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["apply", "why_no_packets"],
+          value_parser = parse_interval, allow_hyphen_values = true)]
     pub watch: Option<f64>,
-    /// With --watch: stop after N reports.
-    #[arg(long, value_name = "N", requires = "watch")]
+    /// With --watch: stop after N reports (at least 1).
+    #[arg(long, value_name = "N", requires = "watch",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Show the safe fixes (sysctls, RPS masks, ring sizes) as before → after;
     /// nothing changes without --yes.
@@ -79,11 +81,15 @@ pub struct DoctorArgs {
     #[arg(short = 'q', long, value_name = "QUEUE", requires = "why_no_packets")]
     pub queue: Option<u32>,
     /// With --why-no-packets: seconds to sample the per-queue counters.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0,
+          value_parser = parse_interval, allow_hyphen_values = true)]
     pub sample: f64,
-    /// UMEM frame (chunk) size the MTU is checked against: a frame holds
-    /// BYTES − 256 (XDP headroom) − --headroom bytes, 3840 by default.
-    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    /// UMEM frame (chunk) size the MTU is checked against (2048 to 65536):
+    /// a frame holds BYTES − 256 (XDP headroom) − --headroom bytes, 3840 by
+    /// default.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096,
+          value_parser = |s: &str| crate::args::parse_u32_in(s, 2048, 65536),
+          allow_hyphen_values = true)]
     pub frame_size: u32,
     /// UMEM headroom per frame, on top of the kernel's 256 bytes (0 to 65216,
     /// and at most --frame-size − 320).
@@ -104,11 +110,52 @@ const _: () = assert!(
     "the --headroom help text names 65216"
 );
 
+/// The longest `--watch` interval or `--sample` time: a day.
+const MAX_INTERVAL: f64 = 86_400.0;
+
+/// Parses `--watch`/`--sample`: seconds from 0.001 to 86400.
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let range = format!("a number of seconds from 0.001 to {MAX_INTERVAL:.0} (a day)");
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; expected {range}"))?;
+    if !(v.is_finite() && (0.001..=MAX_INTERVAL).contains(&v)) {
+        return Err(format!("{s} is out of range; expected {range}"));
+    }
+    Ok(v)
+}
+
 fn seconds(v: f64, what: &str) -> anyhow::Result<Duration> {
-    if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+    if !(v.is_finite() && v > 0.0 && v <= MAX_INTERVAL) {
         anyhow::bail!("{what} must be a number of seconds between 0 and 86400, got {v}");
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+/// The checks between flags that clap cannot make one flag at a time: a
+/// message naming the flags and the valid range, for exit status 2 before
+/// anything is read.
+fn check_flags(a: &DoctorArgs) -> Result<(), String> {
+    // Saturating: no sum may wrap, whatever reaches here (a wrapped sum
+    // once said "ok" for --headroom 4294967295).
+    let most = a.frame_size.saturating_sub(nic::XDP_HEADROOM + 64);
+    if a.headroom.saturating_add(nic::XDP_HEADROOM + 64) > a.frame_size {
+        return Err(format!(
+            "--headroom {} leaves no room in a {}-byte frame: use 0 to {most} \
+             (--frame-size − 256 bytes of XDP headroom − 64 bytes of packet)",
+            a.headroom, a.frame_size
+        ));
+    }
+    if a.why_no_packets {
+        if a.interfaces.len() != 1 {
+            return Err("--why-no-packets needs exactly one interface: -i IF -q QUEUE".into());
+        }
+        if a.queue.is_none() {
+            return Err("--why-no-packets needs the queue the socket is bound to: -q QUEUE".into());
+        }
+    }
+    Ok(())
 }
 
 fn online_cpus() -> cpus::CpuSet {
@@ -242,6 +289,10 @@ fn why(a: &DoctorArgs) -> anyhow::Result<ExitCode> {
 /// # Errors
 /// Bad arguments, an unknown interface, `--apply --yes` without root.
 pub fn run(a: DoctorArgs) -> anyhow::Result<ExitCode> {
+    if let Err(msg) = check_flags(&a) {
+        eprintln!("pktio: error: {msg}");
+        return Ok(ExitCode::from(2));
+    }
     if a.why_no_packets {
         return why(&a);
     }
