@@ -206,9 +206,20 @@ pub struct Progress {
     /// for every frame): exact at any moment, where the loop only learns a
     /// call's count when the call returns.
     live: OnceLock<PerCpuArray>,
+    /// Times the device pushed back: a transmit the kernel answered "busy"
+    /// because the interface's queue was stopped (a veth whose peer's
+    /// NAPI ring is full), or a send that took fewer frames than offered.
+    held: AtomicU64,
 }
 
 impl Progress {
+    /// Times the receiving side held the generator back so far: while it
+    /// grows, the rate offered is what the receiver took, not what the
+    /// generator could make.
+    pub fn held_back(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
     /// Frames sent so far.
     pub fn frames(&self) -> u64 {
         if let Some(m) = self.live.get() {
@@ -781,6 +792,7 @@ fn xsk_loop<'u>(
         start: Instant::now(),
     };
     let (mut posted, mut completed) = (0u64, 0u64);
+    let mut busy_seen = sock.kicks().tx_kick_busy;
     let mut drain_until: Option<Instant> = None;
     loop {
         let parts = sock.parts();
@@ -816,6 +828,10 @@ fn xsk_loop<'u>(
             .min(u64::from(GEN_BATCH)) as u32;
         if want == 0 {
             if free.len() == 0 {
+                // Every frame is still in the kernel: in copy mode a frame
+                // completes when the receiver frees its skb, so the
+                // receiving end is holding the generator back.
+                progress.held.fetch_add(1, Ordering::Relaxed);
                 sock.kick_tx()?;
             } else {
                 pacer.wait_for_slot(posted);
@@ -838,6 +854,10 @@ fn xsk_loop<'u>(
         }
         posted += u64::from(batch.commit());
         sock.kick_tx()?;
+        if sock.kicks().tx_kick_busy > busy_seen {
+            busy_seen = sock.kicks().tx_kick_busy;
+            progress.held.fetch_add(1, Ordering::Relaxed);
+        }
     }
     Ok(GenResult {
         frames: completed,
@@ -1007,6 +1027,9 @@ fn paced_loop(
         let n = u64::from(send(sent, want)?);
         sent += n;
         progress.add(n);
+        if n < u64::from(want) {
+            progress.held.fetch_add(1, Ordering::Relaxed);
+        }
     }
     Ok(GenResult {
         frames: sent,

@@ -393,7 +393,7 @@ pub(super) fn measure(
         BenchMode::L2fwd => "macswap",
     };
     let mut tp = Testpmd::start(lab, host, peer, fwd, size, cpu)?;
-    type Window = (f64, u64, u64, GenCpu, Option<f64>);
+    type Window = (f64, u64, u64, GenCpu, Option<f64>, bool);
     let window = (|| -> Result<Window, CellError> {
         tp.start_forwarding()?;
         let gen_stop = Arc::new(AtomicBool::new(false));
@@ -409,6 +409,7 @@ pub(super) fn measure(
             )?),
         };
         let sent = || g.as_ref().map(|g| g.progress.frames());
+        let held = || g.as_ref().map_or(0, |g| g.progress.held_back());
         std::thread::sleep(Duration::from_secs_f64(warmup));
         let pid = tp.child.id();
         tp.stats()?;
@@ -418,7 +419,7 @@ pub(super) fn measure(
             far.try_stats()?.rx_packets,
             Instant::now(),
         );
-        let (g0, o0) = (CpuTimes::now(gen_cpu), sent());
+        let (g0, o0, h0) = (CpuTimes::now(gen_cpu), sent(), held());
         std::thread::sleep(Duration::from_secs_f64(seconds));
         tp.stats()?;
         let (c1, s1, f1, dt) = (
@@ -427,7 +428,7 @@ pub(super) fn measure(
             far.try_stats()?.rx_packets,
             t0.elapsed().as_secs_f64(),
         );
-        let (g1, o1) = (CpuTimes::now(gen_cpu), sent());
+        let (g1, o1, h1) = (CpuTimes::now(gen_cpu), sent(), held());
         gen_stop.store(true, Ordering::SeqCst);
         if let Some(g) = g {
             join_generator(g)?;
@@ -438,13 +439,14 @@ pub(super) fn measure(
             c1.saturating_sub(c0) + s1.saturating_sub(s0),
             busy_pct(g0, g1),
             o0.zip(o1).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
+            h1 > h0,
         ))
     })();
     let out = tp.quit();
     if gro {
         lab.rx().set_gro(false)?;
     }
-    let (dt, far_delta, cpu_ns, gen_cpu_pct, offered_pps) = window?;
+    let (dt, far_delta, cpu_ns, gen_cpu_pct, offered_pps, held_back) = window?;
     let rx = nic_rx_packets(&out);
     let [.., rx0, rx1] = rx[..] else {
         return Err(CellError::Failed(anyhow::anyhow!(
@@ -469,6 +471,7 @@ pub(super) fn measure(
         drops_pct: None,
         gen_cpu_pct: gen_cpu_pct.filter(|_| mode != BenchMode::Txpush),
         offered_pps,
+        held_back,
         ns_per_packet: if handled > 0 {
             cpu_ns as f64 / handled as f64
         } else {
@@ -778,7 +781,7 @@ pub(super) fn measure_capture(
         })
         .collect();
         let pid = child.id();
-        let (t_spawn, o_spawn) = (Instant::now(), progress.frames());
+        let (t_spawn, o_spawn, h_spawn) = (Instant::now(), progress.frames(), progress.held_back());
         std::thread::sleep(Duration::from_secs_f64(warmup / 2.0));
         if let Ok(Some(st)) = child.try_wait() {
             for r in readers {
@@ -853,6 +856,7 @@ pub(super) fn measure_capture(
         Ok(RunResult {
             pps,
             offered_pps: Some(offered),
+            held_back: progress.held_back() > h_spawn,
             gen_cpu_pct: busy_pct(g0, g1),
             drops_pct: dropped.map(|d| {
                 if d + captured > 0 {
