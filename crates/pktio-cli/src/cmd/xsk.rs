@@ -461,10 +461,16 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
     if spec.mode == Mode::Txpush && frame.is_empty() {
         bail!("txpush needs a frame");
     }
-    let mut iter: u32 = 0;
+    // A stop (Ctrl-C, SIGTERM, the deadline) must be seen within
+    // 100 ms: the clock is read after every idle turn, and every
+    // BUSY_TURNS_PER_CHECK turns while packets flow (a turn is one batch,
+    // microseconds); an idle --poll wait is bounded by POLL_WAIT_MS.
+    let mut busy_turns: u32 = 0;
+    let mut was_idle = true;
     loop {
-        iter = iter.wrapping_add(1);
-        if iter % 64 == 0 {
+        busy_turns += 1;
+        if was_idle || busy_turns >= BUSY_TURNS_PER_CHECK {
+            busy_turns = 0;
             if let Some(p) = spec.probe {
                 p.cpu_ns.store(
                     pktio::host::thread_cpu_time().as_nanos() as u64,
@@ -545,11 +551,13 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             }
             _ => Ok(n == 0),
         };
+        was_idle = matches!(idle, Ok(true)) || n == 0;
         match idle {
             // An empty ring: the batch call already woke the kernel if it
-            // asked; with --poll, sleep until packets come.
+            // asked; with --poll, sleep until packets come, or until the
+            // next look at the stop flag and the deadline is due.
             Ok(true) if spec.poll => {
-                if let Err(e) = b.wait(100) {
+                if let Err(e) = b.wait(poll_timeout_ms(spec.deadline, Instant::now())) {
                     stopped_by = Some(describe_error(&e));
                     break;
                 }
@@ -598,6 +606,27 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
         accounting,
         stopped_by,
     })
+}
+
+/// Busy turns (batches) between two looks at the clock and the stop flag.
+/// A turn handles at most one batch (≤ 4096 packets, tens of µs), so 16
+/// turns stay far below the 100 ms in which a loop must see a stop while the clock costs nothing per
+/// packet.
+const BUSY_TURNS_PER_CHECK: u32 = 16;
+
+/// The longest idle `poll()` of a `--poll` loop, in ms: half of
+/// the 100 ms in which a loop must see a stop (Ctrl-C, SIGTERM, the end of
+/// `-d`), since a signal does not interrupt it (the handler runs
+/// on its own thread).
+const POLL_WAIT_MS: i32 = 50;
+
+/// The idle wait of a `--poll` loop at `now`: [`POLL_WAIT_MS`], or less
+/// when the deadline comes sooner (at least 1 ms: 0 would spin).
+fn poll_timeout_ms(deadline: Option<Instant>, now: Instant) -> i32 {
+    let left = deadline.map_or(u128::MAX, |d| {
+        d.saturating_duration_since(now).as_micros().div_ceil(1000)
+    });
+    left.clamp(1, POLL_WAIT_MS as u128) as i32
 }
 
 /// An error as one line: the error, its causes, and the hint if any.
@@ -875,6 +904,19 @@ mod tests {
         assert!(parse_bench_ip("198.19.1.1").is_ok());
         let e = parse_bench_ip("10.0.0.1").unwrap_err();
         assert!(e.contains("198.18.0.0/15"), "{e}");
+    }
+
+    #[test]
+    fn idle_waits_end_before_the_deadline_and_within_the_stop_latency() {
+        let now = Instant::now();
+        assert_eq!(poll_timeout_ms(None, now), POLL_WAIT_MS);
+        let far = now + Duration::from_secs(10);
+        assert_eq!(poll_timeout_ms(Some(far), now), POLL_WAIT_MS);
+        let soon = now + Duration::from_micros(7_200);
+        assert_eq!(poll_timeout_ms(Some(soon), now), 8);
+        assert_eq!(poll_timeout_ms(Some(now), now), 1);
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        assert_eq!(poll_timeout_ms(Some(past), now), 1);
     }
 
     #[test]
