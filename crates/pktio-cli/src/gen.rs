@@ -1084,7 +1084,7 @@ pub struct GenArgs {
     duration: Option<f64>,
     /// Pin to this CPU. Without it the live engine stays on the CPU it
     /// starts on (its two submitting threads share one CPU either way).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse_cpu)]
     cpu: Option<usize>,
     #[command(flatten)]
     frame: crate::cmd::xsk::AddrOpts,
@@ -1092,9 +1092,6 @@ pub struct GenArgs {
 
 /// Runs `pktio gen`.
 pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
-    if let Some(c) = a.cpu {
-        crate::run::check_cpus(&[c])?;
-    }
     let spec = a.frame.udp_frame();
     let target = Target::new(&a.interface, spec, (a.size - 4) as usize)?;
     if let Some(c) = a.cpu {

@@ -58,14 +58,16 @@ pub struct XskOpts {
     /// UMEM frames.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
     pub frames: u32,
-    /// RX and TX ring entries (a power of two).
-    #[arg(long, default_value_t = 2048)]
+    /// AF_XDP RX and TX ring entries (a power of two from 64 to 65536).
+    #[arg(long, default_value_t = 2048, value_parser = crate::args::parse_ring_size)]
     pub ring_size: u32,
-    /// Busy polling: SO_PREFER_BUSY_POLL with this many microseconds (20 if no value).
-    #[arg(short = 'B', long, value_name = "USECS", num_args = 0..=1, default_missing_value = "20")]
+    /// Busy polling: SO_PREFER_BUSY_POLL with this many microseconds (20 if
+    /// no value; 1 to 1000000).
+    #[arg(short = 'B', long, value_name = "USECS", num_args = 0..=1, default_missing_value = "20",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub busy_poll: Option<u32>,
-    /// Busy-poll budget (packets per busy-poll call).
-    #[arg(long, default_value_t = 64)]
+    /// Busy-poll budget (packets per busy-poll call, 1 to 65535).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_535))]
     pub busy_poll_budget: u32,
     /// Sleep in poll() when idle instead of spinning.
     #[arg(short = 'p', long)]
@@ -78,11 +80,12 @@ pub struct XskOpts {
     /// frame arrive (and are sent) as one packet of several frames.
     #[arg(long)]
     pub multi_buffer: bool,
-    /// Stop after this many seconds (default: at Ctrl-C; 5 with --lab).
-    #[arg(short = 'd', long, value_name = "SECONDS")]
+    /// Stop after this many seconds, 0.001 to 31536000 (default: at Ctrl-C;
+    /// 5 with --lab).
+    #[arg(short = 'd', long, value_name = "SECONDS", value_parser = crate::args::parse_seconds)]
     pub duration: Option<f64>,
     /// Pin the packet loop to this CPU (with --lab: default 1).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse_cpu)]
     pub cpu: Option<usize>,
     /// Print only the summary.
     #[arg(long)]
@@ -114,7 +117,7 @@ pub struct LabOpts {
     #[arg(long)]
     pub lab: bool,
     /// CPU of the lab's traffic generator.
-    #[arg(long, default_value_t = 0, requires = "lab")]
+    #[arg(long, default_value_t = 0, requires = "lab", value_parser = crate::args::parse_cpu)]
     pub gen_cpu: usize,
     /// The lab's traffic generator engine: auto (the fastest this host
     /// allows: live, then xsk, packet, raw), or one by name.
@@ -182,6 +185,14 @@ pub struct AddrOpts {
 }
 
 impl AddrOpts {
+    /// Refuses addresses pktio must not send to unless asked by name.
+    ///
+    /// # Errors
+    /// What is wrong, for a usage error.
+    pub fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The defaults: the persistent lab's addresses (`pktio lab up`).
     pub fn lab_defaults() -> AddrOpts {
         AddrOpts {
@@ -204,6 +215,27 @@ impl AddrOpts {
             dst_port: self.dst_port,
         }
     }
+}
+
+/// The kernel's headroom in front of every AF_XDP frame's data.
+const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// Refuses frames of `size` bytes (without FCS) that `ifname` cannot carry:
+/// longer than its MTU plus the 14-byte Ethernet header. (An AF_PACKET TX
+/// ring marks each such frame wrong and goes on, ~0.7 ms apiece; a socket
+/// or AF_XDP in copy mode drops it.) An MTU that cannot be read leaves the
+/// check to the open, which names a missing interface.
+pub(crate) fn check_fits_mtu(ifname: &str, size: u32) -> anyhow::Result<()> {
+    let Ok(mtu) = pktio::packet::interface_mtu(ifname) else {
+        return Ok(());
+    };
+    let max = mtu.saturating_add(14);
+    anyhow::ensure!(
+        size <= max,
+        "-s {size}: {ifname} has MTU {mtu}, so it carries frames of up to {max} bytes \
+         (without FCS); use -s {max} or less, or raise its MTU (ip link set {ifname} mtu N)"
+    );
+    Ok(())
 }
 
 /// The index of `ifname` in this network namespace, with a clear error.
@@ -336,6 +368,43 @@ impl XskOpts {
                 }
             }
         }
+    }
+
+    /// Refuses combinations of flags that no run can honour, before
+    /// anything is opened: a queue on a backend that cannot bind one, a
+    /// frame longer than an AF_XDP frame holds. `frame`: txpush's frames.
+    ///
+    /// # Errors
+    /// What is wrong and what to do instead, for a usage error.
+    pub(crate) fn check(&self, frame: Option<&FrameOpts>) -> Result<(), String> {
+        let packet_socket = matches!(
+            self.backend,
+            BackendKind::PacketV2 | BackendKind::PacketV3 | BackendKind::Uring
+        );
+        if packet_socket && self.queue != 0 {
+            return Err(format!(
+                "-q {}: the {} backend (AF_PACKET) sees every queue of the interface and cannot \
+                 bind one; leave out -q, or use --backend xdp or xdp-skb to take one queue",
+                self.queue, self.backend
+            ));
+        }
+        if let Some(f) = frame {
+            let may_be_xdp = matches!(
+                self.backend,
+                BackendKind::Auto | BackendKind::Xdp | BackendKind::XdpSkb
+            );
+            let per_frame = self.frame_size - XDP_PACKET_HEADROOM;
+            if may_be_xdp && !self.multi_buffer && f.size > per_frame {
+                return Err(format!(
+                    "-s {}: AF_XDP sends at most {per_frame} bytes from a {}-byte UMEM frame \
+                     ({} less the kernel's 256-byte XDP_PACKET_HEADROOM); use -s {per_frame} or \
+                     less, --multi-buffer (kernel 6.6), or --backend v3, v2 or uring",
+                    f.size, self.frame_size, self.frame_size
+                ));
+            }
+            f.addr.check()?;
+        }
+        Ok(())
     }
 
     fn deadline(&self, default: Option<f64>) -> anyhow::Result<Option<Instant>> {
@@ -514,7 +583,12 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             Mode::Txpush => {
                 let len = frame.len();
                 b.tx_batch(batch, |buf| {
-                    buf.get_mut(..len)?.copy_from_slice(&frame);
+                    // A frame longer than the slot is still asked for: the
+                    // backend refuses it (PacketTooLong) and the loop stops
+                    // saying so, instead of sending nothing, silently.
+                    if let Some(dst) = buf.get_mut(..len) {
+                        dst.copy_from_slice(&frame);
+                    }
                     Some(len)
                 })
                 .map(|n| (n, n as u64 * len as u64))
@@ -695,6 +769,9 @@ fn run_on_interface(
     let stop = stop_flag();
     let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
     let quiet = opts.quiet || opts.json;
+    if let Some(f) = frame {
+        check_fits_mtu(ifname, f.size)?;
+    }
     let mut b = opts.open(ifname, mode, quiet)?;
     let s = run_loop(
         &mut b,
@@ -801,21 +878,26 @@ fn run_in_lab(
         pin_to_cpu(cpu)?;
         let ifname = measured_host.ifname().to_string();
         let frame_arg = (mode == Mode::Txpush).then_some((&spec, size));
-        opts.open(&ifname, mode, quiet).and_then(|mut b| {
-            run_loop(
-                &mut b,
-                &LoopSpec {
-                    mode,
-                    frame: frame_arg,
-                    stop: &stop,
-                    deadline,
-                    quiet,
-                    probe: None,
-                    batch: opts.batch,
-                    poll: opts.poll,
-                },
-            )
-        })
+        let fits = match frame_arg {
+            Some(_) => check_fits_mtu(&ifname, size),
+            None => Ok(()),
+        };
+        fits.and_then(|()| opts.open(&ifname, mode, quiet))
+            .and_then(|mut b| {
+                run_loop(
+                    &mut b,
+                    &LoopSpec {
+                        mode,
+                        frame: frame_arg,
+                        stop: &stop,
+                        deadline,
+                        quiet,
+                        probe: None,
+                        batch: opts.batch,
+                        poll: opts.poll,
+                    },
+                )
+            })
     };
     gen_stop.store(true, Ordering::SeqCst);
     let gen_result = generator.map(|g| g.join());
@@ -867,6 +949,9 @@ fn run_in_lab(
 
 /// Runs `pktio rxdrop`.
 pub fn rxdrop(a: RxdropArgs) -> anyhow::Result<ExitCode> {
+    if let Err(m) = a.xsk.check(None) {
+        crate::args::usage_error(m);
+    }
     if a.lab.lab {
         return run_in_lab(Mode::Rxdrop, &a.xsk, &a.lab, None);
     }
@@ -875,6 +960,9 @@ pub fn rxdrop(a: RxdropArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `pktio txpush`.
 pub fn txpush(a: TxpushArgs) -> anyhow::Result<ExitCode> {
+    if let Err(m) = a.xsk.check(Some(&a.frame)) {
+        crate::args::usage_error(m);
+    }
     if a.lab.lab {
         return run_in_lab(Mode::Txpush, &a.xsk, &a.lab, Some(&a.frame));
     }
@@ -883,6 +971,9 @@ pub fn txpush(a: TxpushArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `pktio l2fwd`.
 pub fn l2fwd(a: L2fwdArgs) -> anyhow::Result<ExitCode> {
+    if let Err(m) = a.xsk.check(None) {
+        crate::args::usage_error(m);
+    }
     if a.lab.lab {
         return run_in_lab(Mode::L2fwd, &a.xsk, &a.lab, None);
     }
