@@ -1088,10 +1088,23 @@ pub struct GenArgs {
     cpu: Option<usize>,
     #[command(flatten)]
     frame: crate::cmd::xsk::AddrOpts,
+    /// Allow sending on an interface outside a pktio lab (frames go onto
+    /// its wire). Not needed in a lab of `pktio lab up`.
+    #[arg(long)]
+    take_over: bool,
 }
 
 /// Runs `pktio gen`.
 pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
+    if let Err(m) = a.frame.check() {
+        crate::args::usage_error(m);
+    }
+    crate::cmd::xsk::consent(
+        "gen",
+        &a.interface,
+        "send generated frames onto its wire",
+        a.take_over,
+    )?;
     let spec = a.frame.udp_frame();
     let target = Target::new(&a.interface, spec, (a.size - 4) as usize)?;
     if let Some(c) = a.cpu {

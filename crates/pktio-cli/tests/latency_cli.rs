@@ -324,7 +324,14 @@ fn named_interfaces_answer_and_the_histogram_holds_the_pings_answered() {
     let json = dir.join("lat.json");
     let o = ns
         .exec(env!("CARGO_BIN_EXE_pktio"))
-        .args(["latency", "--pinger-if", &a, "--ponger-if", &b])
+        .args([
+            "latency",
+            "--pinger-if",
+            &a,
+            "--ponger-if",
+            &b,
+            "--take-over",
+        ])
         .args(["--backends", "xdp,v2", "--count", "100", "--warmup", "10"])
         .args(["--runs", "1", "--timeout-ms", "2000", "--json"])
         .arg(&json)

@@ -233,3 +233,188 @@ fn values_are_refused_before_anything_is_opened() {
         );
     }
 }
+
+/// `pktio ARGS` in a fresh network namespace of its own (`unshare --net`),
+/// holding only a loopback that is down and has no address: an interface
+/// pktio did not build, and nothing of the host's. `None` without unshare.
+fn pktio_in_fresh_netns(args: &[&str]) -> Option<std::process::Output> {
+    let o = std::process::Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(PKTIO)
+        .args(args)
+        .output()
+        .ok()?;
+    Some(o)
+}
+
+/// Taking over or sending on an interface pktio did not build needs
+/// `--take-over`, and is announced before it starts (before: rxdrop, l2fwd,
+/// txpush, gen and latency ran on any interface without a word).
+#[test]
+fn interfaces_outside_a_lab_need_take_over() {
+    require_root!();
+    for args in [
+        &["rxdrop", "-i", "lo", "-d", "1"][..],
+        &["l2fwd", "-i", "lo", "-d", "1"],
+        &["txpush", "-i", "lo", "-d", "1"],
+        &["gen", "-i", "lo", "-n", "1"],
+        &["rxdrop", "-i", "lo", "-d", "1", "--backend", "v3"],
+    ] {
+        let Some(o) = pktio_in_fresh_netns(args) else {
+            eprintln!("SKIPPED interfaces_outside_a_lab_need_take_over: unshare (util-linux) not installed");
+            return;
+        };
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(
+            t.contains("lo is not an interface of a pktio lab")
+                && t.contains("--take-over")
+                && t.contains("--lab"),
+            "{args:?}: {t}"
+        );
+        assert!(
+            !t.contains("packets in") && !t.contains("frames of"),
+            "nothing ran: {t}"
+        );
+    }
+    // Given, the run says what it will do before it starts.
+    let o = pktio_in_fresh_netns(&["rxdrop", "-i", "lo", "-d", "0.2", "--take-over"]).unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains("rxdrop: --take-over: will take every packet arriving on queue 0 away from the host on lo"),
+        "{t}"
+    );
+    // latency's named interfaces too.
+    let o = pktio_in_fresh_netns(&["latency", "--pinger-if", "lo", "--ponger-if", "lo2"]).unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+}
+
+/// In a pktio lab nothing changes: no flag, no announcement.
+#[test]
+fn a_lab_interface_needs_no_consent() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let o = pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "0.3", "--quiet"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(!t.contains("--take-over"), "{t}");
+}
+
+/// Sends `n` UDP frames from `lab`'s gen end, from `src` to `dst`.
+fn send_from_gen(lab: &Lab, src: [u8; 4], dst: [u8; 4], n: usize) {
+    let gen = lab.gen();
+    let (ifname, smac, dmac) = (gen.ifname().to_string(), gen.mac(), lab.rx().mac());
+    gen.run(move || {
+        let sock = pktio::packet::PacketSocket::open(&ifname).unwrap();
+        sock.bind(false).unwrap();
+        let spec = pktio::wire::UdpFrame {
+            src_mac: smac,
+            dst_mac: dmac,
+            src_ip: src.into(),
+            dst_ip: dst.into(),
+            src_port: 9,
+            dst_port: 9,
+        };
+        let mut frame = vec![0u8; 60];
+        spec.emit(b"pktio test", 60, &mut frame).unwrap();
+        let mut sent = 0;
+        while sent < n {
+            if sock.send(&frame).unwrap() {
+                sent += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    });
+}
+
+/// l2fwd sends back only frames whose source and destination are in the
+/// benchmarking range, and counts the others (before: a frame to 8.8.8.8
+/// went back onto the wire); `--reflect-any` sends back all.
+#[test]
+fn l2fwd_reflects_only_the_benchmarking_range() {
+    require_root!();
+    for (extra, reflected, dropped) in [(None, 40, 80), (Some("--reflect-any"), 120, 0)] {
+        let lab = Lab::new().unwrap();
+        let rx = lab.rx();
+        let mut cmd = rx.command(PKTIO);
+        cmd.args(["l2fwd", "-i", rx.ifname(), "--backend", "xdp", "-d", "2"]);
+        cmd.args(extra);
+        let mut run = Watched::start(cmd);
+        run.wait_for("l2fwd: xdp", Duration::from_secs(20));
+        let (inside, outside) = (
+            lab.gen().addr().ip().octets(),
+            lab.rx().addr().ip().octets(),
+        );
+        send_from_gen(&lab, inside, outside, 40);
+        send_from_gen(&lab, inside, [8, 8, 8, 8], 40);
+        send_from_gen(&lab, [10, 1, 2, 3], outside, 40);
+        let Some((st, _)) = run.exit_within(Duration::from_secs(20)) else {
+            panic!("l2fwd did not end");
+        };
+        let err = run.stderr();
+        let out =
+            String::from_utf8_lossy(&run.child.wait_with_output().unwrap().stdout).to_string();
+        let t = format!("{st:?}\n{out}\n{err}");
+        assert!(st.success(), "{t}");
+        assert_eq!(
+            cli_support::number_after(&out, "l2fwd: "),
+            Some(reflected),
+            "{extra:?}: {t}"
+        );
+        assert_eq!(
+            cli_support::number_after(&out, "not reflected: ").unwrap_or(0),
+            dropped,
+            "{extra:?}: {t}"
+        );
+    }
+}
+
+/// A broadcast or multicast destination MAC needs `--allow-broadcast`.
+#[test]
+fn broadcast_and_multicast_destinations_need_a_flag() {
+    for args in [
+        &[
+            "txpush",
+            "--lab",
+            "--dst-mac",
+            "ff:ff:ff:ff:ff:ff",
+            "-d",
+            "1",
+        ][..],
+        &[
+            "txpush",
+            "-i",
+            "pktio-noif0",
+            "--dst-mac",
+            "01:00:5e:00:00:01",
+        ],
+        &[
+            "gen",
+            "-i",
+            "pktio-noif0",
+            "--dst-mac",
+            "33:33:00:00:00:01",
+            "-n",
+            "1",
+        ],
+    ] {
+        let o = cli_support::pktio().args(args).output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains("--allow-broadcast"), "{args:?}: {t}");
+    }
+    // Asked by name: accepted (the parse goes on to the next check).
+    let o = cli_support::pktio()
+        .args(["gen", "-i", "pktio-noif0", "--dst-mac", "ff:ff:ff:ff:ff:ff"])
+        .args(["--allow-broadcast", "-n", "1"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains("not found") && !t.contains("--allow-broadcast"),
+        "{t}"
+    );
+}

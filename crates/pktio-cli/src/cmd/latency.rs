@@ -142,6 +142,11 @@ pub struct LatencyArgs {
     /// instead of the lab (needs --pinger-if).
     #[arg(long, value_name = "IF")]
     ponger_if: Option<String>,
+    /// Allow --pinger-if and --ponger-if outside a pktio lab: both ends
+    /// take every packet arriving on queue 0 away from the host (its
+    /// connections on that queue stop) and send frames onto the wire.
+    #[arg(long)]
+    take_over: bool,
     /// The pinger's IPv4 address with --pinger-if (in 198.18.0.0/15)
     /// [default: 198.18.0.1].
     #[arg(long, value_name = "IP", value_parser = parse_bench_ip)]
@@ -473,6 +478,16 @@ fn ipv4_forwarding() -> bool {
 pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
     // Every number was checked when the flags were parsed (crate::args).
     let ifs = if_pair(&a)?;
+    if let Some(p) = &ifs {
+        for (role, ifname) in [("pinger", &p.pinger.0), ("ponger", &p.ponger.0)] {
+            crate::cmd::xsk::consent(
+                &format!("latency ({role})"),
+                ifname,
+                "take every packet arriving on queue 0 away from the host and send frames onto its wire",
+                a.take_over,
+            )?;
+        }
+    }
     let lab;
     let pair = match ifs {
         Some(p) => Pair::on_interfaces(p)?,

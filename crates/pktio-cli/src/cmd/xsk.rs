@@ -125,6 +125,17 @@ pub struct LabOpts {
     pub generator: crate::gen::Engine,
 }
 
+/// Consent to run on an interface that pktio did not build.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConsentOpts {
+    /// Allow running on an interface outside a pktio lab: rxdrop and l2fwd
+    /// take every packet arriving on the queue away from the host (its
+    /// connections on that queue stop) and txpush and l2fwd send frames
+    /// onto the wire. Not needed with --lab, or in a lab of `pktio lab up`.
+    #[arg(long)]
+    pub take_over: bool,
+}
+
 /// Arguments of `pktio rxdrop`.
 #[derive(Debug, clap::Args)]
 pub struct RxdropArgs {
@@ -132,6 +143,8 @@ pub struct RxdropArgs {
     xsk: XskOpts,
     #[command(flatten)]
     lab: LabOpts,
+    #[command(flatten)]
+    consent: ConsentOpts,
 }
 
 /// Arguments of `pktio txpush`.
@@ -143,6 +156,8 @@ pub struct TxpushArgs {
     lab: LabOpts,
     #[command(flatten)]
     frame: FrameOpts,
+    #[command(flatten)]
+    consent: ConsentOpts,
 }
 
 /// Arguments of `pktio l2fwd`.
@@ -152,6 +167,14 @@ pub struct L2fwdArgs {
     xsk: XskOpts,
     #[command(flatten)]
     lab: LabOpts,
+    #[command(flatten)]
+    consent: ConsentOpts,
+    /// Reflect every frame. Without it l2fwd sends back only IPv4 frames
+    /// whose source and destination are in 198.18.0.0/15, and IPv6 frames
+    /// in 2001:2::/48 (the benchmarking ranges), and drops and counts the
+    /// others.
+    #[arg(long)]
+    reflect_any: bool,
 }
 
 /// The frames txpush sends.
@@ -182,6 +205,10 @@ pub struct AddrOpts {
     /// UDP destination port.
     #[arg(long, default_value_t = 9)]
     pub dst_port: u16,
+    /// Allow a broadcast or multicast --dst-mac (every host on the link
+    /// receives such frames).
+    #[arg(long)]
+    pub allow_broadcast: bool,
 }
 
 impl AddrOpts {
@@ -190,6 +217,18 @@ impl AddrOpts {
     /// # Errors
     /// What is wrong, for a usage error.
     pub fn check(&self) -> Result<(), String> {
+        if self.dst_mac[0] & 1 == 1 && !self.allow_broadcast {
+            let kind = if self.dst_mac == [0xff; 6] {
+                "broadcast"
+            } else {
+                "multicast"
+            };
+            return Err(format!(
+                "--dst-mac {}: a {kind} address, which every host on the link receives; \
+                 give one host's MAC, or add --allow-broadcast if that is what you want",
+                pktio_lab::fmt_mac(&self.dst_mac)
+            ));
+        }
         Ok(())
     }
 
@@ -201,6 +240,7 @@ impl AddrOpts {
             src_ip: Ipv4Addr::new(198, 18, 0, 1),
             dst_ip: Ipv4Addr::new(198, 18, 0, 2),
             dst_port: 9,
+            allow_broadcast: false,
         }
     }
 
@@ -451,6 +491,9 @@ pub struct Summary {
     pub accounting: Option<Accounting>,
     /// Why the loop stopped early, if it did.
     pub stopped_by: Option<String>,
+    /// l2fwd: frames dropped instead of reflected, their addresses outside
+    /// the benchmarking ranges ([`in_bench_range`]).
+    pub not_reflected: u64,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -516,7 +559,23 @@ pub struct LoopSpec<'a> {
 /// the deadline passes, or until the backend fails (the interface vanished,
 /// the steering program was detached): then it ends with the statistics
 /// gathered so far and says why in [`Summary::stopped_by`].
+///
+/// l2fwd reflects every frame here (the benchmark's loops, in a lab where
+/// every frame is the generator's); [`run_loop_scoped`] can keep it to the
+/// benchmarking ranges.
 pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary> {
+    run_loop_scoped(b, spec, true)
+}
+
+/// [`run_loop`]; with `reflect_any` false, l2fwd sends back only frames
+/// whose addresses are in the benchmarking ranges ([`in_bench_range`]) and
+/// drops and counts the others ([`Summary::not_reflected`]).
+pub fn run_loop_scoped(
+    b: &mut Backend,
+    spec: &LoopSpec<'_>,
+    reflect_any: bool,
+) -> anyhow::Result<Summary> {
+    let mut not_reflected = 0u64;
     let mut meter = Meter::new(Duration::from_secs(1));
     let cpu0 = pktio::host::thread_cpu_time();
     let batch = spec.batch;
@@ -596,6 +655,10 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             Mode::L2fwd => {
                 let mut bytes = 0u64;
                 b.forward_batch(batch, |p| {
+                    if !reflect_any && !in_bench_range(p) {
+                        not_reflected += 1;
+                        return false;
+                    }
                     swap_macs(p);
                     bytes += p.len() as u64;
                     true
@@ -679,7 +742,98 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
         stats: b.stats().unwrap_or_default(),
         accounting,
         stopped_by,
+        not_reflected,
     })
+}
+
+/// Whether `frame` (Ethernet, at most one VLAN tag) is IPv4 with source and
+/// destination in 198.18.0.0/15, or IPv6 with both in 2001:2::/48: the
+/// benchmarking ranges (RFC 2544, RFC 5180), the only frames l2fwd sends
+/// back unless told otherwise. Anything else (other protocols, truncated
+/// headers) is not.
+pub fn in_bench_range(frame: &[u8]) -> bool {
+    let be16 = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (mut ethertype, mut ip) = (be16(12), 14);
+    if matches!(ethertype, Some(0x8100 | 0x88a8)) {
+        (ethertype, ip) = (be16(16), 18);
+    }
+    let v4 = |a: &[u8]| a[0] == 198 && a[1] & 0xfe == 18;
+    let v6 = |a: &[u8]| a[..6] == [0x20, 0x01, 0x00, 0x02, 0x00, 0x00];
+    match ethertype {
+        Some(0x0800) => match (frame.get(ip + 12..ip + 16), frame.get(ip + 16..ip + 20)) {
+            (Some(src), Some(dst)) => v4(src) && v4(dst),
+            _ => false,
+        },
+        Some(0x86dd) => match (frame.get(ip + 8..ip + 24), frame.get(ip + 24..ip + 40)) {
+            (Some(src), Some(dst)) => v6(src) && v6(dst),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether `ifname` is the veth of a pktio lab: the calling thread's
+/// network namespace holds only loopback and this veth, which has an
+/// address in 198.18.0.0/15 (what `Lab` and `pktio lab up` build). Anything
+/// that cannot be read counts as "no".
+pub(crate) fn in_pktio_lab(ifname: &str) -> bool {
+    let Ok(ns) = std::fs::File::open("/proc/thread-self/ns/net") else {
+        return false;
+    };
+    let Ok(links) = pktio_lab::list_links(std::os::fd::AsFd::as_fd(&ns)) else {
+        return false;
+    };
+    let only_lab = links
+        .iter()
+        .all(|l| l.ifname == "lo" || (l.ifname == ifname && l.is_veth()));
+    let present = links.iter().any(|l| l.ifname == ifname);
+    let in_range = pktio::host::interface_addrs()
+        .unwrap_or_default()
+        .iter()
+        .any(|a| {
+            a.name == ifname
+                && matches!(a.addr, std::net::IpAddr::V4(v4) if pktio_lab::LabAddr::in_range(v4))
+        });
+    only_lab && present && in_range
+}
+
+/// What a mode does to an interface, in words.
+fn takes(mode: Mode, queue: u32) -> String {
+    match mode {
+        Mode::Rxdrop => format!("take every packet arriving on queue {queue} away from the host"),
+        Mode::Txpush => "send generated frames onto its wire".to_string(),
+        Mode::L2fwd => format!(
+            "take every packet arriving on queue {queue} away from the host and send frames \
+             back onto its wire"
+        ),
+    }
+}
+
+/// Consent before touching `ifname`: an interface of a pktio lab needs
+/// none; any other needs `--take-over`, and is told about before the run
+/// starts. A missing interface is named first.
+///
+/// # Errors
+/// The interface does not exist; without `--take-over` the run ends with
+/// a usage error.
+pub(crate) fn consent(what: &str, ifname: &str, does: &str, take_over: bool) -> anyhow::Result<()> {
+    ifindex(ifname)?;
+    if in_pktio_lab(ifname) {
+        return Ok(());
+    }
+    if !take_over {
+        crate::args::usage_error(format!(
+            "{ifname} is not an interface of a pktio lab: {what} would {does}. Add --take-over \
+             if that is what you want; to try pktio without touching a real interface, use --lab \
+             (or `pktio lab up`)"
+        ));
+    }
+    eprintln!("{what}: --take-over: will {does} on {ifname} until the run ends");
+    Ok(())
 }
 
 /// Busy turns (batches) between two looks at the clock and the stop flag.
@@ -751,6 +905,13 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
             a.unaccounted()
         );
     }
+    if s.not_reflected > 0 {
+        println!(
+            "  not reflected: {} frames with an address outside 198.18.0.0/15 or 2001:2::/48 \
+             (dropped; --reflect-any sends back every frame)",
+            s.not_reflected
+        );
+    }
     if let Some(w) = &s.stopped_by {
         println!("  stopped early: {w}");
     }
@@ -761,8 +922,16 @@ fn run_on_interface(
     mode: Mode,
     opts: &XskOpts,
     frame: Option<&FrameOpts>,
+    consent_opts: &ConsentOpts,
+    reflect_any: bool,
 ) -> anyhow::Result<ExitCode> {
     let ifname = opts.interface()?;
+    consent(
+        mode.name(),
+        ifname,
+        &takes(mode, opts.queue),
+        consent_opts.take_over,
+    )?;
     if let Some(cpu) = opts.cpu {
         pin_to_cpu(cpu)?;
     }
@@ -773,7 +942,7 @@ fn run_on_interface(
         check_fits_mtu(ifname, f.size)?;
     }
     let mut b = opts.open(ifname, mode, quiet)?;
-    let s = run_loop(
+    let s = run_loop_scoped(
         &mut b,
         &LoopSpec {
             mode,
@@ -785,6 +954,7 @@ fn run_on_interface(
             batch: opts.batch,
             poll: opts.poll,
         },
+        reflect_any,
     )?;
     print_summary(&s, opts.json)?;
     Ok(if s.stopped_by.is_some() {
@@ -802,6 +972,7 @@ fn run_in_lab(
     opts: &XskOpts,
     lab_opts: &LabOpts,
     frame: Option<&FrameOpts>,
+    reflect_any: bool,
 ) -> anyhow::Result<ExitCode> {
     if opts.interface.is_some() {
         bail!("--lab builds its own interfaces: drop -i");
@@ -884,7 +1055,7 @@ fn run_in_lab(
         };
         fits.and_then(|()| opts.open(&ifname, mode, quiet))
             .and_then(|mut b| {
-                run_loop(
+                run_loop_scoped(
                     &mut b,
                     &LoopSpec {
                         mode,
@@ -896,6 +1067,7 @@ fn run_in_lab(
                         batch: opts.batch,
                         poll: opts.poll,
                     },
+                    reflect_any,
                 )
             })
     };
@@ -953,9 +1125,9 @@ pub fn rxdrop(a: RxdropArgs) -> anyhow::Result<ExitCode> {
         crate::args::usage_error(m);
     }
     if a.lab.lab {
-        return run_in_lab(Mode::Rxdrop, &a.xsk, &a.lab, None);
+        return run_in_lab(Mode::Rxdrop, &a.xsk, &a.lab, None, true);
     }
-    run_on_interface(Mode::Rxdrop, &a.xsk, None)
+    run_on_interface(Mode::Rxdrop, &a.xsk, None, &a.consent, true)
 }
 
 /// Runs `pktio txpush`.
@@ -964,9 +1136,9 @@ pub fn txpush(a: TxpushArgs) -> anyhow::Result<ExitCode> {
         crate::args::usage_error(m);
     }
     if a.lab.lab {
-        return run_in_lab(Mode::Txpush, &a.xsk, &a.lab, Some(&a.frame));
+        return run_in_lab(Mode::Txpush, &a.xsk, &a.lab, Some(&a.frame), true);
     }
-    run_on_interface(Mode::Txpush, &a.xsk, Some(&a.frame))
+    run_on_interface(Mode::Txpush, &a.xsk, Some(&a.frame), &a.consent, true)
 }
 
 /// Runs `pktio l2fwd`.
@@ -975,9 +1147,9 @@ pub fn l2fwd(a: L2fwdArgs) -> anyhow::Result<ExitCode> {
         crate::args::usage_error(m);
     }
     if a.lab.lab {
-        return run_in_lab(Mode::L2fwd, &a.xsk, &a.lab, None);
+        return run_in_lab(Mode::L2fwd, &a.xsk, &a.lab, None, a.reflect_any);
     }
-    run_on_interface(Mode::L2fwd, &a.xsk, None)
+    run_on_interface(Mode::L2fwd, &a.xsk, None, &a.consent, a.reflect_any)
 }
 
 #[cfg(test)]
