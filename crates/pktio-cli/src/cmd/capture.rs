@@ -151,6 +151,9 @@ pub struct CaptureArgs {
     /// Do not resolve addresses and ports (never done; accepted as in tcpdump, also -nn).
     #[arg(short = 'n', action = clap::ArgAction::Count)]
     numeric: u8,
+    /// Absolute TCP sequence numbers (always so; accepted as in tcpdump).
+    #[arg(short = 'S')]
+    absolute_seq: bool,
     /// Print the link-level header on each line (MACs, ethertype, length).
     #[arg(short = 'e')]
     link_level: bool,
