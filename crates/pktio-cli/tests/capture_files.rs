@@ -68,7 +68,11 @@ fn lines_are_tcpdumps_for_every_output_form() {
             let ours = pktio_r(&args);
             assert!(ours.status.success(), "{args:?}: {}", text(&ours));
             let theirs = tcpdump_r(&args);
-            assert!(theirs.status.success(), "tcpdump {args:?}: {}", text(&theirs));
+            assert!(
+                theirs.status.success(),
+                "tcpdump {args:?}: {}",
+                text(&theirs)
+            );
             assert_eq!(
                 stdout(&ours),
                 stdout(&theirs),
@@ -79,7 +83,15 @@ fn lines_are_tcpdumps_for_every_output_form() {
     // With a filter, the same packets (the VLAN-tagged frame left out: the
     // filter's VLAN semantics are the differential test's).
     let untagged = dir.write("untagged.pcap", &pcap(1, &without_vlan()));
-    for f in ["udp", "icmp", "arp", "ip6", "tcp", "udp dst port 9", "not ip"] {
+    for f in [
+        "udp",
+        "icmp",
+        "arp",
+        "ip6",
+        "tcp",
+        "udp dst port 9",
+        "not ip",
+    ] {
         let ours = pktio_r(&["-r", s(&untagged), f]);
         let theirs = tcpdump_r(&["-r", s(&untagged), f]);
         assert_eq!(stdout(&ours), stdout(&theirs), "filter {f:?}");
@@ -107,9 +119,32 @@ fn cooked_and_raw_files_are_filtered_at_the_right_offsets() {
         })
         .collect();
     let cases = [
-        ("sll", 113, &v1, &[("udp", 2), ("udp dst port 9", 2), ("icmp", 1), ("arp", 1), ("tcp dst port 4000", 2), ("ip6", 1), ("src host 198.18.0.1", 5)][..]),
-        ("sll2", 276, &v2, &[("udp", 2), ("ip and udp port 4242", 1), ("arp", 1)][..]),
-        ("raw", 101, &raw, &[("udp", 2), ("ip6", 1), ("tcp", 2), ("icmp", 1)][..]),
+        (
+            "sll",
+            113,
+            &v1,
+            &[
+                ("udp", 2),
+                ("udp dst port 9", 2),
+                ("icmp", 1),
+                ("arp", 1),
+                ("tcp dst port 4000", 2),
+                ("ip6", 1),
+                ("src host 198.18.0.1", 5),
+            ][..],
+        ),
+        (
+            "sll2",
+            276,
+            &v2,
+            &[("udp", 2), ("ip and udp port 4242", 1), ("arp", 1)][..],
+        ),
+        (
+            "raw",
+            101,
+            &raw,
+            &[("udp", 2), ("ip6", 1), ("tcp", 2), ("icmp", 1)][..],
+        ),
         ("raw12", 12, &raw, &[("udp", 2)][..]),
     ];
     for (name, linktype, records, filters) in cases {
@@ -117,7 +152,12 @@ fn cooked_and_raw_files_are_filtered_at_the_right_offsets() {
         for (f, want) in filters {
             let o = pktio_r(&["-r", s(&file), f]);
             assert!(o.status.success(), "{name} {f}: {}", text(&o));
-            assert_eq!(stdout(&o).lines().count(), *want, "{name} {f}: {}", text(&o));
+            assert_eq!(
+                stdout(&o).lines().count(),
+                *want,
+                "{name} {f}: {}",
+                text(&o)
+            );
             if linktype != 12 && have_tcpdump("cooked_and_raw_files (tcpdump part)") {
                 let t = tcpdump_r(&["-r", s(&file), f]);
                 assert_eq!(stdout(&t).lines().count(), *want, "tcpdump {name} {f}");
@@ -160,7 +200,10 @@ fn an_unsupported_link_type_is_an_error() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("link type 105 is not supported"), "{e}");
-    assert!(e.contains("LINUX_SLL (113)"), "names what is supported: {e}");
+    assert!(
+        e.contains("LINUX_SLL (113)"),
+        "names what is supported: {e}"
+    );
     assert!(o.stdout.is_empty());
 }
 
@@ -204,7 +247,10 @@ fn a_symbolic_link_at_w_is_not_followed() {
         assert!(e.contains("is a symbolic link"), "{e}");
     }
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert!(!planted.exists(), "nothing created through the dangling link");
+    assert!(
+        !planted.exists(),
+        "nothing created through the dangling link"
+    );
     // A plain file is written (and overwritten) as before.
     let plain = dir.path("plain.pcap");
     for _ in 0..2 {
@@ -217,7 +263,10 @@ fn a_symbolic_link_at_w_is_not_followed() {
 fn filter_from_a_file_and_the_compiled_program() {
     let dir = TempDir::new("cap-f");
     let input = dir.write("in.pcap", &pcap(1, &without_vlan()));
-    let ffile = dir.write("f.txt", b"# DNS-ish\nudp   # the transport\n and dst port 9\n");
+    let ffile = dir.write(
+        "f.txt",
+        b"# DNS-ish\nudp   # the transport\n and dst port 9\n",
+    );
     let o = pktio_r(&["-r", s(&input), "-F", s(&ffile)]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(stdout(&o).lines().count(), 2, "{}", text(&o));

@@ -95,7 +95,12 @@ pub fn corpus() -> Vec<Vec<u8>> {
         eth(MAC2, MAC1, 0x0800, &ipv4(17, &u)),
         eth(MAC2, MAC1, 0x0800, &ipv4(1, &icmp)),
         eth(MAC2, MAC1, 0x0800, &ipv4(6, &tcp(0x02, b""))),
-        eth(MAC2, MAC1, 0x0800, &ipv4(6, &tcp(0x18, b"GET / HTTP/1.0\r\n"))),
+        eth(
+            MAC2,
+            MAC1,
+            0x0800,
+            &ipv4(6, &tcp(0x18, b"GET / HTTP/1.0\r\n")),
+        ),
         eth([0xff; 6], MAC1, 0x0806, &arp),
         eth(MAC2, MAC1, 0x86dd, &ip6),
         eth(MAC2, MAC1, 0x8100, &tagged),
@@ -126,16 +131,19 @@ pub fn to_sll2(frame: &[u8]) -> Vec<u8> {
 /// A microsecond pcap file of `linktype` holding `records`, one second apart.
 pub fn pcap(linktype: u32, records: &[Vec<u8>]) -> Vec<u8> {
     let mut f = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     f.extend_from_slice(&2u16.to_le_bytes());
     f.extend_from_slice(&4u16.to_le_bytes());
     for v in [0u32, 0, 262_144, linktype] {
         f.extend_from_slice(&v.to_le_bytes());
     }
     for (i, r) in records.iter().enumerate() {
-        for v in [1_700_000_000 + i as u32, 123_456 + i as u32, r.len() as u32, r.len() as u32] {
+        for v in [
+            1_700_000_000 + i as u32,
+            123_456 + i as u32,
+            r.len() as u32,
+            r.len() as u32,
+        ] {
             f.extend_from_slice(&v.to_le_bytes());
         }
         f.extend_from_slice(r);
