@@ -205,12 +205,29 @@ pub(crate) fn interface_up(ifname: &str) -> Result<u32, CaptureError> {
     Ok(ifindex)
 }
 
+/// The most UMEM frames a capture takes over all its queues (65536
+/// frames of 4 KiB: 256 MiB), unless one queue alone is given more: an
+/// interface with hundreds of queues gets smaller UMEMs, not gigabytes.
+pub const MAX_TOTAL_FRAMES: u32 = 65_536;
+/// The fewest UMEM frames a queue gets under [`MAX_TOTAL_FRAMES`] (a
+/// 64-entry RX ring).
+pub const MIN_QUEUE_FRAMES: u32 = 128;
+
+/// UMEM frames per queue for `queues` queues when `frames` were asked for
+/// each: `frames`, or less so the total stays within
+/// `max(MAX_TOTAL_FRAMES, frames)`, but never below [`MIN_QUEUE_FRAMES`].
+pub fn frames_per_queue(frames: u32, queues: u32) -> u32 {
+    let total = MAX_TOTAL_FRAMES.max(frames);
+    frames.min((total / queues.max(1)).max(MIN_QUEUE_FRAMES))
+}
+
 /// The UMEMs of a capture, one per queue. Create before [`Capture::open`].
 #[derive(Debug)]
 pub struct CaptureBuffers {
     ifname: String,
     ifindex: u32,
     umems: Vec<(u32, Umem)>,
+    frames: u32,
 }
 
 impl CaptureBuffers {
@@ -239,11 +256,12 @@ impl CaptureBuffers {
             Queues::One(q) => vec![q],
             Queues::All => (0..count).collect(),
         };
+        let frames = frames_per_queue(cfg.frames, queues.len() as u32);
         let mut umems = Vec::with_capacity(queues.len());
         for q in queues {
             let umem = Umem::new(UmemConfig {
                 frame_size: 4096,
-                frame_count: cfg.frames,
+                frame_count: frames,
                 ..UmemConfig::default()
             })?;
             umems.push((q, umem));
@@ -252,12 +270,18 @@ impl CaptureBuffers {
             ifname: cfg.ifname.clone(),
             ifindex,
             umems,
+            frames,
         })
     }
 
     /// The queues, in order.
     pub fn queues(&self) -> Vec<u32> {
         self.umems.iter().map(|(q, _)| *q).collect()
+    }
+
+    /// UMEM frames of each queue (see [`frames_per_queue`]).
+    pub fn frames_per_queue(&self) -> u32 {
+        self.frames
     }
 }
 
@@ -338,11 +362,16 @@ impl<'b> Capture<'b> {
         let program =
             XskProgram::attach_code(&buffers.ifname, buffers.ifindex, cfg.attach, slots, &code)?;
         let link_before = link_state(buffers.ifindex).ok().and_then(|s| s.counters);
+        // The ring holds at most half the queue's frames (the rest wait on
+        // the fill ring), as a power of two.
+        let half = (buffers.frames / 2).max(1);
+        let fit = 1u32 << (31 - half.leading_zeros());
+        let ring_size = cfg.ring_size.min(fit);
         let mut sockets = Vec::with_capacity(buffers.umems.len());
         for (q, umem) in &buffers.umems {
             let mut sock = XskSocket::builder(&buffers.ifname)
                 .queue(*q)
-                .rx_size(cfg.ring_size)
+                .rx_size(ring_size)
                 .tx_size(0)
                 .bind_mode(cfg.bind)
                 .program(&program)
@@ -525,5 +554,31 @@ impl<'b> Capture<'b> {
     /// loop.
     pub fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
         self.sockets.iter().map(|s| s.sock.fd()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_stays_bounded_with_many_queues() {
+        assert_eq!(frames_per_queue(4096, 1), 4096);
+        assert_eq!(frames_per_queue(4096, 16), 4096);
+        assert_eq!(frames_per_queue(4096, 64), 1024);
+        assert_eq!(frames_per_queue(4096, 256), 256);
+        // Never below the floor: 1024 queues × 128 frames × 4 KiB = 512 MiB.
+        assert_eq!(frames_per_queue(4096, 1024), MIN_QUEUE_FRAMES);
+        // One queue gets what it asks for, past the total.
+        assert_eq!(frames_per_queue(262_144, 1), 262_144);
+        assert_eq!(frames_per_queue(262_144, 4), 65_536);
+        for q in 1..=4096 {
+            let total = u64::from(frames_per_queue(4096, q)) * u64::from(q);
+            assert!(
+                total
+                    <= u64::from(MAX_TOTAL_FRAMES).max(u64::from(MIN_QUEUE_FRAMES) * u64::from(q)),
+                "{q} queues: {total} frames"
+            );
+        }
     }
 }
