@@ -87,13 +87,23 @@ fn both_placements_measure_every_mode() {
 }
 
 #[test]
-fn bad_placements_are_refused_before_anything_runs() {
+fn bad_values_and_real_interfaces_are_refused_before_anything_runs() {
     for (args, want) in [
         (&["--napi", "irq"][..], "invalid value 'irq'"),
         (&["--napi", "thread,thread"][..], "lists `thread` twice"),
         (
             &["--napi", "thread", "-i", "lo", "--modes", "rxdrop"][..],
             "does not apply with -i lo",
+        ),
+        (
+            &["--runs", "0"][..],
+            "expected a whole number from 1 to 1000",
+        ),
+        (&["--gen-cpu", "4096"][..], "CPU 4096 does not exist"),
+        // A real interface needs consent, checked before anything opens.
+        (
+            &["-i", "lo", "--modes", "txpush"][..],
+            "Add --take-over if that is what you want",
         ),
     ] {
         let o = pktio().arg("bench").args(args).output().unwrap();

@@ -100,17 +100,17 @@ pub struct PacketBenchArgs {
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
-    /// Runs per cell; the table shows the median and min–max.
-    #[arg(long, default_value_t = 3)]
+    /// Runs per cell, 1..=1000; the table shows the median and min–max.
+    #[arg(long, default_value_t = 3, value_parser = parse_runs)]
     runs: usize,
     /// One 1-second run per cell: a quick look, not a measurement.
     #[arg(long)]
     quick: bool,
     /// CPU of the generator (and of the receive-side kernel work on veth).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::args::parse_cpu)]
     gen_cpu: usize,
     /// CPU of the measured side.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     cpu: usize,
     /// Packets per batch in the measured loop.
     #[arg(long, default_value_t = 64)]
@@ -150,9 +150,12 @@ pub struct PacketBenchArgs {
     busy_poll: bool,
     /// Measure on this real interface instead of the lab: only the measured
     /// side runs here; generate the traffic elsewhere (txpush sends to the
-    /// benchmarking range 198.18.0.0/15).
+    /// benchmarking range 198.18.0.0/15). Needs --take-over outside a
+    /// pktio lab.
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interface: Option<String>,
+    #[command(flatten)]
+    consent: super::xsk::ConsentOpts,
     /// The generator engine: auto (the fastest this host allows: live
     /// frames, then AF_XDP transmit, an AF_PACKET TX ring, a raw socket), or
     /// one by name; the environment says which ran per size and why.
@@ -434,11 +437,16 @@ fn mmss(s: f64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// `--runs`: 1..=1000 (0 would measure nothing).
+fn parse_runs(s: &str) -> Result<usize, String> {
+    crate::args::parse_u32_in(s, 1, 1000).map(|v| v as usize)
+}
+
 fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     let (runs, seconds) = if a.quick {
         (1, 1.0)
     } else {
-        (a.runs.max(1), a.seconds)
+        (a.runs, a.seconds)
     };
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
         bail!("--seconds must be between 0 and 600, not {seconds}");
@@ -465,6 +473,13 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         if a.napi.is_some() {
             bail!("--napi places the lab's receive work: it does not apply with -i {ifname}");
         }
+        super::xsk::consent(
+            "pktio bench",
+            &ifname,
+            "take every packet of queue 0 away from the host (rxdrop, l2fwd) and send frames \
+             onto it (txpush, l2fwd)",
+            a.consent.take_over,
+        )?;
         return interface_bench(&a, &ifname, runs, seconds, warmup_of(seconds));
     }
     let lab = Lab::builder()
