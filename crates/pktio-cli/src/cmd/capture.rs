@@ -77,7 +77,9 @@ With --steal, the filter is compiled into an XDP program that redirects the\n\
 matching packets into AF_XDP sockets (every receive queue, or -q Q): those packets\n\
 NO LONGER REACH THE HOST's network stack. Everything else passes untouched. Use it\n\
 on a mirror/SPAN port or a dedicated interface, never on the one you are logged in\n\
-through with a filter that matches your session.\n\n\
+through with a filter that matches your session. Above an MTU of 3504 (jumbo\n\
+frames) the --steal capture is multi-buffer (a frags-aware XDP program, XDP_USE_SG\n\
+sockets; kernel 6.6): each frame is written whole, its buffers joined.\n\n\
 Without -w, one line per packet as `tcpdump -n` prints it (local time; -t, -tt,\n\
 -ttt, -tttt, -ttttt for the other forms; -e for the link header; -x, -xx, -X, -XX,\n\
 -A for the bytes). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
@@ -664,8 +666,16 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
             );
             let cap = Capture::open(&cfg, b).map_err(with_hint)?;
             let (mode, why) = cap.attach_mode();
+            let multi = if cap.multi_buffer() {
+                format!(
+                    ", multi-buffer (MTU {}: a frame may span several UMEM frames, joined into one record)",
+                    b.mtu().map_or_else(|| "?".to_string(), |m| m.to_string())
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {:?} ({} UMEM frames each), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
+                "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {:?} ({} UMEM frames each{multi}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
                 b.queues(),
                 b.frames_per_queue(),
                 why.map(|w| format!(" ({w})")).unwrap_or_default()

@@ -214,6 +214,17 @@ impl Filter {
         xdp::compile(self, OnMatch::Redirect, XdpAction::Pass)
     }
 
+    /// [`xdp_program`](Filter::xdp_program) for a program loaded
+    /// frags-aware (`BPF_F_XDP_HAS_FRAGS`, multi-buffer frames): `len` is
+    /// the whole frame's length over all its buffers (see
+    /// [`xdp::compile_multi_buffer`]).
+    ///
+    /// # Errors
+    /// See [`xdp::compile`].
+    pub fn xdp_program_multi_buffer(&self) -> Result<Code, CompileError> {
+        xdp::compile_multi_buffer(self, OnMatch::Redirect, XdpAction::Pass)
+    }
+
     /// An XDP program with other actions (see [`xdp::compile`]).
     ///
     /// # Errors

@@ -55,12 +55,17 @@ const MAX_LEN: u32 = 0xffff;
 
 const DATA: Reg = R6;
 const END: Reg = R7;
+/// The frame's length over all its buffers (`bpf_xdp_get_buff_len`), in a
+/// program compiled for multi-buffer frames that compares `len`.
+const LEN: Reg = R8;
 const CTX_SPILL: i16 = -8;
 
 struct Xdp {
     a: Asm,
     /// Where a load past the end of the frame goes.
     missed: Label,
+    /// `len` is in [`LEN`] (multi-buffer), not `data_end - data`.
+    len_in_reg: bool,
 }
 
 impl Xdp {
@@ -76,6 +81,10 @@ impl Xdp {
     fn len_ge(&mut self, n: u64, t: Label, f: Label) {
         if n == 0 {
             self.a.ja(t);
+        } else if self.len_in_reg {
+            self.a
+                .jmp_imm(JmpOp::Ge, LEN, n.min(i32::MAX as u64) as i32, t)
+                .ja(f);
         } else {
             self.a
                 .mov64_reg(R1, DATA)
@@ -188,6 +197,36 @@ pub fn compile(
     on_match: OnMatch,
     on_miss: XdpAction,
 ) -> Result<Code, CompileError> {
+    compile_inner(filter, on_match, on_miss, false)
+}
+
+/// [`compile`] for a program loaded with `BPF_F_XDP_HAS_FRAGS`
+/// ([`crate::bpf::LoadOptions::frags`]), which may see a frame spread
+/// over several buffers. Direct packet access covers the first buffer
+/// only: header loads are checked against its `data_end`, as in
+/// [`compile`] (headers always sit in the first buffer, which holds
+/// hundreds of bytes at least), but `len` is the whole frame's length,
+/// `bpf_xdp_get_buff_len(ctx)`, read once at the start. Without a `len`
+/// comparison in the filter the program is [`compile`]'s.
+///
+/// Minimum kernel: 5.18 (`BPF_F_XDP_HAS_FRAGS`, `bpf_xdp_get_buff_len`).
+///
+/// # Errors
+/// As [`compile`].
+pub fn compile_multi_buffer(
+    filter: &Filter,
+    on_match: OnMatch,
+    on_miss: XdpAction,
+) -> Result<Code, CompileError> {
+    compile_inner(filter, on_match, on_miss, true)
+}
+
+fn compile_inner(
+    filter: &Filter,
+    on_match: OnMatch,
+    on_miss: XdpAction,
+    frags: bool,
+) -> Result<Code, CompileError> {
     if filter.expr().is_none() && on_match == OnMatch::Redirect && on_miss == XdpAction::Pass {
         return Ok(progs::xsk_redirect());
     }
@@ -215,9 +254,21 @@ pub fn compile(
             if on_match == OnMatch::Redirect {
                 a.stx_mem(Size::DW, R10, R1, CTX_SPILL);
             }
+            let len_in_reg = frags && dag.nodes.iter().any(|n| matches!(n.atom, Atom::Len(..)));
+            if len_in_reg {
+                // r8 = bpf_xdp_get_buff_len(ctx); r1 = ctx again.
+                a.mov64_reg(LEN, R1)
+                    .call(Helper::XDP_GET_BUFF_LEN)
+                    .mov64_reg(R1, LEN)
+                    .mov64_reg(LEN, R0);
+            }
             a.ldx_mem(Size::W, DATA, R1, XDP_MD_DATA)
                 .ldx_mem(Size::W, END, R1, XDP_MD_DATA_END);
-            let mut x = Xdp { a, missed };
+            let mut x = Xdp {
+                a,
+                missed,
+                len_in_reg,
+            };
             let labels: Vec<Label> = dag.nodes.iter().map(|_| x.a.label()).collect();
             let target = |n: Next| match n {
                 Next::Accept => matched,
@@ -282,6 +333,25 @@ mod tests {
         // The test variant of an empty filter matches everything.
         let code = compile(&f, OnMatch::Return(XdpAction::Drop), XdpAction::Pass).unwrap();
         assert_eq!(code.map_slots(), 0);
+    }
+
+    #[test]
+    fn multi_buffer_len_is_the_whole_frames() {
+        // Without `len`, the frags-aware program is the plain one.
+        let f = Filter::parse("udp dst port 4242").unwrap();
+        assert_eq!(
+            compile_multi_buffer(&f, OnMatch::Redirect, XdpAction::Pass).unwrap(),
+            compile(&f, OnMatch::Redirect, XdpAction::Pass).unwrap()
+        );
+        // With it, the length comes from bpf_xdp_get_buff_len (all
+        // buffers), not data_end - data (the first buffer).
+        let f = Filter::parse("udp and greater 5000").unwrap();
+        let plain = compile(&f, OnMatch::Redirect, XdpAction::Pass).unwrap();
+        let mb = compile_multi_buffer(&f, OnMatch::Redirect, XdpAction::Pass).unwrap();
+        assert!(!plain.listing().to_string().contains("xdp_get_buff_len"));
+        let listing = mb.listing().to_string();
+        assert!(listing.contains("xdp_get_buff_len"), "{listing}");
+        assert!(listing.contains("5000"), "{listing}");
     }
 
     #[test]
