@@ -682,6 +682,11 @@ impl<'b> Capture<'b> {
         let mut bytes = 0u64;
         for pkt in &mut packets {
             let len = pkt.len();
+            if len == 0 {
+                // No frame the UMEM recognised (never from a sane kernel).
+                s.stash.extend(pkt.into_frames());
+                continue;
+            }
             let data: &[u8] = match pkt.segments() {
                 [one] => one.data(),
                 segs => {
@@ -711,6 +716,11 @@ impl<'b> Capture<'b> {
         drop(packets);
         if n > 0 {
             fill.fill_from(&mut s.stash);
+        }
+        if partial > 0 {
+            // A partial frame's buffers went back to the UMEM's pool: put
+            // them on the fill ring again.
+            fill.fill_from_pool(u32::MAX);
         }
         self.partial += u64::from(partial);
         self.stats.matched += n as u64;
