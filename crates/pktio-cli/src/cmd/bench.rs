@@ -11,11 +11,18 @@
 //! every backend and peer, then run 2, …), so that the machine's drift hits
 //! every row alike and the ratios compare like with like.
 //!
-//! On veth the receiving side's kernel work runs as softirq on the *sender's*
-//! CPU, so receive rates are usually bounded by the generator's core; the
-//! ns/packet column is what the receiver itself costs, and the "gen CPU"
-//! column how busy the generator's core was over the window (`/proc/stat`:
-//! the generator plus that receive work), so both sides' CPU is shown.
+//! On veth the receiving side's kernel work runs by default as softirq on
+//! the *sender's* CPU (`--napi softirq`), so receive rates are usually
+//! bounded by the generator's core; the ns/packet column is what the
+//! receiver itself costs, and the "gen CPU" column how busy the generator's
+//! core was over the window (`/proc/stat`: the generator plus that receive
+//! work), so both sides' CPU is shown. `--napi thread` runs each end's
+//! receive work in its NAPI kernel thread pinned to that side's own core,
+//! as with a NIC: the receiver's ns/packet then includes its NAPI thread,
+//! the receivers sleep in `poll()` (spinning would starve the thread on
+//! their core), and veth holds the sender back while the receiver's ring
+//! is full, so such rows are receiver-bound, not source-bound. See
+//! [`super::napi`].
 //!
 //! Sizes run from 64 to 9000 bytes. When one is above 1518 the lab's veth
 //! pair gets MTU 9000, and every XDP program (sinks, the ceiling's drop,
@@ -744,14 +751,6 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                                 warmup,
                                 seconds,
                             ),
-                            // Its filter program is single-buffer: veth refuses it
-                            // (ERANGE) at MTU 9000.
-                            Row::Capture(CaptureTool::PktioXdp) if size_mtu(size) > 1500 => {
-                                Err(CellError::Unsupported(format!(
-                                    "MTU {}: pktio capture over AF_XDP has no multi-buffer mode",
-                                    size_mtu(size)
-                                )))
-                            }
                             Row::Capture(tool) => super::peers::measure_capture(
                                 &lab,
                                 &gen,
