@@ -73,9 +73,105 @@ pub fn parse_u32_in(s: &str, lo: u32, hi: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("{s} is out of range; expected {range}"))
 }
 
+/// Parses a finite number from `lo` to `hi` (inclusive); `what` names the
+/// unit in the message ("minutes", "seconds").
+///
+/// # Errors
+/// A message naming the valid range for anything else: not a number, NaN,
+/// infinite, or outside `lo..=hi`.
+pub fn parse_f64_in(s: &str, lo: f64, hi: f64, what: &str) -> Result<f64, String> {
+    let range = format!("{what} from {lo} to {hi}");
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; expected {range}"))?;
+    if !(v.is_finite() && (lo..=hi).contains(&v)) {
+        return Err(format!("{s} is out of range; expected {range}"));
+    }
+    Ok(v)
+}
+
+/// Parses a CPU number that exists on this host (`0..` the number of CPUs
+/// this process may use), so that a pin cannot fail after a lab was built
+/// or a measurement ran.
+///
+/// # Errors
+/// A message naming this host's CPUs for anything else.
+pub fn parse_cpu(s: &str) -> Result<usize, String> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    parse_cpu_of(s, n)
+}
+
+fn parse_cpu_of(s: &str, cpus: usize) -> Result<usize, String> {
+    let hi = u32::try_from(cpus.saturating_sub(1)).unwrap_or(u32::MAX);
+    parse_u32_in(s, 0, u32::MAX)
+        .ok()
+        .map(|v| v as usize)
+        .filter(|&v| v < cpus)
+        .ok_or_else(|| {
+            format!("CPU {s} does not exist: this host has CPUs 0 to {hi}; expected a whole number from 0 to {hi}")
+        })
+}
+
+/// The smallest and largest AF_XDP ring (`--ring-size`).
+pub const RING_SIZES: (u32, u32) = (64, 65_536);
+
+/// Parses a ring size: a power of two from 64 to 65536.
+///
+/// # Errors
+/// A message naming the valid values for anything else (0 included: it is
+/// not "the default").
+pub fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let (lo, hi) = RING_SIZES;
+    let range = format!("a power of two from {lo} to {hi}");
+    let v = parse_u32_in(s, lo, hi).map_err(|_| format!("{s:?} is not {range}"))?;
+    if !v.is_power_of_two() {
+        return Err(format!(
+            "{v} is not a power of two: expected {range} (try {})",
+            v.next_power_of_two()
+        ));
+    }
+    Ok(v)
+}
+
+/// Ends the run with a usage error (exit 2, clap's format): for a
+/// combination of flags that is refused before anything is opened.
+pub fn usage_error(msg: impl std::fmt::Display) -> ! {
+    clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{msg}\n")).exit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpus_of_this_host_only() {
+        assert_eq!(parse_cpu_of("0", 2), Ok(0));
+        assert_eq!(parse_cpu_of("1", 2), Ok(1));
+        for bad in [
+            "2",
+            "9",
+            "-1",
+            "1e3",
+            "nan",
+            "",
+            "x",
+            "99999999999999999999",
+        ] {
+            let e = parse_cpu_of(bad, 2).unwrap_err();
+            assert!(e.contains("CPUs 0 to 1"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn ring_sizes_are_powers_of_two_in_range() {
+        assert_eq!(parse_ring_size("64"), Ok(64));
+        assert_eq!(parse_ring_size("65536"), Ok(65_536));
+        for bad in ["0", "32", "1000", "131072", "-2048", "nan", "2k", ""] {
+            let e = parse_ring_size(bad).unwrap_err();
+            assert!(e.contains("power of two from 64 to 65536"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn rates_from_one_to_a_billion() {

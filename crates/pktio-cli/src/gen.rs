@@ -27,7 +27,7 @@
 //! and counts what it sent in a [`Progress`] that others may read while it
 //! runs (the bench's offered rate).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -206,9 +206,20 @@ pub struct Progress {
     /// for every frame): exact at any moment, where the loop only learns a
     /// call's count when the call returns.
     live: OnceLock<PerCpuArray>,
+    /// Times the device pushed back: a transmit the kernel answered "busy"
+    /// because the interface's queue was stopped (a veth whose peer's
+    /// NAPI ring is full), or a send that took fewer frames than offered.
+    held: AtomicU64,
 }
 
 impl Progress {
+    /// Times the receiving side held the generator back so far: while it
+    /// grows, the rate offered is what the receiver took, not what the
+    /// generator could make.
+    pub fn held_back(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
     /// Frames sent so far.
     pub fn frames(&self) -> u64 {
         if let Some(m) = self.live.get() {
@@ -390,12 +401,13 @@ fn too_long(engine: Engine, len: usize) -> Option<Refusal> {
     })
 }
 
-/// Frames per `BPF_PROG_RUN` call. Each live-frames call waits twice for
-/// an RCU grace period, idle: the kernel puts the program into the XDP
-/// dispatcher when the call starts and takes it out when it ends
-/// (`bpf_dispatcher_change_prog` → `synchronize_rcu`, ~20–25 ms together on
-/// the project's VM). A call must carry many frames, and a stop request is
-/// seen between calls: 2²⁰ frames last ~0.1 s at 10 Mpps.
+/// The most frames of one `BPF_PROG_RUN` call. Each live-frames call
+/// waits twice for an RCU grace period, idle: the kernel puts the program
+/// into the XDP dispatcher when the call starts and takes it out when it
+/// ends (`bpf_dispatcher_change_prog` → `synchronize_rcu`, ~20–25 ms
+/// together on the project's VM). A call must carry many frames; a stop
+/// request is seen between calls, so calls are sized by time
+/// ([`LIVE_CALL_TIME`], see [`next_repeat`]) up to this many frames.
 const LIVE_REPEAT: u32 = 1 << 20;
 /// Threads issuing `BPF_PROG_RUN` calls, all on the generator's one CPU:
 /// while one waits for its grace period the other transmits, so the CPU
@@ -409,6 +421,26 @@ const LIVE_SUBMITTERS: usize = 2;
 /// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) (320)`, and refuses
 /// larger data in live mode ("disallow live data mode for jumbo frames").
 pub const LIVE_MAX_FRAME: usize = 4096 - 256 - 320;
+
+/// Frames of the first `BPF_PROG_RUN` call of a run (later calls are sized
+/// from the rate the first ones reached).
+const LIVE_FIRST_REPEAT: u32 = 1 << 14;
+
+/// How long one live-frames call should last: a stop request or the end of
+/// `-d` waits for the call in progress (and its grace periods, ~25 ms), so
+/// this keeps both within 100 ms on any host, fast or slow.
+const LIVE_CALL_TIME: Duration = Duration::from_millis(50);
+
+/// The frames of the next live-frames call, after one of `repeat` frames
+/// took `took`: as many as last [`LIVE_CALL_TIME`] at that pace, growing at
+/// most 4× per call, from `LIVE_BATCH` to `LIVE_REPEAT`.
+fn next_repeat(repeat: u32, took: Duration) -> u32 {
+    let secs = took.as_secs_f64().max(1e-6);
+    let want = f64::from(repeat) * LIVE_CALL_TIME.as_secs_f64() / secs;
+    let grown = f64::from(repeat) * 4.0;
+    want.min(grown)
+        .clamp(f64::from(LIVE_BATCH), f64::from(LIVE_REPEAT)) as u32
+}
 
 /// Frames per batch inside the kernel (at most 256).
 const LIVE_BATCH: u32 = 64;
@@ -469,6 +501,10 @@ fn live_loop(
         Some(r) => ((r / 10.0).ceil() as u32).clamp(1, LIVE_REPEAT),
         None => LIVE_REPEAT,
     };
+    // Calls start small and grow to last about LIVE_CALL_TIME: a stop is
+    // seen between calls, and the frames of a call take as long as the
+    // host's rate makes them.
+    let first_chunk = chunk.min(LIVE_FIRST_REPEAT);
     let ifindex = t.ifindex;
     let cpu = one_cpu()?;
     let start = Instant::now();
@@ -478,6 +514,7 @@ fn live_loop(
         frames_by_flow: &frames_by_flow,
         lim,
         chunk,
+        repeat: AtomicU32::new(first_chunk),
         start,
         stop,
         failed: AtomicBool::new(false),
@@ -543,7 +580,11 @@ struct LiveShared<'a> {
     prog: &'a Program,
     frames_by_flow: &'a [Vec<u8>],
     lim: &'a Limits,
+    /// The most frames of one call (a rate's 100 ms worth, or LIVE_REPEAT).
     chunk: u32,
+    /// Frames of the next call: grown or shrunk after each call so that a
+    /// call lasts about [`LIVE_CALL_TIME`], at most `chunk`.
+    repeat: AtomicU32,
     start: Instant,
     stop: &'a AtomicBool,
     /// Set when a submitter fails: the others stop too.
@@ -567,10 +608,11 @@ impl LiveShared<'_> {
         while self.running() {
             let (repeat, flow, first) = {
                 let mut plan = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+                let chunk = self.repeat.load(Ordering::Relaxed).clamp(1, self.chunk);
                 let repeat = match self.lim.count {
                     Some(c) if plan.claimed >= c => return Ok(()),
-                    Some(c) => self.chunk.min((c - plan.claimed) as u32),
-                    None => self.chunk,
+                    Some(c) => u64::from(chunk).min(c - plan.claimed) as u32,
+                    None => chunk,
                 };
                 let first = plan.claimed;
                 plan.claimed += u64::from(repeat);
@@ -589,6 +631,7 @@ impl LiveShared<'_> {
                 }
             }
             let frame = &self.frames_by_flow[flow % self.frames_by_flow.len()];
+            let began = Instant::now();
             match self
                 .prog
                 .run_live_frames(self.ifindex, frame, repeat, LIVE_BATCH.min(repeat))
@@ -596,6 +639,8 @@ impl LiveShared<'_> {
                 Ok(r) => {
                     self.sent.fetch_add(u64::from(r.frames), Ordering::Relaxed);
                     self.progress.add(u64::from(r.frames));
+                    let next = next_repeat(repeat, began.elapsed());
+                    self.repeat.store(next, Ordering::Relaxed);
                 }
                 // A signal (Ctrl-C) interrupts the call with EINTR: how many
                 // of its frames went out is unknown, so none are counted and
@@ -781,6 +826,7 @@ fn xsk_loop<'u>(
         start: Instant::now(),
     };
     let (mut posted, mut completed) = (0u64, 0u64);
+    let mut busy_seen = sock.kicks().tx_kick_busy;
     let mut drain_until: Option<Instant> = None;
     loop {
         let parts = sock.parts();
@@ -816,6 +862,10 @@ fn xsk_loop<'u>(
             .min(u64::from(GEN_BATCH)) as u32;
         if want == 0 {
             if free.len() == 0 {
+                // Every frame is still in the kernel: in copy mode a frame
+                // completes when the receiver frees its skb, so the
+                // receiving end is holding the generator back.
+                progress.held.fetch_add(1, Ordering::Relaxed);
                 sock.kick_tx()?;
             } else {
                 pacer.wait_for_slot(posted);
@@ -838,6 +888,10 @@ fn xsk_loop<'u>(
         }
         posted += u64::from(batch.commit());
         sock.kick_tx()?;
+        if sock.kicks().tx_kick_busy > busy_seen {
+            busy_seen = sock.kicks().tx_kick_busy;
+            progress.held.fetch_add(1, Ordering::Relaxed);
+        }
     }
     Ok(GenResult {
         frames: completed,
@@ -1007,6 +1061,9 @@ fn paced_loop(
         let n = u64::from(send(sent, want)?);
         sent += n;
         progress.add(n);
+        if n < u64::from(want) {
+            progress.held.fetch_add(1, Ordering::Relaxed);
+        }
     }
     Ok(GenResult {
         frames: sent,
@@ -1050,17 +1107,27 @@ pub struct GenArgs {
     duration: Option<f64>,
     /// Pin to this CPU. Without it the live engine stays on the CPU it
     /// starts on (its two submitting threads share one CPU either way).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse_cpu)]
     cpu: Option<usize>,
     #[command(flatten)]
     frame: crate::cmd::xsk::AddrOpts,
+    /// Allow sending on an interface outside a pktio lab (frames go onto
+    /// its wire). Not needed in a lab of `pktio lab up`.
+    #[arg(long)]
+    take_over: bool,
 }
 
 /// Runs `pktio gen`.
 pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
-    if let Some(c) = a.cpu {
-        crate::run::check_cpus(&[c])?;
+    if let Err(m) = a.frame.check() {
+        crate::args::usage_error(m);
     }
+    crate::cmd::xsk::consent(
+        "gen",
+        &a.interface,
+        "send generated frames onto its wire",
+        a.take_over,
+    )?;
     let spec = a.frame.udp_frame();
     let target = Target::new(&a.interface, spec, (a.size - 4) as usize)?;
     if let Some(c) = a.cpu {
@@ -1110,4 +1177,24 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         println!("gen: engine {}", c.describe());
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_calls_are_sized_to_last_about_fifty_ms() {
+        // 1.6 Mpps: 16384 frames took 10 ms; grows 4x at most per call.
+        assert_eq!(next_repeat(16_384, Duration::from_millis(10)), 65_536);
+        // 1 Mpps with 65536 frames in 65 ms: about 50 ms worth next.
+        let n = next_repeat(65_536, Duration::from_millis(65));
+        assert!((49_000..=51_000).contains(&n), "{n}");
+        // A slow host: 100k frames took a second: 5000 next.
+        let n = next_repeat(100_000, Duration::from_secs(1));
+        assert!((4_900..=5_100).contains(&n), "{n}");
+        // Never below a kernel batch nor above the cap.
+        assert_eq!(next_repeat(64, Duration::from_secs(10)), LIVE_BATCH);
+        assert_eq!(next_repeat(LIVE_REPEAT, Duration::ZERO), LIVE_REPEAT);
+    }
 }

@@ -62,7 +62,7 @@ enum Command {
     Gen(gen::GenArgs),
     /// Ping/pong round trips in the lab: an HDR histogram per backend and wakeup mode.
     Latency(cmd::latency::LatencyArgs),
-    /// Capture packets tcpdump-style, the filter compiled into the XDP program.
+    /// Capture packets tcpdump-style (AF_PACKET, the host keeps every packet; --steal: AF_XDP, takes them).
     Capture(cmd::capture::CaptureArgs),
     /// Run rxdrop and l2fwd in the lab for minutes, checking that rate, frame accounting and memory stay flat.
     Soak(cmd::soak::SoakArgs),

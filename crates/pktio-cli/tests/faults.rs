@@ -354,7 +354,7 @@ fn a_program_already_attached_is_named_as_the_cause() {
                 "-d",
                 "1",
             ][..],
-            &["capture", "-i", rx.ifname(), "-c", "1"][..],
+            &["capture", "--steal", "-i", rx.ifname(), "-c", "1"][..],
         ] {
             let o = Running::start(pktio_in(rx, args), &format!("pktio {args:?}")).finish();
             let t = o.text();
@@ -897,7 +897,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
         let mut c = rx.command("setpriv");
         c.args(as_nobody_with(&caps))
             .arg(PKTIO)
-            .args(["capture", "-i", rx.ifname(), "-c", "100"])
+            .args(["capture", "--steal", "-i", rx.ifname(), "-c", "100"])
             .args(filter);
         let o = Running::start(c, "capture as nobody").finish();
         no_panic(&o);

@@ -182,3 +182,158 @@ fn good_values_still_parse() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+/// What a numeric flag takes, for the generated table of bad values.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A whole number; `zero` says whether 0 is valid.
+    Whole { zero: bool },
+    /// A real number (seconds, minutes, a rate); `zero` as above.
+    Real { zero: bool },
+}
+
+/// Huge, tiny, zero, negative, NaN, infinite and non-numeric values that
+/// `kind` must refuse.
+fn bad_values(kind: Kind) -> Vec<&'static str> {
+    let mut v = vec![
+        "1e300",
+        "99999999999999999999999",
+        "18446744073709551616",
+        "-1",
+        "-1e19",
+        "-99999999999999999999999",
+        "1e-300",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "ten",
+        "",
+        "0x10",
+        "1;2",
+    ];
+    match kind {
+        Kind::Whole { zero } => {
+            v.push("1.5");
+            if !zero {
+                v.extend(["0", "-0"]);
+            }
+        }
+        Kind::Real { zero } => {
+            if !zero {
+                v.extend(["0", "-0", "0.0"]);
+            }
+        }
+    }
+    v
+}
+
+/// Every numeric flag of rxdrop, txpush, l2fwd, gen, latency, soak and
+/// lab up, with a generated table of bad values: each is a usage error
+/// (exit 2) that names the flag, never a panic, a backtrace or a run. The
+/// interface named does not exist, so a value wrongly accepted ends in
+/// "not found" (exit 1) instead of a run.
+#[test]
+fn every_numeric_flag_of_the_packet_commands_refuses_bad_values() {
+    const NOIF: &str = "pktio-noif0";
+    let xsk_flags: &[(&str, Kind)] = &[
+        ("--duration", Kind::Real { zero: false }),
+        ("--cpu", Kind::Whole { zero: true }),
+        ("--queue", Kind::Whole { zero: true }),
+        ("--batch", Kind::Whole { zero: false }),
+        ("--frame-size", Kind::Whole { zero: false }),
+        ("--frames", Kind::Whole { zero: false }),
+        ("--ring-size", Kind::Whole { zero: false }),
+        ("--busy-poll", Kind::Whole { zero: false }),
+        ("--busy-poll-budget", Kind::Whole { zero: false }),
+    ];
+    let mut table: Vec<(Vec<&str>, &str, Kind)> = Vec::new();
+    for cmd in ["rxdrop", "txpush", "l2fwd"] {
+        for &(flag, kind) in xsk_flags {
+            table.push((vec![cmd, "-i", NOIF], flag, kind));
+        }
+        table.push((vec![cmd, "--lab"], "--gen-cpu", Kind::Whole { zero: true }));
+    }
+    for (flag, kind) in [
+        ("--size", Kind::Whole { zero: false }),
+        ("--dst-port", Kind::Whole { zero: true }),
+    ] {
+        table.push((vec!["txpush", "-i", NOIF], flag, kind));
+    }
+    for (flag, kind) in [
+        ("--size", Kind::Whole { zero: false }),
+        ("--count", Kind::Whole { zero: false }),
+        ("--rate", Kind::Real { zero: false }),
+        ("--flows", Kind::Whole { zero: false }),
+        ("--duration", Kind::Real { zero: false }),
+        ("--cpu", Kind::Whole { zero: true }),
+        ("--dst-port", Kind::Whole { zero: true }),
+    ] {
+        table.push((vec!["gen", "-i", NOIF], flag, kind));
+    }
+    for (flag, kind) in [
+        ("--count", Kind::Whole { zero: false }),
+        ("--warmup", Kind::Whole { zero: true }),
+        ("--runs", Kind::Whole { zero: false }),
+        ("--size", Kind::Whole { zero: false }),
+        ("--timeout-ms", Kind::Whole { zero: false }),
+        ("--ping-cpu", Kind::Whole { zero: true }),
+        ("--pong-cpu", Kind::Whole { zero: true }),
+    ] {
+        // --pinger-if with a missing interface: a value wrongly accepted
+        // ends in "not found", not in a lab.
+        table.push((
+            vec!["latency", "--pinger-if", NOIF, "--ponger-if", "pktio-noif1"],
+            flag,
+            kind,
+        ));
+    }
+    for (flag, kind) in [
+        ("--minutes", Kind::Real { zero: false }),
+        ("--interval", Kind::Real { zero: false }),
+        ("--rate", Kind::Real { zero: true }),
+        ("--size", Kind::Whole { zero: false }),
+        ("--max-rss-growth", Kind::Whole { zero: true }),
+        ("--gen-cpu", Kind::Whole { zero: true }),
+        ("--cpu", Kind::Whole { zero: true }),
+    ] {
+        // A soak that started would build a lab: a bad --modes after the
+        // flag is refused by clap if the value passed.
+        table.push((vec!["soak"], flag, kind));
+    }
+    for (flag, kind) in [
+        ("--queues", Kind::Whole { zero: false }),
+        ("--mtu", Kind::Whole { zero: false }),
+    ] {
+        table.push((vec!["lab", "up", "--name", "pktio-flagtest-!"], flag, kind));
+    }
+    let mut cases = 0;
+    for (prefix, flag, kind) in &table {
+        for v in bad_values(*kind) {
+            let spelled = format!("{flag}={v}");
+            let mut args = prefix.clone();
+            args.push(&spelled);
+            if prefix[0] == "soak" {
+                args.extend(["--modes", "carrier-pigeon"]);
+            }
+            let out = run(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !err.contains("panicked") && !err.contains("backtrace"),
+                "{args:?} panicked: {err}"
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?}: exit {:?}, stderr: {err}",
+                out.status
+            );
+            assert!(
+                err.contains(flag),
+                "{args:?}: the message does not name {flag}: {err}"
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases > 600, "{cases} cases");
+}

@@ -146,16 +146,23 @@ fn markdown_output() {
 #[test]
 fn bad_input_is_refused_with_a_message() {
     for (args, want) in [
-        (vec!["--count", "0"], "--count must be at least 1"),
-        (vec!["--runs", "0"], "--runs must be at least 1"),
-        (vec!["--size", "9000"], "outside 64..=1518"),
+        (vec!["--count", "0"], "--count <COUNT>': 0 is out of range"),
+        (
+            vec!["--runs", "0"],
+            "expected a whole number from 1 to 1000",
+        ),
+        (
+            vec!["--size", "9000"],
+            "expected a whole number from 64 to 1518",
+        ),
         (vec!["--timeout-ms", "0"], "--timeout-ms"),
         (vec!["--ping-cpu", "4096"], "CPU 4096 does not exist"),
         (vec!["--backends", "carrier-pigeon"], "invalid value"),
     ] {
         let o = pktio().arg("latency").args(&args).output().unwrap();
         let t = text(&o);
-        assert!(!o.status.success(), "{args:?} accepted: {t}");
+        // A usage error, before anything is built.
+        assert_eq!(o.status.code(), Some(2), "{args:?} accepted: {t}");
         assert!(t.contains(want), "{args:?}: {t}");
     }
 }
@@ -317,7 +324,14 @@ fn named_interfaces_answer_and_the_histogram_holds_the_pings_answered() {
     let json = dir.join("lat.json");
     let o = ns
         .exec(env!("CARGO_BIN_EXE_pktio"))
-        .args(["latency", "--pinger-if", &a, "--ponger-if", &b])
+        .args([
+            "latency",
+            "--pinger-if",
+            &a,
+            "--ponger-if",
+            &b,
+            "--take-over",
+        ])
         .args(["--backends", "xdp,v2", "--count", "100", "--warmup", "10"])
         .args(["--runs", "1", "--timeout-ms", "2000", "--json"])
         .arg(&json)

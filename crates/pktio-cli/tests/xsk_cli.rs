@@ -133,7 +133,16 @@ fn memlock_limit_is_explained() {
             "--",
         ])
         .arg(env!("CARGO_BIN_EXE_pktio"))
-        .args(["rxdrop", "-i", "lo", "-d", "1", "--backend", "xdp"])
+        .args([
+            "rxdrop",
+            "-i",
+            "lo",
+            "-d",
+            "1",
+            "--backend",
+            "xdp",
+            "--take-over",
+        ])
         .output()
         .unwrap();
     let t = text(&o);
@@ -152,7 +161,7 @@ fn missing_privilege_names_the_capability() {
     let o = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_pktio"))
-        .args(["rxdrop", "-i", "lo", "-d", "1"])
+        .args(["rxdrop", "-i", "lo", "-d", "1", "--take-over"])
         .output();
     let Ok(o) = o else {
         eprintln!(

@@ -438,7 +438,7 @@ pub const FILTERS: &[&str] = &[
     "src port 9",
     "dst port 4242",
     "udp port 4242",
-    "tcp port 4242",
+    "tcp port 443",
     "sctp port 4242",
     "tcp dst port 80",
     "port 53",
@@ -471,7 +471,7 @@ pub const FILTERS: &[&str] = &[
     "arp or icmp or icmp6",
     "vlan and ip and not tcp",
     "ether dst ff:ff:ff:ff:ff:ff and arp",
-    "!vlan && (port 80 || port 443) && len > 60",
+    "(port 80 || port 443) && !vlan && len > 60",
     "host 198.18.0.1 and (udp port 9 or 4242) and greater 42",
 ];
 

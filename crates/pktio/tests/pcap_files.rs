@@ -170,6 +170,7 @@ fn write_file(path: &Path, format: FileFormat, snaplen: u32) -> Vec<(Vec<u8>, Ti
             snaplen,
             ifname: Some("vrx".into()),
             buffer_size: 1024, // several write-outs
+            ..WriterOptions::default()
         },
     )
     .unwrap();

@@ -11,11 +11,18 @@
 //! every backend and peer, then run 2, …), so that the machine's drift hits
 //! every row alike and the ratios compare like with like.
 //!
-//! On veth the receiving side's kernel work runs as softirq on the *sender's*
-//! CPU, so receive rates are usually bounded by the generator's core; the
-//! ns/packet column is what the receiver itself costs, and the "gen CPU"
-//! column how busy the generator's core was over the window (`/proc/stat`:
-//! the generator plus that receive work), so both sides' CPU is shown.
+//! On veth the receiving side's kernel work runs by default as softirq on
+//! the *sender's* CPU (`--napi softirq`), so receive rates are usually
+//! bounded by the generator's core; the ns/packet column is what the
+//! receiver itself costs, and the "gen CPU" column how busy the generator's
+//! core was over the window (`/proc/stat`: the generator plus that receive
+//! work), so both sides' CPU is shown. `--napi thread` runs each end's
+//! receive work in its NAPI kernel thread pinned to that side's own core,
+//! as with a NIC: the receiver's ns/packet then includes its NAPI thread,
+//! the receivers sleep in `poll()` (spinning would starve the thread on
+//! their core), and veth holds the sender back while the receiver's ring
+//! is full, so such rows are receiver-bound, not source-bound. See
+//! [`super::napi`].
 //!
 //! Sizes run from 64 to 9000 bytes. When one is above 1518 the lab's veth
 //! pair gets MTU 9000, and every XDP program (sinks, the ceiling's drop,
@@ -46,6 +53,7 @@ use pktio::bpf::{progs, LoadOptions, Program, ProgramKind, XdpAction, XdpLink, X
 use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
+use super::napi::{Napi, Wait};
 use super::peers::{CaptureDest, CaptureTool};
 use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
 use crate::gen::{Choice, Engine, Progress};
@@ -99,17 +107,17 @@ pub struct PacketBenchArgs {
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
-    /// Runs per cell; the table shows the median and min–max.
-    #[arg(long, default_value_t = 3)]
+    /// Runs per cell, 1..=1000; the table shows the median and min–max.
+    #[arg(long, default_value_t = 3, value_parser = parse_runs)]
     runs: usize,
     /// One 1-second run per cell: a quick look, not a measurement.
     #[arg(long)]
     quick: bool,
     /// CPU of the generator (and of the receive-side kernel work on veth).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::args::parse_cpu)]
     gen_cpu: usize,
     /// CPU of the measured side.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     cpu: usize,
     /// Packets per batch in the measured loop.
     #[arg(long, default_value_t = 64)]
@@ -127,8 +135,20 @@ pub struct PacketBenchArgs {
     /// can), e.g. to compare the receivers' CPU cost at an equal offered rate.
     #[arg(long, value_parser = crate::args::parse_rate)]
     rate: Option<f64>,
+    /// Where the lab's receive work runs: `thread` (the receiving veth's
+    /// NAPI in a kernel thread pinned to the measured CPU, the generator
+    /// end's to the generator's CPU: each side pays for its own receive
+    /// work, as with a NIC) or `softirq` (veth's default: on the sender's
+    /// CPU). A list (`softirq,thread`) measures each, as rows of one table.
+    /// Default: softirq. In thread, veth stops the sender's queue while the
+    /// receiver's NAPI ring is full, so the generator runs at what the
+    /// receiver takes (such rows are not marked source-bound).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PLACEMENT")]
+    napi: Option<Vec<Napi>>,
     /// Our receivers sleep in poll() when idle instead of spinning (their
-    /// CPU cost per packet then reflects work, not waiting).
+    /// CPU cost per packet then reflects work, not waiting). Always so in
+    /// the thread placement, where a spinning receiver would starve the
+    /// NAPI thread on its core.
     #[arg(long)]
     poll: bool,
     /// Busy polling in our sockets (SO_PREFER_BUSY_POLL, 20 µs, budget 64),
@@ -137,9 +157,12 @@ pub struct PacketBenchArgs {
     busy_poll: bool,
     /// Measure on this real interface instead of the lab: only the measured
     /// side runs here; generate the traffic elsewhere (txpush sends to the
-    /// benchmarking range 198.18.0.0/15).
+    /// benchmarking range 198.18.0.0/15). Needs --take-over outside a
+    /// pktio lab.
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interface: Option<String>,
+    #[command(flatten)]
+    consent: super::xsk::ConsentOpts,
     /// The generator engine: auto (the fastest this host allows: live
     /// frames, then AF_XDP transmit, an AF_PACKET TX ring, a raw socket), or
     /// one by name; the environment says which ran per size and why.
@@ -314,6 +337,10 @@ pub(super) struct RunResult {
     /// Packets per second the generator offered in the window (none for
     /// txpush, where the measured side is the sender).
     pub(super) offered_pps: Option<f64>,
+    /// Whether the receiving side held the generator back in the window
+    /// (its queue stopped: veth's backpressure): then the offered rate is
+    /// what the receiver took, and the row is not source-bound.
+    pub(super) held_back: bool,
 }
 
 /// A CPU's busy and softirq shares over a window, in %, if readable.
@@ -340,6 +367,8 @@ struct RowSamples {
     gen_softirq: Vec<f64>,
     /// What the generator offered, Mpps.
     offered: Vec<f64>,
+    /// Per run, whether the receiver held the generator back.
+    held: Vec<bool>,
     /// Why the row cannot run here (then it has no samples).
     unsupported: Option<String>,
 }
@@ -415,11 +444,16 @@ fn mmss(s: f64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// `--runs`: 1..=1000 (0 would measure nothing).
+fn parse_runs(s: &str) -> Result<usize, String> {
+    crate::args::parse_u32_in(s, 1, 1000).map(|v| v as usize)
+}
+
 fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     let (runs, seconds) = if a.quick {
         (1, 1.0)
     } else {
-        (a.runs.max(1), a.seconds)
+        (a.runs, a.seconds)
     };
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
         bail!("--seconds must be between 0 and 600, not {seconds}");
@@ -443,6 +477,16 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     }
     let warmup = warmup_of(seconds);
     if let Some(ifname) = a.interface.clone() {
+        if a.napi.is_some() {
+            bail!("--napi places the lab's receive work: it does not apply with -i {ifname}");
+        }
+        super::xsk::consent(
+            "pktio bench",
+            &ifname,
+            "take every packet of queue 0 away from the host (rxdrop, l2fwd) and send frames \
+             onto it (txpush, l2fwd)",
+            a.consent.take_over,
+        )?;
         return interface_bench(&a, &ifname, runs, seconds, warmup_of(seconds));
     }
     let lab = Lab::builder()
@@ -450,6 +494,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = crate::run::stop_flag();
+    let placements = choose_placements(&lab, &a)?;
 
     let mut env = Environment::detect();
     env.cores.insert("generator".into(), vec![a.gen_cpu]);
@@ -465,7 +510,36 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             "off"
         },
     );
-    env.set("idle", if a.poll { "poll()" } else { "spin" });
+    let waits: Vec<String> = placements
+        .iter()
+        .map(|&n| {
+            let rx = Wait::of(n, true, a.poll, a.busy_poll).name();
+            let tx = Wait::of(n, false, a.poll, a.busy_poll).name();
+            let w = if rx == tx {
+                rx.to_string()
+            } else {
+                format!("{rx} (txpush: {tx})")
+            };
+            if placements.len() > 1 {
+                format!("{w} in {}", n.name())
+            } else {
+                w
+            }
+        })
+        .collect();
+    env.set(
+        "wait",
+        format!(
+            "pktio rows: {}{}",
+            waits.join(", "),
+            if a.peers {
+                "; dpdk-testpmd: its defaults (net_af_xdp: preferred busy polling, \
+                 busy_budget 64; net_af_packet: spin); tcpdump, netsniff-ng: poll()"
+            } else {
+                ""
+            }
+        ),
+    );
     env.set(
         "offered",
         a.rate
@@ -485,11 +559,12 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         env.set("bound", bound.join("; "));
     }
     env.set(
-        "softirq",
-        format!(
-            "rx-side kernel work on CPU {} (veth: the sender's CPU)",
-            a.gen_cpu
-        ),
+        "napi",
+        placements
+            .iter()
+            .map(|n| n.describe(a.cpu, a.gen_cpu))
+            .collect::<Vec<_>>()
+            .join("; "),
     );
     if a.modes.iter().any(|m| m.is_capture()) {
         env.set(
@@ -498,13 +573,15 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
              tcpdump: defaults (-w FILE); netsniff-ng: -S 64MiB",
         );
     }
-    let mut report = Report::new(
-        "pktio bench: packets in the veth lab",
-        env,
-        &["mode", "size", "backend"],
-    );
+    let row_keys: &[&str] = if placements.len() > 1 {
+        &["napi", "mode", "size", "backend"]
+    } else {
+        &["mode", "size", "backend"]
+    };
+    let mut report = Report::new("pktio bench: packets in the veth lab", env, row_keys);
 
-    let cells = a.sizes.len()
+    let cells = placements.len()
+        * a.sizes.len()
         * (1 + a
             .modes
             .iter()
@@ -523,7 +600,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     if a.peers {
         xdp_bench = super::peers::find_xdp_tool("XDP_BENCH", "xdp-bench");
         if xdp_bench.is_some() {
-            plan.cells += a.sizes.len() * runs;
+            plan.cells += placements.len() * a.sizes.len() * runs;
         } else {
             report.notes.push(
                 "peers: xdp-bench not found (xdp-tools ≥ 1.5.6 on PATH, or its path in XDP_BENCH)"
@@ -531,253 +608,278 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let mut ceilings: Vec<(u32, f64)> = Vec::new();
     let gen = GenPlan::new(a.generator);
-    for &size in &a.sizes {
-        let mtu = size_mtu(size);
-        for host in [lab.gen(), lab.rx()] {
-            if host.link_info()?.mtu != mtu {
-                host.set_mtu(mtu)
-                    .with_context(|| format!("setting MTU {mtu} for {size}-byte frames"))?;
+    for &napi in &placements {
+        let mut ceilings: Vec<(u32, f64)> = Vec::new();
+        for &size in &a.sizes {
+            let mtu = size_mtu(size);
+            for host in [lab.gen(), lab.rx()] {
+                if host.link_info()?.mtu != mtu {
+                    host.set_mtu(mtu)
+                        .with_context(|| format!("setting MTU {mtu} for {size}-byte frames"))?;
+                }
             }
-        }
-        // The ceiling: XDP_DROP on the receiving end, same generator; with
-        // --peers, xdp-bench drop as the sink too, runs alternating.
-        let (mut samples, mut peer_samples, mut offered) = (Vec::new(), Vec::new(), Vec::new());
-        let choice = gen.choice(&lab, size)?;
-        eprintln!("          generator for {size} B: {}", choice.describe());
-        for r in 0..runs {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            plan.progress(&format!(
-                "ceiling {size:>4} B  xdp-drop  run {}/{runs}",
-                r + 1
-            ));
-            let (pps, off) = measure_ceiling(&lab, &gen, size, a.gen_cpu, warmup, seconds)?;
-            eprintln!("          {:.3} Mpps", pps / 1e6);
-            samples.push(pps / 1e6);
-            offered.extend(off.map(|o| o / 1e6));
-            plan.done += 1;
-            if let Some(path) = xdp_bench.clone() {
+            // The ceiling: XDP_DROP on the receiving end, same generator; with
+            // --peers, xdp-bench drop as the sink too, runs alternating.
+            let (mut samples, mut peer_samples, mut offered) = (Vec::new(), Vec::new(), Vec::new());
+            let mut held = Vec::new();
+            let choice = gen.choice(&lab, size)?;
+            eprintln!("          generator for {size} B: {}", choice.describe());
+            for r in 0..runs {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 plan.progress(&format!(
-                    "ceiling {size:>4} B  xdp-bench drop  run {}/{runs}",
+                    "ceiling {size:>4} B  xdp-drop  run {}/{runs}",
                     r + 1
                 ));
-                match super::peers::measure_xdp_bench_ceiling(
-                    &lab, &gen, &path, size, a.gen_cpu, warmup, seconds,
-                ) {
-                    Ok(pps) => {
-                        eprintln!("          {:.3} Mpps", pps / 1e6);
-                        peer_samples.push(pps / 1e6);
-                    }
-                    Err(e) => {
-                        eprintln!("          unusable: {e:#}");
-                        report.notes.push(super::peers::xdp_tool_unusable(
-                            "xdp-bench",
-                            "XDP_BENCH",
-                            &path,
-                            &e,
-                        ));
-                        xdp_bench = None;
-                    }
-                }
+                super::napi::place(&lab, napi, a.cpu, a.gen_cpu)?;
+                let (pps, off, h) = measure_ceiling(&lab, &gen, size, a.gen_cpu, warmup, seconds)?;
+                held.push(h);
+                eprintln!("          {:.3} Mpps", pps / 1e6);
+                samples.push(pps / 1e6);
+                offered.extend(off.map(|o| o / 1e6));
                 plan.done += 1;
-            }
-        }
-        if !peer_samples.is_empty() {
-            report.cells.push(Cell::new(
-                Labels::new([
-                    ("mode", "ceiling"),
-                    ("size", &*size.to_string()),
-                    ("backend", "xdp-bench"),
-                ]),
-                "Mpps",
-                "Mpps",
-                peer_samples,
-            ));
-        }
-        let labels = Labels::new([
-            ("mode", "ceiling"),
-            ("size", &*size.to_string()),
-            ("backend", "xdp-drop"),
-            ("generator", choice.engine.name()),
-        ]);
-        ceilings.push((size, crate::report::median(&samples).unwrap_or(0.0)));
-        let bound = source_bound(&samples, &offered);
-        report
-            .cells
-            .push(Cell::new(labels.clone(), "Mpps", "Mpps", samples).with_source_bound(bound));
-        if !offered.is_empty() {
-            report
-                .cells
-                .push(Cell::new(labels, "offered", "Mpps", offered));
-        }
-
-        for &mode in &a.modes {
-            let rows = rows_for(mode, &a, &mut report.notes);
-            // Runs interleave across the rows (run 1 of every row, then run
-            // 2, …), so that drift of the machine hits every row alike.
-            let mut acc: Vec<RowSamples> = rows.iter().map(|_| RowSamples::default()).collect();
-            for r in 0..runs {
-                for (row, got) in rows.iter().zip(acc.iter_mut()) {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    if got.unsupported.is_some() {
-                        continue;
-                    }
+                if let Some(path) = xdp_bench.clone() {
                     plan.progress(&format!(
-                        "{:<7} {size:>4} B  {:<12} run {}/{runs}",
-                        mode.name(),
-                        row.name(),
+                        "ceiling {size:>4} B  xdp-bench drop  run {}/{runs}",
                         r + 1
                     ));
-                    let m = match *row {
-                        Row::Ours(backend) => {
-                            measure_cell(&lab, &gen, mode, backend, size, &a, warmup, seconds)
+                    super::napi::place(&lab, napi, a.cpu, a.gen_cpu)?;
+                    match super::peers::measure_xdp_bench_ceiling(
+                        &lab, &gen, &path, size, a.gen_cpu, warmup, seconds,
+                    ) {
+                        Ok(pps) => {
+                            eprintln!("          {:.3} Mpps", pps / 1e6);
+                            peer_samples.push(pps / 1e6);
                         }
-                        Row::Peer(peer) => super::peers::measure(
-                            &lab,
-                            &gen,
-                            peer,
-                            mode,
-                            size,
-                            (a.cpu, a.gen_cpu),
-                            a.rate,
-                            warmup,
-                            seconds,
-                        ),
-                        // Its filter program is single-buffer: veth refuses it
-                        // (ERANGE) at MTU 9000.
-                        Row::Capture(CaptureTool::PktioXdp) if size_mtu(size) > 1500 => {
-                            Err(CellError::Unsupported(format!(
-                                "MTU {}: pktio capture over AF_XDP has no multi-buffer mode",
-                                size_mtu(size)
-                            )))
+                        Err(e) => {
+                            eprintln!("          unusable: {e:#}");
+                            report.notes.push(super::peers::xdp_tool_unusable(
+                                "xdp-bench",
+                                "XDP_BENCH",
+                                &path,
+                                &e,
+                            ));
+                            xdp_bench = None;
                         }
-                        Row::Capture(tool) => super::peers::measure_capture(
-                            &lab,
-                            &gen,
-                            tool,
-                            destination(mode, size, &ceilings, seconds + warmup),
-                            size,
-                            (a.cpu, a.gen_cpu),
-                            a.rate,
-                            warmup,
-                            seconds,
-                        ),
-                    };
-                    match m {
-                        Ok(m) => {
-                            eprintln!(
-                                "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
-                                m.pps / 1e6,
-                                m.ns_per_packet
-                            );
-                            got.rates.push(m.pps / 1e6);
-                            got.costs.push(m.ns_per_packet);
-                            got.drops.extend(m.drops_pct);
-                            got.offered.extend(m.offered_pps.map(|o| o / 1e6));
-                            if let Some((busy, si)) = m.gen_cpu_pct {
-                                got.gen_busy.push(busy);
-                                got.gen_softirq.push(si);
-                            }
-                            plan.done += 1;
-                        }
-                        Err(CellError::Unsupported(why)) => {
-                            eprintln!("          unsupported: {why}");
-                            plan.done += runs - r;
-                            got.unsupported = Some(why);
-                        }
-                        Err(CellError::Failed(e)) => return Err(e),
                     }
+                    plan.done += 1;
                 }
             }
-            for (row, got) in rows.iter().zip(acc) {
-                let labels = Labels::new([
-                    ("mode", mode.name()),
-                    ("size", &*size.to_string()),
-                    ("backend", row.name()),
-                    (
-                        "generator",
-                        if mode == BenchMode::Txpush {
-                            "none"
+            if !peer_samples.is_empty() {
+                report.cells.push(Cell::new(
+                    Labels::new([
+                        ("napi", napi.name()),
+                        ("mode", "ceiling"),
+                        ("size", &*size.to_string()),
+                        ("backend", "xdp-bench"),
+                    ]),
+                    "Mpps",
+                    "Mpps",
+                    peer_samples,
+                ));
+            }
+            let labels = Labels::new([
+                ("napi", napi.name()),
+                ("mode", "ceiling"),
+                ("size", &*size.to_string()),
+                ("backend", "xdp-drop"),
+                ("generator", choice.engine.name()),
+            ]);
+            ceilings.push((size, crate::report::median(&samples).unwrap_or(0.0)));
+            let bound = source_bound(&samples, &offered) && !mostly(&held);
+            report
+                .cells
+                .push(Cell::new(labels.clone(), "Mpps", "Mpps", samples).with_source_bound(bound));
+            if !offered.is_empty() {
+                report
+                    .cells
+                    .push(Cell::new(labels, "offered", "Mpps", offered));
+            }
+
+            for &mode in &a.modes {
+                let rows = rows_for(mode, &a, &mut report.notes);
+                // Runs interleave across the rows (run 1 of every row, then run
+                // 2, …), so that drift of the machine hits every row alike.
+                let mut acc: Vec<RowSamples> = rows.iter().map(|_| RowSamples::default()).collect();
+                for r in 0..runs {
+                    for (row, got) in rows.iter().zip(acc.iter_mut()) {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if got.unsupported.is_some() {
+                            continue;
+                        }
+                        plan.progress(&format!(
+                            "{:<7} {size:>4} B  {:<12} run {}/{runs}",
+                            mode.name(),
+                            row.name(),
+                            r + 1
+                        ));
+                        // The measured side's receive work on its own core.
+                        let (rx_cpu, gen_cpu) = if mode == BenchMode::Txpush {
+                            (a.gen_cpu, a.cpu)
                         } else {
-                            choice.engine.name()
-                        },
-                    ),
-                ]);
-                if let Some(why) = got.unsupported {
-                    let note = format!(
-                        "{} {} {size} B: unsupported: {why}",
-                        row.name(),
-                        mode.name()
-                    );
-                    if !report.notes.contains(&note) {
-                        report.notes.push(note);
-                    }
-                    // The row stays in the table and the JSON, without samples.
-                    report.cells.push(Cell::new(
-                        labels.with("status", &format!("unsupported: {why}")),
-                        "Mpps",
-                        "Mpps",
-                        Vec::new(),
-                    ));
-                }
-                let RowSamples {
-                    rates,
-                    costs,
-                    drops,
-                    gen_busy,
-                    gen_softirq,
-                    offered,
-                    ..
-                } = got;
-                if rates.is_empty() {
-                    continue;
-                }
-                let bound = source_bound(&rates, &offered);
-                let per_core: Vec<f64> = costs
-                    .iter()
-                    .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
-                    .collect();
-                if mode == BenchMode::Rxdrop {
-                    if let Some(&(_, c)) = ceilings.iter().find(|(s, _)| *s == size) {
-                        if c > 0.0 {
-                            let share: Vec<f64> = rates.iter().map(|r| 100.0 * r / c).collect();
-                            report
-                                .cells
-                                .push(Cell::new(labels.clone(), "of ceiling", "%", share));
+                            (a.cpu, a.gen_cpu)
+                        };
+                        super::napi::place(&lab, napi, rx_cpu, gen_cpu)?;
+                        let wait = Wait::of(napi, mode != BenchMode::Txpush, a.poll, a.busy_poll);
+                        let m = match *row {
+                            Row::Ours(backend) => measure_cell(
+                                &lab,
+                                &gen,
+                                CellSpec {
+                                    mode,
+                                    backend,
+                                    size,
+                                    napi,
+                                    wait,
+                                },
+                                &a,
+                                warmup,
+                                seconds,
+                            ),
+                            Row::Peer(peer) => super::peers::measure(
+                                &lab,
+                                &gen,
+                                peer,
+                                mode,
+                                size,
+                                (a.cpu, a.gen_cpu),
+                                a.rate,
+                                warmup,
+                                seconds,
+                            ),
+                            Row::Capture(tool) => super::peers::measure_capture(
+                                &lab,
+                                &gen,
+                                tool,
+                                destination(mode, size, &ceilings, seconds + warmup),
+                                size,
+                                (a.cpu, a.gen_cpu),
+                                a.rate,
+                                warmup,
+                                seconds,
+                            ),
+                        };
+                        match m {
+                            Ok(m) => {
+                                eprintln!(
+                                    "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
+                                    m.pps / 1e6,
+                                    m.ns_per_packet
+                                );
+                                got.rates.push(m.pps / 1e6);
+                                got.costs.push(m.ns_per_packet);
+                                got.drops.extend(m.drops_pct);
+                                got.offered.extend(m.offered_pps.map(|o| o / 1e6));
+                                got.held.push(m.held_back);
+                                if let Some((busy, si)) = m.gen_cpu_pct {
+                                    got.gen_busy.push(busy);
+                                    got.gen_softirq.push(si);
+                                }
+                                plan.done += 1;
+                            }
+                            Err(CellError::Unsupported(why)) => {
+                                eprintln!("          unsupported: {why}");
+                                plan.done += runs - r;
+                                got.unsupported = Some(why);
+                            }
+                            Err(CellError::Failed(e)) => return Err(e),
                         }
                     }
                 }
-                report.cells.push(
-                    Cell::new(labels.clone(), "Mpps", "Mpps", rates).with_source_bound(bound),
-                );
-                if !offered.is_empty() {
+                for (row, got) in rows.iter().zip(acc) {
+                    let labels = Labels::new([
+                        ("napi", napi.name()),
+                        ("mode", mode.name()),
+                        ("size", &*size.to_string()),
+                        ("backend", row.name()),
+                        (
+                            "generator",
+                            if mode == BenchMode::Txpush {
+                                "none"
+                            } else {
+                                choice.engine.name()
+                            },
+                        ),
+                    ]);
+                    if let Some(why) = got.unsupported {
+                        let note = format!(
+                            "{} {} {size} B: unsupported: {why}",
+                            row.name(),
+                            mode.name()
+                        );
+                        if !report.notes.contains(&note) {
+                            report.notes.push(note);
+                        }
+                        // The row stays in the table and the JSON, without samples.
+                        report.cells.push(Cell::new(
+                            labels.with("status", &format!("unsupported: {why}")),
+                            "Mpps",
+                            "Mpps",
+                            Vec::new(),
+                        ));
+                    }
+                    let RowSamples {
+                        rates,
+                        costs,
+                        drops,
+                        gen_busy,
+                        gen_softirq,
+                        offered,
+                        held,
+                        ..
+                    } = got;
+                    if rates.is_empty() {
+                        continue;
+                    }
+                    let bound = source_bound(&rates, &offered) && !mostly(&held);
+                    let per_core: Vec<f64> = costs
+                        .iter()
+                        .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
+                        .collect();
+                    if mode == BenchMode::Rxdrop {
+                        if let Some(&(_, c)) = ceilings.iter().find(|(s, _)| *s == size) {
+                            if c > 0.0 {
+                                let share: Vec<f64> = rates.iter().map(|r| 100.0 * r / c).collect();
+                                report.cells.push(Cell::new(
+                                    labels.clone(),
+                                    "of ceiling",
+                                    "%",
+                                    share,
+                                ));
+                            }
+                        }
+                    }
+                    report.cells.push(
+                        Cell::new(labels.clone(), "Mpps", "Mpps", rates).with_source_bound(bound),
+                    );
+                    if !offered.is_empty() {
+                        report
+                            .cells
+                            .push(Cell::new(labels.clone(), "offered", "Mpps", offered));
+                    }
                     report
                         .cells
-                        .push(Cell::new(labels.clone(), "offered", "Mpps", offered));
-                }
-                report
-                    .cells
-                    .push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
-                if !drops.is_empty() {
+                        .push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
+                    if !drops.is_empty() {
+                        report
+                            .cells
+                            .push(Cell::new(labels.clone(), "drops", "%", drops));
+                    }
                     report
                         .cells
-                        .push(Cell::new(labels.clone(), "drops", "%", drops));
-                }
-                report
-                    .cells
-                    .push(Cell::new(labels.clone(), "per core", "Mpps/core", per_core));
-                if !gen_busy.is_empty() {
-                    report
-                        .cells
-                        .push(Cell::new(labels.clone(), "gen CPU", "%", gen_busy));
-                    report
-                        .cells
-                        .push(Cell::new(labels, "gen softirq", "%", gen_softirq));
+                        .push(Cell::new(labels.clone(), "per core", "Mpps/core", per_core));
+                    if !gen_busy.is_empty() {
+                        report
+                            .cells
+                            .push(Cell::new(labels.clone(), "gen CPU", "%", gen_busy));
+                        report
+                            .cells
+                            .push(Cell::new(labels, "gen softirq", "%", gen_softirq));
+                    }
                 }
             }
         }
@@ -849,6 +951,13 @@ impl<E: Into<anyhow::Error>> From<E> for CellError {
     fn from(e: E) -> Self {
         CellError::Failed(e.into())
     }
+}
+
+/// Whether most runs of a row saw the flag (the receiver holding the
+/// generator back): then its offered rate is the receiver's, not a bound
+/// set by the source.
+fn mostly(flags: &[bool]) -> bool {
+    2 * flags.iter().filter(|&&f| f).count() > flags.len()
 }
 
 /// Whether a row is source-bound: it took at least 99 % of what the
@@ -1000,8 +1109,19 @@ pub(super) fn start_generator(
     let ifname = lab.gen().ifname().to_string();
     let progress = Arc::new(Progress::default());
     let p = progress.clone();
+    // In the thread placement the generator's core also runs the NAPI
+    // thread of its own end, which takes what the measured side sends back
+    // (l2fwd). A wire drains whatever the sender does: that thread comes
+    // first, the generator (nice 19) gets the rest of the core.
+    let yield_to_napi = !lab.gen().napi_threads()?.is_empty();
     let handle = lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
+        if yield_to_napi {
+            // On Linux the priority of PRIO_PROCESS 0 is the calling
+            // thread's; the engine's threads inherit it.
+            rustix::process::setpriority_process(None, 19)
+                .context("lowering the generator's priority (setpriority)")?;
+        }
         let t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
         let lim = crate::gen::Limits {
             rate,
@@ -1068,6 +1188,19 @@ fn mtus_in_words(sizes: &[u32]) -> String {
 }
 
 /// The XDP_DROP ceiling: (delivered, offered) frames per second.
+/// The placements to measure (`--napi`), each checked on this host before
+/// anything runs; `softirq` without `--napi`.
+fn choose_placements(lab: &Lab, a: &PacketBenchArgs) -> anyhow::Result<Vec<Napi>> {
+    let Some(asked) = &a.napi else {
+        return Ok(vec![Napi::Softirq]);
+    };
+    let list = super::napi::placements(asked)?;
+    for &n in &list {
+        super::napi::check(lab, n, a.cpu, a.gen_cpu)?;
+    }
+    Ok(list)
+}
+
 fn measure_ceiling(
     lab: &Lab,
     gen: &GenPlan,
@@ -1075,7 +1208,7 @@ fn measure_ceiling(
     gen_cpu: usize,
     warmup: f64,
     seconds: f64,
-) -> anyhow::Result<(f64, Option<f64>)> {
+) -> anyhow::Result<(f64, Option<f64>, bool)> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
     let stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, gen, size, gen_cpu, None, stop.clone())?;
@@ -1083,7 +1216,7 @@ fn measure_ceiling(
     stop.store(true, Ordering::SeqCst);
     join_generator(g)?;
     let w = window?;
-    Ok((w.pps(), w.offered_pps()))
+    Ok((w.pps(), w.offered_pps(), w.held_back))
 }
 
 /// What reached the receiving end's link in a measured window, and how the
@@ -1097,6 +1230,8 @@ pub(super) struct SinkWindow {
     pub(super) gen_cpu: GenCpu,
     /// Frames the generator sent in the window, when it counts them.
     pub(super) offered: Option<u64>,
+    /// Whether the receiving end held the generator back in the window.
+    pub(super) held_back: bool,
 }
 
 impl SinkWindow {
@@ -1122,42 +1257,63 @@ pub(super) fn sink_window(
 ) -> anyhow::Result<SinkWindow> {
     std::thread::sleep(Duration::from_secs_f64(warmup));
     let sent = || progress.map(Progress::frames);
-    let (p0, c0, o0) = (
+    let held = || progress.map_or(0, Progress::held_back);
+    let (p0, c0, o0, h0) = (
         lab.rx().try_stats()?.rx_packets,
         CpuTimes::now(gen_cpu),
         sent(),
+        held(),
     );
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(seconds));
-    let (p1, c1, o1) = (
+    let (p1, c1, o1, h1) = (
         lab.rx().try_stats()?.rx_packets,
         CpuTimes::now(gen_cpu),
         sent(),
+        held(),
     );
     Ok(SinkWindow {
         frames: p1.saturating_sub(p0),
         seconds: t0.elapsed().as_secs_f64(),
         gen_cpu: busy_pct(c0, c1),
         offered: o0.zip(o1).map(|(a, b)| b.saturating_sub(a)),
+        held_back: h1 > h0,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn measure_cell(
-    lab: &Lab,
-    gen: &GenPlan,
+/// One cell of the table: what runs, where the receive work runs, and how
+/// the measured loop waits.
+#[derive(Debug, Clone, Copy)]
+struct CellSpec {
     mode: BenchMode,
     backend: BenchBackend,
     size: u32,
+    napi: Napi,
+    wait: Wait,
+}
+
+fn measure_cell(
+    lab: &Lab,
+    gen: &GenPlan,
+    cell: CellSpec,
     a: &PacketBenchArgs,
     warmup: f64,
     seconds: f64,
 ) -> Result<RunResult, CellError> {
+    let CellSpec {
+        mode,
+        backend,
+        size,
+        napi,
+        wait,
+    } = cell;
     let mtu = lab.rx().link_info()?.mtu;
     if let Some(why) = backend.cannot_carry(mtu) {
         return Err(CellError::Unsupported(why));
     }
     let mut opts = bench_opts(backend, a);
+    opts.poll = wait == Wait::Poll;
+    opts.busy_poll = (wait == Wait::BusyPoll).then_some(20);
     // AF_PACKET and io_uring slots hold a whole frame: 16 KiB at MTU 9000.
     if mtu > 1500 && !matches!(backend.kind(), BackendKind::Xdp | BackendKind::XdpSkb) {
         opts.frame_size = 16384;
@@ -1180,10 +1336,13 @@ fn measure_cell(
     // Generic (skb) attach leaves the veth without NAPI for frames sent by
     // XDP_TX from the peer: GRO provides one.
     // AF_PACKET and io_uring see frames through the stack: same.
-    let gro = !matches!(
-        backend,
-        BenchBackend::Xdp | BenchBackend::XdpMb | BenchBackend::XdpZc
-    ) && mode != BenchMode::Txpush;
+    // (The thread placement keeps GRO on at both ends throughout.)
+    let gro = napi == Napi::Softirq
+        && !matches!(
+            backend,
+            BenchBackend::Xdp | BenchBackend::XdpMb | BenchBackend::XdpZc
+        )
+        && mode != BenchMode::Txpush;
     if gro {
         lab.rx().set_gro(true)?;
     }
@@ -1245,19 +1404,26 @@ fn measure_cell(
         )));
     }
     std::thread::sleep(Duration::from_secs_f64(warmup));
+    // In the thread placement the measured side's receive work runs in its
+    // NAPI threads (pinned to its core), not as softirq: count them too.
+    let napi_threads = match napi {
+        Napi::Thread => measured.napi_threads()?,
+        Napi::Softirq => Vec::new(),
+    };
     let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64, Option<u64>)> {
         Ok((
             probe.packets.load(Ordering::Relaxed),
             probe.cpu_ns.load(Ordering::Relaxed),
-            softirq_ns(a.cpu).unwrap_or(0),
+            softirq_ns(a.cpu).unwrap_or(0) + super::napi::threads_cpu_ns(&napi_threads),
             far.try_stats()?.rx_packets,
             progress.as_ref().map(|p| p.frames()),
         ))
     };
-    let (s0, g0) = (snap(far)?, CpuTimes::now(a.gen_cpu));
+    let held = || progress.as_ref().map_or(0, |p| p.held_back());
+    let (s0, g0, h0) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
     let t0 = Instant::now();
     watch_window(&probe.packets, seconds);
-    let (s1, g1) = (snap(far)?, CpuTimes::now(a.gen_cpu));
+    let (s1, g1, h1) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
     let dt = t0.elapsed().as_secs_f64();
     running.finish(lab, gro)?;
 
@@ -1278,6 +1444,7 @@ fn measure_cell(
         // txpush has no generator: the measured side is the sender.
         gen_cpu_pct: busy_pct(g0, g1).filter(|_| mode != BenchMode::Txpush),
         offered_pps: s0.4.zip(s1.4).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
+        held_back: h1 > h0,
     })
 }
 

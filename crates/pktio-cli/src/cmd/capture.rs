@@ -1,34 +1,38 @@
-//! `pktio capture`: tcpdump-style capture with the filter compiled into the
-//! XDP steering program. Matching packets go to AF_XDP sockets and into a
-//! pcap/pcapng file (or a one-line summary each); everything else continues
-//! into the kernel untouched. `--backend packet` captures through AF_PACKET
-//! with the filter as classic BPF instead. `-r FILE` reads a capture back.
+//! `pktio capture`: tcpdump-style capture. By default an AF_PACKET socket
+//! (TPACKET_V3 ring) with the filter as classic BPF receives copies of the
+//! matching packets: the host keeps every packet. `--steal` captures
+//! through AF_XDP instead, the filter compiled into the XDP program: the
+//! matching packets are taken away from the host (for a mirror port or a
+//! dedicated interface). Without `-w`, one line per packet as `tcpdump -n`
+//! prints it. `-r FILE` reads a capture back (Ethernet, Linux cooked v1/v2,
+//! raw IP).
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
-use pktio::filter::{join_words, Dissected, Filter};
+use pktio::filter::{join_words, Dissected, Filter, Network};
 use pktio::pcap::{
-    summary, Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats,
-    CapturedPacket, FileFormat, InterfaceStats, OutputConfig, OutputSummary, PacketCapture,
-    PcapError, PcapReader, Queues, Rotation, Target, Timestamp, WriterOptions, MAX_SNAPLEN,
+    ascii, hex, hex_and_ascii, link_header, summary, summary_without_link, Capture, CaptureBuffers,
+    CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket, FileFormat,
+    InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError, PcapReader,
+    Promiscuous, Queues, Rotation, Stamper, Target, TimeFormat, Timestamp, WriterOptions,
+    LINKTYPE_ETHERNET, MAX_SNAPLEN,
 };
 use pktio::xdp::{AttachMode, BindMode};
 
 use crate::run::stop_flag;
 
-/// Capture backends.
+/// Capture backends (`--backend`, kept for scripts: `xdp` is `--steal`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// AF_XDP, with the filter compiled into the XDP steering program.
+    /// AF_XDP: the same as --steal (matching packets are taken from the host).
     Xdp,
-    /// AF_PACKET (TPACKET_V3 ring) with the filter as classic BPF on the socket:
-    /// copies of matching packets; the stack still gets everything (alias `v3`).
+    /// AF_PACKET (TPACKET_V3 ring), the default (alias `v3`).
     #[value(alias = "v3")]
     Packet,
 }
@@ -44,31 +48,48 @@ pub enum XdpAttach {
     Skb,
 }
 
+const STEAL_HELP: &str =
+    "Capture through AF_XDP and TAKE the matching packets away from the host: \
+they no longer reach its network stack (sessions, services and replies on this \
+interface that match the filter stop working). For a mirror/SPAN port or an \
+interface dedicated to capture. Every receive queue (one AF_XDP socket each) unless -q";
+
 /// Arguments of `pktio capture`.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  \
-pktio capture -i eth0 -w /tmp/dns.pcap udp port 53\n  \
-pktio capture -i eth0 --all-queues -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  \
-pktio capture -i eth0 -w - 'vlan 100 and tcp dst port 443' | tshark -r -\n  \
-pktio capture -r /tmp/dns.pcap 'src host 198.18.0.1'",
+pktio capture -i eth0 udp port 53\n  \
+pktio capture -i eth0 -w /var/tmp/dns.pcap udp port 53\n  \
+pktio capture -i eth0 -e -X -c 10 'tcp port 80'\n  \
+pktio capture -i mirror0 --steal -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  \
+pktio capture -r any.pcap 'src host 198.18.0.1'",
     after_long_help = "Filter language (a subset of pcap-filter(7)):\n  \
 ether src|dst|host MAC, vlan [ID], ip, ip6, arp, tcp, udp, sctp, icmp, icmp6,\n  \
 [ip|ip6] proto N, [ip|ip6|arp] [src|dst] host ADDR, [src|dst] net CIDR,\n  \
 [tcp|udp|sctp] [src|dst] port N, [src|dst] portrange A-B, len OP N, greater N, less N,\n  \
 and (&&), or (||), not (!), parentheses. As in pcap, `and` and `or` have equal\n  \
-precedence, left to right. One VLAN tag is looked through (`ip` matches tagged IPv4\n  \
-too); ports are read from first fragments only; IPv6 extension headers are not walked.\n\n\
-With --backend xdp (the default), packets the filter matches are steered by the XDP\n\
-program into AF_XDP sockets and removed from the kernel's path; everything else reaches\n\
-the network stack untouched. With --backend packet, the filter runs as classic BPF on an\n\
-AF_PACKET socket (TPACKET_V3 ring): matching packets are copied, the stack still gets\n\
-everything, VLAN tags the kernel stripped are put back, timestamps are the kernel's.\n\n\
+precedence, left to right.\n\n\
+By default the capture takes nothing from the host: an AF_PACKET socket (TPACKET_V3\n\
+ring) with the filter as classic BPF gets copies of the matching packets, in\n\
+promiscuous mode unless -p (the kernel ends it when the capture ends, however it\n\
+ends). VLAN tags the kernel stripped are put back; time stamps are the kernel's.\n\n\
+With --steal, the filter is compiled into an XDP program that redirects the\n\
+matching packets into AF_XDP sockets (every receive queue, or -q Q): those packets\n\
+NO LONGER REACH THE HOST's network stack. Everything else passes untouched. Use it\n\
+on a mirror/SPAN port or a dedicated interface, never on the one you are logged in\n\
+through with a filter that matches your session. Above an MTU of 3504 (jumbo\n\
+frames) the --steal capture is multi-buffer (a frags-aware XDP program, XDP_USE_SG\n\
+sockets; kernel 6.6): each frame is written whole, its buffers joined.\n\n\
+Without -w, one line per packet as `tcpdump -n` prints it (local time; -t, -tt,\n\
+-ttt, -tttt, -ttttt for the other forms; -e for the link header; -x, -xx, -X, -XX,\n\
+-A for the bytes). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
+pcapng files of link type Ethernet, Linux cooked v1/v2 (`-i any`) or raw IP.\n\n\
 Examples:\n  \
-pktio capture -i eth0 -w /tmp/dns.pcap udp port 53\n  \
-pktio capture -i eth0 --all-queues -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  \
-pktio capture -i eth0 -w - 'vlan 100 and tcp dst port 443' | tshark -r -\n  \
-pktio capture -r /tmp/dns.pcap 'src host 198.18.0.1'"
+pktio capture -i eth0 udp port 53\n  \
+pktio capture -i eth0 -w /var/tmp/dns.pcap udp port 53\n  \
+pktio capture -i eth0 -e -X -c 10 'tcp port 80'\n  \
+pktio capture -i mirror0 --steal -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  \
+pktio capture -r any.pcap 'src host 198.18.0.1'"
 )]
 pub struct CaptureArgs {
     /// Interface to capture on.
@@ -76,16 +97,22 @@ pub struct CaptureArgs {
         short = 'i',
         long = "interface",
         value_name = "IF",
-        required_unless_present = "read"
+        required_unless_present_any = ["read", "list_interfaces", "dump_program"]
     )]
     interface: Option<String>,
-    /// Receive queue to capture from.
-    #[arg(short = 'q', long, default_value_t = 0, conflicts_with = "all_queues")]
-    queue: u32,
-    /// Capture from every receive queue (one AF_XDP socket and UMEM each).
-    #[arg(long)]
+    #[arg(long, help = STEAL_HELP, conflicts_with = "read")]
+    steal: bool,
+    /// With --steal: capture from receive queue Q only (default: every queue).
+    #[arg(short = 'q', long, value_name = "Q", conflicts_with = "all_queues")]
+    queue: Option<u32>,
+    /// With --steal: every receive queue (the default there).
+    #[arg(long, hide = true)]
     all_queues: bool,
-    /// Write packets to FILE (`-` for standard output) instead of printing a line each.
+    /// Do not put the interface in promiscuous mode (as tcpdump -p).
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    no_promiscuous: bool,
+    /// Write packets to FILE (`-` for standard output) instead of printing a
+    /// line each. A symbolic link at FILE is refused, not followed.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     write: Option<String>,
     /// Read packets from FILE (`-` for standard input) and print a line each (or write them with -w).
@@ -113,13 +140,48 @@ pub struct CaptureArgs {
     /// Write pcapng instead of pcap.
     #[arg(long)]
     pcapng: bool,
-    /// Capture backend.
-    #[arg(long, value_enum, default_value = "xdp")]
-    backend: Backend,
-    /// How to attach the XDP program.
+    /// Read the filter from FILE (`#` starts a comment) instead of the command line.
+    #[arg(short = 'F', value_name = "FILE")]
+    filter_file: Option<PathBuf>,
+    /// Print the compiled filter and exit: classic BPF (as tcpdump -d), or
+    /// with --steal the XDP program's instructions.
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    dump_program: u8,
+    /// List the interfaces and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    list_interfaces: bool,
+    /// Do not resolve addresses and ports (never done; accepted as in tcpdump, also -nn).
+    #[arg(short = 'n', action = clap::ArgAction::Count)]
+    numeric: u8,
+    /// Absolute TCP sequence numbers (always so; accepted as in tcpdump).
+    #[arg(short = 'S')]
+    absolute_seq: bool,
+    /// Print the link-level header on each line (MACs, ethertype, length).
+    #[arg(short = 'e')]
+    link_level: bool,
+    /// Time stamps: -t none, -tt seconds since the epoch, -ttt since the
+    /// previous packet, -tttt date and time, -ttttt since the first packet.
+    #[arg(short = 't', action = clap::ArgAction::Count)]
+    time: u8,
+    /// Print each packet in hex, without its link header (-xx: with it).
+    #[arg(short = 'x', action = clap::ArgAction::Count)]
+    hex: u8,
+    /// Print each packet in hex and ASCII, without its link header (-XX: with it).
+    #[arg(short = 'X', action = clap::ArgAction::Count)]
+    hex_ascii: u8,
+    /// Print each packet in ASCII, without its link header.
+    #[arg(short = 'A')]
+    ascii: bool,
+    /// Flush standard output after every line (for `| grep`), as tcpdump -l.
+    #[arg(short = 'l')]
+    line_buffered: bool,
+    /// Backend, for scripts: `xdp` is --steal, `packet` (`v3`) the default.
+    #[arg(long, value_enum, hide = true, conflicts_with = "steal")]
+    backend: Option<Backend>,
+    /// With --steal: how to attach the XDP program.
     #[arg(long, value_enum, default_value = "auto")]
     xdp_mode: XdpAttach,
-    /// Bind AF_XDP sockets in copy mode (default: zero-copy where the driver allows).
+    /// With --steal: bind the AF_XDP sockets in copy mode (default: zero-copy where the driver allows).
     #[arg(long)]
     copy: bool,
     /// Read the rings without ever sleeping (one CPU at 100 %): no wake-up
@@ -127,7 +189,8 @@ pub struct CaptureArgs {
     /// the highest rates. Without it the capture sleeps in poll(2) when idle.
     #[arg(long)]
     spin: bool,
-    /// UMEM frames per queue (4 KiB each); the RX ring gets half of them, up
+    /// With --steal: UMEM frames per queue (4 KiB each; fewer per queue past
+    /// 65536 in all, with many queues); the RX ring gets half of them, up
     /// to 16384 entries: more frames ride out longer stalls of the reader.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
     frames: u32,
@@ -139,6 +202,13 @@ pub struct CaptureArgs {
     filter: Vec<String>,
 }
 
+impl CaptureArgs {
+    /// Whether the capture steals: `--steal` or `--backend xdp`.
+    fn steals(&self) -> bool {
+        self.steal || self.backend == Some(Backend::Xdp)
+    }
+}
+
 /// Parses the filter words, rendering an error with a caret under its position.
 fn parse_filter(words: &[String]) -> anyhow::Result<Filter> {
     Filter::from_words(words).map_err(|e| {
@@ -147,7 +217,30 @@ fn parse_filter(words: &[String]) -> anyhow::Result<Filter> {
     })
 }
 
-fn output_config(a: &CaptureArgs, snaplen: u32, ifname: Option<&str>) -> Option<OutputConfig> {
+/// The filter of `-F FILE`: its words, with `#` comments removed.
+fn filter_file_words(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the filter file {} (-F)", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .flat_map(str::split_whitespace)
+        .map(str::to_string)
+        .collect())
+}
+
+/// A usage error: the message, exit status 2 (as for a bad flag).
+fn usage(msg: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("pktio capture: {msg}");
+    Ok(ExitCode::from(2))
+}
+
+fn output_config(
+    a: &CaptureArgs,
+    snaplen: u32,
+    ifname: Option<&str>,
+    linktype: u16,
+) -> Option<OutputConfig> {
     let w = a.write.as_ref()?;
     Some(OutputConfig {
         target: if w == "-" {
@@ -164,6 +257,7 @@ fn output_config(a: &CaptureArgs, snaplen: u32, ifname: Option<&str>) -> Option<
             snaplen,
             ifname: ifname.map(str::to_string),
             buffer_size: a.buffer_kib as usize * 1024,
+            linktype,
         },
         rotation: match (a.rotate_mb, a.rotate_seconds) {
             (Some(mb), _) => Rotation::Size(mb * 1_000_000),
@@ -174,22 +268,193 @@ fn output_config(a: &CaptureArgs, snaplen: u32, ifname: Option<&str>) -> Option<
     })
 }
 
+/// Prints packets as `tcpdump -n` does, with its -e, -t…, -x, -X, -A.
+struct Printer {
+    stamper: Stamper,
+    link: LinkType,
+    link_level: bool,
+    hex: u8,
+    hex_ascii: u8,
+    ascii: bool,
+    scratch: Vec<u8>,
+}
+
+impl Printer {
+    fn new(a: &CaptureArgs, link: LinkType) -> Printer {
+        Printer {
+            stamper: Stamper::new(TimeFormat::from_count(a.time)),
+            link,
+            link_level: a.link_level,
+            hex: a.hex,
+            hex_ascii: a.hex_ascii,
+            ascii: a.ascii,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The text for one packet: its line, and the dumps asked for.
+    fn text(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> String {
+        let link = self.link;
+        let (frame, wire) = link.as_ethernet(data, orig_len, &mut self.scratch);
+        let d = Dissected::new(frame, wire as usize);
+        let mut s = self.stamper.stamp(ts);
+        if !self.link_level {
+            s.push_str(&summary(&d));
+        } else if link == LinkType::Ethernet {
+            s.push_str(&link_header(&d));
+            s.push_str(&summary_without_link(&d));
+        } else {
+            s.push_str(&cooked_header(link, data, orig_len));
+            s.push_str(&summary_without_link(&d));
+        }
+        s.push('\n');
+        let dump = self.hex > 0 || self.hex_ascii > 0 || self.ascii;
+        if self.hex == 0 && self.hex_ascii == 0 && matches!(d.net, Network::Other(_)) {
+            // tcpdump shows what it cannot decode in hex and ASCII.
+            s.push_str(&hex_and_ascii(&frame[d.l3_offset.min(frame.len())..]));
+        }
+        if dump {
+            let whole = self.hex.max(self.hex_ascii) >= 2;
+            let bytes = if whole {
+                data
+            } else if link == LinkType::Ethernet {
+                &data[d.l3_offset.min(data.len())..]
+            } else {
+                &data[link.header_len().min(data.len())..]
+            };
+            if self.hex_ascii > 0 {
+                s.push_str(&hex_and_ascii(bytes));
+            } else if self.hex > 0 {
+                s.push_str(&hex(bytes));
+            }
+            if self.ascii {
+                s.push_str(&ascii(bytes));
+            }
+        }
+        s
+    }
+}
+
+/// `-e` for a record that is not Ethernet: the link type and length (for
+/// Linux cooked v1, tcpdump's direction, address and protocol).
+fn cooked_header(link: LinkType, data: &[u8], orig_len: u32) -> String {
+    if link == LinkType::LinuxSll && data.len() >= 16 {
+        let be16 = |at: usize| u16::from_be_bytes([data[at], data[at + 1]]);
+        let dir = match be16(0) {
+            0 => " In",
+            1 => " B",
+            2 => " M",
+            3 => " P",
+            4 => "Out",
+            _ => " ?",
+        };
+        let halen = usize::from(be16(4)).min(8);
+        let addr: Vec<String> = data[6..6 + halen]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let proto = be16(14);
+        let name = match proto {
+            0x0800 => "IPv4",
+            0x86dd => "IPv6",
+            0x0806 => "ARP",
+            0x8100 => "802.1Q",
+            _ => "Unknown",
+        };
+        return format!(
+            "{dir} {} ethertype {name} (0x{proto:04x}), length {orig_len}: ",
+            addr.join(":")
+        );
+    }
+    format!("{link}, length {orig_len}: ")
+}
+
+/// `-D`: the interfaces, as `tcpdump -D` lists them.
+fn list_interfaces() -> anyhow::Result<ExitCode> {
+    let all = pktio::pcap::interfaces().context("listing the interfaces (RTM_GETLINK)")?;
+    for (n, (_, name, st)) in all.iter().enumerate() {
+        let mut flags = Vec::new();
+        if st.up {
+            flags.push("Up");
+        }
+        if st.lower_up {
+            flags.push("Running");
+        }
+        if name == "lo" {
+            flags.push("Loopback");
+        }
+        println!("{}.{name} [{}]", n + 1, flags.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `a` and `b` name the same file (device and inode; a path that
+/// does not exist names no file).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 /// `pktio capture`.
 pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
-    let filter = parse_filter(&a.filter)?;
+    if a.list_interfaces {
+        return list_interfaces();
+    }
+    let words = match &a.filter_file {
+        Some(path) if !a.filter.is_empty() => {
+            return usage(&format!(
+                "a filter on the command line ({}) and one from -F {}: give one of them",
+                join_words(&a.filter),
+                path.display()
+            ))
+        }
+        Some(path) => filter_file_words(path)?,
+        None => a.filter.clone(),
+    };
+    let filter = parse_filter(&words)?;
     if a.files.is_some() && a.rotate_mb.is_none() && a.rotate_seconds.is_none() {
         bail!("-W FILES needs a rotation: -C MB or -G SECONDS");
     }
+    if a.dump_program > 0 {
+        return dump_program(&a, &filter);
+    }
     if let Some(path) = &a.read {
+        if let Some(w) = &a.write {
+            if w != "-" && path != "-" && same_file(Path::new(path), Path::new(w)) {
+                return usage(&format!(
+                    "-r {path} and -w {w} are the same file: writing would destroy what is being read; write to another file"
+                ));
+            }
+        }
         return read(&a, path, &filter);
+    }
+    if !a.steals() && (a.queue.is_some() || a.all_queues) {
+        return usage(
+            "-q/--all-queues pick AF_XDP queues for --steal; the default capture (AF_PACKET) \
+             already sees every queue: drop -q, or add --steal to take the packets from the host",
+        );
     }
     live(&a, filter)
 }
 
-/// A line for a packet: time, length, summary.
-fn line(ts: Timestamp, data: &[u8], orig_len: u32) -> String {
-    let d = Dissected::new(data, orig_len as usize);
-    format!("{ts} {orig_len:>5} {}", summary(&d))
+/// `-d`: the program the capture would run.
+fn dump_program(a: &CaptureArgs, filter: &Filter) -> anyhow::Result<ExitCode> {
+    let snaplen = if a.snaplen == 0 {
+        MAX_SNAPLEN
+    } else {
+        a.snaplen
+    };
+    if a.steals() {
+        let code = filter.xdp_program().map_err(CaptureError::from)?;
+        print!("{}", code.listing());
+    } else {
+        let prog = filter.cbpf_program(snaplen).map_err(CaptureError::from)?;
+        print!("{}", prog.listing());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read(a: &CaptureArgs, path: &str, filter: &Filter) -> anyhow::Result<ExitCode> {
@@ -204,63 +469,101 @@ fn read_to(
     filter: &Filter,
     lines: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let reader: Box<dyn Iterator<Item = Result<pktio::pcap::Record, PcapError>>> = if path == "-" {
-        Box::new(PcapReader::new(std::io::stdin().lock())?)
-    } else {
-        Box::new(PcapReader::open(std::path::Path::new(path))?)
-    };
-    let mut out = match output_config(
-        a,
-        if a.snaplen == 0 {
+    fn go<R: std::io::Read>(
+        a: &CaptureArgs,
+        path: &str,
+        filter: &Filter,
+        lines: &mut impl Write,
+        mut reader: PcapReader<R>,
+    ) -> anyhow::Result<ExitCode> {
+        // pcapng names the link type in its first interface block, which
+        // comes with the first record.
+        let mut pending = Some(reader.next_record());
+        let code = match &pending {
+            Some(Ok(Some(rec))) => rec.linktype,
+            _ => reader.linktype(),
+        };
+        let Some(link) = LinkType::from_code(code) else {
+            bail!(
+                "{path}: link type {code} is not supported by -r: pktio reads {} \
+                 (convert the file, e.g. with editcap, or read it with tcpdump)",
+                LinkType::SUPPORTED
+            );
+        };
+        let snaplen = if a.snaplen == 0 {
             MAX_SNAPLEN
         } else {
             a.snaplen
-        },
-        None,
-    ) {
-        Some(cfg) => Some(CaptureOutput::open(cfg)?),
-        None => None,
-    };
-    let mut n = 0u64;
-    let mut result = Ok(());
-    for rec in reader {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
         };
-        if !filter.matches_dissected(&Dissected::new(&rec.data, rec.orig_len as usize)) {
-            continue;
-        }
-        match &mut out {
-            Some(o) => o.write_packet(rec.ts, &rec.data, rec.orig_len)?,
-            None => {
-                if let Err(e) = writeln!(lines, "{}", line(rec.ts, &rec.data, rec.orig_len)) {
-                    if e.kind() == std::io::ErrorKind::BrokenPipe {
-                        return Ok(ExitCode::SUCCESS);
+        let mut out = match output_config(a, snaplen, None, code) {
+            Some(cfg) => Some(CaptureOutput::open(cfg)?),
+            None => None,
+        };
+        let mut printer = Printer::new(a, link);
+        let mut scratch = Vec::new();
+        let mut n = 0u64;
+        let mut result = Ok(());
+        loop {
+            let next = pending.take().unwrap_or_else(|| reader.next_record());
+            let rec = match next {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            if rec.linktype != code && LinkType::from_code(rec.linktype) != Some(link) {
+                bail!(
+                    "{path}: a pcapng interface of link type {} after one of link type {code}: \
+                     files mixing link types are not supported",
+                    rec.linktype
+                );
+            }
+            let (frame, wire) = link.as_ethernet(&rec.data, rec.orig_len, &mut scratch);
+            if !filter.matches_dissected(&Dissected::new(frame, wire as usize)) {
+                continue;
+            }
+            match &mut out {
+                Some(o) => o.write_packet(rec.ts, &rec.data, rec.orig_len)?,
+                None => {
+                    let text = printer.text(rec.ts, &rec.data, rec.orig_len);
+                    if let Err(e) = lines.write_all(text.as_bytes()) {
+                        if e.kind() == std::io::ErrorKind::BrokenPipe {
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                        return Err(e).context("writing to standard output");
                     }
-                    return Err(e).context("writing to standard output");
                 }
             }
+            n += 1;
+            if a.count.is_some_and(|c| n >= c) {
+                break;
+            }
         }
-        n += 1;
-        if a.count.is_some_and(|c| n >= c) {
-            break;
+        match lines.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(e).context("writing to standard output")
+            }
+            _ => {}
         }
-    }
-    match lines.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            return Err(e).context("writing to standard output")
+        if let Some(o) = out {
+            o.finish(None)?;
         }
-        _ => {}
+        result.with_context(|| format!("reading {path} (after {n} packet(s))"))?;
+        Ok(ExitCode::SUCCESS)
     }
-    if let Some(o) = out {
-        o.finish(None)?;
+    if path == "-" {
+        go(
+            a,
+            path,
+            filter,
+            lines,
+            PcapReader::new(std::io::stdin().lock())?,
+        )
+    } else {
+        go(a, path, filter, lines, PcapReader::open(Path::new(path))?)
     }
-    result.with_context(|| format!("reading {path} (after {n} packet(s))"))?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The capture, by backend. One lives per run, on the stack: the size
@@ -303,13 +606,13 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
         .interface
         .clone()
         .context("give an interface with -i IF")?;
+    let steal = a.steals();
     let mut cfg = CaptureConfig::new(&ifname)
         .filter(filter.clone())
         .snaplen(a.snaplen);
-    cfg.queues = if a.all_queues {
-        Queues::All
-    } else {
-        Queues::One(a.queue)
+    cfg.queues = match a.queue {
+        Some(q) => Queues::One(q),
+        None => Queues::All,
     };
     cfg.attach = match a.xdp_mode {
         XdpAttach::Auto => AttachMode::Auto,
@@ -329,21 +632,52 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
     let snaplen = cfg.effective_snaplen()?;
 
     // Open the output first: an unwritable file fails before anything is attached.
-    let mut out = match output_config(a, snaplen, Some(&ifname)) {
+    let mut out = match output_config(a, snaplen, Some(&ifname), LINKTYPE_ETHERNET) {
         Some(c) => Some(CaptureOutput::open(c)?),
         None => None,
     };
-    let buffers = match a.backend {
-        Backend::Xdp => Some(CaptureBuffers::new(&cfg).map_err(with_hint)?),
-        Backend::Packet => None,
+    // Promiscuous mode for as long as this lives: the kernel drops it with
+    // the socket, however the process ends.
+    let promisc = if a.no_promiscuous {
+        None
+    } else {
+        Some(
+            Promiscuous::enable(&ifname)
+                .map_err(with_hint)
+                .context("putting the interface in promiscuous mode (-p captures without it)")?,
+        )
+    };
+    let promisc_note = if promisc.is_some() {
+        "promiscuous mode on"
+    } else {
+        "promiscuous mode off (-p)"
+    };
+    let buffers = if steal {
+        Some(CaptureBuffers::new(&cfg).map_err(with_hint)?)
+    } else {
+        None
     };
     let mut cap = match &buffers {
         Some(b) => {
+            eprintln!(
+                "pktio capture: WARNING: --steal: packets matching the filter are taken from {ifname}: \
+                 they no longer reach this host's network stack until the capture ends \
+                 (without --steal, the capture copies them and the host keeps them)"
+            );
             let cap = Capture::open(&cfg, b).map_err(with_hint)?;
             let (mode, why) = cap.attach_mode();
+            let multi = if cap.multi_buffer() {
+                format!(
+                    ", multi-buffer (MTU {}: a frame may span several UMEM frames, joined into one record)",
+                    b.mtu().map_or_else(|| "?".to_string(), |m| m.to_string())
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "pktio capture: listening on {ifname} queue(s) {:?}, XDP program in {mode} mode{}, filter: {filter}",
+                "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {:?} ({} UMEM frames each{multi}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
                 b.queues(),
+                b.frames_per_queue(),
                 why.map(|w| format!(" ({w})")).unwrap_or_default()
             );
             for s in cap.sockets() {
@@ -352,18 +686,16 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
             Source::Xdp(cap)
         }
         None => {
-            if a.all_queues || a.queue != 0 {
-                eprintln!(
-                    "pktio capture: note: AF_PACKET sees every queue; -q/--all-queues do not apply"
-                );
-            }
             let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
             eprintln!(
-                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, classic BPF filter), filter: {filter}"
+                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, classic BPF filter; \
+                 the host keeps every packet), link-type EN10MB (Ethernet), snapshot length {snaplen} bytes, \
+                 {promisc_note}, filter: {filter}"
             );
             Source::Packet(cap)
         }
     };
+    let mut printer = Printer::new(a, LinkType::Ethernet);
 
     let stop = stop_flag();
     let started = Instant::now();
@@ -376,6 +708,7 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
     let mut last_check = Instant::now();
     let mut last_flush = Instant::now();
     let mut result: anyhow::Result<()> = Ok(());
+    let line_buffered = a.line_buffered;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -397,10 +730,18 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
                     Ok(()) => captured += 1,
                     Err(e) => write_error = Some(e),
                 },
-                None => match writeln!(lines, "{}", line(p.ts, p.data, p.orig_len)) {
-                    Ok(()) => captured += 1,
-                    Err(e) => print_error = Some(e),
-                },
+                None => {
+                    let text = printer.text(p.ts, p.data, p.orig_len);
+                    match lines.write_all(text.as_bytes()) {
+                        Ok(()) => captured += 1,
+                        Err(e) => print_error = Some(e),
+                    }
+                    if line_buffered && print_error.is_none() {
+                        if let Err(e) = lines.flush() {
+                            print_error = Some(e);
+                        }
+                    }
+                }
             }
         });
         let n = match polled {
@@ -448,6 +789,7 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
     let elapsed = started.elapsed();
     let stats = cap.stats().unwrap_or_default();
     drop(cap); // detach before the final writes: the interface is back to normal
+    drop(promisc);
     let _ = lines.flush();
     let isb = InterfaceStats {
         start: stats.started,
@@ -475,7 +817,7 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
     };
     print_summary(
         &stats,
-        a.backend,
+        if steal { Backend::Xdp } else { Backend::Packet },
         captured,
         elapsed,
         out_summary.as_ref(),
@@ -598,7 +940,18 @@ mod tests {
         assert_eq!(a.count, Some(5));
         // Options may follow the filter words, as with tcpdump.
         let a = args(&["-i", "eth0", "--backend", "v3", "tcp", "-s", "96"]).unwrap();
-        assert_eq!(a.backend, Backend::Packet);
+        assert_eq!(a.backend, Some(Backend::Packet));
+        assert!(!a.steals());
+        // Stealing is asked for by name (or by the old --backend xdp).
+        assert!(args(&["-i", "eth0", "--steal"]).unwrap().steals());
+        assert!(args(&["-i", "eth0", "--backend", "xdp"]).unwrap().steals());
+        assert!(!args(&["-i", "eth0"]).unwrap().steals());
+        // tcpdump's short flags.
+        let b = args(&["-i", "eth0", "-nn", "-e", "-tttt", "-XX", "-A", "-p", "-l"]).unwrap();
+        assert_eq!((b.numeric, b.time, b.hex_ascii), (2, 4, 2));
+        assert!(b.link_level && b.ascii && b.no_promiscuous && b.line_buffered);
+        assert!(args(&["-D"]).is_ok());
+        assert!(args(&["-d", "udp"]).is_ok());
         assert_eq!((a.filter.join(" "), a.snaplen), ("tcp".to_string(), 96));
         for bad in [
             &["-i", "eth0", "-s", "262145"][..],
@@ -607,6 +960,8 @@ mod tests {
             &["-r", "x.pcap", "-i", "eth0"],
             &["-i", "eth0", "-q", "1", "--all-queues"],
             &["-i", "eth0", "-c", "0"],
+            &["-i", "eth0", "--steal", "--backend", "packet"],
+            &["-r", "x.pcap", "--steal"],
             &["tcp"],
         ] {
             assert!(args(bad).is_err(), "{bad:?} should be refused");
@@ -655,15 +1010,15 @@ mod tests {
         }
         w.finish(None).unwrap();
         let p = path.to_str().unwrap();
-        let a = args(&["-r", p, "udp", "dst", "portrange", "4241-4242"]).unwrap();
+        let a = args(&["-r", p, "-tt", "udp", "dst", "portrange", "4241-4242"]).unwrap();
         let filter = parse_filter(&a.filter).unwrap();
         let mut out = Vec::new();
         read_to(&a, p, &filter, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "1970-01-02T00:00:00.000000001Z    60 IP 198.18.0.1.9 > 198.18.0.2.4241: UDP, length 18\n\
-             1970-01-02T00:00:00.000000002Z    60 IP 198.18.0.1.9 > 198.18.0.2.4242: UDP, length 18\n"
+            "86400.000000 IP 198.18.0.1.9 > 198.18.0.2.4241: UDP, length 18\n\
+             86400.000000 IP 198.18.0.1.9 > 198.18.0.2.4242: UDP, length 18\n"
         );
         // A file cut inside its last record: the whole ones, then an error.
         let bytes = std::fs::read(&path).unwrap();

@@ -83,6 +83,7 @@ use pktio_lab::{Host, Lab};
 
 use super::bench::{classify, CellError};
 use super::xsk::{parse_bench_ip, Mode, XskOpts};
+use crate::args::parse_u32_in;
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::pin_to_cpu;
 
@@ -100,26 +101,29 @@ pub struct LatencyArgs {
     /// Wakeup modes to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = LatMode::ALL)]
     modes: Vec<LatMode>,
-    /// Pings measured per run (after the warm-up).
-    #[arg(long, default_value_t = 10_000)]
+    /// Pings measured per run (after the warm-up), 1 to 100000000.
+    #[arg(long, default_value_t = 10_000, value_parser = |s: &str| parse_u32_in(s, 1, 100_000_000))]
     count: u32,
-    /// Pings sent first and not measured.
-    #[arg(long, default_value_t = 200)]
+    /// Pings sent first and not measured, 0 to 100000000.
+    #[arg(long, default_value_t = 200, value_parser = |s: &str| parse_u32_in(s, 0, 100_000_000))]
     warmup: u32,
-    /// Runs per cell; the table shows the median and min–max over runs.
-    #[arg(long, default_value_t = 3)]
+    /// Runs per cell, 1 to 1000; the table shows the median and min–max
+    /// over runs.
+    #[arg(long, default_value_t = 3, value_parser = |s: &str| parse_u32_in(s, 1, 1000).map(|v| v as usize))]
     runs: usize,
-    /// Frame size in bytes on the wire (FCS included: 64 sends 60-byte frames).
-    #[arg(long, default_value_t = 64)]
+    /// Frame size in bytes on the wire, 64 to 1518 (FCS included: 64 sends
+    /// 60-byte frames).
+    #[arg(long, default_value_t = 64, value_parser = |s: &str| parse_u32_in(s, 64, 1518))]
     size: u32,
-    /// Milliseconds to wait for a pong before counting the ping lost.
-    #[arg(long, default_value_t = 200)]
+    /// Milliseconds to wait for a pong before counting the ping lost, 1 to
+    /// 60000.
+    #[arg(long, default_value_t = 200, value_parser = |s: &str| parse_u32_in(s, 1, 60_000).map(u64::from))]
     timeout_ms: u64,
     /// CPU of the pinger.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::args::parse_cpu)]
     ping_cpu: usize,
     /// CPU of the ponger.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     pong_cpu: usize,
     /// Write the results as JSON to this file.
     #[arg(long)]
@@ -138,6 +142,11 @@ pub struct LatencyArgs {
     /// instead of the lab (needs --pinger-if).
     #[arg(long, value_name = "IF")]
     ponger_if: Option<String>,
+    /// Allow --pinger-if and --ponger-if outside a pktio lab: both ends
+    /// take every packet arriving on queue 0 away from the host (its
+    /// connections on that queue stop) and send frames onto the wire.
+    #[arg(long)]
+    take_over: bool,
     /// The pinger's IPv4 address with --pinger-if (in 198.18.0.0/15)
     /// [default: 198.18.0.1].
     #[arg(long, value_name = "IP", value_parser = parse_bench_ip)]
@@ -467,23 +476,18 @@ fn ipv4_forwarding() -> bool {
 
 /// Runs `pktio latency`.
 pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
-    if a.count == 0 {
-        bail!("--count must be at least 1");
-    }
-    if a.runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    if !(64..=1518).contains(&a.size) {
-        bail!(
-            "frame size {} is outside 64..=1518 (bytes on the wire, FCS included)",
-            a.size
-        );
-    }
-    if a.timeout_ms == 0 || a.timeout_ms > 60_000 {
-        bail!("--timeout-ms must be between 1 and 60000");
-    }
-    crate::run::check_cpus(&[a.ping_cpu, a.pong_cpu])?;
+    // Every number was checked when the flags were parsed (crate::args).
     let ifs = if_pair(&a)?;
+    if let Some(p) = &ifs {
+        for (role, ifname) in [("pinger", &p.pinger.0), ("ponger", &p.ponger.0)] {
+            crate::cmd::xsk::consent(
+                &format!("latency ({role})"),
+                ifname,
+                "take every packet arriving on queue 0 away from the host and send frames onto its wire",
+                a.take_over,
+            )?;
+        }
+    }
     let lab;
     let pair = match ifs {
         Some(p) => Pair::on_interfaces(p)?,

@@ -6,6 +6,7 @@ pub mod genbench;
 pub mod harness;
 pub mod lab;
 pub mod latency;
+pub mod napi;
 pub mod peers;
 pub mod soak;
 pub mod tcp;

@@ -451,7 +451,7 @@ pub(super) fn measure(
     };
     let stop = crate::run::stop_flag();
     let mut tp = Testpmd::start(lab, host, peer, fwd, size, cpu)?;
-    type Window = (f64, u64, u64, GenCpu, Option<f64>);
+    type Window = (f64, u64, u64, GenCpu, Option<f64>, bool);
     let window = (|| -> Result<Window, CellError> {
         tp.start_forwarding()?;
         let gen_stop = Arc::new(AtomicBool::new(false));
@@ -470,6 +470,7 @@ pub(super) fn measure(
         // is stopped and joined.
         let measured = (|| -> Result<Window, CellError> {
             let sent = || g.as_ref().map(|g| g.progress.frames());
+            let held = || g.as_ref().map_or(0, |g| g.progress.held_back());
             sleep_window(warmup, &stop)?;
             let pid = tp.child.id();
             tp.stats()?;
@@ -479,7 +480,7 @@ pub(super) fn measure(
                 far.try_stats()?.rx_packets,
                 Instant::now(),
             );
-            let (g0, o0) = (CpuTimes::now(gen_cpu), sent());
+            let (g0, o0, h0) = (CpuTimes::now(gen_cpu), sent(), held());
             sleep_window(seconds, &stop)?;
             tp.stats()?;
             let (c1, s1, f1, dt) = (
@@ -488,13 +489,14 @@ pub(super) fn measure(
                 far.try_stats()?.rx_packets,
                 t0.elapsed().as_secs_f64(),
             );
-            let (g1, o1) = (CpuTimes::now(gen_cpu), sent());
+            let (g1, o1, h1) = (CpuTimes::now(gen_cpu), sent(), held());
             Ok((
                 dt,
                 f1.saturating_sub(f0),
                 c1.saturating_sub(c0) + s1.saturating_sub(s0),
                 busy_pct(g0, g1),
                 o0.zip(o1).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
+                h1 > h0,
             ))
         })();
         gen_stop.store(true, Ordering::SeqCst);
@@ -507,7 +509,7 @@ pub(super) fn measure(
     if gro {
         lab.rx().set_gro(false)?;
     }
-    let (dt, far_delta, cpu_ns, gen_cpu_pct, offered_pps) = window?;
+    let (dt, far_delta, cpu_ns, gen_cpu_pct, offered_pps, held_back) = window?;
     let rx = nic_rx_packets(&out);
     let [.., rx0, rx1] = rx[..] else {
         return Err(CellError::Failed(anyhow::anyhow!(
@@ -532,6 +534,7 @@ pub(super) fn measure(
         drops_pct: None,
         gen_cpu_pct: gen_cpu_pct.filter(|_| mode != BenchMode::Txpush),
         offered_pps,
+        held_back,
         ns_per_packet: if handled > 0 {
             cpu_ns as f64 / handled as f64
         } else {
@@ -1096,7 +1099,7 @@ pub(super) fn measure_capture(
         })
         .collect();
         let pid = child.id();
-        let (t_spawn, o_spawn) = (Instant::now(), progress.frames());
+        let (t_spawn, o_spawn, h_spawn) = (Instant::now(), progress.frames(), progress.held_back());
         // On Ctrl-C/SIGTERM the tool is stopped as after a full window, and
         // the cell gives no figure.
         let mut full = sleep_window(warmup / 2.0, &stop).is_ok();
@@ -1176,6 +1179,7 @@ pub(super) fn measure_capture(
         Ok(RunResult {
             pps,
             offered_pps: Some(offered),
+            held_back: progress.held_back() > h_spawn,
             gen_cpu_pct: busy_pct(g0, g1),
             drops_pct: dropped.map(|d| {
                 if d + captured > 0 {

@@ -33,22 +33,24 @@ use pktio::xdp::Accounting;
 use pktio_lab::{Host, Lab};
 
 use super::xsk::{run_loop, LoopSpec, Mode, Summary, XskOpts};
+use crate::args::parse_f64_in;
 use crate::run::{fmt_pps, pin_to_cpu, stop_flag, LoopProbe};
 
 /// Arguments of `pktio soak`.
 #[derive(Debug, clap::Args)]
 pub struct SoakArgs {
-    /// Minutes each mode runs.
-    #[arg(long, default_value_t = 10.0)]
+    /// Minutes each mode runs (0.001 to 10080, a week).
+    #[arg(long, default_value_t = 10.0, value_parser = |s: &str| parse_f64_in(s, 0.001, 10_080.0, "minutes"))]
     minutes: f64,
     /// Modes to soak, one after the other.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [SoakMode::Rxdrop, SoakMode::L2fwd])]
     modes: Vec<SoakMode>,
     /// Seconds per report line (60: one line a minute; shorter for a quick check).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = |s: &str| parse_f64_in(s, 1.0, 3600.0, "seconds"))]
     interval: f64,
-    /// Generator rate in frames per second (0: as fast as it goes).
-    #[arg(long, default_value_t = 1_000_000.0)]
+    /// Generator rate in frames per second: 0 (as fast as it goes) or 1 to
+    /// 1e9.
+    #[arg(long, default_value_t = 1_000_000.0, value_parser = parse_soak_rate)]
     rate: f64,
     /// Frame size in bytes on the wire, FCS included (64..=1518).
     #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(64..=1518))]
@@ -57,15 +59,23 @@ pub struct SoakArgs {
     #[arg(long, value_name = "KIB", default_value_t = 4096)]
     max_rss_growth: u64,
     /// CPU of the generator.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::args::parse_cpu)]
     gen_cpu: usize,
     /// The generator engine: auto (the fastest this host allows: live,
     /// then xsk, packet, raw), or one by name.
     #[arg(long, value_enum, default_value = "auto")]
     generator: crate::gen::Engine,
     /// CPU of the packet loop.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     cpu: usize,
+}
+
+/// `--rate`: 0 (unlimited) or a rate `crate::args::parse_rate` takes.
+fn parse_soak_rate(s: &str) -> Result<f64, String> {
+    if s.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(0.0);
+    }
+    crate::args::parse_rate(s).map_err(|e| format!("{e}, or 0 for as fast as it goes"))
 }
 
 /// A mode the soak runs.
@@ -199,28 +209,10 @@ fn fmt_accounting(a: &Accounting) -> String {
 
 /// Runs `pktio soak`.
 pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
-    if !(a.minutes.is_finite() && a.minutes > 0.0 && a.minutes <= 7.0 * 24.0 * 60.0) {
-        bail!(
-            "--minutes must be a positive number of minutes (up to a week), not {}",
-            a.minutes
-        );
-    }
-    if !(a.interval.is_finite() && a.interval >= 1.0 && a.interval <= 3600.0) {
-        bail!(
-            "--interval must be between 1 and 3600 seconds, not {}",
-            a.interval
-        );
-    }
-    if !(a.rate == 0.0 || (1.0..=crate::args::MAX_RATE).contains(&a.rate)) {
-        bail!(
-            "--rate must be 0 (unlimited) or 1..=1e9 frames per second, not {}",
-            a.rate
-        );
-    }
+    // Every number was checked when the flags were parsed (crate::args).
     if a.modes.is_empty() {
         bail!("--modes needs at least one of rxdrop, l2fwd");
     }
-    crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let stop = stop_flag();

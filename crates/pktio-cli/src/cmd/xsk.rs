@@ -58,14 +58,16 @@ pub struct XskOpts {
     /// UMEM frames.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
     pub frames: u32,
-    /// RX and TX ring entries (a power of two).
-    #[arg(long, default_value_t = 2048)]
+    /// AF_XDP RX and TX ring entries (a power of two from 64 to 65536).
+    #[arg(long, default_value_t = 2048, value_parser = crate::args::parse_ring_size)]
     pub ring_size: u32,
-    /// Busy polling: SO_PREFER_BUSY_POLL with this many microseconds (20 if no value).
-    #[arg(short = 'B', long, value_name = "USECS", num_args = 0..=1, default_missing_value = "20")]
+    /// Busy polling: SO_PREFER_BUSY_POLL with this many microseconds (20 if
+    /// no value; 1 to 1000000).
+    #[arg(short = 'B', long, value_name = "USECS", num_args = 0..=1, default_missing_value = "20",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub busy_poll: Option<u32>,
-    /// Busy-poll budget (packets per busy-poll call).
-    #[arg(long, default_value_t = 64)]
+    /// Busy-poll budget (packets per busy-poll call, 1 to 65535).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_535))]
     pub busy_poll_budget: u32,
     /// Sleep in poll() when idle instead of spinning.
     #[arg(short = 'p', long)]
@@ -78,11 +80,12 @@ pub struct XskOpts {
     /// frame arrive (and are sent) as one packet of several frames.
     #[arg(long)]
     pub multi_buffer: bool,
-    /// Stop after this many seconds (default: at Ctrl-C; 5 with --lab).
-    #[arg(short = 'd', long, value_name = "SECONDS")]
+    /// Stop after this many seconds, 0.001 to 31536000 (default: at Ctrl-C;
+    /// 5 with --lab).
+    #[arg(short = 'd', long, value_name = "SECONDS", value_parser = crate::args::parse_seconds)]
     pub duration: Option<f64>,
     /// Pin the packet loop to this CPU (with --lab: default 1).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse_cpu)]
     pub cpu: Option<usize>,
     /// Print only the summary.
     #[arg(long)]
@@ -114,12 +117,23 @@ pub struct LabOpts {
     #[arg(long)]
     pub lab: bool,
     /// CPU of the lab's traffic generator.
-    #[arg(long, default_value_t = 0, requires = "lab")]
+    #[arg(long, default_value_t = 0, requires = "lab", value_parser = crate::args::parse_cpu)]
     pub gen_cpu: usize,
     /// The lab's traffic generator engine: auto (the fastest this host
     /// allows: live, then xsk, packet, raw), or one by name.
     #[arg(long, value_enum, default_value = "auto", requires = "lab")]
     pub generator: crate::gen::Engine,
+}
+
+/// Consent to run on an interface that pktio did not build.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConsentOpts {
+    /// Allow running on an interface outside a pktio lab: rxdrop and l2fwd
+    /// take every packet arriving on the queue away from the host (its
+    /// connections on that queue stop) and txpush and l2fwd send frames
+    /// onto the wire. Not needed with --lab, or in a lab of `pktio lab up`.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 /// Arguments of `pktio rxdrop`.
@@ -129,6 +143,8 @@ pub struct RxdropArgs {
     xsk: XskOpts,
     #[command(flatten)]
     lab: LabOpts,
+    #[command(flatten)]
+    consent: ConsentOpts,
 }
 
 /// Arguments of `pktio txpush`.
@@ -140,6 +156,8 @@ pub struct TxpushArgs {
     lab: LabOpts,
     #[command(flatten)]
     frame: FrameOpts,
+    #[command(flatten)]
+    consent: ConsentOpts,
 }
 
 /// Arguments of `pktio l2fwd`.
@@ -149,6 +167,14 @@ pub struct L2fwdArgs {
     xsk: XskOpts,
     #[command(flatten)]
     lab: LabOpts,
+    #[command(flatten)]
+    consent: ConsentOpts,
+    /// Reflect every frame. Without it l2fwd sends back only IPv4 frames
+    /// whose source and destination are in 198.18.0.0/15, and IPv6 frames
+    /// in 2001:2::/48 (the benchmarking ranges), and drops and counts the
+    /// others.
+    #[arg(long)]
+    reflect_any: bool,
 }
 
 /// The frames txpush sends.
@@ -179,9 +205,33 @@ pub struct AddrOpts {
     /// UDP destination port.
     #[arg(long, default_value_t = 9)]
     pub dst_port: u16,
+    /// Allow a broadcast or multicast --dst-mac (every host on the link
+    /// receives such frames).
+    #[arg(long)]
+    pub allow_broadcast: bool,
 }
 
 impl AddrOpts {
+    /// Refuses addresses pktio must not send to unless asked by name.
+    ///
+    /// # Errors
+    /// What is wrong, for a usage error.
+    pub fn check(&self) -> Result<(), String> {
+        if self.dst_mac[0] & 1 == 1 && !self.allow_broadcast {
+            let kind = if self.dst_mac == [0xff; 6] {
+                "broadcast"
+            } else {
+                "multicast"
+            };
+            return Err(format!(
+                "--dst-mac {}: a {kind} address, which every host on the link receives; \
+                 give one host's MAC, or add --allow-broadcast if that is what you want",
+                pktio_lab::fmt_mac(&self.dst_mac)
+            ));
+        }
+        Ok(())
+    }
+
     /// The defaults: the persistent lab's addresses (`pktio lab up`).
     pub fn lab_defaults() -> AddrOpts {
         AddrOpts {
@@ -190,6 +240,7 @@ impl AddrOpts {
             src_ip: Ipv4Addr::new(198, 18, 0, 1),
             dst_ip: Ipv4Addr::new(198, 18, 0, 2),
             dst_port: 9,
+            allow_broadcast: false,
         }
     }
 
@@ -204,6 +255,27 @@ impl AddrOpts {
             dst_port: self.dst_port,
         }
     }
+}
+
+/// The kernel's headroom in front of every AF_XDP frame's data.
+const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// Refuses frames of `size` bytes (without FCS) that `ifname` cannot carry:
+/// longer than its MTU plus the 14-byte Ethernet header. (An AF_PACKET TX
+/// ring marks each such frame wrong and goes on, ~0.7 ms apiece; a socket
+/// or AF_XDP in copy mode drops it.) An MTU that cannot be read leaves the
+/// check to the open, which names a missing interface.
+pub(crate) fn check_fits_mtu(ifname: &str, size: u32) -> anyhow::Result<()> {
+    let Ok(mtu) = pktio::packet::interface_mtu(ifname) else {
+        return Ok(());
+    };
+    let max = mtu.saturating_add(14);
+    anyhow::ensure!(
+        size <= max,
+        "-s {size}: {ifname} has MTU {mtu}, so it carries frames of up to {max} bytes \
+         (without FCS); use -s {max} or less, or raise its MTU (ip link set {ifname} mtu N)"
+    );
+    Ok(())
 }
 
 /// The index of `ifname` in this network namespace, with a clear error.
@@ -338,6 +410,43 @@ impl XskOpts {
         }
     }
 
+    /// Refuses combinations of flags that no run can honour, before
+    /// anything is opened: a queue on a backend that cannot bind one, a
+    /// frame longer than an AF_XDP frame holds. `frame`: txpush's frames.
+    ///
+    /// # Errors
+    /// What is wrong and what to do instead, for a usage error.
+    pub(crate) fn check(&self, frame: Option<&FrameOpts>) -> Result<(), String> {
+        let packet_socket = matches!(
+            self.backend,
+            BackendKind::PacketV2 | BackendKind::PacketV3 | BackendKind::Uring
+        );
+        if packet_socket && self.queue != 0 {
+            return Err(format!(
+                "-q {}: the {} backend (AF_PACKET) sees every queue of the interface and cannot \
+                 bind one; leave out -q, or use --backend xdp or xdp-skb to take one queue",
+                self.queue, self.backend
+            ));
+        }
+        if let Some(f) = frame {
+            let may_be_xdp = matches!(
+                self.backend,
+                BackendKind::Auto | BackendKind::Xdp | BackendKind::XdpSkb
+            );
+            let per_frame = self.frame_size - XDP_PACKET_HEADROOM;
+            if may_be_xdp && !self.multi_buffer && f.size > per_frame {
+                return Err(format!(
+                    "-s {}: AF_XDP sends at most {per_frame} bytes from a {}-byte UMEM frame \
+                     ({} less the kernel's 256-byte XDP_PACKET_HEADROOM); use -s {per_frame} or \
+                     less, --multi-buffer (kernel 6.6), or --backend v3, v2 or uring",
+                    f.size, self.frame_size, self.frame_size
+                ));
+            }
+            f.addr.check()?;
+        }
+        Ok(())
+    }
+
     fn deadline(&self, default: Option<f64>) -> anyhow::Result<Option<Instant>> {
         match self.duration.or(default) {
             None => Ok(None),
@@ -382,6 +491,9 @@ pub struct Summary {
     pub accounting: Option<Accounting>,
     /// Why the loop stopped early, if it did.
     pub stopped_by: Option<String>,
+    /// l2fwd: frames dropped instead of reflected, their addresses outside
+    /// the benchmarking ranges ([`in_bench_range`]).
+    pub not_reflected: u64,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -447,7 +559,23 @@ pub struct LoopSpec<'a> {
 /// the deadline passes, or until the backend fails (the interface vanished,
 /// the steering program was detached): then it ends with the statistics
 /// gathered so far and says why in [`Summary::stopped_by`].
+///
+/// l2fwd reflects every frame here (the benchmark's loops, in a lab where
+/// every frame is the generator's); [`run_loop_scoped`] can keep it to the
+/// benchmarking ranges.
 pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary> {
+    run_loop_scoped(b, spec, true)
+}
+
+/// [`run_loop`]; with `reflect_any` false, l2fwd sends back only frames
+/// whose addresses are in the benchmarking ranges ([`in_bench_range`]) and
+/// drops and counts the others ([`Summary::not_reflected`]).
+pub fn run_loop_scoped(
+    b: &mut Backend,
+    spec: &LoopSpec<'_>,
+    reflect_any: bool,
+) -> anyhow::Result<Summary> {
+    let mut not_reflected = 0u64;
     let mut meter = Meter::new(Duration::from_secs(1));
     let cpu0 = pktio::host::thread_cpu_time();
     let batch = spec.batch;
@@ -461,10 +589,16 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
     if spec.mode == Mode::Txpush && frame.is_empty() {
         bail!("txpush needs a frame");
     }
-    let mut iter: u32 = 0;
+    // A stop (Ctrl-C, SIGTERM, the deadline) must be seen within
+    // 100 ms: the clock is read after every idle turn, and every
+    // BUSY_TURNS_PER_CHECK turns while packets flow (a turn is one batch,
+    // microseconds); an idle --poll wait is bounded by POLL_WAIT_MS.
+    let mut busy_turns: u32 = 0;
+    let mut was_idle = true;
     loop {
-        iter = iter.wrapping_add(1);
-        if iter % 64 == 0 {
+        busy_turns += 1;
+        if was_idle || busy_turns >= BUSY_TURNS_PER_CHECK {
+            busy_turns = 0;
             if let Some(p) = spec.probe {
                 p.cpu_ns.store(
                     pktio::host::thread_cpu_time().as_nanos() as u64,
@@ -508,7 +642,12 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             Mode::Txpush => {
                 let len = frame.len();
                 b.tx_batch(batch, |buf| {
-                    buf.get_mut(..len)?.copy_from_slice(&frame);
+                    // A frame longer than the slot is still asked for: the
+                    // backend refuses it (PacketTooLong) and the loop stops
+                    // saying so, instead of sending nothing, silently.
+                    if let Some(dst) = buf.get_mut(..len) {
+                        dst.copy_from_slice(&frame);
+                    }
                     Some(len)
                 })
                 .map(|n| (n, n as u64 * len as u64))
@@ -516,6 +655,10 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             Mode::L2fwd => {
                 let mut bytes = 0u64;
                 b.forward_batch(batch, |p| {
+                    if !reflect_any && !in_bench_range(p) {
+                        not_reflected += 1;
+                        return false;
+                    }
                     swap_macs(p);
                     bytes += p.len() as u64;
                     true
@@ -545,11 +688,13 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
             }
             _ => Ok(n == 0),
         };
+        was_idle = matches!(idle, Ok(true)) || n == 0;
         match idle {
             // An empty ring: the batch call already woke the kernel if it
-            // asked; with --poll, sleep until packets come.
+            // asked; with --poll, sleep until packets come, or until the
+            // next look at the stop flag and the deadline is due.
             Ok(true) if spec.poll => {
-                if let Err(e) = b.wait(100) {
+                if let Err(e) = b.wait(poll_timeout_ms(spec.deadline, Instant::now())) {
                     stopped_by = Some(describe_error(&e));
                     break;
                 }
@@ -597,7 +742,119 @@ pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary>
         stats: b.stats().unwrap_or_default(),
         accounting,
         stopped_by,
+        not_reflected,
     })
+}
+
+/// Whether `frame` (Ethernet, at most one VLAN tag) is IPv4 with source and
+/// destination in 198.18.0.0/15, or IPv6 with both in 2001:2::/48: the
+/// benchmarking ranges (RFC 2544, RFC 5180), the only frames l2fwd sends
+/// back unless told otherwise. Anything else (other protocols, truncated
+/// headers) is not.
+pub fn in_bench_range(frame: &[u8]) -> bool {
+    let be16 = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (mut ethertype, mut ip) = (be16(12), 14);
+    if matches!(ethertype, Some(0x8100 | 0x88a8)) {
+        (ethertype, ip) = (be16(16), 18);
+    }
+    let v4 = |a: &[u8]| a[0] == 198 && a[1] & 0xfe == 18;
+    let v6 = |a: &[u8]| a[..6] == [0x20, 0x01, 0x00, 0x02, 0x00, 0x00];
+    match ethertype {
+        Some(0x0800) => match (frame.get(ip + 12..ip + 16), frame.get(ip + 16..ip + 20)) {
+            (Some(src), Some(dst)) => v4(src) && v4(dst),
+            _ => false,
+        },
+        Some(0x86dd) => match (frame.get(ip + 8..ip + 24), frame.get(ip + 24..ip + 40)) {
+            (Some(src), Some(dst)) => v6(src) && v6(dst),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether `ifname` is the veth of a pktio lab: the calling thread's
+/// network namespace holds only loopback and this veth, which has an
+/// address in 198.18.0.0/15 (what `Lab` and `pktio lab up` build). Anything
+/// that cannot be read counts as "no".
+pub(crate) fn in_pktio_lab(ifname: &str) -> bool {
+    let Ok(ns) = std::fs::File::open("/proc/thread-self/ns/net") else {
+        return false;
+    };
+    let Ok(links) = pktio_lab::list_links(std::os::fd::AsFd::as_fd(&ns)) else {
+        return false;
+    };
+    let only_lab = links
+        .iter()
+        .all(|l| l.ifname == "lo" || (l.ifname == ifname && l.is_veth()));
+    let present = links.iter().any(|l| l.ifname == ifname);
+    let in_range = pktio::host::interface_addrs()
+        .unwrap_or_default()
+        .iter()
+        .any(|a| {
+            a.name == ifname
+                && matches!(a.addr, std::net::IpAddr::V4(v4) if pktio_lab::LabAddr::in_range(v4))
+        });
+    only_lab && present && in_range
+}
+
+/// What a mode does to an interface, in words.
+fn takes(mode: Mode, queue: u32) -> String {
+    match mode {
+        Mode::Rxdrop => format!("take every packet arriving on queue {queue} away from the host"),
+        Mode::Txpush => "send generated frames onto its wire".to_string(),
+        Mode::L2fwd => format!(
+            "take every packet arriving on queue {queue} away from the host and send frames \
+             back onto its wire"
+        ),
+    }
+}
+
+/// Consent before touching `ifname`: an interface of a pktio lab needs
+/// none; any other needs `--take-over`, and is told about before the run
+/// starts. A missing interface is named first.
+///
+/// # Errors
+/// The interface does not exist; without `--take-over` the run ends with
+/// a usage error.
+pub(crate) fn consent(what: &str, ifname: &str, does: &str, take_over: bool) -> anyhow::Result<()> {
+    ifindex(ifname)?;
+    if in_pktio_lab(ifname) {
+        return Ok(());
+    }
+    if !take_over {
+        crate::args::usage_error(format!(
+            "{ifname} is not an interface of a pktio lab: {what} would {does}. Add --take-over \
+             if that is what you want; to try pktio without touching a real interface, use --lab \
+             (or `pktio lab up`)"
+        ));
+    }
+    eprintln!("{what}: --take-over: will {does} on {ifname} until the run ends");
+    Ok(())
+}
+
+/// Busy turns (batches) between two looks at the clock and the stop flag.
+/// A turn handles at most one batch (≤ 4096 packets, tens of µs), so 16
+/// turns stay far below the 100 ms in which a loop must see a stop while the clock costs nothing per
+/// packet.
+const BUSY_TURNS_PER_CHECK: u32 = 16;
+
+/// The longest idle `poll()` of a `--poll` loop, in ms: half of
+/// the 100 ms in which a loop must see a stop (Ctrl-C, SIGTERM, the end of
+/// `-d`), since a signal does not interrupt it (the handler runs
+/// on its own thread).
+const POLL_WAIT_MS: i32 = 50;
+
+/// The idle wait of a `--poll` loop at `now`: [`POLL_WAIT_MS`], or less
+/// when the deadline comes sooner (at least 1 ms: 0 would spin).
+fn poll_timeout_ms(deadline: Option<Instant>, now: Instant) -> i32 {
+    let left = deadline.map_or(u128::MAX, |d| {
+        d.saturating_duration_since(now).as_micros().div_ceil(1000)
+    });
+    left.clamp(1, POLL_WAIT_MS as u128) as i32
 }
 
 /// An error as one line: the error, its causes, and the hint if any.
@@ -648,6 +905,13 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
             a.unaccounted()
         );
     }
+    if s.not_reflected > 0 {
+        println!(
+            "  not reflected: {} frames with an address outside 198.18.0.0/15 or 2001:2::/48 \
+             (dropped; --reflect-any sends back every frame)",
+            s.not_reflected
+        );
+    }
     if let Some(w) = &s.stopped_by {
         println!("  stopped early: {w}");
     }
@@ -658,16 +922,27 @@ fn run_on_interface(
     mode: Mode,
     opts: &XskOpts,
     frame: Option<&FrameOpts>,
+    consent_opts: &ConsentOpts,
+    reflect_any: bool,
 ) -> anyhow::Result<ExitCode> {
     let ifname = opts.interface()?;
+    consent(
+        mode.name(),
+        ifname,
+        &takes(mode, opts.queue),
+        consent_opts.take_over,
+    )?;
     if let Some(cpu) = opts.cpu {
         pin_to_cpu(cpu)?;
     }
     let stop = stop_flag();
     let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
     let quiet = opts.quiet || opts.json;
+    if let Some(f) = frame {
+        check_fits_mtu(ifname, f.size)?;
+    }
     let mut b = opts.open(ifname, mode, quiet)?;
-    let s = run_loop(
+    let s = run_loop_scoped(
         &mut b,
         &LoopSpec {
             mode,
@@ -679,6 +954,7 @@ fn run_on_interface(
             batch: opts.batch,
             poll: opts.poll,
         },
+        reflect_any,
     )?;
     print_summary(&s, opts.json)?;
     Ok(if s.stopped_by.is_some() {
@@ -696,6 +972,7 @@ fn run_in_lab(
     opts: &XskOpts,
     lab_opts: &LabOpts,
     frame: Option<&FrameOpts>,
+    reflect_any: bool,
 ) -> anyhow::Result<ExitCode> {
     if opts.interface.is_some() {
         bail!("--lab builds its own interfaces: drop -i");
@@ -772,21 +1049,27 @@ fn run_in_lab(
         pin_to_cpu(cpu)?;
         let ifname = measured_host.ifname().to_string();
         let frame_arg = (mode == Mode::Txpush).then_some((&spec, size));
-        opts.open(&ifname, mode, quiet).and_then(|mut b| {
-            run_loop(
-                &mut b,
-                &LoopSpec {
-                    mode,
-                    frame: frame_arg,
-                    stop: &stop,
-                    deadline,
-                    quiet,
-                    probe: None,
-                    batch: opts.batch,
-                    poll: opts.poll,
-                },
-            )
-        })
+        let fits = match frame_arg {
+            Some(_) => check_fits_mtu(&ifname, size),
+            None => Ok(()),
+        };
+        fits.and_then(|()| opts.open(&ifname, mode, quiet))
+            .and_then(|mut b| {
+                run_loop_scoped(
+                    &mut b,
+                    &LoopSpec {
+                        mode,
+                        frame: frame_arg,
+                        stop: &stop,
+                        deadline,
+                        quiet,
+                        probe: None,
+                        batch: opts.batch,
+                        poll: opts.poll,
+                    },
+                    reflect_any,
+                )
+            })
     };
     gen_stop.store(true, Ordering::SeqCst);
     let gen_result = generator.map(|g| g.join());
@@ -838,26 +1121,35 @@ fn run_in_lab(
 
 /// Runs `pktio rxdrop`.
 pub fn rxdrop(a: RxdropArgs) -> anyhow::Result<ExitCode> {
-    if a.lab.lab {
-        return run_in_lab(Mode::Rxdrop, &a.xsk, &a.lab, None);
+    if let Err(m) = a.xsk.check(None) {
+        crate::args::usage_error(m);
     }
-    run_on_interface(Mode::Rxdrop, &a.xsk, None)
+    if a.lab.lab {
+        return run_in_lab(Mode::Rxdrop, &a.xsk, &a.lab, None, true);
+    }
+    run_on_interface(Mode::Rxdrop, &a.xsk, None, &a.consent, true)
 }
 
 /// Runs `pktio txpush`.
 pub fn txpush(a: TxpushArgs) -> anyhow::Result<ExitCode> {
-    if a.lab.lab {
-        return run_in_lab(Mode::Txpush, &a.xsk, &a.lab, Some(&a.frame));
+    if let Err(m) = a.xsk.check(Some(&a.frame)) {
+        crate::args::usage_error(m);
     }
-    run_on_interface(Mode::Txpush, &a.xsk, Some(&a.frame))
+    if a.lab.lab {
+        return run_in_lab(Mode::Txpush, &a.xsk, &a.lab, Some(&a.frame), true);
+    }
+    run_on_interface(Mode::Txpush, &a.xsk, Some(&a.frame), &a.consent, true)
 }
 
 /// Runs `pktio l2fwd`.
 pub fn l2fwd(a: L2fwdArgs) -> anyhow::Result<ExitCode> {
-    if a.lab.lab {
-        return run_in_lab(Mode::L2fwd, &a.xsk, &a.lab, None);
+    if let Err(m) = a.xsk.check(None) {
+        crate::args::usage_error(m);
     }
-    run_on_interface(Mode::L2fwd, &a.xsk, None)
+    if a.lab.lab {
+        return run_in_lab(Mode::L2fwd, &a.xsk, &a.lab, None, a.reflect_any);
+    }
+    run_on_interface(Mode::L2fwd, &a.xsk, None, &a.consent, a.reflect_any)
 }
 
 #[cfg(test)]
@@ -875,6 +1167,19 @@ mod tests {
         assert!(parse_bench_ip("198.19.1.1").is_ok());
         let e = parse_bench_ip("10.0.0.1").unwrap_err();
         assert!(e.contains("198.18.0.0/15"), "{e}");
+    }
+
+    #[test]
+    fn idle_waits_end_before_the_deadline_and_within_the_stop_latency() {
+        let now = Instant::now();
+        assert_eq!(poll_timeout_ms(None, now), POLL_WAIT_MS);
+        let far = now + Duration::from_secs(10);
+        assert_eq!(poll_timeout_ms(Some(far), now), POLL_WAIT_MS);
+        let soon = now + Duration::from_micros(7_200);
+        assert_eq!(poll_timeout_ms(Some(soon), now), 8);
+        assert_eq!(poll_timeout_ms(Some(now), now), 1);
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        assert_eq!(poll_timeout_ms(Some(past), now), 1);
     }
 
     #[test]

@@ -28,3 +28,100 @@ pub fn number_after(s: &str, key: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// A child whose stderr lines arrive on a channel as it prints them, so a
+/// test can wait for a line instead of sleeping.
+pub struct Watched {
+    /// The child (stdout piped, read at the end by [`Watched::finish`]).
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line seen so far.
+    pub seen: Vec<String>,
+}
+
+impl Watched {
+    /// Starts `cmd` with stdout and stderr piped.
+    pub fn start(mut cmd: Command) -> Watched {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start pktio");
+        let err = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Watched {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits up to `limit` for a stderr line containing `needle`; kills the
+    /// child and panics with what it printed if none comes.
+    pub fn wait_for(&mut self, needle: &str, limit: std::time::Duration) {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = l.contains(needle);
+                    self.seen.push(l);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "no stderr line with {needle:?} within {limit:?}; stderr:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends `sig` to the child.
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, sig).expect("signal pktio");
+    }
+
+    /// Waits up to `limit` for the child to exit: its status and the time
+    /// it took, or `None` (after killing it) if it did not.
+    pub fn exit_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<(std::process::ExitStatus, std::time::Duration)> {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some((st, t0.elapsed()));
+            }
+            if t0.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// The rest of stderr after exit, joined with what was seen.
+    pub fn stderr(&mut self) -> String {
+        while let Ok(l) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        self.seen.join("\n")
+    }
+}

@@ -522,10 +522,15 @@ impl XdpBackend {
             c.invalid += u64::from(batch.truncated());
             drop(batch);
             out.commit();
+            let left_in_ring = tx.in_ring();
             c.rx_packets += u64::from(r.rx);
             c.tx_packets += u64::from(r.tx);
             refill(umem, p, target);
-            if r.tx > 0 {
+            // Also kick while the kernel leaves descriptors in the ring: in
+            // copy mode it takes them only in sendto(), and one that
+            // answered EBUSY (the device's queue stopped) has to be retried,
+            // or a full ring with nothing new to push would stall for good.
+            if r.tx > 0 || left_in_ring > 0 {
                 p.sock.kick_tx()?;
             }
             if r.rx == 0 {
@@ -683,10 +688,15 @@ impl PacketIo for XdpBackend {
                 }
             }
             out.commit();
+            let left_in_ring = tx.in_ring();
             c.rx_packets += r.rx as u64;
             c.tx_packets += r.tx as u64;
             refill(umem, p, target);
-            if r.tx > 0 {
+            // Also kick while the kernel leaves descriptors in the ring: in
+            // copy mode it takes them only in sendto(), and one that
+            // answered EBUSY (the device's queue stopped) has to be retried,
+            // or a full ring with nothing new to push would stall for good.
+            if r.tx > 0 || left_in_ring > 0 {
                 p.sock.kick_tx()?;
             }
             if r.rx == 0 {

@@ -106,6 +106,8 @@ impl XdpLink {
     /// - [`BpfError::Permission`] (`EPERM`: needs `CAP_NET_ADMIN` and `CAP_BPF`).
     /// - [`BpfError::ModeUnsupported`]: driver mode asked for explicitly on a
     ///   driver without native XDP (`EOPNOTSUPP`).
+    /// - [`BpfError::MtuTooLarge`]: a single-buffer program on an interface
+    ///   whose MTU needs several buffers per frame (`ERANGE`).
     /// - [`BpfError::Attach`]: anything else, e.g. `EINVAL` on kernels before 5.9.
     ///
     /// Minimum kernel: 5.9 (XDP links).
@@ -216,6 +218,11 @@ fn attach_once(prog: &Program, ifindex: u32, mode: XdpMode) -> Result<OwnedFd, B
                 caps_held: crate::error::holds_bpf_capabilities(),
             },
             Some(libc::EOPNOTSUPP) => BpfError::ModeUnsupported {
+                ifindex,
+                mode,
+                source,
+            },
+            Some(libc::ERANGE) => BpfError::MtuTooLarge {
                 ifindex,
                 mode,
                 source,

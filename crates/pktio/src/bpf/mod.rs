@@ -184,10 +184,28 @@ pub enum BpfError {
         source: SysError,
     },
 
+    /// The interface's MTU needs frames of several buffers and the program
+    /// was not loaded frags-aware (`ERANGE`: veth, and drivers with XDP
+    /// multi-buffer, refuse a single-buffer program at such an MTU).
+    #[error(
+        "interface index {ifindex} refused the XDP program ({source}): its MTU is too large \
+         for a single-buffer program (frames would span several buffers); load it frags-aware \
+         (multi-buffer: BPF_F_XDP_HAS_FRAGS, pktio's --multi-buffer) or lower the MTU"
+    )]
+    MtuTooLarge {
+        /// The interface.
+        ifindex: u32,
+        /// The mode asked for.
+        mode: XdpMode,
+        /// The `ERANGE`.
+        source: SysError,
+    },
+
     /// Attaching failed for another reason.
     #[error(
         "attaching an XDP program to interface index {ifindex} in {mode} mode failed \
-         ({source}); XDP links need kernel 5.9 or later"
+         ({source}){}",
+        attach_hint(source)
     )]
     Attach {
         /// The interface.
@@ -296,6 +314,15 @@ pub(crate) fn errno_name(errno: i32) -> &'static str {
     }
 }
 
+/// What an unexplained attach failure may mean: `EINVAL` is how kernels
+/// before 5.9 answer a request for an XDP link.
+fn attach_hint(source: &SysError) -> &'static str {
+    match source.errno() {
+        Some(libc::EINVAL) => "; XDP links need kernel 5.9 or later",
+        _ => "",
+    }
+}
+
 impl BpfError {
     /// The errno of the kernel's answer, when there was one.
     pub fn errno(&self) -> Option<i32> {
@@ -306,6 +333,7 @@ impl BpfError {
             | BpfError::Busy { source, .. }
             | BpfError::NoSuchInterface { source, .. }
             | BpfError::ModeUnsupported { source, .. }
+            | BpfError::MtuTooLarge { source, .. }
             | BpfError::Attach { source, .. }
             | BpfError::Sys(source) => source.errno(),
             _ => None,

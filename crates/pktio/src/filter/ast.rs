@@ -130,7 +130,7 @@ impl PortProto {
 }
 
 /// A comparison of the frame length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CmpOp {
     /// `=` / `==`
     Eq,
@@ -177,6 +177,8 @@ pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 /// EtherType of ARP.
 pub const ETH_P_ARP: u16 = 0x0806;
+/// EtherType of RARP (`host` and `net` match its addresses too, as in pcap).
+pub const ETH_P_RARP: u16 = 0x8035;
 /// EtherType (TPID) of an 802.1Q VLAN tag.
 pub const ETH_P_8021Q: u16 = 0x8100;
 /// EtherType (TPID) of an 802.1ad (QinQ service) tag.
@@ -195,8 +197,8 @@ pub enum Primitive {
     },
     /// `vlan` or `vlan ID`.
     Vlan(Option<u16>),
-    /// `ip`, `ip6`, `arp`, `ether proto N`: the EtherType after at most one
-    /// VLAN tag.
+    /// `ip`, `ip6`, `arp`, `ether proto N`: the EtherType field (after the
+    /// tags of the `vlan` primitives before it).
     EtherType(u16),
     /// `tcp`, `udp`, `sctp`, `icmp`, `icmp6`, `[ip|ip6] proto N`.
     Proto {

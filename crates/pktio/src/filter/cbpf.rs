@@ -2,34 +2,28 @@
 //! `setsockopt(SO_ATTACH_FILTER)` to an AF_PACKET socket (or any socket
 //! whose data starts with an Ethernet header).
 //!
-//! The program returns the snap length for a match and 0 otherwise. Its
-//! prologue works out, into scratch memory, what every primitive needs:
-//!
-//! | slot | holds |
-//! |---|---|
-//! | `M[0]` | the EtherType after at most one tag (`0x10000`: frame too short) |
-//! | `M[1]` | the L3 offset: 14, or 18 behind an in-frame tag |
-//! | `M[2]` | the VLAN tag: TCI, `0x10000` untagged, `0x30000` tagged but cut short |
-//! | `M[3]` | scratch: the IPv4 transport offset |
+//! The program returns the snap length for a match and 0 otherwise. It is
+//! the filter's decision graph (see the [module docs](super)), one test per
+//! node, with libpcap's semantics: a load past the end of the packet ends
+//! the program with 0, whatever the rest of the filter says.
 //!
 //! **VLAN tags on AF_PACKET.** The kernel usually removes a received frame's
 //! outer tag before packet sockets see it and keeps it as metadata
-//! (`skb->vlan_tci`). The prologue reads that metadata first (`SKF_AD_VLAN_TAG_PRESENT`,
-//! `SKF_AD_VLAN_TAG`): with a stripped tag the frame's own EtherType field is
-//! the inner one and L3 is at 14, so a filter means the same whether the tag
-//! is in the frame or in the metadata. (`len` then counts the frame without
-//! the 4 stripped bytes, as with libpcap.)
-//!
-//! Loads are preceded by a comparison with the packet length (`ld len`):
-//! in classic BPF a load past the end aborts the whole program with 0, which
-//! would make `not PRIMITIVE` reject short frames too.
+//! (`skb->vlan_tci`, `skb->vlan_proto`). The filter is about the frame as it
+//! was on the wire (as pktio writes it to a file, tag put back), so the
+//! program has two copies of the graph: for a packet with its tag in the
+//! frame, and for one whose tag is in metadata (`vlan_avail`), where the
+//! TPID and TCI come from ancillary loads (`vlan_tpid`, `vlan_tci`), bytes
+//! after the tag are 4 earlier in the packet, and `len` counts the tag's 4
+//! bytes. (libpcap's live filters differ here: on Linux `ip` also matches
+//! a packet whose tag was stripped; pktio's match `tcpdump -r` of the file.)
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
 
-use super::ast::{CmpOp, ETH_P_8021AD, ETH_P_8021Q};
+use super::ast::CmpOp;
 use super::error::CompileError;
-use super::lower::{fold, full_mask, gen, len_const, lower, Atom, Base, Emit, Folded, Test};
+use super::lower::{full_mask, Atom, Base, Dag, Next, Test};
 use super::Filter;
 use crate::error::SysError;
 
@@ -56,7 +50,6 @@ const ST: u16 = 0x02;
 const ALU: u16 = 0x04;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
-const MISC: u16 = 0x07;
 const W: u16 = 0x00;
 const H: u16 = 0x08;
 const B: u16 = 0x10;
@@ -75,7 +68,6 @@ const JGE: u16 = 0x30;
 const JSET: u16 = 0x40;
 const K: u16 = 0x00;
 const X: u16 = 0x08;
-const TAX: u16 = 0x00;
 const TXA: u16 = 0x80;
 const RET_A: u16 = 0x10;
 
@@ -85,15 +77,9 @@ const SKF_AD_OFF: i32 = -0x1000;
 const SKF_AD_VLAN_TAG: i32 = 44;
 /// `SKF_AD_VLAN_TAG_PRESENT`: whether a tag was stripped into metadata.
 const SKF_AD_VLAN_TAG_PRESENT: i32 = 48;
-
-const M_ETYPE: u32 = 0;
-const M_L3: u32 = 1;
-const M_VLAN: u32 = 2;
-const M_L4: u32 = 3;
-const ETYPE_NONE: u32 = 0x1_0000;
-const VLAN_NONE: u32 = 0x1_0000;
-const VLAN_UNKNOWN: u32 = 0x3_0000;
-const VLAN_ID_MASK: u32 = 0x1_0fff;
+/// `SKF_AD_VLAN_TPID`: the stripped tag's TPID (Linux 3.19).
+const SKF_AD_VLAN_TPID: i32 = 60;
+const MSH: u16 = 0xa0;
 
 /// The largest snap length a socket filter can return usefully (and
 /// tcpdump's default): 262144.
@@ -179,6 +165,7 @@ impl fmt::Display for CbpfListing<'_> {
                             let name = match ad {
                                 SKF_AD_VLAN_TAG => "vlan_tci",
                                 SKF_AD_VLAN_TAG_PRESENT => "vlan_avail",
+                                SKF_AD_VLAN_TPID => "vlan_tpid",
                                 _ => "?",
                             };
                             write!(f, "{r:<6}{name}")?
@@ -282,12 +269,6 @@ impl CAsm {
     fn ja(&mut self, l: CLabel) {
         self.items.push(Item::Ja(l));
     }
-    /// `A = len; if A >= n goto t else f`.
-    fn len_ge(&mut self, n: u32, t: CLabel, f: CLabel) {
-        self.op(LD | W | LEN, 0);
-        self.cond(JMP | JGE | K, n, t, f);
-    }
-
     fn finish(self) -> Result<Vec<SockFilter>, CompileError> {
         let n = self.items.len();
         // Per conditional jump: whether its true / false target needs a
@@ -385,21 +366,52 @@ impl CAsm {
     }
 }
 
-impl Emit for CAsm {
-    type Label = CLabel;
+/// Where a field of the frame as it was on the wire comes from, for a
+/// packet whose outer tag the kernel moved into metadata: the bytes before
+/// the tag are in place, the TPID and TCI are ancillary loads, the bytes
+/// after the tag are 4 earlier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    Abs(u32),
+    Tpid,
+    Tci,
+    /// Straddles the stripped tag: not loaded (the packet is rejected).
+    None,
+}
 
-    fn new_label(&mut self) -> CLabel {
-        self.label()
+fn meta_src(off: u32, size: u32) -> Src {
+    match (off, size) {
+        _ if off + size <= 12 => Src::Abs(off),
+        _ if off >= 16 => Src::Abs(off - 4),
+        (12, 2) => Src::Tpid,
+        (14, 2) => Src::Tci,
+        _ => Src::None,
     }
+}
 
-    fn bind(&mut self, l: CLabel) {
-        CAsm::bind(self, l);
+/// Code for the graph's nodes; `meta`: the packet's outer tag is in
+/// metadata (`vlan_avail`), so frame offsets go through [`meta_src`].
+fn emit_view(a: &mut CAsm, dag: &Dag, meta: bool, matched: CLabel, missed: CLabel) {
+    let labels: Vec<CLabel> = dag.nodes.iter().map(|_| a.label()).collect();
+    let target = |n: Next| match n {
+        Next::Accept => matched,
+        Next::Reject => missed,
+        Next::Node(i) => labels[i as usize],
+    };
+    if let Next::Node(i) = dag.root {
+        if i != 0 {
+            a.ja(labels[i as usize]);
+        }
     }
-
-    fn atom(&mut self, atom: &Atom, t: CLabel, f: CLabel) {
-        match *atom {
+    for (i, n) in dag.nodes.iter().enumerate() {
+        a.bind(labels[i]);
+        let (t, f) = (target(n.hi), target(n.lo));
+        match n.atom {
             Atom::Len(op, v) => {
-                self.op(LD | W | LEN, 0);
+                a.op(LD | W | LEN, 0);
+                if meta {
+                    a.op(ALU | ADD | K, 4);
+                }
                 let (code, yes, no) = match op {
                     CmpOp::Eq => (JEQ, t, f),
                     CmpOp::Ne => (JEQ, f, t),
@@ -408,20 +420,7 @@ impl Emit for CAsm {
                     CmpOp::Lt => (JGE, f, t),
                     CmpOp::Le => (JGT, f, t),
                 };
-                self.cond(JMP | code | K, v, yes, no);
-            }
-            Atom::Tagged => {
-                self.op(LD | MEM, M_VLAN);
-                self.cond(JMP | JEQ | K, VLAN_NONE, f, t);
-            }
-            Atom::VlanId(id) => {
-                self.op(LD | MEM, M_VLAN);
-                self.op(ALU | AND | K, VLAN_ID_MASK);
-                self.cond(JMP | JEQ | K, u32::from(id), t, f);
-            }
-            Atom::EtherType(et) => {
-                self.op(LD | MEM, M_ETYPE);
-                self.cond(JMP | JEQ | K, u32::from(et), t, f);
+                a.cond(JMP | code | K, v, yes, no);
             }
             Atom::Field {
                 base,
@@ -430,128 +429,56 @@ impl Emit for CAsm {
                 mask,
                 test,
             } => {
-                let end = u32::from(off) + u32::from(size);
                 let sz = match size {
                     1 => B,
                     2 => H,
                     _ => W,
                 };
-                // `X = base + end; if len < X goto f; X = base` (or nothing
-                // for the frame itself).
-                let need_x = |a: &mut CAsm, slot: u32, end: u32| {
-                    let ok = a.label();
-                    a.op(LD | MEM, slot);
-                    a.op(ALU | ADD | K, end);
-                    a.op(MISC | TAX, 0);
-                    a.op(LD | W | LEN, 0);
-                    a.cond(JMP | JGE | X, 0, ok, f);
-                    a.bind(ok);
-                    a.op(LDX | MEM, slot);
-                };
-                let load_off = match base {
-                    Base::Frame => {
-                        let ok = self.label();
-                        self.len_ge(end, ok, f);
-                        self.bind(ok);
-                        None
+                let (off, size) = (u32::from(off), u32::from(size));
+                match base {
+                    Base::Frame => match if meta {
+                        meta_src(off, size)
+                    } else {
+                        Src::Abs(off)
+                    } {
+                        Src::Abs(o) => a.op(LD | sz | ABS, o),
+                        Src::Tpid => a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TPID) as u32),
+                        Src::Tci => a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG) as u32),
+                        Src::None => {
+                            a.ja(missed);
+                            continue;
+                        }
+                    },
+                    Base::L4v4(l3) => {
+                        let l3 = u32::from(l3);
+                        let l3 = match (meta, l3) {
+                            (false, l3) => l3,
+                            (true, l3) if l3 >= 16 => l3 - 4,
+                            (true, _) => {
+                                a.ja(missed);
+                                continue;
+                            }
+                        };
+                        // X = 4 * (frame[l3] & 0xf); A = frame[X + l3 + off]
+                        a.op(LDX | B | MSH, l3);
+                        a.op(LD | sz | IND, l3 + off);
                     }
-                    Base::L3 => {
-                        need_x(self, M_L3, end);
-                        Some(off)
-                    }
-                    Base::L4v6 => {
-                        need_x(self, M_L3, end + 40);
-                        Some(off + 40)
-                    }
-                    Base::L4v4 => {
-                        need_x(self, M_L3, 1);
-                        self.op(LD | B | IND, 0);
-                        self.op(ALU | AND | K, 0x0f);
-                        self.op(ALU | LSH | K, 2);
-                        self.op(ALU | ADD | X, 0);
-                        self.op(ST, M_L4);
-                        need_x(self, M_L4, end);
-                        Some(off)
-                    }
-                };
-                if mask == 0 {
-                    self.ja(t);
-                    return;
                 }
-                match load_off {
-                    None => self.op(LD | sz | ABS, u32::from(off)),
-                    Some(o) => self.op(LD | sz | IND, u32::from(o)),
-                }
-                if mask != full_mask(size) {
-                    self.op(ALU | AND | K, mask);
+                if mask != full_mask(size as u8) {
+                    a.op(ALU | AND | K, mask);
                 }
                 match test {
-                    Test::Eq(v) => self.cond(JMP | JEQ | K, v, t, f),
+                    Test::Eq(v) => a.cond(JMP | JEQ | K, v, t, f),
                     Test::Range(lo, hi) => {
-                        let above_lo = self.label();
-                        self.cond(JMP | JGE | K, lo, above_lo, f);
-                        self.bind(above_lo);
-                        self.cond(JMP | JGT | K, hi, f, t);
+                        let above_lo = a.label();
+                        a.cond(JMP | JGE | K, lo, above_lo, f);
+                        a.bind(above_lo);
+                        a.cond(JMP | JGT | K, hi, f, t);
                     }
                 }
             }
         }
     }
-}
-
-fn prologue(a: &mut CAsm) {
-    let done = a.label();
-    let inline = a.label();
-    let meta = a.label();
-    let meta_type = a.label();
-    let tagged = a.label();
-    let untagged = a.label();
-    let check_ad = a.label();
-    let tci = a.label();
-    let inner = a.label();
-    a.op(LD | IMM, ETYPE_NONE);
-    a.op(ST, M_ETYPE);
-    a.op(LD | IMM, 14);
-    a.op(ST, M_L3);
-    a.op(LD | IMM, VLAN_NONE);
-    a.op(ST, M_VLAN);
-    a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT) as u32);
-    a.cond(JMP | JEQ | K, 0, inline, meta);
-    // A tag stripped into metadata: the frame's EtherType is the inner one.
-    a.bind(meta);
-    a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG) as u32);
-    a.op(ST, M_VLAN);
-    a.len_ge(14, meta_type, done);
-    a.bind(meta_type);
-    a.op(LD | H | ABS, 12);
-    a.op(ST, M_ETYPE);
-    a.ja(done);
-    // The tag, if any, is in the frame.
-    a.bind(inline);
-    let have_type = a.label();
-    a.len_ge(14, have_type, done);
-    a.bind(have_type);
-    a.op(LD | H | ABS, 12);
-    a.cond(JMP | JEQ | K, u32::from(ETH_P_8021Q), tagged, check_ad);
-    a.bind(check_ad);
-    a.cond(JMP | JEQ | K, u32::from(ETH_P_8021AD), tagged, untagged);
-    a.bind(untagged);
-    a.op(ST, M_ETYPE);
-    a.ja(done);
-    a.bind(tagged);
-    a.op(LD | IMM, VLAN_UNKNOWN);
-    a.op(ST, M_VLAN);
-    a.len_ge(16, tci, done);
-    a.bind(tci);
-    a.op(LD | H | ABS, 14);
-    a.op(ST, M_VLAN);
-    a.len_ge(18, inner, done);
-    a.bind(inner);
-    a.op(LD | H | ABS, 16);
-    a.op(ST, M_ETYPE);
-    a.op(LD | IMM, 18);
-    a.op(ST, M_L3);
-    a.bind(done);
 }
 
 /// Compiles `filter` for a socket: returns `snaplen` (at most
@@ -570,23 +497,23 @@ pub fn compile(filter: &Filter, snaplen: u32) -> Result<CbpfProgram, CompileErro
     } else {
         snaplen
     };
-    let folded = match filter.expr() {
-        Some(e) => fold(&lower(e), &|a| len_const(a, u64::from(u32::MAX))),
-        None => Folded::Const(true),
-    };
-    let c = match folded {
-        Folded::Const(v) => {
-            return Ok(CbpfProgram {
-                insns: vec![ins(RET | K, if v { snaplen } else { 0 })],
-            })
-        }
-        Folded::Cond(c) => c,
-    };
+    let dag = filter.dag();
+    if let Some(v) = dag.constant() {
+        return Ok(CbpfProgram {
+            insns: vec![ins(RET | K, if v { snaplen } else { 0 })],
+        });
+    }
     let mut a = CAsm::default();
-    prologue(&mut a);
     let matched = a.label();
     let missed = a.label();
-    gen(&mut a, &c, matched, missed);
+    let inline = a.label();
+    let meta = a.label();
+    a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT) as u32);
+    a.cond(JMP | JEQ | K, 0, inline, meta);
+    a.bind(inline);
+    emit_view(&mut a, dag, false, matched, missed);
+    a.bind(meta);
+    emit_view(&mut a, dag, true, matched, missed);
     a.bind(matched);
     a.op(RET | K, snaplen);
     a.bind(missed);

@@ -26,8 +26,8 @@
 //! | primitive | matches |
 //! |---|---|
 //! | `ether src\|dst\|host MAC` | the Ethernet source / destination / either address |
-//! | `vlan`, `vlan ID` | an 802.1Q or 802.1ad tagged frame (with that VLAN ID) |
-//! | `ip`, `ip6`, `arp`, `ether proto N` | the EtherType (after the tag, if any) |
+//! | `vlan`, `vlan ID` | an 802.1Q, 802.1ad or 0x9100 tag (with that VLAN ID); shifts what follows by 4 |
+//! | `ip`, `ip6`, `arp`, `ether proto N` | the EtherType (N above 1500) |
 //! | `tcp`, `udp`, `sctp`, `icmp`, `icmp6` | the IP protocol (`icmp`: IPv4 only; `icmp6`: IPv6 only) |
 //! | `proto N`, `ip proto N`, `ip6 proto N` | the IPv4 protocol / IPv6 next header (`\tcp`-style names too) |
 //! | `host ADDR`, `src host ADDR`, `dst host ADDR` | IPv4 or IPv6 source / destination; for IPv4 also ARP's sender / target address, as pcap does (`ip host` or `arp host` to choose) |
@@ -51,41 +51,39 @@
 //!
 //! # Semantics
 //!
-//! The same in the XDP program, the socket filter and [`Filter::matches`]
-//! (the tests check all three on a corpus of frames):
+//! libpcap's, as `tcpdump -r FILE` applies them to Ethernet frames; the
+//! XDP program, the socket filter and [`Filter::matches`] walk the same
+//! decision graph, and `tests/filter_tcpdump.rs` holds all three to what
+//! tcpdump selects from a generated capture:
 //!
-//! - **Missing bytes make a primitive false.** A primitive is true only when
-//!   every byte it reads is in the frame; `not` is plain negation, so
-//!   `not port 53` matches a frame cut short in its IP header. (pcap instead
-//!   rejects a packet outright when any load runs past its end.)
-//! - **VLAN: one tag is looked through.** If the EtherType field is 0x8100
-//!   or 0x88a8, the frame is tagged, its VLAN ID is the 12 low bits of the
-//!   next two bytes, and the network header starts 4 bytes later. `ip`,
-//!   `host`, `port` … therefore match tagged and untagged frames alike, and
-//!   `vlan` is only a test (pcap's `vlan` instead shifts the offsets of the
-//!   rest of the expression). A second tag is not looked through: a QinQ
-//!   frame's inner EtherType is 0x8100, so `ip` is false for it.
-//! - **IPv4**: the header length comes from IHL (options are skipped,
-//!   whatever their content); ports are read only from first fragments
-//!   (fragment offset 0), as in pcap, while `tcp`/`udp`/`proto N` match
-//!   every fragment.
-//! - **IPv6**: only the fixed header is read. `tcp`, `udp`, ports and
-//!   `ip6 proto N` look at its next-header field; a packet with extension
-//!   headers (hop-by-hop, routing, fragment, …) matches `ip6 proto N` for
-//!   the first extension header's number, and no port or transport
-//!   primitive.
-//! - **ARP** (`arp host`): the sender and target protocol addresses at the
-//!   Ethernet/IPv4 offsets (14 and 24 in the ARP header), not validated
-//!   further.
-//! - **`len`** is the frame's length: in XDP the packet's linear data
-//!   (comparisons saturate at 65535); for a socket filter the packet's
-//!   length (without a VLAN tag the kernel stripped); in [`Filter::matches`]
-//!   the wire length passed to [`Dissected::new`].
+//! - **A load past the captured bytes rejects the packet**, whatever the
+//!   rest of the filter says, even under `not` (`not ip` rejects a 10-byte
+//!   frame). Tests libpcap's optimizer removes load nothing: `ip or not ip`
+//!   accepts every frame.
+//! - **VLAN only through `vlan`.** Without it a tagged frame is not looked
+//!   through (`udp` is false for a tagged UDP frame, `not ip` true). `vlan`
+//!   tests the EtherType field for 0x8100, 0x88a8 or 0x9100 (`vlan ID`
+//!   also the 12-bit VLAN ID after it), and every primitive written after
+//!   it reads 4 bytes further, even across `or` and `not`: `vlan and vlan
+//!   and ip` is IPv4 in a QinQ frame, `vlan or udp` is false for an
+//!   untagged UDP frame.
+//! - **IPv4**: ports are read only from first fragments (offset 0), behind
+//!   the header length in IHL; `tcp`/`udp`/`proto N` match every fragment.
+//! - **IPv6**: `tcp`, `proto N`, `ip6 proto N` … match the fixed header's
+//!   next header, or a fragment header (44) followed by it; ports only
+//!   right after the fixed header.
+//! - **`host`/`net`** with an IPv4 address: IPv4 source/destination, or
+//!   ARP's and RARP's sender/target address (`ip host`, `arp host` to
+//!   choose).
+//! - **`len`** is the length on the wire (a pcap record's `len`, not its
+//!   `caplen`).
 //!
-//! In XDP the program sees the frame as the driver hands it: a NIC with
-//! hardware VLAN stripping on removes the tag before XDP runs (turn
-//! `rxvlan` offload off to filter on VLANs there). The socket filter reads
-//! a stripped tag from the packet's metadata (see [`cbpf`]).
+//! In XDP the program sees the frame as the driver hands it (whole, so
+//! `len` is its length): a NIC with hardware VLAN stripping on removes the
+//! tag before XDP runs (turn `rxvlan` offload off to filter on VLANs
+//! there). The socket filter reads a tag the kernel stripped from the
+//! packet's metadata, so it judges the frame as it was on the wire (see
+//! [`cbpf`]).
 //!
 //! # What this module owns
 //!
@@ -108,10 +106,13 @@ mod words;
 pub mod xdp;
 
 use std::fmt;
+use std::sync::Arc;
+
+use lower::Dag;
 
 pub use ast::{
     CmpOp, Dir, Expr, Family, IpNet, PortProto, Primitive, V4Scope, ETH_P_8021AD, ETH_P_8021Q,
-    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6,
+    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, ETH_P_RARP,
 };
 pub use cbpf::{CbpfProgram, SockFilter};
 pub use dissect::{Arp, Dissected, Ipv4, Ipv6, Network, Transport, VlanTag};
@@ -126,6 +127,8 @@ use crate::bpf::{Code, XdpAction};
 pub struct Filter {
     text: String,
     expr: Option<Expr>,
+    /// What the evaluator walks and the compilers emit.
+    dag: Arc<Dag>,
 }
 
 impl Filter {
@@ -135,10 +138,8 @@ impl Filter {
     /// [`ParseError`] with the byte position of the problem, what was
     /// expected there, or the name of an unsupported primitive.
     pub fn parse(text: &str) -> Result<Filter, ParseError> {
-        Ok(Filter {
-            text: text.to_string(),
-            expr: parse::parse(text)?,
-        })
+        let expr = parse::parse(text)?;
+        Ok(Filter::new(text.to_string(), expr))
     }
 
     /// Joins command-line words with spaces (as tcpdump does) and parses
@@ -153,18 +154,21 @@ impl Filter {
 
     /// The empty filter: matches every packet.
     pub fn all() -> Filter {
-        Filter {
-            text: String::new(),
-            expr: None,
-        }
+        Filter::new(String::new(), None)
+    }
+
+    fn new(text: String, expr: Option<Expr>) -> Filter {
+        let dag = Arc::new(Dag::build(expr.as_ref()));
+        Filter { text, expr, dag }
+    }
+
+    pub(crate) fn dag(&self) -> &Dag {
+        &self.dag
     }
 
     /// Builds a filter from a syntax tree (its text is the canonical form).
     pub fn from_expr(expr: Expr) -> Filter {
-        Filter {
-            text: expr.to_string(),
-            expr: Some(expr),
-        }
+        Filter::new(expr.to_string(), Some(expr))
     }
 
     /// The text as given.
@@ -184,16 +188,20 @@ impl Filter {
 
     /// Whether a whole frame matches (the reference semantics).
     pub fn matches(&self, frame: &[u8]) -> bool {
-        self.matches_dissected(&Dissected::new(frame, frame.len()))
+        eval::matches(&self.dag, frame, frame.len())
+    }
+
+    /// Whether a packet matches of which `data` was captured, out of
+    /// `wire_len` bytes on the wire (a pcap record's `caplen` bytes and its
+    /// `len`).
+    pub fn matches_captured(&self, data: &[u8], wire_len: usize) -> bool {
+        eval::matches(&self.dag, data, wire_len)
     }
 
     /// Whether a dissected frame matches (for a truncated capture, give the
     /// wire length to [`Dissected::new`]).
     pub fn matches_dissected(&self, packet: &Dissected<'_>) -> bool {
-        match &self.expr {
-            None => true,
-            Some(e) => eval::matches(e, packet),
-        }
+        eval::matches(&self.dag, packet.data, packet.wire_len)
     }
 
     /// The XDP steering program: matching packets go to the AF_XDP socket of
@@ -204,6 +212,17 @@ impl Filter {
     /// See [`xdp::compile`].
     pub fn xdp_program(&self) -> Result<Code, CompileError> {
         xdp::compile(self, OnMatch::Redirect, XdpAction::Pass)
+    }
+
+    /// [`xdp_program`](Filter::xdp_program) for a program loaded
+    /// frags-aware (`BPF_F_XDP_HAS_FRAGS`, multi-buffer frames): `len` is
+    /// the whole frame's length over all its buffers (see
+    /// [`xdp::compile_multi_buffer`]).
+    ///
+    /// # Errors
+    /// See [`xdp::compile`].
+    pub fn xdp_program_multi_buffer(&self) -> Result<Code, CompileError> {
+        xdp::compile_multi_buffer(self, OnMatch::Redirect, XdpAction::Pass)
     }
 
     /// An XDP program with other actions (see [`xdp::compile`]).

@@ -602,6 +602,15 @@ impl<'a> Parser<'a> {
                     ))
                 }
             };
+            // pcap matches these in 802.2 LLC / SNAP frames too.
+            if v <= 1500 || v == 0x809b || v == 0x80f3 {
+                return Err(Self::unsupported(
+                    t,
+                    format!("`ether proto {w}`"),
+                    "pktio matches EtherTypes above 0x05dc (1500) in the type field only; \
+                     pcap's 802.3 length / LLC SAP and AppleTalk forms are not in its subset",
+                ));
+            }
             return Ok(Primitive::EtherType(v));
         }
         let family = match q.proto {

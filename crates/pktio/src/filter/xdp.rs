@@ -3,36 +3,30 @@
 //! into the kernel.
 //!
 //! ```c
-//! // roughly what it generates
+//! // roughly what it generates, for `udp dst port 4242`
 //! int filter(struct xdp_md *ctx) {
 //!     void *data = ctx->data, *end = ctx->data_end;
-//!     u32 etype = NONE, vlan = UNTAGGED, l3 = 14;
-//!     if (data + 14 <= end) {
-//!         u16 t = ntohs(*(u16 *)(data + 12));
-//!         if (t == 0x8100 || t == 0x88a8) {
-//!             vlan = TAG_UNKNOWN;
-//!             if (data + 16 <= end) vlan = ntohs(*(u16 *)(data + 14));
-//!             if (data + 18 <= end) { etype = ntohs(*(u16 *)(data + 16)); l3 = 18; }
-//!         } else etype = t;
-//!     }
-//!     if (<the filter, every load after `if (p + n > end) goto miss`>)
-//!         return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
-//!     return XDP_PASS;
+//!     if (data + 14 > end) return XDP_PASS;       // a load past the end: miss
+//!     if (ntohs(*(u16 *)(data + 12)) == 0x0800) {
+//!         if (data + 24 > end) return XDP_PASS;
+//!         if (*(u8 *)(data + 23) != 17) return XDP_PASS;
+//!         // … not a later fragment, then the port behind the IHL
+//!     } else …                                    // IPv6: next header, port at 54
+//!     return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
 //! }
 //! ```
 //!
-//! Registers: `r6` = data, `r7` = data_end, `r8` = L3 offset (14 or 18),
-//! `r9` = EtherType (or `0x10000` when the frame is too short to have one),
-//! `r5` = the VLAN tag (`0x10000` untagged, `0x30000` tagged but cut short).
-//! `r0`–`r4` are scratch. The context pointer is spilled to the stack for
-//! the redirect at the end. Every packet load is preceded by a comparison of
-//! `pointer + offset + size` with `data_end`, which is what the verifier
-//! needs to accept it (the L3 and L4 offsets are bounded variables: 14 or
-//! 18, plus IHL × 4 ≤ 60).
+//! One block per node of the filter's decision graph (see the [module
+//! docs](super)), in the graph's order, so every jump goes forward.
+//! Registers: `r6` = data, `r7` = data_end; `r0`–`r3` are scratch. The
+//! context pointer is spilled to the stack for the redirect at the end.
+//! Every packet load is preceded by a comparison of `pointer + offset +
+//! size` with `data_end`, which is what the verifier needs to accept it
+//! (the IPv4 transport header is a bounded variable: IHL × 4 ≤ 60).
 
-use super::ast::{CmpOp, ETH_P_8021AD, ETH_P_8021Q};
+use super::ast::CmpOp;
 use super::error::CompileError;
-use super::lower::{fold, full_mask, gen, len_const, lower, Atom, Base, Emit, Folded, Test};
+use super::lower::{full_mask, Atom, Base, Next, Test};
 use super::Filter;
 use crate::bpf::insn::{AluOp, Helper, JmpOp, Reg, Reg::*, Size};
 use crate::bpf::{progs, Asm, Code, Label, XdpAction};
@@ -54,14 +48,6 @@ const XDP_MD_DATA: i16 = 0;
 const XDP_MD_DATA_END: i16 = 4;
 const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
 
-/// `r9` when the frame has no EtherType.
-const ETYPE_NONE: i32 = 0x1_0000;
-/// `r5` for an untagged frame.
-const VLAN_NONE: i32 = 0x1_0000;
-/// `r5` for a tagged frame whose TCI is cut off.
-const VLAN_UNKNOWN: i32 = 0x3_0000;
-/// Mask keeping the VLAN ID and the "no tag" bit of `r5`.
-const VLAN_ID_MASK: i32 = 0x1_0fff;
 /// Frames are never longer than this in XDP (a page, or 64 KiB with
 /// multi-buffer); `len` comparisons saturate here so packet pointer
 /// arithmetic stays within what the verifier tracks.
@@ -69,53 +55,47 @@ const MAX_LEN: u32 = 0xffff;
 
 const DATA: Reg = R6;
 const END: Reg = R7;
-const L3: Reg = R8;
-const ETYPE: Reg = R9;
-const VLAN: Reg = R5;
+/// The frame's length over all its buffers (`bpf_xdp_get_buff_len`), in a
+/// program compiled for multi-buffer frames that compares `len`.
+const LEN: Reg = R8;
 const CTX_SPILL: i16 = -8;
 
 struct Xdp {
     a: Asm,
+    /// Where a load past the end of the frame goes.
+    missed: Label,
+    /// `len` is in [`LEN`] (multi-buffer), not `data_end - data`.
+    len_in_reg: bool,
 }
 
 impl Xdp {
-    /// `if (data + n > data_end) goto f` (n ≥ 0).
-    fn need(&mut self, ptr: Reg, n: u32, f: Label) {
+    /// `if (ptr + n > data_end) goto missed` (n ≥ 0).
+    fn need(&mut self, ptr: Reg, n: u32) {
         self.a
             .mov64_reg(R1, ptr)
             .alu64_imm(AluOp::Add, R1, n as i32)
-            .jmp_reg(JmpOp::Gt, R1, END, f);
+            .jmp_reg(JmpOp::Gt, R1, END, self.missed);
     }
 
     /// `len >= n`: to `t` if so, else to `f`.
     fn len_ge(&mut self, n: u64, t: Label, f: Label) {
         if n == 0 {
             self.a.ja(t);
-        } else if n > u64::from(MAX_LEN) {
-            self.a.ja(f);
+        } else if self.len_in_reg {
+            self.a
+                .jmp_imm(JmpOp::Ge, LEN, n.min(i32::MAX as u64) as i32, t)
+                .ja(f);
         } else {
             self.a
                 .mov64_reg(R1, DATA)
-                .alu64_imm(AluOp::Add, R1, n as i32)
+                .alu64_imm(AluOp::Add, R1, n.min(u64::from(MAX_LEN)) as i32)
                 .jmp_reg(JmpOp::Le, R1, END, t)
                 .ja(f);
         }
     }
-}
 
-impl Emit for Xdp {
-    type Label = Label;
-
-    fn new_label(&mut self) -> Label {
-        self.a.label()
-    }
-
-    fn bind(&mut self, l: Label) {
-        self.a.bind(l);
-    }
-
-    fn atom(&mut self, atom: &Atom, t: Label, f: Label) {
-        match *atom {
+    fn node(&mut self, atom: Atom, t: Label, f: Label) {
+        match atom {
             Atom::Len(op, v) => {
                 let v = u64::from(v);
                 match op {
@@ -132,19 +112,6 @@ impl Emit for Xdp {
                     }
                 }
             }
-            Atom::Tagged => {
-                self.a.jmp_imm(JmpOp::Ne, VLAN, VLAN_NONE, t).ja(f);
-            }
-            Atom::VlanId(id) => {
-                self.a
-                    .mov64_reg(R0, VLAN)
-                    .alu64_imm(AluOp::And, R0, VLAN_ID_MASK)
-                    .jmp_imm(JmpOp::Eq, R0, i32::from(id), t)
-                    .ja(f);
-            }
-            Atom::EtherType(et) => {
-                self.a.jmp_imm(JmpOp::Eq, ETYPE, i32::from(et), t).ja(f);
-            }
             Atom::Field {
                 base,
                 off,
@@ -153,35 +120,23 @@ impl Emit for Xdp {
                 test,
             } => {
                 let end = u32::from(off) + u32::from(size);
-                // r2 = the base pointer (or `data` itself).
-                let (ptr, off) = match base {
-                    Base::Frame => (DATA, off),
-                    Base::L3 => {
-                        self.a.mov64_reg(R2, DATA).alu64_reg(AluOp::Add, R2, L3);
-                        (R2, off)
-                    }
-                    Base::L4v6 => {
-                        self.a.mov64_reg(R2, DATA).alu64_reg(AluOp::Add, R2, L3);
-                        (R2, off + 40)
-                    }
-                    Base::L4v4 => {
-                        self.a.mov64_reg(R2, DATA).alu64_reg(AluOp::Add, R2, L3);
-                        self.need(R2, 1, f);
+                let ptr = match base {
+                    Base::Frame => DATA,
+                    Base::L4v4(l3) => {
+                        // r2 = data + l3 + 4 * (data[l3] & 0xf)
+                        self.a
+                            .mov64_reg(R2, DATA)
+                            .alu64_imm(AluOp::Add, R2, i32::from(l3));
+                        self.need(R2, 1);
                         self.a
                             .ldx_mem(Size::B, R3, R2, 0)
                             .alu64_imm(AluOp::And, R3, 0x0f)
                             .alu64_imm(AluOp::Lsh, R3, 2)
                             .alu64_reg(AluOp::Add, R2, R3);
-                        (R2, off)
+                        R2
                     }
                 };
-                let end = if base == Base::L4v6 { end + 40 } else { end };
-                self.need(ptr, end, f);
-                if mask == 0 {
-                    // Nothing to compare: the bytes being there is all.
-                    self.a.ja(t);
-                    return;
-                }
+                self.need(ptr, end);
                 let sz = match size {
                     1 => Size::B,
                     2 => Size::H,
@@ -205,10 +160,15 @@ impl Emit for Xdp {
                         self.a.jmp32_imm(JmpOp::Eq, R0, v as i32, t).ja(f);
                     }
                     Test::Range(lo, hi) => {
-                        self.a
-                            .jmp32_imm(JmpOp::Lt, R0, lo as i32, f)
-                            .jmp32_imm(JmpOp::Gt, R0, hi as i32, f)
-                            .ja(t);
+                        // Comparisons the verifier knows the outcome of
+                        // would leave code it refuses as unreachable.
+                        if lo > 0 {
+                            self.a.jmp32_imm(JmpOp::Lt, R0, lo as i32, f);
+                        }
+                        if hi < full_mask(size) {
+                            self.a.jmp32_imm(JmpOp::Gt, R0, hi as i32, f);
+                        }
+                        self.a.ja(t);
                     }
                 }
             }
@@ -221,6 +181,11 @@ impl Emit for Xdp {
 /// does not match gets `on_miss`. An empty filter matches everything: with
 /// `Redirect` that is exactly [`progs::xsk_redirect`].
 ///
+/// The program is the filter's decision graph (see the [module
+/// docs](super)); a load past the end of the frame is a miss for the whole
+/// filter, as in classic BPF. XDP sees whole frames, so `len` is the
+/// frame's length (linear data; comparisons saturate at 65535).
+///
 /// Minimum kernel: 5.3 (`bpf_redirect_map` with a fallback action, 32-bit
 /// jumps).
 ///
@@ -232,37 +197,96 @@ pub fn compile(
     on_match: OnMatch,
     on_miss: XdpAction,
 ) -> Result<Code, CompileError> {
+    compile_inner(filter, on_match, on_miss, false)
+}
+
+/// [`compile`] for a program loaded with `BPF_F_XDP_HAS_FRAGS`
+/// ([`crate::bpf::LoadOptions::frags`]), which may see a frame spread
+/// over several buffers. Direct packet access covers the first buffer
+/// only: header loads are checked against its `data_end`, as in
+/// [`compile`] (headers always sit in the first buffer, which holds
+/// hundreds of bytes at least), but `len` is the whole frame's length,
+/// `bpf_xdp_get_buff_len(ctx)`, read once at the start. Without a `len`
+/// comparison in the filter the program is [`compile`]'s.
+///
+/// Minimum kernel: 5.18 (`BPF_F_XDP_HAS_FRAGS`, `bpf_xdp_get_buff_len`).
+///
+/// # Errors
+/// As [`compile`].
+pub fn compile_multi_buffer(
+    filter: &Filter,
+    on_match: OnMatch,
+    on_miss: XdpAction,
+) -> Result<Code, CompileError> {
+    compile_inner(filter, on_match, on_miss, true)
+}
+
+fn compile_inner(
+    filter: &Filter,
+    on_match: OnMatch,
+    on_miss: XdpAction,
+    frags: bool,
+) -> Result<Code, CompileError> {
     if filter.expr().is_none() && on_match == OnMatch::Redirect && on_miss == XdpAction::Pass {
         return Ok(progs::xsk_redirect());
     }
-    let folded = match filter.expr() {
-        Some(e) => fold(&lower(e), &|a| len_const(a, u64::from(MAX_LEN))),
-        None => Folded::Const(true),
-    };
-    let mut x = Xdp { a: Asm::new() };
-    let matched = x.a.label();
-    let missed = x.a.label();
+    let dag = filter.dag();
+    let mut a = Asm::new();
+    let matched = a.label();
+    let missed = a.label();
     // The verifier refuses unreachable instructions: a constant filter gets
-    // neither the prologue nor the branch it never takes.
-    let cond = match folded {
-        Folded::Const(true) => None,
-        Folded::Const(false) => {
+    // neither the graph nor the branch it never takes.
+    match dag.constant() {
+        Some(false) => {
             if on_match == OnMatch::Redirect {
                 // Keep map slot 0, as the caller passes the XSKMAP.
-                x.a.ld_map_fd(R1, 0);
+                a.ld_map_fd(R1, 0);
             }
-            x.a.mov64_imm(R0, on_miss.code() as i32).exit();
-            return Ok(x.a.finish()?.with_name("pktio_filter"));
+            a.mov64_imm(R0, on_miss.code() as i32).exit();
+            return Ok(a.finish()?.with_name("pktio_filter"));
         }
-        Folded::Cond(c) => Some(c),
-    };
-    if let Some(c) = &cond {
-        prologue(&mut x.a, on_match == OnMatch::Redirect);
-        gen(&mut x, c, matched, missed);
-    } else if on_match == OnMatch::Redirect {
-        x.a.stx_mem(Size::DW, R10, R1, CTX_SPILL);
+        Some(true) => {
+            if on_match == OnMatch::Redirect {
+                a.stx_mem(Size::DW, R10, R1, CTX_SPILL);
+            }
+        }
+        None => {
+            if on_match == OnMatch::Redirect {
+                a.stx_mem(Size::DW, R10, R1, CTX_SPILL);
+            }
+            let len_in_reg = frags && dag.nodes.iter().any(|n| matches!(n.atom, Atom::Len(..)));
+            if len_in_reg {
+                // r8 = bpf_xdp_get_buff_len(ctx); r1 = ctx again.
+                a.mov64_reg(LEN, R1)
+                    .call(Helper::XDP_GET_BUFF_LEN)
+                    .mov64_reg(R1, LEN)
+                    .mov64_reg(LEN, R0);
+            }
+            a.ldx_mem(Size::W, DATA, R1, XDP_MD_DATA)
+                .ldx_mem(Size::W, END, R1, XDP_MD_DATA_END);
+            let mut x = Xdp {
+                a,
+                missed,
+                len_in_reg,
+            };
+            let labels: Vec<Label> = dag.nodes.iter().map(|_| x.a.label()).collect();
+            let target = |n: Next| match n {
+                Next::Accept => matched,
+                Next::Reject => missed,
+                Next::Node(i) => labels[i as usize],
+            };
+            if let Next::Node(i) = dag.root {
+                if i != 0 {
+                    x.a.ja(labels[i as usize]);
+                }
+            }
+            for (i, n) in dag.nodes.iter().enumerate() {
+                x.a.bind(labels[i]);
+                x.node(n.atom, target(n.hi), target(n.lo));
+            }
+            a = x.a;
+        }
     }
-    let mut a = x.a;
     a.bind(matched);
     match on_match {
         OnMatch::Redirect => {
@@ -277,44 +301,10 @@ pub fn compile(
             a.mov64_imm(R0, action.code() as i32).exit();
         }
     }
-    if cond.is_some() {
+    if dag.constant().is_none() {
         a.bind(missed).mov64_imm(R0, on_miss.code() as i32).exit();
     }
     Ok(a.finish()?.with_name("pktio_filter"))
-}
-
-fn prologue(a: &mut Asm, spill_ctx: bool) {
-    let done = a.label();
-    let tagged = a.label();
-    if spill_ctx {
-        a.stx_mem(Size::DW, R10, R1, CTX_SPILL);
-    }
-    a.ldx_mem(Size::W, DATA, R1, XDP_MD_DATA)
-        .ldx_mem(Size::W, END, R1, XDP_MD_DATA_END)
-        .mov64_imm(ETYPE, ETYPE_NONE)
-        .mov64_imm(VLAN, VLAN_NONE)
-        .mov64_imm(L3, 14);
-    let need = |a: &mut Asm, n: i32| {
-        a.mov64_reg(R0, DATA)
-            .alu64_imm(AluOp::Add, R0, n)
-            .jmp_reg(JmpOp::Gt, R0, END, done);
-    };
-    need(a, 14);
-    a.ldx_mem(Size::H, R0, DATA, 12)
-        .be16(R0)
-        .jmp_imm(JmpOp::Eq, R0, i32::from(ETH_P_8021Q), tagged)
-        .jmp_imm(JmpOp::Eq, R0, i32::from(ETH_P_8021AD), tagged)
-        .mov64_reg(ETYPE, R0)
-        .ja(done)
-        .bind(tagged)
-        .mov64_imm(VLAN, VLAN_UNKNOWN);
-    need(a, 16);
-    a.ldx_mem(Size::H, VLAN, DATA, 14).be16(VLAN);
-    need(a, 18);
-    a.ldx_mem(Size::H, ETYPE, DATA, 16)
-        .be16(ETYPE)
-        .mov64_imm(L3, 18)
-        .bind(done);
 }
 
 #[cfg(test)]
@@ -343,6 +333,25 @@ mod tests {
         // The test variant of an empty filter matches everything.
         let code = compile(&f, OnMatch::Return(XdpAction::Drop), XdpAction::Pass).unwrap();
         assert_eq!(code.map_slots(), 0);
+    }
+
+    #[test]
+    fn multi_buffer_len_is_the_whole_frames() {
+        // Without `len`, the frags-aware program is the plain one.
+        let f = Filter::parse("udp dst port 4242").unwrap();
+        assert_eq!(
+            compile_multi_buffer(&f, OnMatch::Redirect, XdpAction::Pass).unwrap(),
+            compile(&f, OnMatch::Redirect, XdpAction::Pass).unwrap()
+        );
+        // With it, the length comes from bpf_xdp_get_buff_len (all
+        // buffers), not data_end - data (the first buffer).
+        let f = Filter::parse("udp and greater 5000").unwrap();
+        let plain = compile(&f, OnMatch::Redirect, XdpAction::Pass).unwrap();
+        let mb = compile_multi_buffer(&f, OnMatch::Redirect, XdpAction::Pass).unwrap();
+        assert!(!plain.listing().to_string().contains("xdp_get_buff_len"));
+        let listing = mb.listing().to_string();
+        assert!(listing.contains("xdp_get_buff_len"), "{listing}");
+        assert!(listing.contains("5000"), "{listing}");
     }
 
     #[test]

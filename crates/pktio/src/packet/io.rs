@@ -85,6 +85,22 @@ pub type PacketV2 = PacketBackend<FrameRing<V2>>;
 /// frame ring (4.11; a V2 TX ring on a second socket before).
 pub type PacketV3 = PacketBackend<BlockRing>;
 
+/// The refusal of a queue other than 0 by a backend on an AF_PACKET socket
+/// (V2, V3, io_uring): such a socket receives from every queue of the
+/// interface and transmits on whichever the stack picks, so
+/// [`BackendConfig::queue`] cannot be honoured; a silent "yes" would
+/// measure something else than asked.
+pub(crate) fn refuse_queue(cfg: &BackendConfig, backend: BackendKind) -> Result<(), BackendError> {
+    if cfg.queue == 0 {
+        return Ok(());
+    }
+    Err(BackendError::Config(format!(
+        "the {backend} backend (AF_PACKET) cannot bind queue {}: an AF_PACKET socket sees every \
+         queue of {}; leave the queue at 0, or use AF_XDP (xdp, xdp-skb) to bind one queue",
+        cfg.queue, cfg.interface
+    )))
+}
+
 /// Socket options and bind, shared by every AF_PACKET socket the backends
 /// open (the io_uring one included). Returns notes for `reasons`.
 pub(crate) fn configure(
@@ -148,6 +164,7 @@ impl PacketBackend<FrameRing<V2>> {
     pub fn open(cfg: &BackendConfig) -> Result<PacketV2, BackendError> {
         cfg.check_common()?;
         cfg.refuse_multi_buffer(BackendKind::PacketV2)?;
+        refuse_queue(cfg, BackendKind::PacketV2)?;
         let fs = BackendConfig::or(cfg.frame_size, 2048);
         let fc = BackendConfig::or(cfg.frame_count, 2048);
         let page = page_size();
@@ -224,6 +241,7 @@ impl PacketBackend<BlockRing> {
     fn open_inner(cfg: &BackendConfig, force_v2_tx: bool) -> Result<PacketV3, BackendError> {
         cfg.check_common()?;
         cfg.refuse_multi_buffer(BackendKind::PacketV3)?;
+        refuse_queue(cfg, BackendKind::PacketV3)?;
         let page = page_size();
         let dir = cfg.direction;
         let fs = BackendConfig::or(cfg.frame_size, 2048);
@@ -593,5 +611,28 @@ impl<R: RxRing> AsFd for PacketBackend<R> {
 impl<R: RxRing> AsRawFd for PacketBackend<R> {
     fn as_raw_fd(&self) -> RawFd {
         self.sock.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refused before any socket exists: no privilege needed.
+    #[test]
+    fn a_queue_other_than_zero_is_refused_by_every_af_packet_backend() {
+        let mut cfg = BackendConfig::new("pktio-noif0");
+        cfg.queue = 3;
+        let errs = [
+            PacketV2::open(&cfg).unwrap_err(),
+            PacketV3::open(&cfg).unwrap_err(),
+            crate::uring::UringBackend::open(&cfg).unwrap_err(),
+        ];
+        for e in errs {
+            let m = e.to_string();
+            assert!(e.is_configuration(), "{m}");
+            assert!(m.contains("cannot bind queue 3"), "{m}");
+            assert!(m.contains("use AF_XDP"), "{m}");
+        }
     }
 }

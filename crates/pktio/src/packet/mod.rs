@@ -32,11 +32,21 @@ mod socket;
 
 pub use fanout::{Fanout, FanoutFlags, FanoutMode};
 pub use geometry::RingRole;
-pub(crate) use io::configure;
+pub(crate) use io::{configure, refuse_queue};
 pub use io::{PacketBackend, PacketV2, PacketV3, RxRing};
 pub use socket::{KernelStats, PacketSocket};
 
 use crate::error::SysError;
+
+/// The MTU of `ifname` in the calling thread's network namespace
+/// (`ioctl(SIOCGIFMTU)`): an AF_PACKET or AF_XDP frame sent on it may be
+/// at most this plus its 14-byte Ethernet header (plus 4 for a VLAN tag).
+///
+/// # Errors
+/// The ioctl's errno (`ENODEV`: no such interface).
+pub fn interface_mtu(ifname: &str) -> Result<u32, SysError> {
+    crate::sys::xdp::mtu(ifname)
+}
 
 /// What can go wrong with an AF_PACKET socket or its rings.
 #[derive(Debug, thiserror::Error)]

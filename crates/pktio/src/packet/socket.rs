@@ -159,6 +159,14 @@ impl PacketSocket {
         }
     }
 
+    /// Puts the interface in promiscuous mode while this socket is open
+    /// (`setsockopt(PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC)`). The kernel
+    /// undoes it when the socket closes, however the process ends.
+    pub fn set_promiscuous(&self) -> Result<(), PacketError> {
+        sys::packet::add_promisc_membership(self.fd.as_fd(), self.ifindex)
+            .map_err(self.sys_err("PACKET_ADD_MEMBERSHIP"))
+    }
+
     /// `setsockopt(SO_BUSY_POLL…)` (kernel 5.11).
     pub fn set_busy_poll(&self, b: BusyPoll) -> Result<(), PacketError> {
         sys::xdp::set_busy_poll(self.fd.as_fd(), b.usecs, b.budget)

@@ -162,6 +162,17 @@ fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
 /// What goes at the start of a file (one "record" for the writer: written
 /// whole or not at all).
 pub fn file_header(format: FileFormat, snaplen: u32, ifname: Option<&str>) -> Vec<u8> {
+    file_header_for(format, snaplen, ifname, LINKTYPE_ETHERNET)
+}
+
+/// [`file_header`] for a link type other than Ethernet (a file read with
+/// `-r` and written again keeps its link type).
+pub fn file_header_for(
+    format: FileFormat,
+    snaplen: u32,
+    ifname: Option<&str>,
+    linktype: u16,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     match format {
         FileFormat::Pcap => {
@@ -171,7 +182,7 @@ pub fn file_header(format: FileFormat, snaplen: u32, ifname: Option<&str>) -> Ve
             put_u32(&mut out, 0); // thiszone
             put_u32(&mut out, 0); // sigfigs
             put_u32(&mut out, snaplen);
-            put_u32(&mut out, u32::from(LINKTYPE_ETHERNET));
+            put_u32(&mut out, u32::from(linktype));
         }
         FileFormat::PcapNg => {
             let mut shb = Vec::new();
@@ -183,7 +194,7 @@ pub fn file_header(format: FileFormat, snaplen: u32, ifname: Option<&str>) -> Ve
             option(&mut shb, 0, &[]);
             block(&mut out, PCAPNG_SHB, &shb);
             let mut idb = Vec::new();
-            put_u16(&mut idb, LINKTYPE_ETHERNET);
+            put_u16(&mut idb, linktype);
             put_u16(&mut idb, 0);
             put_u32(&mut idb, snaplen);
             if let Some(name) = ifname {

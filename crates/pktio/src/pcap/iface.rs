@@ -12,8 +12,12 @@ use crate::error::SysError;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWLINK: u16 = 16;
 const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 1;
+const NLM_F_DUMP: u16 = 0x300;
+const IFLA_IFNAME: u16 = 3;
 const IFLA_STATS64: u16 = 23;
+const IFLA_PROMISCUITY: u16 = 30;
 const IFF_UP: u32 = 0x1;
 const IFF_LOWER_UP: u32 = 0x1_0000;
 
@@ -48,6 +52,10 @@ pub struct LinkState {
     pub lower_up: bool,
     /// The counters, if the kernel sent them.
     pub counters: Option<LinkCounters>,
+    /// `IFLA_PROMISCUITY`: how many holders keep the interface promiscuous
+    /// (packet sockets with `PACKET_MR_PROMISC`, `ip link set promisc on`);
+    /// `None` if the kernel did not say (before 3.3).
+    pub promiscuity: Option<u32>,
 }
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
@@ -89,6 +97,103 @@ pub fn link_state(ifindex: u32) -> Result<LinkState, SysError> {
     parse_reply(&buf[..n.min(buf.len())])
 }
 
+/// One `RTM_NEWLINK` message: index, name (`IFLA_IFNAME`), state.
+fn parse_link(msg: &[u8]) -> Result<(u32, String, LinkState), SysError> {
+    let bad = || SysError::from_errno("recv(RTM_GETLINK)", libc::EBADMSG);
+    let ifindex = u32_at(msg, 20).ok_or_else(bad)?;
+    let flags = u32_at(msg, 24).ok_or_else(bad)?;
+    let mut name = String::new();
+    let mut state = LinkState {
+        up: flags & IFF_UP != 0,
+        lower_up: flags & IFF_LOWER_UP != 0,
+        counters: None,
+        promiscuity: None,
+    };
+    let mut attrs = msg.get(32..).unwrap_or(&[]);
+    while attrs.len() >= 4 {
+        let alen = usize::from(u16_at(attrs, 0).ok_or_else(bad)?);
+        let atype = u16_at(attrs, 2).ok_or_else(bad)? & 0x3fff;
+        if alen < 4 || alen > attrs.len() {
+            break;
+        }
+        let v = &attrs[4..alen];
+        match atype {
+            IFLA_IFNAME => {
+                let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+                name = String::from_utf8_lossy(&v[..end]).into_owned();
+            }
+            IFLA_PROMISCUITY => state.promiscuity = u32_at(v, 0),
+            IFLA_STATS64 => {
+                if let (Some(p), Some(d), Some(m)) =
+                    (u64_at(v, 0), u64_at(v, 6 * 8), u64_at(v, 15 * 8))
+                {
+                    state.counters = Some(LinkCounters {
+                        rx_packets: p,
+                        rx_dropped: d,
+                        rx_missed: m,
+                    });
+                }
+            }
+            _ => {}
+        }
+        attrs = attrs.get(alen.div_ceil(4) * 4..).unwrap_or(&[]);
+    }
+    Ok((ifindex, name, state))
+}
+
+/// Every interface of the calling thread's network namespace, by index:
+/// `(ifindex, name, state)` (`RTM_GETLINK` with `NLM_F_DUMP`), as
+/// `tcpdump -D` lists them.
+///
+/// # Errors
+/// The failed call.
+pub fn interfaces() -> Result<Vec<(u32, String, LinkState)>, SysError> {
+    let fd = rustix::net::socket(AddressFamily::NETLINK, SocketType::RAW, None)
+        .map_err(crate::sys::rx("socket(AF_NETLINK)"))?;
+    let mut req = Vec::with_capacity(32);
+    req.extend_from_slice(&32u32.to_ne_bytes());
+    req.extend_from_slice(&RTM_GETLINK.to_ne_bytes());
+    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes()); // seq
+    req.extend_from_slice(&0u32.to_ne_bytes()); // pid
+    req.extend_from_slice(&[0u8; 16]); // ifinfomsg: all interfaces
+    rustix::net::send(fd.as_fd(), &req, SendFlags::empty())
+        .map_err(crate::sys::rx("send(RTM_GETLINK)"))?;
+    let bad = || SysError::from_errno("recv(RTM_GETLINK)", libc::EBADMSG);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let (n, _) = rustix::net::recv(fd.as_fd(), &mut buf[..], RecvFlags::empty())
+            .map_err(crate::sys::rx("recv(RTM_GETLINK)"))?;
+        let mut b = &buf[..n.min(buf.len())];
+        if b.is_empty() {
+            return Err(bad());
+        }
+        while b.len() >= 16 {
+            let len = u32_at(b, 0).ok_or_else(bad)? as usize;
+            let kind = u16_at(b, 4).ok_or_else(bad)?;
+            if len < 16 || len > b.len() {
+                return Err(bad());
+            }
+            match kind {
+                NLMSG_DONE => {
+                    out.sort_by_key(|(i, _, _)| *i);
+                    return Ok(out);
+                }
+                NLMSG_ERROR => {
+                    let err = u32_at(b, 16).ok_or_else(bad)? as i32;
+                    if err != 0 {
+                        return Err(SysError::from_errno("RTM_GETLINK", -err));
+                    }
+                }
+                RTM_NEWLINK => out.push(parse_link(&b[..len])?),
+                _ => {}
+            }
+            b = b.get(len.div_ceil(4) * 4..).unwrap_or(&[]);
+        }
+    }
+}
+
 fn parse_reply(mut b: &[u8]) -> Result<LinkState, SysError> {
     let bad = || SysError::from_errno("recv(RTM_GETLINK)", libc::EBADMSG);
     while b.len() >= 16 {
@@ -105,36 +210,7 @@ fn parse_reply(mut b: &[u8]) -> Result<LinkState, SysError> {
                     return Err(SysError::from_errno("RTM_GETLINK", -err));
                 }
             }
-            RTM_NEWLINK => {
-                let flags = u32_at(msg, 24).ok_or_else(bad)?;
-                let mut state = LinkState {
-                    up: flags & IFF_UP != 0,
-                    lower_up: flags & IFF_LOWER_UP != 0,
-                    counters: None,
-                };
-                let mut attrs = msg.get(32..).unwrap_or(&[]);
-                while attrs.len() >= 4 {
-                    let alen = usize::from(u16_at(attrs, 0).ok_or_else(bad)?);
-                    let atype = u16_at(attrs, 2).ok_or_else(bad)? & 0x3fff;
-                    if alen < 4 || alen > attrs.len() {
-                        break;
-                    }
-                    if atype == IFLA_STATS64 {
-                        let v = &attrs[4..alen];
-                        if let (Some(p), Some(d), Some(m)) =
-                            (u64_at(v, 0), u64_at(v, 6 * 8), u64_at(v, 15 * 8))
-                        {
-                            state.counters = Some(LinkCounters {
-                                rx_packets: p,
-                                rx_dropped: d,
-                                rx_missed: m,
-                            });
-                        }
-                    }
-                    attrs = attrs.get(alen.div_ceil(4) * 4..).unwrap_or(&[]);
-                }
-                return Ok(state);
-            }
+            RTM_NEWLINK => return parse_link(msg).map(|(_, _, st)| st),
             _ => {}
         }
         b = b.get(len.div_ceil(4) * 4..).unwrap_or(&[]);
@@ -152,6 +228,15 @@ mod tests {
         let s = link_state(1).expect("RTM_GETLINK for lo");
         assert!(s.up);
         assert!(s.counters.is_some());
+        assert!(s.promiscuity.is_some());
+    }
+
+    #[test]
+    fn the_dump_lists_loopback() {
+        let all = interfaces().expect("RTM_GETLINK dump");
+        let lo = all.iter().find(|(i, _, _)| *i == 1).expect("lo");
+        assert_eq!(lo.1, "lo");
+        assert!(lo.2.up);
     }
 
     #[test]

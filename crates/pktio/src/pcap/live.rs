@@ -25,6 +25,19 @@
 //! them (a [`crate::xdp::Frame`] cannot outlive its UMEM). Dropping the
 //! `Capture` closes the sockets and detaches the program: the interface's
 //! traffic goes to the stack again.
+//!
+//! # Jumbo frames
+//!
+//! An interface whose MTU allows frames longer than one buffer holds
+//! ([`needs_multi_buffer`]: above 3518 bytes, an MTU above 3504) is
+//! captured multi-buffer: the filter's program is loaded frags-aware
+//! (`BPF_F_XDP_HAS_FRAGS`, kernel 5.18; its header loads stay within the
+//! first buffer, `len` counts all of them) and the sockets are bound with
+//! `XDP_USE_SG` (kernel 6.6), so a 9014-byte frame arrives as three
+//! descriptors ([`crate::xdp::multibuf`]). The capture joins them: each
+//! [`CapturedPacket`] is the whole frame, cut to the snap length. Where the
+//! kernel or the driver cannot do this, [`CaptureError::MultiBuffer`] says
+//! so and points to the AF_PACKET capture ([`super::PacketCapture`]).
 
 use std::time::Duration;
 
@@ -33,6 +46,7 @@ use rustix::event::{PollFd, PollFlags};
 use super::format::Timestamp;
 use super::iface::{link_state, LinkCounters};
 use super::MAX_SNAPLEN;
+use crate::bpf::BpfError;
 use crate::bpf::XdpMode;
 use crate::error::SysError;
 use crate::filter::{CompileError, Filter};
@@ -41,6 +55,26 @@ use crate::xdp::{
     AttachMode, BindMode, Frame, SocketInfo, Umem, UmemConfig, XskError, XskProgram, XskSocket,
     XskStats,
 };
+
+/// The UMEM frame size of a capture, in bytes.
+const FRAME_SIZE: u32 = 4096;
+
+/// The longest frame (Ethernet header included) a single-buffer XDP
+/// program is given where the driver builds frames in one 4 KiB page:
+/// 4096 − `XDP_PACKET_HEADROOM` 256 − `NET_IP_ALIGN` 2 − `skb_shared_info`
+/// 320 (x86-64) = 3518 bytes, i.e. an MTU of 3504 (veth's limit; other
+/// drivers' limits are near it). A capture on an interface whose MTU
+/// allows longer frames is multi-buffer ([`needs_multi_buffer`]).
+pub const SINGLE_BUFFER_FRAME: u32 = 3518;
+
+/// Whether an interface of this MTU is captured multi-buffer: its frames
+/// (MTU + the 14-byte Ethernet header) may be longer than
+/// [`SINGLE_BUFFER_FRAME`]. A driver whose limit is lower still refuses
+/// the single-buffer program (`ERANGE`); [`Capture::open`] then retries
+/// multi-buffer.
+pub fn needs_multi_buffer(mtu: u32) -> bool {
+    mtu.saturating_add(14) > SINGLE_BUFFER_FRAME
+}
 
 /// Which receive queues to capture from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +209,29 @@ pub enum CaptureError {
     /// A system call failed.
     #[error(transparent)]
     Sys(#[from] SysError),
+    /// The interface's MTU makes frames span several buffers, and the
+    /// kernel or the driver refused the multi-buffer AF_XDP capture this
+    /// takes; the source is the refusal.
+    #[error(
+        "cannot capture {ifname}'s frames over AF_XDP: its MTU {mtu} allows frames of {} bytes, \
+         more than one {FRAME_SIZE}-byte buffer holds, which takes multi-buffer XDP (a frags-aware \
+         program, BPF_F_XDP_HAS_FRAGS, kernel 5.18, and sockets bound with XDP_USE_SG, kernel 6.6, \
+         in a driver that supports both); capture with AF_PACKET instead (`pktio capture` without \
+         --steal: frames of any length, and the host keeps them), or lower the MTU to 3504 \
+         (`ip link set {ifname} mtu 3504`). {what} failed",
+        mtu.saturating_add(14)
+    )]
+    MultiBuffer {
+        /// The interface.
+        ifname: String,
+        /// Its MTU.
+        mtu: u32,
+        /// The step refused, in words.
+        what: &'static str,
+        /// The refusal.
+        #[source]
+        source: Box<XskError>,
+    },
 }
 
 impl CaptureError {
@@ -182,6 +239,7 @@ impl CaptureError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             CaptureError::Xsk(e) => e.hint(),
+            CaptureError::MultiBuffer { source, .. } => source.hint(),
             CaptureError::Backend(e) => e.hint(),
             CaptureError::Sys(e) => e.hint(),
             _ => None,
@@ -205,12 +263,30 @@ pub(crate) fn interface_up(ifname: &str) -> Result<u32, CaptureError> {
     Ok(ifindex)
 }
 
+/// The most UMEM frames a capture takes over all its queues (65536
+/// frames of 4 KiB: 256 MiB), unless one queue alone is given more: an
+/// interface with hundreds of queues gets smaller UMEMs, not gigabytes.
+pub const MAX_TOTAL_FRAMES: u32 = 65_536;
+/// The fewest UMEM frames a queue gets under [`MAX_TOTAL_FRAMES`] (a
+/// 64-entry RX ring).
+pub const MIN_QUEUE_FRAMES: u32 = 128;
+
+/// UMEM frames per queue for `queues` queues when `frames` were asked for
+/// each: `frames`, or less so the total stays within
+/// `max(MAX_TOTAL_FRAMES, frames)`, but never below [`MIN_QUEUE_FRAMES`].
+pub fn frames_per_queue(frames: u32, queues: u32) -> u32 {
+    let total = MAX_TOTAL_FRAMES.max(frames);
+    frames.min((total / queues.max(1)).max(MIN_QUEUE_FRAMES))
+}
+
 /// The UMEMs of a capture, one per queue. Create before [`Capture::open`].
 #[derive(Debug)]
 pub struct CaptureBuffers {
     ifname: String,
     ifindex: u32,
     umems: Vec<(u32, Umem)>,
+    frames: u32,
+    mtu: Option<u32>,
 }
 
 impl CaptureBuffers {
@@ -239,11 +315,13 @@ impl CaptureBuffers {
             Queues::One(q) => vec![q],
             Queues::All => (0..count).collect(),
         };
+        let frames = frames_per_queue(cfg.frames, queues.len() as u32);
+        let mtu = sys::xdp::mtu(&cfg.ifname).ok();
         let mut umems = Vec::with_capacity(queues.len());
         for q in queues {
             let umem = Umem::new(UmemConfig {
-                frame_size: 4096,
-                frame_count: cfg.frames,
+                frame_size: FRAME_SIZE,
+                frame_count: frames,
                 ..UmemConfig::default()
             })?;
             umems.push((q, umem));
@@ -252,12 +330,30 @@ impl CaptureBuffers {
             ifname: cfg.ifname.clone(),
             ifindex,
             umems,
+            frames,
+            mtu,
         })
+    }
+
+    /// The interface's MTU, when the kernel reported it.
+    pub fn mtu(&self) -> Option<u32> {
+        self.mtu
+    }
+
+    /// Whether the capture is set up multi-buffer for the interface's MTU
+    /// ([`needs_multi_buffer`]; [`Capture::multi_buffer`] says what it got).
+    pub fn multi_buffer(&self) -> bool {
+        self.mtu.is_some_and(needs_multi_buffer)
     }
 
     /// The queues, in order.
     pub fn queues(&self) -> Vec<u32> {
         self.umems.iter().map(|(q, _)| *q).collect()
+    }
+
+    /// UMEM frames of each queue (see [`frames_per_queue`]).
+    pub fn frames_per_queue(&self) -> u32 {
+        self.frames
     }
 }
 
@@ -267,9 +363,10 @@ pub struct CapturedPacket<'a> {
     /// When the batch it came in was taken from the ring (user-space clock:
     /// AF_XDP delivers no kernel timestamp).
     pub ts: Timestamp,
-    /// The packet, cut to the snap length.
+    /// The packet, cut to the snap length (a multi-buffer frame's buffers
+    /// joined).
     pub data: &'a [u8],
-    /// Its full length.
+    /// Its full length (all its buffers).
     pub orig_len: u32,
     /// The receive queue.
     pub queue: u32,
@@ -315,6 +412,12 @@ pub struct Capture<'b> {
     link_before: Option<LinkCounters>,
     ifindex: u32,
     next: usize,
+    /// Sockets bound with `XDP_USE_SG`, program loaded frags-aware.
+    multi_buffer: bool,
+    /// A multi-buffer frame's buffers joined, up to the snap length.
+    joined: Vec<u8>,
+    /// Frames whose last buffer never came (freed, counted as dropped).
+    partial: u64,
 }
 
 impl<'b> Capture<'b> {
@@ -324,30 +427,60 @@ impl<'b> Capture<'b> {
     /// `bind`, `bpf(BPF_MAP_UPDATE_ELEM)`). Needs `CAP_NET_ADMIN`,
     /// `CAP_BPF` and `CAP_NET_RAW` (or root); kernel 5.9.
     ///
+    /// On an interface whose MTU needs it ([`CaptureBuffers::multi_buffer`]),
+    /// or whose driver refuses the single-buffer program for its MTU
+    /// (`ERANGE`), the capture is multi-buffer: program loaded with
+    /// `BPF_F_XDP_HAS_FRAGS`, sockets bound with `XDP_USE_SG` (kernel 6.6).
+    ///
     /// # Errors
     /// [`CaptureError::Filter`] if the filter does not compile,
     /// [`CaptureError::Xsk`] for privilege, another XDP program on the
-    /// interface, the verifier's refusal (with its log), a busy queue.
+    /// interface, the verifier's refusal (with its log), a busy queue;
+    /// [`CaptureError::MultiBuffer`] when a multi-buffer capture is needed
+    /// and the kernel or the driver refuses it.
     pub fn open(
         cfg: &CaptureConfig,
         buffers: &'b CaptureBuffers,
     ) -> Result<Capture<'b>, CaptureError> {
         let snaplen = cfg.effective_snaplen()? as usize;
-        let code = cfg.filter.xdp_program()?;
         let slots = buffers.umems.iter().map(|(q, _)| q + 1).max().unwrap_or(1);
-        let program =
-            XskProgram::attach_code(&buffers.ifname, buffers.ifindex, cfg.attach, slots, &code)?;
+        let mut multi_buffer = buffers.multi_buffer();
+        let program = match Self::attach(cfg, buffers, slots, multi_buffer) {
+            // The driver's single-buffer limit is below ours: go multi-buffer.
+            Err(CaptureError::Xsk(XskError::Bpf {
+                source: BpfError::MtuTooLarge { .. },
+                ..
+            })) if !multi_buffer => {
+                multi_buffer = true;
+                Self::attach(cfg, buffers, slots, true)?
+            }
+            r => r?,
+        };
         let link_before = link_state(buffers.ifindex).ok().and_then(|s| s.counters);
+        // The ring holds at most half the queue's frames (the rest wait on
+        // the fill ring), as a power of two.
+        let half = (buffers.frames / 2).max(1);
+        let fit = 1u32 << (31 - half.leading_zeros());
+        let ring_size = cfg.ring_size.min(fit);
         let mut sockets = Vec::with_capacity(buffers.umems.len());
         for (q, umem) in &buffers.umems {
             let mut sock = XskSocket::builder(&buffers.ifname)
                 .queue(*q)
-                .rx_size(cfg.ring_size)
+                .rx_size(ring_size)
                 .tx_size(0)
                 .bind_mode(cfg.bind)
                 .program(&program)
+                .multi_buffer(multi_buffer)
                 .prefill(u32::MAX)
-                .build(umem)?;
+                .build(umem)
+                .map_err(|e| {
+                    multi_buffer_error(
+                        buffers,
+                        multi_buffer,
+                        "binding the AF_XDP socket with XDP_USE_SG",
+                        e,
+                    )
+                })?;
             sock.fill_from_pool(u32::MAX)?;
             sockets.push(QueueSocket {
                 queue: *q,
@@ -367,7 +500,48 @@ impl<'b> Capture<'b> {
             link_before,
             ifindex: buffers.ifindex,
             next: 0,
+            multi_buffer,
+            joined: Vec::new(),
+            partial: 0,
         })
+    }
+
+    /// Compiles and attaches the filter program, frags-aware for a
+    /// multi-buffer capture.
+    fn attach(
+        cfg: &CaptureConfig,
+        buffers: &CaptureBuffers,
+        slots: u32,
+        multi_buffer: bool,
+    ) -> Result<XskProgram, CaptureError> {
+        let code = if multi_buffer {
+            cfg.filter.xdp_program_multi_buffer()?
+        } else {
+            cfg.filter.xdp_program()?
+        };
+        XskProgram::attach_code_frags(
+            &buffers.ifname,
+            buffers.ifindex,
+            cfg.attach,
+            slots,
+            &code,
+            multi_buffer,
+        )
+        .map_err(|e| {
+            multi_buffer_error(
+                buffers,
+                multi_buffer,
+                "loading and attaching the frags-aware XDP program (BPF_F_XDP_HAS_FRAGS)",
+                e,
+            )
+        })
+    }
+
+    /// Whether the capture is multi-buffer (frags-aware program,
+    /// `XDP_USE_SG` sockets): the interface's MTU allows frames longer than
+    /// one buffer.
+    pub fn multi_buffer(&self) -> bool {
+        self.multi_buffer
     }
 
     /// Each socket as bound (queue, copy or zero-copy, why).
@@ -447,6 +621,9 @@ impl<'b> Capture<'b> {
     }
 
     fn drain_one<F: FnMut(&CapturedPacket<'_>)>(&mut self, idx: usize, f: &mut F) -> usize {
+        if self.multi_buffer {
+            return self.drain_one_multi(idx, f);
+        }
         let snaplen = self.snaplen;
         let batch = self.batch;
         let s = &mut self.sockets[idx];
@@ -483,6 +660,74 @@ impl<'b> Capture<'b> {
         n
     }
 
+    /// [`drain_one`](Capture::drain_one) for `XDP_USE_SG` sockets: a frame
+    /// may come in several descriptors, handed on as one packet with its
+    /// buffers joined (up to the snap length).
+    fn drain_one_multi<F: FnMut(&CapturedPacket<'_>)>(&mut self, idx: usize, f: &mut F) -> usize {
+        let snaplen = self.snaplen;
+        let batch = self.batch;
+        let joined = &mut self.joined;
+        let s = &mut self.sockets[idx];
+        let queue = s.queue;
+        let parts = s.sock.parts();
+        let (Some(rx), Some(fill)) = (parts.rx, parts.fill) else {
+            return 0;
+        };
+        if !s.stash.is_empty() {
+            fill.fill_from(&mut s.stash);
+        }
+        let mut packets = rx.receive_packets(batch);
+        let ts = Timestamp::now();
+        let mut n = 0;
+        let mut bytes = 0u64;
+        for pkt in &mut packets {
+            let len = pkt.len();
+            if len == 0 {
+                // No frame the UMEM recognised (never from a sane kernel).
+                s.stash.extend(pkt.into_frames());
+                continue;
+            }
+            let data: &[u8] = match pkt.segments() {
+                [one] => one.data(),
+                segs => {
+                    joined.clear();
+                    for seg in segs {
+                        let room = snaplen - joined.len();
+                        if room == 0 {
+                            break;
+                        }
+                        let d = seg.data();
+                        joined.extend_from_slice(&d[..d.len().min(room)]);
+                    }
+                    &joined[..]
+                }
+            };
+            f(&CapturedPacket {
+                ts,
+                data: &data[..data.len().min(snaplen)],
+                orig_len: len as u32,
+                queue,
+            });
+            n += 1;
+            bytes += len as u64;
+            s.stash.extend(pkt.into_frames());
+        }
+        let partial = packets.truncated();
+        drop(packets);
+        if n > 0 {
+            fill.fill_from(&mut s.stash);
+        }
+        if partial > 0 {
+            // A partial frame's buffers went back to the UMEM's pool: put
+            // them on the fill ring again.
+            fill.fill_from_pool(u32::MAX);
+        }
+        self.partial += u64::from(partial);
+        self.stats.matched += n as u64;
+        self.stats.bytes += bytes;
+        n
+    }
+
     /// Checks that the interface still exists.
     ///
     /// # Errors
@@ -512,7 +757,7 @@ impl<'b> Capture<'b> {
             xsk.rx_fill_ring_empty_descs += x.rx_fill_ring_empty_descs;
             xsk.tx_ring_empty_descs += x.tx_ring_empty_descs;
         }
-        st.socket_dropped = xsk.rx_dropped + xsk.rx_ring_full;
+        st.socket_dropped = xsk.rx_dropped + xsk.rx_ring_full + self.partial;
         st.xsk = xsk;
         st.interface = match (self.link_before, link_state(self.ifindex)) {
             (Some(before), Ok(now)) => now.counters.map(|c| c.since(&before)),
@@ -525,5 +770,104 @@ impl<'b> Capture<'b> {
     /// loop.
     pub fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
         self.sockets.iter().map(|s| s.sock.fd()).collect()
+    }
+}
+
+/// A set-up error of a multi-buffer capture, as
+/// [`CaptureError::MultiBuffer`] when it is the kernel or the driver
+/// refusing multi-buffer (not privilege, a busy interface or queue, …).
+fn multi_buffer_error(
+    buffers: &CaptureBuffers,
+    multi_buffer: bool,
+    what: &'static str,
+    e: XskError,
+) -> CaptureError {
+    let refusal = match &e {
+        XskError::Bpf { source, .. } => matches!(
+            source,
+            BpfError::Load { .. }
+                | BpfError::ModeUnsupported { .. }
+                | BpfError::MtuTooLarge { .. }
+                | BpfError::Attach { .. }
+                | BpfError::Sys(_)
+        ),
+        XskError::Unsupported { .. }
+        | XskError::FrameTooLarge(_)
+        | XskError::ZeroCopyUnsupported { .. } => true,
+        XskError::Sys { op, .. } => *op == "bind",
+        _ => false,
+    };
+    match buffers.mtu {
+        Some(mtu) if multi_buffer && refusal => CaptureError::MultiBuffer {
+            ifname: buffers.ifname.clone(),
+            mtu,
+            what,
+            source: Box::new(e),
+        },
+        _ => CaptureError::Xsk(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_buffer_from_the_mtu() {
+        assert!(!needs_multi_buffer(1500));
+        // veth's single-buffer limit: MTU 3504.
+        assert!(!needs_multi_buffer(3504));
+        assert!(needs_multi_buffer(3505));
+        assert!(needs_multi_buffer(9000));
+        assert!(!needs_multi_buffer(0));
+    }
+
+    #[test]
+    fn a_refused_multi_buffer_capture_names_the_cause_and_the_way_out() {
+        let e = CaptureError::MultiBuffer {
+            ifname: "eth0".into(),
+            mtu: 9000,
+            what: "binding the AF_XDP socket with XDP_USE_SG",
+            source: Box::new(XskError::Unsupported {
+                feature: "multi-buffer AF_XDP (XDP_USE_SG)",
+                reason: "bind on eth0 queue 0 refused it (EINVAL): it needs kernel 6.6".into(),
+            }),
+        };
+        let text = e.to_string();
+        for part in [
+            "MTU 9000",
+            "9014 bytes",
+            "multi-buffer XDP",
+            "BPF_F_XDP_HAS_FRAGS",
+            "XDP_USE_SG",
+            "without --steal",
+            "ip link set eth0 mtu 3504",
+            "binding the AF_XDP socket with XDP_USE_SG failed",
+        ] {
+            assert!(text.contains(part), "{part:?} missing: {text}");
+        }
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert!(cause.contains("kernel 6.6"), "{cause}");
+    }
+
+    #[test]
+    fn memory_stays_bounded_with_many_queues() {
+        assert_eq!(frames_per_queue(4096, 1), 4096);
+        assert_eq!(frames_per_queue(4096, 16), 4096);
+        assert_eq!(frames_per_queue(4096, 64), 1024);
+        assert_eq!(frames_per_queue(4096, 256), 256);
+        // Never below the floor: 1024 queues × 128 frames × 4 KiB = 512 MiB.
+        assert_eq!(frames_per_queue(4096, 1024), MIN_QUEUE_FRAMES);
+        // One queue gets what it asks for, past the total.
+        assert_eq!(frames_per_queue(262_144, 1), 262_144);
+        assert_eq!(frames_per_queue(262_144, 4), 65_536);
+        for q in 1..=4096 {
+            let total = u64::from(frames_per_queue(4096, q)) * u64::from(q);
+            assert!(
+                total
+                    <= u64::from(MAX_TOTAL_FRAMES).max(u64::from(MIN_QUEUE_FRAMES) * u64::from(q)),
+                "{q} queues: {total} frames"
+            );
+        }
     }
 }

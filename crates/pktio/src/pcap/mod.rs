@@ -53,9 +53,12 @@
 //! [`crate::xdp`]'s and [`crate::packet`]'s.
 
 mod format;
+mod hexdump;
 mod iface;
+mod linktype;
 mod live;
 mod packet;
+mod promisc;
 mod reader;
 mod rotate;
 mod summary;
@@ -65,17 +68,25 @@ use std::io;
 use std::path::PathBuf;
 
 pub use format::{
-    file_header, interface_statistics, record, record_len, FileFormat, InterfaceStats, Timestamp,
-    LINKTYPE_ETHERNET, PCAP_FILE_HEADER_LEN, PCAP_MAGIC_NSEC, PCAP_MAGIC_USEC,
+    file_header, file_header_for, interface_statistics, record, record_len, FileFormat,
+    InterfaceStats, Timestamp, LINKTYPE_ETHERNET, PCAP_FILE_HEADER_LEN, PCAP_MAGIC_NSEC,
+    PCAP_MAGIC_USEC,
 };
-pub use iface::{link_state, LinkCounters, LinkState};
+pub use hexdump::{ascii, hex, hex_and_ascii};
+pub use iface::{interfaces, link_state, LinkCounters, LinkState};
+pub use linktype::{
+    LinkType, DLT_RAW_ALIASES, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
+};
 pub use live::{
-    Capture, CaptureBuffers, CaptureConfig, CaptureError, CaptureStats, CapturedPacket, Queues,
+    frames_per_queue, needs_multi_buffer, Capture, CaptureBuffers, CaptureConfig, CaptureError,
+    CaptureStats, CapturedPacket, Queues, MAX_TOTAL_FRAMES, MIN_QUEUE_FRAMES, SINGLE_BUFFER_FRAME,
 };
 pub use packet::PacketCapture;
+pub use promisc::Promiscuous;
 pub use reader::{PcapReader, Record};
 pub use rotate::{rotated_name, CaptureOutput, OutputConfig, OutputSummary, Rotation, Target};
-pub use summary::summary;
+pub use summary::{link_header, summary, summary_without_link, Stamper, TimeFormat};
 pub use writer::{PcapWriter, WriteStats, WriterOptions};
 
 /// The largest snap length (tcpdump's default): 262144 bytes.
@@ -93,6 +104,15 @@ pub enum PcapError {
         /// The error from `open(2)`.
         #[source]
         source: io::Error,
+    },
+    /// The output path is a symbolic link, which is not followed.
+    #[error(
+        "{path} is a symbolic link: pktio does not write through one (a link planted in a \
+         shared directory could point at any file); remove it or write to another name"
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
     },
     /// Writing failed part-way; the file was cut back to its last whole
     /// record.

@@ -1,13 +1,19 @@
-//! One line per packet, in tcpdump's manner:
+//! One line per packet, in the manner of `tcpdump -n` (4.99):
 //!
 //! ```text
 //! IP 198.18.0.1.9 > 198.18.0.2.4242: UDP, length 18
-//! vlan 100: IP6 2001:db8::1.80 > 2001:db8::2.40000: Flags [S.], length 0
+//! IP6 2001:db8::1.80 > 2001:db8::2.40000: Flags [S.], seq 1, ack 2, win 512, length 0
 //! ARP, Request who-has 198.18.0.2 tell 198.18.0.1, length 46
 //! ```
+//!
+//! with `-e`'s link-level prefix ([`link_header`]) and the time stamp forms
+//! of `-t`…`-ttttt` ([`TimeFormat`]). What tcpdump prints and this does
+//! not: TCP options and relative sequence numbers (`seq` and `ack` are
+//! absolute, as with `tcpdump -S`), application-layer decodes (DNS, …).
 
 use std::fmt::Write;
 
+use super::format::Timestamp;
 use crate::filter::{Dissected, Network, Transport};
 
 fn mac(m: &[u8; 6]) -> String {
@@ -61,8 +67,31 @@ fn transport(p: &Dissected<'_>, t: &Transport, l4_len: Option<usize>, v6: bool) 
             match (t.tcp_flags, hl) {
                 (Some(flags), Some(hl)) => {
                     let mut s = format!("Flags [{}]", tcp_flags(flags));
-                    if let Some(l) = l4_len {
-                        let _ = write!(s, ", length {}", l.saturating_sub(hl));
+                    let be32 = |at: usize| {
+                        d.get(at..at + 4)
+                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                    };
+                    let payload = l4_len.map(|l| l.saturating_sub(hl));
+                    if let Some(seq) = be32(t.offset + 4) {
+                        match payload {
+                            Some(n) if n > 0 => {
+                                let _ = write!(s, ", seq {seq}:{}", seq.wrapping_add(n as u32));
+                            }
+                            _ => {
+                                let _ = write!(s, ", seq {seq}");
+                            }
+                        }
+                    }
+                    if flags & 0x10 != 0 {
+                        if let Some(ack) = be32(t.offset + 8) {
+                            let _ = write!(s, ", ack {ack}");
+                        }
+                    }
+                    if let Some(win) = be16(d, t.offset + 14) {
+                        let _ = write!(s, ", win {win}");
+                    }
+                    if let Some(n) = payload {
+                        let _ = write!(s, ", length {n}");
                     }
                     s
                 }
@@ -90,6 +119,12 @@ fn transport(p: &Dissected<'_>, t: &Transport, l4_len: Option<usize>, v6: bool) 
                 (_, None) => "[|icmp]".into(),
             };
             let mut s = format!("{} {name}", if v6 { "ICMP6," } else { "ICMP" });
+            let echo = matches!((v6, ty), (false, Some(0 | 8)) | (true, Some(128 | 129)));
+            if let (true, Some(id), Some(seq)) =
+                (echo, be16(d, t.offset + 4), be16(d, t.offset + 6))
+            {
+                let _ = write!(s, ", id {id}, seq {seq}");
+            }
             if let Some(l) = l4_len {
                 let _ = write!(s, ", length {l}");
             }
@@ -109,21 +144,87 @@ fn with_port(addr: String, port: Option<u16>) -> String {
     }
 }
 
-/// A tcpdump-like summary of the frame's L2, L3 and L4 headers.
-pub fn summary(p: &Dissected<'_>) -> String {
-    let mut s = String::new();
+/// The name tcpdump gives an ethertype.
+fn ethertype_name(t: u16) -> &'static str {
+    match t {
+        0x0800 => "IPv4",
+        0x86dd => "IPv6",
+        0x0806 => "ARP",
+        0x8035 => "Reverse ARP",
+        0x8100 => "802.1Q",
+        0x88a8 => "802.1Q-QinQ",
+        0x9100 => "802.1Q-9100",
+        0x88cc => "LLDP",
+        0x8847 => "MPLS unicast",
+        0x8848 => "MPLS multicast",
+        0x8863 => "PPPoE D",
+        0x8864 => "PPPoE S",
+        _ => "Unknown",
+    }
+}
+
+/// What `tcpdump -e` prints before the network layer:
+/// `02:00:c6:12:00:01 > 02:00:c6:12:00:02, ethertype IPv4 (0x0800), length 60: `
+/// (for a tagged frame, the tag follows: `vlan 100, p 0, ethertype IPv4
+/// (0x0800), `). Follow it with [`summary_without_link`].
+pub fn link_header(p: &Dissected<'_>) -> String {
+    let (Some(src), Some(dst)) = (p.eth_src, p.eth_dst) else {
+        return String::new();
+    };
+    let mut s = format!("{} > {}", mac(&src), mac(&dst));
+    let Some(outer) = be16(p.data, 12) else {
+        let _ = write!(s, ", length {}: ", p.wire_len);
+        return s;
+    };
+    if outer < 0x0600 {
+        let _ = write!(s, ", 802.3, length {}: ", p.wire_len);
+        return s;
+    }
+    let _ = write!(
+        s,
+        ", ethertype {} (0x{outer:04x}), length {}: ",
+        ethertype_name(outer),
+        p.wire_len
+    );
     if let Some(tag) = p.vlan {
-        match tag.tci {
-            Some(tci) => {
-                let _ = write!(s, "vlan {}", tci & 0x0fff);
-                if tci >> 13 != 0 {
-                    let _ = write!(s, " p {}", tci >> 13);
-                }
-                s.push_str(": ");
+        match (tag.tci, p.ethertype) {
+            (Some(tci), Some(inner)) => {
+                let _ = write!(
+                    s,
+                    "vlan {}, p {}, {}ethertype {} (0x{inner:04x}), ",
+                    tci & 0x0fff,
+                    tci >> 13,
+                    if tci & 0x1000 != 0 { "DEI, " } else { "" },
+                    ethertype_name(inner)
+                );
             }
-            None => s.push_str("vlan [|vlan]: "),
+            _ => s.push_str("[|vlan] "),
         }
     }
+    s
+}
+
+/// A tcpdump-like summary of the frame's L3 and L4 headers, as it follows
+/// `-e`'s [`link_header`]: without the protocol word that names the
+/// network layer (`IP`, `IP6`, `ARP,`).
+pub fn summary_without_link(p: &Dissected<'_>) -> String {
+    let s = summary(p);
+    for word in ["IP6 ", "IP ", "ARP, "] {
+        if let Some(rest) = s.strip_prefix(word) {
+            return rest.to_string();
+        }
+    }
+    if matches!(p.net, Network::Other(_)) {
+        return String::new();
+    }
+    s
+}
+
+/// A tcpdump-like summary of the frame's L2 (where tcpdump shows it
+/// without `-e`), L3 and L4 headers, as `tcpdump -n` prints it. A VLAN
+/// tag is not shown (tcpdump shows it only with `-e`).
+pub fn summary(p: &Dissected<'_>) -> String {
+    let mut s = String::new();
     match &p.net {
         Network::None => {
             let _ = write!(s, "truncated Ethernet frame ({} bytes)", p.data.len());
@@ -226,15 +327,125 @@ pub fn summary(p: &Dissected<'_>) -> String {
             }
             let _ = write!(s, ", length {}", p.wire_len.saturating_sub(p.l3_offset));
         }
-        Network::Other(t) => {
-            let _ = write!(s, "ethertype 0x{t:04x}");
-            if let (Some(src), Some(dst)) = (p.eth_src, p.eth_dst) {
-                let _ = write!(s, ", {} > {}", mac(&src), mac(&dst));
+        Network::Other(_) => {
+            // tcpdump shows the link header for what it cannot decode.
+            s.push_str(&link_header(p));
+            if s.is_empty() {
+                let _ = write!(s, "length {}", p.wire_len);
             }
-            let _ = write!(s, ", length {}", p.wire_len);
         }
     }
     s
+}
+
+/// How a line's time stamp is printed: tcpdump's `-t` forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimeFormat {
+    /// `22:13:20.123456`: local time of day (tcpdump's default).
+    #[default]
+    Local,
+    /// No time stamp (`-t`).
+    None,
+    /// `1700000000.123456`: seconds since the epoch (`-tt`).
+    Epoch,
+    /// ` 00:00:01.000001`: time since the previous packet (`-ttt`).
+    SincePrevious,
+    /// `2023-11-14 22:13:20.123456`: local date and time (`-tttt`).
+    Date,
+    /// ` 00:00:01.000001`: time since the first packet (`-ttttt`).
+    SinceFirst,
+}
+
+impl TimeFormat {
+    /// The form for `-t` given `count` times (0: the default).
+    pub fn from_count(count: u8) -> TimeFormat {
+        match count {
+            0 => TimeFormat::Local,
+            1 => TimeFormat::None,
+            2 => TimeFormat::Epoch,
+            3 => TimeFormat::SincePrevious,
+            4 => TimeFormat::Date,
+            _ => TimeFormat::SinceFirst,
+        }
+    }
+}
+
+/// Prints time stamps in one [`TimeFormat`], remembering the first and
+/// previous packets for the relative forms.
+#[derive(Clone, Debug, Default)]
+pub struct Stamper {
+    format: TimeFormat,
+    first: Option<Timestamp>,
+    prev: Option<Timestamp>,
+}
+
+fn micros(ts: Timestamp) -> i128 {
+    i128::from(ts.sec) * 1_000_000 + i128::from(ts.nsec / 1000)
+}
+
+fn clock(out: &mut String, us: i128) {
+    let secs = us.div_euclid(1_000_000);
+    let _ = write!(
+        out,
+        "{:02}:{:02}:{:02}.{:06}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        us.rem_euclid(1_000_000)
+    );
+}
+
+impl Stamper {
+    /// A stamper for `format`.
+    pub fn new(format: TimeFormat) -> Stamper {
+        Stamper {
+            format,
+            first: None,
+            prev: None,
+        }
+    }
+
+    /// The stamp for a packet at `ts`, followed by a space (empty for
+    /// [`TimeFormat::None`]). Local forms use the C library's time zone
+    /// (`localtime_r`: `TZ`, else `/etc/localtime`).
+    pub fn stamp(&mut self, ts: Timestamp) -> String {
+        let first = *self.first.get_or_insert(ts);
+        let prev = self.prev.replace(ts).unwrap_or(ts);
+        let mut s = String::with_capacity(32);
+        let local = || {
+            let off = crate::sys::host::utc_offset(ts.sec as i64).unwrap_or(0);
+            micros(ts) + i128::from(off) * 1_000_000
+        };
+        match self.format {
+            TimeFormat::None => return s,
+            TimeFormat::Local => clock(&mut s, local().rem_euclid(86_400 * 1_000_000)),
+            TimeFormat::Epoch => {
+                let _ = write!(s, "{}.{:06}", ts.sec, ts.nsec / 1000);
+            }
+            TimeFormat::SincePrevious | TimeFormat::SinceFirst => {
+                let base = if self.format == TimeFormat::SinceFirst {
+                    first
+                } else {
+                    prev
+                };
+                s.push(' ');
+                clock(&mut s, (micros(ts) - micros(base)).max(0));
+            }
+            TimeFormat::Date => {
+                let us = local();
+                let day_us = 86_400 * 1_000_000;
+                let date = Timestamp {
+                    sec: (us.div_euclid(day_us) * 86_400).max(0) as u64,
+                    nsec: 0,
+                }
+                .to_string();
+                let _ = write!(s, "{} ", &date[..10]);
+                clock(&mut s, us.rem_euclid(day_us));
+            }
+        }
+        s.push(' ');
+        s
+    }
 }
 
 #[cfg(test)]

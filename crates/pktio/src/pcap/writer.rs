@@ -30,6 +30,9 @@ pub struct WriterOptions {
     /// Buffer size: records are written out when it fills (and on
     /// [`PcapWriter::flush`]).
     pub buffer_size: usize,
+    /// The link type in the file header (`LINKTYPE_ETHERNET` unless the
+    /// records come from a file of another link type).
+    pub linktype: u16,
 }
 
 impl Default for WriterOptions {
@@ -39,6 +42,7 @@ impl Default for WriterOptions {
             snaplen: super::MAX_SNAPLEN,
             ifname: None,
             buffer_size: 1 << 20,
+            linktype: format::LINKTYPE_ETHERNET,
         }
     }
 }
@@ -120,16 +124,38 @@ pub struct PcapWriter {
 
 impl PcapWriter {
     /// Creates (or truncates) the file at `path` and writes the file header
-    /// into the buffer (`open(O_CREAT | O_TRUNC)`).
+    /// into the buffer (`open(O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)`).
+    /// A symbolic link at `path` is refused, not followed: a root process
+    /// writing into a shared directory such as `/tmp` must not be steered
+    /// onto another file by a link someone else planted there.
     ///
     /// # Errors
+    /// [`PcapError::Symlink`] when `path` is a symbolic link;
     /// [`PcapError::Create`] when the file cannot be created (a directory
     /// that does not exist, no permission, a read-only file system).
     pub fn create(path: &Path, opts: WriterOptions) -> Result<PcapWriter, PcapError> {
-        let file = File::create(path).map_err(|source| PcapError::Create {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|source| {
+                let is_link = std::fs::symlink_metadata(path)
+                    .map(|m| m.file_type().is_symlink())
+                    .unwrap_or(false);
+                if source.raw_os_error() == Some(libc::ELOOP) && is_link {
+                    PcapError::Symlink {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    PcapError::Create {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                }
+            })?;
         Ok(Self::new(
             Sink::File(file),
             path.display().to_string(),
@@ -156,10 +182,11 @@ impl PcapWriter {
 
     fn new(sink: Sink, name: String, path: Option<PathBuf>, opts: WriterOptions) -> PcapWriter {
         let mut buf = Vec::with_capacity(opts.buffer_size.max(4096) + 70_000);
-        buf.extend_from_slice(&format::file_header(
+        buf.extend_from_slice(&format::file_header_for(
             opts.format,
             opts.snaplen,
             opts.ifname.as_deref(),
+            opts.linktype,
         ));
         let marks = vec![(buf.len(), false)];
         PcapWriter {

@@ -65,3 +65,20 @@ pub(crate) fn ifaddrs() -> Result<Vec<IfAddr>, SysError> {
     unsafe { libc::freeifaddrs(head) };
     Ok(out)
 }
+
+/// `localtime_r(3)`: the local time zone's offset from UTC, in seconds, at
+/// `sec` seconds after the epoch (`tm_gmtoff`; the zone is `TZ`, else
+/// `/etc/localtime`). `None` if the C library cannot convert it.
+pub(crate) fn utc_offset(sec: i64) -> Option<i64> {
+    let t: libc::time_t = sec;
+    // SAFETY: `tm` is plain data; all-zero is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live locals of the right types;
+    // localtime_r is the reentrant form and keeps no pointer to them.
+    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    if r.is_null() {
+        None
+    } else {
+        Some(tm.tm_gmtoff)
+    }
+}

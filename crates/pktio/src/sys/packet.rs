@@ -303,6 +303,31 @@ pub(crate) fn set_ignore_outgoing(fd: BorrowedFd<'_>, on: bool) -> Result<(), Sy
     )
 }
 
+/// `setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, packet_mreq { mr_ifindex,
+/// mr_type: PACKET_MR_PROMISC })`: puts the interface in promiscuous mode
+/// for as long as this socket lives. The kernel counts such memberships
+/// (`dev->promiscuity`) and drops the socket's own when the socket is
+/// closed (`packet_release` → `packet_flush_mclist`), whatever ends the
+/// process — `SIGKILL` included — so nothing is left to restore by hand.
+/// The socket need not be bound.
+pub(crate) fn add_promisc_membership(fd: BorrowedFd<'_>, ifindex: u32) -> Result<(), SysError> {
+    // SAFETY: packet_mreq is plain data; all-zero is a valid value.
+    let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
+    mreq.mr_ifindex = ifindex as libc::c_int;
+    mreq.mr_type = libc::PACKET_MR_PROMISC as libc::c_ushort;
+    // SAFETY: `mreq` is a live packet_mreq and the length passed is its size.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            (&mreq as *const libc::packet_mreq).cast(),
+            size_of::<libc::packet_mreq>() as libc::socklen_t,
+        )
+    };
+    cvt("setsockopt(PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC)", ret).map(|_| ())
+}
+
 /// `setsockopt(SOL_PACKET, PACKET_FANOUT, group | (mode | flags) << 16)`
 /// (kernel 3.1; QM 4.0; the socket must be bound).
 pub(crate) fn set_fanout(fd: BorrowedFd<'_>, group: u16, type_flags: u16) -> Result<(), SysError> {

@@ -251,6 +251,7 @@ impl UringBackend {
     pub fn open(cfg: &BackendConfig) -> Result<UringBackend, BackendError> {
         cfg.check_common()?;
         cfg.refuse_multi_buffer(BackendKind::Uring)?;
+        crate::packet::refuse_queue(cfg, BackendKind::Uring)?;
         let dir = cfg.direction;
         let buf_size = BackendConfig::or(cfg.frame_size, 2048);
         let count = BackendConfig::or(cfg.frame_count, 1024);

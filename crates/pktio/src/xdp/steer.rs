@@ -139,7 +139,8 @@ impl XskProgram {
     }
 
     /// The options the program was built with (all off for
-    /// [`attach`](XskProgram::attach) and [`attach_code`](XskProgram::attach_code)).
+    /// [`attach`](XskProgram::attach) and [`attach_code`](XskProgram::attach_code);
+    /// `frags` as asked for [`attach_code_frags`](XskProgram::attach_code_frags)).
     pub fn options(&self) -> &SteerOptions {
         &self.opts
     }
@@ -173,6 +174,25 @@ impl XskProgram {
         queues: u32,
         code: &crate::bpf::Code,
     ) -> Result<XskProgram, XskError> {
+        Self::attach_code_frags(ifname, ifindex, mode, queues, code, false)
+    }
+
+    /// As [`attach_code`](XskProgram::attach_code), loading the program
+    /// frags-aware when `frags` is set (`BPF_F_XDP_HAS_FRAGS`, kernel 5.18;
+    /// [`SteerOptions::frags`]): for `XDP_USE_SG` sockets and interfaces
+    /// whose MTU does not fit one buffer. `code` must then read only the
+    /// first buffer directly (its `data`..`data_end`).
+    ///
+    /// # Errors
+    /// As [`attach`](XskProgram::attach).
+    pub fn attach_code_frags(
+        ifname: &str,
+        ifindex: u32,
+        mode: AttachMode,
+        queues: u32,
+        code: &crate::bpf::Code,
+        frags: bool,
+    ) -> Result<XskProgram, XskError> {
         let bpf = |source| XskError::Bpf {
             ifname: ifname.to_string(),
             source,
@@ -188,7 +208,16 @@ impl XskProgram {
             }
         };
         let map = XskMap::new(queues.max(1)).map_err(bpf)?;
-        let prog = Program::load_xdp(code, &[map.as_fd()]).map_err(bpf)?;
+        let prog = if frags {
+            let load = LoadOptions {
+                frags: true,
+                ..LoadOptions::default()
+            };
+            Program::load_with(ProgramKind::Xdp, code, &[map.as_fd()], &load)
+        } else {
+            Program::load_xdp(code, &[map.as_fd()])
+        }
+        .map_err(bpf)?;
         let link = XdpLink::attach(&prog, ifindex, mode).map_err(bpf)?;
         let reason = link.fallback().map(|f| f.to_string());
         Ok(XskProgram {
@@ -197,7 +226,10 @@ impl XskProgram {
             map,
             reason,
             counters: None,
-            opts: SteerOptions::default(),
+            opts: SteerOptions {
+                frags,
+                ..SteerOptions::default()
+            },
         })
     }
 

@@ -1,0 +1,393 @@
+//! `pktio capture -i` in a lab: the default capture leaves the host's
+//! traffic flowing (a UDP socket on the capturing side gets every
+//! datagram while pktio prints them, as tcpdump does), promiscuous mode is
+//! on while it runs and off after it, however it ends (exit, SIGINT,
+//! SIGTERM, SIGKILL; `-p` never sets it), and `--steal` says so and takes
+//! the packets (the UDP socket then gets none). Needs root.
+
+mod capture_support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::UdpSocket;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use capture_support::have_tcpdump;
+use pktio_lab::{require_root, Host, Lab};
+use rustix::process::{kill_process, Pid, Signal};
+
+const PKTIO: &str = env!("CARGO_BIN_EXE_pktio");
+const PORT: u16 = 4242;
+
+/// A child in a lab namespace, its stderr collected as it comes.
+struct Proc {
+    child: Child,
+    err: Arc<Mutex<String>>,
+    what: String,
+}
+
+impl Proc {
+    fn start(host: &Host, program: &str, args: &[&str]) -> Proc {
+        let mut c = host.command(program);
+        c.args(args)
+            .env("TZ", "UTC")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let err = Arc::new(Mutex::new(String::new()));
+        let e = err.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut g = e.lock().unwrap();
+                g.push_str(&l);
+                g.push('\n');
+            }
+        });
+        Proc {
+            child,
+            err,
+            what: format!("{program} {args:?}"),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `text` (or the child ends: a failure).
+    fn wait_for(&mut self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.stderr().contains(text) {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50)); // let the reader drain
+                panic!(
+                    "{} ended ({st}) before {text:?}: {}",
+                    self.what,
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {text:?}: {}",
+                self.what,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill_process(Pid::from_raw(self.child.id() as i32).unwrap(), sig).unwrap();
+    }
+
+    /// Waits for the end (at most 30 s); returns (exit code, stdout).
+    fn finish(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                let mut out = String::new();
+                self.child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                return (st.code(), out);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("{} did not end: {}", self.what, self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// `IFLA_PROMISCUITY` of the rx end: how many hold it promiscuous.
+fn promiscuity(rx: &Host) -> u32 {
+    let ifindex = rx.ifindex();
+    rx.run(move || pktio::pcap::link_state(ifindex))
+        .unwrap()
+        .promiscuity
+        .expect("IFLA_PROMISCUITY")
+}
+
+/// A UDP socket on the rx end's address.
+fn receiver(rx: &Host) -> UdpSocket {
+    let addr = rx.addr().socket_addr(PORT);
+    let s = rx.run(move || UdpSocket::bind(addr)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Sends `n` 18-byte datagrams from the gen end, from `ports` source ports
+/// in turn (different flows).
+fn send(lab: &Lab, n: usize, ports: u16) {
+    let (from, to) = (lab.gen().addr(), lab.rx().addr().socket_addr(PORT));
+    lab.gen().run(move || {
+        let socks: Vec<UdpSocket> = (0..ports)
+            .map(|p| UdpSocket::bind(from.socket_addr(40000 + p)).unwrap())
+            .collect();
+        for i in 0..n {
+            socks[i % socks.len()]
+                .send_to(b"hello world 123456", to)
+                .unwrap();
+        }
+    });
+}
+
+#[test]
+fn default_capture_leaves_the_hosts_traffic_flowing() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let sock = receiver(rx);
+    assert_eq!(promiscuity(rx), 0);
+    let n = 50;
+    let count = n.to_string();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "-i",
+            rx.ifname(),
+            "-c",
+            &count,
+            "-tt",
+            "udp",
+            "dst",
+            "port",
+            "4242",
+        ],
+    );
+    cap.wait_for("listening on");
+    assert!(
+        cap.stderr().contains("the host keeps every packet"),
+        "{}",
+        cap.stderr()
+    );
+    assert_eq!(promiscuity(rx), 1, "promiscuous while capturing");
+    send(&lab, n, 1);
+    let mut buf = [0u8; 64];
+    for i in 0..n {
+        let got = sock.recv(&mut buf);
+        assert!(
+            matches!(got, Ok(18)),
+            "datagram {i} of {n} did not reach the host's socket while capturing: {got:?}"
+        );
+    }
+    let (code, out) = cap.finish();
+    assert_eq!(code, Some(0), "{out}");
+    let want = format!(
+        "IP {}.40000 > {}.{PORT}: UDP, length 18",
+        lab.gen().addr().ip(),
+        rx.addr().ip()
+    );
+    assert_eq!(out.lines().count(), n, "{out}");
+    for l in out.lines() {
+        assert!(l.ends_with(&want), "{l:?} vs {want:?}");
+    }
+    assert_eq!(
+        promiscuity(rx),
+        0,
+        "promiscuous mode ended with the capture"
+    );
+}
+
+#[test]
+fn promiscuous_mode_ends_with_the_capture_however_it_ends() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    for (sig, name) in [
+        (Signal::INT, "SIGINT"),
+        (Signal::TERM, "SIGTERM"),
+        (Signal::KILL, "SIGKILL"),
+    ] {
+        for no_promisc in [false, true] {
+            let mut args = vec!["capture", "-i", rx.ifname(), "udp"];
+            if no_promisc {
+                args.push("-p");
+            }
+            let mut cap = Proc::start(rx, PKTIO, &args);
+            cap.wait_for("listening on");
+            let want = if no_promisc { 0 } else { 1 };
+            assert_eq!(promiscuity(rx), want, "{args:?} while running");
+            cap.signal(sig);
+            let (code, _) = cap.finish();
+            if sig != Signal::KILL {
+                assert_eq!(code, Some(0), "{name}");
+            }
+            assert_eq!(promiscuity(rx), 0, "{args:?} after {name}");
+        }
+    }
+    // Another holder of promiscuous mode is not undone by a capture.
+    let mut outer = Proc::start(rx, PKTIO, &["capture", "-i", rx.ifname(), "udp"]);
+    outer.wait_for("listening on");
+    let mut inner = Proc::start(rx, PKTIO, &["capture", "-i", rx.ifname(), "udp"]);
+    inner.wait_for("listening on");
+    assert_eq!(promiscuity(rx), 2);
+    inner.signal(Signal::KILL);
+    inner.finish();
+    assert_eq!(promiscuity(rx), 1, "the other capture keeps it");
+    outer.signal(Signal::INT);
+    outer.finish();
+    assert_eq!(promiscuity(rx), 0);
+}
+
+#[test]
+fn steal_says_so_and_takes_the_packets() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let sock = receiver(rx);
+    let n = 20;
+    let count = n.to_string();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "--steal",
+            "-i",
+            rx.ifname(),
+            "-c",
+            &count,
+            "udp",
+            "dst",
+            "port",
+            "4242",
+        ],
+    );
+    cap.wait_for("listening on");
+    let err = cap.stderr();
+    assert!(
+        err.contains("WARNING: --steal")
+            && err.contains("no longer reach this host's network stack"),
+        "{err}"
+    );
+    assert_eq!(promiscuity(rx), 1);
+    send(&lab, n, 1);
+    let (code, out) = cap.finish();
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.lines().count(), n, "{out}");
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let got = sock.recv(&mut buf);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a stolen datagram reached the host: {got:?}"
+    );
+    assert_eq!(promiscuity(rx), 0);
+}
+
+#[test]
+fn steal_takes_every_queue_and_q_one() {
+    require_root!();
+    let lab = Lab::builder().queues(2).build().unwrap();
+    let rx = lab.rx();
+    let sock = receiver(rx);
+    let n = 200;
+    // -q 0: what the flows hashed to queue 1 bring still reaches the host.
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "--steal",
+            "-q",
+            "0",
+            "-i",
+            rx.ifname(),
+            "-w",
+            "/dev/null",
+            "udp",
+        ],
+    );
+    cap.wait_for("listening on");
+    assert!(cap.stderr().contains("queue(s) [0]"), "{}", cap.stderr());
+    send(&lab, n, 16);
+    let mut host = 0;
+    let mut buf = [0u8; 64];
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    while sock.recv(&mut buf).is_ok() {
+        host += 1;
+    }
+    cap.signal(Signal::INT);
+    let err = cap.stderr();
+    cap.finish();
+    assert!(
+        host > 0 && host < n,
+        "-q 0 left {host} of {n} to the host: {err}"
+    );
+    // Every queue (the default): all of them captured, none to the host.
+    let count = n.to_string();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "--steal",
+            "-i",
+            rx.ifname(),
+            "-c",
+            &count,
+            "-w",
+            "/dev/null",
+            "udp",
+        ],
+    );
+    cap.wait_for("listening on");
+    assert!(cap.stderr().contains("queue(s) [0, 1]"), "{}", cap.stderr());
+    send(&lab, n, 16);
+    let (code, _) = cap.finish();
+    assert_eq!(code, Some(0));
+    sock.set_nonblocking(true).unwrap();
+    assert!(sock.recv(&mut buf).is_err(), "every queue is captured");
+}
+
+#[test]
+fn live_lines_match_tcpdumps() {
+    require_root!();
+    if !have_tcpdump("live_lines_match_tcpdumps") {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let _sock = receiver(rx);
+    let n = 10;
+    let count = n.to_string();
+    let mut ours = Proc::start(
+        rx,
+        PKTIO,
+        &["capture", "-i", rx.ifname(), "-e", "-c", &count, "udp"],
+    );
+    let mut theirs = Proc::start(
+        rx,
+        "tcpdump",
+        &["-n", "-e", "-i", rx.ifname(), "-c", &count, "udp"],
+    );
+    ours.wait_for("listening on");
+    theirs.wait_for("listening on");
+    send(&lab, n, 3);
+    let (c1, a) = ours.finish();
+    let (c2, b) = theirs.finish();
+    assert_eq!((c1, c2), (Some(0), Some(0)));
+    // The same lines, time stamps aside (each read the clock its own way).
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split_once(' ').map_or("", |(_, r)| r).to_string())
+            .collect()
+    };
+    assert_eq!(
+        strip(&a),
+        strip(&b),
+        "pktio (left) vs tcpdump -n -e (right)"
+    );
+    assert_eq!(a.lines().count(), n);
+}
