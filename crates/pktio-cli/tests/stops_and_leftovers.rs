@@ -102,6 +102,48 @@ fn harness_stops_within_moments_of_ctrl_c_in_a_long_window() {
     assert!(stdout.contains("interrupted"), "{}", text(&out));
 }
 
+#[test]
+fn bench_stops_within_moments_of_ctrl_c_in_a_cell_and_prints_the_table() {
+    pktio_lab::require_root!();
+    // 12 s windows: before the bench's windows looked at the stop flag,
+    // Ctrl-C waited for the cell's window to end.
+    let (mut child, rx) = start(&[
+        "bench",
+        "--runs",
+        "1",
+        "--seconds",
+        "60",
+        "--sizes",
+        "64",
+        "--modes",
+        "rxdrop",
+        "--backends",
+        "xdp",
+    ]);
+    // Into the rxdrop cell's window: its first per-second rate line.
+    let in_cell = wait_line(&rx, "rxdrop    64 B", Duration::from_secs(120))
+        && wait_line(&rx, " 1.0 s ", Duration::from_secs(60));
+    if !in_cell {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("bench did not reach the rxdrop cell's window");
+    }
+    signal(&child, "-INT");
+    let took = exit_within(&mut child, Duration::from_secs(20));
+    let took = took.expect("bench still ran 20 s after SIGINT (killed)");
+    eprintln!("bench stopped {took:?} after SIGINT");
+    assert!(took < Duration::from_secs(3), "bench took {took:?} to stop");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The table of what was measured: the ceiling, and the note.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("interrupted") && stdout.contains("xdp-drop"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// The start time of process `pid` (field 22 of /proc/PID/stat).
 fn start_time(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -569,8 +569,9 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
     if a.modes.iter().any(|m| m.is_capture()) {
         env.set(
             "capture",
-            "pktio xdp: --spin --frames 32768 (128 MiB UMEM); pktio v3: defaults; \
-             tcpdump: defaults (-w FILE); netsniff-ng: -S 64MiB",
+            "pktio xdp: --steal --frames 32768 (AF_XDP, 128 MiB UMEM; --spin in the softirq \
+             placement, poll() in thread); pktio v3: defaults (AF_PACKET TPACKET_V3, the host \
+             keeps the packets); tcpdump: -Z root -w FILE; netsniff-ng: -S 64MiB",
         );
     }
     let row_keys: &[&str] = if placements.len() > 1 {
@@ -634,7 +635,12 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     r + 1
                 ));
                 super::napi::place(&lab, napi, a.cpu, a.gen_cpu)?;
-                let (pps, off, h) = measure_ceiling(&lab, &gen, size, a.gen_cpu, warmup, seconds)?;
+                let (pps, off, h) =
+                    match measure_ceiling(&lab, &gen, size, a.gen_cpu, warmup, seconds) {
+                        Ok(m) => m,
+                        Err(e) if e.is::<super::peers::Stopped>() => break,
+                        Err(e) => return Err(e),
+                    };
                 held.push(h);
                 eprintln!("          {:.3} Mpps", pps / 1e6);
                 samples.push(pps / 1e6);
@@ -786,6 +792,8 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                                 plan.done += runs - r;
                                 got.unsupported = Some(why);
                             }
+                            // Ctrl-C/SIGTERM: the table of what was measured.
+                            Err(CellError::Failed(e)) if e.is::<super::peers::Stopped>() => break,
                             Err(CellError::Failed(e)) => return Err(e),
                         }
                     }
@@ -1255,7 +1263,8 @@ pub(super) fn sink_window(
     seconds: f64,
     progress: Option<&Progress>,
 ) -> anyhow::Result<SinkWindow> {
-    std::thread::sleep(Duration::from_secs_f64(warmup));
+    let stop = crate::run::stop_flag();
+    super::peers::sleep_window(warmup, &stop)?;
     let sent = || progress.map(Progress::frames);
     let held = || progress.map_or(0, Progress::held_back);
     let (p0, c0, o0, h0) = (
@@ -1265,7 +1274,7 @@ pub(super) fn sink_window(
         held(),
     );
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(seconds));
+    super::peers::sleep_window(seconds, &stop)?;
     let (p1, c1, o1, h1) = (
         lab.rx().try_stats()?.rx_packets,
         CpuTimes::now(gen_cpu),
@@ -1403,7 +1412,11 @@ fn measure_cell(
             "the measured loop ended before the run"
         )));
     }
-    std::thread::sleep(Duration::from_secs_f64(warmup));
+    let stop = crate::run::stop_flag();
+    if !super::peers::sleep_unless_stopped(Duration::from_secs_f64(warmup), &stop) {
+        running.finish(lab, gro)?;
+        return Err(CellError::Failed(super::peers::Stopped.into()));
+    }
     // In the thread placement the measured side's receive work runs in its
     // NAPI threads (pinned to its core), not as softirq: count them too.
     let napi_threads = match napi {
@@ -1422,10 +1435,13 @@ fn measure_cell(
     let held = || progress.as_ref().map_or(0, |p| p.held_back());
     let (s0, g0, h0) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
     let t0 = Instant::now();
-    watch_window(&probe.packets, seconds);
+    let whole = watch_window(&probe.packets, seconds);
     let (s1, g1, h1) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
     let dt = t0.elapsed().as_secs_f64();
     running.finish(lab, gro)?;
+    if !whole {
+        return Err(CellError::Failed(super::peers::Stopped.into()));
+    }
 
     let loop_packets = s1.0.saturating_sub(s0.0);
     let delivered = match mode {
@@ -1448,17 +1464,21 @@ fn measure_cell(
     })
 }
 
-/// Sleeps through the measured window, printing the loop's rate each second.
-fn watch_window(packets: &std::sync::atomic::AtomicU64, seconds: f64) {
+/// Sleeps through the measured window, printing the loop's rate each
+/// second; `false` if Ctrl-C/SIGTERM came first (seen within 50 ms).
+fn watch_window(packets: &std::sync::atomic::AtomicU64, seconds: f64) -> bool {
+    let stop = crate::run::stop_flag();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(seconds);
     let (mut last_n, mut last_t) = (packets.load(Ordering::Relaxed), t0);
     loop {
         let now = Instant::now();
         if now >= end {
-            break;
+            return true;
         }
-        std::thread::sleep((end - now).min(Duration::from_secs(1)));
+        if !super::peers::sleep_unless_stopped((end - now).min(Duration::from_secs(1)), &stop) {
+            return false;
+        }
         let (n, t) = (packets.load(Ordering::Relaxed), Instant::now());
         if t < end {
             let dt = t.duration_since(last_t).as_secs_f64();
@@ -1549,20 +1569,25 @@ fn interface_bench(
                                 },
                             )
                         });
-                        std::thread::sleep(Duration::from_secs_f64(warmup));
+                        let whole = super::peers::sleep_unless_stopped(
+                            Duration::from_secs_f64(warmup),
+                            &stop,
+                        );
                         let n0 = probe.packets.load(Ordering::Relaxed);
                         let t0 = Instant::now();
-                        watch_window(&probe.packets, seconds);
+                        let whole = whole && watch_window(&probe.packets, seconds);
                         let n1 = probe.packets.load(Ordering::Relaxed);
                         let dt = t0.elapsed().as_secs_f64();
                         loop_stop.store(true, Ordering::SeqCst);
                         let summary = h
                             .join()
                             .map_err(|_| anyhow::anyhow!("the measured thread panicked"))?;
-                        summary.map(|_| n1.saturating_sub(n0) as f64 / dt)
+                        summary.map(|_| (n1.saturating_sub(n0) as f64 / dt, whole))
                     });
                     match result.map_err(classify) {
-                        Ok(pps) => rates.push(pps / 1e6),
+                        // A window cut short by Ctrl-C has no figure.
+                        Ok((_, false)) => break,
+                        Ok((pps, true)) => rates.push(pps / 1e6),
                         Err(CellError::Unsupported(why)) => {
                             report.notes.push(format!(
                                 "{} {}: unsupported: {why}",

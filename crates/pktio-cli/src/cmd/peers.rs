@@ -60,6 +60,19 @@ pub(super) fn sleep_window(seconds: f64, stop: &AtomicBool) -> Result<(), Stoppe
     }
 }
 
+/// The NAPI threads of `host`'s veth end: none in the softirq placement
+/// (and on kernels before 6.9, which cannot list them and where the thread
+/// placement is refused before anything runs).
+fn napi_threads_of(host: &pktio_lab::Host) -> Vec<pktio_lab::NapiThread> {
+    host.napi_threads().unwrap_or_default()
+}
+
+/// The measured core's receive work over a window: its softirq time plus
+/// the CPU time of the NAPI threads pinned to it (thread placement).
+fn receive_work_ns(cpu: usize, napi: &[pktio_lab::NapiThread]) -> u64 {
+    softirq_ns(cpu).unwrap_or(0) + super::napi::threads_cpu_ns(napi)
+}
+
 /// A measurement cut short by Ctrl-C/SIGTERM: no figure for it. Callers
 /// find it with `err.is::<Stopped>()` (or `downcast_ref`) and end the run
 /// with the figures they have.
@@ -468,6 +481,9 @@ pub(super) fn measure(
         };
         // Whatever happens in the window (a stop, an error), the generator
         // is stopped and joined.
+        // In the thread placement the tool's receive work runs in the NAPI
+        // threads pinned to its core: its CPU per packet includes them.
+        let napi = napi_threads_of(host);
         let measured = (|| -> Result<Window, CellError> {
             let sent = || g.as_ref().map(|g| g.progress.frames());
             let held = || g.as_ref().map_or(0, |g| g.progress.held_back());
@@ -476,7 +492,7 @@ pub(super) fn measure(
             tp.stats()?;
             let (c0, s0, f0, t0) = (
                 process_cpu_ns(pid),
-                softirq_ns(cpu).unwrap_or(0),
+                receive_work_ns(cpu, &napi),
                 far.try_stats()?.rx_packets,
                 Instant::now(),
             );
@@ -485,7 +501,7 @@ pub(super) fn measure(
             tp.stats()?;
             let (c1, s1, f1, dt) = (
                 process_cpu_ns(pid),
-                softirq_ns(cpu).unwrap_or(0),
+                receive_work_ns(cpu, &napi),
                 far.try_stats()?.rx_packets,
                 t0.elapsed().as_secs_f64(),
             );
@@ -901,8 +917,9 @@ fn fs_type_of<'m>(mounts: &'m str, dir: &str) -> Option<&'m str> {
 /// namespace, writing everything it captures to `/dev/null` or to tmpfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptureTool {
-    /// `pktio capture --backend xdp --spin --frames 32768` (the filter in the
-    /// XDP program, AF_XDP; spinning, 128 MiB UMEM).
+    /// `pktio capture --steal --frames 32768` (the filter in the XDP
+    /// program, AF_XDP, taking the packets; 128 MiB UMEM; `--spin` unless a
+    /// NAPI thread shares the core).
     PktioXdp,
     /// `pktio capture --backend packet` (TPACKET_V3, classic BPF).
     PktioV3,
@@ -992,6 +1009,7 @@ pub(super) fn measure_capture(
     let rx = lab.rx();
     let stop = crate::run::stop_flag();
     let file = dest.path(tool)?;
+    let napi = napi_threads_of(rx);
     let out_path = file.path.to_string_lossy().into_owned();
     // The tools that read through the stack need a NAPI instance on the veth
     // for the generator's XDP_TX frames; pktio's XDP program gives it one.
@@ -1009,20 +1027,21 @@ pub(super) fn measure_capture(
                 rx.ifname().into(),
                 "-w".into(),
                 out_path.clone(),
-                "--backend".into(),
-                if tool == CaptureTool::PktioXdp {
-                    "xdp"
-                } else {
-                    "packet"
-                }
-                .into(),
             ]
             .into_iter()
             .chain(
-                // AF_XDP: spin (no wake-up latency) with a 128 MiB UMEM,
-                // whose 16384-entry RX ring rides out the writer's stalls.
+                // AF_XDP: a 128 MiB UMEM, whose 16384-entry RX ring rides
+                // out the writer's stalls; spinning (no wake-up latency)
+                // unless a NAPI thread shares the core, which it would starve.
                 (tool == CaptureTool::PktioXdp)
-                    .then(|| ["--spin".into(), "--frames".into(), "32768".into()])
+                    .then(|| {
+                        let spin = napi.is_empty().then(|| "--spin".into());
+                        spin.into_iter().chain([
+                            "--steal".into(),
+                            "--frames".into(),
+                            "32768".into(),
+                        ])
+                    })
                     .into_iter()
                     .flatten(),
             )
@@ -1116,13 +1135,13 @@ pub(super) fn measure_capture(
         }
         let (c0, s0, g0) = (
             process_cpu_ns(pid),
-            softirq_ns(cpu).unwrap_or(0),
+            receive_work_ns(cpu, &napi),
             CpuTimes::now(gen_cpu),
         );
         full = full && sleep_window(seconds, &stop).is_ok();
         let (c1, s1, g1) = (
             process_cpu_ns(pid),
-            softirq_ns(cpu).unwrap_or(0),
+            receive_work_ns(cpu, &napi),
             CpuTimes::now(gen_cpu),
         );
         // SIGINT: every tool prints its counters and closes its file.
