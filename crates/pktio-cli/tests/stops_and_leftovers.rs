@@ -112,7 +112,7 @@ fn bench_stops_within_moments_of_ctrl_c_in_a_cell_and_prints_the_table() {
         "--runs",
         "1",
         "--seconds",
-        "60",
+        "12",
         "--sizes",
         "64",
         "--modes",
