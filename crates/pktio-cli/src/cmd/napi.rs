@@ -136,10 +136,16 @@ pub fn place(
                 if host.gro()? {
                     host.set_gro(false)?;
                 }
+                if !host.tso()? {
+                    host.set_tso(true)?;
+                }
             }
             Napi::Thread => {
                 if !host.gro()? {
                     host.set_gro(true)?;
+                }
+                if host.tso()? {
+                    host.set_tso(false)?;
                 }
                 threads.extend(host.set_napi_placement(NapiPlacement::Thread { cpu: Some(cpu) })?);
             }
