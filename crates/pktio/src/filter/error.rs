@@ -54,17 +54,37 @@ impl ParseError {
     /// udp port foo
     ///          ^^^
     /// ```
+    ///
+    /// A long filter is shown as a window of at most [`RENDER_CONTEXT`]
+    /// characters either side of the token, cut ends marked `…`, so that a
+    /// huge filter is not echoed whole.
     pub fn render(&self, filter: &str) -> String {
-        let pad = filter
+        let chars: Vec<char> = filter.chars().collect();
+        let at = filter
             .get(..self.pos)
-            .map_or(self.pos, |s| s.chars().count());
+            .map_or(self.pos, |s| s.chars().count())
+            .min(chars.len());
         let width = filter
             .get(self.pos..self.pos + self.len)
             .map_or(self.len, |s| s.chars().count())
-            .max(1);
-        format!("{filter}\n{}{}", " ".repeat(pad), "^".repeat(width))
+            .clamp(1, RENDER_CONTEXT);
+        let from = at.saturating_sub(RENDER_CONTEXT);
+        let to = (at + width + RENDER_CONTEXT).min(chars.len());
+        let head = if from > 0 { "…" } else { "" };
+        let tail = if to < chars.len() { "…" } else { "" };
+        let shown: String = chars[from..to].iter().collect();
+        let pad = at - from + head.chars().count();
+        format!(
+            "{head}{shown}{tail}\n{}{}",
+            " ".repeat(pad),
+            "^".repeat(width)
+        )
     }
 }
+
+/// Characters of filter text [`ParseError::render`] shows either side of
+/// the offending token.
+pub const RENDER_CONTEXT: usize = 60;
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -116,7 +116,7 @@ pub use ast::{
 };
 pub use cbpf::{CbpfProgram, SockFilter};
 pub use dissect::{Arp, Dissected, Ipv4, Ipv6, Network, Transport, VlanTag};
-pub use error::{CompileError, ParseError, ParseErrorKind};
+pub use error::{CompileError, ParseError, ParseErrorKind, RENDER_CONTEXT};
 pub use xdp::OnMatch;
 
 use crate::bpf::{Code, XdpAction};

@@ -370,3 +370,26 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let fits = vec!["tcp"; 256].join(" or ");
     assert_eq!(p(&fits).primitives(), 256);
 }
+
+#[test]
+fn a_huge_filter_is_not_echoed_whole() {
+    use crate::filter::{Filter, RENDER_CONTEXT};
+    // 5000 primitives: the parser stops at the 257th; the message shows a
+    // window around it, not the 55 kB filter.
+    let text = vec!["port 1"; 5000].join(" and ");
+    let e = Filter::parse(&text).unwrap_err();
+    let r = e.render(&text);
+    let (line, carets) = r.split_once('\n').unwrap();
+    assert!(line.starts_with('…') && line.ends_with('…'), "{r}");
+    assert!(
+        line.chars().count() <= 2 * RENDER_CONTEXT + 2 + e.len.max(1),
+        "{r}"
+    );
+    // The carets sit under the offending token.
+    let col = carets.chars().take_while(|&c| c == ' ').count();
+    let under: String = line.chars().skip(col).take(e.len).collect();
+    assert_eq!(under, &text[e.pos..e.pos + e.len], "{r}");
+    // A short filter is shown whole, as before.
+    let e = Filter::parse("udp port foo").unwrap_err();
+    assert_eq!(e.render("udp port foo"), "udp port foo\n         ^^^");
+}

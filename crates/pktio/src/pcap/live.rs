@@ -187,7 +187,10 @@ pub enum CaptureError {
         ifname: String,
     },
     /// The queue does not exist.
-    #[error("queue {queue} does not exist on {ifname}: it has {queues} queue(s), use 0..{queues}")]
+    #[error(
+        "queue {queue} does not exist on {ifname}: it has {queues} queue(s), {}",
+        crate::xdp::valid_queues(*queues)
+    )]
     NoSuchQueue {
         /// The interface.
         ifname: String,

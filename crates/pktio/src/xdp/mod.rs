@@ -101,7 +101,10 @@ pub enum XskError {
         ifindex: u32,
     },
     /// The queue id is not below the device's queue count.
-    #[error("queue {queue} does not exist on {ifname}: it has {queues} queue(s), use 0..{queues}")]
+    #[error(
+        "queue {queue} does not exist on {ifname}: it has {queues} queue(s), {}",
+        valid_queues(*queues)
+    )]
     NoSuchQueue {
         /// Interface.
         ifname: String,
@@ -173,5 +176,29 @@ impl XskError {
             src = e.source();
         }
         None
+    }
+}
+
+/// Which queue numbers `queues` queues allow, in words: "use queue 0", or
+/// "use 0 to 3" (not Rust's exclusive `0..4`, which reads as "0 or 1" for
+/// a one-queue device's `0..1`).
+pub(crate) fn valid_queues(queues: u32) -> String {
+    match queues {
+        0 => "and none can be bound".to_string(),
+        1 => "use queue 0".to_string(),
+        n => format!("use 0 to {}", n - 1),
+    }
+}
+
+#[cfg(test)]
+mod queue_words_tests {
+    use super::valid_queues;
+
+    #[test]
+    fn the_valid_queues_are_said_in_words() {
+        // "use 0..1" read as "0 or 1" on a one-queue device.
+        assert_eq!(valid_queues(1), "use queue 0");
+        assert_eq!(valid_queues(4), "use 0 to 3");
+        assert_eq!(valid_queues(0), "and none can be bound");
     }
 }

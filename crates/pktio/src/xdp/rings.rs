@@ -219,8 +219,9 @@ impl<'u> Iterator for CompletionBatch<'_, 'u> {
             }
         }
     }
+    /// At most the addresses left (a bad one is skipped).
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        (0, self.inner.size_hint().1)
     }
 }
 
@@ -278,12 +279,12 @@ impl<'u> Iterator for RxBatch<'_, 'u> {
             }
         }
     }
+    /// At most the descriptors left: one the kernel got wrong is skipped
+    /// (counted as invalid), so the exact count is not known in advance.
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        (0, self.inner.size_hint().1)
     }
 }
-
-impl ExactSizeIterator for RxBatch<'_, '_> {}
 
 impl<'u> TxRing<'u> {
     /// Reserves up to `n` TX slots.
