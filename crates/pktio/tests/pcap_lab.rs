@@ -219,8 +219,10 @@ fn packet_backend_captures_matches_with_their_vlan_tags() {
     }
     let raw = lab.gen().run(|| RawSocket::open(lab.gen().ifindex()));
     let _ns = lab.rx().enter().expect("enter rx");
-    let cfg =
-        CaptureConfig::new(lab.rx().ifname()).filter(Filter::parse("udp dst port 4242").unwrap());
+    // libpcap's semantics: tagged frames match only through `vlan`, which
+    // shifts what follows it (tcpdump's idiom for "tagged or not").
+    let filter = "udp dst port 4242 or (vlan and udp dst port 4242)";
+    let cfg = CaptureConfig::new(lab.rx().ifname()).filter(Filter::parse(filter).unwrap());
     let mut cap = pktio::pcap::PacketCapture::open(&cfg).expect("AF_PACKET capture");
     send_all(&raw, &frames);
     let mut got: Vec<(Vec<u8>, u32, u64)> = Vec::new();
