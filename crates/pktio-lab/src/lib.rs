@@ -161,7 +161,7 @@ pub use child::die_with_parent;
 pub use error::{LabError, Result};
 pub use host::Host;
 pub use lab::{Lab, LabBuilder, Role, LAB_PREFIX_LEN, PERSISTENT_GEN_IFNAME, PERSISTENT_RX_IFNAME};
-pub use link::{list_links, LinkInfo, LinkStats};
+pub use link::{list_links, list_links_here, LinkInfo, LinkStats};
 pub use napi::{NapiPlacement, NapiThread};
 pub use ns::{enter_private_netns, NetNsGuard};
 

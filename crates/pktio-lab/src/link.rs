@@ -139,6 +139,16 @@ impl LinkInfo {
     }
 }
 
+/// Lists the network interfaces of the calling thread's own namespace
+/// (`RTM_GETLINK` dump). Enters nothing, so it needs no privilege.
+///
+/// # Errors
+/// [`LabError::Netlink`](crate::LabError::Netlink) if the dump fails.
+pub fn list_links_here() -> Result<Vec<LinkInfo>> {
+    let links = Netlink::new()?.links()?;
+    Ok(links.iter().map(LinkInfo::from_message).collect())
+}
+
 /// Lists the network interfaces of the namespace `netns` refers to (an fd
 /// from [`Host::netns_fd`](crate::Host::netns_fd), or an open
 /// `/run/netns/<name>` file).
