@@ -40,9 +40,14 @@ impl<B: PacketIo + AsFd> AsyncBackend<B> {
     /// # Errors
     /// Outside a tokio runtime, or if the descriptor cannot be registered.
     pub fn new(backend: B) -> io::Result<Self> {
-        Ok(AsyncBackend {
-            fd: AsyncFd::with_interest(Inner(backend), Interest::READABLE)?,
-        })
+        // `with_interest` is deprecated from tokio 1.53.3 on in favour of the
+        // `unsafe` `register_with_interest`, whose contract (the descriptor
+        // stays open and the same while registered) this type keeps as long
+        // as the backend is not replaced through `get_mut`; it is kept so
+        // that every tokio 1.38+ works.
+        #[allow(deprecated)]
+        let fd = AsyncFd::with_interest(Inner(backend), Interest::READABLE)?;
+        Ok(AsyncBackend { fd })
     }
 
     /// The backend.
@@ -51,6 +56,9 @@ impl<B: PacketIo + AsFd> AsyncBackend<B> {
     }
 
     /// The backend, for synchronous calls (`tx_batch`, `flush`, `stats`).
+    /// Do not replace it (`std::mem::replace`, `swap`): the runtime watches
+    /// its descriptor; use [`into_inner`](Self::into_inner) and
+    /// [`new`](Self::new) to change backends.
     pub fn get_mut(&mut self) -> &mut B {
         &mut self.fd.get_mut().0
     }
