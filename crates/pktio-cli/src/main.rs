@@ -87,11 +87,50 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("pktio: error: {e:#}");
+            eprintln!("pktio: error: {}", error_line(&e));
             if let Some(h) = cmd::hint_for(&e) {
                 eprintln!("pktio: hint: {h}");
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, joined by ": ", as `{:#}` does,
+/// but without a cause that the message before it already ends with (an
+/// error that shows its source in its own text and also returns it from
+/// `source()`, like a system call's error, would otherwise print the
+/// kernel's answer twice).
+fn error_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod error_line_tests {
+    use super::error_line;
+
+    #[test]
+    fn a_cause_already_shown_is_not_repeated() {
+        let sys = pktio::SysError::from_errno("bind(AF_XDP)", libc::EOPNOTSUPP);
+        let e = anyhow::Error::new(sys).context("zero-copy refused on lo queue 0");
+        let line = error_line(&e);
+        assert_eq!(
+            line,
+            "zero-copy refused on lo queue 0: bind(AF_XDP) failed: Operation not supported \
+             (os error 95)"
+        );
+        // `{:#}` repeats the kernel's answer.
+        assert!(format!("{e:#}").ends_with("(os error 95): Operation not supported (os error 95)"));
     }
 }

@@ -337,3 +337,20 @@ fn every_numeric_flag_of_the_packet_commands_refuses_bad_values() {
     }
     assert!(cases > 600, "{cases} cases");
 }
+
+/// An error chain names the kernel's answer once (a system call's error
+/// shows it in its own text and also as its source).
+#[test]
+fn the_kernels_answer_is_printed_once() {
+    let o = Command::new(BIN)
+        .args(["capture", "-i", "pktio-no-such-if0", "-c", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("No such device (os error 19)").count(),
+        1,
+        "{err}"
+    );
+}
