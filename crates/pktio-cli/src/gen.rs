@@ -670,7 +670,7 @@ const XSK_RING: u32 = 2048;
 /// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` sends
 /// (the kernel's default is 32; a kick per 32 frames costs a system call
 /// per 32 frames).
-const XSK_SKB_BUDGET: u32 = 256;
+pub(crate) const XSK_SKB_BUDGET: u32 = 256;
 /// Frames posted per loop turn by the socket engines.
 const GEN_BATCH: u32 = 256;
 /// How long a stopping engine waits for frames already handed to the

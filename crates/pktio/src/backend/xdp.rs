@@ -181,6 +181,7 @@ impl XdpBackend {
             .prefill(rx_target(dir, frames));
         let cell = Cell::try_new(umem, |u| {
             let mut tries = 0;
+            let mut builder = builder;
             let sock = loop {
                 match builder.clone().build(u) {
                     Err(XskError::Sys {
@@ -188,6 +189,14 @@ impl XdpBackend {
                     }) if source.errno() == Some(libc::EBUSY) && tries < BUSY_RETRIES => {
                         tries += 1;
                         std::thread::sleep(BUSY_WAIT);
+                    }
+                    // XDP_MAX_TX_SKB_BUDGET is a tuning (kernel 6.17): a
+                    // kernel without it sends with its default.
+                    Err(XskError::Sys {
+                        op: "tx skb budget",
+                        ..
+                    }) if builder.has_tx_skb_budget() => {
+                        builder = builder.tx_skb_budget(None);
                     }
                     r => break r?,
                 }

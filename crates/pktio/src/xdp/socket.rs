@@ -279,6 +279,11 @@ impl<'p> XskSocketBuilder<'p> {
         self.tx_skb_budget = n;
         self
     }
+
+    /// Whether a TX skb budget is asked for.
+    pub fn has_tx_skb_budget(&self) -> bool {
+        self.tx_skb_budget.is_some()
+    }
     /// Use an already attached program (several sockets, one program): the
     /// socket inserts itself into its map and attaches nothing itself.
     pub fn program(mut self, p: &'p XskProgram) -> Self {
