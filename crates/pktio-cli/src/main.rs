@@ -1,6 +1,11 @@
 //! `pktio`: fast packet I/O for Linux, from the command line.
 //!
-//! One file per subcommand under `cmd/`; `doctor/` has one file per area.
+//! The subcommands live under `cmd/` (the packet loops of rxdrop, txpush
+//! and l2fwd in `cmd/xsk.rs`; the bench with its peers, harness,
+//! generator comparison and NAPI placement in `cmd/bench.rs`,
+//! `peers.rs`, `harness.rs`, `genbench.rs`, `napi.rs`), the generator
+//! engines in `gen.rs`, flag parsing in `args.rs`, reports in `report.rs`;
+//! `doctor/` has one file per area.
 //!
 //! Kernel calls go through the safe APIs of `pktio` (whose `sys` layer
 //! holds the raw ABI), `pktio-lab`, rustix and io-uring.

@@ -43,9 +43,10 @@
 //! ## Safety
 //!
 //! The crate denies `unsafe_code`; only the modules that touch shared memory
-//! or the kernel ABI (`sys`, `ring`, `xdp::umem`, the packet and io_uring
-//! rings) opt back in,
-//! and each opens with a `# Safety` paragraph. Every `unsafe` block carries a
+//! or the kernel ABI opt back in — `sys` (with `sys::bpf`), `ring`,
+//! `xdp::umem`, `backend::xdp` (its `Send`, the UMEM moving with the
+//! sockets that borrow it), `packet::ring` and `uring::ring` — and each
+//! opens with a `# Safety` paragraph. Every `unsafe` block carries a
 //! `// SAFETY:` comment naming the invariant it relies on.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -294,6 +294,8 @@ fn an_mtu_the_umem_cannot_carry_is_a_clear_error() {
         .expect_err("9014-byte frames do not fit 4096-byte frames");
     match &e {
         XskError::FrameTooLarge(m) => {
+            // One line, no runs of spaces from a broken string continuation.
+            assert!(!m.contains("  "), "{m}");
             assert!(m.contains("MTU 9000"), "{m}");
             assert!(m.contains("multi_buffer"), "{m}");
             assert!(m.contains("UmemConfig::frame_size"), "{m}");
@@ -319,6 +321,8 @@ fn an_mtu_the_umem_cannot_carry_is_a_clear_error() {
         .expect_err("too many segments");
     match &e {
         XskError::FrameTooLarge(m) => {
+            // One line, no runs of spaces from a broken string continuation.
+            assert!(!m.contains("  "), "{m}");
             assert!(m.contains("37 UMEM frames"), "{m}");
             assert!(m.contains("UmemConfig::frame_size"), "{m}");
             assert!(m.contains("max_skb_frags"), "{m}");

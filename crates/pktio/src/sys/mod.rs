@@ -2,7 +2,9 @@
 //!
 //! # Safety
 //!
-//! Every function here wraps exactly one kernel call. The `#[repr(C)]` structs
+//! Every function here wraps one kernel operation (a system call, or the
+//! few calls one operation needs, such as a `getsockopt` that first asks
+//! for a size). The `#[repr(C)]` structs
 //! mirror the uapi headers named beside them, with their sizes asserted at
 //! compile time. Nothing outside `sys` calls `libc` functions that take raw
 //! pointers; the rest of the crate sees `Result<_, SysError>`, owned fds and

@@ -387,12 +387,20 @@ impl<'p> XskSocketBuilder<'p> {
         let need = segments_for(largest, per_frame);
         if !self.multi_buffer && need > 1 {
             return Err(XskError::FrameTooLarge(format!(
-                "{source}, but a {fs}-byte UMEM frame holds {per_frame} bytes (frame size − headroom {hr} −                  XDP_PACKET_HEADROOM 256): enable multi-buffer (XskSocketBuilder::multi_buffer(true),                  kernel 6.6), raise UmemConfig::frame_size (unaligned mode allows up to 65536),                  lower the MTU, or set XskSocketBuilder::max_frame to at most {per_frame} to drop longer frames"
+                "{source}, but a {fs}-byte UMEM frame holds {per_frame} bytes (frame size − \
+                 headroom {hr} − XDP_PACKET_HEADROOM 256): enable multi-buffer \
+                 (XskSocketBuilder::multi_buffer(true), kernel 6.6), raise UmemConfig::frame_size \
+                 (unaligned mode allows up to 65536), lower the MTU, or set \
+                 XskSocketBuilder::max_frame to at most {per_frame} to drop longer frames"
             )));
         }
         if need > segs_limit {
             return Err(XskError::FrameTooLarge(format!(
-                "{source}, which take {need} UMEM frames of {per_frame} bytes each, more than the                  kernel's limit of {segs_limit} per packet (MAX_SKB_FRAGS + 1,                  /proc/sys/net/core/max_skb_frags): raise UmemConfig::frame_size (unaligned mode                  allows up to 65536) so that {largest} bytes fit {segs_limit} frames, or lower the                  MTU / XskSocketBuilder::max_frame"
+                "{source}, which take {need} UMEM frames of {per_frame} bytes each, more than the \
+                 kernel's limit of {segs_limit} per packet (MAX_SKB_FRAGS + 1, \
+                 /proc/sys/net/core/max_skb_frags): raise UmemConfig::frame_size (unaligned mode \
+                 allows up to 65536) so that {largest} bytes fit {segs_limit} frames, or lower \
+                 the MTU / XskSocketBuilder::max_frame"
             )));
         }
         Ok((largest, segs_limit))
