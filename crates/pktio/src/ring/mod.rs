@@ -270,11 +270,17 @@ impl<T: Copy> Producer<T> {
     /// (kernels before 5.4), which makes callers kick every time.
     pub fn needs_wakeup(&self) -> bool {
         match self.raw.flags() {
-            // ORDERING: Acquire keeps this load after the preceding Release
-            // of the producer index on weakly ordered CPUs' program order as
-            // far as the compiler is concerned; the flag is advisory and the
-            // kernel re-checks the ring after setting it.
-            Some(f) => f.load(Ordering::Acquire) & NEED_WAKEUP != 0,
+            Some(f) => {
+                // ORDERING: the publish of the producer index (a Release
+                // store) must be visible before the flag is read, or we
+                // could read "no wakeup needed" while the kernel, not yet
+                // seeing our entries, sets the flag and goes idle. A
+                // Release store followed by an Acquire load may still be
+                // reordered (store→load); the SeqCst fence between them
+                // forbids that (one fence per kick decision, not per entry).
+                std::sync::atomic::fence(Ordering::SeqCst);
+                f.load(Ordering::Acquire) & NEED_WAKEUP != 0
+            }
             None => true,
         }
     }
