@@ -17,11 +17,11 @@ use anyhow::{bail, Context};
 use clap::ValueEnum;
 use pktio::filter::{join_words, Dissected, Filter, Network};
 use pktio::pcap::{
-    ascii, hex, hex_and_ascii, link_header, summary, summary_without_link, Capture, CaptureBuffers,
-    CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket, FileFormat,
-    InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError, PcapReader,
-    Promiscuous, Queues, Rotation, Stamper, Target, TimeFormat, Timestamp, WriterOptions,
-    LINKTYPE_ETHERNET, MAX_SNAPLEN,
+    ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose, Capture,
+    CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket,
+    FileFormat, InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError,
+    PcapReader, Promiscuous, Queues, Rotation, Stamper, Target, TimeFormat, Timestamp,
+    WriterOptions, LINKTYPE_ETHERNET, MAX_SNAPLEN,
 };
 use pktio::xdp::{AttachMode, BindMode};
 
@@ -156,6 +156,10 @@ pub struct CaptureArgs {
     /// Absolute TCP sequence numbers (always so; accepted as in tcpdump).
     #[arg(short = 'S')]
     absolute_seq: bool,
+    /// Verbose lines, as tcpdump -v: the IP header's fields (tos, ttl, id,
+    /// offset, flags, proto, length) and the checksums (-vv: UDP over IPv4's too).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Print the link-level header on each line (MACs, ethertype, length).
     #[arg(short = 'e')]
     link_level: bool,
@@ -273,6 +277,7 @@ struct Printer {
     stamper: Stamper,
     link: LinkType,
     link_level: bool,
+    verbose: u8,
     hex: u8,
     hex_ascii: u8,
     ascii: bool,
@@ -285,6 +290,7 @@ impl Printer {
             stamper: Stamper::new(TimeFormat::from_count(a.time)),
             link,
             link_level: a.link_level,
+            verbose: a.verbose,
             hex: a.hex,
             hex_ascii: a.hex_ascii,
             ascii: a.ascii,
@@ -298,14 +304,15 @@ impl Printer {
         let (frame, wire) = link.as_ethernet(data, orig_len, &mut self.scratch);
         let d = Dissected::new(frame, wire as usize);
         let mut s = self.stamper.stamp(ts);
+        let v = self.verbose;
         if !self.link_level {
-            s.push_str(&summary(&d));
+            s.push_str(&summary_verbose(&d, v));
         } else if link == LinkType::Ethernet {
             s.push_str(&link_header(&d));
-            s.push_str(&summary_without_link(&d));
+            s.push_str(&summary_without_link_verbose(&d, v));
         } else {
             s.push_str(&cooked_header(link, data, orig_len));
-            s.push_str(&summary_without_link(&d));
+            s.push_str(&summary_without_link_verbose(&d, v));
         }
         s.push('\n');
         let dump = self.hex > 0 || self.hex_ascii > 0 || self.ascii;
