@@ -3,7 +3,8 @@
 //! datagram while pktio prints them, as tcpdump does), promiscuous mode is
 //! on while it runs and off after it, however it ends (exit, SIGINT,
 //! SIGTERM, SIGKILL; `-p` never sets it), and `--steal` says so and takes
-//! the packets (the UDP socket then gets none). Needs root.
+//! the packets (the UDP socket then gets none); `-Z nobody` runs as
+//! nobody once the capture and the output file are open. Needs root.
 
 mod capture_support;
 
@@ -390,4 +391,106 @@ fn live_lines_match_tcpdumps() {
         "pktio (left) vs tcpdump -n -e (right)"
     );
     assert_eq!(a.lines().count(), n);
+}
+
+/// The `Uid:` and `Gid:` lines of /proc/PID/status (real, effective, saved, fs).
+fn ids(pid: u32) -> (String, String) {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = |k: &str| {
+        st.lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| {
+                l[k.len()..]
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    (line("Uid:"), line("Gid:"))
+}
+
+#[test]
+fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
+    require_root!();
+    let Ok(nobody) = pktio::host::User::lookup("nobody") else {
+        eprintln!("SKIPPED z_drops_to_the_user…: no user nobody on this machine");
+        return;
+    };
+    let dir = capture_support::TempDir::new("cap-z");
+    // A directory only root may write into: the file must be opened before the drop.
+    std::fs::set_permissions(
+        dir.path(""),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+    )
+    .unwrap();
+
+    // An unknown user: exit 2 before anything is opened.
+    let never = dir.path("never.pcap");
+    let o = std::process::Command::new(PKTIO)
+        .args(["capture", "-i", "lo", "-Z", "pktio-no-such-user", "-w"])
+        .arg(&never)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("-Z pktio-no-such-user: cannot find the user"),
+        "{e}"
+    );
+    assert!(!never.exists(), "nothing opened for an unknown user");
+
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let out = dir.path("z.pcap");
+    let n = 20;
+    let count = n.to_string();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "-i",
+            rx.ifname(),
+            "-c",
+            &count,
+            "-Z",
+            "nobody",
+            "-w",
+            out.to_str().unwrap(),
+            "udp",
+            "dst",
+            "port",
+            "4242",
+        ],
+    );
+    cap.wait_for("running as user nobody");
+    let (uid, gid) = ids(cap.child.id());
+    let u = nobody.uid.to_string();
+    let g = nobody.gid.to_string();
+    assert_eq!(
+        uid,
+        [u.as_str(); 4].join(" "),
+        "Uid: real, effective, saved, fs"
+    );
+    assert_eq!(
+        gid,
+        [g.as_str(); 4].join(" "),
+        "Gid: real, effective, saved, fs"
+    );
+    send(&lab, n, 1);
+    let err = cap.err.clone();
+    let (code, _) = cap.finish();
+    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let back = std::process::Command::new(PKTIO)
+        .args(["capture", "-r"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(back.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&back.stdout).lines().count(),
+        n,
+        "every packet written after the drop"
+    );
 }

@@ -82,7 +82,7 @@ frames) the --steal capture is multi-buffer (a frags-aware XDP program, XDP_USE_
 sockets; kernel 6.6): each frame is written whole, its buffers joined.\n\n\
 Without -w, one line per packet as `tcpdump -n` prints it (local time; -t, -tt,\n\
 -ttt, -tttt, -ttttt for the other forms; -e for the link header; -x, -xx, -X, -XX,\n\
--A for the bytes). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
+-A for the bytes; -v, -vv for the IP header's fields and the checksums). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
 pcapng files of link type Ethernet, Linux cooked v1/v2 (`-i any`) or raw IP.\n\n\
 Examples:\n  \
 pktio capture -i eth0 udp port 53\n  \
@@ -160,6 +160,11 @@ pub struct CaptureArgs {
     /// offset, flags, proto, length) and the checksums (-vv: UDP over IPv4's too).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     verbose: u8,
+    /// After opening the capture and the output file, become USER (its
+    /// groups, then group, then user id), as tcpdump -Z; the capture stops
+    /// if any step fails. Files that -C/-G open later are opened as USER.
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    user: Option<String>,
     /// Print the link-level header on each line (MACs, ethertype, length).
     #[arg(short = 'e')]
     link_level: bool,
@@ -422,6 +427,20 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
         None => a.filter.clone(),
     };
     let filter = parse_filter(&words)?;
+    let user = match &a.user {
+        Some(_) if a.read.is_some() => {
+            return usage("-Z applies to live captures (-i); a file read with -r needs no privilege: run without -Z as the user")
+        }
+        Some(name) => match pktio::host::User::lookup(name) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                return usage(&format!(
+                    "-Z {name}: cannot find the user ({e}); give an existing account (e.g. -Z nobody)"
+                ))
+            }
+        },
+        None => None,
+    };
     if a.files.is_some() && a.rotate_mb.is_none() && a.rotate_seconds.is_none() {
         bail!("-W FILES needs a rotation: -C MB or -G SECONDS");
     }
@@ -444,7 +463,7 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
              already sees every queue: drop -q, or add --steal to take the packets from the host",
         );
     }
-    live(&a, filter)
+    live(&a, filter, user.as_ref())
 }
 
 /// `-d`: the program the capture would run.
@@ -608,7 +627,11 @@ impl Source<'_> {
     }
 }
 
-fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
+fn live(
+    a: &CaptureArgs,
+    filter: Filter,
+    user: Option<&pktio::host::User>,
+) -> anyhow::Result<ExitCode> {
     let ifname = a
         .interface
         .clone()
@@ -703,6 +726,21 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
         }
     };
     let mut printer = Printer::new(a, LinkType::Ethernet);
+    // -Z: the capture and the output are open; give up root before
+    // reading a packet (no thread has been spawned: glibc would apply the
+    // change to every thread anyway).
+    if let Some(u) = user {
+        u.become_user().with_context(|| {
+            format!(
+                "-Z {}: dropping privileges to uid {} gid {} failed; not capturing with them",
+                u.name, u.uid, u.gid
+            )
+        })?;
+        eprintln!(
+            "pktio capture: running as user {} (uid {}, gid {}) from now on (-Z)",
+            u.name, u.uid, u.gid
+        );
+    }
 
     let stop = stop_flag();
     let started = Instant::now();

@@ -15,6 +15,7 @@
 //! ```
 
 mod ethtool;
+mod privilege;
 
 use std::io;
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use crate::sys;
 
 pub use self::ethtool::{driver_stats, DriverStats};
+pub use self::privilege::{drop_privileges, User};
 
 /// CPU time used so far by the calling thread, user + system
 /// (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).
