@@ -4,7 +4,8 @@
 //! on while it runs and off after it, however it ends (exit, SIGINT,
 //! SIGTERM, SIGKILL; `-p` never sets it), and `--steal` says so and takes
 //! the packets (the UDP socket then gets none); `-Z nobody` runs as
-//! nobody once the capture and the output file are open. Needs root.
+//! nobody once the capture and the output file are open; `-i any` writes
+//! the veth's packets as LINUX_SLL2 records tcpdump reads. Needs root.
 
 mod capture_support;
 
@@ -493,4 +494,85 @@ fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
         n,
         "every packet written after the drop"
     );
+}
+
+#[test]
+fn any_captures_every_interface_in_linux_cooked_v2() {
+    require_root!();
+    // --steal needs one interface: refused before anything is opened.
+    let o = std::process::Command::new(PKTIO)
+        .args(["capture", "--steal", "-i", "any", "udp"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("--steal needs one interface"), "{e}");
+
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let _sock = receiver(rx);
+    let dir = capture_support::TempDir::new("cap-any");
+    let out = dir.path("any.pcap");
+    let n = 10;
+    let count = n.to_string();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "-i",
+            "any",
+            "-c",
+            &count,
+            "-w",
+            out.to_str().unwrap(),
+            "udp",
+            "dst",
+            "port",
+            "4242",
+        ],
+    );
+    cap.wait_for("listening on any");
+    assert!(cap.stderr().contains("LINUX_SLL2"), "{}", cap.stderr());
+    send(&lab, n, 1);
+    let err = cap.err.clone();
+    let (code, _) = cap.finish();
+    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(
+        u32::from_ne_bytes(bytes[20..24].try_into().unwrap()),
+        276,
+        "LINKTYPE_LINUX_SLL2, as tcpdump -i any writes"
+    );
+    // Each record: the veth's interface index and ARPHRD_ETHER in the cooked header.
+    let back = std::process::Command::new(PKTIO)
+        .args(["capture", "-tt", "-r"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&back.stdout).into_owned();
+    let want = format!(
+        "IP {}.40000 > {}.{PORT}: UDP, length 18",
+        lab.gen().addr().ip(),
+        rx.addr().ip()
+    );
+    assert_eq!(lines.lines().count(), n, "{lines}");
+    assert!(lines.lines().all(|l| l.ends_with(&want)), "{lines}");
+    let ifindex = rx.ifindex().to_be_bytes();
+    assert_eq!(&bytes[24 + 16 + 4..24 + 16 + 8], &ifindex, "sll2_if_index");
+    assert_eq!(&bytes[24 + 16 + 8..24 + 16 + 10], &[0, 1], "ARPHRD_ETHER");
+    if have_tcpdump("any_captures_every_interface (tcpdump part)") {
+        let t = std::process::Command::new("tcpdump")
+            .args(["-n", "-tt", "-r"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+        let tl = String::from_utf8_lossy(&t.stdout).into_owned();
+        assert_eq!(tl.lines().count(), n, "{tl}");
+        assert!(
+            tl.lines().all(|l| l.ends_with(&want)),
+            "tcpdump reads it: {tl}"
+        );
+    }
 }

@@ -21,7 +21,7 @@ use pktio::pcap::{
     CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket,
     FileFormat, InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError,
     PcapReader, Promiscuous, Queues, Rotation, Stamper, Target, TimeFormat, Timestamp,
-    WriterOptions, LINKTYPE_ETHERNET, MAX_SNAPLEN,
+    WriterOptions, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, MAX_SNAPLEN,
 };
 use pktio::xdp::{AttachMode, BindMode};
 
@@ -92,7 +92,8 @@ pktio capture -i mirror0 --steal -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  
 pktio capture -r any.pcap 'src host 198.18.0.1'"
 )]
 pub struct CaptureArgs {
-    /// Interface to capture on.
+    /// Interface to capture on (`any`: every interface, Linux cooked v2
+    /// records as tcpdump -i any; not with --steal).
     #[arg(
         short = 'i',
         long = "interface",
@@ -637,6 +638,23 @@ fn live(
         .clone()
         .context("give an interface with -i IF")?;
     let steal = a.steals();
+    let any = ifname == pktio::packet::ANY_INTERFACE;
+    if any && steal {
+        return usage(
+            "--steal needs one interface (AF_XDP binds to an interface's receive queues): \
+             capture on -i any without --steal, or name the interface",
+        );
+    }
+    let link = if any {
+        LinkType::LinuxSll2
+    } else {
+        LinkType::Ethernet
+    };
+    let link_code = if any {
+        LINKTYPE_LINUX_SLL2
+    } else {
+        LINKTYPE_ETHERNET
+    };
     let mut cfg = CaptureConfig::new(&ifname)
         .filter(filter.clone())
         .snaplen(a.snaplen);
@@ -662,13 +680,13 @@ fn live(
     let snaplen = cfg.effective_snaplen()?;
 
     // Open the output first: an unwritable file fails before anything is attached.
-    let mut out = match output_config(a, snaplen, Some(&ifname), LINKTYPE_ETHERNET) {
+    let mut out = match output_config(a, snaplen, Some(&ifname), link_code) {
         Some(c) => Some(CaptureOutput::open(c)?),
         None => None,
     };
     // Promiscuous mode for as long as this lives: the kernel drops it with
     // the socket, however the process ends.
-    let promisc = if a.no_promiscuous {
+    let promisc = if a.no_promiscuous || any {
         None
     } else {
         Some(
@@ -677,7 +695,9 @@ fn live(
                 .context("putting the interface in promiscuous mode (-p captures without it)")?,
         )
     };
-    let promisc_note = if promisc.is_some() {
+    let promisc_note = if any {
+        "no promiscuous mode on the any device (as tcpdump)"
+    } else if promisc.is_some() {
         "promiscuous mode on"
     } else {
         "promiscuous mode off (-p)"
@@ -717,15 +737,20 @@ fn live(
         }
         None => {
             let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
+            let how = if any {
+                "every interface, the filter evaluated in pktio"
+            } else {
+                "classic BPF filter"
+            };
             eprintln!(
-                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, classic BPF filter; \
-                 the host keeps every packet), link-type EN10MB (Ethernet), snapshot length {snaplen} bytes, \
+                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, {how}; \
+                 the host keeps every packet), link-type {link}, snapshot length {snaplen} bytes, \
                  {promisc_note}, filter: {filter}"
             );
             Source::Packet(cap)
         }
     };
-    let mut printer = Printer::new(a, LinkType::Ethernet);
+    let mut printer = Printer::new(a, link);
     // -Z: the capture and the output are open; give up root before
     // reading a packet (no thread has been spawned: glibc would apply the
     // change to every thread anyway).
