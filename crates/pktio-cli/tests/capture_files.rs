@@ -142,6 +142,15 @@ fn lines_are_tcpdumps_for_every_output_form() {
     let eth = dir.write("eth.pcap", &pcap(1, &corpus()));
     let sll: Vec<Vec<u8>> = corpus().iter().map(|f| to_sll(f)).collect();
     let sll = dir.write("sll.pcap", &pcap(113, &sll[..6]));
+    // Linux cooked v2 (`-i any`): the interface name (this host's, for
+    // both tools) and the direction on every line.
+    let mut sll2: Vec<Vec<u8>> = corpus().iter().map(|f| to_sll2(f)).collect();
+    sll2.remove(6); // the VLAN-tagged frame
+    for (i, r) in sll2.iter_mut().enumerate() {
+        r[10] = [0, 4, 1, 2, 3][i % 5]; // In, Out, B, M, P
+        r[4..8].copy_from_slice(&(i as u32 % 3).to_be_bytes()); // lo (1) and unknown ones
+    }
+    let sll2 = dir.write("sll2.pcap", &pcap(276, &sll2));
     let verbose = dir.write("verbose.pcap", &pcap(1, &verbose_corpus()));
     for (file, forms) in [
         (
@@ -153,6 +162,7 @@ fn lines_are_tcpdumps_for_every_output_form() {
         ),
         (&sll, &["", "-e", "-x", "-tt", "-v", "-ev"][..]),
         (&verbose, &["-v", "-vv", "-ev"][..]),
+        (&sll2, &["", "-e", "-v", "-ev", "-x", "-X"][..]),
     ] {
         for form in forms {
             let mut args: Vec<&str> = vec!["-S", "-r", s(file)];

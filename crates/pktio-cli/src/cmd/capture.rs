@@ -7,6 +7,7 @@
 //! prints it. `-r FILE` reads a capture back (Ethernet, Linux cooked v1/v2,
 //! raw IP).
 
+use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -288,6 +289,8 @@ struct Printer {
     hex_ascii: u8,
     ascii: bool,
     scratch: Vec<u8>,
+    /// Interface names by index, for Linux cooked v2 records.
+    names: std::collections::HashMap<u32, String>,
 }
 
 impl Printer {
@@ -301,6 +304,7 @@ impl Printer {
             hex_ascii: a.hex_ascii,
             ascii: a.ascii,
             scratch: Vec::new(),
+            names: std::collections::HashMap::new(),
         }
     }
 
@@ -311,7 +315,34 @@ impl Printer {
         let d = Dissected::new(frame, wire as usize);
         let mut s = self.stamper.stamp(ts);
         let v = self.verbose;
-        if !self.link_level {
+        if link == LinkType::LinuxSll2 && data.len() >= 20 {
+            // tcpdump: the interface (named on this host) and the direction
+            // on every line; the cooked header with -e, or when the
+            // network layer is not decoded.
+            let ifindex = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            let name = self
+                .names
+                .entry(ifindex)
+                .or_insert_with(|| pktio::host::interface_name(ifindex).unwrap_or("?".into()));
+            let _ = write!(s, "{name:<5} {:<3} ", packet_type(data[10]));
+            if self.link_level || matches!(d.net, Network::Other(_)) {
+                let proto = u16::from_be_bytes([data[0], data[1]]);
+                let halen = usize::from(data[11]).min(8);
+                let addr: Vec<String> = data[12..12 + halen]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "ifindex {ifindex} {} ethertype {} (0x{proto:04x}), length {orig_len}: ",
+                    addr.join(":"),
+                    ethertype_name(proto)
+                );
+                s.push_str(&summary_without_link_verbose(&d, v));
+            } else {
+                s.push_str(&summary_verbose(&d, v));
+            }
+        } else if !self.link_level {
             s.push_str(&summary_verbose(&d, v));
         } else if link == LinkType::Ethernet {
             s.push_str(&link_header(&d));
@@ -348,6 +379,29 @@ impl Printer {
     }
 }
 
+/// tcpdump's word for a cooked record's packet type (`sll_pkttype`).
+fn packet_type(t: u8) -> &'static str {
+    match t {
+        0 => "In",
+        1 => "B",
+        2 => "M",
+        3 => "P",
+        4 => "Out",
+        _ => "?",
+    }
+}
+
+/// tcpdump's name for an ethertype in a cooked header.
+fn ethertype_name(proto: u16) -> &'static str {
+    match proto {
+        0x0800 => "IPv4",
+        0x86dd => "IPv6",
+        0x0806 => "ARP",
+        0x8100 => "802.1Q",
+        _ => "Unknown",
+    }
+}
+
 /// `-e` for a record that is not Ethernet: the link type and length (for
 /// Linux cooked v1, tcpdump's direction, address and protocol).
 fn cooked_header(link: LinkType, data: &[u8], orig_len: u32) -> String {
@@ -367,13 +421,7 @@ fn cooked_header(link: LinkType, data: &[u8], orig_len: u32) -> String {
             .map(|b| format!("{b:02x}"))
             .collect();
         let proto = be16(14);
-        let name = match proto {
-            0x0800 => "IPv4",
-            0x86dd => "IPv6",
-            0x0806 => "ARP",
-            0x8100 => "802.1Q",
-            _ => "Unknown",
-        };
+        let name = ethertype_name(proto);
         return format!(
             "{dir} {} ethertype {name} (0x{proto:04x}), length {orig_len}: ",
             addr.join(":")
