@@ -494,6 +494,19 @@ fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
         n,
         "every packet written after the drop"
     );
+    // -r with -Z: the input and the output opened as root, then nobody.
+    let copy = dir.path("copy.pcap");
+    let o = std::process::Command::new(PKTIO)
+        .args(["capture", "-Z", "nobody", "-r"])
+        .arg(&out)
+        .arg("-w")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("running as user nobody"), "{e}");
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&out).unwrap());
 }
 
 #[test]

@@ -167,6 +167,9 @@ pub struct CaptureArgs {
     /// if any step fails. Files that -C/-G open later are opened as USER.
     #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
     user: Option<String>,
+    /// -Z's account, looked up before anything is opened.
+    #[arg(skip)]
+    become_user: Option<pktio::host::User>,
     /// Print the link-level header on each line (MACs, ethertype, length).
     #[arg(short = 'e')]
     link_level: bool,
@@ -460,7 +463,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// `pktio capture`.
-pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: CaptureArgs) -> anyhow::Result<ExitCode> {
     if a.list_interfaces {
         return list_interfaces();
     }
@@ -477,19 +480,15 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
     };
     let filter = parse_filter(&words)?;
     let user = match &a.user {
-        Some(_) if a.read.is_some() => {
-            return usage("-Z applies to live captures (-i); a file read with -r needs no privilege: run without -Z as the user")
-        }
         Some(name) => match pktio::host::User::lookup(name) {
             Ok(u) => Some(u),
-            Err(e) => {
-                return usage(&format!(
-                    "-Z {name}: cannot find the user ({e}); give an existing account (e.g. -Z nobody)"
-                ))
-            }
+            Err(e) => return usage(&format!(
+                "-Z {name}: cannot find the user ({e}); give an existing account (e.g. -Z nobody)"
+            )),
         },
         None => None,
     };
+    a.become_user = user.clone();
     if a.files.is_some() && a.rotate_mb.is_none() && a.rotate_seconds.is_none() {
         bail!("-W FILES needs a rotation: -C MB or -G SECONDS");
     }
@@ -513,6 +512,21 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
         );
     }
     live(&a, filter, user.as_ref())
+}
+
+/// `-Z`: becomes `u` (groups, group, user), or fails the run.
+fn drop_to(u: &pktio::host::User) -> anyhow::Result<()> {
+    u.become_user().with_context(|| {
+        format!(
+            "-Z {}: dropping privileges to uid {} gid {} failed; not going on with them",
+            u.name, u.uid, u.gid
+        )
+    })?;
+    eprintln!(
+        "pktio capture: running as user {} (uid {}, gid {}) from now on (-Z)",
+        u.name, u.uid, u.gid
+    );
+    Ok(())
 }
 
 /// `-d`: the program the capture would run.
@@ -575,6 +589,10 @@ fn read_to(
             None => None,
         };
         let mut printer = Printer::new(a, link);
+        // -Z: the input and the output are open.
+        if let Some(u) = &a.become_user {
+            drop_to(u)?;
+        }
         let mut scratch = Vec::new();
         let mut n = 0u64;
         let mut result = Ok(());
@@ -803,16 +821,7 @@ fn live(
     // reading a packet (no thread has been spawned: glibc would apply the
     // change to every thread anyway).
     if let Some(u) = user {
-        u.become_user().with_context(|| {
-            format!(
-                "-Z {}: dropping privileges to uid {} gid {} failed; not capturing with them",
-                u.name, u.uid, u.gid
-            )
-        })?;
-        eprintln!(
-            "pktio capture: running as user {} (uid {}, gid {}) from now on (-Z)",
-            u.name, u.uid, u.gid
-        );
+        drop_to(u)?;
     }
 
     let stop = stop_flag();
