@@ -574,6 +574,30 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
     let ifindex = rx.ifindex().to_be_bytes();
     assert_eq!(&bytes[24 + 16 + 4..24 + 16 + 8], &ifindex, "sll2_if_index");
     assert_eq!(&bytes[24 + 16 + 8..24 + 16 + 10], &[0, 1], "ARPHRD_ETHER");
+    // What the host sends is seen too ("Out" on the veth), as with tcpdump -i any.
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture", "-i", "any", "-c", "1", "-e", "udp", "src", "port", "4243",
+        ],
+    );
+    cap.wait_for("listening on any");
+    let (from, to) = (rx.addr().socket_addr(4243), lab.gen().addr().socket_addr(9));
+    rx.run(move || {
+        UdpSocket::bind(from)
+            .unwrap()
+            .send_to(b"out", to)
+            .map(|_| ())
+    })
+    .unwrap();
+    let err = cap.err.clone();
+    let (code, line) = cap.finish();
+    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    assert!(
+        line.contains(&format!("{:<5} Out ifindex {}", rx.ifname(), rx.ifindex())),
+        "{line}"
+    );
     if have_tcpdump("any_captures_every_interface (tcpdump part)") {
         let t = std::process::Command::new("tcpdump")
             .args(["-n", "-tt", "-r"])

@@ -482,9 +482,11 @@ pub fn run(mut a: CaptureArgs) -> anyhow::Result<ExitCode> {
     let user = match &a.user {
         Some(name) => match pktio::host::User::lookup(name) {
             Ok(u) => Some(u),
-            Err(e) => return usage(&format!(
+            Err(e) => {
+                return usage(&format!(
                 "-Z {name}: cannot find the user ({e}); give an existing account (e.g. -Z nobody)"
-            )),
+            ))
+            }
         },
         None => None,
     };

@@ -17,7 +17,8 @@
 //! type, link-layer address), then the packet from its network header.
 //! There the filter runs in this process on each record (the classic BPF
 //! compiler knows Ethernet offsets only), so every packet is copied to
-//! user space; a stripped VLAN tag is not put back.
+//! user space; a stripped VLAN tag is not put back. Packets the host sends
+//! are captured too (`Out`), but loopback's outgoing copies, as libpcap.
 
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -113,6 +114,8 @@ impl PacketCapture {
         let mut bc = BackendConfig::new(&cfg.ifname);
         bc.direction = Direction::Rx;
         bc.batch = cfg.batch.max(1);
+        // `any` sees what the host sends too, as tcpdump -i any does.
+        bc.ignore_outgoing = !any;
         let backend = PacketV3::open(&bc)?;
         if let Some(prog) = &prog {
             prog.attach(backend.socket().as_fd())?;
@@ -230,6 +233,11 @@ impl PacketCapture {
                 let hdr = blk.bytes();
                 if any {
                     let wire = sll2_record(hdr, span.header, scratch, span.wire_len, cooked);
+                    // As libpcap: loopback's outgoing copy of a packet is
+                    // left out (it comes back in).
+                    if cooked.get(8..11) == Some(&[0x03, 0x04, 4]) {
+                        continue;
+                    }
                     deliver(cooked, wire, span.sec, span.nsec, &mut n);
                     continue;
                 }
