@@ -38,6 +38,97 @@ fn without_vlan() -> Vec<Vec<u8>> {
         .collect()
 }
 
+fn sum16(b: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s >> 16) + (s & 0xffff);
+    }
+    !(s as u16)
+}
+
+/// Frames whose `-v` lines differ in every field tcpdump -v shows: DF and
+/// reserved flags, ECN bits, ttl 0, a bad IP header checksum, NOP/EOL
+/// options, a later fragment, correct TCP and UDP-over-IPv6 checksums, a
+/// wrong ICMP checksum, an IPv6 flow label and traffic class.
+fn verbose_corpus() -> Vec<Vec<u8>> {
+    let c = corpus();
+    let fix_ip = |f: &mut Vec<u8>| {
+        let hl = usize::from(f[14] & 15) * 4;
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = sum16(&f[14..14 + hl]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+    };
+    let fix_l4 = |f: &mut Vec<u8>, at: usize| {
+        // TCP (checksum at 16) over IPv4 with a 20-byte header.
+        let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+        let seg_len = total - 20;
+        f[34 + at..36 + at].copy_from_slice(&[0, 0]);
+        let mut ph = f[26..34].to_vec();
+        ph.extend_from_slice(&[0, f[23]]);
+        ph.extend_from_slice(&(seg_len as u16).to_be_bytes());
+        ph.extend_from_slice(&f[34..34 + seg_len]);
+        let c = sum16(&ph);
+        f[34 + at..36 + at].copy_from_slice(&c.to_be_bytes());
+    };
+    let mut out = Vec::new();
+    // TCP with DF, tos 0x10 and a correct checksum.
+    let mut f = c[3].clone();
+    f[15] = 0x10;
+    f[20] = 0x40;
+    fix_ip(&mut f);
+    fix_l4(&mut f, 16);
+    out.push(f);
+    // UDP with ECN CE, MF and reserved flags, id 65535 and a correct IPv4 UDP checksum (-vv).
+    let mut f = c[0].clone();
+    f[15] = 3;
+    f[18..20].copy_from_slice(&[0xff, 0xff]);
+    f[20] = 0xa0;
+    fix_ip(&mut f);
+    fix_l4(&mut f, 6);
+    out.push(f);
+    // A later fragment, ECT(1).
+    let mut f = c[0].clone();
+    f[15] = 1;
+    f[20..22].copy_from_slice(&[0x00, 0x03]);
+    fix_ip(&mut f);
+    out.push(f);
+    // ttl 0, ECT(0) and a bad header checksum.
+    let mut f = c[0].clone();
+    f[15] = 2;
+    f[22] = 0;
+    fix_ip(&mut f);
+    f[24] ^= 0x11;
+    out.push(f);
+    // A wrong ICMP checksum.
+    let mut f = c[1].clone();
+    f[36] ^= 0xff;
+    out.push(f);
+    // NOP, NOP, NOP, EOL options.
+    let mut f = c[0].clone();
+    f.splice(34..34, [1, 1, 1, 0]);
+    f[14] = 0x46;
+    let total = u16::from_be_bytes([f[16], f[17]]) + 4;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    fix_ip(&mut f);
+    out.push(f);
+    // IPv6 UDP with a correct checksum, a traffic class and a flow label.
+    let mut f = c[5].clone();
+    f[14..18].copy_from_slice(&[0x6b, 0x81, 0x23, 0x45]);
+    let mut ph = f[22..54].to_vec();
+    ph.extend_from_slice(&26u32.to_be_bytes());
+    ph.extend_from_slice(&[0, 0, 0, 17]);
+    ph.extend_from_slice(&f[54..80]);
+    let c6 = sum16(&ph);
+    f[60..62].copy_from_slice(&c6.to_be_bytes());
+    out.push(f);
+    // The IPv6 UDP with its checksum (0) wrong.
+    out.push(c[5].clone());
+    out
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -51,14 +142,27 @@ fn lines_are_tcpdumps_for_every_output_form() {
     let eth = dir.write("eth.pcap", &pcap(1, &corpus()));
     let sll: Vec<Vec<u8>> = corpus().iter().map(|f| to_sll(f)).collect();
     let sll = dir.write("sll.pcap", &pcap(113, &sll[..6]));
+    // Linux cooked v2 (`-i any`): the interface name (this host's, for
+    // both tools) and the direction on every line.
+    let mut sll2: Vec<Vec<u8>> = corpus().iter().map(|f| to_sll2(f)).collect();
+    sll2.remove(6); // the VLAN-tagged frame
+    for (i, r) in sll2.iter_mut().enumerate() {
+        r[10] = [0, 4, 1, 2, 3][i % 5]; // In, Out, B, M, P
+        r[4..8].copy_from_slice(&(i as u32 % 3).to_be_bytes()); // lo (1) and unknown ones
+    }
+    let sll2 = dir.write("sll2.pcap", &pcap(276, &sll2));
+    let verbose = dir.write("verbose.pcap", &pcap(1, &verbose_corpus()));
     for (file, forms) in [
         (
             &eth,
             &[
                 "", "-e", "-x", "-xx", "-X", "-XX", "-A", "-t", "-tt", "-ttt", "-tttt", "-ttttt",
+                "-v", "-vv", "-ev", "-evv",
             ][..],
         ),
-        (&sll, &["", "-e", "-x", "-tt"][..]),
+        (&sll, &["", "-e", "-x", "-tt", "-v", "-ev"][..]),
+        (&verbose, &["-v", "-vv", "-ev"][..]),
+        (&sll2, &["", "-e", "-v", "-ev", "-x", "-X"][..]),
     ] {
         for form in forms {
             let mut args: Vec<&str> = vec!["-S", "-r", s(file)];

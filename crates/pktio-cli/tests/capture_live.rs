@@ -3,7 +3,9 @@
 //! datagram while pktio prints them, as tcpdump does), promiscuous mode is
 //! on while it runs and off after it, however it ends (exit, SIGINT,
 //! SIGTERM, SIGKILL; `-p` never sets it), and `--steal` says so and takes
-//! the packets (the UDP socket then gets none). Needs root.
+//! the packets (the UDP socket then gets none); `-Z nobody` runs as
+//! nobody once the capture and the output file are open; `-i any` writes
+//! the veth's packets as LINUX_SLL2 records tcpdump reads. Needs root.
 
 mod capture_support;
 
@@ -390,4 +392,224 @@ fn live_lines_match_tcpdumps() {
         "pktio (left) vs tcpdump -n -e (right)"
     );
     assert_eq!(a.lines().count(), n);
+}
+
+/// The `Uid:` and `Gid:` lines of /proc/PID/status (real, effective, saved, fs).
+fn ids(pid: u32) -> (String, String) {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = |k: &str| {
+        st.lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| {
+                l[k.len()..]
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    (line("Uid:"), line("Gid:"))
+}
+
+#[test]
+fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
+    require_root!();
+    let Ok(nobody) = pktio::host::User::lookup("nobody") else {
+        eprintln!("SKIPPED z_drops_to_the_user…: no user nobody on this machine");
+        return;
+    };
+    let dir = capture_support::TempDir::new("cap-z");
+    // A directory only root may write into: the file must be opened before the drop.
+    std::fs::set_permissions(
+        dir.path(""),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+    )
+    .unwrap();
+
+    // An unknown user: exit 2 before anything is opened.
+    let never = dir.path("never.pcap");
+    let o = std::process::Command::new(PKTIO)
+        .args(["capture", "-i", "lo", "-Z", "pktio-no-such-user", "-w"])
+        .arg(&never)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("-Z pktio-no-such-user: cannot find the user"),
+        "{e}"
+    );
+    assert!(!never.exists(), "nothing opened for an unknown user");
+
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let out = dir.path("z.pcap");
+    let n = 20;
+    let count = n.to_string();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "-i",
+            rx.ifname(),
+            "-c",
+            &count,
+            "-Z",
+            "nobody",
+            "-w",
+            out.to_str().unwrap(),
+            "udp",
+            "dst",
+            "port",
+            "4242",
+        ],
+    );
+    cap.wait_for("running as user nobody");
+    let (uid, gid) = ids(cap.child.id());
+    let u = nobody.uid.to_string();
+    let g = nobody.gid.to_string();
+    assert_eq!(
+        uid,
+        [u.as_str(); 4].join(" "),
+        "Uid: real, effective, saved, fs"
+    );
+    assert_eq!(
+        gid,
+        [g.as_str(); 4].join(" "),
+        "Gid: real, effective, saved, fs"
+    );
+    send(&lab, n, 1);
+    let err = cap.err.clone();
+    let (code, _) = cap.finish();
+    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let back = std::process::Command::new(PKTIO)
+        .args(["capture", "-r"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(back.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&back.stdout).lines().count(),
+        n,
+        "every packet written after the drop"
+    );
+    // -r with -Z: the input and the output opened as root, then nobody.
+    let copy = dir.path("copy.pcap");
+    let o = std::process::Command::new(PKTIO)
+        .args(["capture", "-Z", "nobody", "-r"])
+        .arg(&out)
+        .arg("-w")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("running as user nobody"), "{e}");
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&out).unwrap());
+}
+
+#[test]
+fn any_captures_every_interface_in_linux_cooked_v2() {
+    require_root!();
+    // --steal needs one interface: refused before anything is opened.
+    let o = std::process::Command::new(PKTIO)
+        .args(["capture", "--steal", "-i", "any", "udp"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("--steal needs one interface"), "{e}");
+
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let _sock = receiver(rx);
+    let dir = capture_support::TempDir::new("cap-any");
+    let out = dir.path("any.pcap");
+    let n = 10;
+    let count = n.to_string();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "-i",
+            "any",
+            "-c",
+            &count,
+            "-w",
+            out.to_str().unwrap(),
+            "udp",
+            "dst",
+            "port",
+            "4242",
+        ],
+    );
+    cap.wait_for("listening on any");
+    assert!(cap.stderr().contains("LINUX_SLL2"), "{}", cap.stderr());
+    send(&lab, n, 1);
+    let err = cap.err.clone();
+    let (code, _) = cap.finish();
+    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(
+        u32::from_ne_bytes(bytes[20..24].try_into().unwrap()),
+        276,
+        "LINKTYPE_LINUX_SLL2, as tcpdump -i any writes"
+    );
+    // Each record: the veth's interface index and ARPHRD_ETHER in the cooked header.
+    let back = std::process::Command::new(PKTIO)
+        .args(["capture", "-tt", "-r"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&back.stdout).into_owned();
+    let want = format!(
+        "IP {}.40000 > {}.{PORT}: UDP, length 18",
+        lab.gen().addr().ip(),
+        rx.addr().ip()
+    );
+    assert_eq!(lines.lines().count(), n, "{lines}");
+    assert!(lines.lines().all(|l| l.ends_with(&want)), "{lines}");
+    let ifindex = rx.ifindex().to_be_bytes();
+    assert_eq!(&bytes[24 + 16 + 4..24 + 16 + 8], &ifindex, "sll2_if_index");
+    assert_eq!(&bytes[24 + 16 + 8..24 + 16 + 10], &[0, 1], "ARPHRD_ETHER");
+    // What the host sends is seen too ("Out" on the veth), as with tcpdump -i any.
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture", "-i", "any", "-c", "1", "-e", "udp", "src", "port", "4243",
+        ],
+    );
+    cap.wait_for("listening on any");
+    let (from, to) = (rx.addr().socket_addr(4243), lab.gen().addr().socket_addr(9));
+    rx.run(move || {
+        UdpSocket::bind(from)
+            .unwrap()
+            .send_to(b"out", to)
+            .map(|_| ())
+    })
+    .unwrap();
+    let err = cap.err.clone();
+    let (code, line) = cap.finish();
+    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    assert!(
+        line.contains(&format!("{:<5} Out ifindex {}", rx.ifname(), rx.ifindex())),
+        "{line}"
+    );
+    if have_tcpdump("any_captures_every_interface (tcpdump part)") {
+        let t = std::process::Command::new("tcpdump")
+            .args(["-n", "-tt", "-r"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+        let tl = String::from_utf8_lossy(&t.stdout).into_owned();
+        assert_eq!(tl.lines().count(), n, "{tl}");
+        assert!(
+            tl.lines().all(|l| l.ends_with(&want)),
+            "tcpdump reads it: {tl}"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 //! prints it. `-r FILE` reads a capture back (Ethernet, Linux cooked v1/v2,
 //! raw IP).
 
+use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,11 +18,11 @@ use anyhow::{bail, Context};
 use clap::ValueEnum;
 use pktio::filter::{join_words, Dissected, Filter, Network};
 use pktio::pcap::{
-    ascii, hex, hex_and_ascii, link_header, summary, summary_without_link, Capture, CaptureBuffers,
-    CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket, FileFormat,
-    InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError, PcapReader,
-    Promiscuous, Queues, Rotation, Stamper, Target, TimeFormat, Timestamp, WriterOptions,
-    LINKTYPE_ETHERNET, MAX_SNAPLEN,
+    ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose, Capture,
+    CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket,
+    FileFormat, InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError,
+    PcapReader, Promiscuous, Queues, Rotation, Stamper, Target, TimeFormat, Timestamp,
+    WriterOptions, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, MAX_SNAPLEN,
 };
 use pktio::xdp::{AttachMode, BindMode};
 
@@ -82,7 +83,7 @@ frames) the --steal capture is multi-buffer (a frags-aware XDP program, XDP_USE_
 sockets; kernel 6.6): each frame is written whole, its buffers joined.\n\n\
 Without -w, one line per packet as `tcpdump -n` prints it (local time; -t, -tt,\n\
 -ttt, -tttt, -ttttt for the other forms; -e for the link header; -x, -xx, -X, -XX,\n\
--A for the bytes). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
+-A for the bytes; -v, -vv for the IP header's fields and the checksums). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
 pcapng files of link type Ethernet, Linux cooked v1/v2 (`-i any`) or raw IP.\n\n\
 Examples:\n  \
 pktio capture -i eth0 udp port 53\n  \
@@ -92,7 +93,8 @@ pktio capture -i mirror0 --steal -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  
 pktio capture -r any.pcap 'src host 198.18.0.1'"
 )]
 pub struct CaptureArgs {
-    /// Interface to capture on.
+    /// Interface to capture on (`any`: every interface, Linux cooked v2
+    /// records as tcpdump -i any; not with --steal).
     #[arg(
         short = 'i',
         long = "interface",
@@ -156,6 +158,18 @@ pub struct CaptureArgs {
     /// Absolute TCP sequence numbers (always so; accepted as in tcpdump).
     #[arg(short = 'S')]
     absolute_seq: bool,
+    /// Verbose lines, as tcpdump -v: the IP header's fields (tos, ttl, id,
+    /// offset, flags, proto, length) and the checksums (-vv: UDP over IPv4's too).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// After opening the capture and the output file, become USER (its
+    /// groups, then group, then user id), as tcpdump -Z; the capture stops
+    /// if any step fails. Files that -C/-G open later are opened as USER.
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    user: Option<String>,
+    /// -Z's account, looked up before anything is opened.
+    #[arg(skip)]
+    become_user: Option<pktio::host::User>,
     /// Print the link-level header on each line (MACs, ethertype, length).
     #[arg(short = 'e')]
     link_level: bool,
@@ -273,10 +287,13 @@ struct Printer {
     stamper: Stamper,
     link: LinkType,
     link_level: bool,
+    verbose: u8,
     hex: u8,
     hex_ascii: u8,
     ascii: bool,
     scratch: Vec<u8>,
+    /// Interface names by index, for Linux cooked v2 records.
+    names: std::collections::HashMap<u32, String>,
 }
 
 impl Printer {
@@ -285,10 +302,12 @@ impl Printer {
             stamper: Stamper::new(TimeFormat::from_count(a.time)),
             link,
             link_level: a.link_level,
+            verbose: a.verbose,
             hex: a.hex,
             hex_ascii: a.hex_ascii,
             ascii: a.ascii,
             scratch: Vec::new(),
+            names: std::collections::HashMap::new(),
         }
     }
 
@@ -298,14 +317,42 @@ impl Printer {
         let (frame, wire) = link.as_ethernet(data, orig_len, &mut self.scratch);
         let d = Dissected::new(frame, wire as usize);
         let mut s = self.stamper.stamp(ts);
-        if !self.link_level {
-            s.push_str(&summary(&d));
+        let v = self.verbose;
+        if link == LinkType::LinuxSll2 && data.len() >= 20 {
+            // tcpdump: the interface (named on this host) and the direction
+            // on every line; the cooked header with -e, or when the
+            // network layer is not decoded.
+            let ifindex = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            let name = self
+                .names
+                .entry(ifindex)
+                .or_insert_with(|| pktio::host::interface_name(ifindex).unwrap_or("?".into()));
+            let _ = write!(s, "{name:<5} {:<3} ", packet_type(data[10]));
+            if self.link_level || matches!(d.net, Network::Other(_)) {
+                let proto = u16::from_be_bytes([data[0], data[1]]);
+                let halen = usize::from(data[11]).min(8);
+                let addr: Vec<String> = data[12..12 + halen]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "ifindex {ifindex} {} ethertype {} (0x{proto:04x}), length {orig_len}: ",
+                    addr.join(":"),
+                    ethertype_name(proto)
+                );
+                s.push_str(&summary_without_link_verbose(&d, v));
+            } else {
+                s.push_str(&summary_verbose(&d, v));
+            }
+        } else if !self.link_level {
+            s.push_str(&summary_verbose(&d, v));
         } else if link == LinkType::Ethernet {
             s.push_str(&link_header(&d));
-            s.push_str(&summary_without_link(&d));
+            s.push_str(&summary_without_link_verbose(&d, v));
         } else {
             s.push_str(&cooked_header(link, data, orig_len));
-            s.push_str(&summary_without_link(&d));
+            s.push_str(&summary_without_link_verbose(&d, v));
         }
         s.push('\n');
         let dump = self.hex > 0 || self.hex_ascii > 0 || self.ascii;
@@ -335,6 +382,29 @@ impl Printer {
     }
 }
 
+/// tcpdump's word for a cooked record's packet type (`sll_pkttype`).
+fn packet_type(t: u8) -> &'static str {
+    match t {
+        0 => "In",
+        1 => "B",
+        2 => "M",
+        3 => "P",
+        4 => "Out",
+        _ => "?",
+    }
+}
+
+/// tcpdump's name for an ethertype in a cooked header.
+fn ethertype_name(proto: u16) -> &'static str {
+    match proto {
+        0x0800 => "IPv4",
+        0x86dd => "IPv6",
+        0x0806 => "ARP",
+        0x8100 => "802.1Q",
+        _ => "Unknown",
+    }
+}
+
 /// `-e` for a record that is not Ethernet: the link type and length (for
 /// Linux cooked v1, tcpdump's direction, address and protocol).
 fn cooked_header(link: LinkType, data: &[u8], orig_len: u32) -> String {
@@ -354,13 +424,7 @@ fn cooked_header(link: LinkType, data: &[u8], orig_len: u32) -> String {
             .map(|b| format!("{b:02x}"))
             .collect();
         let proto = be16(14);
-        let name = match proto {
-            0x0800 => "IPv4",
-            0x86dd => "IPv6",
-            0x0806 => "ARP",
-            0x8100 => "802.1Q",
-            _ => "Unknown",
-        };
+        let name = ethertype_name(proto);
         return format!(
             "{dir} {} ethertype {name} (0x{proto:04x}), length {orig_len}: ",
             addr.join(":")
@@ -399,7 +463,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// `pktio capture`.
-pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: CaptureArgs) -> anyhow::Result<ExitCode> {
     if a.list_interfaces {
         return list_interfaces();
     }
@@ -415,6 +479,18 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
         None => a.filter.clone(),
     };
     let filter = parse_filter(&words)?;
+    let user = match &a.user {
+        Some(name) => match pktio::host::User::lookup(name) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                return usage(&format!(
+                "-Z {name}: cannot find the user ({e}); give an existing account (e.g. -Z nobody)"
+            ))
+            }
+        },
+        None => None,
+    };
+    a.become_user = user.clone();
     if a.files.is_some() && a.rotate_mb.is_none() && a.rotate_seconds.is_none() {
         bail!("-W FILES needs a rotation: -C MB or -G SECONDS");
     }
@@ -437,7 +513,22 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<ExitCode> {
              already sees every queue: drop -q, or add --steal to take the packets from the host",
         );
     }
-    live(&a, filter)
+    live(&a, filter, user.as_ref())
+}
+
+/// `-Z`: becomes `u` (groups, group, user), or fails the run.
+fn drop_to(u: &pktio::host::User) -> anyhow::Result<()> {
+    u.become_user().with_context(|| {
+        format!(
+            "-Z {}: dropping privileges to uid {} gid {} failed; not going on with them",
+            u.name, u.uid, u.gid
+        )
+    })?;
+    eprintln!(
+        "pktio capture: running as user {} (uid {}, gid {}) from now on (-Z)",
+        u.name, u.uid, u.gid
+    );
+    Ok(())
 }
 
 /// `-d`: the program the capture would run.
@@ -500,6 +591,10 @@ fn read_to(
             None => None,
         };
         let mut printer = Printer::new(a, link);
+        // -Z: the input and the output are open.
+        if let Some(u) = &a.become_user {
+            drop_to(u)?;
+        }
         let mut scratch = Vec::new();
         let mut n = 0u64;
         let mut result = Ok(());
@@ -601,12 +696,33 @@ impl Source<'_> {
     }
 }
 
-fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
+fn live(
+    a: &CaptureArgs,
+    filter: Filter,
+    user: Option<&pktio::host::User>,
+) -> anyhow::Result<ExitCode> {
     let ifname = a
         .interface
         .clone()
         .context("give an interface with -i IF")?;
     let steal = a.steals();
+    let any = ifname == pktio::packet::ANY_INTERFACE;
+    if any && steal {
+        return usage(
+            "--steal needs one interface (AF_XDP binds to an interface's receive queues): \
+             capture on -i any without --steal, or name the interface",
+        );
+    }
+    let link = if any {
+        LinkType::LinuxSll2
+    } else {
+        LinkType::Ethernet
+    };
+    let link_code = if any {
+        LINKTYPE_LINUX_SLL2
+    } else {
+        LINKTYPE_ETHERNET
+    };
     let mut cfg = CaptureConfig::new(&ifname)
         .filter(filter.clone())
         .snaplen(a.snaplen);
@@ -632,13 +748,13 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
     let snaplen = cfg.effective_snaplen()?;
 
     // Open the output first: an unwritable file fails before anything is attached.
-    let mut out = match output_config(a, snaplen, Some(&ifname), LINKTYPE_ETHERNET) {
+    let mut out = match output_config(a, snaplen, Some(&ifname), link_code) {
         Some(c) => Some(CaptureOutput::open(c)?),
         None => None,
     };
     // Promiscuous mode for as long as this lives: the kernel drops it with
     // the socket, however the process ends.
-    let promisc = if a.no_promiscuous {
+    let promisc = if a.no_promiscuous || any {
         None
     } else {
         Some(
@@ -647,7 +763,9 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
                 .context("putting the interface in promiscuous mode (-p captures without it)")?,
         )
     };
-    let promisc_note = if promisc.is_some() {
+    let promisc_note = if any {
+        "no promiscuous mode on the any device (as tcpdump)"
+    } else if promisc.is_some() {
         "promiscuous mode on"
     } else {
         "promiscuous mode off (-p)"
@@ -687,15 +805,26 @@ fn live(a: &CaptureArgs, filter: Filter) -> anyhow::Result<ExitCode> {
         }
         None => {
             let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
+            let how = if any {
+                "every interface, the filter evaluated in pktio"
+            } else {
+                "classic BPF filter"
+            };
             eprintln!(
-                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, classic BPF filter; \
-                 the host keeps every packet), link-type EN10MB (Ethernet), snapshot length {snaplen} bytes, \
+                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, {how}; \
+                 the host keeps every packet), link-type {link}, snapshot length {snaplen} bytes, \
                  {promisc_note}, filter: {filter}"
             );
             Source::Packet(cap)
         }
     };
-    let mut printer = Printer::new(a, LinkType::Ethernet);
+    let mut printer = Printer::new(a, link);
+    // -Z: the capture and the output are open; give up root before
+    // reading a packet (no thread has been spawned: glibc would apply the
+    // change to every thread anyway).
+    if let Some(u) = user {
+        drop_to(u)?;
+    }
 
     let stop = stop_flag();
     let started = Instant::now();

@@ -15,6 +15,7 @@
 //! ```
 
 mod ethtool;
+mod privilege;
 
 use std::io;
 use std::net::IpAddr;
@@ -23,6 +24,13 @@ use std::time::Duration;
 use crate::sys;
 
 pub use self::ethtool::{driver_stats, DriverStats};
+pub use self::privilege::{drop_privileges, User};
+
+/// The name of the interface with index `ifindex` in the calling thread's
+/// network namespace (`if_indextoname`), or `None` when there is none.
+pub fn interface_name(ifindex: u32) -> Option<String> {
+    sys::xdp::if_indextoname(ifindex).ok()
+}
 
 /// CPU time used so far by the calling thread, user + system
 /// (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).

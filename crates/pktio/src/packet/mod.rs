@@ -34,7 +34,7 @@ pub use fanout::{Fanout, FanoutFlags, FanoutMode};
 pub use geometry::RingRole;
 pub(crate) use io::{configure, refuse_queue};
 pub use io::{PacketBackend, PacketV2, PacketV3, RxRing};
-pub use socket::{KernelStats, PacketSocket};
+pub use socket::{KernelStats, PacketSocket, ANY_INTERFACE};
 
 use crate::error::SysError;
 

@@ -24,6 +24,10 @@ pub struct KernelStats {
     pub freezes: u64,
 }
 
+/// The interface name that stands for every interface (as in libpcap):
+/// a socket opened on it is bound to interface index 0.
+pub const ANY_INTERFACE: &str = "any";
+
 /// An AF_PACKET (`SOCK_RAW`) socket for one interface.
 #[derive(Debug)]
 pub struct PacketSocket {
@@ -39,12 +43,19 @@ impl PacketSocket {
     /// # Errors
     /// [`PacketError::NoInterface`]; [`PacketError::Socket`] (`EPERM`
     /// without `CAP_NET_RAW`).
+    ///
+    /// `any` ([`ANY_INTERFACE`]) is libpcap's device for every interface:
+    /// the socket is bound to interface index 0 and receives the packets of
+    /// every interface of the namespace.
     pub fn open(ifname: &str) -> Result<PacketSocket, PacketError> {
-        let ifindex =
+        let ifindex = if ifname == ANY_INTERFACE {
+            0
+        } else {
             sys::xdp::if_nametoindex(ifname).map_err(|source| PacketError::NoInterface {
                 ifname: ifname.to_string(),
                 source,
-            })?;
+            })?
+        };
         let fd = sys::packet::socket().map_err(PacketError::Socket)?;
         Ok(PacketSocket {
             fd,
@@ -274,6 +285,9 @@ impl PacketSocket {
     /// # Errors
     /// [`PacketError::InterfaceGone`].
     pub fn check_interface(&self) -> Result<(), PacketError> {
+        if self.ifindex == 0 {
+            return Ok(()); // `any`: every interface, none to lose.
+        }
         match sys::xdp::if_indextoname(self.ifindex) {
             Ok(n) if n == self.ifname => Ok(()),
             _ => Err(PacketError::InterfaceGone {

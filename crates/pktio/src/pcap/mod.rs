@@ -86,7 +86,10 @@ pub use packet::PacketCapture;
 pub use promisc::Promiscuous;
 pub use reader::{PcapReader, Record};
 pub use rotate::{rotated_name, CaptureOutput, OutputConfig, OutputSummary, Rotation, Target};
-pub use summary::{link_header, summary, summary_without_link, Stamper, TimeFormat};
+pub use summary::{
+    link_header, summary, summary_verbose, summary_without_link, summary_without_link_verbose,
+    Stamper, TimeFormat,
+};
 pub use writer::{PcapWriter, WriteStats, WriterOptions};
 
 /// The largest snap length (tcpdump's default): 262144 bytes.

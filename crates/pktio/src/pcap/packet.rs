@@ -9,16 +9,27 @@
 //! (`TP_STATUS_VLAN_VALID`, `tp_vlan_tci`, `tp_vlan_tpid`), as libpcap does,
 //! so files hold the frames as they were on the wire. Timestamps are the
 //! kernel's (`tp_sec`, `tp_nsec`).
+//!
+//! On `any` (every interface: the socket bound to interface index 0) the
+//! records are Linux cooked v2 (`LINKTYPE_LINUX_SLL2`, as `tcpdump -i any`
+//! writes them with libpcap ≥ 1.10): the 20-byte header built from each
+//! packet's `sockaddr_ll` (protocol, interface index, ARPHRD type, packet
+//! type, link-layer address), then the packet from its network header.
+//! There the filter runs in this process on each record (the classic BPF
+//! compiler knows Ethernet offsets only), so every packet is copied to
+//! user space; a stripped VLAN tag is not put back. Packets the host sends
+//! are captured too (`Out`), but loopback's outgoing copies, as libpcap.
 
 use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::format::Timestamp;
 use super::iface::{link_state, LinkCounters};
+use super::linktype::LinkType;
 use super::live::{interface_up, CaptureConfig, CaptureError, CaptureStats, CapturedPacket};
 use crate::backend::{BackendConfig, Direction};
 use crate::filter::{Dissected, Filter};
-use crate::packet::{KernelStats, PacketV3};
+use crate::packet::{KernelStats, PacketV3, ANY_INTERFACE};
 
 /// Offset of `hv1.tp_vlan_tci` in `struct tpacket3_hdr`.
 const VLAN_TCI: usize = std::mem::offset_of!(libc::tpacket3_hdr, hv1)
@@ -43,6 +54,32 @@ pub struct PacketCapture {
     kernel: KernelStats,
     link_before: Option<LinkCounters>,
     ifindex: u32,
+    /// `any`: cooked v2 records, the filter evaluated here.
+    any: bool,
+    cooked: Vec<u8>,
+    conv: Vec<u8>,
+}
+
+/// Where `sockaddr_ll` follows a `tpacket3_hdr` (`TPACKET_ALIGN`).
+const SLL_AT: usize = (std::mem::size_of::<libc::tpacket3_hdr>() + 15) & !15;
+
+/// The Linux cooked v2 record of the packet `data` (from its link header
+/// on), its `tpacket3_hdr` at `at` in `hdr`; returns its wire length.
+fn sll2_record(hdr: &[u8], at: usize, data: &[u8], wire_len: u32, out: &mut Vec<u8>) -> u32 {
+    let mac = u16_at(hdr, at + std::mem::offset_of!(libc::tpacket3_hdr, tp_mac)).unwrap_or(0);
+    let net = u16_at(hdr, at + std::mem::offset_of!(libc::tpacket3_hdr, tp_net)).unwrap_or(mac);
+    let skip = usize::from(net.saturating_sub(mac)).min(data.len());
+    let ll = hdr.get(at + SLL_AT..at + SLL_AT + 20).unwrap_or(&[0; 20]);
+    out.clear();
+    out.extend_from_slice(&ll[2..4]); // sll_protocol, already big-endian
+    out.extend_from_slice(&[0, 0]);
+    let ifindex = i32::from_ne_bytes([ll[4], ll[5], ll[6], ll[7]]);
+    out.extend_from_slice(&ifindex.to_be_bytes());
+    let hatype = u16::from_ne_bytes([ll[8], ll[9]]);
+    out.extend_from_slice(&hatype.to_be_bytes());
+    out.extend_from_slice(&ll[10..20]); // pkttype, halen, addr[8]
+    out.extend_from_slice(&data[skip..]);
+    wire_len.saturating_sub(skip as u32) + 20
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -67,14 +104,26 @@ impl PacketCapture {
     /// [`CaptureError::Sys`] if the kernel refuses the filter.
     pub fn open(cfg: &CaptureConfig) -> Result<PacketCapture, CaptureError> {
         let snaplen = cfg.effective_snaplen()?;
-        let ifindex = interface_up(&cfg.ifname)?;
-        let prog = cfg.filter.cbpf_program(snaplen)?;
+        let any = cfg.ifname == ANY_INTERFACE;
+        let ifindex = if any { 0 } else { interface_up(&cfg.ifname)? };
+        let prog = if any {
+            None
+        } else {
+            Some(cfg.filter.cbpf_program(snaplen)?)
+        };
         let mut bc = BackendConfig::new(&cfg.ifname);
         bc.direction = Direction::Rx;
         bc.batch = cfg.batch.max(1);
+        // `any` sees what the host sends too, as tcpdump -i any does.
+        bc.ignore_outgoing = !any;
         let backend = PacketV3::open(&bc)?;
-        prog.attach(backend.socket().as_fd())?;
-        let link_before = link_state(ifindex).ok().and_then(|s| s.counters);
+        if let Some(prog) = &prog {
+            prog.attach(backend.socket().as_fd())?;
+        }
+        let link_before = match any {
+            true => None,
+            false => link_state(ifindex).ok().and_then(|s| s.counters),
+        };
         Ok(PacketCapture {
             backend,
             filter: cfg.filter.clone(),
@@ -89,6 +138,9 @@ impl PacketCapture {
             kernel: KernelStats::default(),
             link_before,
             ifindex,
+            any,
+            cooked: Vec::new(),
+            conv: Vec::new(),
         })
     }
 
@@ -130,14 +182,24 @@ impl PacketCapture {
             verify,
             scratch,
             stats,
+            any,
+            cooked,
+            conv,
             ..
         } = self;
+        let any = *any;
         let Some(ring) = backend.rx_ring() else {
             return 0;
         };
         let mut n = 0usize;
         let mut deliver = |data: &[u8], orig_len: u32, sec: u32, nsec: u32, n: &mut usize| {
-            if *verify && !filter.matches_dissected(&Dissected::new(data, orig_len as usize)) {
+            if any {
+                let (frame, wire) = LinkType::LinuxSll2.as_ethernet(data, orig_len, conv);
+                if !filter.matches_dissected(&Dissected::new(frame, wire as usize)) {
+                    return;
+                }
+            } else if *verify && !filter.matches_dissected(&Dissected::new(data, orig_len as usize))
+            {
                 return;
             }
             f(&CapturedPacket {
@@ -160,7 +222,7 @@ impl PacketCapture {
                 let span = {
                     let Some(item) = blk.next_mut() else { break };
                     let Ok((data, span)) = item else { break };
-                    if span.status & libc::TP_STATUS_VLAN_VALID == 0 || data.len() < 12 {
+                    if !any && (span.status & libc::TP_STATUS_VLAN_VALID == 0 || data.len() < 12) {
                         deliver(data, span.wire_len, span.sec, span.nsec, &mut n);
                         continue;
                     }
@@ -169,6 +231,16 @@ impl PacketCapture {
                     span
                 };
                 let hdr = blk.bytes();
+                if any {
+                    let wire = sll2_record(hdr, span.header, scratch, span.wire_len, cooked);
+                    // As libpcap: loopback's outgoing copy of a packet is
+                    // left out (it comes back in).
+                    if cooked.get(8..11) == Some(&[0x03, 0x04, 4]) {
+                        continue;
+                    }
+                    deliver(cooked, wire, span.sec, span.nsec, &mut n);
+                    continue;
+                }
                 let tci = u32_at(hdr, span.header + VLAN_TCI).unwrap_or(0) as u16;
                 let tpid = match u16_at(hdr, span.header + VLAN_TPID) {
                     Some(t) if span.status & libc::TP_STATUS_VLAN_TPID_VALID != 0 && t != 0 => t,

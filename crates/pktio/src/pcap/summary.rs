@@ -10,6 +10,15 @@
 //! of `-t`…`-ttttt` ([`TimeFormat`]). What tcpdump prints and this does
 //! not: TCP options and relative sequence numbers (`seq` and `ack` are
 //! absolute, as with `tcpdump -S`), application-layer decodes (DNS, …).
+//!
+//! [`summary_verbose`] is `tcpdump -n -v`: the IPv4 header line (`tos`,
+//! `ttl`, `id`, `offset`, `flags`, `proto`, `length`, NOP/EOL options, a
+//! bad header checksum) followed by the transport on the next line, the
+//! IPv6 `(hlim …, next-header …, payload length: …)` prefix, TCP's
+//! `cksum 0x… (correct)`, UDP over IPv6's `[udp sum ok]`, ICMP's wrong
+//! checksum, ARP's hardware and protocol. With `-vv` also UDP over IPv4's
+//! checksum. Kept in the plain form: IPv4 options other than NOP/EOL, ARP
+//! other than Ethernet/IPv4, ICMPv6 (tcpdump decodes its bodies).
 
 use std::fmt::Write;
 
@@ -52,14 +61,212 @@ fn be16(d: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_be_bytes([b[0], b[1]]))
 }
 
+/// What `-v` needs to check a transport checksum: the pseudo-header's
+/// addresses and whether the datagram is a fragment.
+struct Check {
+    verbose: u8,
+    fragmented: bool,
+    v6: bool,
+    addrs: Vec<u8>,
+}
+
+impl Check {
+    fn none() -> Check {
+        Check {
+            verbose: 0,
+            fragmented: false,
+            v6: false,
+            addrs: Vec::new(),
+        }
+    }
+
+    /// `in_cksum` over the pseudo-header and the `len` bytes at `off`,
+    /// when all of them were captured (0: correct).
+    fn sum(&self, d: &[u8], off: usize, len: usize, proto: u8) -> Option<u16> {
+        let seg = d.get(off..off.checked_add(len)?)?;
+        let mut b = self.addrs.clone();
+        if self.v6 {
+            b.extend_from_slice(&(len as u32).to_be_bytes());
+            b.extend_from_slice(&[0, 0, 0, proto]);
+        } else {
+            b.extend_from_slice(&[0, proto]);
+            b.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        b.extend_from_slice(seg);
+        Some(in_cksum(&b))
+    }
+}
+
+/// The Internet checksum of `b` (RFC 1071): 0 when `b` holds a correct one.
+fn in_cksum(b: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        s = (s & 0xffff) + (s >> 16);
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// The checksum the field should hold, as tcpdump's `in_cksum_shouldbe`.
+fn shouldbe(field: u16, computed: u16) -> u16 {
+    let mut s = u32::from(field) + u32::from(computed);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// tcpdump's name for an IP protocol number (`tok2str(ipproto_values)`).
+fn ipproto_name(p: u8) -> &'static str {
+    match p {
+        0 => "Options",
+        1 => "ICMP",
+        2 => "IGMP",
+        4 => "IPIP",
+        6 => "TCP",
+        8 => "EGP",
+        9 => "IGRP",
+        17 => "UDP",
+        33 => "DCCP",
+        41 => "IPv6",
+        43 => "Routing",
+        44 => "Fragment",
+        46 => "RSVP",
+        47 => "GRE",
+        50 => "ESP",
+        51 => "AH",
+        58 => "ICMPv6",
+        59 => "NONE",
+        60 => "Destination Options",
+        88 => "EIGRP",
+        89 => "OSPF",
+        103 => "PIM",
+        108 => "Compressed IP",
+        112 => "VRRP",
+        113 => "PGM",
+        132 => "SCTP",
+        135 => "Mobility",
+        _ => "unknown",
+    }
+}
+
+/// `-v`'s IPv4 header: `(tos 0x0, ttl 64, id 1, offset 0, flags [DF],
+/// proto UDP (17), length 46)`, or `None` where it is not tcpdump's
+/// (options other than NOP and EOL, a header not captured).
+fn ipv4_verbose(p: &Dissected<'_>) -> Option<String> {
+    let h = p.data.get(p.l3_offset..)?;
+    let hl = usize::from(h.first()? & 0x0f) * 4;
+    let hdr = h.get(..hl.max(20))?;
+    let (tos, ttl, proto) = (hdr[1], hdr[8], hdr[9]);
+    let total = be16(hdr, 2)?;
+    let id = be16(hdr, 4)?;
+    let off = be16(hdr, 6)?;
+    let mut s = format!("(tos 0x{tos:x}");
+    s.push_str(match tos & 3 {
+        1 => ",ECT(1)",
+        2 => ",ECT(0)",
+        3 => ",CE",
+        _ => "",
+    });
+    if ttl >= 1 {
+        let _ = write!(s, ", ttl {ttl}");
+    }
+    let mut flags = Vec::new();
+    for (bit, name) in [(0x2000, "+"), (0x4000, "DF"), (0x8000, "rsvd")] {
+        if off & bit != 0 {
+            flags.push(name);
+        }
+    }
+    let _ = write!(
+        s,
+        ", id {id}, offset {}, flags [{}], proto {} ({proto}), length {total}",
+        u32::from(off & 0x1fff) * 8,
+        if flags.is_empty() {
+            "none".to_string()
+        } else {
+            flags.join(", ")
+        },
+        ipproto_name(proto)
+    );
+    if hl > 20 {
+        let mut names = Vec::new();
+        for &o in &hdr[20..] {
+            match o {
+                0 => names.push("EOL"),
+                1 => names.push("NOP"),
+                _ => return None,
+            }
+        }
+        let _ = write!(s, ", options ({})", names.join(","));
+    }
+    let sum = in_cksum(hdr);
+    if sum != 0 {
+        let field = be16(hdr, 10)?;
+        let _ = write!(s, ", bad cksum {field:x} (->{:x})!", shouldbe(field, sum));
+    }
+    s.push(')');
+    Some(s)
+}
+
+/// `-v`'s IPv6 prefix: `(hlim 64, next-header UDP (17) payload length: 26)`.
+fn ipv6_verbose(p: &Dissected<'_>) -> Option<String> {
+    let h = p.data.get(p.l3_offset..p.l3_offset + 40)?;
+    let flow = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    let mut s = String::from("(");
+    if flow & 0x0ff0_0000 != 0 {
+        let _ = write!(s, "class 0x{:02x}, ", (flow & 0x0ff0_0000) >> 20);
+    }
+    if flow & 0x000f_ffff != 0 {
+        let _ = write!(s, "flowlabel 0x{:05x}, ", flow & 0x000f_ffff);
+    }
+    let _ = write!(
+        s,
+        "hlim {}, next-header {} ({}) payload length: {})",
+        h[7],
+        ipproto_name(h[6]),
+        h[6],
+        be16(h, 4)?
+    );
+    Some(s)
+}
+
 /// The transport part: `UDP, length 18`, `Flags [S.], length 0`, …
 /// `l4_len` is the length of the transport header and payload from the IP
 /// header, when known.
-fn transport(p: &Dissected<'_>, t: &Transport, l4_len: Option<usize>, v6: bool) -> String {
+fn transport(
+    p: &Dissected<'_>,
+    t: &Transport,
+    l4_len: Option<usize>,
+    v6: bool,
+    ck: &Check,
+) -> String {
     let d = p.data;
     match t.proto {
         17 => match be16(d, t.offset + 4) {
-            Some(ulen) => format!("UDP, length {}", usize::from(ulen).saturating_sub(8)),
+            Some(ulen) => {
+                let mut s = String::new();
+                let field = be16(d, t.offset + 6).unwrap_or(0);
+                let len = l4_len.map(|l| l.min(usize::from(ulen)));
+                if ck.verbose >= 2 && !v6 && field == 0 {
+                    s.push_str("[no cksum] ");
+                } else if (ck.verbose >= 2 || (v6 && ck.verbose >= 1)) && !ck.fragmented {
+                    if let Some(sum) = len.and_then(|l| ck.sum(d, t.offset, l, 17)) {
+                        if sum != 0 {
+                            let _ = write!(
+                                s,
+                                "[bad udp cksum 0x{field:04x} -> 0x{:04x}!] ",
+                                shouldbe(field, sum)
+                            );
+                        } else {
+                            s.push_str("[udp sum ok] ");
+                        }
+                    }
+                }
+                let _ = write!(s, "UDP, length {}", usize::from(ulen).saturating_sub(8));
+                s
+            }
             None => "UDP [|udp]".into(),
         },
         6 => {
@@ -67,6 +274,17 @@ fn transport(p: &Dissected<'_>, t: &Transport, l4_len: Option<usize>, v6: bool) 
             match (t.tcp_flags, hl) {
                 (Some(flags), Some(hl)) => {
                     let mut s = format!("Flags [{}]", tcp_flags(flags));
+                    if ck.verbose >= 1 && !ck.fragmented {
+                        if let Some(sum) = l4_len.and_then(|l| ck.sum(d, t.offset, l, 6)) {
+                            let field = be16(d, t.offset + 16).unwrap_or(0);
+                            let _ = write!(s, ", cksum 0x{field:04x}");
+                            if sum != 0 {
+                                let _ = write!(s, " (incorrect -> 0x{:04x})", shouldbe(field, sum));
+                            } else {
+                                s.push_str(" (correct)");
+                            }
+                        }
+                    }
                     let be32 = |at: usize| {
                         d.get(at..at + 4)
                             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -127,6 +345,20 @@ fn transport(p: &Dissected<'_>, t: &Transport, l4_len: Option<usize>, v6: bool) 
             }
             if let Some(l) = l4_len {
                 let _ = write!(s, ", length {l}");
+                let whole = d.get(t.offset..t.offset + l);
+                if let (false, true, false, Some(body)) =
+                    (v6, ck.verbose >= 1, ck.fragmented, whole)
+                {
+                    let sum = in_cksum(body);
+                    if sum != 0 {
+                        let field = be16(d, t.offset + 2).unwrap_or(0);
+                        let _ = write!(
+                            s,
+                            " (wrong icmp cksum {field:x} (->{:x})!)",
+                            shouldbe(field, sum)
+                        );
+                    }
+                }
             }
             s
         }
@@ -208,7 +440,13 @@ pub fn link_header(p: &Dissected<'_>) -> String {
 /// `-e`'s [`link_header`]: without the protocol word that names the
 /// network layer (`IP`, `IP6`, `ARP,`).
 pub fn summary_without_link(p: &Dissected<'_>) -> String {
-    let s = summary(p);
+    summary_without_link_verbose(p, 0)
+}
+
+/// [`summary_without_link`] as `tcpdump -v` (`verbose` 1) or `-vv` (2)
+/// prints it: [`summary_verbose`] without the protocol word.
+pub fn summary_without_link_verbose(p: &Dissected<'_>, verbose: u8) -> String {
+    let s = summary_verbose(p, verbose);
     for word in ["IP6 ", "IP ", "ARP, "] {
         if let Some(rest) = s.strip_prefix(word) {
             return rest.to_string();
@@ -224,7 +462,17 @@ pub fn summary_without_link(p: &Dissected<'_>) -> String {
 /// without `-e`), L3 and L4 headers, as `tcpdump -n` prints it. A VLAN
 /// tag is not shown (tcpdump shows it only with `-e`).
 pub fn summary(p: &Dissected<'_>) -> String {
+    summary_verbose(p, 0)
+}
+
+/// [`summary`] as `tcpdump -n -v` (`verbose` 1) or `-vv` (2) prints it:
+/// `IP (tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto UDP (17),
+/// length 46)\n    198.18.0.1.4242 > 198.18.0.2.9: UDP, length 18` (see
+/// the module's notes for what stays in the plain form). 0 is [`summary`].
+pub fn summary_verbose(p: &Dissected<'_>, verbose: u8) -> String {
     let mut s = String::new();
+    let mut ck = Check::none();
+    ck.verbose = verbose;
     match &p.net {
         Network::None => {
             let _ = write!(s, "truncated Ethernet frame ({} bytes)", p.data.len());
@@ -243,6 +491,11 @@ pub fn summary(p: &Dissected<'_>) -> String {
             };
             let frag_off = ip.frag_offset().unwrap_or(0);
             let more = ip.more_fragments().unwrap_or(false);
+            ck.fragmented = frag_off != 0 || more;
+            if let (Some(a), Some(b)) = (ip.src, ip.dst) {
+                ck.addrs.extend_from_slice(&a.octets());
+                ck.addrs.extend_from_slice(&b.octets());
+            }
             match &ip.transport {
                 Some(t) => {
                     let _ = write!(
@@ -250,23 +503,20 @@ pub fn summary(p: &Dissected<'_>) -> String {
                         "IP {} > {}: {}",
                         with_port(src, t.src_port),
                         with_port(dst, t.dst_port),
-                        transport(p, t, l4_len, false)
+                        transport(p, t, l4_len, false, &ck)
                     );
-                    if more {
-                        s.push_str(" (first fragment)");
-                    }
                 }
                 None if frag_off != 0 => {
-                    let _ = write!(
-                        s,
-                        "IP {src} > {dst}: fragment at offset {}, proto {}{}",
-                        u32::from(frag_off) * 8,
-                        ip.proto.unwrap_or(0),
-                        if more { ", more follow" } else { "" }
-                    );
+                    // tcpdump 4.99: a later fragment shows only its protocol.
+                    let _ = write!(s, "IP {src} > {dst}: ip-proto-{}", ip.proto.unwrap_or(0));
                 }
                 None => {
                     let _ = write!(s, "IP {src} > {dst}: [|ip]");
+                }
+            }
+            if verbose > 0 {
+                if let Some(h) = ipv4_verbose(p) {
+                    s = format!("IP {h}\n    {}", &s[3..]);
                 }
             }
         }
@@ -279,6 +529,11 @@ pub fn summary(p: &Dissected<'_>) -> String {
                 }
             };
             let l4_len = ip.payload_len.map(usize::from);
+            ck.v6 = true;
+            if let (Some(a), Some(b)) = (ip.src, ip.dst) {
+                ck.addrs.extend_from_slice(&a.octets());
+                ck.addrs.extend_from_slice(&b.octets());
+            }
             match &ip.transport {
                 Some(t) if matches!(t.proto, 6 | 17 | 132 | 58) => {
                     let _ = write!(
@@ -286,7 +541,7 @@ pub fn summary(p: &Dissected<'_>) -> String {
                         "IP6 {} > {}: {}",
                         with_port(src, t.src_port),
                         with_port(dst, t.dst_port),
-                        transport(p, t, l4_len, true)
+                        transport(p, t, l4_len, true, &ck)
                     );
                 }
                 _ => {
@@ -298,6 +553,11 @@ pub fn summary(p: &Dissected<'_>) -> String {
                     if let Some(l) = l4_len {
                         let _ = write!(s, ", payload length {l}");
                     }
+                }
+            }
+            if verbose > 0 {
+                if let Some(h) = ipv6_verbose(p) {
+                    s = format!("IP6 {h} {}", &s[4..]);
                 }
             }
         }
@@ -326,6 +586,12 @@ pub fn summary(p: &Dissected<'_>) -> String {
                 None => s.push_str("ARP [|arp]"),
             }
             let _ = write!(s, ", length {}", p.wire_len.saturating_sub(p.l3_offset));
+            let hw = p.data.get(p.l3_offset..p.l3_offset + 6);
+            if let (true, true, Some(&[0, 1, 8, 0, 6, 4])) =
+                (verbose > 0, s.starts_with("ARP, "), hw)
+            {
+                s = format!("ARP, Ethernet (len 6), IPv4 (len 4), {}", &s[5..]);
+            }
         }
         Network::Other(_) => {
             // tcpdump shows the link header for what it cannot decode.
