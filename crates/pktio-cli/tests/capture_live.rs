@@ -613,3 +613,43 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
         );
     }
 }
+
+/// The default capture on one interface sees what the host sends on it,
+/// as tcpdump does (`-Q inout`); before, outgoing packets were ignored.
+#[test]
+fn the_default_capture_sees_what_the_host_sends() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let mut cap = Proc::start(
+        rx,
+        PKTIO,
+        &[
+            "capture",
+            "-i",
+            rx.ifname(),
+            "-c",
+            "1",
+            "udp",
+            "src",
+            "port",
+            "4243",
+        ],
+    );
+    cap.wait_for("listening on");
+    let (from, to) = (rx.addr().socket_addr(4243), lab.gen().addr().socket_addr(9));
+    rx.run(move || {
+        UdpSocket::bind(from)
+            .unwrap()
+            .send_to(b"out", to)
+            .map(|_| ())
+    })
+    .unwrap();
+    let err = cap.err.clone();
+    let (code, line) = cap.finish();
+    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    assert!(
+        line.contains(&format!("{}.4243 > ", rx.addr().ip())),
+        "{line}"
+    );
+}

@@ -114,8 +114,9 @@ impl PacketCapture {
         let mut bc = BackendConfig::new(&cfg.ifname);
         bc.direction = Direction::Rx;
         bc.batch = cfg.batch.max(1);
-        // `any` sees what the host sends too, as tcpdump -i any does.
-        bc.ignore_outgoing = !any;
+        // What the host sends is captured too, as tcpdump does (its default
+        // direction is `-Q inout`).
+        bc.ignore_outgoing = false;
         let backend = PacketV3::open(&bc)?;
         if let Some(prog) = &prog {
             prog.attach(backend.socket().as_fd())?;
