@@ -69,6 +69,15 @@ enum Command {
     Latency(cmd::latency::LatencyArgs),
     /// Capture packets tcpdump-style (AF_PACKET, the host keeps every packet; --steal: AF_XDP, takes them).
     Capture(cmd::capture::CaptureArgs),
+    /// Print a completion script for SHELL to stdout, e.g.
+    /// `pktio completions bash > /etc/bash_completion.d/pktio`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, e.g. `pktio man | man -l -`.
+    Man,
     /// Run rxdrop and l2fwd in the lab for minutes, checking that rate, frame accounting and memory stay flat.
     Soak(cmd::soak::SoakArgs),
 }
@@ -88,6 +97,13 @@ fn main() -> ExitCode {
         Command::Latency(a) => cmd::latency::run(a),
         Command::Capture(a) => cmd::capture::run(a),
         Command::Soak(a) => cmd::soak::run(a),
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut cli, "pktio", &mut text);
+            print_all(&text)
+        }
+        Command::Man => man(),
     };
     match result {
         Ok(code) => code,
@@ -98,6 +114,31 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `pktio man`: the man page of the command and its subcommands, in roff.
+fn man() -> anyhow::Result<ExitCode> {
+    let cli = <Cli as clap::CommandFactory>::command();
+    let mut text = Vec::new();
+    clap_mangen::Man::new(cli.clone()).render(&mut text)?;
+    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+        text.push(b'\n');
+        let title = format!("pktio-{}", sub.get_name());
+        clap_mangen::Man::new(sub.clone())
+            .title(title)
+            .render(&mut text)?;
+    }
+    print_all(&text)
+}
+
+/// Writes `text` to stdout; a reader that stops early (`| head`) is not
+/// an error.
+fn print_all(text: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
