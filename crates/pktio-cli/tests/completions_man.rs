@@ -33,8 +33,13 @@ fn the_man_page_has_a_section_per_subcommand() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let page = String::from_utf8_lossy(&o.stdout);
-    assert!(page.starts_with(".ie") && page.contains(".TH pktio 1"), "{t}");
-    for sub in ["rxdrop", "txpush", "l2fwd", "bench", "capture", "gen", "doctor"] {
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH pktio 1"),
+        "{t}"
+    );
+    for sub in [
+        "rxdrop", "txpush", "l2fwd", "bench", "capture", "gen", "doctor",
+    ] {
         assert!(
             page.contains(&format!(".TH pktio-{sub} 1")),
             "no page for {sub}"
