@@ -38,17 +38,6 @@ fn without_vlan() -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn sum16(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s >> 16) + (s & 0xffff);
-    }
-    !(s as u16)
-}
-
 /// Frames whose `-v` lines differ in every field tcpdump -v shows: DF and
 /// reserved flags, ECN bits, ttl 0, a bad IP header checksum, NOP/EOL
 /// options, a later fragment, correct TCP and UDP-over-IPv6 checksums, a
@@ -58,7 +47,7 @@ fn verbose_corpus() -> Vec<Vec<u8>> {
     let fix_ip = |f: &mut Vec<u8>| {
         let hl = usize::from(f[14] & 15) * 4;
         f[24..26].copy_from_slice(&[0, 0]);
-        let c = sum16(&f[14..14 + hl]);
+        let c = pktio::wire::checksum(&f[14..14 + hl]);
         f[24..26].copy_from_slice(&c.to_be_bytes());
     };
     let fix_l4 = |f: &mut Vec<u8>, at: usize| {
@@ -70,7 +59,7 @@ fn verbose_corpus() -> Vec<Vec<u8>> {
         ph.extend_from_slice(&[0, f[23]]);
         ph.extend_from_slice(&(seg_len as u16).to_be_bytes());
         ph.extend_from_slice(&f[34..34 + seg_len]);
-        let c = sum16(&ph);
+        let c = pktio::wire::checksum(&ph);
         f[34 + at..36 + at].copy_from_slice(&c.to_be_bytes());
     };
     let mut out = Vec::new();
@@ -121,7 +110,7 @@ fn verbose_corpus() -> Vec<Vec<u8>> {
     ph.extend_from_slice(&26u32.to_be_bytes());
     ph.extend_from_slice(&[0, 0, 0, 17]);
     ph.extend_from_slice(&f[54..80]);
-    let c6 = sum16(&ph);
+    let c6 = pktio::wire::checksum(&ph);
     f[60..62].copy_from_slice(&c6.to_be_bytes());
     out.push(f);
     // The IPv6 UDP with its checksum (0) wrong.

@@ -58,7 +58,7 @@ use super::peers::{CaptureDest, CaptureTool};
 use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
 use crate::gen::{Choice, Engine, Progress};
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::{pin_to_cpu, softirq_ns, CpuTimes, LoopProbe};
+use crate::run::{pin_to_cpu, CpuTimes, LoopProbe};
 use pktio::backend::BackendKind;
 use std::sync::Mutex;
 
@@ -1121,7 +1121,8 @@ pub(super) fn start_generator(
     // thread of its own end, which takes what the measured side sends back
     // (l2fwd). A wire drains whatever the sender does: that thread comes
     // first, the generator (nice 19) gets the rest of the core.
-    let yield_to_napi = !lab.gen().napi_threads()?.is_empty();
+    // (None to list before Linux 6.9, where only softirq runs.)
+    let yield_to_napi = !super::napi::threads_of(lab.gen()).is_empty();
     let handle = lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
         if yield_to_napi {
@@ -1419,15 +1420,12 @@ fn measure_cell(
     }
     // In the thread placement the measured side's receive work runs in its
     // NAPI threads (pinned to its core), not as softirq: count them too.
-    let napi_threads = match napi {
-        Napi::Thread => measured.napi_threads()?,
-        Napi::Softirq => Vec::new(),
-    };
+    let napi_threads = super::napi::threads_of(measured);
     let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64, Option<u64>)> {
         Ok((
             probe.packets.load(Ordering::Relaxed),
             probe.cpu_ns.load(Ordering::Relaxed),
-            softirq_ns(a.cpu).unwrap_or(0) + super::napi::threads_cpu_ns(&napi_threads),
+            super::napi::receive_work_ns(a.cpu, &napi_threads),
             far.try_stats()?.rx_packets,
             progress.as_ref().map(|p| p.frames()),
         ))

@@ -105,6 +105,19 @@ pub fn threads_cpu_ns(threads: &[NapiThread]) -> u64 {
         .sum()
 }
 
+/// The NAPI threads of `host`'s veth end: none in the softirq placement
+/// (and on kernels before 6.9, which cannot list them and where the thread
+/// placement is refused before anything runs).
+pub fn threads_of(host: &Host) -> Vec<NapiThread> {
+    host.napi_threads().unwrap_or_default()
+}
+
+/// A measured core's receive work so far, in ns: its softirq time plus the
+/// CPU time of the NAPI threads pinned to it (the thread placement).
+pub fn receive_work_ns(cpu: usize, threads: &[NapiThread]) -> u64 {
+    crate::run::softirq_ns(cpu).unwrap_or(0) + threads_cpu_ns(threads)
+}
+
 /// Puts the lab's receive work where `napi` says: in `thread`, the NAPI
 /// thread of the lab's receiving end (`rx`) on `rx_cpu` and the
 /// generating end's on `gen_cpu` (swap them when the measured side sends,
@@ -132,7 +145,11 @@ pub fn place(
     for (host, cpu) in ends {
         match napi {
             Napi::Softirq => {
-                host.set_napi_placement(NapiPlacement::Softirq)?;
+                // Only threads to undo (listing them needs no Linux 6.9
+                // feature to come back empty on older kernels).
+                if !threads_of(host).is_empty() {
+                    host.set_napi_placement(NapiPlacement::Softirq)?;
+                }
                 if host.gro()? {
                     host.set_gro(false)?;
                 }

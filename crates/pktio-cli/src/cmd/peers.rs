@@ -22,7 +22,7 @@ use super::bench::{
     attach_sink, busy_pct, join_generator, sink_window, start_generator, BenchMode, CellError,
     GenCpu, GenPlan, RunResult,
 };
-use crate::run::{softirq_ns, CpuTimes};
+use crate::run::CpuTimes;
 
 /// The longest a measurement window or a wait for a tool sleeps before it
 /// looks at the stop flag again (Ctrl-C/SIGTERM, [`crate::run::stop_flag`]):
@@ -58,19 +58,6 @@ pub(super) fn sleep_window(seconds: f64, stop: &AtomicBool) -> Result<(), Stoppe
     } else {
         Err(Stopped)
     }
-}
-
-/// The NAPI threads of `host`'s veth end: none in the softirq placement
-/// (and on kernels before 6.9, which cannot list them and where the thread
-/// placement is refused before anything runs).
-fn napi_threads_of(host: &pktio_lab::Host) -> Vec<pktio_lab::NapiThread> {
-    host.napi_threads().unwrap_or_default()
-}
-
-/// The measured core's receive work over a window: its softirq time plus
-/// the CPU time of the NAPI threads pinned to it (thread placement).
-fn receive_work_ns(cpu: usize, napi: &[pktio_lab::NapiThread]) -> u64 {
-    softirq_ns(cpu).unwrap_or(0) + super::napi::threads_cpu_ns(napi)
 }
 
 /// A measurement cut short by Ctrl-C/SIGTERM: no figure for it. Callers
@@ -483,7 +470,7 @@ pub(super) fn measure(
         // is stopped and joined.
         // In the thread placement the tool's receive work runs in the NAPI
         // threads pinned to its core: its CPU per packet includes them.
-        let napi = napi_threads_of(host);
+        let napi = super::napi::threads_of(host);
         let measured = (|| -> Result<Window, CellError> {
             let sent = || g.as_ref().map(|g| g.progress.frames());
             let held = || g.as_ref().map_or(0, |g| g.progress.held_back());
@@ -492,7 +479,7 @@ pub(super) fn measure(
             tp.stats()?;
             let (c0, s0, f0, t0) = (
                 process_cpu_ns(pid),
-                receive_work_ns(cpu, &napi),
+                super::napi::receive_work_ns(cpu, &napi),
                 far.try_stats()?.rx_packets,
                 Instant::now(),
             );
@@ -501,7 +488,7 @@ pub(super) fn measure(
             tp.stats()?;
             let (c1, s1, f1, dt) = (
                 process_cpu_ns(pid),
-                receive_work_ns(cpu, &napi),
+                super::napi::receive_work_ns(cpu, &napi),
                 far.try_stats()?.rx_packets,
                 t0.elapsed().as_secs_f64(),
             );
@@ -1009,7 +996,7 @@ pub(super) fn measure_capture(
     let rx = lab.rx();
     let stop = crate::run::stop_flag();
     let file = dest.path(tool)?;
-    let napi = napi_threads_of(rx);
+    let napi = super::napi::threads_of(rx);
     let out_path = file.path.to_string_lossy().into_owned();
     // The tools that read through the stack need a NAPI instance on the veth
     // for the generator's XDP_TX frames; pktio's XDP program gives it one.
@@ -1135,13 +1122,13 @@ pub(super) fn measure_capture(
         }
         let (c0, s0, g0) = (
             process_cpu_ns(pid),
-            receive_work_ns(cpu, &napi),
+            super::napi::receive_work_ns(cpu, &napi),
             CpuTimes::now(gen_cpu),
         );
         full = full && sleep_window(seconds, &stop).is_ok();
         let (c1, s1, g1) = (
             process_cpu_ns(pid),
-            receive_work_ns(cpu, &napi),
+            super::napi::receive_work_ns(cpu, &napi),
             CpuTimes::now(gen_cpu),
         );
         // SIGINT: every tool prints its counters and closes its file.

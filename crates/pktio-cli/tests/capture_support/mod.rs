@@ -9,17 +9,6 @@ pub const MAC2: [u8; 6] = [2, 0, 198, 18, 0, 2];
 pub const IP1: [u8; 4] = [198, 18, 0, 1];
 pub const IP2: [u8; 4] = [198, 18, 0, 2];
 
-fn csum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s >> 16) + (s & 0xffff);
-    }
-    !(s as u16)
-}
-
 pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst);
@@ -38,7 +27,7 @@ pub fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
     h.extend_from_slice(&[0, 1, 0, 0, 64, proto, 0, 0]);
     h.extend_from_slice(&IP1);
     h.extend_from_slice(&IP2);
-    let c = csum(&h);
+    let c = pktio::wire::checksum(&h);
     h[10..12].copy_from_slice(&c.to_be_bytes());
     h.extend_from_slice(payload);
     h
@@ -59,7 +48,7 @@ pub fn udp(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
 pub fn corpus() -> Vec<Vec<u8>> {
     let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 7];
     icmp.extend_from_slice(b"abcdefgh\r\nxy");
-    let c = csum(&icmp);
+    let c = pktio::wire::checksum(&icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     let tcp = |flags: u8, data: &[u8]| {
         let mut t = Vec::new();

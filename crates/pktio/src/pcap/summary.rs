@@ -80,7 +80,7 @@ impl Check {
         }
     }
 
-    /// `in_cksum` over the pseudo-header and the `len` bytes at `off`,
+    /// The Internet checksum ([`crate::wire::checksum`]) over the pseudo-header and the `len` bytes at `off`,
     /// when all of them were captured (0: correct).
     fn sum(&self, d: &[u8], off: usize, len: usize, proto: u8) -> Option<u16> {
         let seg = d.get(off..off.checked_add(len)?)?;
@@ -93,21 +93,8 @@ impl Check {
             b.extend_from_slice(&(len as u16).to_be_bytes());
         }
         b.extend_from_slice(seg);
-        Some(in_cksum(&b))
+        Some(crate::wire::checksum(&b))
     }
-}
-
-/// The Internet checksum of `b` (RFC 1071): 0 when `b` holds a correct one.
-fn in_cksum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-        s = (s & 0xffff) + (s >> 16);
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
 }
 
 /// The checksum the field should hold, as tcpdump's `in_cksum_shouldbe`.
@@ -201,7 +188,7 @@ fn ipv4_verbose(p: &Dissected<'_>) -> Option<String> {
         }
         let _ = write!(s, ", options ({})", names.join(","));
     }
-    let sum = in_cksum(hdr);
+    let sum = crate::wire::checksum(hdr);
     if sum != 0 {
         let field = be16(hdr, 10)?;
         let _ = write!(s, ", bad cksum {field:x} (->{:x})!", shouldbe(field, sum));
@@ -349,7 +336,7 @@ fn transport(
                 if let (false, true, false, Some(body)) =
                     (v6, ck.verbose >= 1, ck.fragmented, whole)
                 {
-                    let sum = in_cksum(body);
+                    let sum = crate::wire::checksum(body);
                     if sum != 0 {
                         let field = be16(d, t.offset + 2).unwrap_or(0);
                         let _ = write!(
