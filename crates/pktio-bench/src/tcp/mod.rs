@@ -1,0 +1,1 @@
+//! The TCP receive benchmark's engines.
