@@ -79,6 +79,23 @@ const SKF_AD_VLAN_TAG: i32 = 44;
 const SKF_AD_VLAN_TAG_PRESENT: i32 = 48;
 /// `SKF_AD_VLAN_TPID`: the stripped tag's TPID (Linux 3.19).
 const SKF_AD_VLAN_TPID: i32 = 60;
+/// `SKF_AD_PROTOCOL`: `skb->protocol`, host order (a cooked record's
+/// protocol field).
+const SKF_AD_PROTOCOL: i32 = 0;
+/// `SKF_AD_PKTTYPE`: `skb->pkt_type` (`sll_pkttype`).
+const SKF_AD_PKTTYPE: i32 = 4;
+/// `SKF_AD_HATYPE`: the device's ARPHRD type (`sll_hatype`).
+const SKF_AD_HATYPE: i32 = 28;
+/// `SKF_NET_OFF`: loads at `SKF_NET_OFF + k` read byte `k` of the network
+/// header, whatever link header comes before it.
+const SKF_NET_OFF: i32 = -0x10_0000;
+/// `PACKET_OUTGOING` and `ARPHRD_LOOPBACK`: loopback's outgoing copy.
+const PACKET_OUTGOING: u32 = 4;
+const ARPHRD_LOOPBACK: u32 = 772;
+/// What a cooked program returns for a match: the whole packet, as a
+/// socket without a filter gets it (pktio cuts the record to the snap
+/// length).
+const WHOLE_PACKET: u32 = u32::MAX;
 const MSH: u16 = 0xa0;
 
 /// The largest snap length a socket filter can return usefully (and
@@ -160,21 +177,23 @@ impl fmt::Display for CbpfListing<'_> {
                     let r = if i.code & 0x07 == LDX { "ldx" } else { "ld" };
                     match i.code & 0xe0 {
                         IMM => write!(f, "{r:<6}#0x{:x}", i.k)?,
-                        ABS if (i.k as i32) < 0 => {
-                            let ad = i.k as i32 - SKF_AD_OFF;
-                            let name = match ad {
+                        ABS if (i.k as i32) >= SKF_AD_OFF && (i.k as i32) < 0 => {
+                            let name = match i.k as i32 - SKF_AD_OFF {
                                 SKF_AD_VLAN_TAG => "vlan_tci",
                                 SKF_AD_VLAN_TAG_PRESENT => "vlan_avail",
                                 SKF_AD_VLAN_TPID => "vlan_tpid",
+                                SKF_AD_PROTOCOL => "proto",
+                                SKF_AD_PKTTYPE => "type",
+                                SKF_AD_HATYPE => "hatype",
                                 _ => "?",
                             };
                             write!(f, "{r:<6}{name}")?
                         }
-                        ABS => write!(f, "{:<6}[{}]", format!("{r}{size}"), i.k)?,
-                        IND => write!(f, "{:<6}[x + {}]", format!("{r}{size}"), i.k)?,
+                        ABS => write!(f, "{:<6}[{}]", format!("{r}{size}"), Off(i.k))?,
+                        IND => write!(f, "{:<6}[x + {}]", format!("{r}{size}"), Off(i.k))?,
                         MEM => write!(f, "{r:<6}M[{}]", i.k)?,
                         LEN => write!(f, "{r:<6}#pktlen")?,
-                        _ => write!(f, "{r:<6}4*([{}]&0xf)", i.k)?,
+                        _ => write!(f, "{r:<6}4*([{}]&0xf)", Off(i.k))?,
                     }
                 }
                 ST => write!(f, "{:<6}M[{}]", "st", i.k)?,
@@ -214,6 +233,18 @@ impl fmt::Display for CbpfListing<'_> {
             writeln!(f)?;
         }
         Ok(())
+    }
+}
+
+/// A load's offset as listed: `net+N` for one from the network header.
+struct Off(u32);
+
+impl fmt::Display for Off {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0 as i32).checked_sub(SKF_NET_OFF) {
+            Some(n) if (self.0 as i32) < SKF_AD_OFF && n >= 0 => write!(f, "net+{n}"),
+            _ => write!(f, "{}", self.0),
+        }
     }
 }
 
@@ -366,32 +397,63 @@ impl CAsm {
     }
 }
 
-/// Where a field of the frame as it was on the wire comes from, for a
-/// packet whose outer tag the kernel moved into metadata: the bytes before
-/// the tag are in place, the TPID and TCI are ancillary loads, the bytes
-/// after the tag are 4 earlier.
+/// Which packet the program reads, and so where a field of the frame the
+/// filter is written for comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum View {
+    /// The frame as it was on the wire, tag (if any) in place.
+    Inline,
+    /// A frame whose outer tag the kernel moved into metadata: the bytes
+    /// before the tag are in place, the TPID and TCI are ancillary loads,
+    /// the bytes after the tag are 4 earlier.
+    Meta,
+    /// A cooked (`any`) packet: the filter reads the Ethernet frame pktio
+    /// makes of its Linux cooked v2 record (see
+    /// [`crate::pcap::LinkType::as_ethernet`]); the kernel has its network
+    /// header and `skb->protocol` (see [`compile_cooked`]).
+    Cooked,
+}
+
+/// Where a loaded field comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Src {
+    /// `ld[bhw] [k]`.
     Abs(u32),
-    Tpid,
-    Tci,
-    /// Straddles the stripped tag: not loaded (the packet is rejected).
+    /// An ancillary load, `ld SKF_AD_OFF + n`.
+    Anc(i32),
+    /// Always zero (a cooked frame's destination MAC): `ld #0`.
+    Zero,
+    /// Straddles a stripped tag: not loaded (the packet is rejected).
     None,
 }
 
-fn meta_src(off: u32, size: u32) -> Src {
-    match (off, size) {
-        _ if off + size <= 12 => Src::Abs(off),
-        _ if off >= 16 => Src::Abs(off - 4),
-        (12, 2) => Src::Tpid,
-        (14, 2) => Src::Tci,
-        _ => Src::None,
-    }
+/// Where a field of `off`, `size` bytes of the frame comes from in `view`;
+/// `None` when the kernel does not have it (a cooked frame's source MAC,
+/// a piece of its protocol field).
+fn frame_src(view: View, off: u32, size: u32) -> Option<Src> {
+    Some(match (view, off, size) {
+        (View::Inline, ..) => Src::Abs(off),
+        (View::Meta, ..) if off + size <= 12 => Src::Abs(off),
+        (View::Meta, ..) if off >= 16 => Src::Abs(off - 4),
+        (View::Meta, 12, 2) => Src::Anc(SKF_AD_VLAN_TPID),
+        (View::Meta, 14, 2) => Src::Anc(SKF_AD_VLAN_TAG),
+        (View::Meta, ..) => Src::None,
+        (View::Cooked, ..) if off + size <= 6 => Src::Zero,
+        (View::Cooked, 12, 2) => Src::Anc(SKF_AD_PROTOCOL),
+        (View::Cooked, ..) if off >= 14 => Src::Abs(net_off(off)),
+        (View::Cooked, ..) => return None,
+    })
 }
 
-/// Code for the graph's nodes; `meta`: the packet's outer tag is in
-/// metadata (`vlan_avail`), so frame offsets go through [`meta_src`].
-fn emit_view(a: &mut CAsm, dag: &Dag, meta: bool, matched: CLabel, missed: CLabel) {
+/// The load offset of byte `frame_off` (≥ 14) of a cooked frame: from the
+/// network header.
+fn net_off(frame_off: u32) -> u32 {
+    (SKF_NET_OFF + (frame_off - 14) as i32) as u32
+}
+
+/// Code for the graph's nodes, reading the packet as `view` says. The
+/// caller checked that every load has a source ([`cooked_unfit`]).
+fn emit_view(a: &mut CAsm, dag: &Dag, view: View, matched: CLabel, missed: CLabel) {
     let labels: Vec<CLabel> = dag.nodes.iter().map(|_| a.label()).collect();
     let target = |n: Next| match n {
         Next::Accept => matched,
@@ -409,7 +471,7 @@ fn emit_view(a: &mut CAsm, dag: &Dag, meta: bool, matched: CLabel, missed: CLabe
         match n.atom {
             Atom::Len(op, v) => {
                 a.op(LD | W | LEN, 0);
-                if meta {
+                if view == View::Meta {
                     a.op(ALU | ADD | K, 4);
                 }
                 let (code, yes, no) = match op {
@@ -436,32 +498,28 @@ fn emit_view(a: &mut CAsm, dag: &Dag, meta: bool, matched: CLabel, missed: CLabe
                 };
                 let (off, size) = (u32::from(off), u32::from(size));
                 match base {
-                    Base::Frame => match if meta {
-                        meta_src(off, size)
-                    } else {
-                        Src::Abs(off)
-                    } {
+                    Base::Frame => match frame_src(view, off, size).unwrap_or(Src::None) {
                         Src::Abs(o) => a.op(LD | sz | ABS, o),
-                        Src::Tpid => a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TPID) as u32),
-                        Src::Tci => a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG) as u32),
+                        Src::Anc(n) => a.op(LD | W | ABS, (SKF_AD_OFF + n) as u32),
+                        Src::Zero => a.op(LD | IMM, 0),
                         Src::None => {
                             a.ja(missed);
                             continue;
                         }
                     },
                     Base::L4v4(l3) => {
-                        let l3 = u32::from(l3);
-                        let l3 = match (meta, l3) {
-                            (false, l3) => l3,
-                            (true, l3) if l3 >= 16 => l3 - 4,
-                            (true, _) => {
+                        let l3 = match (view, u32::from(l3)) {
+                            (View::Inline, l3) => l3,
+                            (View::Meta, l3) if l3 >= 16 => l3 - 4,
+                            (View::Cooked, l3) if l3 >= 14 => net_off(l3),
+                            _ => {
                                 a.ja(missed);
                                 continue;
                             }
                         };
                         // X = 4 * (frame[l3] & 0xf); A = frame[X + l3 + off]
                         a.op(LDX | B | MSH, l3);
-                        a.op(LD | sz | IND, l3 + off);
+                        a.op(LD | sz | IND, l3.wrapping_add(off));
                     }
                 }
                 if mask != full_mask(size as u8) {
@@ -511,14 +569,123 @@ pub fn compile(filter: &Filter, snaplen: u32) -> Result<CbpfProgram, CompileErro
     a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT) as u32);
     a.cond(JMP | JEQ | K, 0, inline, meta);
     a.bind(inline);
-    emit_view(&mut a, dag, false, matched, missed);
+    emit_view(&mut a, dag, View::Inline, matched, missed);
     a.bind(meta);
-    emit_view(&mut a, dag, true, matched, missed);
+    emit_view(&mut a, dag, View::Meta, matched, missed);
     a.bind(matched);
     a.op(RET | K, snaplen);
     a.bind(missed);
     a.op(RET | K, 0);
     Ok(CbpfProgram { insns: a.finish()? })
+}
+
+/// Why a filter cannot run in the kernel on a cooked (`any`) socket: it
+/// reads something of the Ethernet frame pktio makes of a cooked record
+/// that the kernel's filter does not see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookedUnfit {
+    /// `len`, `greater`, `less`: the kernel's length counts the link header
+    /// the packet had on its interface, which varies.
+    Length,
+    /// `ether src`/`ether host`: the link-layer source address is in the
+    /// `sockaddr_ll` the kernel fills in after the filter.
+    LinkSource,
+}
+
+impl fmt::Display for CookedUnfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CookedUnfit::Length => {
+                "len/greater/less compare the packet's length, which the kernel counts from \
+                 a link header that differs by interface"
+            }
+            CookedUnfit::LinkSource => {
+                "ether src/host read the link-layer source address, which the kernel's \
+                 filter does not see"
+            }
+        })
+    }
+}
+
+/// A filter for a cooked (`any`) socket: the kernel program, or why the
+/// filter has to run in user space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CookedProgram {
+    /// Attach this; it selects what the filter selects.
+    Kernel(CbpfProgram),
+    /// No program can: evaluate the filter on each record.
+    UserSpace(CookedUnfit),
+}
+
+/// The first load of `dag` the kernel cannot make on a cooked socket.
+fn cooked_unfit(dag: &Dag) -> Option<CookedUnfit> {
+    dag.nodes.iter().find_map(|n| match n.atom {
+        Atom::Len(..) => Some(CookedUnfit::Length),
+        Atom::Field {
+            base: Base::Frame,
+            off,
+            size,
+            ..
+        } => match frame_src(View::Cooked, off.into(), size.into()) {
+            Some(_) => None,
+            None => Some(CookedUnfit::LinkSource),
+        },
+        Atom::Field { .. } => None,
+    })
+}
+
+/// Compiles `filter` for an AF_PACKET socket bound to every interface
+/// (`any`), as libpcap rewrites its cooked-mode programs (`fix_program` in
+/// `pcap-linux.c`). The filter is about the Ethernet frame pktio makes of
+/// each Linux cooked v2 record (see [`crate::pcap::LinkType::as_ethernet`]:
+/// destination MAC zero, the record's protocol as EtherType, the packet
+/// from its network header); the kernel's program reads the same fields
+/// where it has them:
+///
+/// - the EtherType is `skb->protocol` (`SKF_AD_PROTOCOL`, which is what
+///   the record's protocol field holds);
+/// - bytes from 14 on are the network header's, loaded at `SKF_NET_OFF +
+///   (offset − 14)` whatever link header the interface has (past the end:
+///   the packet is rejected, as in user space);
+/// - the destination MAC is zero (`ld #0`).
+///
+/// A filter that reads the source MAC or the length cannot be rewritten
+/// ([`CookedProgram::UserSpace`]). The program also drops loopback's
+/// outgoing copies (`PACKET_OUTGOING` on `ARPHRD_LOOPBACK`), which the
+/// capture leaves out anyway, and returns the whole packet for a match
+/// (the capture cuts the record to its snap length, as without a filter).
+///
+/// Loads at `SKF_NET_OFF` read the packet's page fragments from Linux 6.15
+/// on; before, only its linear part (the capture checks the kernel).
+///
+/// # Errors
+/// [`CompileError::TooLong`] beyond 4096 instructions.
+pub fn compile_cooked(filter: &Filter) -> Result<CookedProgram, CompileError> {
+    let dag = filter.dag();
+    if let Some(why) = cooked_unfit(dag) {
+        return Ok(CookedProgram::UserSpace(why));
+    }
+    let mut a = CAsm::default();
+    let matched = a.label();
+    let missed = a.label();
+    let outgoing = a.label();
+    let body = a.label();
+    a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_PKTTYPE) as u32);
+    a.cond(JMP | JEQ | K, PACKET_OUTGOING, outgoing, body);
+    a.bind(outgoing);
+    a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_HATYPE) as u32);
+    a.cond(JMP | JEQ | K, ARPHRD_LOOPBACK, missed, body);
+    a.bind(body);
+    match dag.constant() {
+        Some(true) => a.ja(matched),
+        Some(false) => a.ja(missed),
+        None => emit_view(&mut a, dag, View::Cooked, matched, missed),
+    }
+    a.bind(matched);
+    a.op(RET | K, WHOLE_PACKET);
+    a.bind(missed);
+    a.op(RET | K, 0);
+    Ok(CookedProgram::Kernel(CbpfProgram { insns: a.finish()? }))
 }
 
 #[cfg(test)]
