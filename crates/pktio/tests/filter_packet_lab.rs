@@ -19,7 +19,8 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use corpus::{base_frames, FILTERS};
-use pktio::filter::Filter;
+use pktio::filter::{CbpfProgram, CookedProgram, Filter};
+use pktio::pcap::LinkType;
 use pktio_lab::{require_root, Lab};
 
 /// An AF_PACKET socket on one interface, all protocols, big receive buffer.
@@ -132,13 +133,9 @@ fn barrier() -> Vec<u8> {
     f
 }
 
-#[test]
-fn classic_bpf_on_packet_sockets_reads_stripped_vlan_tags() {
-    require_root!();
-    let lab = Lab::new().expect("lab");
-    // Frames of at least 14 bytes with distinct received forms; tagged
-    // frames must keep at least their tag (18 bytes) for the kernel to
-    // strip it.
+/// Frames of at least 14 bytes with distinct received forms; tagged
+/// frames keep at least their tag (18 bytes) for the kernel to strip it.
+fn lab_frames() -> Vec<Vec<u8>> {
     let mut frames: Vec<Vec<u8>> = Vec::new();
     let mut seen_forms = HashSet::new();
     for (_, f) in base_frames() {
@@ -155,6 +152,49 @@ fn classic_bpf_on_packet_sockets_reads_stripped_vlan_tags() {
         }
     }
     assert!(frames.iter().filter(|f| outer_tagged(f)).count() > 20);
+    frames
+}
+
+/// Sends `frames` and then the barrier from gen, and waits until `clock`
+/// (a socket on rx that takes everything, drained with `drain`) has the
+/// barrier.
+fn send_and_wait<T>(
+    lab: &Lab,
+    frames: &[Vec<u8>],
+    clock: &OwnedFd,
+    mut drain: impl FnMut(&OwnedFd) -> Vec<T>,
+    is_barrier: impl Fn(&T) -> bool,
+) {
+    // Send from one CPU so the receiving side processes frames in order.
+    let gen_if = lab.gen().ifindex();
+    let all = frames.to_vec();
+    lab.gen().run(move || {
+        let mut set = rustix::thread::CpuSet::new();
+        set.set(0);
+        let _ = rustix::thread::sched_setaffinity(None, &set);
+        let out = packet_socket(gen_if);
+        for (i, f) in all.iter().enumerate() {
+            send(&out, f);
+            if i % 32 == 31 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        send(&out, &barrier());
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut got_barrier = false;
+    while !got_barrier && Instant::now() < end {
+        got_barrier = drain(clock).iter().any(&is_barrier);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(got_barrier, "the barrier frame never arrived");
+}
+
+#[test]
+fn classic_bpf_on_packet_sockets_reads_stripped_vlan_tags() {
+    require_root!();
+    let lab = Lab::new().expect("lab");
+    let frames = lab_frames();
 
     let filters: Vec<Filter> = FILTERS.iter().map(|t| Filter::parse(t).unwrap()).collect();
     let ifindex = lab.rx().ifindex();
@@ -177,30 +217,8 @@ fn classic_bpf_on_packet_sockets_reads_stripped_vlan_tags() {
         (clock, socks)
     });
 
-    // Send from one CPU so the receiving side processes frames in order.
-    let gen_if = lab.gen().ifindex();
-    let all = frames.clone();
-    lab.gen().run(move || {
-        let mut set = rustix::thread::CpuSet::new();
-        set.set(0);
-        let _ = rustix::thread::sched_setaffinity(None, &set);
-        let out = packet_socket(gen_if);
-        for (i, f) in all.iter().enumerate() {
-            send(&out, f);
-            if i % 32 == 31 {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-        send(&out, &barrier());
-    });
     let bar = barrier();
-    let end = Instant::now() + Duration::from_secs(10);
-    let mut got_barrier = false;
-    while !got_barrier && Instant::now() < end {
-        got_barrier = drain(&clock).contains(&bar);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(got_barrier, "the barrier frame never arrived");
+    send_and_wait(&lab, &frames, &clock, drain, |f| *f == bar);
 
     let index: HashMap<Vec<u8>, usize> = frames
         .iter()
@@ -229,4 +247,135 @@ fn classic_bpf_on_packet_sockets_reads_stripped_vlan_tags() {
             );
         }
     }
+}
+
+/// Every incoming packet queued on `fd` (an `any` socket) now, as the
+/// Linux cooked v2 record `pktio capture -i any` writes for it: the
+/// header from its `sockaddr_ll`, then the packet from its network header
+/// (14 bytes in on the lab's veth).
+fn drain_cooked(fd: &OwnedFd) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        // SAFETY: sockaddr_ll is plain data.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+        // SAFETY: `buf` and `from` are live and sized as passed.
+        let n = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+                (&mut from as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        if n < 0 {
+            return out;
+        }
+        if from.sll_pkttype == libc::PACKET_OUTGOING || n < 14 {
+            continue;
+        }
+        let mut rec = from.sll_protocol.to_ne_bytes().to_vec(); // big-endian already
+        rec.extend_from_slice(&[0, 0]);
+        rec.extend_from_slice(&from.sll_ifindex.to_be_bytes());
+        rec.extend_from_slice(&from.sll_hatype.to_be_bytes());
+        rec.extend_from_slice(&[from.sll_pkttype, from.sll_halen]);
+        rec.extend_from_slice(&from.sll_addr);
+        rec.extend_from_slice(&buf[14..n as usize]);
+        out.push(rec);
+    }
+}
+
+#[test]
+fn cooked_programs_on_any_sockets_select_what_the_evaluator_selects() {
+    require_root!();
+    let lab = Lab::new().expect("lab");
+    let frames = lab_frames();
+    // The filters the kernel can run on a cooked socket.
+    let filters: Vec<(&str, Filter, CbpfProgram)> = FILTERS
+        .iter()
+        .filter_map(|t| {
+            let f = Filter::parse(t).unwrap();
+            match f.cbpf_program_cooked().unwrap() {
+                CookedProgram::Kernel(p) => Some((*t, f, p)),
+                CookedProgram::UserSpace(_) => None,
+            }
+        })
+        .collect();
+    assert!(
+        filters.len() * 4 > FILTERS.len() * 3,
+        "only {} of {} filters run in the kernel",
+        filters.len(),
+        FILTERS.len()
+    );
+    let (clock, sockets) = lab.rx().run(|| {
+        // Bound to interface index 0: every interface, as `-i any`.
+        let clock = packet_socket(0);
+        let socks: Vec<OwnedFd> = filters
+            .iter()
+            .map(|(_, _, p)| {
+                let s = packet_socket(0);
+                p.attach(s.as_fd()).expect("SO_ATTACH_FILTER");
+                drain_cooked(&s);
+                s
+            })
+            .collect();
+        drain_cooked(&clock);
+        (clock, socks)
+    });
+    let mut records = Vec::new();
+    let bar = barrier()[14..].to_vec();
+    send_and_wait(
+        &lab,
+        &frames,
+        &clock,
+        |fd| {
+            let got = drain_cooked(fd);
+            records.extend(got.iter().cloned());
+            got
+        },
+        |r| r[20..] == bar[..],
+    );
+    // Only the corpus's packets (the lab's own traffic is not compared).
+    let payloads: HashSet<Vec<u8>> = frames.iter().map(|f| as_seen(f)[14..].to_vec()).collect();
+    let ours = |r: &Vec<u8>| payloads.contains(&r[20..]);
+    let total = records.iter().filter(|r| ours(r)).count();
+    assert!(
+        total >= frames.len(),
+        "{total} of {} frames arrived",
+        frames.len()
+    );
+    let mut conv = Vec::new();
+    let mut selective = 0;
+    for ((text, filter, _), sock) in filters.iter().zip(&sockets) {
+        let mut want: Vec<Vec<u8>> = records
+            .iter()
+            .filter(|r| ours(r))
+            .filter(|r| {
+                let (frame, wire) = LinkType::LinuxSll2.as_ethernet(r, r.len() as u32, &mut conv);
+                filter.matches_captured(frame, wire as usize)
+            })
+            .cloned()
+            .collect();
+        let mut got: Vec<Vec<u8>> = drain_cooked(sock).into_iter().filter(|r| ours(r)).collect();
+        want.sort();
+        got.sort();
+        selective += usize::from(!want.is_empty() && want.len() < total);
+        if want != got {
+            let extra = got.iter().find(|r| !want.contains(r));
+            let missing = want.iter().find(|r| !got.contains(r));
+            panic!(
+                "{text:?}: the kernel's cooked program took {} packets, the evaluator {}; \
+                 first taken wrongly: {extra:02x?}; first missed: {missing:02x?}",
+                got.len(),
+                want.len()
+            );
+        }
+    }
+    assert!(
+        selective * 2 > filters.len(),
+        "{selective} filters select some packets"
+    );
 }

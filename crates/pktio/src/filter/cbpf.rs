@@ -703,6 +703,106 @@ mod tests {
         insta::assert_snapshot!(listing("udp dst port 4242"));
     }
 
+    fn cooked(filter: &str) -> CookedProgram {
+        compile_cooked(&Filter::parse(filter).unwrap()).unwrap()
+    }
+
+    fn cooked_listing(filter: &str) -> String {
+        match cooked(filter) {
+            CookedProgram::Kernel(p) => format!("; {filter} (cooked)\n{}", p.listing()),
+            CookedProgram::UserSpace(why) => panic!("{filter}: user space ({why})"),
+        }
+    }
+
+    #[test]
+    fn listing_cooked_udp_dst_port() {
+        // Before: `listing_udp_dst_port` (Ethernet offsets, two views).
+        // After: the EtherType from skb->protocol, the rest from the
+        // network header, loopback's outgoing copies dropped first.
+        insta::assert_snapshot!(cooked_listing("udp dst port 4242"));
+    }
+
+    #[test]
+    fn cooked_loads_come_from_the_network_header_and_skb_protocol() {
+        let CookedProgram::Kernel(p) = cooked("vlan 5 and src net 198.18.0.0/15") else {
+            panic!("user space")
+        };
+        let loads: Vec<(u16, i64)> = p
+            .insns()
+            .iter()
+            .filter(|i| i.code & 0x07 == LD)
+            .map(|i| (i.code, i64::from(i.k as i32)))
+            .collect();
+        let net = i64::from(SKF_NET_OFF);
+        let proto = i64::from(SKF_AD_OFF + SKF_AD_PROTOCOL);
+        // The TPID is the protocol; the VID and the shifted EtherType are
+        // at 14 and 16 of the frame: 0 and 2 of the network header; the
+        // IPv4 source at 16 + 12 + 4 = 30 - 14.
+        assert!(loads.contains(&(LD | W | ABS, proto)));
+        assert!(loads.contains(&(LD | H | ABS, net)));
+        assert!(loads.contains(&(LD | H | ABS, net + 2)));
+        assert!(loads.contains(&(LD | W | ABS, net + 16)));
+        // No load of the frame's own offsets.
+        assert!(loads
+            .iter()
+            .all(|&(code, k)| k < 0 || code & 0xe0 == IMM || code & 0xe0 == LEN));
+    }
+
+    #[test]
+    fn cooked_destination_mac_is_zero() {
+        let CookedProgram::Kernel(p) = cooked("ether dst 02:00:00:00:00:01") else {
+            panic!("user space")
+        };
+        assert!(p.insns().iter().any(|i| i.code == LD | IMM && i.k == 0));
+        assert!(!p
+            .insns()
+            .iter()
+            .any(|i| i.code & 0xe0 == ABS && i.k < 0x8000_0000));
+    }
+
+    #[test]
+    fn cooked_fallbacks_name_what_the_kernel_lacks() {
+        for f in ["len > 100", "greater 60", "tcp or less 80"] {
+            assert_eq!(
+                cooked(f),
+                CookedProgram::UserSpace(CookedUnfit::Length),
+                "{f}"
+            );
+        }
+        for f in [
+            "ether src 02:00:00:00:00:01",
+            "ether host 02:00:00:00:00:01",
+            "udp and not ether src 02:00:00:00:00:01",
+        ] {
+            assert_eq!(
+                cooked(f),
+                CookedProgram::UserSpace(CookedUnfit::LinkSource),
+                "{f}"
+            );
+        }
+        // `len >= 0` loads nothing: the graph has no `len` test left.
+        assert!(matches!(
+            cooked("len >= 0 and udp"),
+            CookedProgram::Kernel(_)
+        ));
+    }
+
+    #[test]
+    fn cooked_constant_filters_keep_the_loopback_test() {
+        let verdict = |f: &str| match cooked(f) {
+            CookedProgram::Kernel(p) => {
+                // ld type; jeq; ld hatype; jeq; ja to a ret; ret #all; ret #0
+                assert_eq!(p.insns().len(), 7, "{f}: {}", p.listing());
+                assert_eq!(p.insns()[4].code, JMP | JA);
+                p.insns()[5 + p.insns()[4].k as usize].k
+            }
+            CookedProgram::UserSpace(why) => panic!("{f}: {why}"),
+        };
+        assert_eq!(verdict(""), WHOLE_PACKET);
+        assert_eq!(verdict("ip or not ip"), WHOLE_PACKET);
+        assert_eq!(verdict("ip and ip6"), 0);
+    }
+
     #[test]
     fn empty_filter_accepts_snaplen() {
         let p = compile(&Filter::parse("").unwrap(), 0).unwrap();

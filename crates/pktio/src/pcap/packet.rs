@@ -91,7 +91,9 @@ fn sll2_record(hdr: &[u8], at: usize, data: &[u8], wire_len: u32, out: &mut Vec<
 }
 
 /// The program for an `any` socket, or why the filter stays in user space.
-fn cooked_program(filter: &Filter) -> Result<Result<crate::filter::CbpfProgram, String>, CaptureError> {
+fn cooked_program(
+    filter: &Filter,
+) -> Result<Result<crate::filter::CbpfProgram, String>, CaptureError> {
     Ok(match filter.cbpf_program_cooked()? {
         CookedProgram::UserSpace(why) => Err(why.to_string()),
         CookedProgram::Kernel(p) => match kernel_release() {
@@ -353,5 +355,28 @@ impl PacketCapture {
     /// The backend, for its description (`info()`) and socket.
     pub fn backend(&self) -> &PacketV3 {
         &self.backend
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_releases() {
+        assert_eq!(parse_release("6.18.0-rc3-amd64\n"), Some((6, 18)));
+        assert_eq!(parse_release("5.15.0"), Some((5, 15)));
+        assert_eq!(parse_release("6.1-custom"), Some((6, 1)));
+        assert_eq!(parse_release("garbage"), None);
+        assert!(Some((6, 18)) >= Some(NET_OFF_READS_FRAGMENTS));
+        assert!((6, 9) < NET_OFF_READS_FRAGMENTS);
+    }
+
+    #[test]
+    fn any_filters_that_read_the_length_stay_in_user_space() {
+        let why = cooked_program(&Filter::parse("len > 100").unwrap())
+            .unwrap()
+            .unwrap_err();
+        assert!(why.contains("len/greater/less"), "{why}");
     }
 }
