@@ -249,10 +249,34 @@ fn classic_bpf_on_packet_sockets_reads_stripped_vlan_tags() {
     }
 }
 
+/// `ARPHRD_NONE`: a TUN device's link type (no link header).
+const ARPHRD_NONE: u16 = 0xfffe;
+
+/// A TUN device (`IFF_TUN | IFF_NO_PI`: what is written to it arrives as
+/// an IP packet without a link header) named `name`, in the calling
+/// thread's namespace; it lives as long as the descriptor.
+fn tun_device(name: &str) -> OwnedFd {
+    // SAFETY: plain open(2) of a NUL-terminated path; checked below.
+    let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    assert!(fd >= 0, "/dev/net/tun: {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; zero is a valid start.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes the live `ifr` passed.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut ifr) };
+    assert_eq!(r, 0, "TUNSETIFF: {}", std::io::Error::last_os_error());
+    fd
+}
+
 /// Every incoming packet queued on `fd` (an `any` socket) now, as the
 /// Linux cooked v2 record `pktio capture -i any` writes for it: the
 /// header from its `sockaddr_ll`, then the packet from its network header
-/// (14 bytes in on the lab's veth).
+/// (14 bytes in on the lab's veth, at once on a TUN device).
 fn drain_cooked(fd: &OwnedFd) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 65536];
@@ -274,7 +298,13 @@ fn drain_cooked(fd: &OwnedFd) -> Vec<Vec<u8>> {
         if n < 0 {
             return out;
         }
-        if from.sll_pkttype == libc::PACKET_OUTGOING || n < 14 {
+        // The link header: none on a TUN device, Ethernet's on the veth.
+        let l2 = if from.sll_hatype == ARPHRD_NONE {
+            0
+        } else {
+            14
+        };
+        if from.sll_pkttype == libc::PACKET_OUTGOING || (n as usize) < l2 {
             continue;
         }
         let mut rec = from.sll_protocol.to_ne_bytes().to_vec(); // big-endian already
@@ -283,7 +313,7 @@ fn drain_cooked(fd: &OwnedFd) -> Vec<Vec<u8>> {
         rec.extend_from_slice(&from.sll_hatype.to_be_bytes());
         rec.extend_from_slice(&[from.sll_pkttype, from.sll_halen]);
         rec.extend_from_slice(&from.sll_addr);
-        rec.extend_from_slice(&buf[14..n as usize]);
+        rec.extend_from_slice(&buf[l2..n as usize]);
         out.push(rec);
     }
 }
@@ -325,6 +355,30 @@ fn cooked_programs_on_any_sockets_select_what_the_evaluator_selects() {
         drain_cooked(&clock);
         (clock, socks)
     });
+    // IP packets arriving without a link header: loads from the network
+    // header must not depend on the link header's length.
+    let tun = lab.rx().run(|| tun_device("pktiotun0"));
+    let up = lab
+        .rx()
+        .command("ip")
+        .args(["link", "set", "pktiotun0", "up"])
+        .status()
+        .expect("ip link set up");
+    assert!(up.success());
+    let ip_packets: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| as_seen(f))
+        .filter(|f| {
+            f.len() > 14 && matches!((&f[12..14], f[14] >> 4), ([8, 0], 4) | ([0x86, 0xdd], 6))
+        })
+        .map(|f| f[14..].to_vec())
+        .collect();
+    assert!(ip_packets.len() > 50);
+    for p in &ip_packets {
+        // SAFETY: `p` is a live buffer of the length passed.
+        let n = unsafe { libc::write(tun.as_raw_fd(), p.as_ptr().cast(), p.len()) };
+        assert_eq!(n, p.len() as isize, "write to the TUN device");
+    }
     let mut records = Vec::new();
     let bar = barrier()[14..].to_vec();
     send_and_wait(
@@ -341,11 +395,21 @@ fn cooked_programs_on_any_sockets_select_what_the_evaluator_selects() {
     // Only the corpus's packets (the lab's own traffic is not compared).
     let payloads: HashSet<Vec<u8>> = frames.iter().map(|f| as_seen(f)[14..].to_vec()).collect();
     let ours = |r: &Vec<u8>| payloads.contains(&r[20..]);
+    drop(tun);
     let total = records.iter().filter(|r| ours(r)).count();
+    let through_tun = records
+        .iter()
+        .filter(|r| ours(r) && r[8..10] == ARPHRD_NONE.to_be_bytes())
+        .count();
+    assert_eq!(
+        through_tun,
+        ip_packets.len(),
+        "packets through the TUN device"
+    );
     assert!(
-        total >= frames.len(),
-        "{total} of {} frames arrived",
-        frames.len()
+        total >= frames.len() + ip_packets.len(),
+        "{total} of {} packets arrived",
+        frames.len() + ip_packets.len()
     );
     let mut conv = Vec::new();
     let mut selective = 0;
