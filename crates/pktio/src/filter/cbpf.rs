@@ -1,6 +1,8 @@
 //! Filter → classic BPF (`struct sock_filter`), for sockets: attached with
 //! `setsockopt(SO_ATTACH_FILTER)` to an AF_PACKET socket (or any socket
-//! whose data starts with an Ethernet header).
+//! whose data starts with an Ethernet header) with [`compile`], or to an
+//! AF_PACKET socket bound to every interface (`any`, cooked records) with
+//! [`compile_cooked`].
 //!
 //! The program returns the snap length for a match and 0 otherwise. It is
 //! the filter's decision graph (see the [module docs](super)), one test per
@@ -17,6 +19,16 @@
 //! after the tag are 4 earlier in the packet, and `len` counts the tag's 4
 //! bytes. (libpcap's live filters differ here: on Linux `ip` also matches
 //! a packet whose tag was stripped; pktio's match `tcpdump -r` of the file.)
+//!
+//! **Cooked (`any`) sockets.** There the filter is about the Ethernet view
+//! of each Linux cooked v2 record, and the kernel's program reads its
+//! fields where the kernel has them: the EtherType is `skb->protocol`, the
+//! rest is loaded from the network header (`SKF_NET_OFF`), whatever link
+//! header each interface has. It is libpcap's `fix_program` rewrite
+//! (`pcap-linux.c`) done in the compiler, on a `SOCK_RAW` socket, where
+//! libpcap subtracts the cooked header length on a `SOCK_DGRAM` one. What
+//! the kernel does not have (the source MAC, the length as pktio counts
+//! it) leaves the filter to user space ([`CookedUnfit`]).
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
