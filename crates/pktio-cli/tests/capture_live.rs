@@ -5,7 +5,9 @@
 //! SIGTERM, SIGKILL; `-p` never sets it), and `--steal` says so and takes
 //! the packets (the UDP socket then gets none); `-Z nobody` runs as
 //! nobody once the capture and the output file are open; `-i any` writes
-//! the veth's packets as LINUX_SLL2 records tcpdump reads. Needs root.
+//! the veth's packets as LINUX_SLL2 records tcpdump reads, its filter run
+//! by the kernel (or by pktio, with a note, for one the kernel cannot
+//! run). Needs root.
 
 mod capture_support;
 
@@ -612,6 +614,95 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
             "tcpdump reads it: {tl}"
         );
     }
+}
+
+/// The records of a classic pcap file of cooked IPv4 packets, without
+/// what differs from one run to the next: the timestamps, the IPv4 ID and
+/// header checksum.
+fn records_without_time(pcap: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_ne_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let mut r = pcap[at + 8..at + 16 + caplen].to_vec();
+        let ip = 8 + 20;
+        r[ip + 4..ip + 6].fill(0);
+        r[ip + 10..ip + 12].fill(0);
+        out.push(r);
+        at += 16 + caplen;
+    }
+    out
+}
+
+/// The count on the stop summary's line that ends with `what`.
+fn count_of(stderr: &str, what: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.ends_with(what))
+        .unwrap_or_else(|| panic!("no {what:?} line: {stderr}"));
+    line.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// `-i any FILTER` runs the filter in the kernel: of the 200 datagrams to
+/// another port only the matching 20 reach pktio (the stop summary's
+/// "passed the socket's kernel filter"); a filter the kernel cannot run
+/// (`greater`) says so, and every packet reaches pktio; both write the
+/// same records.
+#[test]
+fn any_filters_in_the_kernel_unless_it_cannot() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let _sock = receiver(rx);
+    let dir = capture_support::TempDir::new("cap-any-kernel");
+    let (n, noise) = (20usize, 200usize);
+    let mut files = Vec::new();
+    for (name, filter) in [
+        ("kernel", "udp dst port 4242"),
+        ("pktio", "greater 60 and udp dst port 4242"),
+    ] {
+        let out = dir.path(&format!("{name}.pcap"));
+        let mut args = vec![
+            "capture",
+            "-i",
+            "any",
+            "-c",
+            "20",
+            "-w",
+            out.to_str().unwrap(),
+        ];
+        args.extend(filter.split(' '));
+        let mut cap = Proc::start(rx, PKTIO, &args);
+        cap.wait_for("listening on any");
+        // Noise first (to a port nobody listens on), then what matches.
+        let (from, to) = (lab.gen().addr(), rx.addr().socket_addr(PORT + 1));
+        lab.gen().run(move || {
+            let s = UdpSocket::bind(from.socket_addr(40000)).unwrap();
+            for _ in 0..noise {
+                s.send_to(b"hello world 123456", to).unwrap();
+            }
+        });
+        send(&lab, n, 1);
+        let err = cap.err.clone();
+        let (code, _) = cap.finish();
+        let err = err.lock().unwrap().clone();
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(count_of(&err, "packets captured"), n as u64, "{err}");
+        let passed = count_of(&err, "packets passed the socket's kernel filter");
+        let note = err.contains("note: on -i any the filter runs in pktio");
+        if name == "kernel" {
+            assert!(!note, "{err}");
+            assert!(err.contains("every interface, classic BPF filter"), "{err}");
+            // The noise (and the ICMP errors it causes) stayed in the kernel.
+            assert!(passed < (n + noise / 2) as u64, "{passed} passed: {err}");
+        } else {
+            assert!(note && err.contains("len/greater/less"), "{err}");
+            assert!(passed >= (n + noise) as u64, "{passed} passed: {err}");
+        }
+        files.push(records_without_time(&std::fs::read(&out).unwrap()));
+    }
+    assert_eq!(files[0].len(), n);
+    assert_eq!(files[0], files[1], "the same records either way");
 }
 
 /// The default capture on one interface sees what the host sends on it,

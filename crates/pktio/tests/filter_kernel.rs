@@ -8,6 +8,9 @@
 //!   way as on packet sockets (`sk_filter`), and delivery is synchronous, so
 //!   a non-blocking receive right after the send tells the verdict. Needs no
 //!   privilege, and covers frames shorter than 14 bytes.
+//! - Cooked classic BPF (for `any` sockets): the kernel's checker accepts
+//!   each program (what they select needs packet sockets:
+//!   `filter_packet_lab.rs`).
 //! - eBPF: the XDP program of the same filter, compiled with distinct
 //!   verdicts (match → `XDP_DROP`, miss → `XDP_PASS`) because a redirect to
 //!   an empty XSKMAP would return `XDP_PASS` either way, run with
@@ -24,7 +27,7 @@ use std::os::unix::net::UnixDatagram;
 
 use corpus::{base_frames, corpus, FILTERS, TRIVIAL};
 use pktio::bpf::{BpfError, Program, XdpAction, XskMap};
-use pktio::filter::{Filter, OnMatch};
+use pktio::filter::{CookedProgram, Filter, OnMatch};
 
 #[test]
 fn every_filter_matches_some_frames_and_misses_others() {
@@ -49,6 +52,29 @@ fn try_recv(rx: &UnixDatagram, buf: &mut [u8]) -> Option<usize> {
         Err(e) if e.kind() == ErrorKind::WouldBlock => None,
         Err(e) => panic!("recv: {e}"),
     }
+}
+
+/// The cooked (`any`) programs of every filter pass the kernel's checker
+/// (their loads from the network header and ancillary loads included);
+/// what they select is checked on live sockets in `filter_packet_lab.rs`.
+#[test]
+fn cooked_programs_pass_the_kernels_checker() {
+    let mut kernel = 0;
+    for text in FILTERS {
+        let filter = Filter::parse(text).unwrap();
+        let CookedProgram::Kernel(prog) = filter.cbpf_program_cooked().unwrap() else {
+            continue;
+        };
+        let (_tx, rx) = UnixDatagram::pair().expect("socketpair");
+        prog.attach(rx.as_fd())
+            .unwrap_or_else(|e| panic!("{text:?}: the kernel refused the cooked program: {e}"));
+        kernel += 1;
+    }
+    assert!(
+        kernel * 4 > FILTERS.len() * 3,
+        "{kernel} of {}",
+        FILTERS.len()
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
-use pktio::filter::{join_words, Dissected, Filter, Network};
+use pktio::filter::{join_words, CookedProgram, Dissected, Filter, Network};
 use pktio::pcap::{
     ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose, Capture,
     CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket,
@@ -94,7 +94,9 @@ pktio capture -r any.pcap 'src host 198.18.0.1'"
 )]
 pub struct CaptureArgs {
     /// Interface to capture on (`any`: every interface, Linux cooked v2
-    /// records as tcpdump -i any; not with --steal).
+    /// records as tcpdump -i any, the filter run by the kernel unless it
+    /// reads len/greater/less or ether src/host, which pktio evaluates on
+    /// every packet (a note says so); not with --steal).
     #[arg(
         short = 'i',
         long = "interface",
@@ -541,6 +543,13 @@ fn dump_program(a: &CaptureArgs, filter: &Filter) -> anyhow::Result<ExitCode> {
     if a.steals() {
         let code = filter.xdp_program().map_err(CaptureError::from)?;
         print!("{}", code.listing());
+    } else if a.interface.as_deref() == Some(pktio::packet::ANY_INTERFACE) {
+        match filter.cbpf_program_cooked().map_err(CaptureError::from)? {
+            CookedProgram::Kernel(prog) => print!("{}", prog.listing()),
+            CookedProgram::UserSpace(why) => {
+                println!("; no kernel program on -i any: the filter runs in pktio ({why})")
+            }
+        }
     } else {
         let prog = filter.cbpf_program(snaplen).map_err(CaptureError::from)?;
         print!("{}", prog.listing());
@@ -805,10 +814,16 @@ fn live(
         }
         None => {
             let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
-            let how = if any {
-                "every interface, the filter evaluated in pktio"
-            } else {
-                "classic BPF filter"
+            let how = match (any, cap.user_space_filter()) {
+                (true, Some(why)) => {
+                    eprintln!(
+                        "pktio capture: note: on -i any the filter runs in pktio, not in the \
+                         kernel, so every packet of every interface is copied to pktio: {why}"
+                    );
+                    "every interface, the filter evaluated in pktio"
+                }
+                (true, None) => "every interface, classic BPF filter",
+                (false, _) => "classic BPF filter",
             };
             eprintln!(
                 "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, {how}; \
@@ -996,8 +1011,9 @@ fn print_summary(
             s.socket_dropped, s.xsk.rx_ring_full, s.xsk.rx_dropped
         ),
         Backend::Packet => eprintln!(
-            "{} packets dropped by the socket (ring full, PACKET_STATISTICS)",
-            s.socket_dropped
+            "{} packets passed the socket's kernel filter\n\
+             {} packets dropped by the socket (ring full, PACKET_STATISTICS)",
+            s.socket_received, s.socket_dropped
         ),
     }
     match s.interface {

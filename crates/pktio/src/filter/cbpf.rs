@@ -1,6 +1,8 @@
 //! Filter → classic BPF (`struct sock_filter`), for sockets: attached with
 //! `setsockopt(SO_ATTACH_FILTER)` to an AF_PACKET socket (or any socket
-//! whose data starts with an Ethernet header).
+//! whose data starts with an Ethernet header) with [`compile`], or to an
+//! AF_PACKET socket bound to every interface (`any`, cooked records) with
+//! [`compile_cooked`].
 //!
 //! The program returns the snap length for a match and 0 otherwise. It is
 //! the filter's decision graph (see the [module docs](super)), one test per
@@ -17,6 +19,16 @@
 //! after the tag are 4 earlier in the packet, and `len` counts the tag's 4
 //! bytes. (libpcap's live filters differ here: on Linux `ip` also matches
 //! a packet whose tag was stripped; pktio's match `tcpdump -r` of the file.)
+//!
+//! **Cooked (`any`) sockets.** There the filter is about the Ethernet view
+//! of each Linux cooked v2 record, and the kernel's program reads its
+//! fields where the kernel has them: the EtherType is `skb->protocol`, the
+//! rest is loaded from the network header (`SKF_NET_OFF`), whatever link
+//! header each interface has. It is libpcap's `fix_program` rewrite
+//! (`pcap-linux.c`) done in the compiler, on a `SOCK_RAW` socket, where
+//! libpcap subtracts the cooked header length on a `SOCK_DGRAM` one. What
+//! the kernel does not have (the source MAC, the length as pktio counts
+//! it) leaves the filter to user space ([`CookedUnfit`]).
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
@@ -79,6 +91,23 @@ const SKF_AD_VLAN_TAG: i32 = 44;
 const SKF_AD_VLAN_TAG_PRESENT: i32 = 48;
 /// `SKF_AD_VLAN_TPID`: the stripped tag's TPID (Linux 3.19).
 const SKF_AD_VLAN_TPID: i32 = 60;
+/// `SKF_AD_PROTOCOL`: `skb->protocol`, host order (a cooked record's
+/// protocol field).
+const SKF_AD_PROTOCOL: i32 = 0;
+/// `SKF_AD_PKTTYPE`: `skb->pkt_type` (`sll_pkttype`).
+const SKF_AD_PKTTYPE: i32 = 4;
+/// `SKF_AD_HATYPE`: the device's ARPHRD type (`sll_hatype`).
+const SKF_AD_HATYPE: i32 = 28;
+/// `SKF_NET_OFF`: loads at `SKF_NET_OFF + k` read byte `k` of the network
+/// header, whatever link header comes before it.
+const SKF_NET_OFF: i32 = -0x10_0000;
+/// `PACKET_OUTGOING` and `ARPHRD_LOOPBACK`: loopback's outgoing copy.
+const PACKET_OUTGOING: u32 = 4;
+const ARPHRD_LOOPBACK: u32 = 772;
+/// What a cooked program returns for a match: the whole packet, as a
+/// socket without a filter gets it (pktio cuts the record to the snap
+/// length).
+const WHOLE_PACKET: u32 = u32::MAX;
 const MSH: u16 = 0xa0;
 
 /// The largest snap length a socket filter can return usefully (and
@@ -160,21 +189,23 @@ impl fmt::Display for CbpfListing<'_> {
                     let r = if i.code & 0x07 == LDX { "ldx" } else { "ld" };
                     match i.code & 0xe0 {
                         IMM => write!(f, "{r:<6}#0x{:x}", i.k)?,
-                        ABS if (i.k as i32) < 0 => {
-                            let ad = i.k as i32 - SKF_AD_OFF;
-                            let name = match ad {
+                        ABS if (i.k as i32) >= SKF_AD_OFF && (i.k as i32) < 0 => {
+                            let name = match i.k as i32 - SKF_AD_OFF {
                                 SKF_AD_VLAN_TAG => "vlan_tci",
                                 SKF_AD_VLAN_TAG_PRESENT => "vlan_avail",
                                 SKF_AD_VLAN_TPID => "vlan_tpid",
+                                SKF_AD_PROTOCOL => "proto",
+                                SKF_AD_PKTTYPE => "type",
+                                SKF_AD_HATYPE => "hatype",
                                 _ => "?",
                             };
                             write!(f, "{r:<6}{name}")?
                         }
-                        ABS => write!(f, "{:<6}[{}]", format!("{r}{size}"), i.k)?,
-                        IND => write!(f, "{:<6}[x + {}]", format!("{r}{size}"), i.k)?,
+                        ABS => write!(f, "{:<6}[{}]", format!("{r}{size}"), Off(i.k))?,
+                        IND => write!(f, "{:<6}[x + {}]", format!("{r}{size}"), Off(i.k))?,
                         MEM => write!(f, "{r:<6}M[{}]", i.k)?,
                         LEN => write!(f, "{r:<6}#pktlen")?,
-                        _ => write!(f, "{r:<6}4*([{}]&0xf)", i.k)?,
+                        _ => write!(f, "{r:<6}4*([{}]&0xf)", Off(i.k))?,
                     }
                 }
                 ST => write!(f, "{:<6}M[{}]", "st", i.k)?,
@@ -214,6 +245,18 @@ impl fmt::Display for CbpfListing<'_> {
             writeln!(f)?;
         }
         Ok(())
+    }
+}
+
+/// A load's offset as listed: `net+N` for one from the network header.
+struct Off(u32);
+
+impl fmt::Display for Off {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0 as i32).checked_sub(SKF_NET_OFF) {
+            Some(n) if (self.0 as i32) < SKF_AD_OFF && n >= 0 => write!(f, "net+{n}"),
+            _ => write!(f, "{}", self.0),
+        }
     }
 }
 
@@ -366,32 +409,63 @@ impl CAsm {
     }
 }
 
-/// Where a field of the frame as it was on the wire comes from, for a
-/// packet whose outer tag the kernel moved into metadata: the bytes before
-/// the tag are in place, the TPID and TCI are ancillary loads, the bytes
-/// after the tag are 4 earlier.
+/// Which packet the program reads, and so where a field of the frame the
+/// filter is written for comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum View {
+    /// The frame as it was on the wire, tag (if any) in place.
+    Inline,
+    /// A frame whose outer tag the kernel moved into metadata: the bytes
+    /// before the tag are in place, the TPID and TCI are ancillary loads,
+    /// the bytes after the tag are 4 earlier.
+    Meta,
+    /// A cooked (`any`) packet: the filter reads the Ethernet frame pktio
+    /// makes of its Linux cooked v2 record (see
+    /// [`crate::pcap::LinkType::as_ethernet`]); the kernel has its network
+    /// header and `skb->protocol` (see [`compile_cooked`]).
+    Cooked,
+}
+
+/// Where a loaded field comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Src {
+    /// `ld[bhw] [k]`.
     Abs(u32),
-    Tpid,
-    Tci,
-    /// Straddles the stripped tag: not loaded (the packet is rejected).
+    /// An ancillary load, `ld SKF_AD_OFF + n`.
+    Anc(i32),
+    /// Always zero (a cooked frame's destination MAC): `ld #0`.
+    Zero,
+    /// Straddles a stripped tag: not loaded (the packet is rejected).
     None,
 }
 
-fn meta_src(off: u32, size: u32) -> Src {
-    match (off, size) {
-        _ if off + size <= 12 => Src::Abs(off),
-        _ if off >= 16 => Src::Abs(off - 4),
-        (12, 2) => Src::Tpid,
-        (14, 2) => Src::Tci,
-        _ => Src::None,
-    }
+/// Where a field of `off`, `size` bytes of the frame comes from in `view`;
+/// `None` when the kernel does not have it (a cooked frame's source MAC,
+/// a piece of its protocol field).
+fn frame_src(view: View, off: u32, size: u32) -> Option<Src> {
+    Some(match (view, off, size) {
+        (View::Inline, ..) => Src::Abs(off),
+        (View::Meta, ..) if off + size <= 12 => Src::Abs(off),
+        (View::Meta, ..) if off >= 16 => Src::Abs(off - 4),
+        (View::Meta, 12, 2) => Src::Anc(SKF_AD_VLAN_TPID),
+        (View::Meta, 14, 2) => Src::Anc(SKF_AD_VLAN_TAG),
+        (View::Meta, ..) => Src::None,
+        (View::Cooked, ..) if off + size <= 6 => Src::Zero,
+        (View::Cooked, 12, 2) => Src::Anc(SKF_AD_PROTOCOL),
+        (View::Cooked, ..) if off >= 14 => Src::Abs(net_off(off)),
+        (View::Cooked, ..) => return None,
+    })
 }
 
-/// Code for the graph's nodes; `meta`: the packet's outer tag is in
-/// metadata (`vlan_avail`), so frame offsets go through [`meta_src`].
-fn emit_view(a: &mut CAsm, dag: &Dag, meta: bool, matched: CLabel, missed: CLabel) {
+/// The load offset of byte `frame_off` (≥ 14) of a cooked frame: from the
+/// network header.
+fn net_off(frame_off: u32) -> u32 {
+    (SKF_NET_OFF + (frame_off - 14) as i32) as u32
+}
+
+/// Code for the graph's nodes, reading the packet as `view` says. The
+/// caller checked that every load has a source ([`cooked_unfit`]).
+fn emit_view(a: &mut CAsm, dag: &Dag, view: View, matched: CLabel, missed: CLabel) {
     let labels: Vec<CLabel> = dag.nodes.iter().map(|_| a.label()).collect();
     let target = |n: Next| match n {
         Next::Accept => matched,
@@ -409,7 +483,7 @@ fn emit_view(a: &mut CAsm, dag: &Dag, meta: bool, matched: CLabel, missed: CLabe
         match n.atom {
             Atom::Len(op, v) => {
                 a.op(LD | W | LEN, 0);
-                if meta {
+                if view == View::Meta {
                     a.op(ALU | ADD | K, 4);
                 }
                 let (code, yes, no) = match op {
@@ -436,32 +510,28 @@ fn emit_view(a: &mut CAsm, dag: &Dag, meta: bool, matched: CLabel, missed: CLabe
                 };
                 let (off, size) = (u32::from(off), u32::from(size));
                 match base {
-                    Base::Frame => match if meta {
-                        meta_src(off, size)
-                    } else {
-                        Src::Abs(off)
-                    } {
+                    Base::Frame => match frame_src(view, off, size).unwrap_or(Src::None) {
                         Src::Abs(o) => a.op(LD | sz | ABS, o),
-                        Src::Tpid => a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TPID) as u32),
-                        Src::Tci => a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG) as u32),
+                        Src::Anc(n) => a.op(LD | W | ABS, (SKF_AD_OFF + n) as u32),
+                        Src::Zero => a.op(LD | IMM, 0),
                         Src::None => {
                             a.ja(missed);
                             continue;
                         }
                     },
                     Base::L4v4(l3) => {
-                        let l3 = u32::from(l3);
-                        let l3 = match (meta, l3) {
-                            (false, l3) => l3,
-                            (true, l3) if l3 >= 16 => l3 - 4,
-                            (true, _) => {
+                        let l3 = match (view, u32::from(l3)) {
+                            (View::Inline, l3) => l3,
+                            (View::Meta, l3) if l3 >= 16 => l3 - 4,
+                            (View::Cooked, l3) if l3 >= 14 => net_off(l3),
+                            _ => {
                                 a.ja(missed);
                                 continue;
                             }
                         };
                         // X = 4 * (frame[l3] & 0xf); A = frame[X + l3 + off]
                         a.op(LDX | B | MSH, l3);
-                        a.op(LD | sz | IND, l3 + off);
+                        a.op(LD | sz | IND, l3.wrapping_add(off));
                     }
                 }
                 if mask != full_mask(size as u8) {
@@ -511,14 +581,123 @@ pub fn compile(filter: &Filter, snaplen: u32) -> Result<CbpfProgram, CompileErro
     a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT) as u32);
     a.cond(JMP | JEQ | K, 0, inline, meta);
     a.bind(inline);
-    emit_view(&mut a, dag, false, matched, missed);
+    emit_view(&mut a, dag, View::Inline, matched, missed);
     a.bind(meta);
-    emit_view(&mut a, dag, true, matched, missed);
+    emit_view(&mut a, dag, View::Meta, matched, missed);
     a.bind(matched);
     a.op(RET | K, snaplen);
     a.bind(missed);
     a.op(RET | K, 0);
     Ok(CbpfProgram { insns: a.finish()? })
+}
+
+/// Why a filter cannot run in the kernel on a cooked (`any`) socket: it
+/// reads something of the Ethernet frame pktio makes of a cooked record
+/// that the kernel's filter does not see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookedUnfit {
+    /// `len`, `greater`, `less`: the kernel's length counts the link header
+    /// the packet had on its interface, which varies.
+    Length,
+    /// `ether src`/`ether host`: the link-layer source address is in the
+    /// `sockaddr_ll` the kernel fills in after the filter.
+    LinkSource,
+}
+
+impl fmt::Display for CookedUnfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CookedUnfit::Length => {
+                "len/greater/less compare the packet's length, which the kernel counts from \
+                 a link header that differs by interface"
+            }
+            CookedUnfit::LinkSource => {
+                "ether src/host read the link-layer source address, which the kernel's \
+                 filter does not see"
+            }
+        })
+    }
+}
+
+/// A filter for a cooked (`any`) socket: the kernel program, or why the
+/// filter has to run in user space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CookedProgram {
+    /// Attach this; it selects what the filter selects.
+    Kernel(CbpfProgram),
+    /// No program can: evaluate the filter on each record.
+    UserSpace(CookedUnfit),
+}
+
+/// The first load of `dag` the kernel cannot make on a cooked socket.
+fn cooked_unfit(dag: &Dag) -> Option<CookedUnfit> {
+    dag.nodes.iter().find_map(|n| match n.atom {
+        Atom::Len(..) => Some(CookedUnfit::Length),
+        Atom::Field {
+            base: Base::Frame,
+            off,
+            size,
+            ..
+        } => match frame_src(View::Cooked, off.into(), size.into()) {
+            Some(_) => None,
+            None => Some(CookedUnfit::LinkSource),
+        },
+        Atom::Field { .. } => None,
+    })
+}
+
+/// Compiles `filter` for an AF_PACKET socket bound to every interface
+/// (`any`), as libpcap rewrites its cooked-mode programs (`fix_program` in
+/// `pcap-linux.c`). The filter is about the Ethernet frame pktio makes of
+/// each Linux cooked v2 record (see [`crate::pcap::LinkType::as_ethernet`]:
+/// destination MAC zero, the record's protocol as EtherType, the packet
+/// from its network header); the kernel's program reads the same fields
+/// where it has them:
+///
+/// - the EtherType is `skb->protocol` (`SKF_AD_PROTOCOL`, which is what
+///   the record's protocol field holds);
+/// - bytes from 14 on are the network header's, loaded at `SKF_NET_OFF +
+///   (offset − 14)` whatever link header the interface has (past the end:
+///   the packet is rejected, as in user space);
+/// - the destination MAC is zero (`ld #0`).
+///
+/// A filter that reads the source MAC or the length cannot be rewritten
+/// ([`CookedProgram::UserSpace`]). The program also drops loopback's
+/// outgoing copies (`PACKET_OUTGOING` on `ARPHRD_LOOPBACK`), which the
+/// capture leaves out anyway, and returns the whole packet for a match
+/// (the capture cuts the record to its snap length, as without a filter).
+///
+/// Loads at `SKF_NET_OFF` read the packet's page fragments from Linux 6.15
+/// on; before, only its linear part (the capture checks the kernel).
+///
+/// # Errors
+/// [`CompileError::TooLong`] beyond 4096 instructions.
+pub fn compile_cooked(filter: &Filter) -> Result<CookedProgram, CompileError> {
+    let dag = filter.dag();
+    if let Some(why) = cooked_unfit(dag) {
+        return Ok(CookedProgram::UserSpace(why));
+    }
+    let mut a = CAsm::default();
+    let matched = a.label();
+    let missed = a.label();
+    let outgoing = a.label();
+    let body = a.label();
+    a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_PKTTYPE) as u32);
+    a.cond(JMP | JEQ | K, PACKET_OUTGOING, outgoing, body);
+    a.bind(outgoing);
+    a.op(LD | W | ABS, (SKF_AD_OFF + SKF_AD_HATYPE) as u32);
+    a.cond(JMP | JEQ | K, ARPHRD_LOOPBACK, missed, body);
+    a.bind(body);
+    match dag.constant() {
+        Some(true) => a.ja(matched),
+        Some(false) => a.ja(missed),
+        None => emit_view(&mut a, dag, View::Cooked, matched, missed),
+    }
+    a.bind(matched);
+    a.op(RET | K, WHOLE_PACKET);
+    a.bind(missed);
+    a.op(RET | K, 0);
+    Ok(CookedProgram::Kernel(CbpfProgram { insns: a.finish()? }))
 }
 
 #[cfg(test)]
@@ -534,6 +713,106 @@ mod tests {
     #[test]
     fn listing_udp_dst_port() {
         insta::assert_snapshot!(listing("udp dst port 4242"));
+    }
+
+    fn cooked(filter: &str) -> CookedProgram {
+        compile_cooked(&Filter::parse(filter).unwrap()).unwrap()
+    }
+
+    fn cooked_listing(filter: &str) -> String {
+        match cooked(filter) {
+            CookedProgram::Kernel(p) => format!("; {filter} (cooked)\n{}", p.listing()),
+            CookedProgram::UserSpace(why) => panic!("{filter}: user space ({why})"),
+        }
+    }
+
+    #[test]
+    fn listing_cooked_udp_dst_port() {
+        // Before: `listing_udp_dst_port` (Ethernet offsets, two views).
+        // After: the EtherType from skb->protocol, the rest from the
+        // network header, loopback's outgoing copies dropped first.
+        insta::assert_snapshot!(cooked_listing("udp dst port 4242"));
+    }
+
+    #[test]
+    fn cooked_loads_come_from_the_network_header_and_skb_protocol() {
+        let CookedProgram::Kernel(p) = cooked("vlan 5 and src net 198.18.0.0/15") else {
+            panic!("user space")
+        };
+        let loads: Vec<(u16, i64)> = p
+            .insns()
+            .iter()
+            .filter(|i| i.code & 0x07 == LD)
+            .map(|i| (i.code, i64::from(i.k as i32)))
+            .collect();
+        let net = i64::from(SKF_NET_OFF);
+        let proto = i64::from(SKF_AD_OFF + SKF_AD_PROTOCOL);
+        // The TPID is the protocol; the VID and the shifted EtherType are
+        // at 14 and 16 of the frame: 0 and 2 of the network header; the
+        // IPv4 source at 16 + 12 + 4 = 30 - 14.
+        assert!(loads.contains(&(LD | W | ABS, proto)));
+        assert!(loads.contains(&(LD | H | ABS, net)));
+        assert!(loads.contains(&(LD | H | ABS, net + 2)));
+        assert!(loads.contains(&(LD | W | ABS, net + 16)));
+        // No load of the frame's own offsets.
+        assert!(loads
+            .iter()
+            .all(|&(code, k)| k < 0 || code & 0xe0 == IMM || code & 0xe0 == LEN));
+    }
+
+    #[test]
+    fn cooked_destination_mac_is_zero() {
+        let CookedProgram::Kernel(p) = cooked("ether dst 02:00:00:00:00:01") else {
+            panic!("user space")
+        };
+        assert!(p.insns().iter().any(|i| i.code == LD | IMM && i.k == 0));
+        assert!(!p
+            .insns()
+            .iter()
+            .any(|i| i.code & 0xe0 == ABS && i.k < 0x8000_0000));
+    }
+
+    #[test]
+    fn cooked_fallbacks_name_what_the_kernel_lacks() {
+        for f in ["len > 100", "greater 60", "tcp or less 80"] {
+            assert_eq!(
+                cooked(f),
+                CookedProgram::UserSpace(CookedUnfit::Length),
+                "{f}"
+            );
+        }
+        for f in [
+            "ether src 02:00:00:00:00:01",
+            "ether host 02:00:00:00:00:01",
+            "udp and not ether src 02:00:00:00:00:01",
+        ] {
+            assert_eq!(
+                cooked(f),
+                CookedProgram::UserSpace(CookedUnfit::LinkSource),
+                "{f}"
+            );
+        }
+        // `len >= 0` loads nothing: the graph has no `len` test left.
+        assert!(matches!(
+            cooked("len >= 0 and udp"),
+            CookedProgram::Kernel(_)
+        ));
+    }
+
+    #[test]
+    fn cooked_constant_filters_keep_the_loopback_test() {
+        let verdict = |f: &str| match cooked(f) {
+            CookedProgram::Kernel(p) => {
+                // ld type; jeq; ld hatype; jeq; ja to a ret; ret #all; ret #0
+                assert_eq!(p.insns().len(), 7, "{f}: {}", p.listing());
+                assert_eq!(p.insns()[4].code, JMP | JA);
+                p.insns()[5 + p.insns()[4].k as usize].k
+            }
+            CookedProgram::UserSpace(why) => panic!("{f}: {why}"),
+        };
+        assert_eq!(verdict(""), WHOLE_PACKET);
+        assert_eq!(verdict("ip or not ip"), WHOLE_PACKET);
+        assert_eq!(verdict("ip and ip6"), 0);
     }
 
     #[test]

@@ -89,7 +89,8 @@
 //!
 //! Parsing ([`Filter::parse`], the [`Expr`] tree), the reference evaluator
 //! ([`Filter::matches`], over a [`Dissected`] frame), and the two
-//! compilers ([`xdp::compile`], [`cbpf::compile`]). It has no `unsafe` and
+//! compilers ([`xdp::compile`], [`cbpf::compile`] and, for cooked `any`
+//! sockets, [`cbpf::compile_cooked`]). It has no `unsafe` and
 //! makes no system call except [`CbpfProgram::attach`]; loading and
 //! attaching the XDP program is [`crate::xdp::XskProgram::attach_code`]'s
 //! job, capturing is [`crate::pcap`]'s.
@@ -114,7 +115,7 @@ pub use ast::{
     CmpOp, Dir, Expr, Family, IpNet, PortProto, Primitive, V4Scope, ETH_P_8021AD, ETH_P_8021Q,
     ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, ETH_P_RARP,
 };
-pub use cbpf::{CbpfProgram, SockFilter};
+pub use cbpf::{CbpfProgram, CookedProgram, CookedUnfit, SockFilter};
 pub use dissect::{Arp, Dissected, Ipv4, Ipv6, Network, Transport, VlanTag};
 pub use error::{CompileError, ParseError, ParseErrorKind, RENDER_CONTEXT};
 pub use xdp::OnMatch;
@@ -244,6 +245,16 @@ impl Filter {
     /// See [`cbpf::compile`].
     pub fn cbpf_program(&self, snaplen: u32) -> Result<CbpfProgram, CompileError> {
         cbpf::compile(self, snaplen)
+    }
+
+    /// The classic BPF socket filter for a cooked capture (`any`), or why
+    /// the filter cannot run in the kernel there (see
+    /// [`cbpf::compile_cooked`]).
+    ///
+    /// # Errors
+    /// See [`cbpf::compile_cooked`].
+    pub fn cbpf_program_cooked(&self) -> Result<CookedProgram, CompileError> {
+        cbpf::compile_cooked(self)
     }
 }
 

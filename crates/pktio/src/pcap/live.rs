@@ -397,6 +397,10 @@ pub struct CaptureStats {
     pub socket_dropped: u64,
     /// `XDP_STATISTICS`, summed over the sockets.
     pub xsk: XskStats,
+    /// AF_PACKET: packets the socket's filter let through to its ring,
+    /// dropped ones included (`tp_packets` of `PACKET_STATISTICS`); what
+    /// the kernel filtered out is not counted. 0 for AF_XDP.
+    pub socket_received: u64,
     /// The interface's counters since the capture started (`None` if the
     /// kernel did not report them).
     pub interface: Option<LinkCounters>,

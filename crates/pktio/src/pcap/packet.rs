@@ -14,10 +14,16 @@
 //! records are Linux cooked v2 (`LINKTYPE_LINUX_SLL2`, as `tcpdump -i any`
 //! writes them with libpcap ≥ 1.10): the 20-byte header built from each
 //! packet's `sockaddr_ll` (protocol, interface index, ARPHRD type, packet
-//! type, link-layer address), then the packet from its network header.
-//! There the filter runs in this process on each record (the classic BPF
-//! compiler knows Ethernet offsets only), so every packet is copied to
-//! user space; a stripped VLAN tag is not put back. Packets the host sends
+//! type, link-layer address), then the packet from its network header; a
+//! stripped VLAN tag is not put back. The filter is about the Ethernet
+//! view of each record ([`LinkType::as_ethernet`]); the kernel runs it,
+//! rewritten for the packet's network header and `skb->protocol`
+//! ([`crate::filter::cbpf::compile_cooked`]), so only matching packets are
+//! copied to user space. A filter that reads what the kernel's program
+//! cannot see (`len`, `ether src`), or a kernel before 6.15 (whose loads
+//! from the network header miss page fragments), leaves the filter to this
+//! process, on every packet of every interface
+//! ([`PacketCapture::user_space_filter`] says why). Packets the host sends
 //! are captured too (`Out`), but loopback's outgoing copies, as libpcap.
 
 use std::os::fd::AsFd;
@@ -28,7 +34,7 @@ use super::iface::{link_state, LinkCounters};
 use super::linktype::LinkType;
 use super::live::{interface_up, CaptureConfig, CaptureError, CaptureStats, CapturedPacket};
 use crate::backend::{BackendConfig, Direction};
-use crate::filter::{Dissected, Filter};
+use crate::filter::{CookedProgram, Dissected, Filter};
 use crate::packet::{KernelStats, PacketV3, ANY_INTERFACE};
 
 /// Offset of `hv1.tp_vlan_tci` in `struct tpacket3_hdr`.
@@ -54,8 +60,10 @@ pub struct PacketCapture {
     kernel: KernelStats,
     link_before: Option<LinkCounters>,
     ifindex: u32,
-    /// `any`: cooked v2 records, the filter evaluated here.
+    /// `any`: cooked v2 records.
     any: bool,
+    /// Why the filter is evaluated here on every packet (`any` only).
+    user_space: Option<String>,
     cooked: Vec<u8>,
     conv: Vec<u8>,
 }
@@ -82,6 +90,39 @@ fn sll2_record(hdr: &[u8], at: usize, data: &[u8], wire_len: u32, out: &mut Vec<
     wire_len.saturating_sub(skip as u32) + 20
 }
 
+/// The program for an `any` socket, or why the filter stays in user space.
+fn cooked_program(
+    filter: &Filter,
+) -> Result<Result<crate::filter::CbpfProgram, String>, CaptureError> {
+    Ok(match filter.cbpf_program_cooked()? {
+        CookedProgram::UserSpace(why) => Err(why.to_string()),
+        CookedProgram::Kernel(p) => match kernel_release() {
+            Some(v) if v >= NET_OFF_READS_FRAGMENTS => Ok(p),
+            _ => Err(format!(
+                "this kernel's socket filters read the network header of a packet's linear \
+                 part only (page fragments from Linux {}.{} on)",
+                NET_OFF_READS_FRAGMENTS.0, NET_OFF_READS_FRAGMENTS.1
+            )),
+        },
+    })
+}
+
+/// The first Linux whose `SKF_NET_OFF` loads read page fragments too.
+const NET_OFF_READS_FRAGMENTS: (u32, u32) = (6, 15);
+
+/// The running kernel's version, `(major, minor)`, from
+/// `/proc/sys/kernel/osrelease`.
+fn kernel_release() -> Option<(u32, u32)> {
+    parse_release(&std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?)
+}
+
+fn parse_release(s: &str) -> Option<(u32, u32)> {
+    let mut parts = s.trim().split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
@@ -106,10 +147,13 @@ impl PacketCapture {
         let snaplen = cfg.effective_snaplen()?;
         let any = cfg.ifname == ANY_INTERFACE;
         let ifindex = if any { 0 } else { interface_up(&cfg.ifname)? };
-        let prog = if any {
-            None
+        let (prog, user_space) = if any {
+            match cooked_program(&cfg.filter)? {
+                Ok(p) => (Some(p), None),
+                Err(why) => (None, Some(why)),
+            }
         } else {
-            Some(cfg.filter.cbpf_program(snaplen)?)
+            (Some(cfg.filter.cbpf_program(snaplen)?), None)
         };
         let mut bc = BackendConfig::new(&cfg.ifname);
         bc.direction = Direction::Rx;
@@ -140,9 +184,18 @@ impl PacketCapture {
             link_before,
             ifindex,
             any,
+            user_space,
             cooked: Vec::new(),
             conv: Vec::new(),
         })
+    }
+
+    /// Why the filter runs in this process on every packet instead of in
+    /// the kernel (`any` with a filter the kernel's program cannot
+    /// express, or an older kernel); `None` when the socket's classic BPF
+    /// filter selects the packets.
+    pub fn user_space_filter(&self) -> Option<&str> {
+        self.user_space.as_deref()
     }
 
     /// Hands the packets waiting in the ring to `f`; if there were none,
@@ -184,24 +237,26 @@ impl PacketCapture {
             scratch,
             stats,
             any,
+            user_space,
             cooked,
             conv,
             ..
         } = self;
         let any = *any;
+        let user_space = user_space.is_some();
         let Some(ring) = backend.rx_ring() else {
             return 0;
         };
         let mut n = 0usize;
         let mut deliver = |data: &[u8], orig_len: u32, sec: u32, nsec: u32, n: &mut usize| {
-            if any {
-                let (frame, wire) = LinkType::LinuxSll2.as_ethernet(data, orig_len, conv);
+            if *verify || user_space {
+                let (frame, wire) = match any {
+                    true => LinkType::LinuxSll2.as_ethernet(data, orig_len, conv),
+                    false => (data, orig_len),
+                };
                 if !filter.matches_dissected(&Dissected::new(frame, wire as usize)) {
                     return;
                 }
-            } else if *verify && !filter.matches_dissected(&Dissected::new(data, orig_len as usize))
-            {
-                return;
             }
             f(&CapturedPacket {
                 ts: Timestamp {
@@ -289,6 +344,7 @@ impl PacketCapture {
         self.kernel.freezes += k.freezes;
         let mut st = self.stats.clone();
         st.socket_dropped = self.kernel.drops;
+        st.socket_received = self.kernel.packets;
         st.interface = match (self.link_before, link_state(self.ifindex)) {
             (Some(before), Ok(now)) => now.counters.map(|c| c.since(&before)),
             _ => None,
@@ -299,5 +355,28 @@ impl PacketCapture {
     /// The backend, for its description (`info()`) and socket.
     pub fn backend(&self) -> &PacketV3 {
         &self.backend
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_releases() {
+        assert_eq!(parse_release("6.18.0-rc3-amd64\n"), Some((6, 18)));
+        assert_eq!(parse_release("5.15.0"), Some((5, 15)));
+        assert_eq!(parse_release("6.1-custom"), Some((6, 1)));
+        assert_eq!(parse_release("garbage"), None);
+        assert!(Some((6, 18)) >= Some(NET_OFF_READS_FRAGMENTS));
+        assert!((6, 9) < NET_OFF_READS_FRAGMENTS);
+    }
+
+    #[test]
+    fn any_filters_that_read_the_length_stay_in_user_space() {
+        let why = cooked_program(&Filter::parse("len > 100").unwrap())
+            .unwrap()
+            .unwrap_err();
+        assert!(why.contains("len/greater/less"), "{why}");
     }
 }
