@@ -10,9 +10,15 @@ P=${P:-target/release/pktio}; RATE=${RATE:-300000}; SECS=${SECS:-4}; ROUNDS=${RO
 L=capc$$
 $P lab up --name $L --gro >/dev/null || exit 1
 trap '$P lab down --name $L >/dev/null 2>&1; rm -f /dev/shm/capc.pcap' EXIT
-ip netns exec $L-gen ethtool -K vgen tso off >/dev/null 2>&1; ip netns exec $L-rx sh -c "echo 1 > /sys/class/net/vrx/threaded"
-sleep 0.2
-NAPI=$(pgrep -f "napi/vrx" | head -1); [ -n "$NAPI" ] || { echo "no napi thread"; exit 1; }
+before=$(pgrep -f '^\[?napi/vrx' | sort)
+ip netns exec $L-gen ethtool -K vgen tso off >/dev/null 2>&1  # veth hands frames to the NAPI only without TSO
+ip netns exec $L-rx sh -c "echo 1 > /sys/class/net/vrx/threaded"
+NAPI=""  # the kthread that appeared for this lab's vrx (other labs may have a vrx too)
+for _ in $(seq 50); do
+  NAPI=$(comm -13 <(echo "$before") <(pgrep -f '^\[?napi/vrx' | sort) | head -1)
+  [ -n "$NAPI" ] && break; sleep 0.02
+done
+[ -n "$NAPI" ] || { echo "no NAPI thread appeared for vrx"; exit 1; }
 taskset -pc 1 $NAPI >/dev/null
 ticks() { awk '{print $14+$15}' /proc/$1/stat; }
 tck=$(getconf CLK_TCK)
@@ -20,7 +26,14 @@ rxpk() { ip netns exec $L-rx cat /sys/class/net/vrx/statistics/rx_packets; }
 run() { # name, capture command (or empty)
   local name=$1; shift
   local cpid=""
-  if [ $# -gt 0 ]; then ip netns exec $L-rx taskset -c 1 "$@" >/dev/null 2>&1 & cpid=$!; sleep 1; fi
+  if [ $# -gt 0 ]; then  # started when its socket shows in /proc/net/packet or an XSK is bound
+    local s0; s0=$(ip netns exec $L-rx sh -c 'cat /proc/net/packet /proc/net/xdp 2>/dev/null | wc -l')
+    ip netns exec $L-rx taskset -c 1 "$@" >/dev/null 2>&1 & cpid=$!
+    for _ in $(seq 100); do
+      [ "$(ip netns exec $L-rx sh -c 'cat /proc/net/packet /proc/net/xdp 2>/dev/null | wc -l')" -gt "$s0" ] && break; sleep 0.02
+    done
+    sleep 0.3  # the capture's first poll
+  fi
   local n0=$(ticks $NAPI) p0=$(rxpk) c0=0
   [ -n "$cpid" ] && c0=$(cat /proc/$cpid/task/*/stat 2>/dev/null | awk '{s+=$14+$15} END{print s}')
   ip netns exec $L-gen taskset -c 0 $P gen -i vgen --engine xsk -r $RATE -d $SECS -s 64 --take-over >/dev/null 2>&1
