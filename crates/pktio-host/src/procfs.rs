@@ -2,9 +2,8 @@
 //! `/proc/PID/status`, a process's name and start time (`/proc/PID/stat`).
 //!
 //! The parsers are pure and tested here; the readers are thin `std::fs`
-//! calls. `/proc/sys/net` shows the network namespace of the *process*
-//! that mounted `/proc` (usually the initial one), not that of a thread
-//! that entered another namespace with `setns`.
+//! calls. Files under `/proc/sys/net` resolve to the network namespace of
+//! the thread that opens them.
 
 use std::io;
 use std::path::PathBuf;
