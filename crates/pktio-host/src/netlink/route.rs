@@ -194,21 +194,18 @@ impl Route {
     pub fn link(&mut self, index: u32) -> Result<LinkMessage> {
         let mut m = LinkMessage::default();
         m.header.index = index;
-        let op = format!("reading interface #{index} (RTM_GETLINK)");
-        self.request(&op, RouteNetlinkMessage::GetLink(m), 0)?
-            .into_iter()
-            .find_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
-                _ => None,
-            })
-            .ok_or_else(|| HostError::protocol(op, "no RTM_NEWLINK in the reply"))
+        self.one_link(format!("reading interface #{index} (RTM_GETLINK)"), m)
     }
 
     /// `RTM_GETLINK` by name (`IFLA_IFNAME`).
     pub fn link_by_name(&mut self, name: &str) -> Result<LinkMessage> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
-        let op = format!("looking up interface {name} (RTM_GETLINK)");
+        self.one_link(format!("looking up interface {name} (RTM_GETLINK)"), m)
+    }
+
+    /// The `RTM_NEWLINK` answer to an `RTM_GETLINK` of `m`.
+    fn one_link(&mut self, op: String, m: LinkMessage) -> Result<LinkMessage> {
         self.request(&op, RouteNetlinkMessage::GetLink(m), 0)?
             .into_iter()
             .find_map(|m| match m {
@@ -331,13 +328,9 @@ impl Route {
     pub fn ipv4_addrs(&mut self) -> Result<Vec<(u32, Ipv4Addr, u8)>> {
         let mut m = AddressMessage::default();
         m.header.family = AddressFamily::Inet;
-        let replies = self.request(
-            "listing IPv4 addresses (RTM_GETADDR dump)",
-            RouteNetlinkMessage::GetAddress(m),
-            NLM_F_DUMP,
-        )?;
+        let op = "listing IPv4 addresses (RTM_GETADDR dump)";
         let mut out = Vec::new();
-        for r in replies {
+        for r in self.request(op, RouteNetlinkMessage::GetAddress(m), NLM_F_DUMP)? {
             let RouteNetlinkMessage::NewAddress(a) = r else {
                 continue;
             };
@@ -389,13 +382,9 @@ impl Route {
     pub fn permanent_neighbours(&mut self, index: u32) -> Result<Vec<(Ipv4Addr, Vec<u8>)>> {
         let mut m = NeighbourMessage::default();
         m.header.family = AddressFamily::Inet;
-        let replies = self.request(
-            "listing neighbour entries (RTM_GETNEIGH dump)",
-            RouteNetlinkMessage::GetNeighbour(m),
-            NLM_F_DUMP,
-        )?;
+        let op = "listing neighbour entries (RTM_GETNEIGH dump)";
         let mut out = Vec::new();
-        for r in replies {
+        for r in self.request(op, RouteNetlinkMessage::GetNeighbour(m), NLM_F_DUMP)? {
             let RouteNetlinkMessage::NewNeighbour(n) = r else {
                 continue;
             };
