@@ -471,4 +471,13 @@ mod tests {
         assert_eq!(r.indir.len(), 8);
         assert_eq!(r.queues().into_iter().collect::<Vec<_>>(), vec![0, 1]);
     }
+
+    #[test]
+    fn loopback_through_the_kernel() {
+        // lo has no channels or rings; the kernel says so, by errno.
+        let mut e = Ethtool::open().unwrap();
+        let err = e.channels(1).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EOPNOTSUPP), "{err}");
+        assert!(e.features(1).unwrap().hw.len() < 1000);
+    }
 }

@@ -130,4 +130,12 @@ mod tests {
         assert_eq!(reply_attrs(&r), Some(&attrs[..]));
         assert_eq!(reply_attrs(&r[..18]), None);
     }
+
+    #[test]
+    fn unknown_families_are_enoent() {
+        let mut g = Genl::open().unwrap();
+        assert!(g.family_id("nlctrl").is_ok());
+        let e = g.family_id("pktio-no-such").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+    }
 }

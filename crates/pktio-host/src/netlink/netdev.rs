@@ -462,4 +462,17 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn loopback_through_the_kernel() {
+        // `netdev` exists since 6.3; lo (index 1 in every namespace) has no
+        // NAPI instance and no native XDP.
+        let mut n = Netdev::open().unwrap();
+        let lo = n.dev(1).unwrap();
+        assert!(!lo.zero_copy());
+        assert!(n.napis(1, "lo").unwrap().is_empty());
+        let e = n.dev(0x7fff_fff0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV), "{e}");
+        assert!(e.to_string().contains("netdev dev-get"), "{e}");
+    }
 }
