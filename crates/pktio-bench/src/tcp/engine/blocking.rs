@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::RecvConfig;
-use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::TcpError;
+use crate::tcp::conn::{ConnRx, End, RecvReport};
+use crate::tcp::TcpError;
 
 struct Done {
     conn: ConnRx,

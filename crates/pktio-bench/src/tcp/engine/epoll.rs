@@ -13,8 +13,8 @@ use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::Timespec;
 
 use super::RecvConfig;
-use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::TcpError;
+use crate::tcp::conn::{ConnRx, End, RecvReport};
+use crate::tcp::TcpError;
 
 const LISTENER: u64 = u64::MAX;
 /// How often open connections are checked for the idle timeout.

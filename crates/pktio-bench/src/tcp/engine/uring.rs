@@ -33,9 +33,9 @@ use io_uring::{cqueue, IoUring};
 use pktio::uring::{push_plain, BufRing, PlainOp};
 
 use super::RecvConfig;
-use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::sys;
-use crate::cmd::tcp::TcpError;
+use crate::tcp::conn::{ConnRx, End, RecvReport};
+use crate::tcp::sys;
+use crate::tcp::TcpError;
 
 const BGID: u16 = 0x7c;
 const UD_ACCEPT: u64 = 1 << 63;
