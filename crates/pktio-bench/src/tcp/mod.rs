@@ -5,7 +5,7 @@
 //! - [`conn`]: per-connection bookkeeping and the run report (pure).
 //! - [`engine`]: the receivers — blocking, epoll, io_uring, io_uring zero-copy.
 //! - [`send`]: the sender.
-//! - [`bench`]: the engine × connections × write-size matrix, in the lab or
+//! - [`mod@bench`]: the engine × connections × write-size matrix, in the lab or
 //!   in a private network namespace over loopback.
 //! - [`sys`]: the few host calls outside std, io-uring and the socket APIs
 //!   (affinity, limits, interface addresses, a private netns).

@@ -2,10 +2,11 @@
 //!
 //! Every engine takes a listening socket and a [`RecvConfig`], accepts
 //! `conns` connections, reads each until the sender closes it, feeds every
-//! chunk to a [`ConnRx`], and returns a [`RecvReport`]. A connection that
-//! delivers nothing for `idle_timeout` is given up as stalled; when fewer than
-//! `conns` connections arrive, the engine stops after `idle_timeout` without
-//! a new one. Engines measure the CPU time of their own threads.
+//! chunk to a [`ConnRx`](super::conn::ConnRx), and returns a [`RecvReport`].
+//! A connection that delivers nothing for `idle_timeout` is given up as
+//! stalled; when fewer than `conns` connections arrive, the engine stops
+//! after `idle_timeout` without a new one. Engines measure the CPU time of
+//! their own threads.
 
 use std::net::TcpListener;
 use std::time::Duration;
