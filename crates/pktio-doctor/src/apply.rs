@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::ethtool::Ethtool;
+use pktio_host::netlink::ethtool::Ethtool;
+
 use super::finding::{read_trim, sysctl_command, Action, Finding, Level};
 use super::sysctl::{normalise, path};
 
@@ -179,7 +180,7 @@ fn perform(a: &Action, eth: Option<&mut Ethtool>) -> std::io::Result<()> {
         Action::Rings {
             ifindex, rx, tx, ..
         } => match eth {
-            Some(e) => e.set_rings(*ifindex, *rx, *tx),
+            Some(e) => e.set_rings(*ifindex, *rx, *tx).map_err(Into::into),
             None => Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
         },
     }

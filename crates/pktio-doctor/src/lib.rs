@@ -9,6 +9,10 @@
 //! One file per area. Readers are thin (netlink, procfs, sysfs, a few
 //! probes) and never fail the run: what cannot be read becomes a finding.
 //! Every check is a pure function over what was read, tested on fixtures.
+//! The kernel is asked through the host layer, [`pktio_host`]: its netlink
+//! client (rtnetlink, ethtool and netdev generic netlink, `xsk_diag`), the
+//! `SIOCETHTOOL` driver counters, the `CapEff` reader and the CPU-list
+//! parsers; this crate only turns the answers into findings.
 //!
 //! - [`nic`]: per interface (rtnetlink, ethtool netlink, netdev netlink).
 //! - [`stack`]: softnet_stat, NAPI budget, backlog, default qdisc, RPS/RFS/XPS.
@@ -36,14 +40,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 pub mod apply;
-pub mod cpus;
-pub mod ethtool;
 pub mod ethtool_stats;
 pub mod finding;
 pub mod irq;
 pub mod kernel;
-pub mod netdev;
-pub mod netlink;
 pub mod nic;
 pub mod report;
 pub mod rtnl;
@@ -52,7 +52,9 @@ pub mod stack;
 pub mod sysctl;
 pub mod watch;
 pub mod why;
-pub mod xsk_diag;
+
+use pktio_host::cpu::CpuSet;
+use pktio_host::netlink::{ethtool, netdev};
 
 use finding::{Finding, Unavailable};
 use nic::HostCtx;
@@ -97,10 +99,9 @@ pub fn headroom_fits(frame_size: u32, headroom: u32) -> bool {
     headroom.saturating_add(nic::XDP_HEADROOM + 64) <= frame_size
 }
 
-fn online_cpus() -> cpus::CpuSet {
-    finding::read_trim("/sys/devices/system/cpu/online")
+fn online_cpus() -> CpuSet {
+    pktio_host::sysfs::online_cpus()
         .ok()
-        .and_then(|s| cpus::parse_list(&s))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| {
             let n = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -177,9 +178,9 @@ pub fn collect(c: &Config) -> anyhow::Result<Vec<Finding>> {
     let mut rt = rtnl::Rtnl::open().context("cannot open an rtnetlink socket")?;
     let links = links(&mut rt, &c.interfaces)?;
     let mut eth = ethtool::Ethtool::open()
-        .map_err(|e| Unavailable::from_io("ethtool netlink (Linux 5.6+)", &e));
-    let mut nd =
-        netdev::Netdev::open().map_err(|e| Unavailable::from_io("netdev netlink (Linux 6.3+)", &e));
+        .map_err(|e| Unavailable::from_host("ethtool netlink (Linux 5.6+)", e));
+    let mut nd = netdev::Netdev::open()
+        .map_err(|e| Unavailable::from_host("netdev netlink (Linux 6.3+)", e));
     let sys = sysctl::Sysctls::read();
     let k = kernel::KernelFacts::probe();
     let irqf = irq::IrqFacts::read();

@@ -236,7 +236,7 @@ fn measure(
     let rx_ip = sides.rx_ip();
     let rcfg = cfg.clone();
     let rx = sides.rx_spawn(Box::new(move || {
-        let _ = sys::pin_current_thread(rx_cpu);
+        let _ = pktio_host::cpu::pin_current_thread(rx_cpu);
         let l = match listen(SocketAddr::new(rx_ip, 0)) {
             Ok(l) => l,
             Err(e) => {

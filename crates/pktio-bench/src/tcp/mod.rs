@@ -11,7 +11,9 @@
 //!   (affinity, limits, interface addresses, a private netns).
 //!
 //! Every kernel call goes through std, rustix, io-uring and the safe APIs of
-//! `pktio` and `pktio-lab`: this module has no `unsafe` of its own. Nothing
+//! `pktio` (its io_uring buffer ring), `pktio-host` (CPU clocks and pinning,
+//! interface addresses, sysctls) and `pktio-lab`: this module has no
+//! `unsafe` of its own. Nothing
 //! here prints; the results are values ([`conn::RecvReport`],
 //! [`send::SendReport`], [`bench::MatrixReport`]) for the caller to show.
 

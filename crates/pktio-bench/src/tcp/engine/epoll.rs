@@ -28,7 +28,7 @@ struct Open {
 
 /// Runs the epoll receiver on the calling thread.
 pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpError> {
-    let cpu0 = pktio::host::thread_cpu_time();
+    let cpu0 = pktio_host::iface::thread_cpu_time();
     let ep = epoll::create(CreateFlags::CLOEXEC)
         .map_err(|e| TcpError::sys("epoll_create1", e.into()))?;
     listener
@@ -154,7 +154,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         (Some(f), Some(l)) => l.saturating_duration_since(f),
         _ => Duration::ZERO,
     };
-    let cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
+    let cpu = pktio_host::iface::thread_cpu_time().saturating_sub(cpu0);
     let mut r = RecvReport::new("epoll", cfg.conns, &done, elapsed, cpu, timed_out);
     r.details
         .push(("read_size".into(), cfg.buf_size.to_string()));

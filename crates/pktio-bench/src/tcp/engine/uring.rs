@@ -115,7 +115,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             cfg.buffers
         )));
     }
-    let cpu0 = pktio::host::thread_cpu_time();
+    let cpu0 = pktio_host::iface::thread_cpu_time();
     let buf_size = u32::try_from(cfg.buf_size)
         .map_err(|_| TcpError::Config(format!("--buf-size {} is too large", cfg.buf_size)))?;
     let mut bufs = BufRing::new(cfg.buffers, buf_size)
@@ -344,7 +344,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             }
         }
     }
-    let cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
+    let cpu = pktio_host::iface::thread_cpu_time().saturating_sub(cpu0);
     // The kernel may still reference the buffer ring until the ring is gone.
     drop(ring);
     drop(bufs);

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pktio_bench::tcp::{check_fd_limit, check_lab, engine, listen, send, sys, TcpError};
+use pktio_bench::tcp::{check_fd_limit, check_lab, engine, listen, send, TcpError};
 use pktio_bench::tcp::{Engine, RecvConfig};
 
 pub mod bench;
@@ -165,7 +165,8 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
         .local_addr()
         .map_err(|e| TcpError::sys("getsockname", e))?;
     if let Some(cpu) = a.cpu {
-        sys::pin_current_thread(cpu).map_err(|e| TcpError::sys("sched_setaffinity", e))?;
+        pktio_host::cpu::pin_current_thread(cpu)
+            .map_err(|e| TcpError::sys("sched_setaffinity", e))?;
     }
     eprintln!(
         "pktio: listening on {local} (engine {}, waiting for {} connection{})",
@@ -173,13 +174,13 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
         a.conns,
         if a.conns == 1 { "" } else { "s" }
     );
-    let cpu0 = pktio::host::process_cpu_time();
+    let cpu0 = pktio_host::iface::process_cpu_time();
     let mut report = engine::run(a.engine, listener, &cfg)?;
     report.details.push((
         "process_cpu_seconds".into(),
         format!(
             "{:.6}",
-            pktio::host::process_cpu_time()
+            pktio_host::iface::process_cpu_time()
                 .saturating_sub(cpu0)
                 .as_secs_f64()
         ),
