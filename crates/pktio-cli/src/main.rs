@@ -17,7 +17,6 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod cmd;
-mod doctor;
 mod gen;
 mod report;
 mod run;
@@ -45,7 +44,7 @@ enum Command {
     /// Build, inspect and remove the lab of network namespaces by hand.
     Lab(cmd::lab::LabArgs),
     /// Read this host's network tuning and say what limits packet rates.
-    Doctor(doctor::DoctorArgs),
+    Doctor(cmd::doctor::DoctorArgs),
     /// Receive TCP with a chosen engine (blocking, epoll, io_uring).
     TcpRecv(cmd::tcp::RecvArgs),
     /// Send TCP to a tcp-recv server.
@@ -89,7 +88,7 @@ fn main() -> ExitCode {
         Command::Txpush(a) => cmd::xsk::txpush(a),
         Command::L2fwd(a) => cmd::xsk::l2fwd(a),
         Command::Lab(a) => cmd::lab::run(a),
-        Command::Doctor(a) => doctor::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
         Command::TcpRecv(a) => cmd::tcp::recv(a),
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(*a),

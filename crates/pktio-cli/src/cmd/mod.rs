@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod capture;
+pub mod doctor;
 pub mod genbench;
 pub mod harness;
 pub mod lab;

@@ -33,9 +33,9 @@ use pktio::uring::AnonMap;
 
 use super::uring::{check_enabled, setup_error};
 use super::RecvConfig;
-use crate::cmd::tcp::conn::RecvReport;
-use crate::cmd::tcp::sys;
-use crate::cmd::tcp::TcpError;
+use crate::tcp::conn::RecvReport;
+use crate::tcp::sys;
+use crate::tcp::TcpError;
 
 /// `ZCRX_REG_NODEV`: register without a device (copy fallback only); after 6.18.
 pub const ZCRX_REG_NODEV: u32 = 2;

@@ -17,14 +17,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::cpus;
-use super::ethtool::{Channels, Ethtool, Rss};
+use pktio_host::cpu as cpus;
+use pktio_host::netlink::ethtool::{Channels, Ethtool, Rss};
+use pktio_host::netlink::netdev::{DevFeatures, Netdev};
+use pktio_host::netlink::sock_diag::{self as xsk_diag, XskSocket};
+
 use super::ethtool_stats;
 use super::finding::{Area, Finding, Got, Level, Unavailable};
-use super::netdev::{DevFeatures, Netdev};
 use super::nic::{HostCtx, L2_OVERHEAD, XDP_HEADROOM};
 use super::rtnl::{Link, Rtnl, XdpMode};
-use super::xsk_diag::{self, XskSocket};
 
 /// Per-queue counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -377,25 +378,25 @@ pub fn gather(
     let mut rt = Rtnl::open()?;
     let link = rt.link_by_name(ifname)?;
     let idx = link.ifindex;
-    let mut eth = Ethtool::open().map_err(|e| Unavailable::from_io("ethtool netlink", &e));
-    let mut nd = Netdev::open().map_err(|e| Unavailable::from_io("netdev netlink", &e));
+    let mut eth = Ethtool::open().map_err(|e| Unavailable::from_host("ethtool netlink", e));
+    let mut nd = Netdev::open().map_err(|e| Unavailable::from_host("netdev netlink", e));
     let channels = eth.as_mut().map_err(|e| e.clone()).and_then(|e| {
         e.channels(idx)
-            .map_err(|x| Unavailable::from_io("ethtool channels", &x))
+            .map_err(|x| Unavailable::from_host("ethtool channels", x))
     });
     let rss = eth.as_mut().map_err(|e| e.clone()).and_then(|e| {
         e.rss(idx)
-            .map_err(|x| Unavailable::from_io("ethtool rss", &x))
+            .map_err(|x| Unavailable::from_host("ethtool rss", x))
     });
     let xdp = nd.as_mut().map_err(|e| e.clone()).and_then(|n| {
         n.dev(idx)
-            .map_err(|x| Unavailable::from_io("netdev dev-get", &x))
+            .map_err(|x| Unavailable::from_host("netdev dev-get", x))
     });
     let before = counters(&mut nd, ifname, idx);
     std::thread::sleep(sample);
     let after = counters(&mut nd, ifname, idx);
     let link_after = rt.link_by_index(idx)?;
-    let sockets = xsk_diag::dump().map_err(|e| Unavailable::from_io("AF_XDP sock_diag", &e));
+    let sockets = xsk_diag::dump().map_err(|e| Unavailable::from_host("AF_XDP sock_diag", e));
     Ok(WhyFacts {
         queue,
         sample_secs: sample.as_secs_f64(),
@@ -414,8 +415,8 @@ pub fn gather(
 #[cfg(test)]
 mod tests {
     use super::super::nic::fixtures::{host, veth};
-    use super::super::xsk_diag::{Umem, XskStats};
     use super::*;
+    use pktio_host::netlink::sock_diag::{Umem, XskStats};
 
     fn counters(rx: &[(u32, u64)], red: &[(u32, u64)]) -> Got<QueueCounters> {
         Ok(QueueCounters {

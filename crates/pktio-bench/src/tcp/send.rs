@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::pattern::{self, Hello};
-use super::sys;
 use super::TcpError;
 
 /// What a sender run should do.
@@ -88,7 +87,7 @@ pub fn run(cfg: &SendConfig) -> Result<SendReport, TcpError> {
             .spawn(move || {
                 if let Some(cpu) = cfg.cpu {
                     // Best effort: a failed pin shows in the numbers, not as an error.
-                    let _ = sys::pin_current_thread(cpu);
+                    let _ = pktio_host::cpu::pin_current_thread(cpu);
                 }
                 b.wait();
                 send_conn(s, i as u32, &cfg)

@@ -1,8 +1,8 @@
 //! The two things ethtool netlink does not carry: the driver name
 //! (`ETHTOOL_GDRVINFO`) and the driver's private counters (`ethtool -S`:
-//! `ETHTOOL_GSTRINGS` + `ETHTOOL_GSTATS`), read by the library
-//! ([`pktio::host::driver_stats`], which checks every count the kernel
-//! writes back). The per-queue RX packet counters among them tell which
+//! `ETHTOOL_GSTRINGS` + `ETHTOOL_GSTATS`), read by the host layer
+//! ([`pktio_host::ethtool::driver_stats`], which checks every count the
+//! kernel writes back). The per-queue RX packet counters among them tell which
 //! queue traffic arrives on for drivers without netdev queue statistics
 //! (veth, ixgbe, …).
 //!
@@ -10,8 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::AsFd;
 
-pub use pktio::host::DriverStats;
+pub use pktio_host::ethtool::DriverStats;
 
 /// Reads the driver name and every `ethtool -S` counter of `ifname`.
 ///
@@ -20,7 +21,8 @@ pub use pktio::host::DriverStats;
 /// ethtool operations, and an error saying to read again when the driver's
 /// number of counters kept changing or the kernel's reply was out of bounds.
 pub fn read(ifname: &str) -> io::Result<DriverStats> {
-    pktio::host::driver_stats(ifname)
+    let sock = pktio_host::ethtool::control_socket()?;
+    pktio_host::ethtool::driver_stats(sock.as_fd(), ifname)
 }
 
 /// Which RX queue an `ethtool -S` counter counts packets of, if any.

@@ -1,20 +1,10 @@
 //! The few host calls the TCP benchmark makes outside std, io-uring and the
-//! socket APIs, through safe wrappers: CPU time and interface addresses from
-//! [`pktio::host`], the private namespace from [`pktio_lab`], affinity and
-//! limits from rustix.
+//! socket APIs: interface addresses and the io_uring sysctl from the host
+//! layer ([`pktio_host`]), the private namespace from [`pktio_lab`], limits
+//! from rustix.
 
 use std::io;
 use std::net::IpAddr;
-
-/// Pins the calling thread to one CPU: `sched_setaffinity(0, {cpu})`.
-pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    let mut set = rustix::thread::CpuSet::new();
-    if cpu >= rustix::thread::CpuSet::MAX_CPU {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).map_err(io::Error::from)
-}
 
 /// The soft limit on open files (`getrlimit(RLIMIT_NOFILE)`), `None` when unlimited.
 pub fn nofile_limit() -> Option<u64> {
@@ -29,14 +19,14 @@ pub fn open_fds() -> u64 {
 /// `kernel.io_uring_disabled` from procfs: 0 allowed, 1 only for `kernel.io_uring_group`
 /// (or CAP_SYS_ADMIN), 2 off for everyone; `None` when the file is absent (before 6.6).
 pub fn io_uring_disabled() -> Option<u32> {
-    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+    pktio_host::procfs::sysctl("kernel.io_uring_disabled")
         .ok()
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|s| s.parse().ok())
 }
 
 /// The interface that holds address `ip`, as `(ifindex, name)`, found with `getifaddrs(3)`.
 pub fn interface_of(ip: IpAddr) -> io::Result<Option<(u32, String)>> {
-    Ok(pktio::host::interface_addrs()?
+    Ok(pktio_host::iface::interface_addrs()?
         .into_iter()
         .find(|a| a.addr == ip)
         .map(|a| (a.index, a.name)))

@@ -5,54 +5,22 @@
 //! Probes (an AF_XDP socket, an io_uring instance) are made once in
 //! [`KernelFacts::probe`]; the checks are pure.
 
-use super::finding::{read_text, Action, Area, Finding, Got, Level, Unavailable};
+use pktio_host::caps::{Cap, CapSet};
+
+use super::finding::{Action, Area, Finding, Got, Level, Unavailable};
 use super::sysctl::Sysctls;
 
 /// Capability bits (`include/uapi/linux/capability.h`).
-pub mod cap {
-    /// CAP_NET_ADMIN: attach XDP, set rings and sysctls.
-    pub const NET_ADMIN: u32 = 12;
-    /// CAP_NET_RAW: open AF_XDP and AF_PACKET sockets.
-    pub const NET_RAW: u32 = 13;
-    /// CAP_IPC_LOCK: lock memory beyond RLIMIT_MEMLOCK.
-    pub const IPC_LOCK: u32 = 14;
-    /// CAP_SYS_ADMIN: everything, including BPF on older kernels.
-    pub const SYS_ADMIN: u32 = 21;
-    /// CAP_BPF: load BPF programs and maps (5.8+).
-    pub const BPF: u32 = 39;
-}
-
 /// The fix for missing capabilities: root, or the capabilities for the
 /// members of one group only (never for everyone who may execute pktio).
 pub const GROUP_RECIPE: &str = "run as root, or give the capabilities to one group's members: \
 chown root:pktio, chmod 0750, then setcap cap_net_raw,cap_net_admin,cap_bpf,cap_ipc_lock+ep \
 on the binary (docs/CAPABILITIES.md, recipe 2)";
 
-/// The effective capability set of a process (`CapEff:` of `/proc/PID/status`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Caps(pub u64);
-
-impl Caps {
-    /// Whether capability `bit` is effective.
-    pub fn has(self, bit: u32) -> bool {
-        self.0 & (1u64 << bit) != 0
-    }
-}
-
-/// Parses `CapEff:` from `/proc/self/status`.
-pub fn parse_cap_eff(status: &str) -> Option<Caps> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .map(Caps)
-}
-
-/// Reads this process's effective capabilities.
-pub fn read_caps() -> Got<Caps> {
-    let s = read_text("/proc/self/status")?;
-    parse_cap_eff(&s)
-        .ok_or_else(|| Unavailable::Other("no CapEff line in /proc/self/status".into()))
+/// Reads this process's effective capabilities (`CapEff:` of
+/// `/proc/self/status`).
+pub fn read_caps() -> Got<CapSet> {
+    pktio_host::caps::effective().map_err(|e| Unavailable::from_io("/proc/self/status", &e))
 }
 
 /// `(major, minor, patch)` from a release string such as `6.18.44-fc-v669`.
@@ -77,7 +45,7 @@ pub struct KernelFacts {
     /// `io_uring_setup(2)`: `Ok` or the errno.
     pub io_uring: Result<(), i32>,
     /// Effective capabilities.
-    pub caps: Got<Caps>,
+    pub caps: Got<CapSet>,
 }
 
 impl KernelFacts {
@@ -217,11 +185,11 @@ pub fn check(k: &KernelFacts, sys: &Sysctls) -> Vec<Finding> {
 
     out.push(match &k.caps {
         Ok(c) => {
-            let want = [(cap::NET_RAW, "CAP_NET_RAW"), (cap::NET_ADMIN, "CAP_NET_ADMIN"), (cap::BPF, "CAP_BPF"), (cap::IPC_LOCK, "CAP_IPC_LOCK")];
-            let missing: Vec<&str> = want
-                .iter()
-                .filter(|(b, _)| !(c.has(*b) || (*b == cap::BPF && c.has(cap::SYS_ADMIN))))
-                .map(|(_, n)| *n)
+            let want = [Cap::NET_RAW, Cap::NET_ADMIN, Cap::BPF, Cap::IPC_LOCK];
+            let missing: Vec<String> = want
+                .into_iter()
+                .filter(|&w| !(c.has(w) || (w == Cap::BPF && c.has(Cap::SYS_ADMIN))))
+                .map(Cap::name)
                 .collect();
             if missing.is_empty() {
                 kf(Level::Ok, "privileges", "CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF, CAP_IPC_LOCK", "Enough to open AF_XDP sockets, load and attach XDP programs and lock the UMEM.")
@@ -237,6 +205,8 @@ pub fn check(k: &KernelFacts, sys: &Sysctls) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
+    use pktio_host::caps::parse_cap_eff;
+
     use super::*;
 
     fn facts(
@@ -264,11 +234,11 @@ mod tests {
     #[test]
     fn caps_from_status() {
         let root = parse_cap_eff(include_str!("fixtures/status_root.txt")).unwrap();
-        assert!(root.has(cap::NET_ADMIN) && root.has(cap::BPF) && root.has(cap::IPC_LOCK));
+        assert!(root.has(Cap::NET_ADMIN) && root.has(Cap::BPF) && root.has(Cap::IPC_LOCK));
         let user = parse_cap_eff(include_str!("fixtures/status_user.txt")).unwrap();
-        assert!(!user.has(cap::NET_RAW));
+        assert!(!user.has(Cap::NET_RAW));
         let setcap = parse_cap_eff(include_str!("fixtures/status_setcap.txt")).unwrap();
-        assert!(setcap.has(cap::NET_RAW) && setcap.has(cap::BPF) && !setcap.has(cap::IPC_LOCK));
+        assert!(setcap.has(Cap::NET_RAW) && setcap.has(Cap::BPF) && !setcap.has(Cap::IPC_LOCK));
     }
 
     #[test]

@@ -253,6 +253,12 @@ impl Unavailable {
             _ => Unavailable::Other(format!("{what}: {e}")),
         }
     }
+
+    /// [`Unavailable::from_io`] for an error of the host layer: its errno
+    /// decides, as for a plain system call.
+    pub fn from_host(what: &str, e: pktio_host::HostError) -> Self {
+        Self::from_io(what, &e.into())
+    }
 }
 
 /// Folds the findings about global sysctls that this network namespace does

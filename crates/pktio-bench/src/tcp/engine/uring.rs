@@ -33,9 +33,9 @@ use io_uring::{cqueue, IoUring};
 use pktio::uring::{push_plain, BufRing, PlainOp};
 
 use super::RecvConfig;
-use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::sys;
-use crate::cmd::tcp::TcpError;
+use crate::tcp::conn::{ConnRx, End, RecvReport};
+use crate::tcp::sys;
+use crate::tcp::TcpError;
 
 const BGID: u16 = 0x7c;
 const UD_ACCEPT: u64 = 1 << 63;
@@ -115,7 +115,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             cfg.buffers
         )));
     }
-    let cpu0 = pktio::host::thread_cpu_time();
+    let cpu0 = pktio_host::iface::thread_cpu_time();
     let buf_size = u32::try_from(cfg.buf_size)
         .map_err(|_| TcpError::Config(format!("--buf-size {} is too large", cfg.buf_size)))?;
     let mut bufs = BufRing::new(cfg.buffers, buf_size)
@@ -344,7 +344,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
             }
         }
     }
-    let cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
+    let cpu = pktio_host::iface::thread_cpu_time().saturating_sub(cpu0);
     // The kernel may still reference the buffer ring until the ring is gone.
     drop(ring);
     drop(bufs);

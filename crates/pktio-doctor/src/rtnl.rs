@@ -1,16 +1,18 @@
-//! rtnetlink reads (what `ip -d -s link` and `tc -s qdisc` show), through
-//! `netlink-packet-route`: link flags, MTU, queue counts, the attached XDP
-//! program and its mode, link statistics, and the root qdisc's drops.
+//! rtnetlink reads (what `ip -d -s link` and `tc -s qdisc` show): the
+//! doctor's view of a link (flags, MTU, queue counts, the attached XDP
+//! program and its mode, statistics) and of the root qdisc's drops, parsed
+//! from the `netlink-packet-route` messages that the host layer's
+//! [`Route`] socket fetches.
 
 use std::io;
 
-use netlink_packet_route::link::{
+use netlink_packet_core::NLM_F_DUMP;
+use pktio_host::netlink::route::types::link::{
     InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkXdp, State, XdpAttached,
 };
-use netlink_packet_route::tc::{TcAttribute, TcMessage, TcStats2};
-use netlink_packet_route::RouteNetlinkMessage;
-
-use super::netlink::Nl;
+use pktio_host::netlink::route::types::tc::{TcAttribute, TcMessage, TcStats2};
+use pktio_host::netlink::route::types::RouteNetlinkMessage;
+use pktio_host::netlink::route::Route;
 
 /// How an XDP program is attached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -239,10 +241,13 @@ pub fn qdisc_from_message(m: &TcMessage) -> Qdisc {
     q
 }
 
-/// An rtnetlink connection.
+/// An rtnetlink connection ([`Route`]) that answers in the doctor's terms.
+///
+/// Errors are [`io::Error`]s carrying the kernel's errno (`ENODEV` for an
+/// unknown interface), which is what the findings are made from.
 #[derive(Debug)]
 pub struct Rtnl {
-    nl: Nl,
+    route: Route,
 }
 
 impl Rtnl {
@@ -251,7 +256,9 @@ impl Rtnl {
     /// # Errors
     /// Socket errors.
     pub fn open() -> io::Result<Rtnl> {
-        Ok(Rtnl { nl: Nl::route()? })
+        Ok(Rtnl {
+            route: Route::new()?,
+        })
     }
 
     /// `RTM_GETLINK` by name.
@@ -259,9 +266,7 @@ impl Rtnl {
     /// # Errors
     /// `ENODEV` when the interface does not exist.
     pub fn link_by_name(&mut self, name: &str) -> io::Result<Link> {
-        let mut m = LinkMessage::default();
-        m.attributes.push(LinkAttribute::IfName(name.to_string()));
-        self.one(m)
+        Ok(link_from_message(&self.route.link_by_name(name)?))
     }
 
     /// `RTM_GETLINK` by index.
@@ -269,20 +274,7 @@ impl Rtnl {
     /// # Errors
     /// `ENODEV` when the interface does not exist.
     pub fn link_by_index(&mut self, ifindex: u32) -> io::Result<Link> {
-        let mut m = LinkMessage::default();
-        m.header.index = ifindex;
-        self.one(m)
-    }
-
-    fn one(&mut self, m: LinkMessage) -> io::Result<Link> {
-        let replies = self.nl.request(RouteNetlinkMessage::GetLink(m), false)?;
-        replies
-            .iter()
-            .find_map(|r| match r {
-                RouteNetlinkMessage::NewLink(l) => Some(link_from_message(l)),
-                _ => None,
-            })
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
+        Ok(link_from_message(&self.route.link(ifindex)?))
     }
 
     /// `RTM_GETLINK` dump: every interface in this network namespace.
@@ -290,16 +282,7 @@ impl Rtnl {
     /// # Errors
     /// Socket errors.
     pub fn links(&mut self) -> io::Result<Vec<Link>> {
-        let replies = self
-            .nl
-            .request(RouteNetlinkMessage::GetLink(LinkMessage::default()), true)?;
-        Ok(replies
-            .iter()
-            .filter_map(|r| match r {
-                RouteNetlinkMessage::NewLink(l) => Some(link_from_message(l)),
-                _ => None,
-            })
-            .collect())
+        Ok(self.route.links()?.iter().map(link_from_message).collect())
     }
 
     /// `RTM_GETQDISC` dump filtered to one interface.
@@ -307,9 +290,10 @@ impl Rtnl {
     /// # Errors
     /// Socket errors.
     pub fn qdiscs(&mut self, ifindex: u32) -> io::Result<Vec<Qdisc>> {
-        let replies = self.nl.request(
+        let replies = self.route.request(
+            "listing queueing disciplines (RTM_GETQDISC dump)",
             RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
-            true,
+            NLM_F_DUMP,
         )?;
         Ok(replies
             .iter()
@@ -326,7 +310,7 @@ impl Rtnl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_route::link::Stats64;
+    use pktio_host::netlink::route::types::link::Stats64;
 
     /// A veth as the kernel describes it, with a native XDP program.
     fn veth_message() -> LinkMessage {
@@ -389,7 +373,7 @@ mod tests {
 
     #[test]
     fn qdisc_stats_prefer_stats2() {
-        use netlink_packet_route::tc::{TcHandle, TcStatsQueue};
+        use pktio_host::netlink::route::types::tc::{TcHandle, TcStatsQueue};
         let mut t = TcMessage::default();
         t.header.parent = TcHandle::ROOT;
         let mut qs = TcStatsQueue::default();

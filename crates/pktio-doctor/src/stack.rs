@@ -3,7 +3,8 @@
 //! backlog (`netdev_max_backlog`), `default_qdisc`, and software steering
 //! (RPS / RFS / XPS masks).
 
-use super::cpus::{self, CpuSet};
+use pktio_host::cpu::{self as cpus, CpuSet};
+
 use super::finding::{read_text, Action, Area, Finding, Got, Level};
 use super::nic::{HostCtx, Nic};
 use super::sysctl::Sysctls;

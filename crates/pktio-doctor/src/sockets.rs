@@ -3,7 +3,8 @@
 //! `RLIMIT_MEMLOCK` against `CAP_IPC_LOCK`.
 
 use super::finding::{read_text, Action, Area, Finding, Got, Level};
-use super::kernel::{cap, Caps};
+use pktio_host::caps::{Cap, CapSet};
+
 use super::sysctl::Sysctls;
 
 /// 16 MiB: the buffer ceiling the guide recommends.
@@ -49,12 +50,12 @@ pub struct SocketFacts {
     /// `RLIMIT_MEMLOCK` soft limit (`None`: unlimited).
     pub memlock: Option<u64>,
     /// Effective capabilities.
-    pub caps: Got<Caps>,
+    pub caps: Got<CapSet>,
 }
 
 impl SocketFacts {
     /// Reads this host.
-    pub fn read(sysctl: Sysctls, caps: Got<Caps>) -> SocketFacts {
+    pub fn read(sysctl: Sysctls, caps: Got<CapSet>) -> SocketFacts {
         SocketFacts {
             sysctl,
             hugepages: read_text("/proc/meminfo").map(|t| parse_meminfo(&t)),
@@ -178,7 +179,7 @@ pub fn check(f: &SocketFacts) -> Vec<Finding> {
     let ipc_lock = f
         .caps
         .as_ref()
-        .map(|c| c.has(cap::IPC_LOCK))
+        .map(|c| c.has(Cap::IPC_LOCK))
         .unwrap_or(false);
     let limit = f.memlock.map_or("unlimited".to_string(), bytes);
     out.push(if ipc_lock {
@@ -197,7 +198,8 @@ pub fn check(f: &SocketFacts) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::kernel::parse_cap_eff;
+    use pktio_host::caps::parse_cap_eff;
+
     use super::*;
 
     fn facts(sys: &str, meminfo: &str, memlock: Option<u64>, status: &str) -> SocketFacts {

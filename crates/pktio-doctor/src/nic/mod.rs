@@ -12,11 +12,12 @@ pub(crate) mod fixtures;
 
 pub use check::{check, check_link, mac};
 
-use super::cpus::{self, CpuSet};
-use super::ethtool::{Channels, Coalesce, Ethtool, Features, Rings, Rss};
+use pktio_host::cpu::{self as cpus, CpuSet};
+use pktio_host::netlink::ethtool::{Channels, Coalesce, Ethtool, Features, Rings, Rss};
+use pktio_host::netlink::netdev::{DevFeatures, Netdev};
+
 use super::ethtool_stats;
 use super::finding::{read_trim, Got, Unavailable};
-use super::netdev::{DevFeatures, Netdev};
 use super::rtnl::{Link, Qdisc, Rtnl};
 
 /// Bytes the kernel reserves in front of every XDP frame (`XDP_PACKET_HEADROOM`).
@@ -111,10 +112,6 @@ impl Nic {
     }
 }
 
-fn io_unavail(what: &str, e: std::io::Error) -> Unavailable {
-    Unavailable::from_io(what, &e)
-}
-
 fn sysfs_dir(ifname: &str, ifindex: u32) -> Got<String> {
     let dir = format!("/sys/class/net/{ifname}");
     match read_trim(&format!("{dir}/ifindex")) {
@@ -154,10 +151,10 @@ fn read_queues(dir: &str, prefix: &str, mask_file: &str) -> Got<Vec<QueueFiles>>
 
 fn via_ethtool<T>(
     eth: &mut Got<Ethtool>,
-    f: impl FnOnce(&mut Ethtool) -> std::io::Result<T>,
+    f: impl FnOnce(&mut Ethtool) -> pktio_host::Result<T>,
 ) -> Got<T> {
     match eth {
-        Ok(e) => f(e).map_err(|err| io_unavail("ethtool netlink", err)),
+        Ok(e) => f(e).map_err(|err| Unavailable::from_host("ethtool netlink", err)),
         Err(u) => Err(u.clone()),
     }
 }
@@ -171,10 +168,14 @@ pub fn gather(rt: &mut Rtnl, eth: &mut Got<Ethtool>, nd: &mut Got<Netdev>, link:
     let features = via_ethtool(eth, |e| e.features(idx));
     let rss = via_ethtool(eth, |e| e.rss(idx));
     let xdp = match nd {
-        Ok(n) => n.dev(idx).map_err(|e| io_unavail("netdev netlink", e)),
+        Ok(n) => n
+            .dev(idx)
+            .map_err(|e| Unavailable::from_host("netdev netlink", e)),
         Err(u) => Err(u.clone()),
     };
-    let qdiscs = rt.qdiscs(idx).map_err(|e| io_unavail("qdisc dump", e));
+    let qdiscs = rt
+        .qdiscs(idx)
+        .map_err(|e| Unavailable::from_io("qdisc dump", &e));
 
     let info = ethtool_stats::read(&link.ifname).ok();
     let dir = sysfs_dir(&link.ifname, idx);

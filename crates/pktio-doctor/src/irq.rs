@@ -5,7 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use super::cpus::{self, CpuSet};
+use pktio_host::cpu::{self as cpus, CpuSet};
+
 use super::finding::{read_text, read_trim, Area, Finding, Got, Level};
 use super::nic::{HostCtx, Nic};
 

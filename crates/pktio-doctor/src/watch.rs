@@ -2,9 +2,9 @@
 //! the interfaces' counters every interval and prints per-second rates
 //! (processed / dropped / squeezed per CPU; packets and drops per
 //! interface), plus the findings the deltas show (drops or squeezes that
-//! are still growing). Runs until Ctrl-C, or `--count` reports.
+//! are still growing). [`run`] hands each report to the caller, which
+//! prints it; it runs until the process ends, or for `count` reports.
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -185,23 +185,36 @@ fn take(rt: &mut Rtnl, names: &[String]) -> anyhow::Result<Sample> {
     Ok(Sample { softnet, links })
 }
 
-/// One line of `--watch --json`.
-#[derive(Debug, Serialize)]
-struct JsonLine<'a> {
-    rates: &'a Rates,
-    findings: &'a [Finding],
+/// One report: the rates over the last interval and the findings they
+/// show (warnings and problems only). Serialised, one line of
+/// `--watch --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Rates over the last interval.
+    pub rates: Rates,
+    /// Drops or squeezes still growing.
+    pub findings: Vec<Finding>,
 }
 
-/// Runs the watch loop.
+impl std::fmt::Display for Report {
+    /// The text form: [`render`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&render(&self.rates, &self.findings))
+    }
+}
+
+/// Samples the interfaces `names` every `every` and hands each [`Report`]
+/// to `report`, `count` times (forever without it), or until `report`
+/// fails.
 ///
 /// # Errors
-/// Unreadable softnet_stat or a vanished interface.
+/// Unreadable softnet_stat, a vanished interface, or `report`'s error.
 pub fn run(
     names: &[String],
     every: Duration,
     count: Option<u64>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+    mut report: impl FnMut(&Report) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut rt = Rtnl::open()?;
     let sys = Sysctls::read();
     let mut prev = take(&mut rt, names)?;
@@ -212,28 +225,18 @@ pub fn run(
         let next = take(&mut rt, names)?;
         let now = Instant::now();
         let secs = now.duration_since(t0).as_secs_f64();
-        let (r, deltas) = rates(&prev, &next, secs);
+        let (rates, deltas) = rates(&prev, &next, secs);
         let window = format!("last {secs:.1} s");
         let findings: Vec<Finding> = stack::check_softnet(&deltas, &sys, &window)
             .into_iter()
             .filter(|f| f.level > Level::Ok)
             .collect();
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string(&JsonLine {
-                    rates: &r,
-                    findings: &findings
-                })?
-            );
-        } else {
-            println!("{}", render(&r, &findings));
-        }
+        report(&Report { rates, findings })?;
         prev = next;
         t0 = now;
         done += 1;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(test)]

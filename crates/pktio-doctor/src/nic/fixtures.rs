@@ -1,9 +1,10 @@
 //! Fixture interfaces for the checks' tests: the lab's veth, a well-tuned
 //! NIC ("good host") and a badly tuned one ("bad host").
 
-use super::super::ethtool::{Channels, Coalesce, Features, Rings, Rss};
+use pktio_host::netlink::ethtool::{Channels, Coalesce, Features, Rings, Rss};
+use pktio_host::netlink::netdev::DevFeatures;
+
 use super::super::finding::Unavailable;
-use super::super::netdev::DevFeatures;
 use super::super::rtnl::{Link, LinkStats, Qdisc, XdpMode};
 use super::{HostCtx, Nic, QueueFiles};
 

@@ -13,8 +13,8 @@ use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::Timespec;
 
 use super::RecvConfig;
-use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::TcpError;
+use crate::tcp::conn::{ConnRx, End, RecvReport};
+use crate::tcp::TcpError;
 
 const LISTENER: u64 = u64::MAX;
 /// How often open connections are checked for the idle timeout.
@@ -28,7 +28,7 @@ struct Open {
 
 /// Runs the epoll receiver on the calling thread.
 pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpError> {
-    let cpu0 = pktio::host::thread_cpu_time();
+    let cpu0 = pktio_host::iface::thread_cpu_time();
     let ep = epoll::create(CreateFlags::CLOEXEC)
         .map_err(|e| TcpError::sys("epoll_create1", e.into()))?;
     listener
@@ -154,7 +154,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         (Some(f), Some(l)) => l.saturating_duration_since(f),
         _ => Duration::ZERO,
     };
-    let cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
+    let cpu = pktio_host::iface::thread_cpu_time().saturating_sub(cpu0);
     let mut r = RecvReport::new("epoll", cfg.conns, &done, elapsed, cpu, timed_out);
     r.details
         .push(("read_size".into(), cfg.buf_size.to_string()));

@@ -1,7 +1,8 @@
 //! The per-interface checks: pure functions over a [`Nic`].
 
-use super::super::cpus;
-use super::super::ethtool::{Features, Rings};
+use pktio_host::cpu as cpus;
+use pktio_host::netlink::ethtool::{Features, Rings};
+
 use super::super::finding::{Action, Area, Finding, Level};
 use super::super::rtnl::XdpMode;
 use super::{HostCtx, Nic, L2_OVERHEAD, XDP_HEADROOM};

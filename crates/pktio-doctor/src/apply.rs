@@ -1,14 +1,14 @@
 //! `--apply`: the safe fixes (sysctls under `/proc/sys`, RPS masks, ring
 //! sizes through `ETHTOOL_MSG_RINGS_SET`) of every warning and problem.
-//! A dry run by default: it shows before → after. With `--yes` it makes the
-//! changes (root only) and prints the exact commands that undo them.
+//! A dry run by default: it shows before → after. With `yes` it makes the
+//! changes (root only) and [`render`] gives the exact commands that undo them.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::ethtool::Ethtool;
+use pktio_host::netlink::ethtool::Ethtool;
+
 use super::finding::{read_trim, sysctl_command, Action, Finding, Level};
 use super::sysctl::{normalise, path};
 
@@ -180,24 +180,29 @@ fn perform(a: &Action, eth: Option<&mut Ethtool>) -> std::io::Result<()> {
         Action::Rings {
             ifindex, rx, tx, ..
         } => match eth {
-            Some(e) => e.set_rings(*ifindex, *rx, *tx),
+            Some(e) => e.set_rings(*ifindex, *rx, *tx).map_err(Into::into),
             None => Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
         },
     }
 }
 
-/// The `--apply` output document for `--json`.
-#[derive(Debug, Serialize)]
-struct Out<'a> {
-    dry_run: bool,
-    changes: &'a [Change],
+/// What `--apply` did or would do; serialised, the `--apply --json` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// True unless the changes were asked to be made.
+    pub dry_run: bool,
+    /// One per target, in plan order.
+    pub changes: Vec<Change>,
+    /// A change that was to be made failed or could not be tried.
+    #[serde(skip)]
+    pub failed: bool,
 }
 
-/// Runs `--apply` (dry run unless `yes`).
+/// Plans the fixes of `findings` and, with `yes`, makes them.
 ///
 /// # Errors
-/// `--yes` without root: nothing is changed and the error says so.
-pub fn run(findings: &[Finding], yes: bool, json: bool) -> anyhow::Result<ExitCode> {
+/// `yes` without root: nothing is changed and the error says so.
+pub fn run(findings: &[Finding], yes: bool) -> anyhow::Result<Outcome> {
     let actions = plan(findings);
     if yes && !rustix::process::geteuid().is_root() {
         anyhow::bail!(
@@ -225,21 +230,10 @@ pub fn run(findings: &[Finding], yes: bool, json: bool) -> anyhow::Result<ExitCo
         }
         changes.push(c);
     }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&Out {
-                dry_run: !yes,
-                changes: &changes
-            })?
-        );
-    } else {
-        print!("{}", render(&changes, yes));
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    Ok(Outcome {
+        dry_run: !yes,
+        changes,
+        failed,
     })
 }
 

@@ -30,9 +30,12 @@ pub const KEYS: &[&str] = &[
     "vm.nr_hugepages",
 ];
 
-/// `/proc/sys/net/core/rmem_max` for `net.core.rmem_max`.
+/// `/proc/sys/net/core/rmem_max` for `net.core.rmem_max`
+/// ([`pktio_host::procfs::sysctl_path`], as text for the findings).
 pub fn path(key: &str) -> String {
-    format!("/proc/sys/{}", key.replace('.', "/"))
+    pktio_host::procfs::sysctl_path(key)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Whether this is a child network namespace: the kernel shows its global

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::RecvConfig;
-use crate::cmd::tcp::conn::{ConnRx, End, RecvReport};
-use crate::cmd::tcp::TcpError;
+use crate::tcp::conn::{ConnRx, End, RecvReport};
+use crate::tcp::TcpError;
 
 struct Done {
     conn: ConnRx,
@@ -20,7 +20,7 @@ struct Done {
 
 /// Accepts on this thread, reads each connection on its own thread.
 pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpError> {
-    let cpu0 = pktio::host::thread_cpu_time();
+    let cpu0 = pktio_host::iface::thread_cpu_time();
     let mut workers = Vec::with_capacity(cfg.conns);
     let mut first: Option<Instant> = None;
     let mut timed_out = false;
@@ -39,7 +39,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
         workers.push(h);
     }
     let mut conns = Vec::with_capacity(workers.len());
-    let mut cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
+    let mut cpu = pktio_host::iface::thread_cpu_time().saturating_sub(cpu0);
     let mut last = first;
     for h in workers {
         let d = h
@@ -61,7 +61,7 @@ pub fn run(listener: TcpListener, cfg: &RecvConfig) -> Result<RecvReport, TcpErr
 }
 
 fn read_conn(mut s: TcpStream, cfg: &RecvConfig) -> Done {
-    let cpu0 = pktio::host::thread_cpu_time();
+    let cpu0 = pktio_host::iface::thread_cpu_time();
     let mut c = ConnRx::new(cfg.verify);
     let mut buf = vec![0u8; cfg.buf_size];
     if let Err(e) = s.set_read_timeout(Some(cfg.idle_timeout.max(Duration::from_millis(1)))) {
@@ -81,7 +81,7 @@ fn read_conn(mut s: TcpStream, cfg: &RecvConfig) -> Done {
     Done {
         conn: c,
         ended: Instant::now(),
-        cpu: pktio::host::thread_cpu_time().saturating_sub(cpu0),
+        cpu: pktio_host::iface::thread_cpu_time().saturating_sub(cpu0),
     }
 }
 
