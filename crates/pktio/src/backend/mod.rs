@@ -59,6 +59,8 @@
 //! [`crate::packet`], io_uring in [`crate::uring`].
 
 mod error;
+mod packet;
+mod uring;
 mod xdp;
 
 #[cfg(feature = "tokio")]
@@ -73,8 +75,10 @@ pub use xdp::XdpBackend;
 #[cfg(feature = "tokio")]
 pub use asyncio::AsyncBackend;
 
-pub use crate::packet::{Fanout, FanoutFlags, FanoutMode, PacketV2, PacketV3};
-pub use crate::uring::UringBackend;
+pub use packet::{PacketBackend, PacketV2, PacketV3, RxRing};
+pub use uring::UringBackend;
+
+pub use crate::packet::{Fanout, FanoutFlags, FanoutMode};
 pub use crate::xdp::{AttachMode, BindMode, BusyPoll};
 
 use crate::bpf::XdpMode;
