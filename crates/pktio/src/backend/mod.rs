@@ -817,6 +817,24 @@ impl AsRawFd for Backend {
 mod tests {
     use super::*;
 
+    /// Refused before any socket exists: no privilege needed.
+    #[test]
+    fn a_queue_other_than_zero_is_refused_by_every_af_packet_backend() {
+        let mut cfg = BackendConfig::new("pktio-noif0");
+        cfg.queue = 3;
+        let errs = [
+            PacketV2::open(&cfg).unwrap_err(),
+            PacketV3::open(&cfg).unwrap_err(),
+            UringBackend::open(&cfg).unwrap_err(),
+        ];
+        for e in errs {
+            let m = e.to_string();
+            assert!(e.is_configuration(), "{m}");
+            assert!(m.contains("cannot bind queue 3"), "{m}");
+            assert!(m.contains("use AF_XDP"), "{m}");
+        }
+    }
+
     /// Every backend can be opened on one thread and run on another.
     #[test]
     fn backends_are_send() {

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use rustix::net::xdp::{SocketAddrXdpFlags, XdpDesc};
 
 use super::metadata::{DeviceXdpFeatures, RxMetaSupport, TxMetadataSupport};
+pub use super::mode::{AttachMode, BindMode, BoundMode, BusyPoll};
 use super::multibuf::segments_for;
 use super::rings::{CompletionRing, FillRing, RxRing, TxRing};
 use super::steer::{SteerOptions, XskProgram};
@@ -37,70 +38,6 @@ use crate::error::SysError;
 use crate::ring::{kernel_consumer, kernel_producer};
 use crate::sys;
 use crate::sys::xdp::RingKind;
-
-/// How to bind: zero-copy or copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BindMode {
-    /// Zero-copy where the driver allows it, copy otherwise (reported).
-    #[default]
-    Auto,
-    /// Zero-copy or fail with [`XskError::ZeroCopyUnsupported`].
-    RequireZeroCopy,
-    /// Copy mode.
-    Copy,
-}
-
-/// The mode a socket was bound in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BoundMode {
-    /// The NIC DMAs into the UMEM.
-    ZeroCopy,
-    /// The kernel copies between its buffers and the UMEM.
-    Copy,
-}
-
-impl fmt::Display for BoundMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BoundMode::ZeroCopy => "zero-copy",
-            BoundMode::Copy => "copy",
-        })
-    }
-}
-
-/// How to attach the steering program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AttachMode {
-    /// Driver (native) mode where supported, skb (generic) mode otherwise.
-    #[default]
-    Auto,
-    /// Driver (native) XDP only.
-    Driver,
-    /// Generic (skb) XDP.
-    Skb,
-    /// Attach nothing: the caller steers packets itself (its own program, or
-    /// a shared [`XskProgram`] given with [`XskSocketBuilder::program`]).
-    None,
-}
-
-/// Busy-poll settings (`SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL`,
-/// `SO_BUSY_POLL_BUDGET`; kernel 5.11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BusyPoll {
-    /// Microseconds to busy-poll per call.
-    pub usecs: u32,
-    /// Packets per busy-poll call.
-    pub budget: u32,
-}
-
-impl Default for BusyPoll {
-    fn default() -> Self {
-        BusyPoll {
-            usecs: 20,
-            budget: 64,
-        }
-    }
-}
 
 /// What a socket got: interface, queue, driver, modes and why.
 #[derive(Debug, Clone)]
