@@ -18,7 +18,7 @@ use rustix::net::xdp::{
 };
 use rustix::net::{AddressFamily, SocketType};
 
-use super::mmap::Mmap;
+use super::mmap::{Mmap, RingLayout};
 use super::{cvt, rx};
 use crate::error::SysError;
 
@@ -95,16 +95,6 @@ pub(crate) fn set_ring_size(fd: BorrowedFd<'_>, kind: RingKind, n: u32) -> Resul
         RingKind::Rx => so::set_xdp_rx_ring_size(fd, n).map_err(rx("setsockopt(XDP_RX_RING)")),
         RingKind::Tx => so::set_xdp_tx_ring_size(fd, n).map_err(rx("setsockopt(XDP_TX_RING)")),
     }
-}
-
-/// The byte offsets, inside one ring mapping, of the producer, consumer and
-/// flags words and of the descriptor array.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RingLayout {
-    pub(crate) producer: usize,
-    pub(crate) consumer: usize,
-    pub(crate) flags: Option<usize>,
-    pub(crate) desc: usize,
 }
 
 impl From<XdpRingOffset> for RingLayout {

@@ -29,13 +29,12 @@ use rustix::net::xdp::{SocketAddrXdpFlags, XdpDesc};
 use super::metadata::{DeviceXdpFeatures, RxMetaSupport, TxMetadataSupport};
 pub use super::mode::{AttachMode, BindMode, BoundMode, BusyPoll};
 use super::multibuf::segments_for;
-use super::rings::{CompletionRing, FillRing, RxRing, TxRing};
+use super::rings::{kernel_consumer, kernel_producer, CompletionRing, FillRing, RxRing, TxRing};
 use super::steer::{SteerOptions, XskProgram};
 use super::umem::{PairFd, Umem};
 use super::XskError;
 use crate::bpf::XdpMode;
 use crate::error::SysError;
-use crate::ring::{kernel_consumer, kernel_producer};
 use crate::sys;
 use crate::sys::xdp::RingKind;
 
