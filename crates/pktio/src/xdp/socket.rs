@@ -345,6 +345,12 @@ impl<'p> XskSocketBuilder<'p> {
     /// Creates, configures and binds the socket on `umem`, attaching the
     /// steering program unless told otherwise.
     ///
+    /// The steps, in order: check the configuration, look up the interface
+    /// ([`Target`]), take the UMEM's registration socket or open one, size
+    /// and map the rings, attach the steering program, bind (with the
+    /// zero-copy → copy fallback), put the socket into service (fill ring,
+    /// XSKMAP, busy poll), and record what was obtained.
+    ///
     /// Kernel calls: `socket(AF_XDP)` (except for the UMEM's first socket,
     /// which uses the registration socket), `setsockopt(XDP_{RX,TX,UMEM_FILL,
     /// UMEM_COMPLETION}_RING)`, `mmap` of each ring, `bind(sockaddr_xdp)`,
@@ -355,80 +361,139 @@ impl<'p> XskSocketBuilder<'p> {
     /// ring sizes, `RequireZeroCopy` refused, privilege, memory limits.
     pub fn build<'u>(self, umem: &'u Umem) -> Result<XskSocket<'u>, XskError> {
         self.validate()?;
+        let target = self.target(umem)?;
+        // The UMEM's first socket is its registration socket.
+        let first = umem.claim_fd();
+        let guard = ClaimGuard { umem, first };
+        let own_fd = match first {
+            true => None,
+            false => Some(Arc::new(sys::xdp::socket().map_err(XskError::Socket)?)),
+        };
+        let fd: BorrowedFd<'_> = match &own_fd {
+            Some(f) => f.as_fd(),
+            None => umem.fd(),
+        };
+        // Fill and completion rings: one pair per (device, queue). A socket on
+        // a (device, queue) that already has them shares them.
+        let shares_pair = umem.pair_owner(target.ifindex, target.queue);
+        let make_fq = shares_pair.is_none();
+        let mut rings = self.map_rings(umem, fd, first, make_fq, &target)?;
+        let attached = self.attach_program(&target)?;
+        let shared = match first {
+            true => None,
+            false => Some(SharedFd::of(umem, shares_pair.as_ref(), &target)?),
+        };
+        let bound = self.bind(fd, &target, shared.as_ref(), attached.mode)?;
+        self.go_live(fd, &target, &mut rings, attached.program.as_ref())?;
+        if make_fq {
+            let owner = match &own_fd {
+                Some(f) => PairFd::Socket(Arc::downgrade(f)),
+                None => PairFd::Registration,
+            };
+            umem.add_pair(target.ifindex, target.queue, fd.as_raw_fd(), owner);
+        }
+        std::mem::forget(guard);
+        let fd_raw = fd.as_raw_fd();
+        let mode = bound.mode;
+        let info = self.socket_info(target, &rings, first, bound, &attached);
+        let caps = self.capabilities(umem, &info);
+        let mut sock = XskSocket {
+            umem,
+            own_fd,
+            fd_raw,
+            rx: rings.rx,
+            tx: rings.tx,
+            fill: rings.fill,
+            completion: rings.completion,
+            program: attached.program,
+            info,
+            kicks: KickCounters::default(),
+            owns_pair: make_fq,
+            features: caps.features,
+            rx_meta: caps.rx_meta,
+            tx_meta: caps.tx_meta,
+            max_segments: caps.max_segments,
+        };
+        // TX-only sockets in zero-copy mode: drivers run their NAPI only with a
+        // populated fill ring. Give it a few frames without the user asking.
+        if sock.rx.is_none() && mode == BoundMode::ZeroCopy {
+            sock.fill_from_pool(64.min(umem.frame_count() / 8))?;
+        }
+        Ok(sock)
+    }
+
+    /// Step 1: the interface and queue, what is known of the device (index,
+    /// driver, MTU), and the largest frame (checked against the UMEM).
+    fn target(&self, umem: &Umem) -> Result<Target, XskError> {
         let ifname = self.ifname.clone();
-        let queue = self.queue;
         let ifindex =
             sys::xdp::if_nametoindex(&ifname).map_err(|source| XskError::NoInterface {
                 ifname: ifname.clone(),
                 source,
             })?;
-        let sys_err = |op: &'static str| {
-            let ifname = ifname.clone();
-            move |source: SysError| XskError::Sys {
-                op,
-                ifname,
-                queue,
-                source,
-            }
-        };
         let driver = sys::ethtool::driver_name(&ifname).unwrap_or_else(|_| "unknown".into());
         let mtu = sys::xdp::mtu(&ifname).ok();
         let (max_frame, _) = self.check_frames(umem, &ifname, mtu)?;
+        Ok(Target {
+            ifname,
+            ifindex,
+            queue: self.queue,
+            driver,
+            mtu,
+            max_frame,
+        })
+    }
 
-        // The UMEM's first socket is its registration socket.
-        let first = umem.claim_fd();
-        let mut own_fd: Option<Arc<OwnedFd>> = None;
-        let guard = ClaimGuard { umem, first };
-        if !first {
-            own_fd = Some(Arc::new(sys::xdp::socket().map_err(XskError::Socket)?));
-        }
-        let fd: BorrowedFd<'_> = match &own_fd {
-            Some(f) => f.as_fd(),
-            None => umem.fd(),
-        };
-
-        // Fill and completion rings: one pair per (device, queue). A socket on
-        // a (device, queue) that already has them shares them.
-        let shares_pair = umem.pair_owner(ifindex, queue);
-        let make_fq = shares_pair.is_none();
-        // Ring sizes can be set once per socket. A build that failed after
-        // setting them on the UMEM's registration socket (a bind refused,
-        // say) left them set: map them again if the sizes agree.
+    /// Step 2: the ring sizes to map (fill and completion only when this
+    /// socket makes the queue's pair), and whether each size must still be
+    /// set. Ring sizes can be set once per socket: a build that failed after
+    /// setting them on the UMEM's registration socket (a bind refused, say)
+    /// left them set, and they are mapped again if the sizes agree.
+    fn ring_sizes(
+        &self,
+        umem: &Umem,
+        first: bool,
+        make_fq: bool,
+    ) -> Result<([u32; 4], [bool; 4]), XskError> {
+        let pair = |n: u32| if make_fq { n } else { 0 };
         let sizes = [
-            if make_fq {
-                umem.config().fill_entries()
-            } else {
-                0
-            },
-            if make_fq {
-                umem.config().completion_entries()
-            } else {
-                0
-            },
+            pair(umem.config().fill_entries()),
+            pair(umem.config().completion_entries()),
             self.rx_size,
             self.tx_size,
         ];
-        let set = if first {
-            let prior = umem.registration_rings();
-            for (k, name) in ["fill", "completion", "rx", "tx"].iter().enumerate() {
-                if prior[k] != 0 && prior[k] != sizes[k] {
-                    return Err(XskError::Config(format!(
-                        "the UMEM's first socket already has a {name} ring of {} entries from an \
-                         earlier build that failed; build with the same ring sizes or use a new Umem",
-                        prior[k]
-                    )));
-                }
+        if !first {
+            return Ok((sizes, [true; 4]));
+        }
+        let prior = umem.registration_rings();
+        for (k, name) in ["fill", "completion", "rx", "tx"].iter().enumerate() {
+            if prior[k] != 0 && prior[k] != sizes[k] {
+                return Err(XskError::Config(format!(
+                    "the UMEM's first socket already has a {name} ring of {} entries from an \
+                     earlier build that failed; build with the same ring sizes or use a new Umem",
+                    prior[k]
+                )));
             }
-            umem.set_registration_rings(sizes);
-            prior.map(|p| p == 0)
-        } else {
-            [true; 4]
-        };
+        }
+        umem.set_registration_rings(sizes);
+        Ok((sizes, prior.map(|p| p == 0)))
+    }
+
+    /// Step 3: sizes and maps the socket's rings.
+    fn map_rings<'u>(
+        &self,
+        umem: &'u Umem,
+        fd: BorrowedFd<'_>,
+        first: bool,
+        make_fq: bool,
+        target: &Target,
+    ) -> Result<Rings<'u>, XskError> {
+        let (sizes, set) = self.ring_sizes(umem, first, make_fq)?;
         let (fill, completion) = if make_fq {
             let p = kernel_producer::<u64>(fd, RingKind::Fill, sizes[0], set[0])
-                .map_err(sys_err("fill ring"))?;
+                .map_err(target.sys_err("fill ring"))?;
             let c = kernel_consumer::<u64>(fd, RingKind::Completion, sizes[1], set[1])
-                .map_err(sys_err("completion ring"))?;
+                .map_err(target.sys_err("completion ring"))?;
             (
                 Some(FillRing { ring: p, umem }),
                 Some(CompletionRing { ring: c, umem }),
@@ -440,7 +505,7 @@ impl<'p> XskSocketBuilder<'p> {
             0 => None,
             n => Some(RxRing {
                 ring: kernel_consumer::<XdpDesc>(fd, RingKind::Rx, n, set[2])
-                    .map_err(sys_err("rx ring"))?,
+                    .map_err(target.sys_err("rx ring"))?,
                 umem,
             }),
         };
@@ -448,50 +513,60 @@ impl<'p> XskSocketBuilder<'p> {
             0 => None,
             n => Some(TxRing {
                 ring: kernel_producer::<XdpDesc>(fd, RingKind::Tx, n, set[3])
-                    .map_err(sys_err("tx ring"))?,
+                    .map_err(target.sys_err("tx ring"))?,
                 umem,
             }),
         };
+        Ok(Rings {
+            fill,
+            completion,
+            rx,
+            tx,
+        })
+    }
 
-        // Steering: our own program unless given one or told not to.
-        let mut own_prog = None;
-        let (attach, attach_reason) = match (self.program, self.attach) {
-            (Some(_), _) | (None, AttachMode::None) => (None, None),
-            (None, mode) => {
-                // A frags-aware program also when the MTU does not fit a
-                // page: drivers (veth) refuse a plain one then.
-                let opts = SteerOptions {
-                    frags: self.multi_buffer || mtu.is_some_and(|m| m > 3000),
-                    max_len: self.max_frame,
-                    rx_metadata: self.rx_metadata,
-                };
-                let p = XskProgram::attach_with(&ifname, ifindex, mode, queue + 1, &opts)?;
-                let r = (Some(p.mode()), p.mode_reason().map(str::to_owned));
-                own_prog = Some(p);
-                r
+    /// Step 4: attaches our own steering program, unless given one or told
+    /// not to.
+    fn attach_program(&self, target: &Target) -> Result<Attached, XskError> {
+        let mode = match (self.program, self.attach) {
+            (Some(_), _) | (None, AttachMode::None) => {
+                return Ok(Attached {
+                    program: None,
+                    mode: None,
+                    reason: None,
+                })
             }
+            (None, mode) => mode,
         };
+        // A frags-aware program also when the MTU does not fit a page:
+        // drivers (veth) refuse a plain one then.
+        let opts = SteerOptions {
+            frags: self.multi_buffer || target.mtu.is_some_and(|m| m > 3000),
+            max_len: self.max_frame,
+            rx_metadata: self.rx_metadata,
+        };
+        let (ifname, ifindex, queue) = (&target.ifname, target.ifindex, target.queue);
+        let p = XskProgram::attach_with(ifname, ifindex, mode, queue + 1, &opts)?;
+        Ok(Attached {
+            mode: Some(p.mode()),
+            reason: p.mode_reason().map(str::to_owned),
+            program: Some(p),
+        })
+    }
 
-        // Bind.
-        let shared_owner;
-        let shared_fd: Option<BorrowedFd<'_>> = if first {
-            None
-        } else {
-            match &shares_pair {
-                None | Some(PairFd::Registration) => Some(umem.fd()),
-                Some(PairFd::Socket(w)) => {
-                    shared_owner = w.upgrade().ok_or_else(|| {
-                        XskError::Config(format!(
-                            "the socket that owned the fill ring of {ifname} queue {queue} was dropped; \
-                             keep it alive while other sockets share its queue"
-                        ))
-                    })?;
-                    Some(shared_owner.as_fd())
-                }
-            }
-        };
+    /// Step 5: binds (see [`Self::bind_with_fallback`]) and reads back the
+    /// mode obtained.
+    fn bind(
+        &self,
+        fd: BorrowedFd<'_>,
+        target: &Target,
+        shared: Option<&SharedFd<'_>>,
+        attach: Option<XdpMode>,
+    ) -> Result<Bound, XskError> {
+        let (ifname, queue) = (&target.ifname, target.queue);
+        let shared_fd = shared.map(SharedFd::as_fd);
         let (mode_reason, _) = self
-            .bind_with_fallback(fd, &ifname, ifindex, queue, &driver, shared_fd, attach)
+            .bind_with_fallback(fd, ifname, target.ifindex, queue, &target.driver, shared_fd, attach)
             .map_err(|e| match e {
                 XskError::Sys { op: "bind", source, .. }
                     if self.multi_buffer && source.errno() == Some(libc::EINVAL) =>
@@ -505,114 +580,109 @@ impl<'p> XskSocketBuilder<'p> {
                 }
                 e => e,
             })?;
-        let zc = sys::xdp::is_zerocopy(fd).map_err(sys_err("read XDP_OPTIONS"))?;
+        let zc = sys::xdp::is_zerocopy(fd).map_err(target.sys_err("read XDP_OPTIONS"))?;
         let mode = if zc {
             BoundMode::ZeroCopy
         } else {
             BoundMode::Copy
         };
+        Ok(Bound { mode, mode_reason })
+    }
 
-        // Buffers first, then the map: a packet steered here before the
-        // fill ring has entries would be dropped.
-        let mut fill = fill;
+    /// Step 6: puts the bound socket into service: frames into the fill
+    /// ring first, then the socket into the XSKMAP (a packet steered here
+    /// before the fill ring has entries would be dropped), then the socket
+    /// options that need a bound socket.
+    fn go_live(
+        &self,
+        fd: BorrowedFd<'_>,
+        target: &Target,
+        rings: &mut Rings<'_>,
+        own_prog: Option<&XskProgram>,
+    ) -> Result<(), XskError> {
         if self.prefill > 0 && self.rx_size > 0 {
-            if let Some(f) = fill.as_mut() {
+            if let Some(f) = rings.fill.as_mut() {
                 f.fill_from_pool(self.prefill);
             }
         }
         // Into the map (only sockets that receive: a TX-only socket in the
         // map would swallow the queue's traffic).
         if self.rx_size > 0 {
-            let prog = self.program.or(own_prog.as_ref());
-            if let Some(p) = prog {
-                p.insert(queue, fd)?;
+            if let Some(p) = self.program.or(own_prog) {
+                p.insert(target.queue, fd)?;
             }
         }
-
         if let Some(b) = self.busy_poll {
-            sys::xdp::set_busy_poll(fd, b.usecs, b.budget).map_err(sys_err("busy poll"))?;
+            sys::xdp::set_busy_poll(fd, b.usecs, b.budget).map_err(target.sys_err("busy poll"))?;
         }
         if let Some(n) = self.tx_skb_budget {
-            sys::xdp::set_tx_skb_budget(fd, n).map_err(sys_err("tx skb budget"))?;
+            sys::xdp::set_tx_skb_budget(fd, n).map_err(target.sys_err("tx skb budget"))?;
         }
+        Ok(())
+    }
 
-        let fd_raw = fd.as_raw_fd();
-        if make_fq {
-            let owner = match &own_fd {
-                Some(f) => PairFd::Socket(Arc::downgrade(f)),
-                None => PairFd::Registration,
-            };
-            umem.add_pair(ifindex, queue, fd_raw, owner);
-        }
-        std::mem::forget(guard);
-        // Shared sockets inherit need_wakeup with the UMEM's mode; the
-        // builder's value is assumed to match the first socket's.
-        let need_wakeup = self.need_wakeup;
-        let info = SocketInfo {
-            ifname,
-            ifindex,
-            queue,
-            driver,
-            mode,
-            mode_reason,
-            attach,
-            attach_reason,
-            need_wakeup,
+    /// Step 7: what the socket got, for [`XskSocket::info`].
+    fn socket_info(
+        &self,
+        target: Target,
+        rings: &Rings<'_>,
+        first: bool,
+        bound: Bound,
+        attached: &Attached,
+    ) -> SocketInfo {
+        SocketInfo {
+            ifname: target.ifname,
+            ifindex: target.ifindex,
+            queue: target.queue,
+            driver: target.driver,
+            mode: bound.mode,
+            mode_reason: bound.mode_reason,
+            attach: attached.mode,
+            attach_reason: attached.reason.clone(),
+            // Shared sockets inherit need_wakeup with the UMEM's mode; the
+            // builder's value is assumed to match the first socket's.
+            need_wakeup: self.need_wakeup,
             busy_poll: self.busy_poll,
             shared_umem: !first,
             rings: [
                 self.rx_size,
                 self.tx_size,
-                fill.as_ref().map_or(0, |f| f.size()),
-                completion.as_ref().map_or(0, |c| c.ring.size()),
+                rings.fill.as_ref().map_or(0, |f| f.size()),
+                rings.completion.as_ref().map_or(0, |c| c.ring.size()),
             ],
             multi_buffer: self.multi_buffer,
-            max_frame,
-        };
-        let features = DeviceXdpFeatures::query(ifindex).map_err(|e| e.to_string());
-        let skb_attach = attach == Some(XdpMode::Skb);
-        let rx_meta = self.rx_metadata.then(|| {
-            DeviceXdpFeatures::rx_meta_support(
-                features.as_ref().map_err(String::as_str),
-                &info.driver,
-                skb_attach,
-            )
-        });
+            max_frame: target.max_frame,
+        }
+    }
+
+    /// Step 8: what the device offers this socket: its XDP features (netdev
+    /// netlink), RX and TX metadata support, and the most segments a packet
+    /// may have.
+    fn capabilities(&self, umem: &Umem, info: &SocketInfo) -> Capabilities {
+        let features = DeviceXdpFeatures::query(info.ifindex).map_err(|e| e.to_string());
+        let answer = features.as_ref().map_err(String::as_str);
+        let skb_attach = info.attach == Some(XdpMode::Skb);
+        let rx_meta = self
+            .rx_metadata
+            .then(|| DeviceXdpFeatures::rx_meta_support(answer, &info.driver, skb_attach));
         let tx_meta = DeviceXdpFeatures::tx_meta_support(
-            features.as_ref().map_err(String::as_str),
+            answer,
             &info.driver,
-            mode,
+            info.mode,
             umem.config().tx_metadata,
         );
-        let max_segments = match (self.multi_buffer, mode, &features) {
+        let max_segments = match (self.multi_buffer, info.mode, &features) {
             (false, _, _) => 1,
             (true, BoundMode::Copy, _) => sys::xdp::max_skb_frags() + 1,
             (true, BoundMode::ZeroCopy, Ok(f)) => f.zc_max_segs.max(1),
             (true, BoundMode::ZeroCopy, Err(_)) => 1,
         };
-        let mut sock = XskSocket {
-            umem,
-            own_fd,
-            fd_raw,
-            rx,
-            tx,
-            fill,
-            completion,
-            program: own_prog,
-            info,
-            kicks: KickCounters::default(),
-            owns_pair: make_fq,
+        Capabilities {
             features: features.ok(),
             rx_meta,
             tx_meta,
             max_segments,
-        };
-        // TX-only sockets in zero-copy mode: drivers run their NAPI only with a
-        // populated fill ring. Give it a few frames without the user asking.
-        if sock.rx.is_none() && mode == BoundMode::ZeroCopy {
-            sock.fill_from_pool(64.min(umem.frame_count() / 8))?;
         }
-        Ok(sock)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -724,6 +794,92 @@ impl<'p> XskSocketBuilder<'p> {
             ifname: ifname.into(),
             queue,
             source,
+        }
+    }
+}
+
+/// The interface and queue a socket is being built on, as looked up by
+/// [`XskSocketBuilder::build`].
+struct Target {
+    ifname: String,
+    ifindex: u32,
+    queue: u32,
+    driver: String,
+    mtu: Option<u32>,
+    /// The largest frame accepted (0: unknown).
+    max_frame: u32,
+}
+
+impl Target {
+    /// Wraps a failed call of step `op` on this interface and queue.
+    fn sys_err(&self, op: &'static str) -> impl FnOnce(SysError) -> XskError {
+        let (ifname, queue) = (self.ifname.clone(), self.queue);
+        move |source| XskError::Sys {
+            op,
+            ifname,
+            queue,
+            source,
+        }
+    }
+}
+
+/// The rings a build mapped (each `None` when the socket has no such ring).
+struct Rings<'u> {
+    fill: Option<FillRing<'u>>,
+    completion: Option<CompletionRing<'u>>,
+    rx: Option<RxRing<'u>>,
+    tx: Option<TxRing<'u>>,
+}
+
+/// The steering program a build attached itself, if any, and how.
+struct Attached {
+    program: Option<XskProgram>,
+    mode: Option<XdpMode>,
+    /// Why that mode, when `Auto` fell back.
+    reason: Option<String>,
+}
+
+/// The mode a bind obtained, and why when it is not what was asked.
+struct Bound {
+    mode: BoundMode,
+    mode_reason: Option<String>,
+}
+
+/// What the device offers a socket (see `XskSocketBuilder::capabilities`).
+struct Capabilities {
+    features: Option<DeviceXdpFeatures>,
+    rx_meta: Option<RxMetaSupport>,
+    tx_meta: TxMetadataSupport,
+    max_segments: u32,
+}
+
+/// The socket a shared-UMEM bind names: the UMEM's registration socket, or
+/// the socket that owns the queue's fill and completion rings (kept alive
+/// here for the bind).
+enum SharedFd<'u> {
+    Umem(BorrowedFd<'u>),
+    Socket(Arc<OwnedFd>),
+}
+
+impl<'u> SharedFd<'u> {
+    /// The socket to bind a UMEM's second or later socket against.
+    fn of(umem: &'u Umem, pair: Option<&PairFd>, target: &Target) -> Result<Self, XskError> {
+        match pair {
+            None | Some(PairFd::Registration) => Ok(SharedFd::Umem(umem.fd())),
+            Some(PairFd::Socket(w)) => w.upgrade().map(SharedFd::Socket).ok_or_else(|| {
+                XskError::Config(format!(
+                    "the socket that owned the fill ring of {} queue {} was dropped; keep it \
+                     alive while other sockets share its queue",
+                    target.ifname, target.queue
+                ))
+            }),
+        }
+    }
+
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            SharedFd::Umem(fd) => fd.as_fd(),
+            SharedFd::Socket(s) => s.as_fd(),
         }
     }
 }
