@@ -577,16 +577,22 @@ impl Umem {
 fn register(fd: BorrowedFd<'_>, area: &Mmap, cfg: &UmemConfig) -> Result<(), XskError> {
     let len = area.len();
     let reg = |tx_len: u32, flags: u32| {
-        sys::xdp::umem_reg_ext(
-            fd,
-            area.as_ptr(),
-            len,
-            cfg.frame_size,
-            cfg.headroom,
-            cfg.unaligned,
-            tx_len,
-            flags,
-        )
+        // SAFETY: `area` is the UMEM's own anonymous mapping. `Umem::new`
+        // drops `fd` before `area` on failure, and a `Umem` closes `fd`
+        // before unmapping `area` (field order); Rust code reaches into the
+        // area only through `Frame`s, which exist only for chunks the kernel
+        // does not hold (module Safety).
+        unsafe {
+            sys::xdp::umem_reg_ext(
+                fd,
+                area,
+                cfg.frame_size,
+                cfg.headroom,
+                cfg.unaligned,
+                tx_len,
+                flags,
+            )
+        }
     };
     let mode = cfg.tx_metadata;
     if mode.is_off() {
