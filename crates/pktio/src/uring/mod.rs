@@ -28,6 +28,8 @@ pub(crate) mod ring;
 use std::fmt;
 
 pub use self::ring::{push_plain, AnonMap, BufRing, PlainOp};
+use pktio_host::caps::{self, Cap};
+
 use crate::error::SysError;
 use crate::packet::PacketError;
 
@@ -95,15 +97,6 @@ pub fn classify_setup_error(
 /// Parses the `io_uring_disabled` sysctl file's content.
 pub fn parse_disabled_sysctl(text: &str) -> Option<u32> {
     text.trim().parse().ok()
-}
-
-/// Whether `CapEff` in `/proc/self/status` text has `CAP_SYS_ADMIN` (21).
-fn has_cap_sys_admin(status: &str) -> bool {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << 21) != 0)
 }
 
 /// What can go wrong with the io_uring backend.
@@ -184,9 +177,7 @@ pub(crate) fn setup_error(e: std::io::Error) -> UringError {
     let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
         .and_then(|t| parse_disabled_sysctl(&t));
-    let cap = std::fs::read_to_string("/proc/self/status")
-        .map(|s| has_cap_sys_admin(&s))
-        .unwrap_or(false);
+    let cap = caps::effective().is_ok_and(|c| c.has(Cap::SYS_ADMIN));
     let source = SysError {
         call: "io_uring_setup",
         source: e,
@@ -238,12 +229,9 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_sysctl_and_capabilities() {
+    fn reads_the_sysctl() {
         assert_eq!(parse_disabled_sysctl("2\n"), Some(2));
         assert_eq!(parse_disabled_sysctl("x"), None);
-        assert!(has_cap_sys_admin("Name:\tx\nCapEff:\t000001ffffffffff\n"));
-        assert!(!has_cap_sys_admin("CapEff:\t0000000000000000\n"));
-        assert!(!has_cap_sys_admin("nothing"));
     }
 
     #[test]
