@@ -54,9 +54,17 @@
 //! copy with an skb (generic) program → AF_PACKET V3 → io_uring.
 //!
 //! What this module owns: the trait, the configuration, the enum and the
-//! ladder, and the AF_XDP backend (the UMEM and socket of [`crate::xdp`]
-//! packaged as one owned value). The AF_PACKET rings live in
-//! [`crate::packet`], io_uring in [`crate::uring`].
+//! ladder, and every [`PacketIo`] implementation, one file each, each
+//! built from the pieces of one I/O module below it:
+//!
+//! - `backend/xdp.rs`: [`XdpBackend`], the UMEM and socket of
+//!   [`crate::xdp`] packaged as one owned value;
+//! - `backend/packet.rs`: [`PacketBackend`] ([`PacketV2`], [`PacketV3`])
+//!   over the socket and rings of [`crate::packet`];
+//! - `backend/uring.rs`: [`UringBackend`] over the buffer ring and send
+//!   pool of [`crate::uring`] and an AF_PACKET socket.
+//!
+//! Those modules know nothing of this one: the dependencies point down.
 
 mod error;
 mod packet;

@@ -51,7 +51,9 @@ const TAG_MASK: u64 = TAG_RECV | TAG_SEND;
 /// The buffer group of the receive ring.
 const BGID: u16 = 0;
 
-/// io_uring on AF_PACKET behind [`PacketIo`]. See the [module docs](self).
+/// io_uring on AF_PACKET behind [`PacketIo`]: see the [`crate::uring`]
+/// module docs for when io_uring is unavailable, and `backend/uring.rs`
+/// for how it runs.
 pub struct UringBackend {
     // Field order is drop order: the ring (and its registrations) goes
     // first, then the memory it used, then the socket.
@@ -83,7 +85,8 @@ impl UringBackend {
     /// # Errors
     /// [`UringError::Unavailable`] naming the cause (sysctl, sandbox, not
     /// built); [`UringError::MissingFeature`]; the socket's
-    /// [`PacketError`]s (no interface, privilege, fanout clash).
+    /// [`PacketError`](crate::packet::PacketError)s (no interface, privilege,
+    /// fanout clash).
     pub fn open(cfg: &BackendConfig) -> Result<UringBackend, BackendError> {
         cfg.check_common()?;
         cfg.refuse_multi_buffer(BackendKind::Uring)?;

@@ -1,8 +1,8 @@
 //! The shared-memory single-producer / single-consumer ring that all four
 //! AF_XDP rings (fill, completion, RX, TX) are made of. Nothing here knows
 //! about AF_XDP: a ring is built from a mapping and the offsets of its words
-//! in it ([`RingLayout`](crate::sys::mmap::RingLayout)); [`crate::xdp`]
-//! sizes and maps the socket's rings and puts typed fronts on them.
+//! in it (a `RingLayout`); [`crate::xdp`] sizes and maps the socket's rings
+//! and puts typed fronts on them.
 //!
 //! # The protocol
 //!

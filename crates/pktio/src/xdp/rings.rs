@@ -3,13 +3,14 @@
 //! descriptors (`xdp_desc`). Each front speaks in [`Frame`]s, so frame
 //! ownership moves with the descriptor.
 //!
-//! [`kernel_producer`] and [`kernel_consumer`] size one of a socket's four
-//! rings (`setsockopt(XDP_*_RING)`), map it and make it a generic ring end.
+//! `kernel_producer` and `kernel_consumer` (crate-private) size one of a
+//! socket's four rings (`setsockopt(XDP_*_RING)`), map it and make it a
+//! generic ring end.
 //!
 //! # Safety
 //!
 //! The one `unsafe` call here hands a ring mapping to
-//! [`Producer::from_mmap`] / [`Consumer::from_mmap`]. The mapping comes
+//! `Producer::from_mmap` / `Consumer::from_mmap`. The mapping comes
 //! from `sys::xdp::map_ring`, which maps exactly `entries` elements of the
 //! ring's element type past the offsets the kernel reported; the socket
 //! builder maps each of its rings once, so each ring end is the only one.

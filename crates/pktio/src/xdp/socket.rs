@@ -346,7 +346,7 @@ impl<'p> XskSocketBuilder<'p> {
     /// steering program unless told otherwise.
     ///
     /// The steps, in order: check the configuration, look up the interface
-    /// ([`Target`]), take the UMEM's registration socket or open one, size
+    /// (`Target`), take the UMEM's registration socket or open one, size
     /// and map the rings, attach the steering program, bind (with the
     /// zero-copy → copy fallback), put the socket into service (fill ring,
     /// XSKMAP, busy poll), and record what was obtained.
