@@ -697,7 +697,7 @@ impl PacketIo for UringBackend {
 impl Drop for UringBackend {
     fn drop(&mut self) {
         // Cancel the receive and let every request finish before the
-        // buffers they point into are unmapped (see ring.rs, Safety).
+        // buffers they point into are unmapped (see uring/ring.rs, Safety).
         let mut clean =
             !self.started || (!self.armed && self.tx.as_ref().map_or(0, |t| t.in_flight()) == 0);
         if !clean {

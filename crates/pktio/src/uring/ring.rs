@@ -21,7 +21,7 @@
 //! - **Lifetime.** Both mappings must outlive every request that points
 //!   into them. The backend cancels its receive and waits for every
 //!   completion before dropping them; when it cannot (see
-//!   [`UringBackend`](super::UringBackend)'s Drop), it calls
+//!   [`UringBackend`](crate::backend::UringBackend)'s Drop), it calls
 //!   [`BufRing::leak`] / [`TxPool::leak`] and the memory is never unmapped.
 //!   A [`BufRing`] registered through the public
 //!   [`register`](BufRing::register) keeps its own reference to the ring
