@@ -343,7 +343,7 @@ impl<'p> XskSocketBuilder<'p> {
         })
     }
 
-    /// Step 2: the ring sizes to map (fill and completion only when this
+    /// For [`Self::map_rings`]: the ring sizes to map (fill and completion only when this
     /// socket makes the queue's pair), and whether each size must still be
     /// set. Ring sizes can be set once per socket: a build that failed after
     /// setting them on the UMEM's registration socket (a bind refused, say)
@@ -378,7 +378,7 @@ impl<'p> XskSocketBuilder<'p> {
         Ok((sizes, prior.map(|p| p == 0)))
     }
 
-    /// Step 3: sizes and maps the socket's rings.
+    /// Step 2: sizes and maps the socket's rings.
     fn map_rings<'u>(
         &self,
         umem: &'u Umem,
@@ -424,7 +424,7 @@ impl<'p> XskSocketBuilder<'p> {
         })
     }
 
-    /// Step 4: attaches our own steering program, unless given one or told
+    /// Step 3: attaches our own steering program, unless given one or told
     /// not to.
     fn attach_program(&self, target: &Target) -> Result<Attached, XskError> {
         let mode = match (self.program, self.attach) {
@@ -453,7 +453,7 @@ impl<'p> XskSocketBuilder<'p> {
         })
     }
 
-    /// Step 5: binds (see [`Self::bind_with_fallback`]) and reads back the
+    /// Step 4: binds (see [`Self::bind_with_fallback`]) and reads back the
     /// mode obtained.
     fn bind(
         &self,
@@ -488,7 +488,7 @@ impl<'p> XskSocketBuilder<'p> {
         Ok(Bound { mode, mode_reason })
     }
 
-    /// Step 6: puts the bound socket into service: frames into the fill
+    /// Step 5: puts the bound socket into service: frames into the fill
     /// ring first, then the socket into the XSKMAP (a packet steered here
     /// before the fill ring has entries would be dropped), then the socket
     /// options that need a bound socket.
@@ -520,7 +520,7 @@ impl<'p> XskSocketBuilder<'p> {
         Ok(())
     }
 
-    /// Step 7: what the socket got, for [`XskSocket::info`].
+    /// Step 6: what the socket got, for [`XskSocket::info`].
     fn socket_info(
         &self,
         target: Target,
@@ -554,7 +554,7 @@ impl<'p> XskSocketBuilder<'p> {
         }
     }
 
-    /// Step 8: what the device offers this socket: its XDP features (netdev
+    /// Step 7: what the device offers this socket: its XDP features (netdev
     /// netlink), RX and TX metadata support, and the most segments a packet
     /// may have.
     fn capabilities(&self, umem: &Umem, info: &SocketInfo) -> Capabilities {
