@@ -5,14 +5,14 @@
 //! Each function does one operation and names, in its doc, the calls it
 //! makes. Most make one system call. A few make the short fixed sequence
 //! their operation needs: `xdp::map_ring` (`getsockopt(XDP_MMAP_OFFSETS)`,
-//! then `mmap`), `xdp::mtu` and the ethtool queries (a socket to hold the
-//! `ioctl`, then the `ioctl`, or the three of `ethtool -S`),
-//! `xdp::set_busy_poll` (three `setsockopt`s), `netdev::dev_features` (a
-//! generic-netlink conversation: resolve the family, then ask), and
-//! `host::ifaddrs` (`getifaddrs`, then `freeifaddrs`). None retries, waits
-//! or picks a fallback: that policy lives with the callers. The one value
-//! made up here is `xdp::max_skb_frags`'s default when `/proc` cannot be
-//! read, and its doc says so.
+//! then `mmap`), `xdp::mtu` (a socket to hold the `ioctl`, then the
+//! `ioctl`) and `xdp::set_busy_poll` (three `setsockopt`s). The files that
+//! speak a protocol rather than make a call (`ethtool`: `SIOCETHTOOL`
+//! commands; `netdev`: a generic-netlink request) say in their module docs
+//! what they send. None retries, waits or picks a fallback: that policy
+//! lives with the callers. The one value made up here is
+//! `xdp::max_skb_frags`'s default when `/proc` cannot be read, and its doc
+//! says so.
 //!
 //! # Safety
 //!
