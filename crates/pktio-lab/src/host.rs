@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use crate::addr::LabAddr;
 use crate::error::{LabError, Result};
-use crate::lab::Role;
 use crate::link::{LinkInfo, LinkStats};
 use crate::napi::{self, NapiPlacement, NapiThread};
 use crate::ns::{self, NetNsGuard};
@@ -18,6 +17,39 @@ use crate::sys;
 use pktio_host::ethtool;
 use pktio_host::netlink::netdev::{NapiInfo, Netdev};
 use pktio_host::netlink::route::Route;
+
+/// Which side of the lab a [`Host`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The traffic generator side (`198.18.<k>.1`, MAC `...:01`).
+    Gen,
+    /// The receiving side, where the tool under test usually runs
+    /// (`198.18.<k>.2`, MAC `...:02`).
+    Rx,
+}
+
+impl Role {
+    /// `"gen"` or `"rx"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Gen => "gen",
+            Role::Rx => "rx",
+        }
+    }
+
+    pub(crate) fn host_octet(self) -> u8 {
+        match self {
+            Role::Gen => 1,
+            Role::Rx => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A netlink socket shared by the two hosts of a lab (each one waits for
 /// its peer's link state too).

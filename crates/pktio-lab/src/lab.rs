@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::addr::LabAddr;
 use crate::error::{LabError, Result};
-use crate::host::{set_gro_in, Host};
+use crate::host::{set_gro_in, Host, Role};
 use crate::link::LinkInfo;
 use crate::ns;
 use pktio_host::netlink::route::{Route, VethEnd};
@@ -24,39 +24,6 @@ pub const LAB_PREFIX_LEN: u8 = 24;
 pub const PERSISTENT_GEN_IFNAME: &str = "vgen";
 /// Interface name of the rx end in a persistent lab.
 pub const PERSISTENT_RX_IFNAME: &str = "vrx";
-
-/// Which side of the lab a [`Host`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The traffic generator side (`198.18.<k>.1`, MAC `...:01`).
-    Gen,
-    /// The receiving side, where the tool under test usually runs
-    /// (`198.18.<k>.2`, MAC `...:02`).
-    Rx,
-}
-
-impl Role {
-    /// `"gen"` or `"rx"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Gen => "gen",
-            Role::Rx => "rx",
-        }
-    }
-
-    fn host_octet(self) -> u8 {
-        match self {
-            Role::Gen => 1,
-            Role::Rx => 2,
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The MAC of a lab host: `02:00` followed by the four octets of its IPv4
 /// address, e.g. `02:00:c6:12:05:01` for 198.18.5.1 (0xc6 = 198, 0x12 = 18).

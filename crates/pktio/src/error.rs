@@ -121,3 +121,12 @@ pub fn hint(call: &str, errno: i32) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// A host-layer error (an `io::Error` or a `pktio_host::HostError`) as a
+/// [`SysError`] naming `call`; the errno survives.
+pub(crate) fn sys_error<E: Into<io::Error>>(call: &'static str) -> impl FnOnce(E) -> SysError {
+    move |e| SysError {
+        call,
+        source: e.into(),
+    }
+}

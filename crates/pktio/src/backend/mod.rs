@@ -54,11 +54,21 @@
 //! copy with an skb (generic) program → AF_PACKET V3 → io_uring.
 //!
 //! What this module owns: the trait, the configuration, the enum and the
-//! ladder, and the AF_XDP backend (the UMEM and socket of [`crate::xdp`]
-//! packaged as one owned value). The AF_PACKET rings live in
-//! [`crate::packet`], io_uring in [`crate::uring`].
+//! ladder, and every [`PacketIo`] implementation, one file each, each
+//! built from the pieces of one I/O module below it:
+//!
+//! - `backend/xdp.rs`: [`XdpBackend`], the UMEM and socket of
+//!   [`crate::xdp`] packaged as one owned value;
+//! - `backend/packet.rs`: [`PacketBackend`] ([`PacketV2`], [`PacketV3`])
+//!   over the socket and rings of [`crate::packet`];
+//! - `backend/uring.rs`: [`UringBackend`] over the buffer ring and send
+//!   pool of [`crate::uring`] and an AF_PACKET socket.
+//!
+//! Those modules know nothing of this one: the dependencies point down.
 
 mod error;
+mod packet;
+mod uring;
 mod xdp;
 
 #[cfg(feature = "tokio")]
@@ -73,8 +83,10 @@ pub use xdp::XdpBackend;
 #[cfg(feature = "tokio")]
 pub use asyncio::AsyncBackend;
 
-pub use crate::packet::{Fanout, FanoutFlags, FanoutMode, PacketV2, PacketV3};
-pub use crate::uring::UringBackend;
+pub use packet::{PacketBackend, PacketV2, PacketV3, RxRing};
+pub use uring::UringBackend;
+
+pub use crate::packet::{Fanout, FanoutFlags, FanoutMode};
 pub use crate::xdp::{AttachMode, BindMode, BusyPoll};
 
 use crate::bpf::XdpMode;
@@ -812,6 +824,24 @@ impl AsRawFd for Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Refused before any socket exists: no privilege needed.
+    #[test]
+    fn a_queue_other_than_zero_is_refused_by_every_af_packet_backend() {
+        let mut cfg = BackendConfig::new("pktio-noif0");
+        cfg.queue = 3;
+        let errs = [
+            PacketV2::open(&cfg).unwrap_err(),
+            PacketV3::open(&cfg).unwrap_err(),
+            UringBackend::open(&cfg).unwrap_err(),
+        ];
+        for e in errs {
+            let m = e.to_string();
+            assert!(e.is_configuration(), "{m}");
+            assert!(m.contains("cannot bind queue 3"), "{m}");
+            assert!(m.contains("use AF_XDP"), "{m}");
+        }
+    }
 
     /// Every backend can be opened on one thread and run on another.
     #[test]

@@ -48,8 +48,8 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
 
+use pktio_host::retry::BusyRetry;
 use smallvec::SmallVec;
 
 use super::{
@@ -59,7 +59,7 @@ use super::{
 use super::{Direction, Forwarded};
 use crate::xdp::{
     segments_for, Accounting, AttachMode, BindMode, BoundMode, Frame, Packet, SocketInfo, Umem,
-    UmemConfig, XskError, XskSocket,
+    UmemConfig, XskError, XskSocket, XskSocketBuilder,
 };
 
 /// The socket and the frames waiting to go back to the fill ring.
@@ -112,11 +112,6 @@ struct MultiBuf {
 // it move together, and none is reachable from outside the backend without
 // borrowing it.
 unsafe impl Send for XdpBackend {}
-
-/// How long to retry a bind answered `EBUSY`: the kernel releases a queue
-/// some 20 ms after its previous socket closed.
-const BUSY_RETRIES: u32 = 20;
-const BUSY_WAIT: Duration = Duration::from_millis(10);
 
 impl XdpBackend {
     /// Opens AF_XDP on `cfg.interface` queue `cfg.queue` with the bind and
@@ -180,26 +175,16 @@ impl XdpBackend {
             // The fill ring is populated before the socket is steered to.
             .prefill(rx_target(dir, frames));
         let cell = Cell::try_new(umem, |u| {
-            let mut tries = 0;
-            let mut builder = builder;
-            let sock = loop {
-                match builder.clone().build(u) {
-                    Err(XskError::Sys {
-                        op: "bind", source, ..
-                    }) if source.errno() == Some(libc::EBUSY) && tries < BUSY_RETRIES => {
-                        tries += 1;
-                        std::thread::sleep(BUSY_WAIT);
-                    }
-                    // XDP_MAX_TX_SKB_BUDGET is a tuning (kernel 6.17): a
-                    // kernel without it sends with its default.
-                    Err(XskError::Sys {
-                        op: "tx skb budget",
-                        ..
-                    }) if builder.has_tx_skb_budget() => {
-                        builder = builder.tx_skb_budget(None);
-                    }
-                    r => break r?,
+            let sock = match build_retrying_busy(&builder, u) {
+                // XDP_MAX_TX_SKB_BUDGET is a tuning (kernel 6.17): a kernel
+                // without it sends with its default.
+                Err(XskError::Sys {
+                    op: "tx skb budget",
+                    ..
+                }) if builder.has_tx_skb_budget() => {
+                    build_retrying_busy(&builder.clone().tx_skb_budget(None), u)?
                 }
+                r => r?,
             };
             Ok::<_, XskError>(Parts {
                 sock,
@@ -343,6 +328,17 @@ fn refill(umem: &Umem, p: &mut Parts<'_>, target: u32) {
     if on_path < target {
         fill.fill_from_pool(target - on_path);
     }
+}
+
+/// Builds the socket, retrying while its bind is answered `EBUSY`: the
+/// kernel releases a queue some milliseconds after its previous socket
+/// closed (pktio-host's [`BusyRetry::QUEUE_RELEASE`] policy).
+fn build_retrying_busy<'u>(
+    builder: &XskSocketBuilder<'_>,
+    umem: &'u Umem,
+) -> Result<XskSocket<'u>, XskError> {
+    let bind_busy = |e: &XskError| matches!(e, XskError::Sys { op: "bind", source, .. } if source.errno() == Some(libc::EBUSY));
+    BusyRetry::QUEUE_RELEASE.run(bind_busy, || builder.clone().build(umem))
 }
 
 /// The frames kept on the receive path (fill ring, kernel, RX ring): all

@@ -12,7 +12,6 @@
 //! slots, the second holding the upper 32 bits in its `imm`.
 
 use std::fmt;
-use std::mem::{align_of, size_of};
 
 // --- instruction classes (code & 0x07) ---
 /// Class: legacy and 64-bit immediate loads.
@@ -147,48 +146,10 @@ pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 /// The opcode of a 64-bit immediate load (two slots).
 pub const LD_IMM64: u8 = BPF_LD | BPF_IMM | BPF_DW;
 
-/// One eBPF instruction, `struct bpf_insn` (include/uapi/linux/bpf.h, v6.18).
-///
-/// `repr(C)`, 8 bytes, 4-byte aligned: a `&[Insn]` is exactly what
-/// `BPF_PROG_LOAD` reads. The register nibbles follow the C bitfield
-/// `dst_reg:4, src_reg:4`, so their position depends on the host byte order;
-/// use [`Insn::new`], [`Insn::dst`] and [`Insn::src`] rather than the raw byte.
-#[repr(C)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Insn {
-    /// Opcode: class | size/op | mode/source.
-    pub code: u8,
-    regs: u8,
-    /// Signed 16-bit offset (memory displacement, jump distance).
-    pub off: i16,
-    /// Signed 32-bit immediate.
-    pub imm: i32,
-}
+pub use crate::sys::bpf::Insn;
 
-const _: () = assert!(size_of::<Insn>() == 8);
-const _: () = assert!(align_of::<Insn>() == 4);
-
+/// Decoding an instruction's opcode.
 impl Insn {
-    /// Builds an instruction; `dst` and `src` are cut to 4 bits.
-    pub const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn {
-            code,
-            regs: pack_regs(dst & 0x0f, src & 0x0f),
-            off,
-            imm,
-        }
-    }
-
-    /// Destination register number (0..=15; 0..=10 are valid).
-    pub const fn dst(&self) -> u8 {
-        unpack_regs(self.regs).0
-    }
-
-    /// Source register number, or the pseudo-source of a 64-bit load / call.
-    pub const fn src(&self) -> u8 {
-        unpack_regs(self.regs).1
-    }
-
     /// Instruction class (`code & 0x07`): [`BPF_LD`] … [`BPF_ALU64`].
     pub const fn class(&self) -> u8 {
         self.code & 0x07
@@ -218,42 +179,6 @@ impl Insn {
     pub const fn is_ld_imm64(&self) -> bool {
         self.code == LD_IMM64
     }
-
-    /// The 8 bytes the kernel reads (host byte order).
-    pub fn to_bytes(&self) -> [u8; 8] {
-        let off = self.off.to_ne_bytes();
-        let imm = self.imm.to_ne_bytes();
-        [
-            self.code, self.regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3],
-        ]
-    }
-
-    /// The instruction encoded by `bytes` (host byte order).
-    pub fn from_bytes(bytes: [u8; 8]) -> Insn {
-        Insn {
-            code: bytes[0],
-            regs: bytes[1],
-            off: i16::from_ne_bytes([bytes[2], bytes[3]]),
-            imm: i32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
-        }
-    }
-}
-
-#[cfg(target_endian = "little")]
-const fn pack_regs(dst: u8, src: u8) -> u8 {
-    dst | (src << 4)
-}
-#[cfg(target_endian = "little")]
-const fn unpack_regs(regs: u8) -> (u8, u8) {
-    (regs & 0x0f, regs >> 4)
-}
-#[cfg(target_endian = "big")]
-const fn pack_regs(dst: u8, src: u8) -> u8 {
-    (dst << 4) | src
-}
-#[cfg(target_endian = "big")]
-const fn unpack_regs(regs: u8) -> (u8, u8) {
-    (regs >> 4, regs & 0x0f)
 }
 
 impl fmt::Debug for Insn {

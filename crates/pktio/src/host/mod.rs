@@ -18,9 +18,6 @@
 mod ethtool;
 mod privilege;
 
-use std::io;
-
-use crate::error::SysError;
 use crate::sys;
 
 pub use self::ethtool::{driver_stats, DriverStats};
@@ -33,18 +30,12 @@ pub fn interface_name(ifindex: u32) -> Option<String> {
     sys::xdp::if_indextoname(ifindex).ok()
 }
 
-/// A host-layer error (an `io::Error` or a `pktio_host::HostError`) as a
-/// [`SysError`] naming `call`; the errno survives.
-pub(crate) fn sys_error<E: Into<io::Error>>(call: &'static str) -> impl FnOnce(E) -> SysError {
-    move |e| SysError {
-        call,
-        source: e.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
+    use crate::error::sys_error;
 
     #[test]
     fn host_errors_keep_their_errno() {

@@ -1,8 +1,9 @@
 //! AF_PACKET: the socket ([`PacketSocket`]), the mmap'd `TPACKET_V2` frame
 //! rings and `TPACKET_V3` block ring ([`ring`]), the V3 block walker
 //! ([`block`], pure), ring geometry checks ([`geometry`], pure), fanout
-//! ([`Fanout`]), and the two backends built from them, [`PacketV2`] and
-//! [`PacketV3`].
+//! ([`Fanout`]). The two backends built from them,
+//! [`PacketV2`](crate::backend::PacketV2) and
+//! [`PacketV3`](crate::backend::PacketV3), live in [`crate::backend`]:
 //!
 //! ```text
 //!              RX                          TX
@@ -15,9 +16,9 @@
 //! the frame ring, the header parser and the backend are each written once,
 //! generic over it. The one real difference — V3's RX ring is a ring of
 //! variable-sized packets in blocks — is [`ring::BlockRing`], and both RX
-//! rings answer the same `receive(max, f)` call ([`RxRing`]), so
-//! [`PacketBackend`] implements [`PacketIo`](crate::backend::PacketIo) once
-//! for both.
+//! rings answer the same `receive(max, f)` call, so
+//! [`PacketBackend`](crate::backend::PacketBackend) implements
+//! [`PacketIo`](crate::backend::PacketIo) once for both.
 //!
 //! Raw kernel ABI (structs, socket options) lives in `sys::packet`; the
 //! only unsafe code of this module is in [`ring`].
@@ -26,14 +27,11 @@ pub mod block;
 mod fanout;
 pub mod geometry;
 pub mod header;
-mod io;
 pub mod ring;
 mod socket;
 
 pub use fanout::{Fanout, FanoutFlags, FanoutMode};
 pub use geometry::RingRole;
-pub(crate) use io::{configure, refuse_queue};
-pub use io::{PacketBackend, PacketV2, PacketV3, RxRing};
 pub use socket::{KernelStats, PacketSocket, ANY_INTERFACE};
 
 use crate::error::SysError;

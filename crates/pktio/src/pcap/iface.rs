@@ -6,8 +6,8 @@
 use pktio_host::netlink::route::Route;
 pub use pktio_host::netlink::route::{LinkCounters, LinkState};
 
+use crate::error::sys_error;
 use crate::error::SysError;
-use crate::host::sys_error;
 
 /// Asks the kernel about interface `ifindex` (`RTM_GETLINK`).
 ///

@@ -33,9 +33,9 @@ use super::format::Timestamp;
 use super::iface::{link_state, LinkCounters};
 use super::linktype::LinkType;
 use super::live::{interface_up, CaptureConfig, CaptureError, CaptureStats, CapturedPacket};
-use crate::backend::{BackendConfig, Direction};
+use crate::backend::{BackendConfig, Direction, PacketV3};
 use crate::filter::{CookedProgram, Dissected, Filter};
-use crate::packet::{KernelStats, PacketV3, ANY_INTERFACE};
+use crate::packet::{KernelStats, ANY_INTERFACE};
 
 /// Offset of `hv1.tp_vlan_tci` in `struct tpacket3_hdr`.
 const VLAN_TCI: usize = std::mem::offset_of!(libc::tpacket3_hdr, hv1)

@@ -1,6 +1,8 @@
 //! The shared-memory single-producer / single-consumer ring that all four
 //! AF_XDP rings (fill, completion, RX, TX) are made of. Nothing here knows
-//! about AF_XDP: [`crate::xdp`] puts typed fronts on it.
+//! about AF_XDP: a ring is built from a mapping and the offsets of its words
+//! in it (a `RingLayout`); [`crate::xdp`] sizes and maps the socket's rings
+//! and puts typed fronts on them.
 //!
 //! # The protocol
 //!
@@ -19,9 +21,9 @@
 //! - the consumer re-reads the shared producer only when its cached view is
 //!   empty.
 //!
-//! # Memory ordering (the two synchronising edges with the kernel)
+//! # Memory ordering
 //!
-//! The kernel side (`net/xdp/xsk_queue.h`) uses this pattern:
+//! The kernel side (`net/xdp/xsk_queue.h`, v6.18) uses this pattern:
 //!
 //! ```text
 //! producer:                          consumer:
@@ -31,12 +33,31 @@
 //!   }
 //! ```
 //!
-//! (B) pairs with (C): entries written before the producer index is published
-//! are visible to a consumer that has read that index. (A) pairs with (D):
-//! a consumer's reads of entries complete before it publishes the slots as
-//! free, so the producer never overwrites an entry still being read. The
-//! kernel relies on a control dependency for (A); Rust has no such notion, so
-//! our (A) is an `Acquire` load.
+//! The orderings this module uses, and what each meets on the kernel's side:
+//!
+//! | our side | access | ordering | kernel partner |
+//! |---|---|---|---|
+//! | producer (fill, TX) | load `consumer` (A) | `Acquire` | (D) `smp_store_release`: a real release/acquire pair |
+//! | producer (fill, TX) | store `producer` (B) | `Release` | (C) `smp_load_acquire`: a real pair |
+//! | consumer (RX, completion) | load `producer` (C) | `Acquire` | (B) `smp_store_release`: a real pair |
+//! | consumer (RX, completion) | store `consumer` (D) | `Release` | (A) a plain `READ_ONCE` |
+//!
+//! The last row is *not* an acquire/release pair: the kernel's (A) orders its
+//! overwrite of a slot after its read of `consumer` by a control dependency
+//! (it writes only when the index says there is room), which the Linux
+//! memory model honours and Rust's has no word for. Our `Release` is what
+//! that argument needs from us — our reads of the released slots happen
+//! before the store that frees them. Where both ends are in Rust
+//! ([`HeapRing`], the tests and miri), (A) is our own `Acquire` load and
+//! every edge is a release/acquire pair.
+//!
+//! The flags word (need-wakeup) is set and cleared by the kernel with plain
+//! stores, so our `Acquire` load of it synchronises with nothing: the flag
+//! is a hint. [`Producer::needs_wakeup`] puts a `SeqCst` fence between the
+//! publish of `producer` and that load, which orders *our* two accesses
+//! (store then load); it promises nothing about the kernel's.
+//! The initial snapshots taken when a ring end is made, and
+//! [`Producer::in_flight`] (a statistic, `Relaxed`), add no edge.
 //!
 //! # Batches
 //!
@@ -65,11 +86,10 @@ use std::sync::Arc;
 
 pub use batch::{Peek, Reserve};
 
-use crate::error::SysError;
-use crate::sys::mmap::Mmap;
-use crate::sys::xdp::{RingKind, RingLayout};
+use crate::sys::mmap::{Mmap, RingLayout};
 
-/// `XDP_RING_NEED_WAKEUP` in a ring's flags word.
+/// The need-wakeup bit of a ring's flags word (AF_XDP's
+/// `XDP_RING_NEED_WAKEUP`).
 const NEED_WAKEUP: u32 = 1;
 
 /// What keeps a ring's memory alive.
@@ -206,9 +226,16 @@ pub struct Consumer<T> {
 }
 
 impl<T: Copy> Producer<T> {
+    /// The producer end of a ring in the shared mapping `map`, whose words lie
+    /// at `layout`'s offsets, with `size` slots of `T`.
+    ///
     /// # Safety
-    /// As [`RawRing::new`]; and this must be the only producer of the ring.
-    unsafe fn from_mmap(map: Mmap, layout: RingLayout, size: u32) -> Self {
+    /// `map` is at least `layout.desc + size * size_of::<T>()` bytes long,
+    /// with the producer, consumer and flags words 4-byte aligned and the
+    /// slots aligned for `T` and holding `T`s; `size` is a power of two; and
+    /// this value is the only producer of the ring in this process (no other
+    /// mapping of the same ring is written from this side).
+    pub(crate) unsafe fn from_mmap(map: Mmap, layout: RingLayout, size: u32) -> Self {
         let base = map.as_ptr();
         // SAFETY: forwarded from the caller.
         let raw = unsafe { RawRing::new(base, layout, size, RingMem::Mmap(map)) };
@@ -241,7 +268,8 @@ impl<T: Copy> Producer<T> {
             return free;
         }
         // ORDERING: Acquire pairs with the consumer's Release store of its
-        // index (D): its reads of the slots we are about to reuse are done.
+        // index (D; the kernel's smp_store_release): its reads of the slots
+        // we are about to reuse are done.
         let cons = self.raw.consumer().load(Ordering::Acquire);
         self.cached_cons = cons.wrapping_add(self.raw.size());
         self.cached_cons.wrapping_sub(self.cached_prod)
@@ -271,13 +299,13 @@ impl<T: Copy> Producer<T> {
     pub fn needs_wakeup(&self) -> bool {
         match self.raw.flags() {
             Some(f) => {
-                // ORDERING: the publish of the producer index (a Release
-                // store) must be visible before the flag is read, or we
-                // could read "no wakeup needed" while the kernel, not yet
-                // seeing our entries, sets the flag and goes idle. A
-                // Release store followed by an Acquire load may still be
+                // ORDERING: our publish of the producer index (a Release
+                // store) must not be ordered after our read of the flag. A
+                // Release store followed by an Acquire load may be
                 // reordered (store→load); the SeqCst fence between them
-                // forbids that (one fence per kick decision, not per entry).
+                // forbids that on our side (one fence per kick decision, not
+                // per entry). The kernel writes the flag with plain stores,
+                // so the Acquire pairs with nothing: the flag is a hint.
                 std::sync::atomic::fence(Ordering::SeqCst);
                 f.load(Ordering::Acquire) & NEED_WAKEUP != 0
             }
@@ -295,9 +323,16 @@ impl<T: Copy> Producer<T> {
 }
 
 impl<T: Copy> Consumer<T> {
+    /// The consumer end of a ring in the shared mapping `map`, whose words lie
+    /// at `layout`'s offsets, with `size` slots of `T`.
+    ///
     /// # Safety
-    /// As [`RawRing::new`]; and this must be the only consumer of the ring.
-    unsafe fn from_mmap(map: Mmap, layout: RingLayout, size: u32) -> Self {
+    /// `map` is at least `layout.desc + size * size_of::<T>()` bytes long,
+    /// with the producer, consumer and flags words 4-byte aligned and the
+    /// slots aligned for `T` and holding `T`s; `size` is a power of two; and
+    /// this value is the only consumer of the ring in this process (no other
+    /// mapping of the same ring is written from this side).
+    pub(crate) unsafe fn from_mmap(map: Mmap, layout: RingLayout, size: u32) -> Self {
         let base = map.as_ptr();
         // SAFETY: forwarded from the caller.
         let raw = unsafe { RawRing::new(base, layout, size, RingMem::Mmap(map)) };
@@ -345,9 +380,10 @@ impl<T: Copy> Consumer<T> {
 
     /// Releases everything up to `idx` to the producer (called by [`Peek`]).
     fn release_to(&mut self, idx: u32) {
-        // ORDERING: Release pairs with the producer's load of the consumer
-        // index (D/A): our reads of the released slots happen-before the
-        // producer reuses them.
+        // ORDERING: Release (D). The kernel's producer reads this index with
+        // a plain READ_ONCE and a control dependency (A), not an acquire (see
+        // the module docs); a heap ring's Rust producer loads it Acquire.
+        // Either way our reads of the released slots come before its reuse.
         self.raw.consumer().store(idx, Ordering::Release);
     }
 
@@ -355,62 +391,12 @@ impl<T: Copy> Consumer<T> {
     /// diagnostics; the kernel sets it on the fill and TX rings).
     pub fn needs_wakeup(&self) -> bool {
         match self.raw.flags() {
-            // ORDERING: advisory flag, see Producer::needs_wakeup.
+            // ORDERING: a hint written by the kernel with plain stores (see
+            // Producer::needs_wakeup); the Acquire pairs with nothing there.
             Some(f) => f.load(Ordering::Acquire) & NEED_WAKEUP != 0,
             None => false,
         }
     }
-}
-
-/// Sets the size of one of an AF_XDP socket's rings and maps it as a
-/// [`Producer`] (fill, TX). `elem` must be the ring's element type (`u64` for
-/// fill, `xdp_desc` for TX).
-///
-/// `set_size` is false when the size was already set on this socket (it can
-/// be set only once; the ring can be mapped again).
-pub(crate) fn kernel_producer<T: Copy>(
-    fd: std::os::fd::BorrowedFd<'_>,
-    kind: RingKind,
-    entries: u32,
-    set_size: bool,
-) -> Result<Producer<T>, SysError> {
-    let (map, layout) = map_kernel(fd, kind, entries, std::mem::size_of::<T>(), set_size)?;
-    // SAFETY: `map_ring` mapped the kernel's ring of `entries` elements of
-    // size_of::<T>() at the offsets the kernel reported (so the mapping is large
-    // enough and aligned as the kernel aligns it); the socket has exactly one
-    // user-space producer, this value.
-    Ok(unsafe { Producer::from_mmap(map, layout, entries) })
-}
-
-/// As [`kernel_producer`], for the consuming rings (completion, RX).
-pub(crate) fn kernel_consumer<T: Copy>(
-    fd: std::os::fd::BorrowedFd<'_>,
-    kind: RingKind,
-    entries: u32,
-    set_size: bool,
-) -> Result<Consumer<T>, SysError> {
-    let (map, layout) = map_kernel(fd, kind, entries, std::mem::size_of::<T>(), set_size)?;
-    // SAFETY: as in `kernel_producer`; this value is the only consumer.
-    Ok(unsafe { Consumer::from_mmap(map, layout, entries) })
-}
-
-fn map_kernel(
-    fd: std::os::fd::BorrowedFd<'_>,
-    kind: RingKind,
-    entries: u32,
-    elem: usize,
-    set_size: bool,
-) -> Result<(Mmap, RingLayout), SysError> {
-    if !entries.is_power_of_two() {
-        return Err(SysError::from_errno(
-            "setsockopt(XDP ring size)",
-            libc::EINVAL,
-        ));
-    }
-    if set_size {
-        crate::sys::xdp::set_ring_size(fd, kind, entries)?;
-    }
-    crate::sys::xdp::map_ring(fd, kind, entries, elem)
 }
 
 impl HeapRing {

@@ -8,8 +8,8 @@ use std::os::fd::AsFd;
 pub(crate) use pktio_host::ethtool::Channels;
 use pktio_host::ethtool::{self, control_socket};
 
+use crate::error::sys_error;
 use crate::error::SysError;
-use crate::host::sys_error;
 
 /// `ioctl(SIOCETHTOOL, ETHTOOL_GCHANNELS)` in the calling thread's network
 /// namespace.

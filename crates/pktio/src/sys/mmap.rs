@@ -1,12 +1,23 @@
 //! `Mmap`: an owned memory mapping, unmapped on drop.
 //!
 //! Used for the UMEM area (anonymous, optionally hugepage-backed) and for the
-//! AF_XDP rings (shared mappings of the socket at fixed page offsets).
+//! AF_XDP rings (shared mappings of the socket at fixed page offsets), and
+//! [`RingLayout`], where a shared ring's words lie inside its mapping.
 
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
 use crate::error::SysError;
+
+/// The byte offsets, inside one ring mapping, of the producer, consumer and
+/// flags words and of the descriptor array.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingLayout {
+    pub(crate) producer: usize,
+    pub(crate) consumer: usize,
+    pub(crate) flags: Option<usize>,
+    pub(crate) desc: usize,
+}
 
 /// An owned mapping of `len` bytes at `ptr`. `munmap` runs on drop.
 ///

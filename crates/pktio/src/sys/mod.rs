@@ -1,14 +1,28 @@
 //! The one place with raw kernel ABI and system calls.
 //!
+//! # What a function here does
+//!
+//! Each function does one operation and names, in its doc, the calls it
+//! makes. Most make one system call. A few make the short fixed sequence
+//! their operation needs: `xdp::map_ring` (`getsockopt(XDP_MMAP_OFFSETS)`,
+//! then `mmap`), `xdp::mtu` (a socket to hold the `ioctl`, then the
+//! `ioctl`) and `xdp::set_busy_poll` (three `setsockopt`s). The files that
+//! speak a protocol rather than make a call (`ethtool`: `SIOCETHTOOL`
+//! commands; `netdev`: a generic-netlink request) say in their module docs
+//! what they send. None retries, waits or picks a fallback: that policy
+//! lives with the callers. The one value made up here is
+//! `xdp::max_skb_frags`'s default when `/proc` cannot be read, and its doc
+//! says so.
+//!
 //! # Safety
 //!
-//! Every function here wraps one kernel operation (a system call, or the
-//! few calls one operation needs, such as a `getsockopt` that first asks
-//! for a size). The `#[repr(C)]` structs
-//! mirror the uapi headers named beside them, with their sizes asserted at
-//! compile time. Nothing outside `sys` calls `libc` functions that take raw
-//! pointers; the rest of the crate sees `Result<_, SysError>`, owned fds and
-//! RAII mappings.
+//! The `#[repr(C)]` structs mirror the uapi headers named beside them, with
+//! their sizes asserted at compile time. A function whose correctness rests
+//! on its caller (a pointer the kernel keeps, a buffer the kernel writes as
+//! a command word says) is an `unsafe fn` with a `# Safety` section. Outside
+//! `sys`, raw pointers reach libc only in `host::privilege` (the user
+//! database and the credential calls); the rest of the crate sees
+//! `Result<_, SysError>`, owned fds and RAII mappings.
 #![allow(unsafe_code)]
 
 pub(crate) mod bpf;

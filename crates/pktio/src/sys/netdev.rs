@@ -52,7 +52,7 @@ pub(crate) fn dev_features(ifindex: u32) -> Result<DevFeatures, SysError> {
     match Netdev::open().and_then(|mut n| n.dev(ifindex)) {
         Ok(f) => Ok(f.into()),
         Err(HostError::Unsupported(_)) => Err(SysError::from_errno(CALL, libc::ENOENT)),
-        Err(e) => Err(crate::host::sys_error(CALL)(e)),
+        Err(e) => Err(crate::error::sys_error(CALL)(e)),
     }
 }
 

@@ -18,7 +18,7 @@ use rustix::net::xdp::{
 };
 use rustix::net::{AddressFamily, SocketType};
 
-use super::mmap::Mmap;
+use super::mmap::{Mmap, RingLayout};
 use super::{cvt, rx};
 use crate::error::SysError;
 
@@ -42,15 +42,19 @@ pub(crate) const XDP_UMEM_TX_SW_CSUM: u32 = 1 << 1;
 /// honoured (6.8–6.10 honoured it without the flag). Missing from rustix.
 pub(crate) const XDP_UMEM_TX_METADATA_LEN: u32 = 1 << 2;
 
-/// `setsockopt(fd, SOL_XDP, XDP_UMEM_REG, …)` with TX metadata:
-/// `tx_metadata_len` bytes before each TX descriptor's address hold a
-/// `struct xsk_tx_metadata`, and `extra_flags` adds
+/// `setsockopt(fd, SOL_XDP, XDP_UMEM_REG, …)` of all of `area`, with TX
+/// metadata: `tx_metadata_len` bytes before each TX descriptor's address
+/// hold a `struct xsk_tx_metadata`, and `extra_flags` adds
 /// [`XDP_UMEM_TX_METADATA_LEN`] / [`XDP_UMEM_TX_SW_CSUM`] (kernel 6.8).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn umem_reg_ext(
+///
+/// # Safety
+/// The registration lets the kernel read and write `area` behind Rust's
+/// back for as long as the socket `fd` lives. The caller keeps `area`
+/// mapped until `fd` is closed, and reads or writes a chunk of it only
+/// while the kernel cannot (the UMEM's frame ownership, `xdp::umem`).
+pub(crate) unsafe fn umem_reg_ext(
     fd: BorrowedFd<'_>,
-    addr: *mut u8,
-    len: usize,
+    area: &Mmap,
     chunk_size: u32,
     headroom: u32,
     unaligned: bool,
@@ -64,8 +68,8 @@ pub(crate) fn umem_reg_ext(
     };
     flags |= XdpUmemRegFlags::from_bits_retain(extra_flags);
     let reg = XdpUmemReg {
-        addr: addr as u64,
-        len: len as u64,
+        addr: area.as_ptr() as u64,
+        len: area.len() as u64,
         chunk_size,
         headroom,
         flags,
@@ -95,16 +99,6 @@ pub(crate) fn set_ring_size(fd: BorrowedFd<'_>, kind: RingKind, n: u32) -> Resul
         RingKind::Rx => so::set_xdp_rx_ring_size(fd, n).map_err(rx("setsockopt(XDP_RX_RING)")),
         RingKind::Tx => so::set_xdp_tx_ring_size(fd, n).map_err(rx("setsockopt(XDP_TX_RING)")),
     }
-}
-
-/// The byte offsets, inside one ring mapping, of the producer, consumer and
-/// flags words and of the descriptor array.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RingLayout {
-    pub(crate) producer: usize,
-    pub(crate) consumer: usize,
-    pub(crate) flags: Option<usize>,
-    pub(crate) desc: usize,
 }
 
 impl From<XdpRingOffset> for RingLayout {

@@ -21,7 +21,7 @@
 //! - **Lifetime.** Both mappings must outlive every request that points
 //!   into them. The backend cancels its receive and waits for every
 //!   completion before dropping them; when it cannot (see
-//!   [`UringBackend`](super::UringBackend)'s Drop), it calls
+//!   [`UringBackend`](crate::backend::UringBackend)'s Drop), it calls
 //!   [`BufRing::leak`] / [`TxPool::leak`] and the memory is never unmapped.
 //!   A [`BufRing`] registered through the public
 //!   [`register`](BufRing::register) keeps its own reference to the ring
@@ -510,10 +510,16 @@ pub fn push_plain(
 }
 
 /// Pushes one entry, submitting first if the submission queue is full.
-fn push(ring: &mut IoUring, e: &squeue::Entry) -> std::io::Result<()> {
+///
+/// # Safety
+/// Whatever `e` points to (a buffer to send from, or to receive into) must
+/// stay valid — mapped, and not written by us while the kernel reads it —
+/// until the request's last completion has been reaped. An entry that
+/// points at no memory of ours meets this trivially.
+unsafe fn push(ring: &mut IoUring, e: &squeue::Entry) -> std::io::Result<()> {
     loop {
-        // SAFETY: the callers below build `e` so that whatever it points to
-        // stays valid until its completion (module Safety).
+        // SAFETY: forwarded from the caller (io_uring's `push` has the same
+        // contract).
         let pushed = unsafe { ring.submission().push(e) };
         match pushed {
             Ok(()) => return Ok(()),
@@ -531,7 +537,10 @@ pub(crate) fn push_recv(ring: &mut IoUring, bgid: u16, tag: u64) -> std::io::Res
     let e = opcode::RecvMulti::new(types::Fixed(0), bgid)
         .build()
         .user_data(tag);
-    push(ring, &e)
+    // SAFETY: the entry points at no memory; the kernel writes only into
+    // buffers of group `bgid`, whose BufRing the backend keeps mapped until
+    // the receive has ended or leaks it (module Safety, Lifetime).
+    unsafe { push(ring, &e) }
 }
 
 /// Queues a send of the first `len` bytes of `pool` slot `i` (which must be
@@ -553,7 +562,10 @@ pub(crate) fn push_send(
         .user_data(tag);
     pool.state[i as usize] = Slot::InFlight;
     pool.in_flight += 1;
-    if let Err(err) = push(ring, &e) {
+    // SAFETY: the slot is now InFlight, so nobody writes it until its CQE
+    // frees it (TxPool::complete); the pool outlives every request or is
+    // leaked (module Safety, Send buffers and Lifetime).
+    if let Err(err) = unsafe { push(ring, &e) } {
         pool.state[i as usize] = Slot::Filling;
         pool.in_flight -= 1;
         return Err(err);
@@ -564,7 +576,8 @@ pub(crate) fn push_send(
 /// Queues a cancellation of the request tagged `tag`.
 pub(crate) fn push_cancel(ring: &mut IoUring, tag: u64) -> std::io::Result<()> {
     let e = opcode::AsyncCancel::new(tag).build().user_data(0);
-    push(ring, &e)
+    // SAFETY: a cancellation points at no memory.
+    unsafe { push(ring, &e) }
 }
 
 #[cfg(test)]

@@ -32,15 +32,13 @@
 //! `CLOCK_TAI`, taken when the skb is freed); in zero-copy mode the driver
 //! must declare them (`xsk-features`). [`TxMetadataSupport`] says which.
 
-use std::os::fd::BorrowedFd;
-
+use super::mode::BoundMode;
 use super::multibuf::{Packet, XDP_TX_METADATA};
 use super::rings::TxBatch;
-use super::umem::{Frame, UmemConfig};
-use super::{BoundMode, XskError};
+pub use super::umem::TxMetadataMode;
+use super::umem::{Frame, XSK_TX_METADATA_SIZE};
+use super::XskError;
 use crate::bpf::progs::{RX_META_LEN, RX_META_MAGIC};
-use crate::sys;
-use crate::sys::mmap::Mmap;
 use crate::sys::netdev;
 
 // ---------------------------------------------------------------------------
@@ -366,38 +364,6 @@ impl Packet<'_> {
 const XDP_TXMD_FLAGS_TIMESTAMP: u64 = 1 << 0;
 /// `XDP_TXMD_FLAGS_CHECKSUM`.
 const XDP_TXMD_FLAGS_CHECKSUM: u64 = 1 << 1;
-/// `sizeof(union xsk_tx_metadata)`: flags (8), then request {csum_start,
-/// csum_offset, pad, launch_time} or completion {tx_timestamp} (16).
-const XSK_TX_METADATA_SIZE: u32 = 24;
-
-/// Whether (and how) a [`Umem`](super::Umem) carries TX metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TxMetadataMode {
-    /// No TX metadata (the default).
-    #[default]
-    Off,
-    /// `tx_metadata_len` = `sizeof(union xsk_tx_metadata)` (kernel 6.8).
-    On,
-    /// As `On`, and copy mode computes requested checksums in software
-    /// (`XDP_UMEM_TX_SW_CSUM`: for testing and devices without offload).
-    SoftwareChecksum,
-}
-
-impl TxMetadataMode {
-    /// `tx_metadata_len` to register.
-    pub fn metadata_len(self) -> u32 {
-        match self {
-            TxMetadataMode::Off => 0,
-            _ => XSK_TX_METADATA_SIZE,
-        }
-    }
-
-    /// Whether no TX metadata is carried.
-    pub fn is_off(self) -> bool {
-        self == TxMetadataMode::Off
-    }
-}
-
 /// A checksum the device (or kernel) should compute and store: the
 /// one's-complement sum from `start` to the end of the packet, stored at
 /// `start + offset` (`CHECKSUM_PARTIAL` semantics: that field must hold the
@@ -536,49 +502,6 @@ pub struct TxMetaPushError<'u> {
     pub packet: Packet<'u>,
     /// Why, or `None` when the batch was merely full.
     pub error: Option<Box<XskError>>,
-}
-
-/// Registers the UMEM (`XDP_UMEM_REG`), with TX metadata when configured:
-/// first with `XDP_UMEM_TX_METADATA_LEN` (6.11), then without it (6.8–6.10).
-pub(crate) fn register(fd: BorrowedFd<'_>, area: &Mmap, cfg: &UmemConfig) -> Result<(), XskError> {
-    let len = area.len();
-    let reg = |tx_len: u32, flags: u32| {
-        sys::xdp::umem_reg_ext(
-            fd,
-            area.as_ptr(),
-            len,
-            cfg.frame_size,
-            cfg.headroom,
-            cfg.unaligned,
-            tx_len,
-            flags,
-        )
-    };
-    let mode = cfg.tx_metadata;
-    if mode.is_off() {
-        return reg(0, 0).map_err(|source| XskError::UmemReg { bytes: len, source });
-    }
-    let sw = if mode == TxMetadataMode::SoftwareChecksum {
-        sys::xdp::XDP_UMEM_TX_SW_CSUM
-    } else {
-        0
-    };
-    match reg(mode.metadata_len(), sw | sys::xdp::XDP_UMEM_TX_METADATA_LEN) {
-        Ok(()) => Ok(()),
-        Err(e) if e.errno() == Some(libc::EINVAL) => match reg(mode.metadata_len(), sw) {
-            Ok(()) => Ok(()),
-            Err(e2) if e2.errno() == Some(libc::EINVAL) => Err(XskError::Unsupported {
-                feature: "TX metadata",
-                reason: format!(
-                    "the kernel refused tx_metadata_len {} in XDP_UMEM_REG (EINVAL): it needs \
-                     kernel 6.8; set UmemConfig::tx_metadata to Off",
-                    mode.metadata_len()
-                ),
-            }),
-            Err(source) => Err(XskError::UmemReg { bytes: len, source }),
-        },
-        Err(source) => Err(XskError::UmemReg { bytes: len, source }),
-    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@
 //! offload and completion timestamps). Raw kernel calls live in `sys`.
 
 pub mod metadata;
+mod mode;
 pub mod multibuf;
 pub mod rings;
 pub mod socket;
@@ -39,14 +40,12 @@ pub use metadata::{
     ChecksumRequest, DeviceXdpFeatures, MetaValue, RssHashType, RxMetaSupport, RxMetadata, Support,
     TxMetaPushError, TxMetadataMode, TxMetadataSupport, TxRequest,
 };
+pub use mode::{AttachMode, BindMode, BoundMode, BusyPoll};
 pub use multibuf::{segments_for, Packet, PacketBatch};
 pub use rings::{
     CompletionBatch, CompletionRing, FillBatch, FillRing, RxBatch, RxRing, TxBatch, TxRing,
 };
-pub use socket::{
-    AttachMode, BindMode, BoundMode, BusyPoll, KickCounters, Parts, SocketInfo, XskSocket,
-    XskSocketBuilder, XskStats,
-};
+pub use socket::{KickCounters, Parts, SocketInfo, XskSocket, XskSocketBuilder, XskStats};
 pub use steer::{SteerOptions, XskProgram};
 pub use umem::{Accounting, Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 

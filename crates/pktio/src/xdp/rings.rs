@@ -2,11 +2,29 @@
 //! completion rings carry UMEM addresses (`u64`), the RX and TX rings carry
 //! descriptors (`xdp_desc`). Each front speaks in [`Frame`]s, so frame
 //! ownership moves with the descriptor.
+//!
+//! `kernel_producer` and `kernel_consumer` (crate-private) size one of a
+//! socket's four rings (`setsockopt(XDP_*_RING)`), map it and make it a
+//! generic ring end.
+//!
+//! # Safety
+//!
+//! The one `unsafe` call here hands a ring mapping to
+//! `Producer::from_mmap` / `Consumer::from_mmap`. The mapping comes
+//! from `sys::xdp::map_ring`, which maps exactly `entries` elements of the
+//! ring's element type past the offsets the kernel reported; the socket
+//! builder maps each of its rings once, so each ring end is the only one.
+#![allow(unsafe_code)]
+
+use std::os::fd::BorrowedFd;
 
 use rustix::net::xdp::{XdpDesc, XdpDescOptions};
 
 use super::umem::{Frame, Place, Umem};
+use crate::error::SysError;
 use crate::ring::{Consumer, Peek, Producer, Reserve};
+use crate::sys::mmap::{Mmap, RingLayout};
+use crate::sys::xdp::RingKind;
 
 /// The fill ring: frames given to the kernel to receive into.
 #[derive(Debug)]
@@ -355,4 +373,54 @@ impl Drop for TxBatch<'_, '_> {
     fn drop(&mut self) {
         give_back_uncommitted(self.umem, &self.inner, Place::TxPath, |d| d.addr);
     }
+}
+
+/// Sets the size of one of an AF_XDP socket's rings (unless `set_size` is
+/// false: the size can be set only once per socket, the ring mapped again)
+/// and maps it as a [`Producer`] (fill, TX). `T` is the ring's element type
+/// (`u64` for fill, `xdp_desc` for TX).
+pub(crate) fn kernel_producer<T: Copy>(
+    fd: BorrowedFd<'_>,
+    kind: RingKind,
+    entries: u32,
+    set_size: bool,
+) -> Result<Producer<T>, SysError> {
+    let (map, layout) = map_kernel(fd, kind, entries, size_of::<T>(), set_size)?;
+    // SAFETY: `map_ring` mapped the kernel's ring of `entries` (a power of
+    // two, checked by `map_kernel`) elements of size_of::<T>() at the
+    // offsets the kernel reported, so the mapping is large enough and aligned
+    // as the kernel aligns it; the socket builder maps each ring once, so
+    // this value is its only user-space producer.
+    Ok(unsafe { Producer::from_mmap(map, layout, entries) })
+}
+
+/// As [`kernel_producer`], for the consuming rings (completion, RX).
+pub(crate) fn kernel_consumer<T: Copy>(
+    fd: BorrowedFd<'_>,
+    kind: RingKind,
+    entries: u32,
+    set_size: bool,
+) -> Result<Consumer<T>, SysError> {
+    let (map, layout) = map_kernel(fd, kind, entries, size_of::<T>(), set_size)?;
+    // SAFETY: as in `kernel_producer`; this value is the only consumer.
+    Ok(unsafe { Consumer::from_mmap(map, layout, entries) })
+}
+
+fn map_kernel(
+    fd: BorrowedFd<'_>,
+    kind: RingKind,
+    entries: u32,
+    elem: usize,
+    set_size: bool,
+) -> Result<(Mmap, RingLayout), SysError> {
+    if !entries.is_power_of_two() {
+        return Err(SysError::from_errno(
+            "setsockopt(XDP ring size)",
+            libc::EINVAL,
+        ));
+    }
+    if set_size {
+        crate::sys::xdp::set_ring_size(fd, kind, entries)?;
+    }
+    crate::sys::xdp::map_ring(fd, kind, entries, elem)
 }

@@ -11,7 +11,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::socket::AttachMode;
+use super::mode::AttachMode;
 use super::XskError;
 use crate::bpf::progs::{RxMetaKfuncs, XskRedirectOpts};
 use crate::bpf::{progs, LoadOptions, PerCpuArray, Program, ProgramKind, XdpLink, XdpMode, XskMap};

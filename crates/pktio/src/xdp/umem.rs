@@ -38,6 +38,38 @@ use crate::sys::mmap::Mmap;
 /// (`XDP_PACKET_HEADROOM`), on top of the UMEM's own configured headroom.
 pub const XDP_PACKET_HEADROOM: u32 = 256;
 
+/// `sizeof(union xsk_tx_metadata)`: flags (8), then request {csum_start,
+/// csum_offset, pad, launch_time} or completion {tx_timestamp} (16).
+pub(crate) const XSK_TX_METADATA_SIZE: u32 = 24;
+
+/// Whether (and how) a [`Umem`] carries TX metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxMetadataMode {
+    /// No TX metadata (the default).
+    #[default]
+    Off,
+    /// `tx_metadata_len` = `sizeof(union xsk_tx_metadata)` (kernel 6.8).
+    On,
+    /// As `On`, and copy mode computes requested checksums in software
+    /// (`XDP_UMEM_TX_SW_CSUM`: for testing and devices without offload).
+    SoftwareChecksum,
+}
+
+impl TxMetadataMode {
+    /// `tx_metadata_len` to register.
+    pub fn metadata_len(self) -> u32 {
+        match self {
+            TxMetadataMode::Off => 0,
+            _ => XSK_TX_METADATA_SIZE,
+        }
+    }
+
+    /// Whether no TX metadata is carried.
+    pub fn is_off(self) -> bool {
+        self == TxMetadataMode::Off
+    }
+}
+
 /// Bits of an unaligned-mode address that hold the offset (`XSK_UNALIGNED_BUF_OFFSET_SHIFT`).
 const UNALIGNED_OFFSET_SHIFT: u32 = 48;
 const UNALIGNED_ADDR_MASK: u64 = (1 << UNALIGNED_OFFSET_SHIFT) - 1;
@@ -67,7 +99,7 @@ pub struct UmemConfig {
     /// for a `struct xsk_tx_metadata` before each TX packet, to request
     /// checksum offload and completion timestamps per packet
     /// ([`super::metadata`]).
-    pub tx_metadata: super::metadata::TxMetadataMode,
+    pub tx_metadata: TxMetadataMode,
 }
 
 impl Default for UmemConfig {
@@ -80,7 +112,7 @@ impl Default for UmemConfig {
             unaligned: false,
             fill_size: 0,
             completion_size: 0,
-            tx_metadata: super::metadata::TxMetadataMode::Off,
+            tx_metadata: TxMetadataMode::Off,
         }
     }
 }
@@ -246,7 +278,7 @@ impl Umem {
             }
         };
         let fd = sys::xdp::socket().map_err(XskError::Socket)?;
-        super::metadata::register(fd.as_fd(), &area, &cfg)?;
+        register(fd.as_fd(), &area, &cfg)?;
         let pool = (0..cfg.frame_count)
             .rev()
             .map(|i| i as u64 * cfg.frame_size as u64)
@@ -537,6 +569,55 @@ impl Umem {
         // SAFETY: `chunk_of` (checked when the frame was created) keeps `data`
         // inside the area.
         unsafe { self.area.as_ptr().add(data as usize) }
+    }
+}
+
+/// Registers the UMEM (`XDP_UMEM_REG`), with TX metadata when configured:
+/// first with `XDP_UMEM_TX_METADATA_LEN` (6.11), then without it (6.8–6.10).
+fn register(fd: BorrowedFd<'_>, area: &Mmap, cfg: &UmemConfig) -> Result<(), XskError> {
+    let len = area.len();
+    let reg = |tx_len: u32, flags: u32| {
+        // SAFETY: `area` is the UMEM's own anonymous mapping. `Umem::new`
+        // drops `fd` before `area` on failure, and a `Umem` closes `fd`
+        // before unmapping `area` (field order); Rust code reaches into the
+        // area only through `Frame`s, which exist only for chunks the kernel
+        // does not hold (module Safety).
+        unsafe {
+            sys::xdp::umem_reg_ext(
+                fd,
+                area,
+                cfg.frame_size,
+                cfg.headroom,
+                cfg.unaligned,
+                tx_len,
+                flags,
+            )
+        }
+    };
+    let mode = cfg.tx_metadata;
+    if mode.is_off() {
+        return reg(0, 0).map_err(|source| XskError::UmemReg { bytes: len, source });
+    }
+    let sw = if mode == TxMetadataMode::SoftwareChecksum {
+        sys::xdp::XDP_UMEM_TX_SW_CSUM
+    } else {
+        0
+    };
+    match reg(mode.metadata_len(), sw | sys::xdp::XDP_UMEM_TX_METADATA_LEN) {
+        Ok(()) => Ok(()),
+        Err(e) if e.errno() == Some(libc::EINVAL) => match reg(mode.metadata_len(), sw) {
+            Ok(()) => Ok(()),
+            Err(e2) if e2.errno() == Some(libc::EINVAL) => Err(XskError::Unsupported {
+                feature: "TX metadata",
+                reason: format!(
+                    "the kernel refused tx_metadata_len {} in XDP_UMEM_REG (EINVAL): it needs \
+                     kernel 6.8; set UmemConfig::tx_metadata to Off",
+                    mode.metadata_len()
+                ),
+            }),
+            Err(source) => Err(XskError::UmemReg { bytes: len, source }),
+        },
+        Err(source) => Err(XskError::UmemReg { bytes: len, source }),
     }
 }
 

@@ -1,19 +1,18 @@
 //! [`PacketBackend`]: the AF_PACKET backends, written once over the RX ring
 //! kind ([`PacketV2`]: frame ring, [`PacketV3`]: block ring) and the TX
-//! frame header.
+//! frame header, on the socket and rings of [`crate::packet`].
 
 use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use super::geometry::{self, RingRole};
-use super::header::{FrameHeader, PacketSpan, V2, V3};
-use super::ring::{self, BlockRing, FrameRing, RxCount, Step};
-use super::socket::{KernelStats, PacketSocket};
-use super::PacketError;
-use crate::backend::{
+use super::{
     BackendConfig, BackendError, BackendInfo, BackendKind, BackendStats, Counters, Direction,
     Forwarded, Operation, PacketIo,
 };
+use crate::packet::geometry::{self, RingRole};
+use crate::packet::header::{FrameHeader, PacketSpan, V2, V3};
+use crate::packet::ring::{self, BlockRing, FrameRing, RxCount, Step};
+use crate::packet::{KernelStats, PacketError, PacketSocket};
 use crate::sys::packet::{page_size, Version};
 
 mod sealed {
@@ -448,7 +447,7 @@ impl<R: RxRing> PacketBackend<R> {
 
     /// The RX ring itself, for what [`PacketIo`] does not show: each
     /// packet's [`PacketSpan`] (wire length, timestamp, status) through
-    /// `receive`, or whole V3 [`Block`](super::ring::Block)s through
+    /// `receive`, or whole V3 [`Block`](crate::packet::ring::Block)s through
     /// [`BlockRing::block`]. Packets taken this way are not counted in
     /// [`stats`](PacketIo::stats)' `rx_packets`.
     pub fn rx_ring(&mut self) -> Option<&mut R> {
@@ -611,28 +610,5 @@ impl<R: RxRing> AsFd for PacketBackend<R> {
 impl<R: RxRing> AsRawFd for PacketBackend<R> {
     fn as_raw_fd(&self) -> RawFd {
         self.sock.as_fd().as_raw_fd()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Refused before any socket exists: no privilege needed.
-    #[test]
-    fn a_queue_other_than_zero_is_refused_by_every_af_packet_backend() {
-        let mut cfg = BackendConfig::new("pktio-noif0");
-        cfg.queue = 3;
-        let errs = [
-            PacketV2::open(&cfg).unwrap_err(),
-            PacketV3::open(&cfg).unwrap_err(),
-            crate::uring::UringBackend::open(&cfg).unwrap_err(),
-        ];
-        for e in errs {
-            let m = e.to_string();
-            assert!(e.is_configuration(), "{m}");
-            assert!(m.contains("cannot bind queue 3"), "{m}");
-            assert!(m.contains("use AF_XDP"), "{m}");
-        }
     }
 }
