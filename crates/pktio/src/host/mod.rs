@@ -1,6 +1,8 @@
 //! Host queries for tools and benchmarks around packet I/O: CPU time
-//! (the thread's and the process's CPU clocks), interface addresses (`getifaddrs`), and a driver's name
-//! and private counters (`ethtool -i`, `ethtool -S`).
+//! (the thread's and the process's CPU clocks), interface addresses
+//! (`getifaddrs`), and a driver's name and private counters (`ethtool -i`,
+//! `ethtool -S`); inside the crate, channel counts and a device's XDP and
+//! AF_XDP features (`netdev`) with [`SysError`](crate::SysError)s.
 //!
 //! Safe code over the host layer (`pktio-host`), which makes the calls and
 //! which this module re-exports from. Interfaces are those of the calling
@@ -15,7 +17,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod ethtool;
+pub(crate) mod ethtool;
+pub(crate) mod netdev;
 mod privilege;
 
 use crate::sys;

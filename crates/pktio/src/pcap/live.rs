@@ -303,12 +303,12 @@ impl CaptureBuffers {
     pub fn new(cfg: &CaptureConfig) -> Result<CaptureBuffers, CaptureError> {
         cfg.effective_snaplen()?;
         let ifindex = interface_up(&cfg.ifname)?;
-        let count = match sys::ethtool::channels(&cfg.ifname) {
+        let count = match crate::host::ethtool::channels(&cfg.ifname) {
             Ok(ch) => ch.rx.max(ch.combined).max(1),
             Err(_) => 1,
         };
         let queues: Vec<u32> = match cfg.queues {
-            Queues::One(q) if q >= count && sys::ethtool::channels(&cfg.ifname).is_ok() => {
+            Queues::One(q) if q >= count && crate::host::ethtool::channels(&cfg.ifname).is_ok() => {
                 return Err(CaptureError::NoSuchQueue {
                     ifname: cfg.ifname.clone(),
                     queue: q,

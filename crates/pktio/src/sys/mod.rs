@@ -6,10 +6,9 @@
 //! makes. Most make one system call. A few make the short fixed sequence
 //! their operation needs: `xdp::map_ring` (`getsockopt(XDP_MMAP_OFFSETS)`,
 //! then `mmap`), `xdp::mtu` (a socket to hold the `ioctl`, then the
-//! `ioctl`) and `xdp::set_busy_poll` (three `setsockopt`s). The files that
-//! speak a protocol rather than make a call (`ethtool`: `SIOCETHTOOL`
-//! commands; `netdev`: a generic-netlink request) say in their module docs
-//! what they send. None retries, waits or picks a fallback: that policy
+//! `ioctl`) and `xdp::set_busy_poll` (three `setsockopt`s). Questions about the
+//! host (ethtool, netlink) are not asked here but through the host layer,
+//! `pktio-host`, from `crate::host`. None retries, waits or picks a fallback: that policy
 //! lives with the callers. The one value made up here is
 //! `xdp::max_skb_frags`'s default when `/proc` cannot be read, and its doc
 //! says so.
@@ -26,10 +25,8 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod bpf;
-pub(crate) mod ethtool;
 pub(crate) mod filter;
 pub(crate) mod mmap;
-pub(crate) mod netdev;
 pub(crate) mod packet;
 pub(crate) mod uring;
 pub(crate) mod xdp;

@@ -39,7 +39,7 @@ pub use super::umem::TxMetadataMode;
 use super::umem::{Frame, XSK_TX_METADATA_SIZE};
 use super::XskError;
 use crate::bpf::progs::{RX_META_LEN, RX_META_MAGIC};
-use crate::sys::netdev;
+use crate::host::netdev;
 
 // ---------------------------------------------------------------------------
 // Capability answers

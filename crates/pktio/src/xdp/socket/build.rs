@@ -330,7 +330,8 @@ impl<'p> XskSocketBuilder<'p> {
                 ifname: ifname.clone(),
                 source,
             })?;
-        let driver = sys::ethtool::driver_name(&ifname).unwrap_or_else(|_| "unknown".into());
+        let driver =
+            crate::host::ethtool::driver_name(&ifname).unwrap_or_else(|_| "unknown".into());
         let mtu = sys::xdp::mtu(&ifname).ok();
         let (max_frame, _) = self.check_frames(umem, &ifname, mtu)?;
         Ok(Target {
@@ -677,7 +678,7 @@ impl<'p> XskSocketBuilder<'p> {
     /// Turns a failed bind into the most useful error.
     fn bind_error(&self, ifname: &str, queue: u32, source: SysError) -> XskError {
         if source.errno() == Some(libc::EINVAL) {
-            if let Ok(ch) = sys::ethtool::channels(ifname) {
+            if let Ok(ch) = crate::host::ethtool::channels(ifname) {
                 let queues = ch.rx.max(ch.combined).max(ch.tx);
                 if queues > 0 && queue >= queues {
                     return XskError::NoSuchQueue {
