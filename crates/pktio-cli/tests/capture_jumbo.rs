@@ -41,6 +41,9 @@ impl Drop for Scratch {
 struct Proc {
     child: Child,
     err: Arc<Mutex<String>>,
+    /// Reads stderr into `err`; done once the child has exited and its
+    /// stderr is closed.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -54,18 +57,29 @@ impl Proc {
         let err = Arc::new(Mutex::new(String::new()));
         let e = err.clone();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for l in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut g = e.lock().unwrap();
                 g.push_str(&l);
                 g.push('\n');
             }
         });
-        Proc { child, err }
+        Proc {
+            child,
+            err,
+            reader: Some(reader),
+        }
     }
 
     fn stderr(&self) -> String {
         self.err.lock().unwrap().clone()
+    }
+
+    /// After the exit: waits until the reader has taken all of stderr.
+    fn drain(&mut self) {
+        if let Some(r) = self.reader.take() {
+            r.join().expect("the stderr reader");
+        }
     }
 
     /// Waits until stderr contains `text`; a failure if the capture ends first.
@@ -73,7 +87,7 @@ impl Proc {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.stderr().contains(text) {
             if let Some(st) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50)); // let the reader drain
+                self.drain();
                 panic!(
                     "the capture ended ({st}) before {text:?}: {}",
                     self.stderr()
@@ -89,7 +103,7 @@ impl Proc {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
+                self.drain();
                 return (st.code(), self.stderr());
             }
             assert!(

@@ -26,6 +26,9 @@ const PORT: u16 = 4242;
 struct Proc {
     child: Child,
     err: Arc<Mutex<String>>,
+    /// Reads stderr into `err`; done once the child has exited and its
+    /// stderr is closed.
+    reader: Option<std::thread::JoinHandle<()>>,
     what: String,
 }
 
@@ -40,7 +43,7 @@ impl Proc {
         let err = Arc::new(Mutex::new(String::new()));
         let e = err.clone();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for l in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut g = e.lock().unwrap();
                 g.push_str(&l);
@@ -50,6 +53,7 @@ impl Proc {
         Proc {
             child,
             err,
+            reader: Some(reader),
             what: format!("{program} {args:?}"),
         }
     }
@@ -58,12 +62,19 @@ impl Proc {
         self.err.lock().unwrap().clone()
     }
 
+    /// After the exit: waits until the reader has taken all of stderr.
+    fn drain(&mut self) {
+        if let Some(r) = self.reader.take() {
+            r.join().expect("the stderr reader");
+        }
+    }
+
     /// Waits until stderr contains `text` (or the child ends: a failure).
     fn wait_for(&mut self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.stderr().contains(text) {
             if let Some(st) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50)); // let the reader drain
+                self.drain();
                 panic!(
                     "{} ended ({st}) before {text:?}: {}",
                     self.what,
@@ -96,7 +107,7 @@ impl Proc {
                     .unwrap()
                     .read_to_string(&mut out)
                     .unwrap();
-                std::thread::sleep(Duration::from_millis(50));
+                self.drain();
                 return (st.code(), out);
             }
             if Instant::now() > deadline {

@@ -20,7 +20,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cli_support::number_after;
 
@@ -34,13 +34,40 @@ const PKTIO: &str = env!("CARGO_BIN_EXE_pktio");
 /// the test instead of blocking the suite; not a timing assertion).
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// A running child with its stderr collected as it comes.
+/// A running child with its stderr (and its stdout, when piped) collected
+/// as they come.
 struct Running {
     child: Child,
     what: String,
     stderr: Arc<Mutex<String>>,
-    err_reader: Option<JoinHandle<()>>,
-    out_reader: Option<JoinHandle<String>>,
+    stdout: Arc<Mutex<String>>,
+    /// The threads reading stderr and stdout; done once the child has
+    /// exited and closed them.
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Appends what `pipe` gives, line by line, to the returned text, on a
+/// thread that ends when the pipe closes.
+fn collect(pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    let reader = std::thread::spawn(move || {
+        let mut pipe = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while matches!(pipe.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&line));
+            line.clear();
+        }
+    });
+    (text, reader)
+}
+
+/// Whether a per-second rate line in `err` shows packets.
+fn shows_traffic(err: &str) -> bool {
+    err.lines()
+        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
 }
 
 /// How a child ended.
@@ -60,34 +87,33 @@ impl Outcome {
 }
 
 impl Running {
-    fn start(mut cmd: Command, what: &str) -> Running {
+    fn start(cmd: Command, what: &str) -> Running {
+        Running::start_to(cmd, what, Stdio::piped())
+    }
+
+    /// Starts `cmd` with its stdout going to `stdout` (collected if piped).
+    fn start_to(mut cmd: Command, what: &str, stdout: Stdio) -> Running {
         let mut child = cmd
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let sink = Arc::clone(&stderr);
-        let err_reader = std::thread::spawn(move || {
-            let mut line = String::new();
-            while matches!(err.read_line(&mut line), Ok(n) if n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
+        let mut readers = vec![err_reader];
+        let stdout = match child.stdout.take() {
+            Some(out) => {
+                let (text, out_reader) = collect(out);
+                readers.push(out_reader);
+                text
             }
-        });
-        let mut out = child.stdout.take().unwrap();
-        let out_reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
+            None => Arc::default(),
+        };
         Running {
             child,
             what: what.to_string(),
             stderr,
-            err_reader: Some(err_reader),
-            out_reader: Some(out_reader),
+            stdout,
+            readers,
         }
     }
 
@@ -99,35 +125,42 @@ impl Running {
         self.stderr.lock().unwrap().clone()
     }
 
+    fn stdout_now(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
     fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
+    /// Waits until `cond` holds for the child (what it printed so far);
+    /// panics naming `what` if the child ends first or `LIMIT` passes.
+    fn wait_until(&mut self, what: &str, cond: impl Fn(&Running) -> bool) {
+        let held = pktio_lab::wait::poll(LIMIT, || {
+            if cond(self) {
+                return Some(true);
+            }
+            self.exited().then_some(false)
+        });
+        match held {
+            Some(true) => {}
+            Some(false) => panic!("{} ended before {what}: {}", self.what, self.stderr_now()),
+            None => panic!("{}: no {what}: {}", self.what, self.stderr_now()),
+        }
+    }
+
     /// Waits until stderr contains `needle`; panics if the child ends first.
     fn wait_for(&mut self, needle: &str) {
-        let end = Instant::now() + LIMIT;
-        while !self.stderr_now().contains(needle) {
-            assert!(
-                !self.exited(),
-                "{} ended before printing {needle:?}: {}",
-                self.what,
-                self.stderr_now()
-            );
-            assert!(
-                Instant::now() < end,
-                "{} never printed {needle:?}",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_until(&format!("{needle:?} on stderr"), |r| {
+            r.stderr_now().contains(needle)
+        });
     }
 
     /// Waits until the child catches SIGINT and SIGTERM (`SigCgt` in
     /// `/proc/<pid>/status`): from then on a signal stops it cleanly.
     fn wait_for_handlers(&mut self) {
-        let end = Instant::now() + LIMIT;
-        loop {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        self.wait_until("SIGINT and SIGTERM handlers", |r| {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", r.child.id()))
                 .unwrap_or_default();
             let caught = status
                 .lines()
@@ -135,22 +168,8 @@ impl Running {
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
                 .unwrap_or(0);
             let want = (1u64 << (libc::SIGINT - 1)) | (1u64 << (libc::SIGTERM - 1));
-            if caught & want == want {
-                return;
-            }
-            assert!(
-                !self.exited(),
-                "{} ended early: {}",
-                self.what,
-                self.stderr_now()
-            );
-            assert!(
-                Instant::now() < end,
-                "{} never installed its signal handlers",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            caught & want == want
+        });
     }
 
     fn signal(&self, sig: Signal) {
@@ -159,29 +178,17 @@ impl Running {
 
     /// Waits for the end (killing the child if it hangs) and collects its output.
     fn finish(mut self) -> Outcome {
-        let end = Instant::now() + LIMIT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("{} did not end: {}", self.what, self.stderr_now());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = pktio_lab::wait::poll(LIMIT, || self.child.try_wait().unwrap()) else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("{} did not end: {}", self.what, self.stderr_now());
         };
-        if let Some(h) = self.err_reader.take() {
-            let _ = h.join();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
         }
-        let stdout = self
-            .out_reader
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
         Outcome {
             status,
-            stdout,
+            stdout: self.stdout_now(),
             stderr: self.stderr_now(),
         }
     }
@@ -285,20 +292,7 @@ fn veth_deleted_while(mode: &str) {
     run.wait_for(&format!("{mode}: "));
     let gen = generator(&lab, 60);
     // Traffic flows: the per-second line shows packets.
-    let end = Instant::now() + LIMIT;
-    while !run
-        .stderr_now()
-        .lines()
-        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
-    {
-        assert!(!run.exited(), "{mode} ended early: {}", run.stderr_now());
-        assert!(
-            Instant::now() < end,
-            "no traffic reached {mode}: {}",
-            run.stderr_now()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    run.wait_until("traffic", |r| shows_traffic(&r.stderr_now()));
     lab.delete_link().unwrap();
     let o = run.finish();
     let t = o.text();
@@ -417,19 +411,9 @@ fn a_foreign_attach_while_running_fails_and_pktio_keeps_running() {
     assert!(!run.exited(), "pktio keeps running: {}", run.stderr_now());
     // And keeps receiving: packets arrive after the attempts.
     let seen = run.stderr_now().len();
-    let end = Instant::now() + LIMIT;
-    while !run.stderr_now()[seen..]
-        .lines()
-        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
-    {
-        assert!(!run.exited(), "{}", run.stderr_now());
-        assert!(
-            Instant::now() < end,
-            "no packets after the attempts: {}",
-            run.stderr_now()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    run.wait_until("packets after the attempts", |r| {
+        shows_traffic(&r.stderr_now()[seen..])
+    });
     run.signal(Signal::INT);
     let o = run.finish();
     let t = o.text();
@@ -772,14 +756,8 @@ fn signals_end_tcp_recv_and_doctor_watch() {
             pktio_in(rx, &["doctor", "--watch", "0.2"]),
             "pktio doctor --watch",
         );
-        // Let it print a few reports (not a timing assertion: nothing below
-        // depends on how many it printed).
-        std::thread::sleep(Duration::from_millis(700));
-        assert!(
-            !run.exited(),
-            "doctor --watch ended early: {}",
-            run.stderr_now()
-        );
+        // The signal comes between reports, once one is out.
+        run.wait_until("a report", |r| !r.stdout_now().is_empty());
         run.signal(sig);
         let o = run.finish();
         no_panic(&o);
@@ -1128,7 +1106,10 @@ fn soak_reports_flat_accounting_and_stops_on_a_signal() {
             "pktio soak",
         );
         run.wait_for_handlers();
-        std::thread::sleep(Duration::from_millis(500));
+        // Into the soak: its table's header is out.
+        run.wait_until("the soak's table", |r| {
+            r.stdout_now().contains("unaccounted")
+        });
         run.signal(sig);
         let o = run.finish();
         let t = o.text();
@@ -1218,11 +1199,11 @@ fn captured(o: &Outcome) -> usize {
     line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
-/// Lets a capture take packets for a while (the file is flushed only when
-/// the capture is idle, so its size says nothing yet; the summary counts
-/// are checked afterwards, not the time).
-fn let_it_capture(run: &mut Running) {
-    std::thread::sleep(Duration::from_millis(1000));
+/// Call once the capture listens: waits until the generator reports a
+/// second of traffic after that, so the capture has packets to count.
+fn let_it_capture(run: &mut Running, gen: &mut Running) {
+    let seen = gen.stderr_now().len();
+    gen.wait_until("traffic", |g| shows_traffic(&g.stderr_now()[seen..]));
     assert!(!run.exited(), "capture ended early: {}", run.stderr_now());
 }
 
@@ -1259,8 +1240,8 @@ fn veth_deleted_during_capture_keeps_the_file_valid() {
             "pktio capture",
         );
         run.wait_for("listening on");
-        let gen = generator(&lab, 60);
-        let_it_capture(&mut run);
+        let mut gen = generator(&lab, 60);
+        let_it_capture(&mut run, &mut gen);
         lab.delete_link().unwrap();
         let o = run.finish();
         let t = o.text();
@@ -1295,7 +1276,7 @@ fn signals_stop_capture_with_the_file_whole() {
             let rx = lab.rx();
             let file = TempFile::new("signal");
             napi_for(&lab, backend);
-            let gen = generator(&lab, 60);
+            let mut gen = generator(&lab, 60);
             let mut run = Running::start(
                 pktio_in(
                     rx,
@@ -1313,7 +1294,7 @@ fn signals_stop_capture_with_the_file_whole() {
             );
             run.wait_for_handlers();
             run.wait_for("listening on");
-            let_it_capture(&mut run);
+            let_it_capture(&mut run, &mut gen);
             run.signal(sig);
             let o = run.finish();
             let t = o.text();
@@ -1383,26 +1364,17 @@ fn capture_to_stdout_is_a_whole_pcap_stream() {
             } else {
                 args.extend(["-c", "200"]);
             }
-            let mut child = pktio_in(rx, &args)
-                .stdout(out)
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let gen = generator(&lab, 60);
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut run = Running::start_to(pktio_in(rx, &args), "pktio capture", out.into());
+            let mut gen = generator(&lab, 60);
             if by_signal {
-                std::thread::sleep(Duration::from_millis(1500));
-                kill_process(Pid::from_raw(child.id() as i32).unwrap(), Signal::INT).unwrap();
+                run.wait_for_handlers();
+                run.wait_for("listening on");
+                let_it_capture(&mut run, &mut gen);
+                run.signal(Signal::INT);
             }
-            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if child.try_wait().unwrap().is_none() {
-                let _ = child.kill();
-            }
-            let o = child.wait_with_output().unwrap();
+            let o = run.finish();
             drop(gen);
-            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            let err = o.stderr;
             assert!(o.status.success(), "{backend} (signal {by_signal}): {err}");
             assert!(!err.contains("panicked"), "{err}");
             let summary: usize = err

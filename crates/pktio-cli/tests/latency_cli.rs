@@ -246,17 +246,14 @@ impl TestNs {
     /// Waits until `ifname` is operationally up: before, frames sent on it
     /// are dropped.
     fn wait_up(&self, ifname: &str) {
-        for _ in 0..500 {
+        let what = format!("{ifname} in {} up", self.name);
+        pktio_lab::wait::until(std::time::Duration::from_secs(5), &what, || {
             let o = Command::new("ip")
                 .args(["-n", &self.name, "-br", "link", "show", "dev", ifname])
                 .output()
                 .unwrap();
-            if String::from_utf8_lossy(&o.stdout).contains(" UP ") {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("{ifname} in {} did not come up", self.name);
+            String::from_utf8_lossy(&o.stdout).contains(" UP ")
+        });
     }
 }
 

@@ -9,7 +9,7 @@
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod cli_support;
 use cli_support::text;
@@ -136,21 +136,22 @@ fn run(cmd: &mut Command) -> Output {
 /// The `CapEff` of process `pid`, once it runs `exe` (setpriv execs it).
 fn cap_eff_once_running(child: &mut Child, exe: &Path) -> Option<u64> {
     let pid = child.id();
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
+    let running = pktio_lab::wait::poll(Duration::from_secs(10), || {
         if child.try_wait().ok().flatten().is_some() {
-            return None;
+            return Some(false);
         }
-        if std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe) {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|e| e == exe)
+            .then_some(true)
+    });
+    if running != Some(true) {
+        return None;
     }
-    None
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
 #[test]

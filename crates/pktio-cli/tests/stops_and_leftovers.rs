@@ -61,15 +61,12 @@ fn signal(child: &Child, sig: &str) {
 /// does not, and returns how long it took.
 fn exit_within(child: &mut Child, limit: Duration) -> Option<Duration> {
     let t = Instant::now();
-    while t.elapsed() < limit {
-        if child.try_wait().unwrap().is_some() {
-            return Some(t.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let took = pktio_lab::wait::poll(limit, || child.try_wait().unwrap().map(|_| t.elapsed()));
+    if took.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
+    took
 }
 
 #[test]
@@ -211,21 +208,21 @@ fn a_killed_capture_tmpfs_run_leaves_nothing_the_next_run_keeps() {
     let (mut child, _rx) = start(&args);
     let pid = child.id();
     // Wait until the capture child writes its pcap in the run's directory.
-    let end = Instant::now() + Duration::from_secs(90);
-    let pcap = loop {
+    let pcap = pktio_lab::wait::poll(Duration::from_secs(90), || {
         let found = run_dirs_of(pid)
             .into_iter()
             .map(|d| d.join("v3.pcap"))
             .find(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0));
-        if let Some(f) = found {
-            break f;
+        match found {
+            Some(f) => Some(Some(f)),
+            // The run ended without one.
+            None => child.try_wait().unwrap().map(|_| None),
         }
-        if Instant::now() > end || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!("no pcap appeared in /dev/shm/pktio-{pid}-*: {}", text(&o));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    });
+    let Some(Some(pcap)) = pcap else {
+        let _ = child.kill();
+        let o = child.wait_with_output().unwrap();
+        panic!("no pcap appeared in /dev/shm/pktio-{pid}-*: {}", text(&o));
     };
     let dir = pcap.parent().unwrap().to_path_buf();
     let _cleanup = Cleanup(dir.clone());
@@ -238,12 +235,11 @@ fn a_killed_capture_tmpfs_run_leaves_nothing_the_next_run_keeps() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The capture child dies with it (parent-death signal).
-    let end = Instant::now() + Duration::from_secs(5);
-    let mut left = processes_mentioning(pcap.to_str().unwrap());
-    while !left.is_empty() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
+    let mut left = Vec::new();
+    let _ = pktio_lab::wait::poll(Duration::from_secs(5), || {
         left = processes_mentioning(pcap.to_str().unwrap());
-    }
+        left.is_empty().then_some(())
+    });
     assert!(
         left.is_empty(),
         "capture children {left:?} outlived the SIGKILLed pktio"

@@ -155,6 +155,7 @@ mod nlsock;
 mod ns;
 pub mod seccomp;
 mod sys;
+pub mod wait;
 
 pub use addr::LabAddr;
 pub use child::die_with_parent;
