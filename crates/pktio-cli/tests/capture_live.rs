@@ -8,6 +8,7 @@
 //! the veth's packets as LINUX_SLL2 records tcpdump reads. Needs root.
 
 mod capture_support;
+mod cli_support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
@@ -15,7 +16,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use capture_support::have_tcpdump;
+use cli_support::require_tool;
 use pktio_lab::{require_root, Host, Lab};
 use rustix::process::{kill_process, Pid, Signal};
 
@@ -367,9 +368,7 @@ fn steal_takes_every_queue_and_q_one() {
 #[test]
 fn live_lines_match_tcpdumps() {
     require_root!();
-    if !have_tcpdump("live_lines_match_tcpdumps") {
-        return;
-    }
+    require_tool("tcpdump", "tcpdump");
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
     let _sock = receiver(rx);
@@ -425,10 +424,8 @@ fn ids(pid: u32) -> (String, String) {
 #[test]
 fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
     require_root!();
-    let Ok(nobody) = pktio::host::User::lookup("nobody") else {
-        eprintln!("SKIPPED z_drops_to_the_user…: no user nobody on this machine");
-        return;
-    };
+    let nobody =
+        pktio::host::User::lookup("nobody").expect("the user nobody (every Debian system has it)");
     let dir = capture_support::TempDir::new("cap-z");
     // A directory only root may write into: the file must be opened before the drop.
     std::fs::set_permissions(
@@ -609,20 +606,20 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
         line.contains(&format!("{:<5} Out ifindex {}", rx.ifname(), rx.ifindex())),
         "{line}"
     );
-    if have_tcpdump("any_captures_every_interface (tcpdump part)") {
-        let t = std::process::Command::new("tcpdump")
-            .args(["-n", "-tt", "-r"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-        let tl = String::from_utf8_lossy(&t.stdout).into_owned();
-        assert_eq!(tl.lines().count(), n, "{tl}");
-        assert!(
-            tl.lines().all(|l| l.ends_with(&want)),
-            "tcpdump reads it: {tl}"
-        );
-    }
+    // tcpdump reads the file back.
+    require_tool("tcpdump", "tcpdump");
+    let t = std::process::Command::new("tcpdump")
+        .args(["-n", "-tt", "-r"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let tl = String::from_utf8_lossy(&t.stdout).into_owned();
+    assert_eq!(tl.lines().count(), n, "{tl}");
+    assert!(
+        tl.lines().all(|l| l.ends_with(&want)),
+        "tcpdump reads it: {tl}"
+    );
 }
 
 /// The default capture on one interface sees what the host sends on it,

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cli_support::number_after;
+use cli_support::{number_after, require_tool};
 
 use pktio::bpf::{progs, BpfError, Program, XdpLink, XdpMode};
 use pktio_lab::{fmt_mac, require_root, Host, Lab};
@@ -802,17 +802,10 @@ fn as_nobody_with(caps: &str) -> Vec<String> {
     ]
 }
 
-fn have_setpriv() -> bool {
-    Command::new("setpriv").arg("--version").output().is_ok()
-}
-
 #[test]
 fn xsk_commands_work_with_only_the_documented_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED xsk_commands_work_with_only_the_documented_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("setpriv", "util-linux");
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
     // txpush (AF_XDP) transmits only: no XDP program, so no CAP_BPF or
@@ -955,10 +948,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
 #[test]
 fn gen_works_with_only_the_documented_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED gen_works_with_only_the_documented_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("setpriv", "util-linux");
     let lab = Lab::new().unwrap();
     let gen = lab.gen();
     // Live frames: BPF_PROG_RUN needs CAP_BPF (loading) and CAP_NET_ADMIN
@@ -981,10 +971,7 @@ fn gen_works_with_only_the_documented_capabilities() {
 #[test]
 fn lab_commands_say_they_need_more_than_the_xsk_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED lab_commands_say_they_need_more_than_the_xsk_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("setpriv", "util-linux");
     let o = Running::start(
         {
             let mut c = Command::new("setpriv");
@@ -1129,10 +1116,7 @@ const LAB_CAPS: &str = "net_raw,net_admin,bpf,ipc_lock,sys_admin";
 #[test]
 fn lab_runs_work_with_the_documented_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED lab_runs_work_with_the_documented_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("setpriv", "util-linux");
     let mut c = Command::new("setpriv");
     c.args(as_nobody_with(LAB_CAPS))
         .arg(PKTIO)

@@ -3,8 +3,9 @@
 //! binary with a throw-away group, keeps every other user out and gives
 //! the members exactly the capabilities it names.
 //!
-//! Needs root, `setcap` (libcap2-bin), `setpriv` (util-linux) and
-//! `groupadd`/`groupdel` (passwd); prints `SKIPPED` otherwise.
+//! Needs root (skipped visibly without the capabilities), and `setcap`
+//! (libcap2-bin), `setpriv` (util-linux) and `groupadd`/`groupdel`
+//! (passwd): without one of those it fails, naming the package.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 mod cli_support;
-use cli_support::text;
+use cli_support::{require_tool, text};
 
 const DOC: &str = include_str!("../../../docs/CAPABILITIES.md");
 
@@ -72,16 +73,6 @@ fn recipe_caps(recipe: &[String]) -> u64 {
             other => panic!("the recipe grants {other}: add its bit here"),
         })
         .fold(0, |a, b| a | b)
-}
-
-/// Whether `program` can be started at all.
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
 }
 
 /// The group and the directory the test makes, removed on drop (also when
@@ -157,13 +148,13 @@ fn cap_eff_once_running(child: &mut Child, exe: &Path) -> Option<u64> {
 #[test]
 fn the_group_recipe_keeps_others_out_and_gives_members_exactly_its_capabilities() {
     pktio_lab::require_root!();
-    for tool in ["setcap", "setpriv", "groupadd", "groupdel"] {
-        if !installed(tool) {
-            eprintln!(
-                "SKIPPED the_group_recipe_keeps_others_out_and_gives_members_exactly_its_capabilities: {tool} not installed (setcap: apt-get install libcap2-bin)"
-            );
-            return;
-        }
+    for (tool, package) in [
+        ("setcap", "libcap2-bin"),
+        ("setpriv", "util-linux"),
+        ("groupadd", "passwd"),
+        ("groupdel", "passwd"),
+    ] {
+        require_tool(tool, package);
     }
     let recipe = recipe();
     let want_caps = recipe_caps(&recipe);

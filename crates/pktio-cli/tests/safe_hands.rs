@@ -237,14 +237,14 @@ fn values_are_refused_before_anything_is_opened() {
 /// `pktio ARGS` in a fresh network namespace of its own (`unshare --net`),
 /// holding only a loopback that is down and has no address: an interface
 /// pktio did not build, and nothing of the host's. `None` without unshare.
-fn pktio_in_fresh_netns(args: &[&str]) -> Option<std::process::Output> {
-    let o = std::process::Command::new("unshare")
+fn pktio_in_fresh_netns(args: &[&str]) -> std::process::Output {
+    cli_support::require_tool("unshare", "util-linux");
+    std::process::Command::new("unshare")
         .args(["--net", "--"])
         .arg(PKTIO)
         .args(args)
         .output()
-        .ok()?;
-    Some(o)
+        .expect("unshare --net pktio")
 }
 
 /// Taking over or sending on an interface pktio did not build needs
@@ -260,10 +260,7 @@ fn interfaces_outside_a_lab_need_take_over() {
         &["gen", "-i", "lo", "-n", "1"],
         &["rxdrop", "-i", "lo", "-d", "1", "--backend", "v3"],
     ] {
-        let Some(o) = pktio_in_fresh_netns(args) else {
-            eprintln!("SKIPPED interfaces_outside_a_lab_need_take_over: unshare (util-linux) not installed");
-            return;
-        };
+        let o = pktio_in_fresh_netns(args);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
         assert!(
@@ -278,14 +275,14 @@ fn interfaces_outside_a_lab_need_take_over() {
         );
     }
     // Given, the run says what it will do before it starts.
-    let o = pktio_in_fresh_netns(&["rxdrop", "-i", "lo", "-d", "0.2", "--take-over"]).unwrap();
+    let o = pktio_in_fresh_netns(&["rxdrop", "-i", "lo", "-d", "0.2", "--take-over"]);
     let t = text(&o);
     assert!(
         t.contains("rxdrop: --take-over: will take every packet arriving on queue 0 away from the host on lo"),
         "{t}"
     );
     // latency's named interfaces too.
-    let o = pktio_in_fresh_netns(&["latency", "--pinger-if", "lo", "--ponger-if", "lo2"]).unwrap();
+    let o = pktio_in_fresh_netns(&["latency", "--pinger-if", "lo", "--ponger-if", "lo2"]);
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
 }

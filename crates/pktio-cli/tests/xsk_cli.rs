@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use cli_support::{number_after, pktio, text, Watched};
+use cli_support::{number_after, pktio, require_tool, text, Watched};
 
 use pktio_lab::{require_root, Lab};
 
@@ -151,10 +151,8 @@ fn queue_beyond_the_device_is_named() {
 #[test]
 fn memlock_limit_is_explained() {
     require_root!();
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIPPED memlock_limit_is_explained: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("prlimit", "util-linux");
+    require_tool("setpriv", "util-linux");
     let o = Command::new("prlimit")
         .args([
             "--memlock=65536:65536",
@@ -189,17 +187,13 @@ fn memlock_limit_is_explained() {
 #[test]
 fn missing_privilege_names_the_capability() {
     require_root!();
+    require_tool("setpriv", "util-linux");
     let o = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_pktio"))
         .args(["rxdrop", "-i", "lo", "-d", "1", "--take-over"])
-        .output();
-    let Ok(o) = o else {
-        eprintln!(
-            "SKIPPED missing_privilege_names_the_capability: setpriv (util-linux) not installed"
-        );
-        return;
-    };
+        .output()
+        .unwrap();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(

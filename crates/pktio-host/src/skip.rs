@@ -20,8 +20,13 @@ use crate::caps::Cap;
 /// Whether the process lacks any of `needs`; if it does, prints
 /// `SKIPPED <test>: needs CAP_A, CAP_B (<why>)`, naming only the missing
 /// ones, to stderr. `why` says what the capabilities are for.
+///
+/// # Panics
+/// When the probe cannot read this process's capabilities: that is an
+/// error, not a reason to skip.
 pub fn lacks(test: &str, needs: &[Cap], why: &str) -> bool {
-    let missing = crate::caps::missing(needs);
+    let missing = crate::caps::missing(needs)
+        .unwrap_or_else(|e| panic!("{test}: the capability probe failed: {e}"));
     if missing.is_empty() {
         return false;
     }
@@ -31,8 +36,10 @@ pub fn lacks(test: &str, needs: &[Cap], why: &str) -> bool {
 
 /// The skip line for `test`, which lacks `missing`.
 fn message(test: &str, missing: &[Cap], why: &str) -> String {
-    let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
-    format!("SKIPPED {test}: needs {} ({why})", names.join(", "))
+    format!(
+        "SKIPPED {test}: needs {} ({why})",
+        crate::caps::names(missing)
+    )
 }
 
 /// libtest's name for the test whose body calls this: `type_name` of a
@@ -58,7 +65,7 @@ pub fn test_name(item_path: &'static str) -> &'static str {
 /// ```
 /// use pktio_host::caps::Cap;
 /// # fn a_test() {
-/// pktio_host::skip_unless!(&[Cap::NetRaw], "an AF_PACKET socket");
+/// pktio_host::skip_unless!(&[Cap::NET_RAW], "an AF_PACKET socket");
 /// // Runs only with CAP_NET_RAW; any error below fails the test.
 /// # }
 /// ```
@@ -83,7 +90,11 @@ mod tests {
     #[test]
     fn the_message_names_the_test_what_is_missing_and_why() {
         assert_eq!(
-            message("xdp::tests::t", &[Cap::NetRaw, Cap::Bpf], "an AF_XDP socket"),
+            message(
+                "xdp::tests::t",
+                &[Cap::NET_RAW, Cap::BPF],
+                "an AF_XDP socket"
+            ),
             "SKIPPED xdp::tests::t: needs CAP_NET_RAW, CAP_BPF (an AF_XDP socket)"
         );
     }
@@ -105,8 +116,11 @@ mod tests {
 
     #[test]
     fn the_macro_returns_exactly_when_a_capability_is_missing() {
-        let all = [Cap::NetAdmin, Cap::NetRaw, Cap::SysAdmin, Cap::Bpf];
+        let all = [Cap::NET_ADMIN, Cap::NET_RAW, Cap::SYS_ADMIN, Cap::BPF];
         assert!(!skipped(&[]));
-        assert_eq!(skipped(&all), !crate::caps::missing(&all).is_empty());
+        assert_eq!(
+            skipped(&all),
+            !crate::caps::missing(&all).unwrap().is_empty()
+        );
     }
 }

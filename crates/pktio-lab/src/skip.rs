@@ -19,7 +19,7 @@ pub use pktio_host::skip_unless;
 
 /// What building a lab takes: `CAP_NET_ADMIN` (links, addresses) and
 /// `CAP_SYS_ADMIN` (`unshare`/`setns` of network namespaces, bind mounts).
-pub const LAB: &[Cap] = &[Cap::NetAdmin, Cap::SysAdmin];
+pub const LAB: &[Cap] = &[Cap::NET_ADMIN, Cap::SYS_ADMIN];
 
 /// Returns from the calling test, printing
 /// `SKIPPED <test>: needs CAP_... (a lab: ...)`, when the process lacks a

@@ -10,18 +10,16 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use pktio::bpf::{progs, BpfError, Program, XdpAction, XdpLink, XdpMode};
+use pktio_lab::skip::{skip_unless, Cap};
 
 /// `lo` is interface 1 in every network namespace.
 const LO: u32 = 1;
 
-fn have_root(test: &str) -> bool {
-    if rustix::process::geteuid().as_raw() == 0 {
-        true
-    } else {
-        eprintln!("SKIPPED {test}: needs root (CAP_BPF, CAP_NET_ADMIN)");
-        false
-    }
-}
+/// What the tests take: loading and attaching XDP programs, a private
+/// network namespace (`unshare(CLONE_NEWNET)`) and an AF_PACKET socket.
+const NEEDS: &[Cap] = &[Cap::BPF, Cap::NET_ADMIN, Cap::SYS_ADMIN, Cap::NET_RAW];
+/// What for.
+const WHY: &str = "XDP programs on lo of a private network namespace";
 
 /// Runs `f` on a new thread inside a new, private network namespace.
 fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -66,9 +64,7 @@ fn bring_lo_up() {
 
 #[test]
 fn skb_attach_to_lo_is_exclusive_and_goes_away_on_drop() {
-    if !have_root("skb_attach_to_lo_is_exclusive_and_goes_away_on_drop") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         let other = Program::load_xdp(&progs::xdp_drop(), &[]).unwrap();
@@ -122,9 +118,7 @@ fn skb_attach_to_lo_is_exclusive_and_goes_away_on_drop() {
 
 #[test]
 fn the_program_may_be_dropped_once_attached() {
-    if !have_root("the_program_may_be_dropped_once_attached") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         let id = prog.id().unwrap();
@@ -136,9 +130,7 @@ fn the_program_may_be_dropped_once_attached() {
 
 #[test]
 fn auto_falls_back_to_skb_where_the_driver_has_no_xdp() {
-    if !have_root("auto_falls_back_to_skb_where_the_driver_has_no_xdp") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         // lo has no native XDP.
@@ -161,9 +153,7 @@ fn auto_falls_back_to_skb_where_the_driver_has_no_xdp() {
 
 #[test]
 fn a_missing_interface_is_named_as_such() {
-    if !have_root("a_missing_interface_is_named_as_such") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         for mode in [XdpMode::Skb, XdpMode::Driver, XdpMode::Auto] {
@@ -245,9 +235,7 @@ fn packet_socket() -> OwnedFd {
 
 #[test]
 fn live_frames_with_xdp_pass_arrive_on_lo() {
-    if !have_root("live_frames_with_xdp_pass_arrive_on_lo") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         bring_lo_up();
         let sock = packet_socket();
@@ -283,9 +271,7 @@ fn live_frames_with_xdp_pass_arrive_on_lo() {
 
 #[test]
 fn live_frames_with_xdp_drop_deliver_nothing() {
-    if !have_root("live_frames_with_xdp_drop_deliver_nothing") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         bring_lo_up();
         let sock = packet_socket();

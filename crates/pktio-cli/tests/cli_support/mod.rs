@@ -125,3 +125,17 @@ impl Watched {
         self.seen.join("\n")
     }
 }
+
+/// Fails the test when `tool` cannot be run, naming the Debian `package`
+/// that has it: a missing tool is not a reason to skip (CI installs the
+/// ones it lacks, see `.ci/run`; the rest come with every Debian system).
+pub fn require_tool(tool: &str, package: &str) {
+    let ran = Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if let Err(e) = ran {
+        panic!("{tool} does not run ({e}): apt-get install {package}");
+    }
+}
