@@ -138,11 +138,7 @@ fn cap_eff_once_running(child: &mut Child, exe: &Path) -> Option<u64> {
     if running != Some(true) {
         return None;
     }
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    pktio_host::caps::of_process(pid).ok().map(|set| set.0)
 }
 
 #[test]

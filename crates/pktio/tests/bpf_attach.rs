@@ -4,7 +4,8 @@
 //! Each test runs its body on a fresh thread that unshares its own network
 //! namespace (`unshare(CLONE_NEWNET)` affects only the calling thread); the
 //! namespace, with its `lo` and anything attached to it, disappears when the
-//! thread ends, even if the test panics. Needs root; skips visibly otherwise.
+//! thread ends, even if the test panics. Needs CAP_BPF, CAP_NET_ADMIN,
+//! CAP_SYS_ADMIN and CAP_NET_RAW; skips visibly otherwise.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
@@ -21,45 +22,17 @@ const NEEDS: &[Cap] = &[Cap::BPF, Cap::NET_ADMIN, Cap::SYS_ADMIN, Cap::NET_RAW];
 /// What for.
 const WHY: &str = "XDP programs on lo of a private network namespace";
 
-/// Runs `f` on a new thread inside a new, private network namespace.
+/// Runs `f` on a new thread inside a new, private network namespace whose
+/// `lo` is up.
 fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let thread = std::thread::spawn(move || {
-        // SAFETY: CLONE_NEWNET moves only this thread into a new network namespace. It does not unshare the file descriptor table (that would be CLONE_FILES, the case `unshare_unsafe` warns about), so every fd stays valid on every thread.
-        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
-            .expect("unshare(CLONE_NEWNET)");
+        pktio_lab::enter_private_netns().expect("a private network namespace with lo up");
         f()
     });
     match thread.join() {
         Ok(value) => value,
         Err(panic) => std::panic::resume_unwind(panic),
     }
-}
-
-/// `ip link set lo up` in the calling thread's namespace, with
-/// `ioctl(SIOCGIFFLAGS / SIOCSIFFLAGS)`.
-fn bring_lo_up() {
-    let sock = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::DGRAM,
-        None,
-    )
-    .expect("socket(AF_INET)");
-    // SAFETY: an all-zero ifreq is a valid value (a C struct of integers and
-    // a union of integer/struct members).
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    use std::os::fd::AsRawFd;
-    // SAFETY: SIOCGIFFLAGS reads ifr_name and writes ifr_flags inside the
-    // ifreq we pass; the pointer is valid for the whole call.
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) };
-    assert_eq!(ret, 0, "SIOCGIFFLAGS: {}", std::io::Error::last_os_error());
-    // SAFETY: SIOCGIFFLAGS just initialised the flags member of the union.
-    unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    // SAFETY: SIOCSIFFLAGS reads ifr_name and ifr_flags from the ifreq.
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) };
-    assert_eq!(ret, 0, "SIOCSIFFLAGS: {}", std::io::Error::last_os_error());
 }
 
 #[test]
@@ -237,7 +210,6 @@ fn packet_socket() -> OwnedFd {
 fn live_frames_with_xdp_pass_arrive_on_lo() {
     skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
-        bring_lo_up();
         let sock = packet_socket();
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         let frame = lo_frame(0xa5);
@@ -273,7 +245,6 @@ fn live_frames_with_xdp_pass_arrive_on_lo() {
 fn live_frames_with_xdp_drop_deliver_nothing() {
     skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
-        bring_lo_up();
         let sock = packet_socket();
         let drop_all = Program::load_xdp(&progs::xdp_drop(), &[]).unwrap();
         let pass = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
