@@ -16,193 +16,20 @@
 
 mod cli_support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::process::{Command, ExitStatus};
 
-use cli_support::{number_after, require_tool};
+use cli_support::{number_after, require_tool, Outcome, Watched};
 
 use pktio::bpf::{progs, BpfError, Program, XdpLink, XdpMode};
 use pktio_lab::{fmt_mac, require_root, Host, Lab};
-use rustix::process::{kill_process, Pid, Signal};
+use rustix::process::Signal;
 
 const PKTIO: &str = env!("CARGO_BIN_EXE_pktio");
-
-/// Bound on waiting for a child to get somewhere or to end (a hang fails
-/// the test instead of blocking the suite; not a timing assertion).
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// A running child with its stderr (and its stdout, when piped) collected
-/// as they come.
-struct Running {
-    child: Child,
-    what: String,
-    stderr: Arc<Mutex<String>>,
-    stdout: Arc<Mutex<String>>,
-    /// The threads reading stderr and stdout; done once the child has
-    /// exited and closed them.
-    readers: Vec<JoinHandle<()>>,
-}
-
-/// Appends what `pipe` gives, line by line, to the returned text, on a
-/// thread that ends when the pipe closes.
-fn collect(pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    let reader = std::thread::spawn(move || {
-        let mut pipe = BufReader::new(pipe);
-        let mut line = Vec::new();
-        while matches!(pipe.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&line));
-            line.clear();
-        }
-    });
-    (text, reader)
-}
 
 /// Whether a per-second rate line in `err` shows packets.
 fn shows_traffic(err: &str) -> bool {
     err.lines()
         .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
-}
-
-/// How a child ended.
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn text(&self) -> String {
-        format!(
-            "status {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Running {
-    fn start(cmd: Command, what: &str) -> Running {
-        Running::start_to(cmd, what, Stdio::piped())
-    }
-
-    /// Starts `cmd` with its stdout going to `stdout` (collected if piped).
-    fn start_to(mut cmd: Command, what: &str, stdout: Stdio) -> Running {
-        let mut child = cmd
-            .stdout(stdout)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
-        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
-        let mut readers = vec![err_reader];
-        let stdout = match child.stdout.take() {
-            Some(out) => {
-                let (text, out_reader) = collect(out);
-                readers.push(out_reader);
-                text
-            }
-            None => Arc::default(),
-        };
-        Running {
-            child,
-            what: what.to_string(),
-            stderr,
-            stdout,
-            readers,
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32).unwrap()
-    }
-
-    fn stderr_now(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn stdout_now(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    /// Waits until `cond` holds for the child (what it printed so far);
-    /// panics naming `what` if the child ends first or `LIMIT` passes.
-    fn wait_until(&mut self, what: &str, cond: impl Fn(&Running) -> bool) {
-        let held = pktio_lab::wait::poll(LIMIT, || {
-            if cond(self) {
-                return Some(true);
-            }
-            self.exited().then_some(false)
-        });
-        match held {
-            Some(true) => {}
-            Some(false) => panic!("{} ended before {what}: {}", self.what, self.stderr_now()),
-            None => panic!("{}: no {what}: {}", self.what, self.stderr_now()),
-        }
-    }
-
-    /// Waits until stderr contains `needle`; panics if the child ends first.
-    fn wait_for(&mut self, needle: &str) {
-        self.wait_until(&format!("{needle:?} on stderr"), |r| {
-            r.stderr_now().contains(needle)
-        });
-    }
-
-    /// Waits until the child catches SIGINT and SIGTERM (`SigCgt` in
-    /// `/proc/<pid>/status`): from then on a signal stops it cleanly.
-    fn wait_for_handlers(&mut self) {
-        self.wait_until("SIGINT and SIGTERM handlers", |r| {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", r.child.id()))
-                .unwrap_or_default();
-            let caught = status
-                .lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-                .unwrap_or(0);
-            let want = (1u64 << (libc::SIGINT - 1)) | (1u64 << (libc::SIGTERM - 1));
-            caught & want == want
-        });
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill_process(self.pid(), sig).unwrap_or_else(|e| panic!("kill {}: {e}", self.what));
-    }
-
-    /// Waits for the end (killing the child if it hangs) and collects its output.
-    fn finish(mut self) -> Outcome {
-        let Some(status) = pktio_lab::wait::poll(LIMIT, || self.child.try_wait().unwrap()) else {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            panic!("{} did not end: {}", self.what, self.stderr_now());
-        };
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        Outcome {
-            status,
-            stdout: self.stdout_now(),
-            stderr: self.stderr_now(),
-        }
-    }
-}
-
-impl Drop for Running {
-    /// A failed test must not leave a child behind (it would also keep the
-    /// lab's namespaces alive).
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// `pktio <args>` inside `host`'s namespace.
@@ -213,7 +40,7 @@ fn pktio_in(host: &Host, args: &[&str]) -> Command {
 }
 
 /// A rate-limited live-frame generator from gen to rx, for `secs` seconds.
-fn generator(lab: &Lab, secs: u32) -> Running {
+fn generator(lab: &Lab, secs: u32) -> Watched {
     let (gen, rx) = (lab.gen(), lab.rx());
     let args = [
         "gen".to_string(),
@@ -233,7 +60,7 @@ fn generator(lab: &Lab, secs: u32) -> Running {
         rx.addr().to_string(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start(pktio_in(gen, &args), "pktio gen")
+    Watched::start(pktio_in(gen, &args))
 }
 
 /// The summary's frame accounting (`frames: F free, H held, R on the RX
@@ -285,12 +112,9 @@ fn no_panic(o: &Outcome) {
 fn veth_deleted_while(mode: &str) {
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
-    let mut run = Running::start(
-        pktio_in(rx, &[mode, "-i", rx.ifname(), "-d", "60"]),
-        &format!("pktio {mode}"),
-    );
+    let mut run = Watched::start(pktio_in(rx, &[mode, "-i", rx.ifname(), "-d", "60"]));
     run.wait_for(&format!("{mode}: "));
-    let gen = generator(&lab, 60);
+    let mut gen = generator(&lab, 60);
     // Traffic flows: the per-second line shows packets.
     run.wait_until("traffic", |r| shows_traffic(&r.stderr_now()));
     lab.delete_link().unwrap();
@@ -350,7 +174,7 @@ fn a_program_already_attached_is_named_as_the_cause() {
             ][..],
             &["capture", "--steal", "-i", rx.ifname(), "-c", "1"][..],
         ] {
-            let o = Running::start(pktio_in(rx, args), &format!("pktio {args:?}")).finish();
+            let o = Watched::start(pktio_in(rx, args)).finish();
             let t = o.text();
             no_panic(&o);
             assert_eq!(
@@ -369,11 +193,7 @@ fn a_program_already_attached_is_named_as_the_cause() {
         }
         // The automatic choice says why AF_XDP was skipped and falls back to
         // AF_PACKET, which works beside any XDP program.
-        let o = Running::start(
-            pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "1"]),
-            "pktio rxdrop (auto)",
-        )
-        .finish();
+        let o = Watched::start(pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "1"])).finish();
         let t = o.text();
         no_panic(&o);
         assert!(o.status.success(), "{t}");
@@ -393,10 +213,7 @@ fn a_foreign_attach_while_running_fails_and_pktio_keeps_running() {
     require_root!();
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
-    let mut run = Running::start(
-        pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]),
-        "pktio rxdrop",
-    );
+    let mut run = Watched::start(pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]));
     run.wait_for("rxdrop: ");
     run.wait_for_handlers();
     let gen = generator(&lab, 60);
@@ -483,10 +300,7 @@ fn pktio_notices_its_program_detached_by_another_process() {
     require_root!();
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
-    let mut run = Running::start(
-        pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]),
-        "pktio rxdrop",
-    );
+    let mut run = Watched::start(pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]));
     run.wait_for("rxdrop: ");
     let ids = xdp_link_ids(run.child.id());
     assert_eq!(ids.len(), 1, "pktio holds one XDP link: {ids:?}");
@@ -514,7 +328,7 @@ const SIGNALS: [(Signal, &str); 2] = [(Signal::INT, "SIGINT"), (Signal::TERM, "S
 /// Starts `args` in `host`, waits for `ready` on stderr and for the signal
 /// handlers, optionally lets traffic flow, sends `sig`, and returns how it ended.
 fn interrupted(host: &Host, args: &[&str], ready: &str, sig: Signal) -> Outcome {
-    let mut run = Running::start(pktio_in(host, args), &format!("pktio {}", args.join(" ")));
+    let mut run = Watched::start(pktio_in(host, args));
     run.wait_for_handlers();
     run.wait_for(ready);
     run.signal(sig);
@@ -588,14 +402,11 @@ fn signals_stop_lab_runs_cleanly() {
         ("l2fwd", SIGNALS[1]),
         ("txpush", SIGNALS[0]),
     ] {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args([mode, "--lab", "-d", "60"]);
-                c
-            },
-            &format!("pktio {mode} --lab"),
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args([mode, "--lab", "-d", "60"]);
+            c
+        });
         run.wait_for_handlers();
         run.wait_for(" Mpps");
         run.signal(sig);
@@ -619,13 +430,10 @@ fn gen_interrupted(engine: &str) {
         if engine == "live" {
             // Where this kernel refuses live frames, asking for them by name
             // is a typed error with the errno and the engines that work.
-            let o = Running::start(
-                pktio_in(
-                    gen,
-                    &["gen", "-i", gen.ifname(), "--engine", "live", "-n", "1"],
-                ),
-                "pktio gen --engine live -n 1",
-            )
+            let o = Watched::start(pktio_in(
+                gen,
+                &["gen", "-i", gen.ifname(), "--engine", "live", "-n", "1"],
+            ))
             .finish();
             let t = o.text();
             no_panic(&o);
@@ -638,10 +446,10 @@ fn gen_interrupted(engine: &str) {
                 return;
             }
         }
-        let mut run = Running::start(
-            pktio_in(gen, &["gen", "-i", gen.ifname(), "--engine", engine]),
-            &format!("pktio gen --engine {engine}"),
-        );
+        let mut run = Watched::start(pktio_in(
+            gen,
+            &["gen", "-i", gen.ifname(), "--engine", engine],
+        ));
         run.wait_for_handlers();
         if engine == "xsk" {
             run.wait_for(" Mpps");
@@ -686,23 +494,20 @@ fn assert_summary_free_of_breakage(o: &Outcome) {
 fn signals_stop_bench_quick_with_the_table_so_far() {
     require_root!();
     for (sig, name) in SIGNALS {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args([
-                    "bench",
-                    "--quick",
-                    "--modes",
-                    "rxdrop",
-                    "--backends",
-                    "xdp",
-                    "--sizes",
-                    "64,1500",
-                ]);
-                c
-            },
-            "pktio bench --quick",
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args([
+                "bench",
+                "--quick",
+                "--modes",
+                "rxdrop",
+                "--backends",
+                "xdp",
+                "--sizes",
+                "64,1500",
+            ]);
+            c
+        });
         run.wait_for_handlers();
         run.wait_for("rxdrop");
         run.signal(sig);
@@ -725,20 +530,17 @@ fn signals_end_tcp_recv_and_doctor_watch() {
         let lab = Lab::new().unwrap();
         let rx = lab.rx();
         let bind = rx.addr().socket_addr(5201).to_string();
-        let mut run = Running::start(
-            pktio_in(
-                rx,
-                &[
-                    "tcp-recv",
-                    "--lab",
-                    "--bind",
-                    &bind,
-                    "--idle-timeout",
-                    "600",
-                ],
-            ),
-            "pktio tcp-recv",
-        );
+        let mut run = Watched::start(pktio_in(
+            rx,
+            &[
+                "tcp-recv",
+                "--lab",
+                "--bind",
+                &bind,
+                "--idle-timeout",
+                "600",
+            ],
+        ));
         run.wait_for("listening on");
         run.signal(sig);
         let o = run.finish();
@@ -752,10 +554,7 @@ fn signals_end_tcp_recv_and_doctor_watch() {
         let again = rx.run(|| std::net::TcpListener::bind(rx.addr().socket_addr(5201)));
         assert!(again.is_ok(), "port 5201 still bound after {name}");
 
-        let mut run = Running::start(
-            pktio_in(rx, &["doctor", "--watch", "0.2"]),
-            "pktio doctor --watch",
-        );
+        let mut run = Watched::start(pktio_in(rx, &["doctor", "--watch", "0.2"]));
         // The signal comes between reports, once one is out.
         run.wait_until("a report", |r| !r.stdout_now().is_empty());
         run.signal(sig);
@@ -822,7 +621,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
         "-d",
         "1",
     ]);
-    let o = Running::start(c, "txpush as nobody").finish();
+    let o = Watched::start(c).finish();
     no_panic(&o);
     assert!(
         o.status.success(),
@@ -847,7 +646,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
             "-d",
             "1.5",
         ]);
-        let o = Running::start(c, &format!("{mode} as nobody")).finish();
+        let o = Watched::start(c).finish();
         let t = o.text();
         no_panic(&o);
         assert!(o.status.success(), "{mode} with {XSK_CAPS} only: {t}");
@@ -870,7 +669,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
             .arg(PKTIO)
             .args(["capture", "--steal", "-i", rx.ifname(), "-c", "100"])
             .args(filter);
-        let o = Running::start(c, "capture as nobody").finish();
+        let o = Watched::start(c).finish();
         no_panic(&o);
         assert!(
             o.status.success(),
@@ -898,7 +697,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
     ] {
         let mut c = rx.command("setpriv");
         c.args(as_nobody_with("net_raw")).arg(PKTIO).args(args);
-        let o = Running::start(c, &format!("{args:?} as nobody")).finish();
+        let o = Watched::start(c).finish();
         no_panic(&o);
         assert!(
             o.status.success(),
@@ -913,7 +712,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
         // A UMEM within the default RLIMIT_MEMLOCK, so that the first thing
         // missing is CAP_BPF.
         .args(["rxdrop", "-i", rx.ifname(), "-d", "1", "--frames", "1024"]);
-    let o = Running::start(c, "rxdrop (auto) with net_raw only").finish();
+    let o = Watched::start(c).finish();
     let t = o.text();
     no_panic(&o);
     assert!(o.status.success(), "{t}");
@@ -933,7 +732,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
             .args(as_nobody_with(&caps.join(",")))
             .arg(PKTIO)
             .args(["rxdrop", "--backend", "xdp", "-i", rx.ifname(), "-d", "1"]);
-        let o = Running::start(c, &format!("rxdrop without {missing}")).finish();
+        let o = Watched::start(c).finish();
         let t = o.text();
         no_panic(&o);
         assert_eq!(o.status.code(), Some(1), "without {missing}: {t}");
@@ -958,7 +757,7 @@ fn gen_works_with_only_the_documented_capabilities() {
     c.args(as_nobody_with("net_admin,bpf,net_raw,ipc_lock"))
         .arg(PKTIO)
         .args(["gen", "-i", gen.ifname(), "-n", "1000"]);
-    let o = Running::start(c, "gen as nobody").finish();
+    let o = Watched::start(c).finish();
     let t = o.text();
     no_panic(&o);
     assert!(
@@ -972,16 +771,13 @@ fn gen_works_with_only_the_documented_capabilities() {
 fn lab_commands_say_they_need_more_than_the_xsk_capabilities() {
     require_root!();
     require_tool("setpriv", "util-linux");
-    let o = Running::start(
-        {
-            let mut c = Command::new("setpriv");
-            c.args(as_nobody_with(XSK_CAPS))
-                .arg(PKTIO)
-                .args(["rxdrop", "--lab", "-d", "1"]);
-            c
-        },
-        "rxdrop --lab as nobody",
-    )
+    let o = Watched::start({
+        let mut c = Command::new("setpriv");
+        c.args(as_nobody_with(XSK_CAPS))
+            .arg(PKTIO)
+            .args(["rxdrop", "--lab", "-d", "1"]);
+        c
+    })
     .finish();
     let t = o.text();
     no_panic(&o);
@@ -1045,22 +841,19 @@ fn traffic_outside_the_benchmarking_range_is_refused() {
 #[test]
 fn soak_reports_flat_accounting_and_stops_on_a_signal() {
     require_root!();
-    let o = Running::start(
-        {
-            let mut c = Command::new(PKTIO);
-            c.args([
-                "soak",
-                "--minutes",
-                "0.1",
-                "--interval",
-                "3",
-                "--rate",
-                "100000",
-            ]);
-            c
-        },
-        "pktio soak",
-    )
+    let o = Watched::start({
+        let mut c = Command::new(PKTIO);
+        c.args([
+            "soak",
+            "--minutes",
+            "0.1",
+            "--interval",
+            "3",
+            "--rate",
+            "100000",
+        ]);
+        c
+    })
     .finish();
     let t = o.text();
     no_panic(&o);
@@ -1076,22 +869,19 @@ fn soak_reports_flat_accounting_and_stops_on_a_signal() {
     assert!(o.stdout.contains("soak: ok"), "{t}");
 
     for (sig, name) in SIGNALS {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args([
-                    "soak",
-                    "--minutes",
-                    "10",
-                    "--interval",
-                    "2",
-                    "--rate",
-                    "100000",
-                ]);
-                c
-            },
-            "pktio soak",
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args([
+                "soak",
+                "--minutes",
+                "10",
+                "--interval",
+                "2",
+                "--rate",
+                "100000",
+            ]);
+            c
+        });
         run.wait_for_handlers();
         // Into the soak: its table's header is out.
         run.wait_until("the soak's table", |r| {
@@ -1121,7 +911,7 @@ fn lab_runs_work_with_the_documented_capabilities() {
     c.args(as_nobody_with(LAB_CAPS))
         .arg(PKTIO)
         .args(["rxdrop", "--lab", "-d", "1.5"]);
-    let o = Running::start(c, "rxdrop --lab as nobody").finish();
+    let o = Watched::start(c).finish();
     let t = o.text();
     no_panic(&o);
     assert!(o.status.success(), "rxdrop --lab with {LAB_CAPS} only: {t}");
@@ -1185,7 +975,7 @@ fn captured(o: &Outcome) -> usize {
 
 /// Call once the capture listens: waits until the generator reports a
 /// second of traffic after that, so the capture has packets to count.
-fn let_it_capture(run: &mut Running, gen: &mut Running) {
+fn let_it_capture(run: &mut Watched, gen: &mut Watched) {
     let seen = gen.stderr_now().len();
     gen.wait_until("traffic", |g| shows_traffic(&g.stderr_now()[seen..]));
     assert!(!run.exited(), "capture ended early: {}", run.stderr_now());
@@ -1199,6 +989,14 @@ fn napi_for(lab: &Lab, backend: &str) {
     }
 }
 
+/// `pktio capture --backend B -i IF -w FILE EXTRA...` in `rx`, watched.
+fn capture_to_file(rx: &Host, backend: &str, file: &TempFile, extra: &[&str]) -> Watched {
+    let mut args = vec!["capture", "--backend", backend, "-i", rx.ifname()];
+    args.extend(["-w", file.path()]);
+    args.extend(extra);
+    Watched::start(pktio_in(rx, &args))
+}
+
 #[test]
 fn veth_deleted_during_capture_keeps_the_file_valid() {
     require_root!();
@@ -1207,22 +1005,7 @@ fn veth_deleted_during_capture_keeps_the_file_valid() {
         let rx = lab.rx();
         let file = TempFile::new("vanish");
         napi_for(&lab, backend);
-        let mut run = Running::start(
-            pktio_in(
-                rx,
-                &[
-                    "capture",
-                    "--backend",
-                    backend,
-                    "-i",
-                    rx.ifname(),
-                    "-w",
-                    file.path(),
-                    "udp",
-                ],
-            ),
-            "pktio capture",
-        );
+        let mut run = capture_to_file(rx, backend, &file, &["udp"]);
         run.wait_for("listening on");
         let mut gen = generator(&lab, 60);
         let_it_capture(&mut run, &mut gen);
@@ -1261,21 +1044,7 @@ fn signals_stop_capture_with_the_file_whole() {
             let file = TempFile::new("signal");
             napi_for(&lab, backend);
             let mut gen = generator(&lab, 60);
-            let mut run = Running::start(
-                pktio_in(
-                    rx,
-                    &[
-                        "capture",
-                        "--backend",
-                        backend,
-                        "-i",
-                        rx.ifname(),
-                        "-w",
-                        file.path(),
-                    ],
-                ),
-                "pktio capture",
-            );
+            let mut run = capture_to_file(rx, backend, &file, &[]);
             run.wait_for_handlers();
             run.wait_for("listening on");
             let_it_capture(&mut run, &mut gen);
@@ -1302,14 +1071,11 @@ fn signals_stop_capture_with_the_file_whole() {
 fn signals_stop_latency_with_the_table_so_far() {
     require_root!();
     for (sig, name) in SIGNALS {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args(["latency", "--count", "2000000", "--runs", "1"]);
-                c
-            },
-            "pktio latency",
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args(["latency", "--count", "2000000", "--runs", "1"]);
+            c
+        });
         run.wait_for_handlers();
         run.wait_for("pings");
         run.signal(sig);
@@ -1348,7 +1114,7 @@ fn capture_to_stdout_is_a_whole_pcap_stream() {
             } else {
                 args.extend(["-c", "200"]);
             }
-            let mut run = Running::start_to(pktio_in(rx, &args), "pktio capture", out.into());
+            let mut run = Watched::start_to(pktio_in(rx, &args), out.into());
             let mut gen = generator(&lab, 60);
             if by_signal {
                 run.wait_for_handlers();

@@ -55,17 +55,17 @@ fn signals_stop_an_idle_poll_loop_promptly() {
             cmd.args([mode, "-i", rx.ifname(), "-p", "--backend", "xdp"]);
             let mut run = Watched::start(cmd);
             // The backend line comes just before the loop starts.
-            run.wait_for(&format!("{mode}: xdp"), Duration::from_secs(20));
+            run.wait_for(&format!("{mode}: xdp"));
             // The handler is installed before the backend opens; the first
             // per-second line shows the loop itself is turning.
-            run.wait_for("Mpps", Duration::from_secs(5));
+            run.wait_for("Mpps");
             let sent = Instant::now();
             run.signal(sig);
             let Some((st, _)) = run.exit_within(Duration::from_secs(10)) else {
                 panic!("{mode} still running 10 s after {name}");
             };
             let took = sent.elapsed();
-            let err = run.stderr();
+            let err = run.finish().stderr;
             assert!(st.success(), "{mode} after {name}: {st:?}\n{err}");
             assert!(
                 took < Duration::from_millis(300),
@@ -84,10 +84,12 @@ fn pktio_in(host: &pktio_lab::Host, args: &[&str]) -> std::process::Output {
     let Some(_) = run.exit_within(Duration::from_secs(30)) else {
         panic!("pktio {args:?} still running after 30 s");
     };
-    let stderr = run.stderr();
-    let mut out = run.child.wait_with_output().expect("pktio output");
-    out.stderr = stderr.into_bytes();
-    out
+    let o = run.finish();
+    std::process::Output {
+        status: o.status,
+        stdout: o.stdout.into_bytes(),
+        stderr: o.stderr.into_bytes(),
+    }
 }
 
 /// A frame longer than an AF_XDP frame holds is refused before anything
@@ -340,7 +342,7 @@ fn l2fwd_reflects_only_the_benchmarking_range() {
         cmd.args(["l2fwd", "-i", rx.ifname(), "--backend", "xdp", "-d", "2"]);
         cmd.args(extra);
         let mut run = Watched::start(cmd);
-        run.wait_for("l2fwd: xdp", Duration::from_secs(20));
+        run.wait_for("l2fwd: xdp");
         let (inside, outside) = (
             lab.gen().addr().ip().octets(),
             lab.rx().addr().ip().octets(),
@@ -351,9 +353,11 @@ fn l2fwd_reflects_only_the_benchmarking_range() {
         let Some((st, _)) = run.exit_within(Duration::from_secs(20)) else {
             panic!("l2fwd did not end");
         };
-        let err = run.stderr();
-        let out =
-            String::from_utf8_lossy(&run.child.wait_with_output().unwrap().stdout).to_string();
+        let cli_support::Outcome {
+            stdout: out,
+            stderr: err,
+            ..
+        } = run.finish();
         let t = format!("{st:?}\n{out}\n{err}");
         assert!(st.success(), "{t}");
         assert_eq!(

@@ -4,8 +4,7 @@
 
 mod cli_support;
 
-use std::io::Read;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use cli_support::{number_after, pktio, require_tool, text, Watched};
@@ -70,24 +69,15 @@ fn interface_deleted_while_running_stops_with_the_stats_so_far() {
     cmd.args(["rxdrop", "-i", lab.rx().ifname(), "-d", "30"]);
     let mut run = Watched::start(cmd);
     // The loop describes its socket once the socket is open.
-    run.wait_for("rxdrop: xdp", Duration::from_secs(20));
+    run.wait_for("rxdrop: xdp");
     lab.delete_link().unwrap();
-    let (status, _) = run
-        .exit_within(Duration::from_secs(10))
-        .expect("rxdrop still ran 10 s after its interface vanished (killed)");
-    let mut stdout = Vec::new();
-    run.child
-        .stdout
-        .take()
-        .expect("piped stdout")
-        .read_to_end(&mut stdout)
-        .unwrap();
-    let o = Output {
-        status,
-        stdout,
-        stderr: run.stderr().into_bytes(),
-    };
-    let t = text(&o);
+    let stopped = run.exit_within(Duration::from_secs(10));
+    assert!(
+        stopped.is_some(),
+        "rxdrop still ran 10 s after its interface vanished (killed)"
+    );
+    let o = run.finish();
+    let t = o.text();
     assert!(
         !o.status.success(),
         "a vanished interface is a failure: {t}"
