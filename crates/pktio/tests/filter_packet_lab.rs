@@ -16,7 +16,7 @@ mod corpus;
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corpus::{base_frames, FILTERS};
 use pktio::filter::Filter;
@@ -194,13 +194,9 @@ fn classic_bpf_on_packet_sockets_reads_stripped_vlan_tags() {
         send(&out, &barrier());
     });
     let bar = barrier();
-    let end = Instant::now() + Duration::from_secs(10);
-    let mut got_barrier = false;
-    while !got_barrier && Instant::now() < end {
-        got_barrier = drain(&clock).contains(&bar);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(got_barrier, "the barrier frame never arrived");
+    pktio_lab::wait::until(Duration::from_secs(10), "the barrier frame", || {
+        drain(&clock).contains(&bar)
+    });
 
     let index: HashMap<Vec<u8>, usize> = frames
         .iter()

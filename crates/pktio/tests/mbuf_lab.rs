@@ -274,10 +274,9 @@ fn a_frame_over_the_configured_maximum_is_dropped_and_counted() {
         let got = receive_packets(&mut sock, 1, port, Duration::from_secs(10));
         assert_eq!(got.len(), 1);
         assert!(got[0].0 == small);
-        let end = Instant::now() + Duration::from_secs(5);
-        while sock.statistics().unwrap().rx_dropped == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        pktio_lab::wait::until(Duration::from_secs(5), "a drop counted", || {
+            sock.statistics().unwrap().rx_dropped > 0
+        });
         assert_eq!(sock.statistics().unwrap().rx_dropped, 1);
     }
     assert_accounted(&umem);
