@@ -146,7 +146,17 @@ impl Watched {
     /// Waits until `cond` holds for the child (what it printed so far);
     /// panics naming `what` if the child ends first or [`LIMIT`] passes.
     pub fn wait_until(&mut self, what: &str, cond: impl Fn(&Watched) -> bool) {
-        let held = pktio_lab::wait::poll(LIMIT, || {
+        self.wait_until_within(LIMIT, what, cond);
+    }
+
+    /// [`Watched::wait_until`] with another bound than [`LIMIT`].
+    pub fn wait_until_within(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        cond: impl Fn(&Watched) -> bool,
+    ) {
+        let held = pktio_lab::wait::poll(limit, || {
             if cond(self) {
                 return Some(true);
             }
