@@ -10,7 +10,7 @@ mod cli_support;
 use std::process::{Command, Output};
 
 use capture_support::*;
-use cli_support::{pktio, text};
+use cli_support::{pktio, require_tool, text};
 
 fn pktio_r(args: &[&str]) -> Output {
     pktio()
@@ -124,9 +124,7 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn lines_are_tcpdumps_for_every_output_form() {
-    if !have_tcpdump("lines_are_tcpdumps_for_every_output_form") {
-        return;
-    }
+    require_tool("tcpdump", "tcpdump");
     let dir = TempDir::new("cap-lines");
     let eth = dir.write("eth.pcap", &pcap(1, &corpus()));
     let sll: Vec<Vec<u8>> = corpus().iter().map(|f| to_sll(f)).collect();
@@ -251,7 +249,8 @@ fn cooked_and_raw_files_are_filtered_at_the_right_offsets() {
                 "{name} {f}: {}",
                 text(&o)
             );
-            if linktype != 12 && have_tcpdump("cooked_and_raw_files (tcpdump part)") {
+            if linktype != 12 {
+                require_tool("tcpdump", "tcpdump");
                 let t = tcpdump_r(&["-r", s(&file), f]);
                 assert_eq!(stdout(&t).lines().count(), *want, "tcpdump {name} {f}");
             }

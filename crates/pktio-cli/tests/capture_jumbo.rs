@@ -5,13 +5,14 @@
 //! frame's length), and what it does not select still reaches the host.
 //! Needs root.
 
-use std::io::{BufRead, BufReader};
+mod cli_support;
+
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
+use cli_support::Watched;
 use pktio::pcap::{PcapReader, LINKTYPE_ETHERNET};
 use pktio::wire::UdpFrame;
 use pktio_lab::{require_root, Host, Lab};
@@ -36,79 +37,12 @@ impl Drop for Scratch {
     }
 }
 
-/// `pktio capture` in a lab namespace, its stderr collected as it comes;
-/// killed if the test fails before it ends.
-struct Proc {
-    child: Child,
-    err: Arc<Mutex<String>>,
-}
-
-impl Proc {
-    fn start(host: &Host, args: &[&str]) -> Proc {
-        let mut c = host.command(PKTIO);
-        c.arg("capture")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let err = Arc::new(Mutex::new(String::new()));
-        let e = err.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut g = e.lock().unwrap();
-                g.push_str(&l);
-                g.push('\n');
-            }
-        });
-        Proc { child, err }
-    }
-
-    fn stderr(&self) -> String {
-        self.err.lock().unwrap().clone()
-    }
-
-    /// Waits until stderr contains `text`; a failure if the capture ends first.
-    fn wait_for(&mut self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.stderr().contains(text) {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50)); // let the reader drain
-                panic!(
-                    "the capture ended ({st}) before {text:?}: {}",
-                    self.stderr()
-                );
-            }
-            assert!(Instant::now() < deadline, "no {text:?}: {}", self.stderr());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits for the exit (at most 30 s); returns the exit code and stderr.
-    fn finish(&mut self) -> (Option<i32>, String) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
-                return (st.code(), self.stderr());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the capture did not end: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `pktio capture args` in `host`'s namespace, watched (killed if the
+/// test fails before it ends).
+fn capture_in(host: &Host, args: &[&str]) -> Watched {
+    let mut c = host.command(PKTIO);
+    c.arg("capture").args(args);
+    Watched::start_to(c, Stdio::null())
 }
 
 /// A UDP frame of `len` bytes (Ethernet header included, no FCS) from the
@@ -188,7 +122,7 @@ fn whole_frames(mode: &str) {
         .map(|(i, &n)| frame(&lab, n, 4242, i as u8))
         .collect();
     let count = frames.len().to_string();
-    let mut cap = Proc::start(
+    let mut cap = capture_in(
         rx,
         &[
             "--steal",
@@ -205,17 +139,18 @@ fn whole_frames(mode: &str) {
     );
     cap.wait_for("listening on");
     assert!(
-        cap.stderr().contains(&format!("XDP program in {mode}")),
+        cap.stderr_now().contains(&format!("XDP program in {mode}")),
         "{}",
-        cap.stderr()
+        cap.stderr_now()
     );
     assert!(
-        cap.stderr().contains("multi-buffer (MTU 9000"),
+        cap.stderr_now().contains("multi-buffer (MTU 9000"),
         "the start-up line says the capture is multi-buffer: {}",
-        cap.stderr()
+        cap.stderr_now()
     );
     send(&lab, &frames);
-    let (code, err) = cap.finish();
+    let o = cap.finish();
+    let (code, err) = (o.code(), o.stderr);
     assert_eq!(code, Some(0), "{err}");
     let got = records(&file);
     assert_eq!(got.len(), frames.len(), "{mode} mode: {err}");
@@ -246,7 +181,7 @@ fn snaplen_cuts_a_jumbo_frame_across_its_buffers() {
     let dir = Scratch::new("snap");
     let file = dir.0.join("snap.pcap");
     let frames = vec![frame(&lab, 9014, 4242, 7), frame(&lab, 1514, 4242, 8)];
-    let mut cap = Proc::start(
+    let mut cap = capture_in(
         rx,
         &[
             "--steal",
@@ -263,7 +198,8 @@ fn snaplen_cuts_a_jumbo_frame_across_its_buffers() {
     );
     cap.wait_for("listening on");
     send(&lab, &frames);
-    let (code, err) = cap.finish();
+    let o = cap.finish();
+    let (code, err) = (o.code(), o.stderr);
     assert_eq!(code, Some(0), "{err}");
     let got = records(&file);
     assert_eq!(got.len(), 2, "{err}");
@@ -315,7 +251,7 @@ fn the_filter_selects_on_jumbo_frames() {
         .map(|(_, f)| f)
         .collect();
     let count = wanted.len().to_string();
-    let mut cap = Proc::start(
+    let mut cap = capture_in(
         rx,
         &[
             "--steal",
@@ -336,7 +272,8 @@ fn the_filter_selects_on_jumbo_frames() {
     );
     cap.wait_for("listening on");
     send(&lab, &frames);
-    let (code, err) = cap.finish();
+    let o = cap.finish();
+    let (code, err) = (o.code(), o.stderr);
     assert_eq!(code, Some(0), "{err}");
     let got = records(&file);
     assert_eq!(got.len(), wanted.len(), "{err}");

@@ -10,104 +10,23 @@
 //! run). Needs root.
 
 mod capture_support;
+mod cli_support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use capture_support::have_tcpdump;
+use cli_support::{require_tool, Watched};
 use pktio_lab::{require_root, Host, Lab};
-use rustix::process::{kill_process, Pid, Signal};
+use rustix::process::Signal;
 
 const PKTIO: &str = env!("CARGO_BIN_EXE_pktio");
 const PORT: u16 = 4242;
 
-/// A child in a lab namespace, its stderr collected as it comes.
-struct Proc {
-    child: Child,
-    err: Arc<Mutex<String>>,
-    what: String,
-}
-
-impl Proc {
-    fn start(host: &Host, program: &str, args: &[&str]) -> Proc {
-        let mut c = host.command(program);
-        c.args(args)
-            .env("TZ", "UTC")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let err = Arc::new(Mutex::new(String::new()));
-        let e = err.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut g = e.lock().unwrap();
-                g.push_str(&l);
-                g.push('\n');
-            }
-        });
-        Proc {
-            child,
-            err,
-            what: format!("{program} {args:?}"),
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.err.lock().unwrap().clone()
-    }
-
-    /// Waits until stderr contains `text` (or the child ends: a failure).
-    fn wait_for(&mut self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.stderr().contains(text) {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50)); // let the reader drain
-                panic!(
-                    "{} ended ({st}) before {text:?}: {}",
-                    self.what,
-                    self.stderr()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: no {text:?}: {}",
-                self.what,
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill_process(Pid::from_raw(self.child.id() as i32).unwrap(), sig).unwrap();
-    }
-
-    /// Waits for the end (at most 30 s); returns (exit code, stdout).
-    fn finish(mut self) -> (Option<i32>, String) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
-                self.child
-                    .stdout
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut out)
-                    .unwrap();
-                std::thread::sleep(Duration::from_millis(50));
-                return (st.code(), out);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("{} did not end: {}", self.what, self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+/// `program args` in `host`'s namespace (in UTC), watched.
+fn start_in(host: &Host, program: &str, args: &[&str]) -> Watched {
+    let mut c = host.command(program);
+    c.args(args).env("TZ", "UTC");
+    Watched::start(c)
 }
 
 /// `IFLA_PROMISCUITY` of the rx end: how many hold it promiscuous.
@@ -152,7 +71,7 @@ fn default_capture_leaves_the_hosts_traffic_flowing() {
     assert_eq!(promiscuity(rx), 0);
     let n = 50;
     let count = n.to_string();
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -170,9 +89,9 @@ fn default_capture_leaves_the_hosts_traffic_flowing() {
     );
     cap.wait_for("listening on");
     assert!(
-        cap.stderr().contains("the host keeps every packet"),
+        cap.stderr_now().contains("the host keeps every packet"),
         "{}",
-        cap.stderr()
+        cap.stderr_now()
     );
     assert_eq!(promiscuity(rx), 1, "promiscuous while capturing");
     send(&lab, n, 1);
@@ -184,7 +103,8 @@ fn default_capture_leaves_the_hosts_traffic_flowing() {
             "datagram {i} of {n} did not reach the host's socket while capturing: {got:?}"
         );
     }
-    let (code, out) = cap.finish();
+    let o = cap.finish();
+    let (code, out) = (o.code(), o.stdout.clone());
     assert_eq!(code, Some(0), "{out}");
     let want = format!(
         "IP {}.40000 > {}.{PORT}: UDP, length 18",
@@ -217,12 +137,13 @@ fn promiscuous_mode_ends_with_the_capture_however_it_ends() {
             if no_promisc {
                 args.push("-p");
             }
-            let mut cap = Proc::start(rx, PKTIO, &args);
+            let mut cap = start_in(rx, PKTIO, &args);
             cap.wait_for("listening on");
             let want = if no_promisc { 0 } else { 1 };
             assert_eq!(promiscuity(rx), want, "{args:?} while running");
             cap.signal(sig);
-            let (code, _) = cap.finish();
+            let o = cap.finish();
+            let (code, _) = (o.code(), o.stdout.clone());
             if sig != Signal::KILL {
                 assert_eq!(code, Some(0), "{name}");
             }
@@ -230,9 +151,9 @@ fn promiscuous_mode_ends_with_the_capture_however_it_ends() {
         }
     }
     // Another holder of promiscuous mode is not undone by a capture.
-    let mut outer = Proc::start(rx, PKTIO, &["capture", "-i", rx.ifname(), "udp"]);
+    let mut outer = start_in(rx, PKTIO, &["capture", "-i", rx.ifname(), "udp"]);
     outer.wait_for("listening on");
-    let mut inner = Proc::start(rx, PKTIO, &["capture", "-i", rx.ifname(), "udp"]);
+    let mut inner = start_in(rx, PKTIO, &["capture", "-i", rx.ifname(), "udp"]);
     inner.wait_for("listening on");
     assert_eq!(promiscuity(rx), 2);
     inner.signal(Signal::KILL);
@@ -251,7 +172,7 @@ fn steal_says_so_and_takes_the_packets() {
     let sock = receiver(rx);
     let n = 20;
     let count = n.to_string();
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -268,7 +189,7 @@ fn steal_says_so_and_takes_the_packets() {
         ],
     );
     cap.wait_for("listening on");
-    let err = cap.stderr();
+    let err = cap.stderr_now();
     assert!(
         err.contains("WARNING: --steal")
             && err.contains("no longer reach this host's network stack"),
@@ -276,7 +197,8 @@ fn steal_says_so_and_takes_the_packets() {
     );
     assert_eq!(promiscuity(rx), 1);
     send(&lab, n, 1);
-    let (code, out) = cap.finish();
+    let o = cap.finish();
+    let (code, out) = (o.code(), o.stdout.clone());
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out.lines().count(), n, "{out}");
     sock.set_nonblocking(true).unwrap();
@@ -297,7 +219,7 @@ fn steal_takes_every_queue_and_q_one() {
     let sock = receiver(rx);
     let n = 200;
     // -q 0: what the flows hashed to queue 1 bring still reaches the host.
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -313,7 +235,11 @@ fn steal_takes_every_queue_and_q_one() {
         ],
     );
     cap.wait_for("listening on");
-    assert!(cap.stderr().contains("queue(s) [0]"), "{}", cap.stderr());
+    assert!(
+        cap.stderr_now().contains("queue(s) [0]"),
+        "{}",
+        cap.stderr_now()
+    );
     send(&lab, n, 16);
     let mut host = 0;
     let mut buf = [0u8; 64];
@@ -323,7 +249,7 @@ fn steal_takes_every_queue_and_q_one() {
         host += 1;
     }
     cap.signal(Signal::INT);
-    let err = cap.stderr();
+    let err = cap.stderr_now();
     cap.finish();
     assert!(
         host > 0 && host < n,
@@ -331,7 +257,7 @@ fn steal_takes_every_queue_and_q_one() {
     );
     // Every queue (the default): all of them captured, none to the host.
     let count = n.to_string();
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -347,9 +273,14 @@ fn steal_takes_every_queue_and_q_one() {
         ],
     );
     cap.wait_for("listening on");
-    assert!(cap.stderr().contains("queue(s) [0, 1]"), "{}", cap.stderr());
+    assert!(
+        cap.stderr_now().contains("queue(s) [0, 1]"),
+        "{}",
+        cap.stderr_now()
+    );
     send(&lab, n, 16);
-    let (code, _) = cap.finish();
+    let o = cap.finish();
+    let (code, _) = (o.code(), o.stdout.clone());
     assert_eq!(code, Some(0));
     sock.set_nonblocking(true).unwrap();
     assert!(sock.recv(&mut buf).is_err(), "every queue is captured");
@@ -358,20 +289,18 @@ fn steal_takes_every_queue_and_q_one() {
 #[test]
 fn live_lines_match_tcpdumps() {
     require_root!();
-    if !have_tcpdump("live_lines_match_tcpdumps") {
-        return;
-    }
+    require_tool("tcpdump", "tcpdump");
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
     let _sock = receiver(rx);
     let n = 10;
     let count = n.to_string();
-    let mut ours = Proc::start(
+    let mut ours = start_in(
         rx,
         PKTIO,
         &["capture", "-i", rx.ifname(), "-e", "-c", &count, "udp"],
     );
-    let mut theirs = Proc::start(
+    let mut theirs = start_in(
         rx,
         "tcpdump",
         &["-n", "-e", "-i", rx.ifname(), "-c", &count, "udp"],
@@ -379,8 +308,10 @@ fn live_lines_match_tcpdumps() {
     ours.wait_for("listening on");
     theirs.wait_for("listening on");
     send(&lab, n, 3);
-    let (c1, a) = ours.finish();
-    let (c2, b) = theirs.finish();
+    let o = ours.finish();
+    let (c1, a) = (o.code(), o.stdout.clone());
+    let o = theirs.finish();
+    let (c2, b) = (o.code(), o.stdout.clone());
     assert_eq!((c1, c2), (Some(0), Some(0)));
     // The same lines, time stamps aside (each read the clock its own way).
     let strip = |s: &str| -> Vec<String> {
@@ -416,10 +347,8 @@ fn ids(pid: u32) -> (String, String) {
 #[test]
 fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
     require_root!();
-    let Ok(nobody) = pktio::host::User::lookup("nobody") else {
-        eprintln!("SKIPPED z_drops_to_the_user…: no user nobody on this machine");
-        return;
-    };
+    let nobody =
+        pktio::host::User::lookup("nobody").expect("the user nobody (every Debian system has it)");
     let dir = capture_support::TempDir::new("cap-z");
     // A directory only root may write into: the file must be opened before the drop.
     std::fs::set_permissions(
@@ -448,7 +377,7 @@ fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
     let out = dir.path("z.pcap");
     let n = 20;
     let count = n.to_string();
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -482,9 +411,9 @@ fn z_drops_to_the_user_after_opening_the_capture_and_the_file() {
         "Gid: real, effective, saved, fs"
     );
     send(&lab, n, 1);
-    let err = cap.err.clone();
-    let (code, _) = cap.finish();
-    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let o = cap.finish();
+    let (code, _) = (o.code(), o.stdout.clone());
+    assert_eq!(code, Some(0), "{}", o.stderr);
     let back = std::process::Command::new(PKTIO)
         .args(["capture", "-r"])
         .arg(&out)
@@ -530,7 +459,7 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
     let out = dir.path("any.pcap");
     let n = 10;
     let count = n.to_string();
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -548,11 +477,15 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
         ],
     );
     cap.wait_for("listening on any");
-    assert!(cap.stderr().contains("LINUX_SLL2"), "{}", cap.stderr());
+    assert!(
+        cap.stderr_now().contains("LINUX_SLL2"),
+        "{}",
+        cap.stderr_now()
+    );
     send(&lab, n, 1);
-    let err = cap.err.clone();
-    let (code, _) = cap.finish();
-    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let o = cap.finish();
+    let (code, _) = (o.code(), o.stdout.clone());
+    assert_eq!(code, Some(0), "{}", o.stderr);
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(
         u32::from_ne_bytes(bytes[20..24].try_into().unwrap()),
@@ -577,7 +510,7 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
     assert_eq!(&bytes[24 + 16 + 4..24 + 16 + 8], &ifindex, "sll2_if_index");
     assert_eq!(&bytes[24 + 16 + 8..24 + 16 + 10], &[0, 1], "ARPHRD_ETHER");
     // What the host sends is seen too ("Out" on the veth), as with tcpdump -i any.
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -593,27 +526,27 @@ fn any_captures_every_interface_in_linux_cooked_v2() {
             .map(|_| ())
     })
     .unwrap();
-    let err = cap.err.clone();
-    let (code, line) = cap.finish();
-    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let o = cap.finish();
+    let (code, line) = (o.code(), o.stdout.clone());
+    assert_eq!(code, Some(0), "{}", o.stderr);
     assert!(
         line.contains(&format!("{:<5} Out ifindex {}", rx.ifname(), rx.ifindex())),
         "{line}"
     );
-    if have_tcpdump("any_captures_every_interface (tcpdump part)") {
-        let t = std::process::Command::new("tcpdump")
-            .args(["-n", "-tt", "-r"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-        let tl = String::from_utf8_lossy(&t.stdout).into_owned();
-        assert_eq!(tl.lines().count(), n, "{tl}");
-        assert!(
-            tl.lines().all(|l| l.ends_with(&want)),
-            "tcpdump reads it: {tl}"
-        );
-    }
+    // tcpdump reads the file back.
+    require_tool("tcpdump", "tcpdump");
+    let t = std::process::Command::new("tcpdump")
+        .args(["-n", "-tt", "-r"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let tl = String::from_utf8_lossy(&t.stdout).into_owned();
+    assert_eq!(tl.lines().count(), n, "{tl}");
+    assert!(
+        tl.lines().all(|l| l.ends_with(&want)),
+        "tcpdump reads it: {tl}"
+    );
 }
 
 /// The records of a classic pcap file of cooked IPv4 packets, without
@@ -712,7 +645,7 @@ fn the_default_capture_sees_what_the_host_sends() {
     require_root!();
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
-    let mut cap = Proc::start(
+    let mut cap = start_in(
         rx,
         PKTIO,
         &[
@@ -736,9 +669,9 @@ fn the_default_capture_sees_what_the_host_sends() {
             .map(|_| ())
     })
     .unwrap();
-    let err = cap.err.clone();
-    let (code, line) = cap.finish();
-    assert_eq!(code, Some(0), "{}", err.lock().unwrap());
+    let o = cap.finish();
+    let (code, line) = (o.code(), o.stdout.clone());
+    assert_eq!(code, Some(0), "{}", o.stderr);
     assert!(
         line.contains(&format!("{}.4243 > ", rx.addr().ip())),
         "{line}"

@@ -5,6 +5,8 @@
 //! sysctl of the namespace and the printed revert commands restore it).
 //! Needs root; skips visibly otherwise.
 
+mod cli_support;
+
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::process::Output;
@@ -312,15 +314,8 @@ fn knob(lab: &Lab) -> String {
 #[test]
 fn apply_dry_run_changes_nothing_and_yes_is_reverted_by_the_printed_commands() {
     require_root!();
-    if std::process::Command::new("sysctl")
-        .arg("-n")
-        .arg("kernel.ostype")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED apply_dry_run_changes_nothing_and_yes_is_reverted_by_the_printed_commands: the printed revert commands need the sysctl program (procps)");
-        return;
-    }
+    // The printed revert commands are sysctl commands, run as printed.
+    cli_support::require_tool("sysctl", "procps");
     let lab = Lab::new().expect("lab");
     // A bad setting in the lab's namespace only (per-namespace sysctl).
     lab.rx()

@@ -16,186 +16,20 @@
 
 mod cli_support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
 
-use cli_support::number_after;
+use cli_support::{number_after, require_tool, Outcome, Watched};
 
 use pktio::bpf::{progs, BpfError, Program, XdpLink, XdpMode};
 use pktio_lab::{fmt_mac, require_root, Host, Lab};
-use rustix::process::{kill_process, Pid, Signal};
+use rustix::process::Signal;
 
 const PKTIO: &str = env!("CARGO_BIN_EXE_pktio");
 
-/// Bound on waiting for a child to get somewhere or to end (a hang fails
-/// the test instead of blocking the suite; not a timing assertion).
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// A running child with its stderr collected as it comes.
-struct Running {
-    child: Child,
-    what: String,
-    stderr: Arc<Mutex<String>>,
-    err_reader: Option<JoinHandle<()>>,
-    out_reader: Option<JoinHandle<String>>,
-}
-
-/// How a child ended.
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn text(&self) -> String {
-        format!(
-            "status {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Running {
-    fn start(mut cmd: Command, what: &str) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let sink = Arc::clone(&stderr);
-        let err_reader = std::thread::spawn(move || {
-            let mut line = String::new();
-            while matches!(err.read_line(&mut line), Ok(n) if n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let mut out = child.stdout.take().unwrap();
-        let out_reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
-        Running {
-            child,
-            what: what.to_string(),
-            stderr,
-            err_reader: Some(err_reader),
-            out_reader: Some(out_reader),
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32).unwrap()
-    }
-
-    fn stderr_now(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    /// Waits until stderr contains `needle`; panics if the child ends first.
-    fn wait_for(&mut self, needle: &str) {
-        let end = Instant::now() + LIMIT;
-        while !self.stderr_now().contains(needle) {
-            assert!(
-                !self.exited(),
-                "{} ended before printing {needle:?}: {}",
-                self.what,
-                self.stderr_now()
-            );
-            assert!(
-                Instant::now() < end,
-                "{} never printed {needle:?}",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until the child catches SIGINT and SIGTERM (`SigCgt` in
-    /// `/proc/<pid>/status`): from then on a signal stops it cleanly.
-    fn wait_for_handlers(&mut self) {
-        let end = Instant::now() + LIMIT;
-        loop {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-                .unwrap_or_default();
-            let caught = status
-                .lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-                .unwrap_or(0);
-            let want = (1u64 << (libc::SIGINT - 1)) | (1u64 << (libc::SIGTERM - 1));
-            if caught & want == want {
-                return;
-            }
-            assert!(
-                !self.exited(),
-                "{} ended early: {}",
-                self.what,
-                self.stderr_now()
-            );
-            assert!(
-                Instant::now() < end,
-                "{} never installed its signal handlers",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill_process(self.pid(), sig).unwrap_or_else(|e| panic!("kill {}: {e}", self.what));
-    }
-
-    /// Waits for the end (killing the child if it hangs) and collects its output.
-    fn finish(mut self) -> Outcome {
-        let end = Instant::now() + LIMIT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("{} did not end: {}", self.what, self.stderr_now());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        if let Some(h) = self.err_reader.take() {
-            let _ = h.join();
-        }
-        let stdout = self
-            .out_reader
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
-        Outcome {
-            status,
-            stdout,
-            stderr: self.stderr_now(),
-        }
-    }
-}
-
-impl Drop for Running {
-    /// A failed test must not leave a child behind (it would also keep the
-    /// lab's namespaces alive).
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Whether a per-second rate line in `err` shows packets.
+fn shows_traffic(err: &str) -> bool {
+    err.lines()
+        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
 }
 
 /// `pktio <args>` inside `host`'s namespace.
@@ -206,7 +40,7 @@ fn pktio_in(host: &Host, args: &[&str]) -> Command {
 }
 
 /// A rate-limited live-frame generator from gen to rx, for `secs` seconds.
-fn generator(lab: &Lab, secs: u32) -> Running {
+fn generator(lab: &Lab, secs: u32) -> Watched {
     let (gen, rx) = (lab.gen(), lab.rx());
     let args = [
         "gen".to_string(),
@@ -226,7 +60,7 @@ fn generator(lab: &Lab, secs: u32) -> Running {
         rx.addr().to_string(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start(pktio_in(gen, &args), "pktio gen")
+    Watched::start(pktio_in(gen, &args))
 }
 
 /// The summary's frame accounting (`frames: F free, H held, R on the RX
@@ -278,27 +112,11 @@ fn no_panic(o: &Outcome) {
 fn veth_deleted_while(mode: &str) {
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
-    let mut run = Running::start(
-        pktio_in(rx, &[mode, "-i", rx.ifname(), "-d", "60"]),
-        &format!("pktio {mode}"),
-    );
+    let mut run = Watched::start(pktio_in(rx, &[mode, "-i", rx.ifname(), "-d", "60"]));
     run.wait_for(&format!("{mode}: "));
-    let gen = generator(&lab, 60);
+    let mut gen = generator(&lab, 60);
     // Traffic flows: the per-second line shows packets.
-    let end = Instant::now() + LIMIT;
-    while !run
-        .stderr_now()
-        .lines()
-        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
-    {
-        assert!(!run.exited(), "{mode} ended early: {}", run.stderr_now());
-        assert!(
-            Instant::now() < end,
-            "no traffic reached {mode}: {}",
-            run.stderr_now()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    run.wait_until("traffic", |r| shows_traffic(&r.stderr_now()));
     lab.delete_link().unwrap();
     let o = run.finish();
     let t = o.text();
@@ -356,7 +174,7 @@ fn a_program_already_attached_is_named_as_the_cause() {
             ][..],
             &["capture", "--steal", "-i", rx.ifname(), "-c", "1"][..],
         ] {
-            let o = Running::start(pktio_in(rx, args), &format!("pktio {args:?}")).finish();
+            let o = Watched::start(pktio_in(rx, args)).finish();
             let t = o.text();
             no_panic(&o);
             assert_eq!(
@@ -375,11 +193,7 @@ fn a_program_already_attached_is_named_as_the_cause() {
         }
         // The automatic choice says why AF_XDP was skipped and falls back to
         // AF_PACKET, which works beside any XDP program.
-        let o = Running::start(
-            pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "1"]),
-            "pktio rxdrop (auto)",
-        )
-        .finish();
+        let o = Watched::start(pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "1"])).finish();
         let t = o.text();
         no_panic(&o);
         assert!(o.status.success(), "{t}");
@@ -399,10 +213,7 @@ fn a_foreign_attach_while_running_fails_and_pktio_keeps_running() {
     require_root!();
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
-    let mut run = Running::start(
-        pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]),
-        "pktio rxdrop",
-    );
+    let mut run = Watched::start(pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]));
     run.wait_for("rxdrop: ");
     run.wait_for_handlers();
     let gen = generator(&lab, 60);
@@ -417,19 +228,9 @@ fn a_foreign_attach_while_running_fails_and_pktio_keeps_running() {
     assert!(!run.exited(), "pktio keeps running: {}", run.stderr_now());
     // And keeps receiving: packets arrive after the attempts.
     let seen = run.stderr_now().len();
-    let end = Instant::now() + LIMIT;
-    while !run.stderr_now()[seen..]
-        .lines()
-        .any(|l| l.contains("Mpps") && !l.contains(" 0.000 Mpps"))
-    {
-        assert!(!run.exited(), "{}", run.stderr_now());
-        assert!(
-            Instant::now() < end,
-            "no packets after the attempts: {}",
-            run.stderr_now()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    run.wait_until("packets after the attempts", |r| {
+        shows_traffic(&r.stderr_now()[seen..])
+    });
     run.signal(Signal::INT);
     let o = run.finish();
     let t = o.text();
@@ -499,10 +300,7 @@ fn pktio_notices_its_program_detached_by_another_process() {
     require_root!();
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
-    let mut run = Running::start(
-        pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]),
-        "pktio rxdrop",
-    );
+    let mut run = Watched::start(pktio_in(rx, &["rxdrop", "-i", rx.ifname(), "-d", "60"]));
     run.wait_for("rxdrop: ");
     let ids = xdp_link_ids(run.child.id());
     assert_eq!(ids.len(), 1, "pktio holds one XDP link: {ids:?}");
@@ -530,7 +328,7 @@ const SIGNALS: [(Signal, &str); 2] = [(Signal::INT, "SIGINT"), (Signal::TERM, "S
 /// Starts `args` in `host`, waits for `ready` on stderr and for the signal
 /// handlers, optionally lets traffic flow, sends `sig`, and returns how it ended.
 fn interrupted(host: &Host, args: &[&str], ready: &str, sig: Signal) -> Outcome {
-    let mut run = Running::start(pktio_in(host, args), &format!("pktio {}", args.join(" ")));
+    let mut run = Watched::start(pktio_in(host, args));
     run.wait_for_handlers();
     run.wait_for(ready);
     run.signal(sig);
@@ -604,14 +402,11 @@ fn signals_stop_lab_runs_cleanly() {
         ("l2fwd", SIGNALS[1]),
         ("txpush", SIGNALS[0]),
     ] {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args([mode, "--lab", "-d", "60"]);
-                c
-            },
-            &format!("pktio {mode} --lab"),
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args([mode, "--lab", "-d", "60"]);
+            c
+        });
         run.wait_for_handlers();
         run.wait_for(" Mpps");
         run.signal(sig);
@@ -635,13 +430,10 @@ fn gen_interrupted(engine: &str) {
         if engine == "live" {
             // Where this kernel refuses live frames, asking for them by name
             // is a typed error with the errno and the engines that work.
-            let o = Running::start(
-                pktio_in(
-                    gen,
-                    &["gen", "-i", gen.ifname(), "--engine", "live", "-n", "1"],
-                ),
-                "pktio gen --engine live -n 1",
-            )
+            let o = Watched::start(pktio_in(
+                gen,
+                &["gen", "-i", gen.ifname(), "--engine", "live", "-n", "1"],
+            ))
             .finish();
             let t = o.text();
             no_panic(&o);
@@ -654,10 +446,10 @@ fn gen_interrupted(engine: &str) {
                 return;
             }
         }
-        let mut run = Running::start(
-            pktio_in(gen, &["gen", "-i", gen.ifname(), "--engine", engine]),
-            &format!("pktio gen --engine {engine}"),
-        );
+        let mut run = Watched::start(pktio_in(
+            gen,
+            &["gen", "-i", gen.ifname(), "--engine", engine],
+        ));
         run.wait_for_handlers();
         if engine == "xsk" {
             run.wait_for(" Mpps");
@@ -702,23 +494,20 @@ fn assert_summary_free_of_breakage(o: &Outcome) {
 fn signals_stop_bench_quick_with_the_table_so_far() {
     require_root!();
     for (sig, name) in SIGNALS {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args([
-                    "bench",
-                    "--quick",
-                    "--modes",
-                    "rxdrop",
-                    "--backends",
-                    "xdp",
-                    "--sizes",
-                    "64,1500",
-                ]);
-                c
-            },
-            "pktio bench --quick",
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args([
+                "bench",
+                "--quick",
+                "--modes",
+                "rxdrop",
+                "--backends",
+                "xdp",
+                "--sizes",
+                "64,1500",
+            ]);
+            c
+        });
         run.wait_for_handlers();
         run.wait_for("rxdrop");
         run.signal(sig);
@@ -741,20 +530,17 @@ fn signals_end_tcp_recv_and_doctor_watch() {
         let lab = Lab::new().unwrap();
         let rx = lab.rx();
         let bind = rx.addr().socket_addr(5201).to_string();
-        let mut run = Running::start(
-            pktio_in(
-                rx,
-                &[
-                    "tcp-recv",
-                    "--lab",
-                    "--bind",
-                    &bind,
-                    "--idle-timeout",
-                    "600",
-                ],
-            ),
-            "pktio tcp-recv",
-        );
+        let mut run = Watched::start(pktio_in(
+            rx,
+            &[
+                "tcp-recv",
+                "--lab",
+                "--bind",
+                &bind,
+                "--idle-timeout",
+                "600",
+            ],
+        ));
         run.wait_for("listening on");
         run.signal(sig);
         let o = run.finish();
@@ -768,18 +554,9 @@ fn signals_end_tcp_recv_and_doctor_watch() {
         let again = rx.run(|| std::net::TcpListener::bind(rx.addr().socket_addr(5201)));
         assert!(again.is_ok(), "port 5201 still bound after {name}");
 
-        let mut run = Running::start(
-            pktio_in(rx, &["doctor", "--watch", "0.2"]),
-            "pktio doctor --watch",
-        );
-        // Let it print a few reports (not a timing assertion: nothing below
-        // depends on how many it printed).
-        std::thread::sleep(Duration::from_millis(700));
-        assert!(
-            !run.exited(),
-            "doctor --watch ended early: {}",
-            run.stderr_now()
-        );
+        let mut run = Watched::start(pktio_in(rx, &["doctor", "--watch", "0.2"]));
+        // The signal comes between reports, once one is out.
+        run.wait_until("a report", |r| !r.stdout_now().is_empty());
         run.signal(sig);
         let o = run.finish();
         no_panic(&o);
@@ -824,17 +601,10 @@ fn as_nobody_with(caps: &str) -> Vec<String> {
     ]
 }
 
-fn have_setpriv() -> bool {
-    Command::new("setpriv").arg("--version").output().is_ok()
-}
-
 #[test]
 fn xsk_commands_work_with_only_the_documented_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED xsk_commands_work_with_only_the_documented_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("setpriv", "util-linux");
     let lab = Lab::new().unwrap();
     let rx = lab.rx();
     // txpush (AF_XDP) transmits only: no XDP program, so no CAP_BPF or
@@ -851,7 +621,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
         "-d",
         "1",
     ]);
-    let o = Running::start(c, "txpush as nobody").finish();
+    let o = Watched::start(c).finish();
     no_panic(&o);
     assert!(
         o.status.success(),
@@ -876,7 +646,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
             "-d",
             "1.5",
         ]);
-        let o = Running::start(c, &format!("{mode} as nobody")).finish();
+        let o = Watched::start(c).finish();
         let t = o.text();
         no_panic(&o);
         assert!(o.status.success(), "{mode} with {XSK_CAPS} only: {t}");
@@ -899,7 +669,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
             .arg(PKTIO)
             .args(["capture", "--steal", "-i", rx.ifname(), "-c", "100"])
             .args(filter);
-        let o = Running::start(c, "capture as nobody").finish();
+        let o = Watched::start(c).finish();
         no_panic(&o);
         assert!(
             o.status.success(),
@@ -927,7 +697,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
     ] {
         let mut c = rx.command("setpriv");
         c.args(as_nobody_with("net_raw")).arg(PKTIO).args(args);
-        let o = Running::start(c, &format!("{args:?} as nobody")).finish();
+        let o = Watched::start(c).finish();
         no_panic(&o);
         assert!(
             o.status.success(),
@@ -942,7 +712,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
         // A UMEM within the default RLIMIT_MEMLOCK, so that the first thing
         // missing is CAP_BPF.
         .args(["rxdrop", "-i", rx.ifname(), "-d", "1", "--frames", "1024"]);
-    let o = Running::start(c, "rxdrop (auto) with net_raw only").finish();
+    let o = Watched::start(c).finish();
     let t = o.text();
     no_panic(&o);
     assert!(o.status.success(), "{t}");
@@ -962,7 +732,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
             .args(as_nobody_with(&caps.join(",")))
             .arg(PKTIO)
             .args(["rxdrop", "--backend", "xdp", "-i", rx.ifname(), "-d", "1"]);
-        let o = Running::start(c, &format!("rxdrop without {missing}")).finish();
+        let o = Watched::start(c).finish();
         let t = o.text();
         no_panic(&o);
         assert_eq!(o.status.code(), Some(1), "without {missing}: {t}");
@@ -977,10 +747,7 @@ fn xsk_commands_work_with_only_the_documented_capabilities() {
 #[test]
 fn gen_works_with_only_the_documented_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED gen_works_with_only_the_documented_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("setpriv", "util-linux");
     let lab = Lab::new().unwrap();
     let gen = lab.gen();
     // Live frames: BPF_PROG_RUN needs CAP_BPF (loading) and CAP_NET_ADMIN
@@ -990,7 +757,7 @@ fn gen_works_with_only_the_documented_capabilities() {
     c.args(as_nobody_with("net_admin,bpf,net_raw,ipc_lock"))
         .arg(PKTIO)
         .args(["gen", "-i", gen.ifname(), "-n", "1000"]);
-    let o = Running::start(c, "gen as nobody").finish();
+    let o = Watched::start(c).finish();
     let t = o.text();
     no_panic(&o);
     assert!(
@@ -1003,20 +770,14 @@ fn gen_works_with_only_the_documented_capabilities() {
 #[test]
 fn lab_commands_say_they_need_more_than_the_xsk_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED lab_commands_say_they_need_more_than_the_xsk_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
-    let o = Running::start(
-        {
-            let mut c = Command::new("setpriv");
-            c.args(as_nobody_with(XSK_CAPS))
-                .arg(PKTIO)
-                .args(["rxdrop", "--lab", "-d", "1"]);
-            c
-        },
-        "rxdrop --lab as nobody",
-    )
+    require_tool("setpriv", "util-linux");
+    let o = Watched::start({
+        let mut c = Command::new("setpriv");
+        c.args(as_nobody_with(XSK_CAPS))
+            .arg(PKTIO)
+            .args(["rxdrop", "--lab", "-d", "1"]);
+        c
+    })
     .finish();
     let t = o.text();
     no_panic(&o);
@@ -1080,22 +841,19 @@ fn traffic_outside_the_benchmarking_range_is_refused() {
 #[test]
 fn soak_reports_flat_accounting_and_stops_on_a_signal() {
     require_root!();
-    let o = Running::start(
-        {
-            let mut c = Command::new(PKTIO);
-            c.args([
-                "soak",
-                "--minutes",
-                "0.1",
-                "--interval",
-                "3",
-                "--rate",
-                "100000",
-            ]);
-            c
-        },
-        "pktio soak",
-    )
+    let o = Watched::start({
+        let mut c = Command::new(PKTIO);
+        c.args([
+            "soak",
+            "--minutes",
+            "0.1",
+            "--interval",
+            "3",
+            "--rate",
+            "100000",
+        ]);
+        c
+    })
     .finish();
     let t = o.text();
     no_panic(&o);
@@ -1111,24 +869,24 @@ fn soak_reports_flat_accounting_and_stops_on_a_signal() {
     assert!(o.stdout.contains("soak: ok"), "{t}");
 
     for (sig, name) in SIGNALS {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args([
-                    "soak",
-                    "--minutes",
-                    "10",
-                    "--interval",
-                    "2",
-                    "--rate",
-                    "100000",
-                ]);
-                c
-            },
-            "pktio soak",
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args([
+                "soak",
+                "--minutes",
+                "10",
+                "--interval",
+                "2",
+                "--rate",
+                "100000",
+            ]);
+            c
+        });
         run.wait_for_handlers();
-        std::thread::sleep(Duration::from_millis(500));
+        // Into the soak: its table's header is out.
+        run.wait_until("the soak's table", |r| {
+            r.stdout_now().contains("unaccounted")
+        });
         run.signal(sig);
         let o = run.finish();
         let t = o.text();
@@ -1148,15 +906,12 @@ const LAB_CAPS: &str = "net_raw,net_admin,bpf,ipc_lock,sys_admin";
 #[test]
 fn lab_runs_work_with_the_documented_capabilities() {
     require_root!();
-    if !have_setpriv() {
-        eprintln!("SKIPPED lab_runs_work_with_the_documented_capabilities: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("setpriv", "util-linux");
     let mut c = Command::new("setpriv");
     c.args(as_nobody_with(LAB_CAPS))
         .arg(PKTIO)
         .args(["rxdrop", "--lab", "-d", "1.5"]);
-    let o = Running::start(c, "rxdrop --lab as nobody").finish();
+    let o = Watched::start(c).finish();
     let t = o.text();
     no_panic(&o);
     assert!(o.status.success(), "rxdrop --lab with {LAB_CAPS} only: {t}");
@@ -1218,11 +973,11 @@ fn captured(o: &Outcome) -> usize {
     line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
-/// Lets a capture take packets for a while (the file is flushed only when
-/// the capture is idle, so its size says nothing yet; the summary counts
-/// are checked afterwards, not the time).
-fn let_it_capture(run: &mut Running) {
-    std::thread::sleep(Duration::from_millis(1000));
+/// Call once the capture listens: waits until the generator reports a
+/// second of traffic after that, so the capture has packets to count.
+fn let_it_capture(run: &mut Watched, gen: &mut Watched) {
+    let seen = gen.stderr_now().len();
+    gen.wait_until("traffic", |g| shows_traffic(&g.stderr_now()[seen..]));
     assert!(!run.exited(), "capture ended early: {}", run.stderr_now());
 }
 
@@ -1234,6 +989,14 @@ fn napi_for(lab: &Lab, backend: &str) {
     }
 }
 
+/// `pktio capture --backend B -i IF -w FILE EXTRA...` in `rx`, watched.
+fn capture_to_file(rx: &Host, backend: &str, file: &TempFile, extra: &[&str]) -> Watched {
+    let mut args = vec!["capture", "--backend", backend, "-i", rx.ifname()];
+    args.extend(["-w", file.path()]);
+    args.extend(extra);
+    Watched::start(pktio_in(rx, &args))
+}
+
 #[test]
 fn veth_deleted_during_capture_keeps_the_file_valid() {
     require_root!();
@@ -1242,25 +1005,10 @@ fn veth_deleted_during_capture_keeps_the_file_valid() {
         let rx = lab.rx();
         let file = TempFile::new("vanish");
         napi_for(&lab, backend);
-        let mut run = Running::start(
-            pktio_in(
-                rx,
-                &[
-                    "capture",
-                    "--backend",
-                    backend,
-                    "-i",
-                    rx.ifname(),
-                    "-w",
-                    file.path(),
-                    "udp",
-                ],
-            ),
-            "pktio capture",
-        );
+        let mut run = capture_to_file(rx, backend, &file, &["udp"]);
         run.wait_for("listening on");
-        let gen = generator(&lab, 60);
-        let_it_capture(&mut run);
+        let mut gen = generator(&lab, 60);
+        let_it_capture(&mut run, &mut gen);
         lab.delete_link().unwrap();
         let o = run.finish();
         let t = o.text();
@@ -1295,25 +1043,11 @@ fn signals_stop_capture_with_the_file_whole() {
             let rx = lab.rx();
             let file = TempFile::new("signal");
             napi_for(&lab, backend);
-            let gen = generator(&lab, 60);
-            let mut run = Running::start(
-                pktio_in(
-                    rx,
-                    &[
-                        "capture",
-                        "--backend",
-                        backend,
-                        "-i",
-                        rx.ifname(),
-                        "-w",
-                        file.path(),
-                    ],
-                ),
-                "pktio capture",
-            );
+            let mut gen = generator(&lab, 60);
+            let mut run = capture_to_file(rx, backend, &file, &[]);
             run.wait_for_handlers();
             run.wait_for("listening on");
-            let_it_capture(&mut run);
+            let_it_capture(&mut run, &mut gen);
             run.signal(sig);
             let o = run.finish();
             let t = o.text();
@@ -1337,14 +1071,11 @@ fn signals_stop_capture_with_the_file_whole() {
 fn signals_stop_latency_with_the_table_so_far() {
     require_root!();
     for (sig, name) in SIGNALS {
-        let mut run = Running::start(
-            {
-                let mut c = Command::new(PKTIO);
-                c.args(["latency", "--count", "2000000", "--runs", "1"]);
-                c
-            },
-            "pktio latency",
-        );
+        let mut run = Watched::start({
+            let mut c = Command::new(PKTIO);
+            c.args(["latency", "--count", "2000000", "--runs", "1"]);
+            c
+        });
         run.wait_for_handlers();
         run.wait_for("pings");
         run.signal(sig);
@@ -1383,26 +1114,17 @@ fn capture_to_stdout_is_a_whole_pcap_stream() {
             } else {
                 args.extend(["-c", "200"]);
             }
-            let mut child = pktio_in(rx, &args)
-                .stdout(out)
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let gen = generator(&lab, 60);
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut run = Watched::start_to(pktio_in(rx, &args), out.into());
+            let mut gen = generator(&lab, 60);
             if by_signal {
-                std::thread::sleep(Duration::from_millis(1500));
-                kill_process(Pid::from_raw(child.id() as i32).unwrap(), Signal::INT).unwrap();
+                run.wait_for_handlers();
+                run.wait_for("listening on");
+                let_it_capture(&mut run, &mut gen);
+                run.signal(Signal::INT);
             }
-            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if child.try_wait().unwrap().is_none() {
-                let _ = child.kill();
-            }
-            let o = child.wait_with_output().unwrap();
+            let o = run.finish();
             drop(gen);
-            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            let err = o.stderr;
             assert!(o.status.success(), "{backend} (signal {by_signal}): {err}");
             assert!(!err.contains("panicked"), "{err}");
             let summary: usize = err

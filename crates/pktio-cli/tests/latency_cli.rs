@@ -8,7 +8,7 @@ mod cli_support;
 
 use std::process::Command;
 
-use cli_support::{pktio, text};
+use cli_support::{pktio, require_tool, text};
 
 use pktio_lab::require_root;
 
@@ -246,17 +246,14 @@ impl TestNs {
     /// Waits until `ifname` is operationally up: before, frames sent on it
     /// are dropped.
     fn wait_up(&self, ifname: &str) {
-        for _ in 0..500 {
+        let what = format!("{ifname} in {} up", self.name);
+        pktio_lab::wait::until(std::time::Duration::from_secs(5), &what, || {
             let o = Command::new("ip")
                 .args(["-n", &self.name, "-br", "link", "show", "dev", ifname])
                 .output()
                 .unwrap();
-            if String::from_utf8_lossy(&o.stdout).contains(" UP ") {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("{ifname} in {} did not come up", self.name);
+            String::from_utf8_lossy(&o.stdout).contains(" UP ")
+        });
     }
 }
 
@@ -275,10 +272,8 @@ impl Drop for TestNs {
 #[test]
 fn named_interfaces_answer_and_the_histogram_holds_the_pings_answered() {
     require_root!();
-    if Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("SKIPPED named_interfaces_answer_and_the_histogram_holds_the_pings_answered: no `ip` (iproute2)");
-        return;
-    }
+    require_tool("ip", "iproute2");
+    require_tool("ethtool", "ethtool");
     let pid = std::process::id();
     let ns = TestNs::new(format!("pktio-latif-{pid}"));
     let (a, b) = (format!("lia{pid}"), format!("lib{pid}"));
@@ -307,13 +302,8 @@ fn named_interfaces_answer_and_the_histogram_holds_the_pings_answered() {
     for i in [&a, &b] {
         // What Host::set_gro does (ETHTOOL_SGRO), from the command line.
         let o = ns.exec("ethtool").args(["-K", i, "gro", "on"]).output();
-        match o {
-            Ok(o) => assert!(o.status.success(), "ethtool -K {i} gro on: {}", text(&o)),
-            Err(e) => {
-                eprintln!("SKIPPED named_interfaces_answer_and_the_histogram_holds_the_pings_answered: ethtool: {e}");
-                return;
-            }
-        }
+        let o = o.expect("ethtool runs");
+        assert!(o.status.success(), "ethtool -K {i} gro on: {}", text(&o));
         ip(&["-n", n, "link", "set", i, "up"]);
     }
     ns.wait_up(&a);

@@ -3,16 +3,17 @@
 //! binary with a throw-away group, keeps every other user out and gives
 //! the members exactly the capabilities it names.
 //!
-//! Needs root, `setcap` (libcap2-bin), `setpriv` (util-linux) and
-//! `groupadd`/`groupdel` (passwd); prints `SKIPPED` otherwise.
+//! Needs root (skipped visibly without the capabilities), and `setcap`
+//! (libcap2-bin), `setpriv` (util-linux) and `groupadd`/`groupdel`
+//! (passwd): without one of those it fails, naming the package.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod cli_support;
-use cli_support::text;
+use cli_support::{require_tool, text};
 
 const DOC: &str = include_str!("../../../docs/CAPABILITIES.md");
 
@@ -74,16 +75,6 @@ fn recipe_caps(recipe: &[String]) -> u64 {
         .fold(0, |a, b| a | b)
 }
 
-/// Whether `program` can be started at all.
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
 /// The group and the directory the test makes, removed on drop (also when
 /// the test fails).
 struct Made {
@@ -136,33 +127,30 @@ fn run(cmd: &mut Command) -> Output {
 /// The `CapEff` of process `pid`, once it runs `exe` (setpriv execs it).
 fn cap_eff_once_running(child: &mut Child, exe: &Path) -> Option<u64> {
     let pid = child.id();
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
+    let running = pktio_lab::wait::poll(Duration::from_secs(10), || {
         if child.try_wait().ok().flatten().is_some() {
-            return None;
+            return Some(false);
         }
-        if std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe) {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|e| e == exe)
+            .then_some(true)
+    });
+    if running != Some(true) {
+        return None;
     }
-    None
+    pktio_host::caps::of_process(pid).ok().map(|set| set.0)
 }
 
 #[test]
 fn the_group_recipe_keeps_others_out_and_gives_members_exactly_its_capabilities() {
     pktio_lab::require_root!();
-    for tool in ["setcap", "setpriv", "groupadd", "groupdel"] {
-        if !installed(tool) {
-            eprintln!(
-                "SKIPPED the_group_recipe_keeps_others_out_and_gives_members_exactly_its_capabilities: {tool} not installed (setcap: apt-get install libcap2-bin)"
-            );
-            return;
-        }
+    for (tool, package) in [
+        ("setcap", "libcap2-bin"),
+        ("setpriv", "util-linux"),
+        ("groupadd", "passwd"),
+        ("groupdel", "passwd"),
+    ] {
+        require_tool(tool, package);
     }
     let recipe = recipe();
     let want_caps = recipe_caps(&recipe);

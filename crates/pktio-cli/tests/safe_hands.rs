@@ -55,17 +55,17 @@ fn signals_stop_an_idle_poll_loop_promptly() {
             cmd.args([mode, "-i", rx.ifname(), "-p", "--backend", "xdp"]);
             let mut run = Watched::start(cmd);
             // The backend line comes just before the loop starts.
-            run.wait_for(&format!("{mode}: xdp"), Duration::from_secs(20));
+            run.wait_for(&format!("{mode}: xdp"));
             // The handler is installed before the backend opens; the first
             // per-second line shows the loop itself is turning.
-            run.wait_for("Mpps", Duration::from_secs(5));
+            run.wait_for("Mpps");
             let sent = Instant::now();
             run.signal(sig);
             let Some((st, _)) = run.exit_within(Duration::from_secs(10)) else {
                 panic!("{mode} still running 10 s after {name}");
             };
             let took = sent.elapsed();
-            let err = run.stderr();
+            let err = run.finish().stderr;
             assert!(st.success(), "{mode} after {name}: {st:?}\n{err}");
             assert!(
                 took < Duration::from_millis(300),
@@ -84,10 +84,12 @@ fn pktio_in(host: &pktio_lab::Host, args: &[&str]) -> std::process::Output {
     let Some(_) = run.exit_within(Duration::from_secs(30)) else {
         panic!("pktio {args:?} still running after 30 s");
     };
-    let stderr = run.stderr();
-    let mut out = run.child.wait_with_output().expect("pktio output");
-    out.stderr = stderr.into_bytes();
-    out
+    let o = run.finish();
+    std::process::Output {
+        status: o.status,
+        stdout: o.stdout.into_bytes(),
+        stderr: o.stderr.into_bytes(),
+    }
 }
 
 /// A frame longer than an AF_XDP frame holds is refused before anything
@@ -237,14 +239,14 @@ fn values_are_refused_before_anything_is_opened() {
 /// `pktio ARGS` in a fresh network namespace of its own (`unshare --net`),
 /// holding only a loopback that is down and has no address: an interface
 /// pktio did not build, and nothing of the host's. `None` without unshare.
-fn pktio_in_fresh_netns(args: &[&str]) -> Option<std::process::Output> {
-    let o = std::process::Command::new("unshare")
+fn pktio_in_fresh_netns(args: &[&str]) -> std::process::Output {
+    cli_support::require_tool("unshare", "util-linux");
+    std::process::Command::new("unshare")
         .args(["--net", "--"])
         .arg(PKTIO)
         .args(args)
         .output()
-        .ok()?;
-    Some(o)
+        .expect("unshare --net pktio")
 }
 
 /// Taking over or sending on an interface pktio did not build needs
@@ -260,10 +262,7 @@ fn interfaces_outside_a_lab_need_take_over() {
         &["gen", "-i", "lo", "-n", "1"],
         &["rxdrop", "-i", "lo", "-d", "1", "--backend", "v3"],
     ] {
-        let Some(o) = pktio_in_fresh_netns(args) else {
-            eprintln!("SKIPPED interfaces_outside_a_lab_need_take_over: unshare (util-linux) not installed");
-            return;
-        };
+        let o = pktio_in_fresh_netns(args);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
         assert!(
@@ -278,14 +277,14 @@ fn interfaces_outside_a_lab_need_take_over() {
         );
     }
     // Given, the run says what it will do before it starts.
-    let o = pktio_in_fresh_netns(&["rxdrop", "-i", "lo", "-d", "0.2", "--take-over"]).unwrap();
+    let o = pktio_in_fresh_netns(&["rxdrop", "-i", "lo", "-d", "0.2", "--take-over"]);
     let t = text(&o);
     assert!(
         t.contains("rxdrop: --take-over: will take every packet arriving on queue 0 away from the host on lo"),
         "{t}"
     );
     // latency's named interfaces too.
-    let o = pktio_in_fresh_netns(&["latency", "--pinger-if", "lo", "--ponger-if", "lo2"]).unwrap();
+    let o = pktio_in_fresh_netns(&["latency", "--pinger-if", "lo", "--ponger-if", "lo2"]);
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
 }
@@ -343,7 +342,7 @@ fn l2fwd_reflects_only_the_benchmarking_range() {
         cmd.args(["l2fwd", "-i", rx.ifname(), "--backend", "xdp", "-d", "2"]);
         cmd.args(extra);
         let mut run = Watched::start(cmd);
-        run.wait_for("l2fwd: xdp", Duration::from_secs(20));
+        run.wait_for("l2fwd: xdp");
         let (inside, outside) = (
             lab.gen().addr().ip().octets(),
             lab.rx().addr().ip().octets(),
@@ -354,9 +353,11 @@ fn l2fwd_reflects_only_the_benchmarking_range() {
         let Some((st, _)) = run.exit_within(Duration::from_secs(20)) else {
             panic!("l2fwd did not end");
         };
-        let err = run.stderr();
-        let out =
-            String::from_utf8_lossy(&run.child.wait_with_output().unwrap().stdout).to_string();
+        let cli_support::Outcome {
+            stdout: out,
+            stderr: err,
+            ..
+        } = run.finish();
         let t = format!("{st:?}\n{out}\n{err}");
         assert!(st.success(), "{t}");
         assert_eq!(

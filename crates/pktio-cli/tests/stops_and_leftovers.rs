@@ -5,109 +5,70 @@
 //!   capture child running, and its /dev/shm directory is removed by the
 //!   next run, which keeps the directory of a live run.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod cli_support;
-use cli_support::{pktio, text};
+use cli_support::{pktio, text, Outcome, Watched};
+use rustix::process::Signal;
 
-/// Starts `pktio args` with its stderr lines sent to the returned channel
-/// (and echoed, for the test's log).
-fn start(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = pktio()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            eprintln!("  | {l}");
-            let _ = tx.send(l);
-        }
-    });
-    (child, rx)
+/// Held by each test while its pktio bench runs: every bench run removes
+/// the /dev/shm directories of dead runs and says so, so a run of another
+/// test could take the removal the last test here checks for.
+static ONE_BENCH_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_bench_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BENCH_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Waits for a stderr line containing `what`, up to `limit`.
-fn wait_line(rx: &mpsc::Receiver<String>, what: &str, limit: Duration) -> bool {
-    let end = Instant::now() + limit;
-    while let Some(left) = end.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(l) if l.contains(what) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
+/// `pktio args`, watched.
+fn start(args: &[&str]) -> Watched {
+    let mut c = pktio();
+    c.args(args);
+    Watched::start(c)
 }
 
-/// Sends `sig` to our own child, by its pid.
-fn signal(child: &Child, sig: &str) {
-    let st = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success(), "kill {sig} {}", child.id());
-}
-
-/// Waits up to `limit` for `child` to exit; kills it (our own child) if it
-/// does not, and returns how long it took.
-fn exit_within(child: &mut Child, limit: Duration) -> Option<Duration> {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if child.try_wait().unwrap().is_some() {
-            return Some(t.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
+/// Sends SIGINT to `run` once `ready` holds and checks it stops within
+/// 3 s, exiting 0; returns what it printed.
+fn interrupt_once(run: &mut Watched, ready: &str, cond: impl Fn(&str) -> bool) -> Outcome {
+    run.wait_until_within(Duration::from_secs(120), ready, |r| cond(&r.stderr_now()));
+    run.signal(Signal::INT);
+    let (_, took) = run
+        .exit_within(Duration::from_secs(20))
+        .expect("still running 20 s after SIGINT (killed)");
+    eprintln!("stopped {took:?} after SIGINT");
+    // The stop is seen within 50 ms; the rest is stopping the generator and
+    // tearing down the lab.
+    assert!(took < Duration::from_secs(3), "took {took:?} to stop");
+    let o = run.finish();
+    assert_eq!(o.code(), Some(0), "{}", o.text());
+    o
 }
 
 #[test]
 fn harness_stops_within_moments_of_ctrl_c_in_a_long_window() {
     pktio_lab::require_root!();
+    let _one = one_bench_at_a_time();
     // A 15 s warm-up and a 60 s window: before windows looked at the stop
     // flag, Ctrl-C took until their end.
-    let (mut child, rx) = start(&["bench", "harness", "--runs", "1", "--seconds", "60"]);
-    let started = wait_line(&rx, "generator harness", Duration::from_secs(60));
-    if !started {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("bench harness did not start its first run");
-    }
+    let mut run = start(&["bench", "harness", "--runs", "1", "--seconds", "60"]);
     // The run has begun (its 15 s warm-up follows its start line): the
     // signal lands in it.
-    signal(&child, "-INT");
-    let took = exit_within(&mut child, Duration::from_secs(20));
-    let took = took.expect("bench harness still ran 20 s after SIGINT (killed)");
-    eprintln!("bench harness stopped {took:?} after SIGINT");
-    // The stop is seen within 50 ms; the rest is stopping the generator and
-    // tearing down the lab.
-    assert!(
-        took < Duration::from_secs(3),
-        "bench harness took {took:?} to stop"
-    );
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("interrupted"), "{}", text(&out));
+    let o = interrupt_once(&mut run, "the first run", |e| {
+        e.contains("generator harness")
+    });
+    assert!(o.stdout.contains("interrupted"), "{}", o.text());
 }
 
 #[test]
 fn bench_stops_within_moments_of_ctrl_c_in_a_cell_and_prints_the_table() {
     pktio_lab::require_root!();
+    let _one = one_bench_at_a_time();
     // 12 s windows: before the bench's windows looked at the stop flag,
     // Ctrl-C waited for the cell's window to end.
-    let (mut child, rx) = start(&[
+    let mut run = start(&[
         "bench",
         "--runs",
         "1",
@@ -121,26 +82,15 @@ fn bench_stops_within_moments_of_ctrl_c_in_a_cell_and_prints_the_table() {
         "xdp",
     ]);
     // Into the rxdrop cell's window: its first per-second rate line.
-    let in_cell = wait_line(&rx, "rxdrop    64 B", Duration::from_secs(120))
-        && wait_line(&rx, " 1.0 s ", Duration::from_secs(60));
-    if !in_cell {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("bench did not reach the rxdrop cell's window");
-    }
-    signal(&child, "-INT");
-    let took = exit_within(&mut child, Duration::from_secs(20));
-    let took = took.expect("bench still ran 20 s after SIGINT (killed)");
-    eprintln!("bench stopped {took:?} after SIGINT");
-    assert!(took < Duration::from_secs(3), "bench took {took:?} to stop");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let o = interrupt_once(&mut run, "the rxdrop cell's window", |e| {
+        e.find("rxdrop    64 B")
+            .is_some_and(|cell| e[cell..].contains(" 1.0 s "))
+    });
     // The table of what was measured: the ceiling, and the note.
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("interrupted") && stdout.contains("xdp-drop"),
+        o.stdout.contains("interrupted") && o.stdout.contains("xdp-drop"),
         "{}",
-        text(&out)
+        o.text()
     );
 }
 
@@ -190,6 +140,7 @@ impl Drop for Cleanup {
 #[test]
 fn a_killed_capture_tmpfs_run_leaves_nothing_the_next_run_keeps() {
     pktio_lab::require_root!();
+    let _one = one_bench_at_a_time();
     let capture = |seconds: &str| {
         vec![
             "bench".to_string(),
@@ -208,24 +159,24 @@ fn a_killed_capture_tmpfs_run_leaves_nothing_the_next_run_keeps() {
     // Long enough a window to be killed in (after a ceiling of the same length).
     let args = capture("8");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (mut child, _rx) = start(&args);
-    let pid = child.id();
+    let mut run = start(&args);
+    let pid = run.child.id();
     // Wait until the capture child writes its pcap in the run's directory.
-    let end = Instant::now() + Duration::from_secs(90);
-    let pcap = loop {
+    let pcap = pktio_lab::wait::poll(Duration::from_secs(90), || {
         let found = run_dirs_of(pid)
             .into_iter()
             .map(|d| d.join("v3.pcap"))
             .find(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0));
-        if let Some(f) = found {
-            break f;
+        match found {
+            Some(f) => Some(Some(f)),
+            // The run ended without one.
+            None => run.exited().then_some(None),
         }
-        if Instant::now() > end || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!("no pcap appeared in /dev/shm/pktio-{pid}-*: {}", text(&o));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    });
+    let Some(Some(pcap)) = pcap else {
+        run.signal(Signal::KILL);
+        let o = run.finish();
+        panic!("no pcap appeared in /dev/shm/pktio-{pid}-*: {}", o.text());
     };
     let dir = pcap.parent().unwrap().to_path_buf();
     let _cleanup = Cleanup(dir.clone());
@@ -235,15 +186,14 @@ fn a_killed_capture_tmpfs_run_leaves_nothing_the_next_run_keeps() {
         pcap.display()
     );
     // SIGKILL: no cleanup code of pktio runs.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    run.child.kill().unwrap();
+    run.child.wait().unwrap();
     // The capture child dies with it (parent-death signal).
-    let end = Instant::now() + Duration::from_secs(5);
-    let mut left = processes_mentioning(pcap.to_str().unwrap());
-    while !left.is_empty() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
+    let mut left = Vec::new();
+    let _ = pktio_lab::wait::poll(Duration::from_secs(5), || {
         left = processes_mentioning(pcap.to_str().unwrap());
-    }
+        left.is_empty().then_some(())
+    });
     assert!(
         left.is_empty(),
         "capture children {left:?} outlived the SIGKILLed pktio"

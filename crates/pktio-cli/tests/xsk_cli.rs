@@ -4,10 +4,10 @@
 
 mod cli_support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use cli_support::{number_after, pktio, text};
+use cli_support::{number_after, pktio, require_tool, text, Watched};
 
 use pktio_lab::{require_root, Lab};
 
@@ -65,23 +65,19 @@ fn rxdrop_txpush_l2fwd_in_the_lab_move_packets() {
 fn interface_deleted_while_running_stops_with_the_stats_so_far() {
     require_root!();
     let lab = Lab::new().unwrap();
-    let child = lab
-        .rx()
-        .command(env!("CARGO_BIN_EXE_pktio"))
-        .args(["rxdrop", "-i", lab.rx().ifname(), "-d", "30"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut cmd = lab.rx().command(env!("CARGO_BIN_EXE_pktio"));
+    cmd.args(["rxdrop", "-i", lab.rx().ifname(), "-d", "30"]);
+    let mut run = Watched::start(cmd);
+    // The loop describes its socket once the socket is open.
+    run.wait_for("rxdrop: xdp");
     lab.delete_link().unwrap();
-    let t0 = Instant::now();
-    let o = child.wait_with_output().unwrap();
-    let t = text(&o);
+    let stopped = run.exit_within(Duration::from_secs(10));
     assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "stopped promptly: {t}"
+        stopped.is_some(),
+        "rxdrop still ran 10 s after its interface vanished (killed)"
     );
+    let o = run.finish();
+    let t = o.text();
     assert!(
         !o.status.success(),
         "a vanished interface is a failure: {t}"
@@ -145,10 +141,8 @@ fn queue_beyond_the_device_is_named() {
 #[test]
 fn memlock_limit_is_explained() {
     require_root!();
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIPPED memlock_limit_is_explained: setpriv (util-linux) not installed");
-        return;
-    }
+    require_tool("prlimit", "util-linux");
+    require_tool("setpriv", "util-linux");
     let o = Command::new("prlimit")
         .args([
             "--memlock=65536:65536",
@@ -183,17 +177,13 @@ fn memlock_limit_is_explained() {
 #[test]
 fn missing_privilege_names_the_capability() {
     require_root!();
+    require_tool("setpriv", "util-linux");
     let o = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_pktio"))
         .args(["rxdrop", "-i", "lo", "-d", "1", "--take-over"])
-        .output();
-    let Ok(o) = o else {
-        eprintln!(
-            "SKIPPED missing_privilege_names_the_capability: setpriv (util-linux) not installed"
-        );
-        return;
-    };
+        .output()
+        .unwrap();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(

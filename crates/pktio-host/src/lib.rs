@@ -18,6 +18,7 @@
 //! | [`iface`] | every address of every interface, CPU clocks, the UTC offset | `getifaddrs(3)`, `clock_gettime`, `localtime_r(3)` |
 //! | [`cpu`] | pinning threads ([`cpu::pin_current_thread`]), affinities, CPU masks and lists | `sched_setaffinity` |
 //! | [`retry`] | the EBUSY retry policy ([`retry::BusyRetry`]): retry until a deadline, with a backoff, on a clock tests can fake | — |
+//! | [`skip`] | the skip policy of privileged tests ([`skip_unless!`]): skip, saying so, only for a capability the process lacks | [`caps`] |
 //!
 //! Netlink errors are [`HostError`]s naming the operation (with the
 //! kernel's extended-ack text); the file and ioctl readers return
@@ -39,6 +40,7 @@ pub mod iface;
 pub mod netlink;
 pub mod procfs;
 pub mod retry;
+pub mod skip;
 mod sys;
 pub mod sysfs;
 

@@ -114,8 +114,8 @@
 //!
 //! Building a lab needs `CAP_NET_ADMIN` and `CAP_SYS_ADMIN` (in practice:
 //! root). Tests start with [`require_root!`], which prints
-//! `SKIPPED <test>: needs root (...)` and returns when [`have_privilege`] is
-//! false.
+//! `SKIPPED <test>: needs CAP_... (...)` and returns when the process lacks
+//! one of them: the workspace's one skip policy, in [`skip`].
 //!
 //! # Netlink
 //!
@@ -150,7 +150,9 @@ mod link;
 mod napi;
 mod ns;
 pub mod seccomp;
+pub mod skip;
 mod sys;
+pub mod wait;
 
 pub use addr::LabAddr;
 pub use child::die_with_parent;
@@ -175,35 +177,6 @@ pub fn have_privilege() -> bool {
 }
 
 pub use pktio_host::netlink::route::fmt_mac;
-
-/// Returns early from the calling test, printing
-/// `SKIPPED <test>: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to build a lab`
-/// to stderr, when [`have_privilege`] is false.
-///
-/// `require_root!()` returns `()`; `require_root!(value)` returns `value`,
-/// for tests that return a `Result`: `pktio_lab::require_root!(Ok(()));`.
-/// The test name is the enclosing function's path without the crate name,
-/// which is what libtest calls the test (`tests::my_test`).
-#[macro_export]
-macro_rules! require_root {
-    () => {
-        $crate::require_root!(())
-    };
-    ($ret:expr) => {
-        if !$crate::have_privilege() {
-            fn __pktio_lab_here() {}
-            let name = ::std::any::type_name_of_val(&__pktio_lab_here);
-            let name = name.strip_suffix("::__pktio_lab_here").unwrap_or(name);
-            // Drop the crate name: what is left is libtest's test name.
-            let name = name.split_once("::").map_or(name, |(_, rest)| rest);
-            ::std::eprintln!(
-                "SKIPPED {}: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to build a lab",
-                name
-            );
-            return $ret;
-        }
-    };
-}
 
 #[cfg(test)]
 mod tests {

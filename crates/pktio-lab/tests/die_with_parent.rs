@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PARENT: &str = "PKTIO_LAB_TEST_PARENT";
 
@@ -76,11 +76,10 @@ fn sleeper_dies_with_its_parent(test: &str, how: &str) {
     let _ = parent.wait();
     let sleeper = sleeper.expect("the parent printed no sleeper pid");
     assert!(sleeper > 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while sleeper_alive(sleeper) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let alive = sleeper_alive(sleeper);
+    let gone = pktio_lab::wait::poll(Duration::from_secs(5), || {
+        (!sleeper_alive(sleeper)).then_some(())
+    });
+    let alive = gone.is_none();
     if alive {
         // Our grandchild, by its pid: leave nothing behind.
         let _ = Command::new("kill")

@@ -541,14 +541,8 @@ fn thread_alive(pid: u32, name: &str) -> bool {
 
 /// Waits up to 5 s for a stopped kernel thread to be reaped.
 fn wait_thread_gone(pid: u32, name: &str) {
-    let start = std::time::Instant::now();
-    while thread_alive(pid, name) {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{name} (pid {pid}) still exists"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let what = format!("the end of {name} (pid {pid})");
+    pktio_lab::wait::until(Duration::from_secs(5), &what, || !thread_alive(pid, name));
 }
 
 /// `voluntary_ctxt_switches` of a thread: grows each time it sleeps, so a

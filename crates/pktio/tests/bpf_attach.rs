@@ -4,31 +4,29 @@
 //! Each test runs its body on a fresh thread that unshares its own network
 //! namespace (`unshare(CLONE_NEWNET)` affects only the calling thread); the
 //! namespace, with its `lo` and anything attached to it, disappears when the
-//! thread ends, even if the test panics. Needs root; skips visibly otherwise.
+//! thread ends, even if the test panics. Needs CAP_BPF, CAP_NET_ADMIN,
+//! CAP_SYS_ADMIN and CAP_NET_RAW; skips visibly otherwise.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use pktio::bpf::{progs, BpfError, Program, XdpAction, XdpLink, XdpMode};
+use pktio_lab::skip::{skip_unless, Cap};
 
 /// `lo` is interface 1 in every network namespace.
 const LO: u32 = 1;
 
-fn have_root(test: &str) -> bool {
-    if rustix::process::geteuid().as_raw() == 0 {
-        true
-    } else {
-        eprintln!("SKIPPED {test}: needs root (CAP_BPF, CAP_NET_ADMIN)");
-        false
-    }
-}
+/// What the tests take: loading and attaching XDP programs, a private
+/// network namespace (`unshare(CLONE_NEWNET)`) and an AF_PACKET socket.
+const NEEDS: &[Cap] = &[Cap::BPF, Cap::NET_ADMIN, Cap::SYS_ADMIN, Cap::NET_RAW];
+/// What for.
+const WHY: &str = "XDP programs on lo of a private network namespace";
 
-/// Runs `f` on a new thread inside a new, private network namespace.
+/// Runs `f` on a new thread inside a new, private network namespace whose
+/// `lo` is up.
 fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let thread = std::thread::spawn(move || {
-        // SAFETY: CLONE_NEWNET moves only this thread into a new network namespace. It does not unshare the file descriptor table (that would be CLONE_FILES, the case `unshare_unsafe` warns about), so every fd stays valid on every thread.
-        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
-            .expect("unshare(CLONE_NEWNET)");
+        pktio_lab::enter_private_netns().expect("a private network namespace with lo up");
         f()
     });
     match thread.join() {
@@ -37,38 +35,9 @@ fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
     }
 }
 
-/// `ip link set lo up` in the calling thread's namespace, with
-/// `ioctl(SIOCGIFFLAGS / SIOCSIFFLAGS)`.
-fn bring_lo_up() {
-    let sock = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::DGRAM,
-        None,
-    )
-    .expect("socket(AF_INET)");
-    // SAFETY: an all-zero ifreq is a valid value (a C struct of integers and
-    // a union of integer/struct members).
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    use std::os::fd::AsRawFd;
-    // SAFETY: SIOCGIFFLAGS reads ifr_name and writes ifr_flags inside the
-    // ifreq we pass; the pointer is valid for the whole call.
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) };
-    assert_eq!(ret, 0, "SIOCGIFFLAGS: {}", std::io::Error::last_os_error());
-    // SAFETY: SIOCGIFFLAGS just initialised the flags member of the union.
-    unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    // SAFETY: SIOCSIFFLAGS reads ifr_name and ifr_flags from the ifreq.
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) };
-    assert_eq!(ret, 0, "SIOCSIFFLAGS: {}", std::io::Error::last_os_error());
-}
-
 #[test]
 fn skb_attach_to_lo_is_exclusive_and_goes_away_on_drop() {
-    if !have_root("skb_attach_to_lo_is_exclusive_and_goes_away_on_drop") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         let other = Program::load_xdp(&progs::xdp_drop(), &[]).unwrap();
@@ -122,9 +91,7 @@ fn skb_attach_to_lo_is_exclusive_and_goes_away_on_drop() {
 
 #[test]
 fn the_program_may_be_dropped_once_attached() {
-    if !have_root("the_program_may_be_dropped_once_attached") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         let id = prog.id().unwrap();
@@ -136,9 +103,7 @@ fn the_program_may_be_dropped_once_attached() {
 
 #[test]
 fn auto_falls_back_to_skb_where_the_driver_has_no_xdp() {
-    if !have_root("auto_falls_back_to_skb_where_the_driver_has_no_xdp") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         // lo has no native XDP.
@@ -161,9 +126,7 @@ fn auto_falls_back_to_skb_where_the_driver_has_no_xdp() {
 
 #[test]
 fn a_missing_interface_is_named_as_such() {
-    if !have_root("a_missing_interface_is_named_as_such") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         for mode in [XdpMode::Skb, XdpMode::Driver, XdpMode::Auto] {
@@ -245,11 +208,8 @@ fn packet_socket() -> OwnedFd {
 
 #[test]
 fn live_frames_with_xdp_pass_arrive_on_lo() {
-    if !have_root("live_frames_with_xdp_pass_arrive_on_lo") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
-        bring_lo_up();
         let sock = packet_socket();
         let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
         let frame = lo_frame(0xa5);
@@ -283,11 +243,8 @@ fn live_frames_with_xdp_pass_arrive_on_lo() {
 
 #[test]
 fn live_frames_with_xdp_drop_deliver_nothing() {
-    if !have_root("live_frames_with_xdp_drop_deliver_nothing") {
-        return;
-    }
+    skip_unless!(NEEDS, WHY);
     in_private_netns(|| {
-        bring_lo_up();
         let sock = packet_socket();
         let drop_all = Program::load_xdp(&progs::xdp_drop(), &[]).unwrap();
         let pass = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();

@@ -9,15 +9,12 @@ use pktio::bpf::{
     progs, ArrayMap, Asm, BpfError, Code, Insn, PerCpuArray, Program, Reg::*, Size, XdpAction,
     XskMap,
 };
+use pktio_lab::skip::{skip_unless, Cap};
 
-fn have_root(test: &str) -> bool {
-    if rustix::process::geteuid().as_raw() == 0 {
-        true
-    } else {
-        eprintln!("SKIPPED {test}: needs root (CAP_BPF)");
-        false
-    }
-}
+/// What loading XDP programs and creating BPF maps takes.
+const BPF: &[Cap] = &[Cap::BPF, Cap::NET_ADMIN];
+/// That and an AF_XDP socket to put in an XSKMAP slot.
+const BPF_AND_XSK: &[Cap] = &[Cap::BPF, Cap::NET_ADMIN, Cap::NET_RAW];
 
 /// A 64-byte Ethernet / IPv4 / UDP frame, 198.18.0.1:9 → 198.18.0.2:9.
 fn udp_frame() -> Vec<u8> {
@@ -63,9 +60,7 @@ fn xsk_socket() -> std::os::fd::OwnedFd {
 
 #[test]
 fn every_generated_program_loads() {
-    if !have_root("every_generated_program_loads") {
-        return;
-    }
+    skip_unless!(BPF, "XDP programs and BPF maps");
     let xsks = XskMap::new(4).unwrap();
     let counters = PerCpuArray::new(1).unwrap();
     let with_xsks: [(&str, Code); 2] = [
@@ -92,9 +87,7 @@ fn every_generated_program_loads() {
 
 #[test]
 fn a_broken_program_returns_the_verifier_log() {
-    if !have_root("a_broken_program_returns_the_verifier_log") {
-        return;
-    }
+    skip_unless!(BPF, "XDP programs and BPF maps");
     // Out-of-bounds context read: struct xdp_md is 24 bytes.
     let mut a = Asm::new();
     a.ldx_mem(Size::W, R0, R1, 40).exit();
@@ -153,9 +146,7 @@ fn map_count_must_match_the_program() {
 
 #[test]
 fn xsk_redirect_passes_while_the_slot_is_empty_and_redirects_once_set() {
-    if !have_root("xsk_redirect_passes_while_the_slot_is_empty_and_redirects_once_set") {
-        return;
-    }
+    skip_unless!(BPF_AND_XSK, "XDP programs, an XSKMAP and an AF_XDP socket");
     let map = XskMap::new(4).unwrap();
     let prog = Program::load_xdp(&progs::xsk_redirect(), &[map.as_fd()]).unwrap();
     let frame = udp_frame();
@@ -199,9 +190,7 @@ fn xsk_redirect_passes_while_the_slot_is_empty_and_redirects_once_set() {
 
 #[test]
 fn xsk_redirect_all_uses_its_one_slot() {
-    if !have_root("xsk_redirect_all_uses_its_one_slot") {
-        return;
-    }
+    skip_unless!(BPF_AND_XSK, "XDP programs, an XSKMAP and an AF_XDP socket");
     let map = XskMap::new(8).unwrap();
     let prog = Program::load_xdp(&progs::xsk_redirect_all(5), &[map.as_fd()]).unwrap();
     let frame = udp_frame();
@@ -219,9 +208,7 @@ fn xsk_redirect_all_uses_its_one_slot() {
 
 #[test]
 fn fixed_verdicts() {
-    if !have_root("fixed_verdicts") {
-        return;
-    }
+    skip_unless!(BPF, "XDP programs and BPF maps");
     let frame = udp_frame();
     for (code, want) in [
         (progs::xdp_drop(), XdpAction::Drop),
@@ -237,9 +224,7 @@ fn fixed_verdicts() {
 
 #[test]
 fn test_run_rejects_frames_shorter_than_ethernet() {
-    if !have_root("test_run_rejects_frames_shorter_than_ethernet") {
-        return;
-    }
+    skip_unless!(BPF, "XDP programs and BPF maps");
     let prog = Program::load_xdp(&progs::xdp_pass(), &[]).unwrap();
     assert!(matches!(
         prog.test_run(&[0; 13], 1),
@@ -250,9 +235,7 @@ fn test_run_rejects_frames_shorter_than_ethernet() {
 
 #[test]
 fn count_then_counts_every_run() {
-    if !have_root("count_then_counts_every_run") {
-        return;
-    }
+    skip_unless!(BPF, "XDP programs and BPF maps");
     let counters = PerCpuArray::new(1).unwrap();
     assert!(counters.cpus() >= 1);
     let prog = Program::load_xdp(&progs::count_then(XdpAction::Drop), &[counters.as_fd()]).unwrap();
@@ -272,9 +255,7 @@ fn count_then_counts_every_run() {
 
 #[test]
 fn array_map_reads_what_it_wrote() {
-    if !have_root("array_map_reads_what_it_wrote") {
-        return;
-    }
+    skip_unless!(BPF, "XDP programs and BPF maps");
     let map = ArrayMap::new(3).unwrap();
     assert_eq!(map.get(2).unwrap(), 0);
     map.set(2, u64::MAX - 1).unwrap();
@@ -285,9 +266,7 @@ fn array_map_reads_what_it_wrote() {
 
 #[test]
 fn an_atomic_counter_program_updates_a_shared_array() {
-    if !have_root("an_atomic_counter_program_updates_a_shared_array") {
-        return;
-    }
+    skip_unless!(BPF, "XDP programs and BPF maps");
     // Adds the packet length to entry 1 with an atomic add, returns XDP_PASS.
     let mut a = Asm::new();
     let out = a.label();

@@ -26,8 +26,9 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixDatagram;
 
 use corpus::{base_frames, corpus, FILTERS, TRIVIAL};
-use pktio::bpf::{BpfError, Program, XdpAction, XskMap};
+use pktio::bpf::{Program, XdpAction, XskMap};
 use pktio::filter::{CookedProgram, Filter, OnMatch};
+use pktio_lab::skip::{skip_unless, Cap};
 
 #[test]
 fn every_filter_matches_some_frames_and_misses_others() {
@@ -116,16 +117,17 @@ fn classic_bpf_agrees_with_the_evaluator() {
 }
 
 /// Loads a program, or reports that this process may not.
-fn load(code: &pktio::bpf::Code, maps: &[std::os::fd::BorrowedFd<'_>]) -> Option<Program> {
-    match Program::load_xdp(code, maps) {
-        Ok(p) => Some(p),
-        Err(BpfError::Permission { .. }) => None,
-        Err(e) => panic!("the verifier refused the program:\n{}\n{e}", code.listing()),
-    }
+fn load(code: &pktio::bpf::Code, maps: &[std::os::fd::BorrowedFd<'_>]) -> Program {
+    Program::load_xdp(code, maps)
+        .unwrap_or_else(|e| panic!("the verifier refused the program:\n{}\n{e}", code.listing()))
 }
+
+/// What loading XDP programs and creating an XSKMAP take.
+const BPF: &[Cap] = &[Cap::BPF, Cap::NET_ADMIN];
 
 #[test]
 fn xdp_agrees_with_the_evaluator() {
+    skip_unless!(BPF, "loading XDP programs");
     let corpus: Vec<_> = corpus()
         .into_iter()
         .filter(|(_, f)| f.len() >= pktio::bpf::MIN_TEST_FRAME)
@@ -136,12 +138,7 @@ fn xdp_agrees_with_the_evaluator() {
         let code = filter
             .xdp_program_with(OnMatch::Return(XdpAction::Drop), XdpAction::Pass)
             .unwrap();
-        let Some(prog) = load(&code, &[]) else {
-            eprintln!(
-                "SKIPPED xdp_agrees_with_the_evaluator: needs root (CAP_BPF, CAP_NET_ADMIN) to load XDP programs"
-            );
-            return;
-        };
+        let prog = load(&code, &[]);
         for (name, frame) in &corpus {
             let r = prog.test_run(frame, 1).expect("BPF_PROG_TEST_RUN");
             let want = if filter.matches(frame) {
@@ -164,21 +161,14 @@ fn xdp_agrees_with_the_evaluator() {
 
 #[test]
 fn xdp_redirect_programs_load_and_pass_with_an_empty_map() {
-    let Ok(map) = XskMap::new(4) else {
-        eprintln!(
-            "SKIPPED xdp_redirect_programs_load_and_pass_with_an_empty_map: needs root (CAP_BPF) to create maps"
-        );
-        return;
-    };
+    skip_unless!(BPF, "loading XDP programs and an XSKMAP");
+    let map = XskMap::new(4).expect("an XSKMAP");
     let frame = &base_frames()[0].1;
     for text in FILTERS {
         let filter = Filter::parse(text).unwrap();
         let code = filter.xdp_program().unwrap();
         assert_eq!(code.map_slots(), 1, "{text:?}");
-        let Some(prog) = load(&code, &[map.as_fd()]) else {
-            eprintln!("SKIPPED xdp_redirect_programs_load_and_pass_with_an_empty_map: needs root");
-            return;
-        };
+        let prog = load(&code, &[map.as_fd()]);
         // A match redirects to the (empty) slot of queue 0, whose fallback
         // is XDP_PASS; so does a miss.
         let r = prog.test_run(frame, 1).unwrap();
@@ -192,10 +182,8 @@ fn xdp_redirect_programs_load_and_pass_with_an_empty_map() {
 #[test]
 #[ignore = "a measurement: run by hand with --ignored --nocapture"]
 fn filter_cost_over_plain_redirect() {
-    let Ok(map) = XskMap::new(1) else {
-        eprintln!("SKIPPED filter_cost_over_plain_redirect: needs root");
-        return;
-    };
+    skip_unless!(BPF, "loading XDP programs and an XSKMAP");
+    let map = XskMap::new(1).expect("an XSKMAP");
     let frame = &base_frames()[0].1; // UDP to 4242: the filter below matches it
     let plain = Program::load_xdp(&pktio::bpf::progs::xsk_redirect(), &[map.as_fd()]).unwrap();
     let five = Filter::parse(

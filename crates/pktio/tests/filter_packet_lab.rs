@@ -16,7 +16,7 @@ mod corpus;
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corpus::{base_frames, FILTERS};
 use pktio::filter::{CbpfProgram, CookedProgram, Filter};
@@ -181,13 +181,9 @@ fn send_and_wait<T>(
         }
         send(&out, &barrier());
     });
-    let end = Instant::now() + Duration::from_secs(10);
-    let mut got_barrier = false;
-    while !got_barrier && Instant::now() < end {
-        got_barrier = drain(clock).iter().any(&is_barrier);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(got_barrier, "the barrier frame never arrived");
+    pktio_lab::wait::until(Duration::from_secs(10), "the barrier frame", || {
+        drain(clock).iter().any(&is_barrier)
+    });
 }
 
 #[test]

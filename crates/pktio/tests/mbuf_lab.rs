@@ -246,7 +246,6 @@ fn a_frame_over_the_configured_maximum_is_dropped_and_counted() {
     // queue is released a few ms after the first socket closes; the UMEM
     // holds the first socket's fd.)
     drop(umem);
-    std::thread::sleep(Duration::from_millis(200));
     let umem = Umem::new(UmemConfig::default()).expect("umem");
     {
         let prog = XskProgram::attach_with(
@@ -260,12 +259,13 @@ fn a_frame_over_the_configured_maximum_is_dropped_and_counted() {
             },
         )
         .expect("program");
-        let mut sock = XskSocket::builder(lab.rx().ifname())
-            .tx_size(0)
-            .program(&prog)
-            .max_frame(Some(umem.max_packet()))
-            .build(&umem)
-            .expect("single-buffer socket with a max frame");
+        let mut sock = once_the_queue_is_free(|| {
+            XskSocket::builder(lab.rx().ifname())
+                .tx_size(0)
+                .program(&prog)
+                .max_frame(Some(umem.max_packet()))
+                .build(&umem)
+        });
         sock.fill_from_pool(u32::MAX).unwrap();
         let raw = lab.gen().run(|| RawSocket::open(lab.gen().ifindex()));
         for f in [&small, &big] {
@@ -274,10 +274,9 @@ fn a_frame_over_the_configured_maximum_is_dropped_and_counted() {
         let got = receive_packets(&mut sock, 1, port, Duration::from_secs(10));
         assert_eq!(got.len(), 1);
         assert!(got[0].0 == small);
-        let end = Instant::now() + Duration::from_secs(5);
-        while sock.statistics().unwrap().rx_dropped == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        pktio_lab::wait::until(Duration::from_secs(5), "a drop counted", || {
+            sock.statistics().unwrap().rx_dropped > 0
+        });
         assert_eq!(sock.statistics().unwrap().rx_dropped, 1);
     }
     assert_accounted(&umem);

@@ -1,7 +1,7 @@
 //! Capture files as other tools see them: `tshark -r` (Debian package
 //! `tshark`) reads pcap and pcapng files written by pktio with the right
 //! packet count, lengths, timestamps and bytes; rotated files are each
-//! readable. Skips visibly (per test) when tshark is not installed.
+//! readable. Fails when tshark is not installed (CI installs it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,16 +42,13 @@ fn tshark(home: &Path) -> Command {
     c
 }
 
-fn have_tshark(test: &str) -> bool {
-    match tshark(&std::env::temp_dir()).arg("--version").output() {
-        Ok(o) if o.status.success() => true,
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: needs tshark (`apt-get install tshark`) to read the files back"
-            );
-            false
-        }
-    }
+/// tshark is the reader these tests are about: without it, a failure.
+fn require_tshark() {
+    let o = tshark(&std::env::temp_dir()).arg("--version").output();
+    assert!(
+        o.is_ok_and(|o| o.status.success()),
+        "tshark does not run: apt-get install tshark (.ci/run installs it)"
+    );
 }
 
 /// The test packets: (frame, timestamp).
@@ -103,7 +100,7 @@ fn tshark_fields(file: &Path) -> Vec<(usize, usize, String, String)> {
             "udp.dstport",
         ])
         .output()
-        .expect("tshark runs");
+        .expect("tshark runs (apt-get install tshark; .ci/run installs it)");
     assert!(
         out.status.success(),
         "tshark -r {} failed: {}",
@@ -130,7 +127,7 @@ fn tshark_bytes(file: &Path) -> Vec<Vec<u8>> {
         .args(["-n", "-x", "-r"])
         .arg(file)
         .output()
-        .expect("tshark runs");
+        .expect("tshark runs (apt-get install tshark; .ci/run installs it)");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let mut packets = Vec::new();
@@ -212,9 +209,7 @@ fn check_with_tshark(path: &Path, pkts: &[(Vec<u8>, Timestamp)], snaplen: usize)
 
 #[test]
 fn tshark_reads_pcap_with_nanosecond_timestamps() {
-    if !have_tshark("tshark_reads_pcap_with_nanosecond_timestamps") {
-        return;
-    }
+    require_tshark();
     let dir = TempDir::new("pcap");
     let p = dir.path("a.pcap");
     let pkts = write_file(&p, FileFormat::Pcap, 262_144);
@@ -223,29 +218,25 @@ fn tshark_reads_pcap_with_nanosecond_timestamps() {
 
 #[test]
 fn tshark_reads_pcapng() {
-    if !have_tshark("tshark_reads_pcapng") {
-        return;
-    }
+    require_tshark();
     let dir = TempDir::new("pcapng");
     let p = dir.path("a.pcapng");
     let pkts = write_file(&p, FileFormat::PcapNg, 262_144);
     check_with_tshark(&p, &pkts, usize::MAX);
     // The interface block's name and the statistics block.
-    let out = Command::new("capinfos").arg(&p).output();
-    if let Ok(out) = out {
-        if out.status.success() {
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.contains("pcapng"), "{text}");
-            assert!(text.contains("vrx"), "{text}");
-        }
-    }
+    let out = Command::new("capinfos")
+        .arg(&p)
+        .output()
+        .expect("capinfos runs (wireshark-common, installed with tshark)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "capinfos: {text}");
+    assert!(text.contains("pcapng"), "{text}");
+    assert!(text.contains("vrx"), "{text}");
 }
 
 #[test]
 fn tshark_reads_truncated_snaplen_captures() {
-    if !have_tshark("tshark_reads_truncated_snaplen_captures") {
-        return;
-    }
+    require_tshark();
     let dir = TempDir::new("snap");
     for (name, format) in [
         ("s.pcap", FileFormat::Pcap),
@@ -318,9 +309,7 @@ fn size_rotation_with_a_ring_of_files() {
         );
         assert!(!recs.is_empty());
         seen.extend(recs.into_iter().map(|r| r.data));
-        if have_tshark("size_rotation_with_a_ring_of_files (tshark part)") {
-            assert!(!tshark_fields(&p).is_empty());
-        }
+        assert!(!tshark_fields(&p).is_empty());
     }
     let tail: Vec<Vec<u8>> = pkts[pkts.len() - seen.len()..]
         .iter()

@@ -324,11 +324,13 @@ fn shared_umem_two_queues_two_sockets() {
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
-        for s in &mut socks {
-            s.kick_tx().unwrap();
-            s.completion().unwrap().reap(u32::MAX);
-        }
+        pktio_lab::wait::until(Duration::from_secs(5), "every gen frame completed", || {
+            for s in &mut socks {
+                s.kick_tx().unwrap();
+                s.completion().unwrap().reap(u32::MAX);
+            }
+            gu.accounting().tx_path == 0
+        });
     });
 
     let got_a = receive_test_frames(&mut a, per_queue, 5000, Duration::from_secs(5));

@@ -172,18 +172,6 @@ impl Drop for TempDir {
     }
 }
 
-/// Whether tcpdump runs here; prints a visible skip line if not.
-pub fn have_tcpdump(test: &str) -> bool {
-    let ok = std::process::Command::new("tcpdump")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED {test}: tcpdump is not installed (apt-get install tcpdump)");
-    }
-    ok
-}
-
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }

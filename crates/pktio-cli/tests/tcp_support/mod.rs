@@ -14,47 +14,24 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_pktio");
 
 /// Runs `f` on a fresh thread that first moves into a private network
 /// namespace with loopback up; processes it spawns inherit the namespace.
-/// Returns `None` (after printing SKIPPED) when that needs privileges we lack.
+/// Returns `None`, after the skip line, when the process lacks
+/// `CAP_SYS_ADMIN` for the namespace; any other failure fails the test.
 pub fn in_private_netns<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
-    let name = name.to_string();
+    let needs = &[pktio_lab::skip::Cap::SYS_ADMIN];
+    if pktio_lab::skip::lacks(name, needs, "a private network namespace") {
+        return None;
+    }
     let h = thread::spawn(move || {
-        if let Err(e) = enter_private_netns() {
-            eprintln!("SKIPPED {name}: needs root (unshare(CLONE_NEWNET): {e})");
-            return None;
-        }
-        Some(f())
+        pktio_lab::enter_private_netns().expect("a private network namespace with lo up");
+        f()
     });
     match h.join() {
-        Ok(v) => v,
+        Ok(v) => Some(v),
         Err(p) => std::panic::resume_unwind(p),
     }
-}
-
-fn enter_private_netns() -> std::io::Result<()> {
-    // SAFETY: CLONE_NEWNET changes only this thread's network namespace.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
-    // SAFETY: an all-zero ifreq is a valid value of this plain C struct.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: a valid ifreq naming "lo"; SIOCGIFFLAGS fills in the flags.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the flags member was just initialised by SIOCGIFFLAGS.
-    unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    // SAFETY: a valid ifreq naming "lo" with the new flags.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// A running `pktio tcp-recv`.

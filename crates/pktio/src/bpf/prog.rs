@@ -497,12 +497,8 @@ mod tests {
 
     #[test]
     fn a_small_log_buffer_grows_until_the_whole_log_fits() {
-        if rustix::process::geteuid().as_raw() != 0 {
-            eprintln!(
-                "SKIPPED a_small_log_buffer_grows_until_the_whole_log_fits: needs root (CAP_BPF)"
-            );
-            return;
-        }
+        use pktio_host::caps::Cap;
+        pktio_host::skip_unless!(&[Cap::BPF, Cap::NET_ADMIN], "loading an XDP program");
         // Fail at the end of a long straight line: the level-1 log then
         // holds a line per instruction, far more than 128 bytes.
         let mut a = Asm::new();

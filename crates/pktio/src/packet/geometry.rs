@@ -320,14 +320,8 @@ mod tests {
     #[test]
     fn the_kernel_agrees() {
         use crate::sys::packet as sys;
-        let fd = match sys::socket() {
-            Ok(fd) => fd,
-            Err(e) if matches!(e.errno(), Some(libc::EPERM | libc::EACCES)) => {
-                eprintln!("SKIPPED packet::geometry::tests::the_kernel_agrees: needs CAP_NET_RAW");
-                return;
-            }
-            Err(e) => panic!("{e}"),
-        };
+        pktio_host::skip_unless!(&[pktio_host::caps::Cap::NET_RAW], "an AF_PACKET socket");
+        let fd = sys::socket().expect("an AF_PACKET socket");
         use std::os::fd::AsFd;
         let page = sys::page_size();
         let v3 = |bs: u32, bn: u32, fs: u32| RingReq {

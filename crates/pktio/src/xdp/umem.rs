@@ -818,18 +818,19 @@ mod tests {
         .is_err());
     }
 
-    /// A UMEM needs an AF_XDP socket (CAP_NET_RAW); `None` means skip.
+    /// A UMEM needs an AF_XDP socket (CAP_NET_RAW); `None` (after the
+    /// skip line) when the process lacks it. Any other failure fails.
     fn small_umem(test: &str) -> Option<Umem> {
-        match Umem::new(UmemConfig {
+        let needs = &[pktio_host::caps::Cap::NET_RAW];
+        let test = format!("xdp::umem::tests::{test}");
+        if pktio_host::skip::lacks(&test, needs, "the AF_XDP socket of a UMEM") {
+            return None;
+        }
+        let config = UmemConfig {
             frame_count: 8,
             ..Default::default()
-        }) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                eprintln!("SKIPPED {test}: needs CAP_NET_RAW for an AF_XDP socket ({e})");
-                None
-            }
-        }
+        };
+        Some(Umem::new(config).expect("a small UMEM"))
     }
 
     #[test]
@@ -902,9 +903,17 @@ mod tests {
             }
             (Some(0), Err(e)) => panic!("expected NoHugepages, got {e:?}"),
             (Some(0), Ok(_)) => panic!("a hugepage UMEM without reserved huge pages"),
-            // Huge pages are reserved here: the UMEM is simply built (or the
-            // socket needs privilege we lack).
-            (_, _) => eprintln!("SKIPPED hugepages_without_reservation_say_how_to_reserve: huge pages are reserved on this host"),
+            // Huge pages are reserved here: the UMEM is built (its socket
+            // needs CAP_NET_RAW), or refused as above if they are all taken.
+            (_, Ok(_) | Err(XskError::NoHugepages { .. })) => {}
+            (_, Err(e)) => {
+                let needs = &[pktio_host::caps::Cap::NET_RAW];
+                let why = "the AF_XDP socket of a hugepage UMEM";
+                let test = "xdp::umem::tests::hugepages_without_reservation_say_how_to_reserve";
+                if !pktio_host::skip::lacks(test, needs, why) {
+                    panic!("a hugepage UMEM with huge pages reserved: {e}");
+                }
+            }
         }
     }
 

@@ -177,3 +177,21 @@ pub fn assert_lab_addresses(lab: &Lab) {
         let _: Ipv4Addr = ip;
     }
 }
+
+/// Builds an AF_XDP socket with `build`, again while its queue is still
+/// held by a socket closed a moment ago (`bind` answers `EBUSY` until the
+/// kernel's deferred release), for at most 5 s. Any other error fails.
+pub fn once_the_queue_is_free<'u>(
+    mut build: impl FnMut() -> Result<pktio::xdp::XskSocket<'u>, pktio::xdp::XskError>,
+) -> pktio::xdp::XskSocket<'u> {
+    let what = "the queue, released by the socket closed before";
+    pktio_lab::wait::for_some(Duration::from_secs(5), what, || match build() {
+        Ok(sock) => Some(sock),
+        Err(pktio::xdp::XskError::Sys {
+            op: "bind",
+            ref source,
+            ..
+        }) if source.errno() == Some(libc::EBUSY) => None,
+        Err(e) => panic!("socket: {e}"),
+    })
+}
