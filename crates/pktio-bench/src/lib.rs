@@ -1,4 +1,20 @@
 //! # pktio-bench: the engines behind pktio's benchmarks
+//!
+//! What the `pktio` command runs, as a library: plain configuration
+//! structs in, results out, no command-line parsing and no printing of
+//! reports (the CLI does both).
+//!
+//! - [`run`]: what every long-running engine shares: the process-wide stop
+//!   flag (SIGINT/SIGTERM), CPU pinning, the per-second rate meter, CPU
+//!   times from `/proc/stat`.
+//! - [`loops`]: the packet loops of rxdrop, txpush and l2fwd
+//!   ([`loops::run_loop`]) and the options that open their socket.
+//! - [`gen`]: the traffic generators (live frames, AF_XDP, AF_PACKET TX
+//!   ring, raw socket) and the ladder that picks one.
+//! - [`tcp`]: the TCP receive benchmark's engines.
 #![forbid(unsafe_code)]
 
+pub mod gen;
+pub mod loops;
+pub mod run;
 pub mod tcp;

@@ -134,6 +134,27 @@ pub fn parse_ring_size(s: &str) -> Result<u32, String> {
     Ok(v)
 }
 
+/// The parser of a flag that takes one of `values` (each with its help
+/// line), by the name `name` gives it: what `#[arg(value_enum)]` does for
+/// an enum of this crate, for the engines' enums of `pktio-bench` (which
+/// know nothing of clap). Help and errors list the values as clap does.
+pub fn one_of<T: Copy + Send + Sync + 'static>(
+    values: &'static [(T, &'static str)],
+    name: fn(T) -> &'static str,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let possible = values
+        .iter()
+        .map(move |&(v, help)| PossibleValue::new(name(v)).help(help));
+    PossibleValuesParser::new(possible).try_map(move |s: String| {
+        values
+            .iter()
+            .map(|&(v, _)| v)
+            .find(|&v| name(v) == s)
+            .ok_or("not one of the possible values")
+    })
+}
+
 /// Ends the run with a usage error (exit 2, clap's format): for a
 /// combination of flags that is refused before anything is opened.
 pub fn usage_error(msg: impl std::fmt::Display) -> ! {

@@ -18,9 +18,10 @@ use clap::{Parser, Subcommand};
 mod args;
 mod cmd;
 mod doctor;
-mod gen;
 mod report;
-mod run;
+// The engines' run machinery (stop flag, pinning, meters) under the name
+// the commands know it by: `crate::run`.
+use pktio_bench::run;
 
 /// Fast packet I/O for Linux: AF_XDP, AF_PACKET and io_uring, measured side by side.
 ///
@@ -64,7 +65,7 @@ enum Command {
     Bench(Box<cmd::bench::BenchArgs>),
     /// Generate UDP traffic: the fastest engine this host allows (in-kernel
     /// live frames, AF_XDP transmit, an AF_PACKET TX ring, a raw socket).
-    Gen(gen::GenArgs),
+    Gen(cmd::gen::GenArgs),
     /// Ping/pong round trips in the lab: an HDR histogram per backend and wakeup mode.
     Latency(cmd::latency::LatencyArgs),
     /// Capture packets tcpdump-style (AF_PACKET, the host keeps every packet; --steal: AF_XDP, takes them).
@@ -93,7 +94,7 @@ fn main() -> ExitCode {
         Command::TcpRecv(a) => cmd::tcp::recv(a),
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(*a),
-        Command::Gen(a) => gen::run_gen(a),
+        Command::Gen(a) => cmd::gen::run_gen(a),
         Command::Latency(a) => cmd::latency::run(a),
         Command::Capture(a) => cmd::capture::run(a),
         Command::Soak(a) => cmd::soak::run(a),

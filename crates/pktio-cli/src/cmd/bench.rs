@@ -33,7 +33,7 @@
 //! used which generator.
 //!
 //! The generator is chosen per size from the ladder of
-//! [`crate::gen::Engine`] (`--generator auto`): live frames where the
+//! [`pktio_bench::gen::Engine`] (`--generator auto`): live frames where the
 //! kernel allows them, else AF_XDP transmit, an AF_PACKET TX ring, a raw
 //! socket; the environment and the JSON say which ran and why the faster
 //! ones did not. Every cell records the rate the generator offered in its
@@ -55,11 +55,11 @@ use pktio_lab::{Host, Lab};
 
 use super::napi::{Napi, Wait};
 use super::peers::{CaptureDest, CaptureTool};
-use super::xsk::{run_loop, LoopSpec, Mode, XskOpts};
-use crate::gen::{Choice, Engine, Progress};
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::{pin_to_cpu, CpuTimes, LoopProbe};
 use pktio::backend::BackendKind;
+use pktio_bench::gen::{Choice, Engine, Progress};
+use pktio_bench::loops::{run_loop, LoopSpec, Mode, SocketOpts, Summary};
+use pktio_bench::run::{pin_to_cpu, CpuTimes, LoopProbe};
 use std::sync::Mutex;
 
 /// Arguments of `pktio bench`.
@@ -166,7 +166,7 @@ pub struct PacketBenchArgs {
     /// The generator engine: auto (the fastest this host allows: live
     /// frames, then AF_XDP transmit, an AF_PACKET TX ring, a raw socket), or
     /// one by name; the environment says which ran per size and why.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = super::gen::engine_flag())]
     generator: Engine,
     /// Also run the existing tools that are installed in the same lab, as
     /// rows of the same table: dpdk-testpmd (net_af_xdp, net_af_packet),
@@ -349,8 +349,8 @@ pub(super) type GenCpu = Option<(f64, f64)>;
 /// The busy and the softirq share of a CPU between two `/proc/stat`
 /// readings, in %.
 pub(super) fn busy_pct(
-    before: Option<crate::run::CpuTimes>,
-    after: Option<crate::run::CpuTimes>,
+    before: Option<pktio_bench::run::CpuTimes>,
+    after: Option<pktio_bench::run::CpuTimes>,
 ) -> GenCpu {
     let d = after?.since(&before?);
     let pct = |x: u64| 100.0 * x as f64 / d.total as f64;
@@ -463,7 +463,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             bail!("frame size {s} is outside 64..={MAX_SIZE} (bytes on the wire, FCS included)");
         }
     }
-    crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
+    pktio_bench::run::check_cpus(&[a.cpu, a.gen_cpu])?;
     if let Some(r) = a.rate {
         if !(r.is_finite() && r >= 1.0) {
             bail!("--rate must be at least 1 packet per second, not {r}");
@@ -493,7 +493,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         .mtu(lab_mtu(&a.sizes))
         .build()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     let placements = choose_placements(&lab, &a)?;
 
     let mut env = Environment::detect();
@@ -1045,8 +1045,8 @@ impl GenPlan {
     /// The engine for `size`-byte frames (FCS included) in `lab`.
     ///
     /// # Errors
-    /// [`crate::gen::EngineRefused`] when the engine asked for by name
-    /// cannot run (with the ones that can); [`crate::gen::NoEngine`].
+    /// [`pktio_bench::gen::EngineRefused`] when the engine asked for by name
+    /// cannot run (with the ones that can); [`pktio_bench::gen::NoEngine`].
     pub(super) fn choice(&self, lab: &Lab, size: u32) -> anyhow::Result<Choice> {
         let mut chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, c)) = chosen.iter().find(|(s, _)| *s == size) {
@@ -1054,8 +1054,8 @@ impl GenPlan {
         }
         let (want, ifname, spec) = (self.want, lab.gen().ifname().to_string(), lab_frame(lab));
         let c = lab.gen().try_run(move || -> anyhow::Result<Choice> {
-            let t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
-            crate::gen::choose(&t, want)
+            let t = pktio_bench::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
+            pktio_bench::gen::choose(&t, want)
         })??;
         chosen.push((size, c.clone()));
         Ok(c)
@@ -1098,7 +1098,7 @@ impl GenPlan {
 
 /// A generator running on the gen end.
 pub(super) struct GenRun {
-    handle: std::thread::JoinHandle<anyhow::Result<crate::gen::GenResult>>,
+    handle: std::thread::JoinHandle<anyhow::Result<pktio_bench::gen::GenResult>>,
     /// What it has sent so far.
     pub(super) progress: Arc<Progress>,
 }
@@ -1131,18 +1131,18 @@ pub(super) fn start_generator(
             rustix::process::setpriority_process(None, 19)
                 .context("lowering the generator's priority (setpriority)")?;
         }
-        let t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
-        let lim = crate::gen::Limits {
+        let t = pktio_bench::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
+        let lim = pktio_bench::gen::Limits {
             rate,
             flows: 1,
             ..Default::default()
         };
-        crate::gen::run(&t, engine, &lim, &stop, &p)
+        pktio_bench::gen::run(&t, engine, &lim, &stop, &p)
     });
     Ok(GenRun { handle, progress })
 }
 
-pub(super) fn join_generator(g: GenRun) -> anyhow::Result<crate::gen::GenResult> {
+pub(super) fn join_generator(g: GenRun) -> anyhow::Result<pktio_bench::gen::GenResult> {
     g.handle
         .join()
         .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?
@@ -1264,7 +1264,7 @@ pub(super) fn sink_window(
     seconds: f64,
     progress: Option<&Progress>,
 ) -> anyhow::Result<SinkWindow> {
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     super::peers::sleep_window(warmup, &stop)?;
     let sent = || progress.map(Progress::frames);
     let held = || progress.map_or(0, Progress::held_back);
@@ -1363,7 +1363,7 @@ fn measure_cell(
     let ifname = measured.ifname().to_string();
     let (o, p, ls, cpu) = (opts.clone(), probe.clone(), loop_stop.clone(), a.cpu);
     let frame_len = size - 4;
-    let worker = measured.spawn(move || -> anyhow::Result<super::xsk::Summary> {
+    let worker = measured.spawn(move || -> anyhow::Result<Summary> {
         pin_to_cpu(cpu)?;
         let f = (mode == BenchMode::Txpush).then_some((&spec, frame_len));
         let mut b = o.open(&ifname, mode.mode(), true)?;
@@ -1413,7 +1413,7 @@ fn measure_cell(
             "the measured loop ended before the run"
         )));
     }
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     if !super::peers::sleep_unless_stopped(Duration::from_secs_f64(warmup), &stop) {
         running.finish(lab, gro)?;
         return Err(CellError::Failed(super::peers::Stopped.into()));
@@ -1465,7 +1465,7 @@ fn measure_cell(
 /// Sleeps through the measured window, printing the loop's rate each
 /// second; `false` if Ctrl-C/SIGTERM came first (seen within 50 ms).
 fn watch_window(packets: &std::sync::atomic::AtomicU64, seconds: f64) -> bool {
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(seconds);
     let (mut last_n, mut last_t) = (packets.load(Ordering::Relaxed), t0);
@@ -1517,7 +1517,7 @@ fn interface_bench(
     if a.peers {
         report.notes.push("--peers runs only in the lab".into());
     }
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     let addr = super::xsk::AddrOpts::lab_defaults();
     for &size in &a.sizes {
         for &mode in &a.modes {
@@ -1550,7 +1550,7 @@ fn interface_bench(
                     let spec = addr.udp_frame();
                     let frame = (mode == BenchMode::Txpush).then_some((&spec, size - 4));
                     let result = std::thread::scope(|sc| {
-                        let h = sc.spawn(|| -> anyhow::Result<super::xsk::Summary> {
+                        let h = sc.spawn(|| -> anyhow::Result<Summary> {
                             pin_to_cpu(a.cpu)?;
                             let mut b = opts.open(ifname, mode.mode(), true)?;
                             run_loop(
@@ -1613,21 +1613,18 @@ fn interface_bench(
 }
 
 /// The run-loop options of one backend row.
-fn bench_opts(backend: BenchBackend, a: &PacketBenchArgs) -> XskOpts {
-    XskOpts {
+fn bench_opts(backend: BenchBackend, a: &PacketBenchArgs) -> SocketOpts {
+    SocketOpts {
         batch: a.batch,
         busy_poll: a.busy_poll.then_some(20),
-        poll: a.poll,
-        ..row_opts(backend, a.cpu, a.poll)
+        ..row_opts(backend, a.poll)
     }
 }
 
 /// A backend row's run-loop options with the benchmark's defaults.
-pub(super) fn row_opts(backend: BenchBackend, cpu: usize, poll: bool) -> XskOpts {
-    XskOpts {
-        interface: None,
+pub(super) fn row_opts(backend: BenchBackend, poll: bool) -> SocketOpts {
+    SocketOpts {
         backend: backend.kind(),
-        queue: 0,
         copy: matches!(
             backend,
             BenchBackend::Xdp | BenchBackend::XdpMb | BenchBackend::XdpSkb
@@ -1638,25 +1635,15 @@ pub(super) fn row_opts(backend: BenchBackend, cpu: usize, poll: bool) -> XskOpts
             backend,
             BenchBackend::Xdp | BenchBackend::XdpMb | BenchBackend::XdpZc
         ),
-        batch: 64,
-        frame_size: 4096,
-        frames: 4096,
-        ring_size: 2048,
-        busy_poll: None,
-        busy_poll_budget: 64,
         poll,
-        no_need_wakeup: false,
         multi_buffer: backend == BenchBackend::XdpMb,
-        duration: None,
-        cpu: Some(cpu),
-        quiet: true,
-        json: false,
+        ..SocketOpts::default()
     }
 }
 
 /// The threads of one run.
 struct Running {
-    worker: std::thread::JoinHandle<anyhow::Result<super::xsk::Summary>>,
+    worker: std::thread::JoinHandle<anyhow::Result<Summary>>,
     generator: Option<GenRun>,
     gen_stop: Arc<AtomicBool>,
     loop_stop: Arc<AtomicBool>,
@@ -1664,7 +1651,7 @@ struct Running {
 
 impl Running {
     /// Stops both sides and collects the measured loop's summary.
-    fn finish(self, lab: &Lab, gro: bool) -> Result<super::xsk::Summary, CellError> {
+    fn finish(self, lab: &Lab, gro: bool) -> Result<Summary, CellError> {
         self.gen_stop.store(true, Ordering::SeqCst);
         self.loop_stop.store(true, Ordering::SeqCst);
         let g = self.generator.map(join_generator).transpose();

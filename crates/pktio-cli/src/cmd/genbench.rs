@@ -10,7 +10,7 @@
 //! by the frames counted at the sink.
 //!
 //! - **pktio live / xsk / packet / raw**: each engine of
-//!   [`crate::gen::Engine::LADDER`] that this host allows, as `pktio gen
+//!   [`pktio_bench::gen::Engine::LADDER`] that this host allows, as `pktio gen
 //!   --engine E` runs it (live: `XDP_TX` from the sending interface's
 //!   context, 2²⁰ frames per call, batches of 64, two submitting threads on
 //!   one CPU). An engine the host refuses is named in the notes with the
@@ -50,9 +50,9 @@ use super::bench::{
     GenRun,
 };
 use super::peers::{find_xdp_tool, xdp_tool_unusable, Peer, Stopped, Testpmd, ToolChild};
-use crate::gen::Engine;
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::pin_to_cpu;
+use pktio_bench::gen::Engine;
+use pktio_bench::run::pin_to_cpu;
 
 /// Arguments of `pktio bench gen`.
 #[derive(Debug, clap::Args)]
@@ -278,11 +278,11 @@ fn measure(lab: &Lab, v: &Variant, a: &GenBenchArgs, warmup: f64) -> anyhow::Res
 /// Runs `pktio bench gen`.
 pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
     super::harness::check_windows(a.runs, a.seconds, a.size)?;
-    crate::run::check_cpus(&[a.gen_cpu])?;
+    pktio_bench::run::check_cpus(&[a.gen_cpu])?;
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     let warmup = (a.seconds / 4.0).max(0.3);
 
     let mut env = Environment::detect();
@@ -307,8 +307,8 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
         (a.size - 4) as usize,
     );
     let probes = lab.gen().try_run(move || -> anyhow::Result<_> {
-        let t = crate::gen::Target::new(&ifname, spec, len)?;
-        Ok(Engine::LADDER.map(|e| (e, crate::gen::probe(&t, e))))
+        let t = pktio_bench::gen::Target::new(&ifname, spec, len)?;
+        Ok(Engine::LADDER.map(|e| (e, pktio_bench::gen::probe(&t, e))))
     })??;
     let mut live = false;
     for (e, p) in probes {

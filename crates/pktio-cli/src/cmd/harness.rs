@@ -34,9 +34,9 @@ use super::bench::{
     attach_sink, emit_report, join_generator, start_generator, BenchBackend, GenPlan,
 };
 use super::peers::{sleep_window, Stopped};
-use super::xsk::{run_loop, LoopSpec, Mode};
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
+use pktio_bench::loops::{run_loop, LoopSpec, Mode, Summary};
+use pktio_bench::run::{pin_to_cpu, softirq_ns, LoopProbe};
 
 /// Arguments of `pktio bench harness`.
 #[derive(Debug, clap::Args)]
@@ -60,8 +60,8 @@ pub struct HarnessArgs {
     #[arg(long, default_value_t = 1)]
     cpu: usize,
     /// The generator engine: auto (the fastest this host allows), or one by name.
-    #[arg(long, value_enum, default_value = "auto")]
-    generator: crate::gen::Engine,
+    #[arg(long, default_value = "auto", value_parser = super::gen::engine_flag())]
+    generator: pktio_bench::gen::Engine,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -126,7 +126,7 @@ fn generator_run(
     warmup: f64,
 ) -> anyhow::Result<(f64, Option<f64>)> {
     let _sink = attach_sink(lab.rx(), XdpAction::Drop)?;
-    let stopped = crate::run::stop_flag();
+    let stopped = pktio_bench::run::stop_flag();
     let gen_stop = Arc::new(AtomicBool::new(false));
     let g = start_generator(lab, gen, a.size, a.gen_cpu, None, gen_stop.clone())?;
     let result = (|| {
@@ -172,30 +172,28 @@ fn loop_run(
     harness: bool,
     warmup: f64,
 ) -> anyhow::Result<(f64, Option<f64>)> {
-    let opts = super::bench::row_opts(BenchBackend::Xdp, a.cpu, true);
+    let opts = super::bench::row_opts(BenchBackend::Xdp, true);
     let probe = Arc::new(LoopProbe::default());
     let loop_stop = Arc::new(AtomicBool::new(false));
     let (p, ls, cpu) = (probe.clone(), loop_stop.clone(), a.cpu);
     let ifname = lab.rx().ifname().to_string();
-    let worker = lab
-        .rx()
-        .spawn(move || -> anyhow::Result<super::xsk::Summary> {
-            pin_to_cpu(cpu)?;
-            let mut b = opts.open(&ifname, Mode::Rxdrop, true)?;
-            run_loop(
-                &mut b,
-                &LoopSpec {
-                    mode: Mode::Rxdrop,
-                    frame: None,
-                    stop: &ls,
-                    deadline: None,
-                    quiet: true,
-                    probe: harness.then_some(&*p),
-                    batch: opts.batch,
-                    poll: true,
-                },
-            )
-        });
+    let worker = lab.rx().spawn(move || -> anyhow::Result<Summary> {
+        pin_to_cpu(cpu)?;
+        let mut b = opts.open(&ifname, Mode::Rxdrop, true)?;
+        run_loop(
+            &mut b,
+            &LoopSpec {
+                mode: Mode::Rxdrop,
+                frame: None,
+                stop: &ls,
+                deadline: None,
+                quiet: true,
+                probe: harness.then_some(&*p),
+                batch: opts.batch,
+                poll: true,
+            },
+        )
+    });
     let gen_stop = Arc::new(AtomicBool::new(false));
     let g = match start_generator(
         lab,
@@ -212,7 +210,7 @@ fn loop_run(
             return Err(e);
         }
     };
-    let stopped = crate::run::stop_flag();
+    let stopped = pktio_bench::run::stop_flag();
     let watched = (|| -> anyhow::Result<Option<f64>> {
         sleep_window(warmup, &stopped)?;
         let t0 = Instant::now();
@@ -256,10 +254,10 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
             a.loop_rate
         );
     }
-    crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
+    pktio_bench::run::check_cpus(&[a.cpu, a.gen_cpu])?;
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     let warmup = (a.seconds / 4.0).max(0.3);
 
     let mut env = Environment::detect();

@@ -82,10 +82,11 @@ use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
 use super::bench::{classify, CellError};
-use super::xsk::{parse_bench_ip, Mode, XskOpts};
+use super::xsk::parse_bench_ip;
 use crate::args::parse_u32_in;
 use crate::report::{Cell, Environment, Labels, Report};
-use crate::run::pin_to_cpu;
+use pktio_bench::loops::{Mode, SocketOpts};
+use pktio_bench::run::pin_to_cpu;
 
 /// UDP port of the pings (marks them; everything else is left alone).
 const PING_PORT: u16 = 7007;
@@ -429,8 +430,8 @@ impl<'a> Pair<'a> {
     /// (`IFLA_ADDRESS`), which, unlike `/sys/class/net`, always shows the
     /// calling thread's namespace.
     fn on_interfaces(p: IfPair) -> anyhow::Result<Pair<'static>> {
-        let pinger_index = super::xsk::ifindex(&p.pinger.0)?;
-        let ponger_index = super::xsk::ifindex(&p.ponger.0)?;
+        let pinger_index = pktio_bench::loops::ifindex(&p.pinger.0)?;
+        let ponger_index = pktio_bench::loops::ifindex(&p.ponger.0)?;
         if pinger_index == ponger_index {
             bail!(
                 "{} and {} are the same interface (index {pinger_index}): the pinger and the ponger need two",
@@ -497,7 +498,7 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
             Pair::in_lab(&lab)
         }
     };
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
 
     let mut env = Environment::detect();
     env.cores.insert("pinger".into(), vec![a.ping_cpu]);
@@ -627,29 +628,20 @@ const V3_RETIRE_MS: u32 = 1;
 /// The flags `pktio rxdrop`/`l2fwd` would take for one side of `backend`
 /// in `mode`: AF_XDP in copy mode (veth has no zero-copy), small rings
 /// (one ping is in flight), busy polling in busy-poll mode.
-fn side_opts(backend: LatBackend, mode: LatMode) -> XskOpts {
+fn side_opts(backend: LatBackend, mode: LatMode) -> SocketOpts {
     let bp = BusyPoll::default();
-    XskOpts {
+    SocketOpts {
         backend: backend.kind(),
-        interface: None,
-        queue: 0,
         copy: matches!(backend, LatBackend::Xdp | LatBackend::XdpSkb),
-        zero_copy: false,
         skb: backend == LatBackend::XdpSkb,
         native: backend == LatBackend::Xdp,
-        batch: 64,
         frame_size: 2048,
         frames: 512,
         ring_size: 512,
         busy_poll: (mode == LatMode::BusyPoll).then_some(bp.usecs),
         busy_poll_budget: bp.budget,
         poll: mode == LatMode::Interrupt,
-        no_need_wakeup: false,
-        multi_buffer: false,
-        duration: None,
-        cpu: None,
-        quiet: true,
-        json: false,
+        ..SocketOpts::default()
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod capture;
+pub mod gen;
 pub mod genbench;
 pub mod harness;
 pub mod lab;

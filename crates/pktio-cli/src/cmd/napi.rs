@@ -115,7 +115,7 @@ pub fn threads_of(host: &Host) -> Vec<NapiThread> {
 /// A measured core's receive work so far, in ns: its softirq time plus the
 /// CPU time of the NAPI threads pinned to it (the thread placement).
 pub fn receive_work_ns(cpu: usize, threads: &[NapiThread]) -> u64 {
-    crate::run::softirq_ns(cpu).unwrap_or(0) + threads_cpu_ns(threads)
+    pktio_bench::run::softirq_ns(cpu).unwrap_or(0) + threads_cpu_ns(threads)
 }
 
 /// Puts the lab's receive work where `napi` says: in `thread`, the NAPI

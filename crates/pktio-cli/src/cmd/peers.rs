@@ -22,10 +22,10 @@ use super::bench::{
     attach_sink, busy_pct, join_generator, sink_window, start_generator, BenchMode, CellError,
     GenCpu, GenPlan, RunResult,
 };
-use crate::run::CpuTimes;
+use pktio_bench::run::CpuTimes;
 
 /// The longest a measurement window or a wait for a tool sleeps before it
-/// looks at the stop flag again (Ctrl-C/SIGTERM, [`crate::run::stop_flag`]):
+/// looks at the stop flag again (Ctrl-C/SIGTERM, [`pktio_bench::run::stop_flag`]):
 /// a stop is seen within this time.
 pub(super) const STOP_SLICE: Duration = Duration::from_millis(50);
 
@@ -346,7 +346,7 @@ impl Testpmd {
     /// ([`Stopped`]) at once on Ctrl-C/SIGTERM.
     pub(super) fn start_forwarding(&mut self) -> anyhow::Result<()> {
         self.wait_for("Checking link statuses", Duration::from_secs(20))?;
-        if !sleep_unless_stopped(Duration::from_millis(300), &crate::run::stop_flag()) {
+        if !sleep_unless_stopped(Duration::from_millis(300), &pktio_bench::run::stop_flag()) {
             return Err(Stopped.into());
         }
         self.send("start")
@@ -364,7 +364,7 @@ impl Testpmd {
     /// Waits until testpmd's output contains `what` (or it exits, or
     /// Ctrl-C/SIGTERM: [`Stopped`]).
     fn wait_for(&mut self, what: &str, timeout: Duration) -> anyhow::Result<()> {
-        let stop = crate::run::stop_flag();
+        let stop = pktio_bench::run::stop_flag();
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             if self.output().contains(what) {
@@ -449,7 +449,7 @@ pub(super) fn measure(
         BenchMode::Txpush => "txonly",
         BenchMode::L2fwd => "macswap",
     };
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     let mut tp = Testpmd::start(lab, host, peer, fwd, size, cpu)?;
     type Window = (f64, u64, u64, GenCpu, Option<f64>, bool);
     let window = (|| -> Result<Window, CellError> {
@@ -961,7 +961,7 @@ impl CaptureTool {
 /// ([`pktio_lab::die_with_parent`]) fires when the spawning thread exits.
 fn spawn_pinned(cmd: &mut std::process::Command, cpu: usize) -> anyhow::Result<Child> {
     let saved = rustix::thread::sched_getaffinity(None).context("sched_getaffinity")?;
-    crate::run::pin_to_cpu(cpu)?;
+    pktio_bench::run::pin_to_cpu(cpu)?;
     let child = cmd.spawn();
     if let Err(e) = rustix::thread::sched_setaffinity(None, &saved) {
         eprintln!("pktio: warning: cannot restore this thread's CPU affinity: {e}");
@@ -994,7 +994,7 @@ pub(super) fn measure_capture(
     seconds: f64,
 ) -> Result<RunResult, CellError> {
     let rx = lab.rx();
-    let stop = crate::run::stop_flag();
+    let stop = pktio_bench::run::stop_flag();
     let file = dest.path(tool)?;
     let napi = super::napi::threads_of(rx);
     let out_path = file.path.to_string_lossy().into_owned();

@@ -32,9 +32,9 @@ use pktio::bpf::{progs, Program, XdpAction, XdpLink, XdpMode};
 use pktio::xdp::Accounting;
 use pktio_lab::{Host, Lab};
 
-use super::xsk::{run_loop, LoopSpec, Mode, Summary, XskOpts};
 use crate::args::parse_f64_in;
-use crate::run::{fmt_pps, pin_to_cpu, stop_flag, LoopProbe};
+use pktio_bench::loops::{run_loop, LoopSpec, Mode, SocketOpts, Summary};
+use pktio_bench::run::{fmt_pps, pin_to_cpu, stop_flag, LoopProbe};
 
 /// Arguments of `pktio soak`.
 #[derive(Debug, clap::Args)]
@@ -63,8 +63,8 @@ pub struct SoakArgs {
     gen_cpu: usize,
     /// The generator engine: auto (the fastest this host allows: live,
     /// then xsk, packet, raw), or one by name.
-    #[arg(long, value_enum, default_value = "auto")]
-    generator: crate::gen::Engine,
+    #[arg(long, default_value = "auto", value_parser = super::gen::engine_flag())]
+    generator: pktio_bench::gen::Engine,
     /// CPU of the packet loop.
     #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     cpu: usize,
@@ -354,10 +354,9 @@ fn run_interval(
     interval: Duration,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Interval> {
-    let opts = XskOpts {
-        cpu: Some(a.cpu),
-        quiet: true,
-        ..XskOpts::for_tx(lab.rx().ifname(), None)
+    let opts = SocketOpts {
+        backend: pktio::backend::BackendKind::Xdp,
+        ..SocketOpts::default()
     };
     let ifname = lab.rx().ifname().to_string();
     let (stop2, cpu) = (Arc::clone(stop), a.cpu);
