@@ -18,10 +18,9 @@ use clap::{Parser, Subcommand};
 mod args;
 mod cmd;
 mod doctor;
-mod report;
-// The engines' run machinery (stop flag, pinning, meters) under the name
-// the commands know it by: `crate::run`.
-use pktio_bench::run;
+// The engines' run machinery (stop flag, pinning, meters) and reports,
+// under the names the commands know them by: `crate::run`, `crate::report`.
+use pktio_bench::{report, run};
 
 /// Fast packet I/O for Linux: AF_XDP, AF_PACKET and io_uring, measured side by side.
 ///

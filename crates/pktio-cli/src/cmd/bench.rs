@@ -55,7 +55,7 @@ use pktio_lab::{Host, Lab};
 
 use super::napi::{Napi, Wait};
 use super::peers::{CaptureDest, CaptureTool};
-use crate::report::{Cell, Environment, Labels, Report};
+use crate::report::{bound_by_source, Cell, Environment, Labels, Report};
 use pktio::backend::BackendKind;
 use pktio_bench::gen::{Choice, Engine, Progress};
 use pktio_bench::loops::{run_loop, LoopSpec, Mode, SocketOpts, Summary};
@@ -694,7 +694,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                 ("generator", choice.engine.name()),
             ]);
             ceilings.push((size, crate::report::median(&samples).unwrap_or(0.0)));
-            let bound = source_bound(&samples, &offered) && !mostly(&held);
+            let bound = bound_by_source(&samples, &offered, &held);
             report
                 .cells
                 .push(Cell::new(labels.clone(), "Mpps", "Mpps", samples).with_source_bound(bound));
@@ -843,7 +843,7 @@ fn packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
                     if rates.is_empty() {
                         continue;
                     }
-                    let bound = source_bound(&rates, &offered) && !mostly(&held);
+                    let bound = bound_by_source(&rates, &offered, &held);
                     let per_core: Vec<f64> = costs
                         .iter()
                         .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
@@ -958,25 +958,6 @@ pub(super) enum CellError {
 impl<E: Into<anyhow::Error>> From<E> for CellError {
     fn from(e: E) -> Self {
         CellError::Failed(e.into())
-    }
-}
-
-/// Whether most runs of a row saw the flag (the receiver holding the
-/// generator back): then its offered rate is the receiver's, not a bound
-/// set by the source.
-fn mostly(flags: &[bool]) -> bool {
-    2 * flags.iter().filter(|&&f| f).count() > flags.len()
-}
-
-/// Whether a row is source-bound: it took at least 99 % of what the
-/// generator offered (medians).
-pub(super) fn source_bound(delivered: &[f64], offered: &[f64]) -> bool {
-    match (
-        crate::report::median(delivered),
-        crate::report::median(offered),
-    ) {
-        (Some(d), Some(o)) if o > 0.0 => d >= 0.99 * o,
-        _ => false,
     }
 }
 
