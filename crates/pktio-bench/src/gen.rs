@@ -37,6 +37,8 @@ use anyhow::Context;
 use pktio::bpf::{progs, BpfError, PerCpuArray, Program, XdpAction};
 use pktio::wire::UdpFrame;
 
+use crate::loops::XSK_SKB_BUDGET;
+
 /// A generator engine, or `Auto` for the first of [`Engine::LADDER`] that
 /// this host allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -676,10 +678,6 @@ pub const PACKET_MAX_FRAME: usize = 16384 - 128;
 const XSK_FRAMES: u32 = 4096;
 /// The AF_XDP engine's TX ring.
 const XSK_RING: u32 = 2048;
-/// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` sends
-/// (the kernel's default is 32; a kick per 32 frames costs a system call
-/// per 32 frames).
-pub(crate) const XSK_SKB_BUDGET: u32 = 256;
 /// Frames posted per loop turn by the socket engines.
 const GEN_BATCH: u32 = 256;
 /// How long a stopping engine waits for frames already handed to the

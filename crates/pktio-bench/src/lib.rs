@@ -11,11 +11,15 @@
 //!   ([`loops::run_loop`]) and the options that open their socket.
 //! - [`gen`]: the traffic generators (live frames, AF_XDP, AF_PACKET TX
 //!   ring, raw socket) and the ladder that picks one.
+//! - [`bench`]: the packet benchmark (planner, lab, ceilings, interleaved
+//!   runs, peers, NAPI placement), its harness check and the generator
+//!   comparison.
 //! - [`report`]: a benchmark's result: labelled cells of samples, their
 //!   statistics, and the text, Markdown, JSON and SVG renderings.
 //! - [`tcp`]: the TCP receive benchmark's engines.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod gen;
 pub mod loops;
 pub mod report;

@@ -107,7 +107,7 @@ impl SocketOpts {
         // kernel's default is 32, then EAGAIN): a whole ring's worth of a
         // batch per call, as the generator does.
         if c.direction.tx() {
-            c.tx_skb_budget = Some(crate::gen::XSK_SKB_BUDGET);
+            c.tx_skb_budget = Some(XSK_SKB_BUDGET);
         }
         c.xdp_bind = if self.copy {
             BindMode::Copy
@@ -166,6 +166,22 @@ impl SocketOpts {
         }
     }
 }
+
+/// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` sends
+/// (the kernel's default is 32; a kick per 32 frames costs a system call
+/// per 32 frames). The loops' transmit and the AF_XDP generator ask for it.
+pub const XSK_SKB_BUDGET: u32 = 256;
+
+/// The frame of the persistent lab (`pktio lab up`): from its gen end to
+/// its rx end, in the benchmarking range, UDP port 9 to 9.
+pub const LAB_UP_FRAME: UdpFrame = UdpFrame {
+    src_mac: [0x02, 0, 0xc6, 0x12, 0, 0x01],
+    dst_mac: [0x02, 0, 0xc6, 0x12, 0, 0x02],
+    src_ip: std::net::Ipv4Addr::new(198, 18, 0, 1),
+    dst_ip: std::net::Ipv4Addr::new(198, 18, 0, 2),
+    src_port: 9,
+    dst_port: 9,
+};
 
 /// The kernel's headroom in front of every AF_XDP frame's data.
 pub const XDP_PACKET_HEADROOM: u32 = 256;

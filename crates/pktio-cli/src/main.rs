@@ -1,11 +1,14 @@
 //! `pktio`: fast packet I/O for Linux, from the command line.
 //!
-//! The subcommands live under `cmd/` (the packet loops of rxdrop, txpush
-//! and l2fwd in `cmd/xsk.rs`; the bench with its peers, harness,
-//! generator comparison and NAPI placement in `cmd/bench.rs`,
-//! `peers.rs`, `harness.rs`, `genbench.rs`, `napi.rs`), the generator
-//! engines in `gen.rs`, flag parsing in `args.rs`, reports in `report.rs`;
-//! `doctor/` has one file per area.
+//! A shell over the library crates: each subcommand's flags (clap), its
+//! checks and consent, the printing of results and the exit codes live
+//! under `cmd/` (one file per subcommand: `xsk.rs` for rxdrop, txpush and
+//! l2fwd, `gen.rs`, `bench.rs` for `bench`, `bench harness` and `bench
+//! gen`, …), flag parsing in `args.rs`; `doctor/` has one file per area.
+//! The engines they call are in `pktio-bench`: the packet loops
+//! (`loops`), the generators (`gen`), the benchmark (`bench`), reports
+//! (`report`) and the run machinery (`run`: stop flag, pinning, meters),
+//! which the commands also know as `crate::run` and `crate::report`.
 //!
 //! Kernel calls go through the safe APIs of `pktio` (whose `sys` layer
 //! holds the raw ABI), `pktio-lab`, rustix and io-uring.

@@ -6,8 +6,6 @@
 
 use serde::Serialize;
 
-use super::Cell;
-
 /// Median, minimum, maximum and count of a set of samples.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Stats {
@@ -75,26 +73,6 @@ pub fn ratio(value: f64, baseline: f64) -> Option<f64> {
     }
 }
 
-/// For each cell, the ratio of its median to the median of the cell with the
-/// same metric and the same labels except `key` = `baseline` (`None` when that
-/// cell is missing or empty). The baseline cell itself gets 1.0.
-pub fn ratios_to_baseline(cells: &[Cell], key: &str, baseline: &str) -> Vec<Option<f64>> {
-    cells
-        .iter()
-        .map(|c| {
-            let want = c.labels.with(key, baseline);
-            let base = cells
-                .iter()
-                .find(|b| b.metric == c.metric && b.labels == want)?;
-            // A lower bound compares with nothing.
-            if c.source_bound || base.source_bound {
-                return None;
-            }
-            ratio(c.stats()?.median, base.stats()?.median)
-        })
-        .collect()
-}
-
 /// Formats a number with about three significant digits (no exponent for ordinary sizes).
 pub fn fmt_num(x: f64) -> String {
     if !x.is_finite() {
@@ -144,8 +122,6 @@ pub fn bound_by_source(delivered: &[f64], offered: &[f64], held: &[bool]) -> boo
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::*;
-    use super::super::Labels;
     use super::*;
 
     #[test]
@@ -178,18 +154,6 @@ mod tests {
     }
 
     #[test]
-    fn ratios_compare_medians_with_the_baseline_row() {
-        let r = sample_report();
-        let q = ratios_to_baseline(&r.cells, "engine", "epoll");
-        assert_eq!(q[0], Some(1.0));
-        assert_eq!(q[2], Some(13.0 / 11.0));
-        assert_eq!(q[3], Some(1.0));
-        assert_eq!(q[5], None, "empty cell has no ratio");
-        assert_eq!(ratio(1.0, 0.0), None);
-        assert_eq!(ratio(3.0, 2.0), Some(1.5));
-    }
-
-    #[test]
     fn source_bound_compares_medians_at_ninety_nine_percent() {
         assert!(source_bound(&[9.9, 9.95, 10.0], &[10.0, 10.0, 10.0]));
         assert!(!source_bound(&[9.8, 9.85, 9.89], &[10.0, 10.0, 10.0]));
@@ -209,26 +173,5 @@ mod tests {
         let (d, o) = ([10.0, 10.0, 10.0], [10.0, 10.0, 10.0]);
         assert!(bound_by_source(&d, &o, &[false, true, false]));
         assert!(!bound_by_source(&d, &o, &[true, true, false]));
-    }
-
-    #[test]
-    fn a_source_bound_cell_shows_as_a_lower_bound_without_ratio() {
-        let base = Cell::new(
-            Labels::new([("backend", "v2")]),
-            "Mpps",
-            "Mpps",
-            vec![1.0, 2.0, 3.0],
-        );
-        let bound = Cell::new(
-            Labels::new([("backend", "xdp")]),
-            "Mpps",
-            "Mpps",
-            vec![4.0, 4.0],
-        )
-        .with_source_bound(true);
-        assert_eq!(bound.display(), "≥ 4.00");
-        assert_eq!(base.display(), "2.00 (1.00–3.00)");
-        let r = ratios_to_baseline(&[base, bound], "backend", "v2");
-        assert_eq!(r, vec![Some(1.0), None]);
     }
 }

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{fmt_num, Cell, Report};
+use super::cells::{Cell, Report};
+use super::stats::fmt_num;
 
 impl Report {
     /// A grouped bar chart of `metric` as a self-contained SVG document.
@@ -223,7 +224,7 @@ fn xml_escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::*;
+    use super::super::cells::fixtures::*;
     use super::*;
 
     #[test]

@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::{ratios_to_baseline, Report};
+use super::cells::{Cell, Report};
+use super::stats::ratio;
 
 /// A table: headings and rows of strings (no layout yet).
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +16,55 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// For each cell, the ratio of its median to the median of the cell with the
+/// same metric and the same labels except `key` = `baseline` (`None` when that
+/// cell is missing or empty). The baseline cell itself gets 1.0.
+pub fn ratios_to_baseline(cells: &[Cell], key: &str, baseline: &str) -> Vec<Option<f64>> {
+    cells
+        .iter()
+        .map(|c| {
+            let want = c.labels.with(key, baseline);
+            let base = cells
+                .iter()
+                .find(|b| b.metric == c.metric && b.labels == want)?;
+            // A lower bound compares with nothing.
+            if c.source_bound || base.source_bound {
+                return None;
+            }
+            ratio(c.stats()?.median, base.stats()?.median)
+        })
+        .collect()
+}
+
 impl Report {
+    /// The aligned text table, preceded by the title and environment and
+    /// followed by the notes.
+    pub fn to_text(&self, baseline: Option<(&str, &str)>) -> String {
+        let mut s = format!("{}\n{}\n\n", self.title, self.environment.summary());
+        s.push_str(&self.table(baseline).to_text());
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        s
+    }
+
+    /// The same as a Markdown section (a table plus an environment line and notes).
+    pub fn to_markdown(&self, baseline: Option<(&str, &str)>) -> String {
+        let mut s = format!(
+            "### {}\n\n{}\n\n",
+            self.title,
+            md_escape(&self.environment.summary())
+        );
+        s.push_str(&self.table(baseline).to_markdown());
+        if !self.notes.is_empty() {
+            s.push('\n');
+            for n in &self.notes {
+                let _ = writeln!(s, "- {}", md_escape(n));
+            }
+        }
+        s
+    }
+
     /// One row per combination of the `row_keys` labels (in order of first
     /// appearance), one column per metric showing `median (min–max)`.
     /// With `baseline = Some((key, value))`, each metric also gets an
@@ -134,7 +183,9 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::*;
+    use super::super::cells::fixtures::*;
+    use super::super::cells::Labels;
+    use super::*;
 
     #[test]
     fn table_has_one_row_per_label_combination_and_metrics_side_by_side() {
@@ -191,5 +242,37 @@ mod tests {
         ));
         assert!(md.contains("| epoll | 1 | 11.0 (10.0–12.0) | 0.200 |"));
         assert!(md.contains("- uring-zc: unsupported on veth"));
+    }
+    #[test]
+    fn ratios_compare_medians_with_the_baseline_row() {
+        let r = sample_report();
+        let q = ratios_to_baseline(&r.cells, "engine", "epoll");
+        assert_eq!(q[0], Some(1.0));
+        assert_eq!(q[2], Some(13.0 / 11.0));
+        assert_eq!(q[3], Some(1.0));
+        assert_eq!(q[5], None, "empty cell has no ratio");
+        assert_eq!(ratio(1.0, 0.0), None);
+        assert_eq!(ratio(3.0, 2.0), Some(1.5));
+    }
+
+    #[test]
+    fn a_source_bound_cell_shows_as_a_lower_bound_without_ratio() {
+        let base = Cell::new(
+            Labels::new([("backend", "v2")]),
+            "Mpps",
+            "Mpps",
+            vec![1.0, 2.0, 3.0],
+        );
+        let bound = Cell::new(
+            Labels::new([("backend", "xdp")]),
+            "Mpps",
+            "Mpps",
+            vec![4.0, 4.0],
+        )
+        .with_source_bound(true);
+        assert_eq!(bound.display(), "≥ 4.00");
+        assert_eq!(base.display(), "2.00 (1.00–3.00)");
+        let r = ratios_to_baseline(&[base, bound], "backend", "v2");
+        assert_eq!(r, vec![Some(1.0), None]);
     }
 }

@@ -81,10 +81,10 @@ use pktio::backend::{Backend, BackendKind, BusyPoll, PacketIo};
 use pktio::wire::UdpFrame;
 use pktio_lab::{Host, Lab};
 
-use super::bench::{classify, CellError};
 use super::xsk::parse_bench_ip;
 use crate::args::parse_u32_in;
 use crate::report::{Cell, Environment, Labels, Report};
+use pktio_bench::bench::cell::{classify, CellError};
 use pktio_bench::loops::{Mode, SocketOpts};
 use pktio_bench::run::pin_to_cpu;
 

@@ -245,9 +245,9 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
 
     // The generator runs for the whole soak.
     let gen_stop = Arc::new(AtomicBool::new(false));
-    let generator = super::bench::start_generator(
+    let generator = pktio_bench::bench::lab::start_generator(
         &lab,
-        &super::bench::GenPlan::new(a.generator),
+        &pktio_bench::bench::lab::GenPlan::new(a.generator),
         a.size,
         a.gen_cpu,
         (a.rate > 0.0).then_some(a.rate),
@@ -295,7 +295,7 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })();
     gen_stop.store(true, Ordering::SeqCst);
-    let gen = super::bench::join_generator(generator);
+    let gen = pktio_bench::bench::lab::join_generator(generator);
     result?;
     // A generator that failed mid-way shows up as stalled intervals (a
     // problem already); here it only costs the count of frames sent.

@@ -234,18 +234,6 @@ impl AddrOpts {
         Ok(())
     }
 
-    /// The defaults: the persistent lab's addresses (`pktio lab up`).
-    pub fn lab_defaults() -> AddrOpts {
-        AddrOpts {
-            src_mac: [0x02, 0, 0xc6, 0x12, 0, 0x01],
-            dst_mac: [0x02, 0, 0xc6, 0x12, 0, 0x02],
-            src_ip: Ipv4Addr::new(198, 18, 0, 1),
-            dst_ip: Ipv4Addr::new(198, 18, 0, 2),
-            dst_port: 9,
-            allow_broadcast: false,
-        }
-    }
-
     /// The UDP frame these addresses describe (source port 9).
     pub fn udp_frame(&self) -> UdpFrame {
         UdpFrame {
@@ -544,7 +532,10 @@ fn run_in_lab(
     // ICMP port unreachable, on the sender's core (veth runs the receive
     // work there): a third of that core went to routing and ICMP.
     let _sink = if mode == Mode::Txpush {
-        Some(super::bench::attach_sink(rx, pktio::bpf::XdpAction::Drop)?)
+        Some(pktio_bench::bench::lab::attach_sink(
+            rx,
+            pktio::bpf::XdpAction::Drop,
+        )?)
     } else {
         None
     };

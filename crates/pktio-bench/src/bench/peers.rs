@@ -18,61 +18,12 @@ use anyhow::{bail, Context};
 use pktio::bpf::XdpAction;
 use pktio_lab::{Host, Lab};
 
-use super::bench::{
-    attach_sink, busy_pct, join_generator, sink_window, start_generator, BenchMode, CellError,
-    GenCpu, GenPlan, RunResult,
-};
-use pktio_bench::run::CpuTimes;
-
-/// The longest a measurement window or a wait for a tool sleeps before it
-/// looks at the stop flag again (Ctrl-C/SIGTERM, [`pktio_bench::run::stop_flag`]):
-/// a stop is seen within this time.
-pub(super) const STOP_SLICE: Duration = Duration::from_millis(50);
-
-/// Sleeps `d` in slices of at most [`STOP_SLICE`], unless `stop` is or
-/// becomes set: `true` if the whole time passed, `false` if it stopped.
-pub(super) fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
-    let end = Instant::now().checked_add(d);
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let left = match end {
-            Some(end) => end.saturating_duration_since(Instant::now()),
-            None => STOP_SLICE,
-        };
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(STOP_SLICE));
-    }
-}
-
-/// [`sleep_unless_stopped`] for `seconds` (a validated, finite window
-/// length) on the process's stop flag: `Err(Stopped)` if Ctrl-C/SIGTERM
-/// came first.
-pub(super) fn sleep_window(seconds: f64, stop: &AtomicBool) -> Result<(), Stopped> {
-    let d = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-    if sleep_unless_stopped(d, stop) {
-        Ok(())
-    } else {
-        Err(Stopped)
-    }
-}
-
-/// A measurement cut short by Ctrl-C/SIGTERM: no figure for it. Callers
-/// find it with `err.is::<Stopped>()` (or `downcast_ref`) and end the run
-/// with the figures they have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stopped;
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("stopped (Ctrl-C or SIGTERM) before the measurement ended")
-    }
-}
-
-impl std::error::Error for Stopped {}
+use crate::bench::cell::{busy_pct, CellError, GenCpu, RunResult};
+use crate::bench::lab::{attach_sink, join_generator, start_generator, GenPlan};
+use crate::bench::matrix::BenchMode;
+use crate::bench::sink::sink_window;
+use crate::bench::window::{sleep_unless_stopped, sleep_window, Stopped, STOP_SLICE};
+use crate::run::CpuTimes;
 
 /// An existing tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +72,7 @@ pub fn xdp_tool_unusable(
 }
 
 /// An existing tool running as our child for one measured window.
+#[derive(Debug)]
 pub struct ToolChild {
     child: Child,
 }
@@ -174,7 +126,7 @@ impl ToolChild {
 /// The XDP_DROP ceiling with `xdp-bench drop` (native mode) as the sink on
 /// the receiving veth instead of pktio's program: packets per second
 /// counted by the link, same generator.
-pub(super) fn measure_xdp_bench_ceiling(
+pub fn measure_xdp_bench_ceiling(
     lab: &Lab,
     gen: &GenPlan,
     path: &std::path::Path,
@@ -255,7 +207,8 @@ fn nic_rx_packets(out: &str) -> Vec<u64> {
 }
 
 /// A running `dpdk-testpmd`, driven through its interactive prompt.
-pub(super) struct Testpmd {
+#[derive(Debug)]
+pub struct Testpmd {
     child: Child,
     stdin: ChildStdin,
     out: Arc<Mutex<String>>,
@@ -266,7 +219,7 @@ impl Testpmd {
     /// driver, forward mode `fwd`, its forwarding lcore on `cpu` (the main
     /// lcore on another CPU). For `txonly`, `size`-byte frames (FCS
     /// included) from the lab's gen address to rx's.
-    pub(super) fn start(
+    pub fn start(
         lab: &Lab,
         host: &Host,
         peer: Peer,
@@ -344,9 +297,9 @@ impl Testpmd {
 
     /// Waits for the port to come up, then starts forwarding. `Err`
     /// ([`Stopped`]) at once on Ctrl-C/SIGTERM.
-    pub(super) fn start_forwarding(&mut self) -> anyhow::Result<()> {
+    pub fn start_forwarding(&mut self) -> anyhow::Result<()> {
         self.wait_for("Checking link statuses", Duration::from_secs(20))?;
-        if !sleep_unless_stopped(Duration::from_millis(300), &pktio_bench::run::stop_flag()) {
+        if !sleep_unless_stopped(Duration::from_millis(300), &crate::run::stop_flag()) {
             return Err(Stopped.into());
         }
         self.send("start")
@@ -364,7 +317,7 @@ impl Testpmd {
     /// Waits until testpmd's output contains `what` (or it exits, or
     /// Ctrl-C/SIGTERM: [`Stopped`]).
     fn wait_for(&mut self, what: &str, timeout: Duration) -> anyhow::Result<()> {
-        let stop = pktio_bench::run::stop_flag();
+        let stop = crate::run::stop_flag();
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             if self.output().contains(what) {
@@ -391,7 +344,7 @@ impl Testpmd {
     }
 
     /// Stops testpmd and returns everything it printed.
-    pub(super) fn quit(mut self) -> String {
+    pub fn quit(mut self) -> String {
         let _ = self.send("stop");
         let _ = self.send("quit");
         let end = Instant::now() + Duration::from_secs(5);
@@ -418,7 +371,7 @@ fn tail(s: &str) -> String {
 
 /// Runs one cell with `peer` in the lab.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn measure(
+pub fn measure(
     lab: &Lab,
     gen: &GenPlan,
     peer: Peer,
@@ -449,7 +402,7 @@ pub(super) fn measure(
         BenchMode::Txpush => "txonly",
         BenchMode::L2fwd => "macswap",
     };
-    let stop = pktio_bench::run::stop_flag();
+    let stop = crate::run::stop_flag();
     let mut tp = Testpmd::start(lab, host, peer, fwd, size, cpu)?;
     type Window = (f64, u64, u64, GenCpu, Option<f64>, bool);
     let window = (|| -> Result<Window, CellError> {
@@ -470,7 +423,7 @@ pub(super) fn measure(
         // is stopped and joined.
         // In the thread placement the tool's receive work runs in the NAPI
         // threads pinned to its core: its CPU per packet includes them.
-        let napi = super::napi::threads_of(host);
+        let napi = crate::bench::napi::threads_of(host);
         let measured = (|| -> Result<Window, CellError> {
             let sent = || g.as_ref().map(|g| g.progress.frames());
             let held = || g.as_ref().map_or(0, |g| g.progress.held_back());
@@ -479,7 +432,7 @@ pub(super) fn measure(
             tp.stats()?;
             let (c0, s0, f0, t0) = (
                 process_cpu_ns(pid),
-                super::napi::receive_work_ns(cpu, &napi),
+                crate::bench::napi::receive_work_ns(cpu, &napi),
                 far.try_stats()?.rx_packets,
                 Instant::now(),
             );
@@ -488,7 +441,7 @@ pub(super) fn measure(
             tp.stats()?;
             let (c1, s1, f1, dt) = (
                 process_cpu_ns(pid),
-                super::napi::receive_work_ns(cpu, &napi),
+                crate::bench::napi::receive_work_ns(cpu, &napi),
                 far.try_stats()?.rx_packets,
                 t0.elapsed().as_secs_f64(),
             );
@@ -624,26 +577,6 @@ mod tests {
         drop(dir);
         assert!(!path.exists());
         std::fs::remove_dir_all(&parent).unwrap();
-    }
-
-    #[test]
-    fn sleeps_end_at_a_stop() {
-        let stop = AtomicBool::new(false);
-        let t = Instant::now();
-        assert!(sleep_unless_stopped(Duration::from_millis(120), &stop));
-        assert!(t.elapsed() >= Duration::from_millis(120));
-        // Set from another thread 200 ms into a 60 s window: seen within 100 ms.
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(200));
-                stop.store(true, Ordering::Relaxed);
-            });
-            let t = Instant::now();
-            assert_eq!(sleep_window(60.0, &stop), Err(Stopped));
-            let took = t.elapsed();
-            assert!(took < Duration::from_millis(300), "{took:?}");
-        });
-        assert!(!sleep_unless_stopped(Duration::MAX, &stop));
     }
 
     #[test]
@@ -961,7 +894,7 @@ impl CaptureTool {
 /// ([`pktio_lab::die_with_parent`]) fires when the spawning thread exits.
 fn spawn_pinned(cmd: &mut std::process::Command, cpu: usize) -> anyhow::Result<Child> {
     let saved = rustix::thread::sched_getaffinity(None).context("sched_getaffinity")?;
-    pktio_bench::run::pin_to_cpu(cpu)?;
+    crate::run::pin_to_cpu(cpu)?;
     let child = cmd.spawn();
     if let Err(e) = rustix::thread::sched_setaffinity(None, &saved) {
         eprintln!("pktio: warning: cannot restore this thread's CPU affinity: {e}");
@@ -982,7 +915,7 @@ fn count_before(out: &str, words: &str) -> Option<u64> {
 /// lab's generator on the gen end. The rate is what the tool captured between
 /// the moment it said it was ready and the moment it was asked to stop.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn measure_capture(
+pub fn measure_capture(
     lab: &Lab,
     gen: &GenPlan,
     tool: CaptureTool,
@@ -994,9 +927,9 @@ pub(super) fn measure_capture(
     seconds: f64,
 ) -> Result<RunResult, CellError> {
     let rx = lab.rx();
-    let stop = pktio_bench::run::stop_flag();
+    let stop = crate::run::stop_flag();
     let file = dest.path(tool)?;
-    let napi = super::napi::threads_of(rx);
+    let napi = crate::bench::napi::threads_of(rx);
     let out_path = file.path.to_string_lossy().into_owned();
     // The tools that read through the stack need a NAPI instance on the veth
     // for the generator's XDP_TX frames; pktio's XDP program gives it one.
@@ -1122,13 +1055,13 @@ pub(super) fn measure_capture(
         }
         let (c0, s0, g0) = (
             process_cpu_ns(pid),
-            super::napi::receive_work_ns(cpu, &napi),
+            crate::bench::napi::receive_work_ns(cpu, &napi),
             CpuTimes::now(gen_cpu),
         );
         full = full && sleep_window(seconds, &stop).is_ok();
         let (c1, s1, g1) = (
             process_cpu_ns(pid),
-            super::napi::receive_work_ns(cpu, &napi),
+            crate::bench::napi::receive_work_ns(cpu, &napi),
             CpuTimes::now(gen_cpu),
         );
         // SIGINT: every tool prints its counters and closes its file.
