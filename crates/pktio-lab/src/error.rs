@@ -124,6 +124,28 @@ pub enum LabError {
     },
 }
 
+impl From<pktio_host::HostError> for LabError {
+    /// The host layer's netlink and system-call errors, variant for variant.
+    fn from(e: pktio_host::HostError) -> Self {
+        use pktio_host::HostError as H;
+        match e {
+            H::Netlink {
+                op,
+                source,
+                ext_ack,
+            } => LabError::Netlink {
+                op,
+                source,
+                ext_ack,
+            },
+            H::Sys { op, source } => LabError::Sys { op, source },
+            H::Protocol { op, detail } => LabError::Protocol { op, detail },
+            H::Unsupported(m) => LabError::Unsupported(m),
+            other => LabError::Unsupported(other.to_string()),
+        }
+    }
+}
+
 impl LabError {
     pub(crate) fn sys(op: impl Into<String>, source: io::Error) -> Self {
         LabError::Sys {

@@ -10,21 +10,22 @@ use std::time::{Duration, Instant};
 
 use crate::addr::LabAddr;
 use crate::error::{LabError, Result};
-use crate::genl::{Genl, NapiInfo};
 use crate::lab::Role;
 use crate::link::{LinkInfo, LinkStats};
 use crate::napi::{self, NapiPlacement, NapiThread};
-use crate::netlink::Netlink;
 use crate::ns::{self, NetNsGuard};
 use crate::sys;
+use pktio_host::ethtool;
+use pktio_host::netlink::netdev::{NapiInfo, Netdev};
+use pktio_host::netlink::route::Route;
 
 /// A netlink socket shared by the two hosts of a lab (each one waits for
 /// its peer's link state too).
-pub(crate) type SharedNetlink = Arc<Mutex<Netlink>>;
+pub(crate) type SharedNetlink = Arc<Mutex<Route>>;
 
 /// Locks a netlink socket. A panic while it was held cannot leave it in a
 /// state that matters: every request matches replies by sequence number.
-pub(crate) fn lock(nl: &SharedNetlink) -> MutexGuard<'_, Netlink> {
+pub(crate) fn lock(nl: &SharedNetlink) -> MutexGuard<'_, Route> {
     nl.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -53,7 +54,7 @@ pub struct Host {
 }
 
 impl Host {
-    pub(crate) fn nl(&self) -> MutexGuard<'_, Netlink> {
+    pub(crate) fn nl(&self) -> MutexGuard<'_, Route> {
         lock(&self.nl)
     }
 
@@ -98,7 +99,8 @@ impl Host {
             self.peer_addr.ip(),
             self.peer_mac,
             &self.what(),
-        )
+        )?;
+        Ok(())
     }
 
     /// `"gen"` / `"rx"` for an anonymous lab, the namespace name
@@ -297,7 +299,7 @@ impl Host {
     /// [`LabError::Netlink`] (`EINVAL` outside 68..=65535, or too large for
     /// an attached XDP program).
     pub fn set_mtu(&self, mtu: u32) -> Result<()> {
-        self.nl().set_mtu(self.ifindex, mtu, &self.what())
+        Ok(self.nl().set_mtu(self.ifindex, mtu, &self.what())?)
     }
 
     /// Switches GRO (and with it the veth's NAPI instance, see
@@ -317,7 +319,7 @@ impl Host {
         let op = || format!("reading GRO of {} (SIOCETHTOOL ETHTOOL_GGRO)", self.what());
         self.try_run(|| -> Result<bool> {
             let sock = ioctl_socket().map_err(|e| LabError::sys(op(), e))?;
-            sys::gro(sock.as_fd(), &self.ifname).map_err(|e| LabError::sys(op(), e))
+            ethtool::gro(sock.as_fd(), &self.ifname).map_err(|e| LabError::sys(op(), e))
         })?
     }
 
@@ -347,7 +349,7 @@ impl Host {
         };
         self.try_run(|| -> Result<()> {
             let sock = ioctl_socket().map_err(|e| LabError::sys(op(), e))?;
-            sys::set_tso(sock.as_fd(), &self.ifname, on).map_err(|e| LabError::sys(op(), e))
+            ethtool::set_tso(sock.as_fd(), &self.ifname, on).map_err(|e| LabError::sys(op(), e))
         })?
     }
 
@@ -359,14 +361,15 @@ impl Host {
         let op = || format!("reading TSO of {} (SIOCETHTOOL ETHTOOL_GTSO)", self.what());
         self.try_run(|| -> Result<bool> {
             let sock = ioctl_socket().map_err(|e| LabError::sys(op(), e))?;
-            sys::tso(sock.as_fd(), &self.ifname).map_err(|e| LabError::sys(op(), e))
+            ethtool::tso(sock.as_fd(), &self.ifname).map_err(|e| LabError::sys(op(), e))
         })?
     }
 
     /// The NAPI instances of the veth end (`netdev` `napi-get`, from a
     /// generic-netlink socket opened in this namespace).
     fn napis(&self) -> Result<Vec<NapiInfo>> {
-        self.try_run(|| Genl::new()?.napis(self.ifindex, &self.what()))?
+        let napis = self.try_run(|| Netdev::open()?.napis(self.ifindex, &self.what()))?;
+        Ok(napis?)
     }
 
     /// Switches threaded NAPI on or off for every NAPI instance of the veth
@@ -389,7 +392,7 @@ impl Host {
     pub fn set_napi_threaded(&self, on: bool) -> Result<()> {
         let what = self.what();
         let sysfs_fallback = self.try_run(|| -> Result<bool> {
-            let mut genl = Genl::new()?;
+            let mut genl = Netdev::open()?;
             let napis = genl.napis(self.ifindex, &what)?;
             if napis.is_empty() {
                 return if on { Err(self.no_napi()) } else { Ok(false) };
@@ -558,7 +561,7 @@ impl Host {
     /// # Errors
     /// [`LabError::Netlink`].
     pub fn permanent_neighbours(&self) -> Result<Vec<(std::net::Ipv4Addr, Vec<u8>)>> {
-        self.nl().permanent_neighbours(self.ifindex)
+        Ok(self.nl().permanent_neighbours(self.ifindex)?)
     }
 }
 
@@ -572,7 +575,7 @@ pub(crate) fn set_gro_in(ns: BorrowedFd<'_>, ns_name: &str, ifname: &str, on: bo
             )
         };
         let sock = ioctl_socket().map_err(|e| LabError::sys(op(), e))?;
-        sys::set_gro(sock.as_fd(), ifname, on).map_err(|e| LabError::sys(op(), e))
+        ethtool::set_gro(sock.as_fd(), ifname, on).map_err(|e| LabError::sys(op(), e))
     })?
 }
 

@@ -11,8 +11,8 @@ use crate::addr::LabAddr;
 use crate::error::{LabError, Result};
 use crate::host::{set_gro_in, Host};
 use crate::link::LinkInfo;
-use crate::netlink::{Netlink, VethEnd};
 use crate::ns;
+use pktio_host::netlink::route::{Route, VethEnd};
 
 /// Process-wide lab counter: makes interface names and subnets unique.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -271,8 +271,8 @@ impl LabBuilder {
             (&gen_fd, &plan.gen_name, &plan.gen_ifname),
             (&rx_fd, &plan.rx_name, &plan.rx_ifname),
         ] {
-            let path = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
-            ns::in_ns(fd.as_fd(), ns_name, || ns::write_sysctl(&path, "1"))??;
+            let key = format!("net/ipv6/conf/{ifname}/disable_ipv6");
+            ns::in_ns(fd.as_fd(), ns_name, || ns::write_sysctl(&key, "1"))??;
         }
         if let Some(on) = self.gro {
             set_gro_in(rx_fd.as_fd(), &plan.rx_name, &plan.rx_ifname, on)?;
@@ -536,14 +536,14 @@ impl Lab {
         for path in [&gen_path, &rx_path] {
             if let Ok(fd) = ns::open_path(path) {
                 let r = ns::in_ns(fd.as_fd(), "down", || -> Result<()> {
-                    let mut nl = Netlink::new()?;
+                    let mut nl = Route::new()?;
                     for l in nl.links()? {
                         let info = LinkInfo::from_message(&l);
                         if info.is_veth() {
                             match nl.delete_link(info.ifindex, &info.ifname) {
                                 Ok(()) => {}
                                 Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {}
-                                Err(e) => return Err(e),
+                                Err(e) => return Err(e.into()),
                             }
                         }
                     }
@@ -622,7 +622,7 @@ impl Drop for Lab {
 struct Discovered {
     ns_name: String,
     fd: OwnedFd,
-    nl: Netlink,
+    nl: Route,
     ifname: String,
     ifindex: u32,
     mac: [u8; 6],
@@ -649,7 +649,7 @@ fn discover(lab: &str, ns_name: String, fd: OwnedFd, preferred: &str) -> Result<
         name: lab.to_string(),
         detail,
     };
-    let mut nl = ns::in_ns(fd.as_fd(), &ns_name, Netlink::new)??;
+    let mut nl = ns::in_ns(fd.as_fd(), &ns_name, Route::new)??;
     let links: Vec<LinkInfo> = nl.links()?.iter().map(LinkInfo::from_message).collect();
     let veths: Vec<&LinkInfo> = links.iter().filter(|l| l.is_veth()).collect();
     let link = veths

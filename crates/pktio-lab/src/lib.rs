@@ -119,14 +119,13 @@
 //!
 //! # Netlink
 //!
-//! rtnetlink messages are built and parsed with `netlink-packet-route`
-//! (with `netlink-packet-core`) and sent over a `netlink-sys` socket, used
-//! synchronously with no async runtime. They are the maintained
-//! rust-netlink crates under `rtnetlink` (which needs tokio), cover veth
-//! peers, `IFLA_NET_NS_FD`, queues, addresses, neighbours and
-//! `IFLA_STATS64`, and bring no C build. A netlink socket talks to the
-//! namespace of the thread that created it, so each [`Host`] keeps one made
-//! inside its namespace. Kernel refusals become [`LabError::Netlink`] with
+//! The lab talks to the kernel through the host layer, `pktio-host`: its
+//! rtnetlink client (`netlink-packet-route` messages over a synchronous
+//! `netlink-sys` socket: veth peers, `IFLA_NET_NS_FD`, queues, addresses,
+//! neighbours, `IFLA_STATS64`), its `netdev` generic-netlink client (NAPI
+//! placement), its ethtool ioctls (GRO, TSO) and its capability probe. A
+//! netlink socket talks to the namespace of the thread that created it, so
+//! each [`Host`] keeps one made inside its namespace. Kernel refusals become [`LabError::Netlink`] with
 //! the operation named, the kernel's extended-ack text, and a hint
 //! (`EPERM` → needs root, `EEXIST` → name clash, `ENODEV` → gone).
 //!
@@ -145,13 +144,10 @@
 mod addr;
 mod child;
 mod error;
-mod genl;
 mod host;
 mod lab;
 mod link;
 mod napi;
-mod netlink;
-mod nlsock;
 mod ns;
 pub mod seccomp;
 mod sys;
@@ -165,40 +161,20 @@ pub use link::{list_links, list_links_here, LinkInfo, LinkStats};
 pub use napi::{NapiPlacement, NapiThread};
 pub use ns::{enter_private_netns, NetNsGuard};
 
-/// `CAP_NET_ADMIN` (`<linux/capability.h>`).
-const CAP_NET_ADMIN: u32 = 12;
-/// `CAP_SYS_ADMIN` (`<linux/capability.h>`).
-const CAP_SYS_ADMIN: u32 = 21;
-
 /// Whether this process may build a lab: its effective capability set
 /// (`CapEff` in `/proc/self/status`) holds `CAP_NET_ADMIN` (links,
 /// addresses) and `CAP_SYS_ADMIN` (`unshare`/`setns` of network namespaces,
 /// bind mounts). Falls back to "effective uid is 0" if `/proc` cannot be
 /// read.
 pub fn have_privilege() -> bool {
-    match std::fs::read_to_string("/proc/self/status") {
-        Ok(status) => match parse_cap_eff(&status) {
-            Some(caps) => caps & (1 << CAP_NET_ADMIN) != 0 && caps & (1 << CAP_SYS_ADMIN) != 0,
-            None => rustix::process::geteuid().is_root(),
-        },
+    use pktio_host::caps::{self, Cap};
+    match caps::missing(&[Cap::NET_ADMIN, Cap::SYS_ADMIN]) {
+        Ok(missing) => missing.is_empty(),
         Err(_) => rustix::process::geteuid().is_root(),
     }
 }
 
-fn parse_cap_eff(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-}
-
-/// Formats a MAC as `02:00:c6:12:00:01`.
-pub fn fmt_mac(mac: &[u8]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use pktio_host::netlink::route::fmt_mac;
 
 /// Returns early from the calling test, printing
 /// `SKIPPED <test>: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to build a lab`
@@ -234,24 +210,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cap_eff_parses() {
-        let s = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
-        assert_eq!(parse_cap_eff(s), Some(0x1ff_ffff_ffff));
-        assert_eq!(parse_cap_eff("Name: x\n"), None);
-    }
-
-    #[test]
     fn lab_types_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Lab>();
         check::<Host>();
         check::<LabAddr>();
         check::<LabError>();
-    }
-
-    #[test]
-    fn mac_format() {
-        assert_eq!(fmt_mac(&[2, 0, 0xc6, 0x12, 0, 1]), "02:00:c6:12:00:01");
     }
 
     fn skipped_when_unprivileged() -> bool {

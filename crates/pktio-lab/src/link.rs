@@ -3,13 +3,13 @@
 
 use std::os::fd::BorrowedFd;
 
-use netlink_packet_route::link::{
+use pktio_host::netlink::route::types::link::{
     InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, State,
 };
 
 use crate::error::Result;
-use crate::netlink::Netlink;
 use crate::ns;
+use pktio_host::netlink::route::Route;
 
 /// Interface counters, from `IFLA_STATS64` (`struct rtnl_link_stats64`),
 /// the same numbers as `ip -s link` and `/sys/class/net/<if>/statistics`.
@@ -145,7 +145,7 @@ impl LinkInfo {
 /// # Errors
 /// [`LabError::Netlink`](crate::LabError::Netlink) if the dump fails.
 pub fn list_links_here() -> Result<Vec<LinkInfo>> {
-    let links = Netlink::new()?.links()?;
+    let links = Route::new()?.links()?;
     Ok(links.iter().map(LinkInfo::from_message).collect())
 }
 
@@ -162,7 +162,7 @@ pub fn list_links_here() -> Result<Vec<LinkInfo>> {
 /// if the dump fails.
 pub fn list_links(netns: BorrowedFd<'_>) -> Result<Vec<LinkInfo>> {
     let links = ns::in_ns(netns, "list", || -> Result<Vec<LinkMessage>> {
-        Netlink::new()?.links()
+        Ok(Route::new()?.links()?)
     })??;
     Ok(links.iter().map(LinkInfo::from_message).collect())
 }

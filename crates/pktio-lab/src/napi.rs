@@ -32,8 +32,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rustix::process::Pid;
-use rustix::thread::CpuSet;
+use pktio_host::cpu;
 
 use crate::error::{LabError, Result};
 
@@ -123,12 +122,11 @@ impl fmt::Display for NapiThread {
 
 /// Describes thread `pid` of NAPI instance `napi_id`: its name and affinity.
 pub(crate) fn describe(napi_id: u32, pid: u32) -> Result<NapiThread> {
-    let path = format!("/proc/{pid}/comm");
-    let name = std::fs::read_to_string(&path).map_err(|e| {
+    let name = pktio_host::procfs::comm(pid).map_err(|e| {
         LabError::sys(
             format!(
-                "reading {path}, the name of NAPI thread {pid} (if this process runs in its own \
-                 PID namespace, it cannot see kernel threads: run it in the initial one)"
+                "reading /proc/{pid}/comm, the name of NAPI thread {pid} (if this process runs in \
+                 its own PID namespace, it cannot see kernel threads: run it in the initial one)"
             ),
             e,
         )
@@ -136,65 +134,49 @@ pub(crate) fn describe(napi_id: u32, pid: u32) -> Result<NapiThread> {
     Ok(NapiThread {
         napi_id,
         pid,
-        name: name.trim_end().to_string(),
+        name,
         cpus: affinity(pid)?,
     })
 }
 
-fn pid_of(pid: u32) -> Result<Pid> {
-    i32::try_from(pid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| LabError::Protocol {
-            op: "reading a NAPI thread's pid".into(),
-            detail: format!("pid {pid} out of range"),
-        })
-}
-
 /// `sched_getaffinity(pid)` as a list of CPUs.
 pub(crate) fn affinity(pid: u32) -> Result<Vec<usize>> {
-    let set = rustix::thread::sched_getaffinity(Some(pid_of(pid)?)).map_err(|e| {
+    cpu::affinity(Some(pid)).map_err(|e| {
         LabError::sys(
             format!("reading the CPU affinity of NAPI thread {pid} (sched_getaffinity)"),
-            e.into(),
+            e,
         )
-    })?;
-    Ok((0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
+    })
 }
 
 /// `sched_setaffinity(pid, {cpu})`.
 pub(crate) fn pin(pid: u32, cpu: usize) -> Result<()> {
-    if cpu >= CpuSet::MAX_CPU {
+    if cpu >= cpu::MAX_CPU {
         return Err(LabError::InvalidConfig(format!(
             "CPU {cpu} is out of range (at most {}): pick one of {}",
-            CpuSet::MAX_CPU - 1,
+            cpu::MAX_CPU - 1,
             online_cpus_hint()
         )));
     }
-    let mut set = CpuSet::new();
-    set.set(cpu);
-    match rustix::thread::sched_setaffinity(Some(pid_of(pid)?), &set) {
+    match cpu::pin_thread(pid, cpu) {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL) => Err(LabError::InvalidConfig(format!(
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(LabError::InvalidConfig(format!(
             "cannot pin NAPI thread {pid} to CPU {cpu}: that CPU is not online or not allowed \
              to this process; pick one of {}",
             online_cpus_hint()
         ))),
         Err(e) => Err(LabError::sys(
             format!("pinning NAPI thread {pid} to CPU {cpu} (sched_setaffinity)"),
-            e.into(),
+            e,
         )),
     }
 }
 
 /// The CPUs this process may use, for error messages (`0,1`).
 fn online_cpus_hint() -> String {
-    match rustix::thread::sched_getaffinity(None) {
-        Ok(set) => {
-            let v: Vec<String> = (0..CpuSet::MAX_CPU)
-                .filter(|&c| set.is_set(c))
-                .map(|c| c.to_string())
-                .collect();
+    match cpu::allowed_cpus() {
+        Ok(cpus) => {
+            let v: Vec<String> = cpus.iter().map(usize::to_string).collect();
             format!("CPUs {}", v.join(","))
         }
         Err(_) => "the CPUs in /sys/devices/system/cpu/online".into(),
@@ -236,7 +218,7 @@ mod tests {
     fn own_affinity_and_bad_cpu() {
         let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
         assert!(!affinity(me).unwrap().is_empty());
-        let e = pin(me, CpuSet::MAX_CPU).unwrap_err();
+        let e = pin(me, cpu::MAX_CPU).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
     }
 }

@@ -14,8 +14,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{LabError, Result};
-use crate::netlink::Netlink;
 use crate::sys;
+use pktio_host::netlink::route::Route;
 
 /// Where `ip netns` keeps its named namespaces.
 pub(crate) const NETNS_RUN_DIR: &str = "/run/netns";
@@ -77,7 +77,7 @@ where
 #[derive(Debug)]
 pub(crate) struct NewNs {
     pub fd: OwnedFd,
-    pub nl: Netlink,
+    pub nl: Route,
 }
 
 /// Creates a new network namespace on a helper thread
@@ -109,8 +109,8 @@ pub(crate) fn create(what: &str, mount_at: Option<&Path>) -> Result<NewNs> {
                     )
                 })?;
             }
-            write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")?;
-            let mut nl = Netlink::new()?;
+            write_sysctl("net/ipv6/conf/default/disable_ipv6", "1")?;
+            let mut nl = Route::new()?;
             let lo = nl.link_by_name("lo")?;
             nl.set_up(lo.header.index, true, &format!("lo in {what}"))?;
             Ok(NewNs { fd, nl })
@@ -140,19 +140,26 @@ pub fn enter_private_netns() -> Result<()> {
             e,
         )
     })?;
-    let mut nl = Netlink::new()?;
+    let mut nl = Route::new()?;
     let lo = nl.link_by_name("lo")?;
-    nl.set_up(lo.header.index, true, "lo in the private namespace")
+    Ok(nl.set_up(lo.header.index, true, "lo in the private namespace")?)
 }
 
 /// Writes a sysctl through procfs in the calling thread's network namespace
 /// (files under `/proc/sys/net` resolve to the namespace of the thread that
 /// opens them). A missing file (kernel without IPv6) is not an error.
-pub(crate) fn write_sysctl(path: &str, value: &str) -> Result<()> {
-    match fs::write(path, value) {
+/// `key` as [`pktio_host::procfs::sysctl_path`] takes it.
+pub(crate) fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    match pktio_host::procfs::write_sysctl(key, value) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LabError::sys(format!("writing {value} to {path}"), e)),
+        Err(e) => Err(LabError::sys(
+            format!(
+                "writing {value} to {}",
+                pktio_host::procfs::sysctl_path(key).display()
+            ),
+            e,
+        )),
     }
 }
 

@@ -2,8 +2,9 @@
 //! (the thread's and the process's CPU clocks), interface addresses (`getifaddrs`), and a driver's name
 //! and private counters (`ethtool -i`, `ethtool -S`).
 //!
-//! Safe code over the private `sys` layer, which makes the calls. Interfaces
-//! are those of the calling thread's network namespace.
+//! Safe code over the host layer (`pktio-host`), which makes the calls and
+//! which this module re-exports from. Interfaces are those of the calling
+//! thread's network namespace.
 //!
 //! ```no_run
 //! let before = pktio::host::thread_cpu_time();
@@ -18,13 +19,13 @@ mod ethtool;
 mod privilege;
 
 use std::io;
-use std::net::IpAddr;
-use std::time::Duration;
 
+use crate::error::SysError;
 use crate::sys;
 
 pub use self::ethtool::{driver_stats, DriverStats};
 pub use self::privilege::{drop_privileges, User};
+pub use pktio_host::iface::{interface_addrs, process_cpu_time, thread_cpu_time, InterfaceAddr};
 
 /// The name of the interface with index `ifindex` in the calling thread's
 /// network namespace (`if_indextoname`), or `None` when there is none.
@@ -32,54 +33,13 @@ pub fn interface_name(ifindex: u32) -> Option<String> {
     sys::xdp::if_indextoname(ifindex).ok()
 }
 
-/// CPU time used so far by the calling thread, user + system
-/// (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).
-pub fn thread_cpu_time() -> Duration {
-    cpu_clock(rustix::time::ClockId::ThreadCPUTime)
-}
-
-/// CPU time used so far by every thread of the process, user + system
-/// (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`).
-pub fn process_cpu_time() -> Duration {
-    cpu_clock(rustix::time::ClockId::ProcessCPUTime)
-}
-
-fn cpu_clock(id: rustix::time::ClockId) -> Duration {
-    let t = rustix::time::clock_gettime(id);
-    Duration::new(
-        t.tv_sec.max(0) as u64,
-        t.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
-/// One IPv4 or IPv6 address of an interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterfaceAddr {
-    /// Interface name (`lo`, `eth0`).
-    pub name: String,
-    /// Interface index (`if_nametoindex`); 0 if the interface disappeared
-    /// while the list was read.
-    pub index: u32,
-    /// The address.
-    pub addr: IpAddr,
-}
-
-/// Every IPv4 and IPv6 address of every interface, in the order
-/// `getifaddrs(3)` lists them (an interface with several addresses appears
-/// once per address; addresses of other families are left out).
-///
-/// # Errors
-/// The `getifaddrs` errno (`ENOMEM`, or no netlink socket).
-pub fn interface_addrs() -> io::Result<Vec<InterfaceAddr>> {
-    let list = sys::host::ifaddrs().map_err(|e| e.source)?;
-    Ok(list
-        .into_iter()
-        .map(|a| InterfaceAddr {
-            name: a.name,
-            index: a.index,
-            addr: a.addr,
-        })
-        .collect())
+/// A host-layer error (an `io::Error` or a `pktio_host::HostError`) as a
+/// [`SysError`] naming `call`; the errno survives.
+pub(crate) fn sys_error<E: Into<io::Error>>(call: &'static str) -> impl FnOnce(E) -> SysError {
+    move |e| SysError {
+        call,
+        source: e.into(),
+    }
 }
 
 #[cfg(test)]
@@ -87,29 +47,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_time_grows_with_work() {
-        let before = thread_cpu_time();
-        let mut x = 0u64;
-        while thread_cpu_time() == before {
-            for i in 0..100_000u64 {
-                x = x.wrapping_mul(31).wrapping_add(i);
-            }
-            std::hint::black_box(x);
-        }
-        let thread = thread_cpu_time();
-        assert!(thread > before);
-        assert!(process_cpu_time() >= thread);
-    }
-
-    #[test]
-    fn loopback_is_listed() {
-        let all = interface_addrs().unwrap();
-        // lo gets 127.0.0.1 when it comes up: in a namespace whose lo is
-        // still down the address is absent.
-        if let Some(lo) = all.iter().find(|a| a.addr == IpAddr::from([127, 0, 0, 1])) {
-            assert_eq!(lo.name, "lo");
-            assert!(lo.index > 0);
-        }
-        assert!(!all.iter().any(|a| a.addr == IpAddr::from([192, 0, 2, 77])));
+    fn host_errors_keep_their_errno() {
+        let e = sys_error("ioctl(X)")(io::Error::from_raw_os_error(libc::ENODEV));
+        assert_eq!((e.call, e.errno()), ("ioctl(X)", Some(libc::ENODEV)));
+        assert_eq!(interface_name(0x7fff_fff0), None);
+        assert!(thread_cpu_time() <= process_cpu_time());
     }
 }

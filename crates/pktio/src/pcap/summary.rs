@@ -666,7 +666,7 @@ impl Stamper {
         let prev = self.prev.replace(ts).unwrap_or(ts);
         let mut s = String::with_capacity(32);
         let local = || {
-            let off = crate::sys::host::utc_offset(ts.sec as i64).unwrap_or(0);
+            let off = pktio_host::iface::utc_offset(ts.sec as i64).unwrap_or(0);
             micros(ts) + i128::from(off) * 1_000_000
         };
         match self.format {

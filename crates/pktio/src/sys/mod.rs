@@ -14,7 +14,6 @@
 pub(crate) mod bpf;
 pub(crate) mod ethtool;
 pub(crate) mod filter;
-pub(crate) mod host;
 pub(crate) mod mmap;
 pub(crate) mod netdev;
 pub(crate) mod packet;

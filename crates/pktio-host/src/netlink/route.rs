@@ -1,10 +1,11 @@
-//! A small synchronous rtnetlink client: messages of
-//! `netlink-packet-route` over the lab's netlink transport
-//! ([`crate::nlsock`]).
+//! rtnetlink: messages of `netlink-packet-route` (re-exported as
+//! [`types`]) over [`NlSocket`]: links (list, look up, create a veth pair,
+//! delete, up/down, MTU, state and counters), IPv4 addresses and
+//! permanent neighbour entries.
 //!
 //! A netlink socket talks to the network namespace of the thread that
-//! created it, for its whole life; so the lab creates one socket per
-//! namespace, on a thread that has entered it, and keeps it.
+//! created it, for its whole life; so make one per namespace, on a thread
+//! that has entered it, and keep it.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -21,46 +22,131 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::protocols::NETLINK_ROUTE;
 
-use crate::error::{LabError, Result};
-use crate::nlsock::{NlSocket, NLMSG_HDRLEN};
+pub use netlink_packet_route as types;
 
-/// `NLM_F_CAPPED` (`<linux/netlink.h>`): the error payload holds only the
-/// request's header.
-const NLM_F_CAPPED: u16 = 0x100;
-/// `NLM_F_ACK_TLVS` (`<linux/netlink.h>`): extended-ack attributes follow.
-const NLM_F_ACK_TLVS: u16 = 0x200;
-/// `NLMSGERR_ATTR_MSG` (`<linux/netlink.h>`): the error message string.
-const NLMSGERR_ATTR_MSG: u16 = 1;
+use super::{NlSocket, NETLINK_ROUTE};
+use crate::error::{HostError, Result};
+
+/// Formats a MAC as `02:00:c6:12:00:01`.
+pub fn fmt_mac(mac: &[u8]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// An interface's receive counters (from `struct rtnl_link_stats64`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets the driver or stack dropped on receive.
+    pub rx_dropped: u64,
+    /// Packets the hardware missed (no buffer).
+    pub rx_missed: u64,
+}
+
+impl LinkCounters {
+    /// The counts since `earlier` (counters that went backwards count 0).
+    pub fn since(&self, earlier: &LinkCounters) -> LinkCounters {
+        LinkCounters {
+            rx_packets: self.rx_packets.saturating_sub(earlier.rx_packets),
+            rx_dropped: self.rx_dropped.saturating_sub(earlier.rx_dropped),
+            rx_missed: self.rx_missed.saturating_sub(earlier.rx_missed),
+        }
+    }
+}
+
+/// What `RTM_GETLINK` said about an interface's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkState {
+    /// `IFF_UP`: administratively up.
+    pub up: bool,
+    /// `IFF_LOWER_UP`: carrier (for a veth: its peer is up).
+    pub lower_up: bool,
+    /// The counters, if the kernel sent them (`IFLA_STATS64`).
+    pub counters: Option<LinkCounters>,
+    /// `IFLA_PROMISCUITY`: how many holders keep the interface promiscuous
+    /// (packet sockets with `PACKET_MR_PROMISC`, `ip link set promisc on`);
+    /// `None` if the kernel did not say (before 3.3).
+    pub promiscuity: Option<u32>,
+}
+
+impl LinkState {
+    /// The state of an `RTM_NEWLINK` message.
+    pub fn of(link: &LinkMessage) -> LinkState {
+        let mut s = LinkState {
+            up: link.header.flags.contains(LinkFlags::Up),
+            lower_up: link.header.flags.contains(LinkFlags::LowerUp),
+            counters: None,
+            promiscuity: None,
+        };
+        for a in &link.attributes {
+            match a {
+                LinkAttribute::Stats64(st) => {
+                    s.counters = Some(LinkCounters {
+                        rx_packets: st.rx_packets,
+                        rx_dropped: st.rx_dropped,
+                        rx_missed: st.rx_missed_errors,
+                    })
+                }
+                LinkAttribute::Promiscuity(p) => s.promiscuity = Some(*p),
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// The name of an `RTM_NEWLINK` message (`IFLA_IFNAME`), empty if absent.
+pub fn link_name(link: &LinkMessage) -> String {
+    link.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
 
 /// One veth end: what to create it with.
 #[derive(Debug, Clone)]
-pub(crate) struct VethEnd {
+pub struct VethEnd {
+    /// Interface name.
     pub ifname: String,
+    /// MAC address (`IFLA_ADDRESS`).
     pub mac: [u8; 6],
+    /// MTU, or the kernel's default.
     pub mtu: Option<u32>,
+    /// RX and TX queues (`IFLA_NUM_RX_QUEUES`/`IFLA_NUM_TX_QUEUES`), or 1.
     pub queues: Option<u32>,
 }
 
 /// An rtnetlink socket bound to the network namespace it was created in.
 #[derive(Debug)]
-pub(crate) struct Netlink {
+pub struct Route {
     sock: NlSocket,
 }
 
-impl Netlink {
+impl Route {
     /// `socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE)` in the
     /// calling thread's network namespace, with extended ACKs on.
+    ///
+    /// # Errors
+    /// [`HostError::Sys`].
     pub fn new() -> Result<Self> {
-        Ok(Netlink {
+        Ok(Route {
             sock: NlSocket::new(NETLINK_ROUTE, "opening an rtnetlink socket")?,
         })
     }
 
     /// Sends `msg` with `NLM_F_REQUEST | flags` and collects the replies
     /// until the ACK (non-dump requests get `NLM_F_ACK`) or `NLMSG_DONE`.
-    fn request(
+    ///
+    /// # Errors
+    /// As [`NlSocket::request`].
+    pub fn request(
         &mut self,
         op: &str,
         msg: RouteNetlinkMessage,
@@ -77,12 +163,8 @@ impl Netlink {
             out
         };
         let parse = |raw: &[u8]| {
-            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw).map_err(|e| {
-                LabError::Protocol {
-                    op: op.to_string(),
-                    detail: e.to_string(),
-                }
-            })?;
+            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw)
+                .map_err(|e| HostError::protocol(op, e.to_string()))?;
             // A plain reply to a GET is followed by the ACK.
             Ok(match msg.payload {
                 NetlinkPayload::InnerMessage(m) => Some(m),
@@ -112,34 +194,25 @@ impl Netlink {
     pub fn link(&mut self, index: u32) -> Result<LinkMessage> {
         let mut m = LinkMessage::default();
         m.header.index = index;
-        let op = format!("reading interface #{index} (RTM_GETLINK)");
-        self.request(&op, RouteNetlinkMessage::GetLink(m), 0)?
-            .into_iter()
-            .find_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
-                _ => None,
-            })
-            .ok_or_else(|| LabError::Protocol {
-                op,
-                detail: "no RTM_NEWLINK in the reply".into(),
-            })
+        self.one_link(format!("reading interface #{index} (RTM_GETLINK)"), m)
     }
 
     /// `RTM_GETLINK` by name (`IFLA_IFNAME`).
     pub fn link_by_name(&mut self, name: &str) -> Result<LinkMessage> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
-        let op = format!("looking up interface {name} (RTM_GETLINK)");
+        self.one_link(format!("looking up interface {name} (RTM_GETLINK)"), m)
+    }
+
+    /// The `RTM_NEWLINK` answer to an `RTM_GETLINK` of `m`.
+    fn one_link(&mut self, op: String, m: LinkMessage) -> Result<LinkMessage> {
         self.request(&op, RouteNetlinkMessage::GetLink(m), 0)?
             .into_iter()
             .find_map(|m| match m {
                 RouteNetlinkMessage::NewLink(l) => Some(l),
                 _ => None,
             })
-            .ok_or_else(|| LabError::Protocol {
-                op,
-                detail: "no RTM_NEWLINK in the reply".into(),
-            })
+            .ok_or_else(|| HostError::protocol(op, "no RTM_NEWLINK in the reply"))
     }
 
     /// `RTM_NEWLINK` (`NLM_F_CREATE|NLM_F_EXCL`) of a veth pair: `local` in
@@ -255,13 +328,9 @@ impl Netlink {
     pub fn ipv4_addrs(&mut self) -> Result<Vec<(u32, Ipv4Addr, u8)>> {
         let mut m = AddressMessage::default();
         m.header.family = AddressFamily::Inet;
-        let replies = self.request(
-            "listing IPv4 addresses (RTM_GETADDR dump)",
-            RouteNetlinkMessage::GetAddress(m),
-            NLM_F_DUMP,
-        )?;
+        let op = "listing IPv4 addresses (RTM_GETADDR dump)";
         let mut out = Vec::new();
-        for r in replies {
+        for r in self.request(op, RouteNetlinkMessage::GetAddress(m), NLM_F_DUMP)? {
             let RouteNetlinkMessage::NewAddress(a) = r else {
                 continue;
             };
@@ -299,7 +368,7 @@ impl Netlink {
             .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
         let op = format!(
             "adding the static ARP entry {ip} -> {} on {what} (RTM_NEWNEIGH)",
-            crate::fmt_mac(&mac)
+            fmt_mac(&mac)
         );
         self.request(
             &op,
@@ -313,13 +382,9 @@ impl Netlink {
     pub fn permanent_neighbours(&mut self, index: u32) -> Result<Vec<(Ipv4Addr, Vec<u8>)>> {
         let mut m = NeighbourMessage::default();
         m.header.family = AddressFamily::Inet;
-        let replies = self.request(
-            "listing neighbour entries (RTM_GETNEIGH dump)",
-            RouteNetlinkMessage::GetNeighbour(m),
-            NLM_F_DUMP,
-        )?;
+        let op = "listing neighbour entries (RTM_GETNEIGH dump)";
         let mut out = Vec::new();
-        for r in replies {
+        for r in self.request(op, RouteNetlinkMessage::GetNeighbour(m), NLM_F_DUMP)? {
             let RouteNetlinkMessage::NewNeighbour(n) = r else {
                 continue;
             };
@@ -340,60 +405,75 @@ impl Netlink {
         }
         Ok(out)
     }
-}
 
-/// The kernel's extended-ACK message (`NLMSGERR_ATTR_MSG`) from the payload
-/// of an `NLMSG_ERROR` (everything after the error code), if it has one.
-pub(crate) fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
-    if flags & NLM_F_ACK_TLVS == 0 || payload.len() < NLMSG_HDRLEN {
-        return None;
+    /// Every interface of the namespace as `(ifindex, name, state)`, by
+    /// index (what `tcpdump -D` lists).
+    ///
+    /// # Errors
+    /// As [`Route::links`].
+    pub fn interfaces(&mut self) -> Result<Vec<(u32, String, LinkState)>> {
+        let mut out: Vec<_> = self
+            .links()?
+            .iter()
+            .map(|l| (l.header.index, link_name(l), LinkState::of(l)))
+            .collect();
+        out.sort_by_key(|(i, _, _)| *i);
+        Ok(out)
     }
-    let skip = if flags & NLM_F_CAPPED != 0 {
-        NLMSG_HDRLEN
-    } else {
-        let len = u32::from_ne_bytes([payload[0], payload[1], payload[2], payload[3]]) as usize;
-        (len + 3) & !3
-    };
-    let mut tlvs = payload.get(skip..)?;
-    while tlvs.len() >= 4 {
-        let len = u16::from_ne_bytes([tlvs[0], tlvs[1]]) as usize;
-        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & 0x3fff;
-        if len < 4 || len > tlvs.len() {
-            return None;
-        }
-        if kind == NLMSGERR_ATTR_MSG {
-            let s = &tlvs[4..len];
-            let s = s.split(|b| *b == 0).next().unwrap_or(s);
-            return Some(String::from_utf8_lossy(s).into_owned());
-        }
-        tlvs = tlvs.get((len + 3) & !3..).unwrap_or(&[]);
+
+    /// The state and counters of interface `index`.
+    ///
+    /// # Errors
+    /// `ENODEV` when no interface has this index.
+    pub fn link_state(&mut self, index: u32) -> Result<LinkState> {
+        self.link(index).map(|l| LinkState::of(&l))
     }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_route::link::Stats64;
 
     #[test]
-    fn ext_ack_capped() {
-        let mut p = vec![0u8; 16];
-        let msg = b"Unknown device type\0";
-        let tlv_len = (4 + msg.len()) as u16;
-        p.extend_from_slice(&tlv_len.to_ne_bytes());
-        p.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
-        p.extend_from_slice(msg);
-        while p.len() % 4 != 0 {
-            p.push(0);
-        }
-        assert_eq!(
-            ext_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &p).as_deref(),
-            Some("Unknown device type")
-        );
-        assert_eq!(ext_ack_message(NLM_F_CAPPED, &p), None);
-        assert_eq!(
-            ext_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &p[..10]),
-            None
-        );
+    fn mac_format() {
+        assert_eq!(fmt_mac(&[2, 0, 0xc6, 0x12, 0, 1]), "02:00:c6:12:00:01");
+    }
+
+    #[test]
+    fn link_state_from_a_message() {
+        let mut m = LinkMessage::default();
+        m.header.flags = LinkFlags::Up | LinkFlags::LowerUp;
+        m.attributes.push(LinkAttribute::IfName("veth0".into()));
+        m.attributes.push(LinkAttribute::Promiscuity(2));
+        let mut st = Stats64::default();
+        st.rx_packets = 10;
+        st.rx_dropped = 2;
+        st.rx_missed_errors = 1;
+        m.attributes.push(LinkAttribute::Stats64(st));
+        let s = LinkState::of(&m);
+        assert!(s.up && s.lower_up);
+        assert_eq!(s.promiscuity, Some(2));
+        let c = s.counters.unwrap();
+        assert_eq!((c.rx_packets, c.rx_dropped, c.rx_missed), (10, 2, 1));
+        assert_eq!(link_name(&m), "veth0");
+        let earlier = LinkCounters {
+            rx_packets: 4,
+            rx_dropped: 3,
+            rx_missed: 0,
+        };
+        assert_eq!(c.since(&earlier).rx_packets, 6);
+        assert_eq!(c.since(&earlier).rx_dropped, 0);
+        assert_eq!(LinkState::of(&LinkMessage::default()), LinkState::default());
+    }
+
+    #[test]
+    fn loopback_is_listed() {
+        let mut r = Route::new().unwrap();
+        let all = r.interfaces().unwrap();
+        let lo = all.iter().find(|(_, n, _)| n == "lo").expect("lo");
+        assert_eq!(r.link_state(lo.0).unwrap().up, lo.2.up);
+        let e = r.link_state(0x7fff_fff0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV), "{e}");
     }
 }
