@@ -37,6 +37,8 @@ use anyhow::Context;
 use pktio::bpf::{progs, BpfError, PerCpuArray, Program, XdpAction};
 use pktio::wire::UdpFrame;
 
+use pktio_host::retry::BusyRetry;
+
 use crate::loops::XSK_SKB_BUDGET;
 
 /// A generator engine, or `Auto` for the first of [`Engine::LADDER`] that
@@ -566,10 +568,7 @@ fn live_loop(
 /// The CPU the live-frame submitters share: the calling thread's only
 /// allowed CPU, or the one it is running on.
 fn one_cpu() -> anyhow::Result<usize> {
-    let set = rustix::thread::sched_getaffinity(None).context("sched_getaffinity")?;
-    let allowed: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU)
-        .filter(|&c| set.is_set(c))
-        .collect();
+    let allowed = pktio_host::cpu::allowed_cpus().context("sched_getaffinity")?;
     Ok(match allowed.as_slice() {
         [only] => *only,
         _ => rustix::thread::sched_getcpu(),
@@ -762,17 +761,18 @@ fn run_xsk(
     // The kernel releases a closed socket's hold on its queue after an RCU
     // grace period (deferred work): a probe's socket, just closed, can make
     // the real bind answer EBUSY for a moment.
-    let until = Instant::now() + Duration::from_secs(2);
+    // A kernel without the budget option refuses it: then the default.
     let mut budget = Some(XSK_SKB_BUDGET);
-    loop {
+    let busy = |r: &Refusal| r.errno == Some(libc::EBUSY);
+    BusyRetry::QUEUE_RELEASE.run(busy, || {
         match xsk_open_and_run(t, lim, stop, progress, budget) {
-            Err(r) if budget.is_some() && r.reason.contains("tx skb budget") => budget = None,
-            Err(r) if r.errno == Some(libc::EBUSY) && Instant::now() < until => {
-                std::thread::sleep(Duration::from_millis(10));
+            Err(r) if budget.is_some() && r.reason.contains("tx skb budget") => {
+                budget = None;
+                xsk_open_and_run(t, lim, stop, progress, budget)
             }
-            other => return other,
+            other => other,
         }
-    }
+    })
 }
 
 fn xsk_open_and_run(

@@ -18,6 +18,7 @@ use pktio::backend::{
 };
 use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
+use pktio_host::retry::BusyRetry;
 
 use crate::run::{fmt_pps, LoopProbe, Meter};
 
@@ -142,28 +143,18 @@ impl SocketOpts {
         mode: Mode,
         quiet: bool,
     ) -> anyhow::Result<Backend> {
-        let give_up = Instant::now() + Duration::from_secs(2);
-        loop {
-            let r = match self.backend {
-                BackendKind::Auto => Backend::auto(cfg),
-                k => Backend::open(k, cfg).map(|b| (b, Vec::new())),
-            };
-            match r {
-                Err(e) if e.errno() == Some(libc::EBUSY) && Instant::now() < give_up => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e.into()),
-                Ok((b, skipped)) => {
-                    if !quiet {
-                        for s in &skipped {
-                            eprintln!("{}: skipped {s}", mode.name());
-                        }
-                        eprintln!("{}: {}", mode.name(), b.describe());
-                    }
-                    return Ok(b);
-                }
+        let busy = |e: &BackendError| e.errno() == Some(libc::EBUSY);
+        let (b, skipped) = BusyRetry::QUEUE_RELEASE.run(busy, || match self.backend {
+            BackendKind::Auto => Backend::auto(cfg),
+            k => Backend::open(k, cfg).map(|b| (b, Vec::new())),
+        })?;
+        if !quiet {
+            for s in &skipped {
+                eprintln!("{}: skipped {s}", mode.name());
             }
+            eprintln!("{}: {}", mode.name(), b.describe());
         }
+        Ok(b)
     }
 }
 

@@ -893,10 +893,10 @@ impl CaptureTool {
 /// that ends, because the child's parent-death signal
 /// ([`pktio_lab::die_with_parent`]) fires when the spawning thread exits.
 fn spawn_pinned(cmd: &mut std::process::Command, cpu: usize) -> anyhow::Result<Child> {
-    let saved = rustix::thread::sched_getaffinity(None).context("sched_getaffinity")?;
+    let saved = pktio_host::cpu::affinity(None).context("sched_getaffinity")?;
     crate::run::pin_to_cpu(cpu)?;
     let child = cmd.spawn();
-    if let Err(e) = rustix::thread::sched_setaffinity(None, &saved) {
+    if let Err(e) = pktio_host::cpu::set_affinity(None, &saved) {
         eprintln!("pktio: warning: cannot restore this thread's CPU affinity: {e}");
     }
     Ok(child?)
