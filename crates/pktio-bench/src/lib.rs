@@ -16,6 +16,8 @@
 //!   comparison.
 //! - [`report`]: a benchmark's result: labelled cells of samples, their
 //!   statistics, and the text, Markdown, JSON and SVG renderings.
+//! - [`soak`]: rxdrop and l2fwd for minutes on end, checking that the
+//!   rate, the frame accounting and the resident memory stay flat.
 //! - [`tcp`]: the TCP receive benchmark's engines.
 #![forbid(unsafe_code)]
 
@@ -24,4 +26,5 @@ pub mod gen;
 pub mod loops;
 pub mod report;
 pub mod run;
+pub mod soak;
 pub mod tcp;
