@@ -14,6 +14,8 @@
 //! - [`bench`]: the packet benchmark (planner, lab, ceilings, interleaved
 //!   runs, peers, NAPI placement), its harness check and the generator
 //!   comparison.
+//! - [`latency`]: ping/pong round trips per backend and wakeup mode, an
+//!   HDR histogram each.
 //! - [`report`]: a benchmark's result: labelled cells of samples, their
 //!   statistics, and the text, Markdown, JSON and SVG renderings.
 //! - [`soak`]: rxdrop and l2fwd for minutes on end, checking that the
@@ -23,6 +25,7 @@
 
 pub mod bench;
 pub mod gen;
+pub mod latency;
 pub mod loops;
 pub mod report;
 pub mod run;

@@ -6,8 +6,8 @@
 //! l2fwd, `gen.rs`, `bench.rs` for `bench`, `bench harness` and `bench
 //! gen`, …), flag parsing in `args.rs`; `doctor/` has one file per area.
 //! The engines they call are in `pktio-bench`: the packet loops
-//! (`loops`), the generators (`gen`), the benchmark (`bench`), reports
-//! (`report`) and the run machinery (`run`: stop flag, pinning, meters),
+//! (`loops`), the generators (`gen`), the benchmark (`bench`), `soak`,
+//! `latency`, reports (`report`) and the run machinery (`run`: stop flag, pinning, meters),
 //! which the commands also know as `crate::run` and `crate::report`.
 //!
 //! Kernel calls go through the safe APIs of `pktio` (whose `sys` layer
