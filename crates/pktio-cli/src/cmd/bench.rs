@@ -18,7 +18,7 @@ use pktio_bench::bench::plan::PacketBench;
 use pktio_bench::bench::runner::packet_bench;
 use pktio_bench::gen::Engine;
 
-use super::gen::engine_flag;
+use crate::args::engine_flag;
 use crate::report::Report;
 
 /// Arguments of `pktio bench`.

@@ -6,39 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::builder::TypedValueParser;
 use pktio_bench::gen::{run, Engine, Limits, Progress, Target};
-
-/// The values of a generator-engine flag (`--engine`, `--generator`),
-/// with their help.
-const ENGINE_VALUES: &[(Engine, &str)] = &[
-    (
-        Engine::Auto,
-        "The fastest engine this host allows: live, then xsk, packet, raw",
-    ),
-    (
-        Engine::Live,
-        "BPF_PROG_RUN live frames (XDP_TX): the fastest source; kernel 5.18+, refused by some \
-         kernel builds and seccomp policies",
-    ),
-    (
-        Engine::Xsk,
-        "AF_XDP transmit (frames built once in the UMEM, descriptors re-posted)",
-    ),
-    (
-        Engine::Packet,
-        "AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)",
-    ),
-    (
-        Engine::Raw,
-        "A plain AF_PACKET socket, one send() per frame",
-    ),
-];
-
-/// The parser of a generator-engine flag: one of [`Engine::ALL`] by name.
-pub fn engine_flag() -> impl TypedValueParser<Value = Engine> {
-    crate::args::one_of(ENGINE_VALUES, Engine::name)
-}
 
 /// Arguments of `pktio gen`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +24,7 @@ pub struct GenArgs {
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interface: String,
     /// Engine: auto (the fastest this host allows), live, xsk, packet or raw.
-    #[arg(long, default_value = "auto", value_parser = engine_flag())]
+    #[arg(long, default_value = "auto", value_parser = crate::args::engine_flag())]
     engine: Engine,
     /// Frame size in bytes on the wire, FCS included (64..=1518).
     #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(64..=1518))]
@@ -145,15 +113,4 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         println!("gen: engine {}", c.describe());
     }
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_engine_is_a_flag_value_in_ladder_order() {
-        let named: Vec<Engine> = ENGINE_VALUES.iter().map(|&(e, _)| e).collect();
-        assert_eq!(named, Engine::ALL);
-    }
 }

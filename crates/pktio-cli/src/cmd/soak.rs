@@ -64,7 +64,7 @@ pub struct SoakArgs {
     gen_cpu: usize,
     /// The generator engine: auto (the fastest this host allows: live,
     /// then xsk, packet, raw), or one by name.
-    #[arg(long, default_value = "auto", value_parser = super::gen::engine_flag())]
+    #[arg(long, default_value = "auto", value_parser = crate::args::engine_flag())]
     generator: pktio_bench::gen::Engine,
     /// CPU of the packet loop.
     #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]

@@ -123,7 +123,7 @@ pub struct LabOpts {
     pub gen_cpu: usize,
     /// The lab's traffic generator engine: auto (the fastest this host
     /// allows: live, then xsk, packet, raw), or one by name.
-    #[arg(long, default_value = "auto", requires = "lab", value_parser = super::gen::engine_flag())]
+    #[arg(long, default_value = "auto", requires = "lab", value_parser = crate::args::engine_flag())]
     pub generator: Engine,
 }
 
