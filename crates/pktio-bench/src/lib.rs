@@ -1,8 +1,9 @@
 //! # pktio-bench: the engines behind pktio's benchmarks
 //!
 //! What the `pktio` command runs, as a library: plain configuration
-//! structs in, results out, no command-line parsing and no printing of
-//! reports (the CLI does both).
+//! structs in, results out. No command-line parsing and no printing of the
+//! results (the CLI does both); the long runs say how far they are on
+//! stderr.
 //!
 //! - [`run`]: what every long-running engine shares: the process-wide stop
 //!   flag (SIGINT/SIGTERM), CPU pinning, the per-second rate meter, CPU

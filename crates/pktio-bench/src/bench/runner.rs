@@ -1,7 +1,9 @@
-//! The packet benchmark in the lab: builds the lab, then takes the
-//! [plan](crate::bench::plan) step by step (ceilings, then every mode's
-//! rows, runs interleaved), gathers each row's samples and turns them into
-//! the cells of one [`Report`].
+//! The packet benchmark in the lab: builds the lab, then walks the matrix
+//! in the [planner](crate::bench::plan)'s order (for each placement and
+//! size the ceiling's runs, then every mode's rows, runs interleaved),
+//! skipping the rows the planner marks unsupported, prints a progress line
+//! per run on stderr, gathers each row's samples and turns them into the
+//! cells of one [`Report`].
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -9,10 +11,10 @@ use std::time::Instant;
 use anyhow::Context;
 use pktio_lab::Lab;
 
-use crate::bench::cell::CellError;
+use crate::bench::cell::{CellError, RunResult};
 use crate::bench::lab::GenPlan;
 use crate::bench::matrix::{lab_mtu, mtus_in_words, size_mtu, warmup_of, BenchMode};
-use crate::bench::napi::{self, Wait};
+use crate::bench::napi::{self, Napi, Wait};
 use crate::bench::ours::{measure_cell, CellSpec};
 use crate::bench::peers::{
     find_xdp_tool, measure as measure_peer, measure_capture, measure_xdp_bench_ceiling,
@@ -21,6 +23,7 @@ use crate::bench::peers::{
 use crate::bench::plan::{rows_for, steps, unsupported, PacketBench, Peers, Progress, Row, Step};
 use crate::bench::sink::measure_ceiling;
 use crate::bench::window::Stopped;
+use crate::gen::Choice;
 use crate::report::{bound_by_source, median, Cell, Environment, Labels, Report};
 
 /// What the runs of one row gathered.
@@ -39,6 +42,56 @@ struct RowSamples {
     unsupported: Option<String>,
 }
 
+impl RowSamples {
+    /// Adds one run's figures.
+    fn add(&mut self, m: &RunResult) {
+        self.rates.push(m.pps / 1e6);
+        self.costs.push(m.ns_per_packet);
+        self.drops.extend(m.drops_pct);
+        self.offered.extend(m.offered_pps.map(|o| o / 1e6));
+        self.held.push(m.held_back);
+        if let Some((busy, si)) = m.gen_cpu_pct {
+            self.gen_busy.push(busy);
+            self.gen_softirq.push(si);
+        }
+    }
+
+    /// The row's cells under `labels`: its share of the ceiling (rxdrop,
+    /// with `ceiling` Mpps), its rate (marked source-bound), what was
+    /// offered, the cost, drops, the rate per core and the generator's CPU.
+    fn into_cells(self, labels: &Labels, ceiling: Option<f64>) -> Vec<Cell> {
+        let mut cells = Vec::new();
+        if self.rates.is_empty() {
+            return cells;
+        }
+        let metric = |name: &str, unit: &str, v: Vec<f64>| Cell::new(labels.clone(), name, unit, v);
+        let bound = bound_by_source(&self.rates, &self.offered, &self.held);
+        let per_core: Vec<f64> = self
+            .costs
+            .iter()
+            .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
+            .collect();
+        if let Some(c) = ceiling.filter(|&c| c > 0.0) {
+            let share: Vec<f64> = self.rates.iter().map(|r| 100.0 * r / c).collect();
+            cells.push(metric("of ceiling", "%", share));
+        }
+        cells.push(metric("Mpps", "Mpps", self.rates).with_source_bound(bound));
+        if !self.offered.is_empty() {
+            cells.push(metric("offered", "Mpps", self.offered));
+        }
+        cells.push(metric("cost", "ns/packet", self.costs));
+        if !self.drops.is_empty() {
+            cells.push(metric("drops", "%", self.drops));
+        }
+        cells.push(metric("per core", "Mpps/core", per_core));
+        if !self.gen_busy.is_empty() {
+            cells.push(metric("gen CPU", "%", self.gen_busy));
+            cells.push(metric("gen softirq", "%", self.gen_softirq));
+        }
+        cells
+    }
+}
+
 /// Runs the packet benchmark `a` in a lab of its own and returns the
 /// report (incomplete, with what was measured, after Ctrl-C/SIGTERM: the
 /// stop flag says so).
@@ -47,15 +100,67 @@ struct RowSamples {
 /// The lab cannot be built, a placement is not possible here, a run
 /// failed (other than "unsupported", which the report notes).
 pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
-    let (runs, seconds) = (a.runs, a.seconds);
-    let warmup = warmup_of(seconds);
     let lab = Lab::builder()
         .mtu(lab_mtu(&a.sizes))
         .build()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
-    let stop = crate::run::stop_flag();
     let placements = napi::choose(&lab, a.napi.as_deref(), a.cpu, a.gen_cpu)?;
+    let row_keys: &[&str] = if placements.len() > 1 {
+        &["napi", "mode", "size", "backend"]
+    } else {
+        &["mode", "size", "backend"]
+    };
+    let env = environment(a, &placements);
+    let mut report = Report::new("pktio bench: packets in the veth lab", env, row_keys);
+    // xdp-bench drop beside our ceiling, with --peers, where it runs.
+    let peers = Peers::find(a.peers, &a.modes);
+    let mut xdp_bench = None;
+    if a.peers {
+        xdp_bench = find_xdp_tool("XDP_BENCH", "xdp-bench");
+        if xdp_bench.is_none() {
+            report.notes.push(
+                "peers: xdp-bench not found (xdp-tools ≥ 1.5.6 on PATH, or its path in XDP_BENCH)"
+                    .into(),
+            );
+        }
+    }
+    let warmup = warmup_of(a.seconds);
+    let cells = steps(a, &placements, &peers, xdp_bench.is_some())
+        .iter()
+        .filter(|s| !matches!(s, Step::Unsupported { .. }))
+        .count();
+    let mut run = Runner {
+        a,
+        lab: &lab,
+        gen: GenPlan::new(a.generator),
+        peers,
+        xdp_bench,
+        warmup,
+        progress: Progress {
+            cells,
+            done: 0,
+            start: Instant::now(),
+            per_run: a.seconds + warmup + 0.4,
+        },
+        report,
+    };
+    for &napi in &placements {
+        let mut ceilings: Vec<(u32, f64)> = Vec::new();
+        for &size in &a.sizes {
+            run.set_mtu(size)?;
+            let choice = run.gen.choice(&lab, size)?;
+            eprintln!("          generator for {size} B: {}", choice.describe());
+            ceilings.push((size, run.ceiling(napi, size, &choice)?));
+            for &mode in &a.modes {
+                run.mode(napi, size, mode, &choice, &ceilings)?;
+            }
+        }
+    }
+    Ok(run.finish())
+}
 
+/// The environment line of the lab's report.
+fn environment(a: &PacketBench, placements: &[Napi]) -> Environment {
     let mut env = Environment::detect();
     env.cores.insert("generator".into(), vec![a.gen_cpu]);
     env.cores.insert("measured".into(), vec![a.cpu]);
@@ -134,344 +239,295 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
              keeps the packets); tcpdump: -Z root -w FILE; netsniff-ng: -S 64MiB",
         );
     }
-    let row_keys: &[&str] = if placements.len() > 1 {
-        &["napi", "mode", "size", "backend"]
-    } else {
-        &["mode", "size", "backend"]
-    };
-    let mut report = Report::new("pktio bench: packets in the veth lab", env, row_keys);
+    env
+}
 
-    // xdp-bench drop beside our ceiling, with --peers, where it runs.
-    let peers = Peers::find(a.peers, &a.modes);
-    let mut xdp_bench = None;
-    if a.peers {
-        xdp_bench = find_xdp_tool("XDP_BENCH", "xdp-bench");
-        if xdp_bench.is_none() {
-            report.notes.push(
-                "peers: xdp-bench not found (xdp-tools ≥ 1.5.6 on PATH, or its path in XDP_BENCH)"
-                    .into(),
-            );
-        }
-    }
-    let cells = steps(a, &placements, &peers, xdp_bench.is_some())
-        .iter()
-        .filter(|s| !matches!(s, Step::Unsupported { .. }))
-        .count();
-    let mut plan = Progress {
-        cells,
-        done: 0,
-        start: Instant::now(),
-        per_run: seconds + warmup + 0.4,
-    };
-    let gen = GenPlan::new(a.generator);
-    for &napi in &placements {
-        let mut ceilings: Vec<(u32, f64)> = Vec::new();
-        for &size in &a.sizes {
-            let mtu = size_mtu(size);
-            for host in [lab.gen(), lab.rx()] {
-                if host.link_info()?.mtu != mtu {
-                    host.set_mtu(mtu)
-                        .with_context(|| format!("setting MTU {mtu} for {size}-byte frames"))?;
-                }
+/// The packet benchmark under way: what it measures, in which lab, and
+/// what it has found so far.
+struct Runner<'a> {
+    a: &'a PacketBench,
+    lab: &'a Lab,
+    gen: GenPlan,
+    peers: Peers,
+    /// `xdp-bench`, while it runs.
+    xdp_bench: Option<std::path::PathBuf>,
+    warmup: f64,
+    progress: Progress,
+    report: Report,
+}
+
+impl Runner<'_> {
+    /// Gives both lab ends the MTU of `size`-byte frames.
+    fn set_mtu(&self, size: u32) -> anyhow::Result<()> {
+        let mtu = size_mtu(size);
+        for host in [self.lab.gen(), self.lab.rx()] {
+            if host.link_info()?.mtu != mtu {
+                host.set_mtu(mtu)
+                    .with_context(|| format!("setting MTU {mtu} for {size}-byte frames"))?;
             }
-            // The ceiling: XDP_DROP on the receiving end, same generator; with
-            // --peers, xdp-bench drop as the sink too, runs alternating.
-            let (mut samples, mut peer_samples, mut offered) = (Vec::new(), Vec::new(), Vec::new());
-            let mut held = Vec::new();
-            let choice = gen.choice(&lab, size)?;
-            eprintln!("          generator for {size} B: {}", choice.describe());
-            for r in 0..runs {
+        }
+        Ok(())
+    }
+
+    /// The ceiling of `size`: XDP_DROP on the receiving end, the same
+    /// generator; with --peers, xdp-bench drop as the sink too, runs
+    /// alternating. Adds its cells and returns its median, Mpps.
+    fn ceiling(&mut self, napi: Napi, size: u32, choice: &Choice) -> anyhow::Result<f64> {
+        let (a, runs, stop) = (self.a, self.a.runs, crate::run::stop_flag());
+        let (mut samples, mut peer_samples, mut offered) = (Vec::new(), Vec::new(), Vec::new());
+        let mut held = Vec::new();
+        for r in 0..runs {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            self.progress.line(&format!(
+                "ceiling {size:>4} B  xdp-drop  run {}/{runs}",
+                r + 1
+            ));
+            napi::place(self.lab, napi, a.cpu, a.gen_cpu)?;
+            let (pps, off, h) =
+                match measure_ceiling(self.lab, &self.gen, size, a.gen_cpu, self.warmup, a.seconds)
+                {
+                    Ok(m) => m,
+                    Err(e) if e.is::<Stopped>() => break,
+                    Err(e) => return Err(e),
+                };
+            held.push(h);
+            eprintln!("          {:.3} Mpps", pps / 1e6);
+            samples.push(pps / 1e6);
+            offered.extend(off.map(|o| o / 1e6));
+            self.progress.done += 1;
+            if let Some(path) = self.xdp_bench.clone() {
+                self.progress.line(&format!(
+                    "ceiling {size:>4} B  xdp-bench drop  run {}/{runs}",
+                    r + 1
+                ));
+                napi::place(self.lab, napi, a.cpu, a.gen_cpu)?;
+                match measure_xdp_bench_ceiling(
+                    self.lab,
+                    &self.gen,
+                    &path,
+                    size,
+                    a.gen_cpu,
+                    self.warmup,
+                    a.seconds,
+                ) {
+                    Ok(pps) => {
+                        eprintln!("          {:.3} Mpps", pps / 1e6);
+                        peer_samples.push(pps / 1e6);
+                    }
+                    Err(e) => {
+                        eprintln!("          unusable: {e:#}");
+                        self.report.notes.push(xdp_tool_unusable(
+                            "xdp-bench",
+                            "XDP_BENCH",
+                            &path,
+                            &e,
+                        ));
+                        self.xdp_bench = None;
+                    }
+                }
+                self.progress.done += 1;
+            }
+        }
+        let size_text = size.to_string();
+        if !peer_samples.is_empty() {
+            self.report.cells.push(Cell::new(
+                Labels::new([
+                    ("napi", napi.name()),
+                    ("mode", "ceiling"),
+                    ("size", &*size_text),
+                    ("backend", "xdp-bench"),
+                ]),
+                "Mpps",
+                "Mpps",
+                peer_samples,
+            ));
+        }
+        let labels = Labels::new([
+            ("napi", napi.name()),
+            ("mode", "ceiling"),
+            ("size", &*size_text),
+            ("backend", "xdp-drop"),
+            ("generator", choice.engine.name()),
+        ]);
+        let ceiling = median(&samples).unwrap_or(0.0);
+        let bound = bound_by_source(&samples, &offered, &held);
+        self.report
+            .cells
+            .push(Cell::new(labels.clone(), "Mpps", "Mpps", samples).with_source_bound(bound));
+        if !offered.is_empty() {
+            self.report
+                .cells
+                .push(Cell::new(labels, "offered", "Mpps", offered));
+        }
+        Ok(ceiling)
+    }
+
+    /// Every row of `mode` at `size`, runs interleaved across the rows (run
+    /// 1 of every row, then run 2, …) so that drift of the machine hits
+    /// every row alike; then the rows' cells.
+    fn mode(
+        &mut self,
+        napi: Napi,
+        size: u32,
+        mode: BenchMode,
+        choice: &Choice,
+        ceilings: &[(u32, f64)],
+    ) -> anyhow::Result<()> {
+        let (runs, stop) = (self.a.runs, crate::run::stop_flag());
+        let rows = rows_for(mode, &self.a.backends, &self.peers, &mut self.report.notes);
+        let mut acc: Vec<RowSamples> = rows.iter().map(|_| RowSamples::default()).collect();
+        for r in 0..runs {
+            for (row, got) in rows.iter().zip(acc.iter_mut()) {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                plan.line(&format!(
-                    "ceiling {size:>4} B  xdp-drop  run {}/{runs}",
+                if got.unsupported.is_some() {
+                    continue;
+                }
+                self.progress.line(&format!(
+                    "{:<7} {size:>4} B  {:<12} run {}/{runs}",
+                    mode.name(),
+                    row.name(),
                     r + 1
                 ));
-                napi::place(&lab, napi, a.cpu, a.gen_cpu)?;
-                let (pps, off, h) =
-                    match measure_ceiling(&lab, &gen, size, a.gen_cpu, warmup, seconds) {
-                        Ok(m) => m,
-                        Err(e) if e.is::<Stopped>() => break,
-                        Err(e) => return Err(e),
-                    };
-                held.push(h);
-                eprintln!("          {:.3} Mpps", pps / 1e6);
-                samples.push(pps / 1e6);
-                offered.extend(off.map(|o| o / 1e6));
-                plan.done += 1;
-                if let Some(path) = xdp_bench.clone() {
-                    plan.line(&format!(
-                        "ceiling {size:>4} B  xdp-bench drop  run {}/{runs}",
-                        r + 1
-                    ));
-                    napi::place(&lab, napi, a.cpu, a.gen_cpu)?;
-                    match measure_xdp_bench_ceiling(
-                        &lab, &gen, &path, size, a.gen_cpu, warmup, seconds,
-                    ) {
-                        Ok(pps) => {
-                            eprintln!("          {:.3} Mpps", pps / 1e6);
-                            peer_samples.push(pps / 1e6);
-                        }
-                        Err(e) => {
-                            eprintln!("          unusable: {e:#}");
-                            report.notes.push(xdp_tool_unusable(
-                                "xdp-bench",
-                                "XDP_BENCH",
-                                &path,
-                                &e,
-                            ));
-                            xdp_bench = None;
-                        }
-                    }
-                    plan.done += 1;
+                if let Some(why) = unsupported(*row, size) {
+                    eprintln!("          unsupported: {why}");
+                    got.unsupported = Some(why);
+                    continue;
                 }
-            }
-            if !peer_samples.is_empty() {
-                report.cells.push(Cell::new(
-                    Labels::new([
-                        ("napi", napi.name()),
-                        ("mode", "ceiling"),
-                        ("size", &*size.to_string()),
-                        ("backend", "xdp-bench"),
-                    ]),
-                    "Mpps",
-                    "Mpps",
-                    peer_samples,
-                ));
-            }
-            let labels = Labels::new([
-                ("napi", napi.name()),
-                ("mode", "ceiling"),
-                ("size", &*size.to_string()),
-                ("backend", "xdp-drop"),
-                ("generator", choice.engine.name()),
-            ]);
-            ceilings.push((size, median(&samples).unwrap_or(0.0)));
-            let bound = bound_by_source(&samples, &offered, &held);
-            report
-                .cells
-                .push(Cell::new(labels.clone(), "Mpps", "Mpps", samples).with_source_bound(bound));
-            if !offered.is_empty() {
-                report
-                    .cells
-                    .push(Cell::new(labels, "offered", "Mpps", offered));
-            }
-
-            for &mode in &a.modes {
-                let rows = rows_for(mode, &a.backends, &peers, &mut report.notes);
-                // Runs interleave across the rows (run 1 of every row, then run
-                // 2, …), so that drift of the machine hits every row alike.
-                let mut acc: Vec<RowSamples> = rows.iter().map(|_| RowSamples::default()).collect();
-                for r in 0..runs {
-                    for (row, got) in rows.iter().zip(acc.iter_mut()) {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        if got.unsupported.is_some() {
-                            continue;
-                        }
-                        plan.line(&format!(
-                            "{:<7} {size:>4} B  {:<12} run {}/{runs}",
-                            mode.name(),
-                            row.name(),
-                            r + 1
-                        ));
-                        // The measured side's receive work on its own core.
-                        let (rx_cpu, gen_cpu) = if mode == BenchMode::Txpush {
-                            (a.gen_cpu, a.cpu)
-                        } else {
-                            (a.cpu, a.gen_cpu)
-                        };
-                        napi::place(&lab, napi, rx_cpu, gen_cpu)?;
-                        let wait = Wait::of(napi, mode != BenchMode::Txpush, a.poll, a.busy_poll);
-                        if let Some(why) = unsupported(*row, size) {
-                            eprintln!("          unsupported: {why}");
-                            got.unsupported = Some(why);
-                            continue;
-                        }
-                        let m = match *row {
-                            Row::Ours(backend) => measure_cell(
-                                &lab,
-                                &gen,
-                                CellSpec {
-                                    mode,
-                                    backend,
-                                    size,
-                                    napi,
-                                    wait,
-                                },
-                                a,
-                                warmup,
-                                seconds,
-                            ),
-                            Row::Peer(peer) => measure_peer(
-                                &lab,
-                                &gen,
-                                peer,
-                                mode,
-                                size,
-                                (a.cpu, a.gen_cpu),
-                                a.rate,
-                                warmup,
-                                seconds,
-                            ),
-                            Row::Capture(tool) => measure_capture(
-                                &lab,
-                                &gen,
-                                tool,
-                                destination(mode, size, &ceilings, seconds + warmup),
-                                size,
-                                (a.cpu, a.gen_cpu),
-                                a.rate,
-                                warmup,
-                                seconds,
-                            ),
-                        };
-                        match m {
-                            Ok(m) => {
-                                eprintln!(
-                                    "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
-                                    m.pps / 1e6,
-                                    m.ns_per_packet
-                                );
-                                got.rates.push(m.pps / 1e6);
-                                got.costs.push(m.ns_per_packet);
-                                got.drops.extend(m.drops_pct);
-                                got.offered.extend(m.offered_pps.map(|o| o / 1e6));
-                                got.held.push(m.held_back);
-                                if let Some((busy, si)) = m.gen_cpu_pct {
-                                    got.gen_busy.push(busy);
-                                    got.gen_softirq.push(si);
-                                }
-                                plan.done += 1;
-                            }
-                            Err(CellError::Unsupported(why)) => {
-                                eprintln!("          unsupported: {why}");
-                                plan.done += runs - r;
-                                got.unsupported = Some(why);
-                            }
-                            // Ctrl-C/SIGTERM: the table of what was measured.
-                            Err(CellError::Failed(e)) if e.is::<Stopped>() => break,
-                            Err(CellError::Failed(e)) => return Err(e),
-                        }
-                    }
-                }
-                for (row, got) in rows.iter().zip(acc) {
-                    let labels = Labels::new([
-                        ("napi", napi.name()),
-                        ("mode", mode.name()),
-                        ("size", &*size.to_string()),
-                        ("backend", row.name()),
-                        (
-                            "generator",
-                            if mode == BenchMode::Txpush {
-                                "none"
-                            } else {
-                                choice.engine.name()
-                            },
-                        ),
-                    ]);
-                    if let Some(why) = got.unsupported {
-                        let note = format!(
-                            "{} {} {size} B: unsupported: {why}",
-                            row.name(),
-                            mode.name()
+                match self.run_row(napi, size, mode, *row, ceilings) {
+                    Ok(m) => {
+                        eprintln!(
+                            "          {:.3} Mpps, {:.1} ns/packet on the measured CPU",
+                            m.pps / 1e6,
+                            m.ns_per_packet
                         );
-                        if !report.notes.contains(&note) {
-                            report.notes.push(note);
-                        }
-                        // The row stays in the table and the JSON, without samples.
-                        report.cells.push(Cell::new(
-                            labels.with("status", &format!("unsupported: {why}")),
-                            "Mpps",
-                            "Mpps",
-                            Vec::new(),
-                        ));
+                        got.add(&m);
+                        self.progress.done += 1;
                     }
-                    let RowSamples {
-                        rates,
-                        costs,
-                        drops,
-                        gen_busy,
-                        gen_softirq,
-                        offered,
-                        held,
-                        ..
-                    } = got;
-                    if rates.is_empty() {
-                        continue;
+                    Err(CellError::Unsupported(why)) => {
+                        eprintln!("          unsupported: {why}");
+                        self.progress.done += runs - r;
+                        got.unsupported = Some(why);
                     }
-                    let bound = bound_by_source(&rates, &offered, &held);
-                    let per_core: Vec<f64> = costs
-                        .iter()
-                        .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
-                        .collect();
-                    if mode == BenchMode::Rxdrop {
-                        if let Some(&(_, c)) = ceilings.iter().find(|(s, _)| *s == size) {
-                            if c > 0.0 {
-                                let share: Vec<f64> = rates.iter().map(|r| 100.0 * r / c).collect();
-                                report.cells.push(Cell::new(
-                                    labels.clone(),
-                                    "of ceiling",
-                                    "%",
-                                    share,
-                                ));
-                            }
-                        }
-                    }
-                    report.cells.push(
-                        Cell::new(labels.clone(), "Mpps", "Mpps", rates).with_source_bound(bound),
-                    );
-                    if !offered.is_empty() {
-                        report
-                            .cells
-                            .push(Cell::new(labels.clone(), "offered", "Mpps", offered));
-                    }
-                    report
-                        .cells
-                        .push(Cell::new(labels.clone(), "cost", "ns/packet", costs));
-                    if !drops.is_empty() {
-                        report
-                            .cells
-                            .push(Cell::new(labels.clone(), "drops", "%", drops));
-                    }
-                    report
-                        .cells
-                        .push(Cell::new(labels.clone(), "per core", "Mpps/core", per_core));
-                    if !gen_busy.is_empty() {
-                        report
-                            .cells
-                            .push(Cell::new(labels.clone(), "gen CPU", "%", gen_busy));
-                        report
-                            .cells
-                            .push(Cell::new(labels, "gen softirq", "%", gen_softirq));
-                    }
+                    // Ctrl-C/SIGTERM: the table of what was measured.
+                    Err(CellError::Failed(e)) if e.is::<Stopped>() => break,
+                    Err(CellError::Failed(e)) => return Err(e),
                 }
             }
         }
+        let generator = if mode == BenchMode::Txpush {
+            "none"
+        } else {
+            choice.engine.name()
+        };
+        let ceiling = ceilings
+            .iter()
+            .find(|(s, _)| *s == size)
+            .map(|&(_, c)| c)
+            .filter(|_| mode == BenchMode::Rxdrop);
+        for (row, got) in rows.iter().zip(acc) {
+            let labels = Labels::new([
+                ("napi", napi.name()),
+                ("mode", mode.name()),
+                ("size", &*size.to_string()),
+                ("backend", row.name()),
+                ("generator", generator),
+            ]);
+            if let Some(why) = &got.unsupported {
+                self.note_unsupported(&labels, *row, mode, size, why);
+            }
+            self.report.cells.extend(got.into_cells(&labels, ceiling));
+        }
+        Ok(())
     }
-    report.environment.set("generator", gen.describe());
-    report.generators = Some(gen.to_json());
-    if report.cells.iter().any(|c| c.source_bound) {
-        report.notes.push(
-            "≥ x: source-bound — the row took ≥ 99 % of what the generator offered, so its \
-             rate is a lower bound and has no ratio; compare those rows by ns/packet (CPU per \
-             packet at the same offered load)"
-                .into(),
+
+    /// One run of `row`: its receive work placed, then measured.
+    fn run_row(
+        &self,
+        napi: Napi,
+        size: u32,
+        mode: BenchMode,
+        row: Row,
+        ceilings: &[(u32, f64)],
+    ) -> Result<RunResult, CellError> {
+        let (a, lab, gen) = (self.a, self.lab, &self.gen);
+        let (warmup, seconds) = (self.warmup, a.seconds);
+        // The measured side's receive work on its own core.
+        let (rx_cpu, gen_cpu) = if mode == BenchMode::Txpush {
+            (a.gen_cpu, a.cpu)
+        } else {
+            (a.cpu, a.gen_cpu)
+        };
+        napi::place(lab, napi, rx_cpu, gen_cpu)?;
+        let wait = Wait::of(napi, mode != BenchMode::Txpush, a.poll, a.busy_poll);
+        let cpus = (a.cpu, a.gen_cpu);
+        match row {
+            Row::Ours(backend) => {
+                let cell = CellSpec {
+                    mode,
+                    backend,
+                    size,
+                    napi,
+                    wait,
+                };
+                measure_cell(lab, gen, cell, a, warmup, seconds)
+            }
+            Row::Peer(peer) => {
+                measure_peer(lab, gen, peer, mode, size, cpus, a.rate, warmup, seconds)
+            }
+            Row::Capture(tool) => {
+                let dest = destination(mode, size, ceilings, seconds + warmup);
+                measure_capture(lab, gen, tool, dest, size, cpus, a.rate, warmup, seconds)
+            }
+        }
+    }
+
+    /// A row that cannot run: a note (once), and the row in the table and
+    /// the JSON without samples.
+    fn note_unsupported(
+        &mut self,
+        labels: &Labels,
+        row: Row,
+        mode: BenchMode,
+        size: u32,
+        why: &str,
+    ) {
+        let note = format!(
+            "{} {} {size} B: unsupported: {why}",
+            row.name(),
+            mode.name()
         );
+        if !self.report.notes.contains(&note) {
+            self.report.notes.push(note);
+        }
+        self.report.cells.push(Cell::new(
+            labels.with("status", &format!("unsupported: {why}")),
+            "Mpps",
+            "Mpps",
+            Vec::new(),
+        ));
     }
-    report.environment.set("generator", gen.describe());
-    report.generators = Some(gen.to_json());
-    if report.cells.iter().any(|c| c.source_bound) {
-        report.notes.push(
-            "≥ x: source-bound — the row took ≥ 99 % of what the generator offered, so its \
-             rate is a lower bound and has no ratio; compare those rows by ns/packet (CPU per \
-             packet at the same offered load)"
-                .into(),
-        );
+
+    /// The report, with the generators that ran and the note on
+    /// source-bound rows.
+    fn finish(mut self) -> Report {
+        self.report
+            .environment
+            .set("generator", self.gen.describe());
+        self.report.generators = Some(self.gen.to_json());
+        if self.report.cells.iter().any(|c| c.source_bound) {
+            self.report.notes.push(
+                "≥ x: source-bound — the row took ≥ 99 % of what the generator offered, so its \
+                 rate is a lower bound and has no ratio; compare those rows by ns/packet (CPU \
+                 per packet at the same offered load)"
+                    .into(),
+            );
+        }
+        self.report
     }
-    Ok(report)
 }
 
 /// Where a capture cell's tool writes: /dev/null, or a file on tmpfs big
