@@ -548,3 +548,63 @@ fn destination(mode: BenchMode, size: u32, ceilings: &[(u32, f64)], seconds: f64
         _ => CaptureDest::Null,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(pps: f64, offered: f64, held_back: bool) -> RunResult {
+        RunResult {
+            pps,
+            ns_per_packet: 50.0,
+            drops_pct: None,
+            gen_cpu_pct: Some((100.0, 40.0)),
+            offered_pps: Some(offered),
+            held_back,
+        }
+    }
+
+    fn metrics(cells: &[Cell]) -> Vec<&str> {
+        cells.iter().map(|c| c.metric.as_str()).collect()
+    }
+
+    #[test]
+    fn a_row_that_took_all_offered_is_source_bound_unless_held_back() {
+        let labels = Labels::new([("backend", "v2")]);
+        let mut got = RowSamples::default();
+        for _ in 0..3 {
+            got.add(&run(2e6, 2e6, false));
+        }
+        let cells = got.into_cells(&labels, Some(4.0));
+        assert_eq!(
+            metrics(&cells),
+            [
+                "of ceiling",
+                "Mpps",
+                "offered",
+                "cost",
+                "per core",
+                "gen CPU",
+                "gen softirq"
+            ]
+        );
+        assert_eq!(cells[0].samples, [50.0, 50.0, 50.0]);
+        assert!(cells[1].source_bound);
+        assert_eq!(cells[1].display(), "≥ 2.00");
+        assert_eq!(cells[4].samples, [20.0, 20.0, 20.0]);
+
+        let mut got = RowSamples::default();
+        for held in [true, true, false] {
+            got.add(&run(2e6, 2e6, held));
+        }
+        let cells = got.into_cells(&labels, None);
+        assert_eq!(metrics(&cells)[0], "Mpps");
+        assert!(!cells[0].source_bound, "the receiver set the rate");
+    }
+
+    #[test]
+    fn a_row_without_runs_has_no_cells() {
+        let cells = RowSamples::default().into_cells(&Labels::default(), Some(1.0));
+        assert!(cells.is_empty());
+    }
+}
