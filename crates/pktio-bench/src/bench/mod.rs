@@ -10,8 +10,10 @@
 //! - [`napi`]: where the lab's receive work runs, how receivers wait.
 //! - [`lab`]: the generator per size and its thread, the XDP sink.
 //! - [`sink`]: what reaches the sink in a window; the XDP_DROP ceiling.
-//! - [`peers`]: existing tools (dpdk-testpmd, xdp-bench, tcpdump,
-//!   netsniff-ng) run in the same lab.
+//! - [`peers`]: existing tools (dpdk-testpmd, xdp-bench) run in the same
+//!   lab.
+//! - [`capture`]: the capture modes' tools (pktio capture, tcpdump,
+//!   netsniff-ng) and their pcap files.
 //! - [`plan`]: the planner: which cells, in which order, which rows are
 //!   unsupported and why; the progress line.
 //! - [`ours`]: one cell of pktio's own rows.
@@ -20,6 +22,7 @@
 //! - [`harness`]: what the benchmark's own measuring costs.
 //! - [`genbench`]: pktio's generator engines beside xdp-trafficgen.
 
+pub mod capture;
 pub mod cell;
 pub mod genbench;
 pub mod harness;

@@ -12,9 +12,10 @@
 
 use std::time::Instant;
 
+use crate::bench::capture::CaptureTool;
 use crate::bench::matrix::{size_mtu, BenchBackend, BenchMode};
 use crate::bench::napi::Napi;
-use crate::bench::peers::{CaptureTool, Peer};
+use crate::bench::peers::Peer;
 use crate::gen::Engine;
 
 /// What the packet benchmark measures in the lab, and how.

@@ -11,14 +11,14 @@ use std::time::Instant;
 use anyhow::Context;
 use pktio_lab::Lab;
 
+use crate::bench::capture::{measure_capture, CaptureDest};
 use crate::bench::cell::{CellError, RunResult};
 use crate::bench::lab::GenPlan;
 use crate::bench::matrix::{lab_mtu, mtus_in_words, size_mtu, warmup_of, BenchMode};
 use crate::bench::napi::{self, Napi, Wait};
 use crate::bench::ours::{measure_cell, CellSpec};
 use crate::bench::peers::{
-    find_xdp_tool, measure as measure_peer, measure_capture, measure_xdp_bench_ceiling,
-    xdp_tool_unusable, CaptureDest,
+    find_xdp_tool, measure as measure_peer, measure_xdp_bench_ceiling, xdp_tool_unusable,
 };
 use crate::bench::plan::{rows_for, steps, unsupported, PacketBench, Peers, Progress, Row, Step};
 use crate::bench::sink::measure_ceiling;
