@@ -4,7 +4,7 @@
 //! veth pair), one ping in flight at a time, with an HDR histogram of the
 //! round-trip times per backend and wakeup mode.
 //!
-//! Each side is an [`End`]: an interface, its MAC and IPv4 address, and
+//! Each side is an `End`: an interface, its MAC and IPv4 address, and
 //! where code for it runs (a thread that entered the lab host's namespace,
 //! or a plain thread for named interfaces). Everything else is shared by
 //! the two setups.

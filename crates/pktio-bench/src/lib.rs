@@ -12,7 +12,7 @@
 //!   ([`loops::run_loop`]) and the options that open their socket.
 //! - [`gen`]: the traffic generators (live frames, AF_XDP, AF_PACKET TX
 //!   ring, raw socket) and the ladder that picks one.
-//! - [`bench`]: the packet benchmark (planner, lab, ceilings, interleaved
+//! - [`bench`](mod@bench): the packet benchmark (planner, lab, ceilings, interleaved
 //!   runs, peers, NAPI placement), its harness check and the generator
 //!   comparison.
 //! - [`latency`]: ping/pong round trips per backend and wakeup mode, an

@@ -25,7 +25,7 @@ pub enum CaptureDest {
     /// `/dev/null`: the cost of capturing and formatting, no storage.
     Null,
     /// A file on tmpfs, in this run's directory under `/dev/shm` (see
-    /// [`RunDir`]), removed after the cell; the run needs about
+    /// `RunDir`), removed after the cell; the run needs about
     /// `expected_bytes` free there.
     Tmpfs {
         /// What the file may grow to in one run.
