@@ -4,6 +4,9 @@
 //!
 //! Pure: no I/O, unit-tested below.
 
+use clap::builder::TypedValueParser;
+use pktio_bench::gen::Engine;
+
 /// The longest duration a flag accepts: one year. Longer runs are not
 /// benchmarks, and `Instant + Duration` overflows somewhere past 2^63 s.
 pub const MAX_SECONDS: f64 = 31_536_000.0;
@@ -134,6 +137,58 @@ pub fn parse_ring_size(s: &str) -> Result<u32, String> {
     Ok(v)
 }
 
+/// The parser of a flag that takes one of `values` (each with its help
+/// line), by the name `name` gives it: what `#[arg(value_enum)]` does for
+/// an enum of this crate, for the engines' enums of `pktio-bench` (which
+/// know nothing of clap). Help and errors list the values as clap does.
+pub fn one_of<T: Copy + Send + Sync + 'static>(
+    values: &'static [(T, &'static str)],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser};
+    let possible = values
+        .iter()
+        .map(move |&(v, help)| PossibleValue::new(name(v)).help(help));
+    PossibleValuesParser::new(possible).try_map(move |s: String| {
+        values
+            .iter()
+            .map(|&(v, _)| v)
+            .find(|&v| name(v) == s)
+            .ok_or("not one of the possible values")
+    })
+}
+
+/// The values of a generator-engine flag (`--engine`, `--generator`),
+/// with their help.
+pub const ENGINE_VALUES: &[(Engine, &str)] = &[
+    (
+        Engine::Auto,
+        "The fastest engine this host allows: live, then xsk, packet, raw",
+    ),
+    (
+        Engine::Live,
+        "BPF_PROG_RUN live frames (XDP_TX): the fastest source; kernel 5.18+, refused by some \
+         kernel builds and seccomp policies",
+    ),
+    (
+        Engine::Xsk,
+        "AF_XDP transmit (frames built once in the UMEM, descriptors re-posted)",
+    ),
+    (
+        Engine::Packet,
+        "AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)",
+    ),
+    (
+        Engine::Raw,
+        "A plain AF_PACKET socket, one send() per frame",
+    ),
+];
+
+/// The parser of a generator-engine flag: one of [`Engine::ALL`] by name.
+pub fn engine_flag() -> impl TypedValueParser<Value = Engine> {
+    one_of(ENGINE_VALUES, Engine::name)
+}
+
 /// Ends the run with a usage error (exit 2, clap's format): for a
 /// combination of flags that is refused before anything is opened.
 pub fn usage_error(msg: impl std::fmt::Display) -> ! {
@@ -143,6 +198,12 @@ pub fn usage_error(msg: impl std::fmt::Display) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_engine_is_a_flag_value_in_ladder_order() {
+        let named: Vec<Engine> = ENGINE_VALUES.iter().map(|&(e, _)| e).collect();
+        assert_eq!(named, Engine::ALL);
+    }
 
     #[test]
     fn cpus_of_this_host_only() {

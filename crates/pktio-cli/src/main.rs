@@ -1,14 +1,19 @@
 //! `pktio`: fast packet I/O for Linux, from the command line.
 //!
-//! The subcommands live under `cmd/` (the packet loops of rxdrop, txpush
-//! and l2fwd in `cmd/xsk.rs`; the bench with its peers, harness,
-//! generator comparison and NAPI placement in `cmd/bench.rs`,
-//! `peers.rs`, `harness.rs`, `genbench.rs`, `napi.rs`), the generator
-//! engines in `gen.rs`, flag parsing in `args.rs`, reports in `report.rs`;
-//! `doctor/` has one file per area.
+//! A shell over the library crates: each subcommand's flags (clap), its
+//! checks and consent, the printing of results and the exit codes live
+//! under `cmd/` (one file per subcommand: `xsk.rs` for rxdrop, txpush and
+//! l2fwd, `gen.rs`, `bench.rs` for `bench`, `bench harness` and `bench
+//! gen`, `doctor.rs`, `tcp/` for tcp-recv, tcp-send and `bench tcp`, …),
+//! flag parsing in `args.rs`. The engines they call are library crates:
+//! `pktio-bench` (the packet loops `loops`, the generators `gen`, the
+//! benchmark `bench`, `soak`, `latency`, the TCP engines `tcp`, reports
+//! `report` and the run machinery `run`: stop flag, pinning, meters — the
+//! last two also known here as `crate::run` and `crate::report`) and
+//! `pktio-doctor`; capture and the backends are `pktio`'s.
 //!
-//! Kernel calls go through the safe APIs of `pktio` (whose `sys` layer
-//! holds the raw ABI), `pktio-lab`, rustix and io-uring.
+//! Kernel calls go through the safe APIs of those crates, `pktio-host` and
+//! `pktio-lab`; this crate has no `unsafe`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -17,9 +22,9 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod cmd;
-mod gen;
-mod report;
-mod run;
+// The engines' run machinery (stop flag, pinning, meters) and reports,
+// under the names the commands know them by: `crate::run`, `crate::report`.
+use pktio_bench::{report, run};
 
 /// Fast packet I/O for Linux: AF_XDP, AF_PACKET and io_uring, measured side by side.
 ///
@@ -63,7 +68,7 @@ enum Command {
     Bench(Box<cmd::bench::BenchArgs>),
     /// Generate UDP traffic: the fastest engine this host allows (in-kernel
     /// live frames, AF_XDP transmit, an AF_PACKET TX ring, a raw socket).
-    Gen(gen::GenArgs),
+    Gen(cmd::gen::GenArgs),
     /// Ping/pong round trips in the lab: an HDR histogram per backend and wakeup mode.
     Latency(cmd::latency::LatencyArgs),
     /// Capture packets tcpdump-style (AF_PACKET, the host keeps every packet; --steal: AF_XDP, takes them).
@@ -92,7 +97,7 @@ fn main() -> ExitCode {
         Command::TcpRecv(a) => cmd::tcp::recv(a),
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(*a),
-        Command::Gen(a) => gen::run_gen(a),
+        Command::Gen(a) => cmd::gen::run_gen(a),
         Command::Latency(a) => cmd::latency::run(a),
         Command::Capture(a) => cmd::capture::run(a),
         Command::Soak(a) => cmd::soak::run(a),

@@ -77,7 +77,7 @@ pub fn fill(conn: u32, offset: u64, buf: &mut [u8]) {
     let mut off = offset;
     let mut rest: &mut [u8] = buf;
     // Unaligned head, byte by byte.
-    while off % 8 != 0 && !rest.is_empty() {
+    while !off.is_multiple_of(8) && !rest.is_empty() {
         rest[0] = byte_at(conn, off);
         rest = &mut rest[1..];
         off += 1;
@@ -101,7 +101,7 @@ pub fn fill(conn: u32, offset: u64, buf: &mut [u8]) {
 pub fn check(conn: u32, offset: u64, data: &[u8]) -> Option<u64> {
     let mut off = offset;
     let mut rest = data;
-    while off % 8 != 0 && !rest.is_empty() {
+    while !off.is_multiple_of(8) && !rest.is_empty() {
         if rest[0] != byte_at(conn, off) {
             return Some(off);
         }

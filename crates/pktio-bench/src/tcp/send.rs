@@ -128,7 +128,7 @@ fn send_conn(mut s: TcpStream, conn: u32, cfg: &SendConfig) -> (u64, Option<std:
     let limit = cfg.bytes.unwrap_or(u64::MAX);
     let mut buf = vec![0u8; cfg.size];
     let mut sent = 0u64;
-    while sent < limit && deadline.map_or(true, |d| Instant::now() < d) {
+    while sent < limit && deadline.is_none_or(|d| Instant::now() < d) {
         let n = (cfg.size as u64).min(limit - sent) as usize;
         if cfg.pattern {
             pattern::fill(conn, sent, &mut buf[..n]);

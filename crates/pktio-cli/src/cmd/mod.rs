@@ -3,12 +3,9 @@
 pub mod bench;
 pub mod capture;
 pub mod doctor;
-pub mod genbench;
-pub mod harness;
+pub mod gen;
 pub mod lab;
 pub mod latency;
-pub mod napi;
-pub mod peers;
 pub mod soak;
 pub mod tcp;
 pub mod xsk;

@@ -1,7 +1,8 @@
 //! `pktio rxdrop | txpush | l2fwd`: the seed's three benchmarks as commands,
 //! on any backend (`--backend auto|xdp|xdp-skb|v3|v2|uring`), with
-//! xdpsock-like flags and live per-second statistics. The loops are written
-//! once against [`PacketIo`].
+//! xdpsock-like flags and live per-second statistics. The loops themselves
+//! are [`pktio_bench::loops`]; this file holds the flags, the consent to
+//! touch an interface, the lab around a run and the printed summary.
 //!
 //! Each runs on a real interface (`-i IF`), or with `--lab` in a throw-away
 //! lab of two network namespaces joined by a veth pair: pktio then also runs
@@ -15,13 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use pktio::backend::{
-    Backend, BackendConfig, BackendError, BackendKind, BackendStats, Direction, PacketIo,
+use pktio::backend::BackendKind;
+use pktio::wire::UdpFrame;
+use pktio_bench::gen::{self, Engine};
+use pktio_bench::loops::{
+    check_fits_mtu, ifindex, in_pktio_lab, run_loop_scoped, LoopSpec, Mode, SocketOpts, Summary,
+    XDP_PACKET_HEADROOM,
 };
-use pktio::wire::{swap_macs, UdpFrame};
-use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
-
-use crate::run::{fmt_pps, pin_to_cpu, stop_flag, LoopProbe, Meter};
+use pktio_bench::run::{fmt_pps, pin_to_cpu, stop_flag};
 
 /// Flags shared by rxdrop, txpush and l2fwd (named as in xdpsock).
 #[derive(Debug, Clone, clap::Args)]
@@ -121,8 +123,8 @@ pub struct LabOpts {
     pub gen_cpu: usize,
     /// The lab's traffic generator engine: auto (the fastest this host
     /// allows: live, then xsk, packet, raw), or one by name.
-    #[arg(long, value_enum, default_value = "auto", requires = "lab")]
-    pub generator: crate::gen::Engine,
+    #[arg(long, default_value = "auto", requires = "lab", value_parser = crate::args::engine_flag())]
+    pub generator: Engine,
 }
 
 /// Consent to run on an interface that pktio did not build.
@@ -232,18 +234,6 @@ impl AddrOpts {
         Ok(())
     }
 
-    /// The defaults: the persistent lab's addresses (`pktio lab up`).
-    pub fn lab_defaults() -> AddrOpts {
-        AddrOpts {
-            src_mac: [0x02, 0, 0xc6, 0x12, 0, 0x01],
-            dst_mac: [0x02, 0, 0xc6, 0x12, 0, 0x02],
-            src_ip: Ipv4Addr::new(198, 18, 0, 1),
-            dst_ip: Ipv4Addr::new(198, 18, 0, 2),
-            dst_port: 9,
-            allow_broadcast: false,
-        }
-    }
-
     /// The UDP frame these addresses describe (source port 9).
     pub fn udp_frame(&self) -> UdpFrame {
         UdpFrame {
@@ -255,35 +245,6 @@ impl AddrOpts {
             dst_port: self.dst_port,
         }
     }
-}
-
-/// The kernel's headroom in front of every AF_XDP frame's data.
-const XDP_PACKET_HEADROOM: u32 = 256;
-
-/// Refuses frames of `size` bytes (without FCS) that `ifname` cannot carry:
-/// longer than its MTU plus the 14-byte Ethernet header. (An AF_PACKET TX
-/// ring marks each such frame wrong and goes on, ~0.7 ms apiece; a socket
-/// or AF_XDP in copy mode drops it.) An MTU that cannot be read leaves the
-/// check to the open, which names a missing interface.
-pub(crate) fn check_fits_mtu(ifname: &str, size: u32) -> anyhow::Result<()> {
-    let Ok(mtu) = pktio::packet::interface_mtu(ifname) else {
-        return Ok(());
-    };
-    let max = mtu.saturating_add(14);
-    anyhow::ensure!(
-        size <= max,
-        "-s {size}: {ifname} has MTU {mtu}, so it carries frames of up to {max} bytes \
-         (without FCS); use -s {max} or less, or raise its MTU (ip link set {ifname} mtu N)"
-    );
-    Ok(())
-}
-
-/// The index of `ifname` in this network namespace, with a clear error.
-pub fn ifindex(ifname: &str) -> anyhow::Result<u32> {
-    use rustix::net::{socket, AddressFamily, SocketType};
-    let sock = socket(AddressFamily::INET, SocketType::DGRAM, None).context("socket(AF_INET)")?;
-    rustix::net::netdevice::name_to_index(&sock, ifname)
-        .with_context(|| format!("interface {ifname:?} not found: check the name with `ip link`"))
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -308,111 +269,24 @@ pub(crate) fn parse_bench_ip(s: &str) -> Result<Ipv4Addr, String> {
 }
 
 impl XskOpts {
-    /// Defaults for a TX-only run on `ifname` (the generator's AF_XDP engine).
-    pub fn for_tx(ifname: &str, duration: Option<f64>) -> XskOpts {
-        XskOpts {
-            interface: Some(ifname.to_string()),
-            backend: BackendKind::Xdp,
-            queue: 0,
-            copy: false,
-            zero_copy: false,
-            skb: false,
-            native: false,
-            batch: 64,
-            frame_size: 4096,
-            frames: 4096,
-            ring_size: 2048,
-            busy_poll: None,
-            busy_poll_budget: 64,
-            poll: false,
-            no_need_wakeup: false,
-            multi_buffer: false,
-            duration,
-            cpu: None,
-            quiet: false,
-            json: false,
-        }
-    }
-
-    /// The backend configuration these flags describe, for `mode`.
-    pub fn backend_config(&self, ifname: &str, mode: Mode) -> BackendConfig {
-        let mut c = BackendConfig::new(ifname);
-        c.queue = self.queue;
-        c.direction = match mode {
-            Mode::Rxdrop => Direction::Rx,
-            Mode::Txpush => Direction::Tx,
-            Mode::L2fwd => Direction::Both,
-        };
-        c.frame_size = self.frame_size;
-        c.frame_count = self.frames;
-        c.ring_size = self.ring_size;
-        c.batch = self.batch;
-        c.busy_poll = self.busy_poll.map(|usecs| BusyPoll {
-            usecs,
-            budget: self.busy_poll_budget,
-        });
-        c.need_wakeup = !self.no_need_wakeup;
-        c.multi_buffer = self.multi_buffer;
-        // Copy mode sends at most this many frames per sendto() (the
-        // kernel's default is 32, then EAGAIN): a whole ring's worth of a
-        // batch per call, as the generator does.
-        if c.direction.tx() {
-            c.tx_skb_budget = Some(crate::gen::XSK_SKB_BUDGET);
-        }
-        c.xdp_bind = if self.copy {
-            BindMode::Copy
-        } else if self.zero_copy {
-            BindMode::RequireZeroCopy
-        } else {
-            BindMode::Auto
-        };
-        c.xdp_attach = if self.skb {
-            AttachMode::Skb
-        } else if self.native {
-            AttachMode::Driver
-        } else {
-            AttachMode::Auto
-        };
-        c
-    }
-
-    /// Opens the backend chosen with `--backend` (walking the ladder for
-    /// `auto`) on `ifname` of the calling thread's network namespace. A
-    /// queue still busy from the previous socket is retried for a moment.
-    pub fn open(&self, ifname: &str, mode: Mode, quiet: bool) -> anyhow::Result<Backend> {
-        self.open_config(&self.backend_config(ifname, mode), mode, quiet)
-    }
-
-    /// [`open`](Self::open) with a configuration the caller adjusted (from
-    /// [`backend_config`](Self::backend_config)); `mode` names the loop in
-    /// the messages.
-    pub(crate) fn open_config(
-        &self,
-        cfg: &BackendConfig,
-        mode: Mode,
-        quiet: bool,
-    ) -> anyhow::Result<Backend> {
-        let give_up = Instant::now() + Duration::from_secs(2);
-        loop {
-            let r = match self.backend {
-                BackendKind::Auto => Backend::auto(cfg),
-                k => Backend::open(k, cfg).map(|b| (b, Vec::new())),
-            };
-            match r {
-                Err(e) if e.errno() == Some(libc::EBUSY) && Instant::now() < give_up => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e.into()),
-                Ok((b, skipped)) => {
-                    if !quiet {
-                        for s in &skipped {
-                            eprintln!("{}: skipped {s}", mode.name());
-                        }
-                        eprintln!("{}: {}", mode.name(), b.describe());
-                    }
-                    return Ok(b);
-                }
-            }
+    /// The socket these flags describe.
+    pub fn socket(&self) -> SocketOpts {
+        SocketOpts {
+            backend: self.backend,
+            queue: self.queue,
+            copy: self.copy,
+            zero_copy: self.zero_copy,
+            skb: self.skb,
+            native: self.native,
+            batch: self.batch,
+            frame_size: self.frame_size,
+            frames: self.frames,
+            ring_size: self.ring_size,
+            busy_poll: self.busy_poll,
+            busy_poll_budget: self.busy_poll_budget,
+            poll: self.poll,
+            no_need_wakeup: self.no_need_wakeup,
+            multi_buffer: self.multi_buffer,
         }
     }
 
@@ -470,342 +344,6 @@ impl XskOpts {
     }
 }
 
-/// What a run measured.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Summary {
-    /// rxdrop, txpush or l2fwd.
-    pub mode: &'static str,
-    /// Packets handled by this loop.
-    pub packets: u64,
-    /// Bytes handled.
-    pub bytes: u64,
-    /// Seconds the loop ran.
-    pub seconds: f64,
-    /// Mean rate over the run.
-    pub mpps: f64,
-    /// Median of the per-second rates.
-    pub median_mpps: f64,
-    /// CPU time of the loop's thread per packet, in ns.
-    pub cpu_ns_per_packet: f64,
-    /// The backend and its modes, as text.
-    pub socket: String,
-    /// The backend's counters at the end.
-    #[serde(skip)]
-    pub stats: BackendStats,
-    /// AF_XDP: frames by place at the end.
-    #[serde(skip)]
-    pub accounting: Option<Accounting>,
-    /// Why the loop stopped early, if it did.
-    pub stopped_by: Option<String>,
-    /// l2fwd: frames dropped instead of reflected, their addresses outside
-    /// the benchmarking ranges ([`in_bench_range`]).
-    pub not_reflected: u64,
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// The packet loops. Each runs until `stop` is set or `deadline` passes,
-/// printing a line per second unless `quiet`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Receive and drop: frames go straight back to the fill ring.
-    Rxdrop,
-    /// Transmit pre-built frames.
-    Txpush,
-    /// Receive, swap MACs, send back out of the same socket (the RX frame
-    /// becomes the TX frame: no copy).
-    L2fwd,
-}
-
-impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Rxdrop => "rxdrop",
-            Mode::Txpush => "txpush",
-            Mode::L2fwd => "l2fwd",
-        }
-    }
-}
-
-/// One run of a packet loop: what to do and when to stop.
-#[derive(Debug, Clone, Copy)]
-pub struct LoopSpec<'a> {
-    /// rxdrop, txpush or l2fwd.
-    pub mode: Mode,
-    /// txpush: the frame to send and its length.
-    pub frame: Option<(&'a UdpFrame, u32)>,
-    /// Set to stop (SIGINT/SIGTERM, the benchmark).
-    pub stop: &'a AtomicBool,
-    /// Stop at this time.
-    pub deadline: Option<Instant>,
-    /// No per-second lines.
-    pub quiet: bool,
-    /// Progress for a watcher on another thread (the benchmark).
-    pub probe: Option<&'a LoopProbe>,
-    /// Packets per batch.
-    pub batch: u32,
-    /// Sleep in poll() when idle instead of spinning.
-    pub poll: bool,
-}
-
-/// The packet loops, written once against [`PacketIo`]: they run the same on
-/// AF_XDP, AF_PACKET V2/V3 and io_uring. Each runs until `stop` is set or
-/// the deadline passes, or until the backend fails (the interface vanished,
-/// the steering program was detached): then it ends with the statistics
-/// gathered so far and says why in [`Summary::stopped_by`].
-///
-/// l2fwd reflects every frame here (the benchmark's loops, in a lab where
-/// every frame is the generator's); [`run_loop_scoped`] can keep it to the
-/// benchmarking ranges.
-pub fn run_loop(b: &mut Backend, spec: &LoopSpec<'_>) -> anyhow::Result<Summary> {
-    run_loop_scoped(b, spec, true)
-}
-
-/// [`run_loop`]; with `reflect_any` false, l2fwd sends back only frames
-/// whose addresses are in the benchmarking ranges ([`in_bench_range`]) and
-/// drops and counts the others ([`Summary::not_reflected`]).
-pub fn run_loop_scoped(
-    b: &mut Backend,
-    spec: &LoopSpec<'_>,
-    reflect_any: bool,
-) -> anyhow::Result<Summary> {
-    let mut not_reflected = 0u64;
-    let mut meter = Meter::new(Duration::from_secs(1));
-    let cpu0 = pktio::host::thread_cpu_time();
-    let batch = spec.batch;
-    let mut stopped_by = None;
-    let mut frame = Vec::new();
-    if let Some((f, len)) = spec.frame {
-        frame = vec![0u8; len as usize];
-        f.emit(b"pktio", len as usize, &mut frame)
-            .map_err(|_| anyhow::anyhow!("cannot build a {len}-byte frame"))?;
-    }
-    if spec.mode == Mode::Txpush && frame.is_empty() {
-        bail!("txpush needs a frame");
-    }
-    // A stop (Ctrl-C, SIGTERM, the deadline) must be seen within
-    // 100 ms: the clock is read after every idle turn, and every
-    // BUSY_TURNS_PER_CHECK turns while packets flow (a turn is one batch,
-    // microseconds); an idle --poll wait is bounded by POLL_WAIT_MS.
-    let mut busy_turns: u32 = 0;
-    let mut was_idle = true;
-    loop {
-        busy_turns += 1;
-        if was_idle || busy_turns >= BUSY_TURNS_PER_CHECK {
-            busy_turns = 0;
-            if let Some(p) = spec.probe {
-                p.cpu_ns.store(
-                    pktio::host::thread_cpu_time().as_nanos() as u64,
-                    Ordering::Relaxed,
-                );
-            }
-            let now = Instant::now();
-            if spec.stop.load(Ordering::Relaxed) || spec.deadline.is_some_and(|d| now >= d) {
-                break;
-            }
-            if let Some(t) = meter.tick(now) {
-                if let Err(e) = b.health() {
-                    stopped_by = Some(describe_error(&e));
-                    break;
-                }
-                if !spec.quiet {
-                    let s = b.stats().unwrap_or_default();
-                    eprintln!(
-                        "{:>7.1}s  {:>9}  {:>8.1} Mbit/s  kernel_drops {}  ring_full {}  fill_empty {}  tx_kicks {}",
-                        t.at,
-                        fmt_pps(t.pps),
-                        t.bps / 1e6,
-                        s.kernel_drops,
-                        s.rx_ring_full,
-                        s.fill_ring_empty,
-                        s.tx_kicks
-                    );
-                }
-            }
-        }
-        let step = match spec.mode {
-            // Segments, not one slice: a multi-buffer packet is counted
-            // once, with all its bytes, and is not copied.
-            Mode::Rxdrop => {
-                let mut bytes = 0u64;
-                b.rx_batch_segments(batch, |segs| {
-                    bytes += segs.iter().map(|s| s.len() as u64).sum::<u64>()
-                })
-                .map(|n| (n, bytes))
-            }
-            Mode::Txpush => {
-                let len = frame.len();
-                b.tx_batch(batch, |buf| {
-                    // A frame longer than the slot is still asked for: the
-                    // backend refuses it (PacketTooLong) and the loop stops
-                    // saying so, instead of sending nothing, silently.
-                    if let Some(dst) = buf.get_mut(..len) {
-                        dst.copy_from_slice(&frame);
-                    }
-                    Some(len)
-                })
-                .map(|n| (n, n as u64 * len as u64))
-            }
-            Mode::L2fwd => {
-                let mut bytes = 0u64;
-                b.forward_batch(batch, |p| {
-                    if !reflect_any && !in_bench_range(p) {
-                        not_reflected += 1;
-                        return false;
-                    }
-                    swap_macs(p);
-                    bytes += p.len() as u64;
-                    true
-                })
-                .map(|r| (r.tx, bytes))
-            }
-        };
-        let (n, bytes) = match step {
-            Ok(x) => x,
-            Err(e) => {
-                stopped_by = Some(describe_error(&e));
-                break;
-            }
-        };
-        meter.add(n as u64, bytes);
-        if let Some(p) = spec.probe {
-            p.packets.store(meter.packets, Ordering::Relaxed);
-        }
-        let idle = match spec.mode {
-            Mode::Txpush => {
-                if n < batch {
-                    // TX ring full or frames in flight: reap completions, kick.
-                    b.flush().map(|_| false)
-                } else {
-                    Ok(false)
-                }
-            }
-            _ => Ok(n == 0),
-        };
-        was_idle = matches!(idle, Ok(true)) || n == 0;
-        match idle {
-            // An empty ring: the batch call already woke the kernel if it
-            // asked; with --poll, sleep until packets come, or until the
-            // next look at the stop flag and the deadline is due.
-            Ok(true) if spec.poll => {
-                if let Err(e) = b.wait(poll_timeout_ms(spec.deadline, Instant::now())) {
-                    stopped_by = Some(describe_error(&e));
-                    break;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                stopped_by = Some(describe_error(&e));
-                break;
-            }
-        }
-    }
-    let cpu = pktio::host::thread_cpu_time().saturating_sub(cpu0);
-    let seconds = meter.elapsed();
-    if spec.mode != Mode::Rxdrop {
-        // Let what was sent complete, so the accounting sees it home.
-        let end = Instant::now() + Duration::from_millis(200);
-        while Instant::now() < end
-            && b.stats().is_ok_and(|s| s.tx_in_flight > 0)
-            && b.flush().is_ok()
-        {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    let accounting = match b.check_accounting() {
-        Ok(a) => a,
-        Err(e) if cfg!(debug_assertions) => bail!("frame accounting broken: {e}"),
-        Err(e) => {
-            eprintln!("pktio: warning: {e}");
-            b.accounting()
-        }
-    };
-    Ok(Summary {
-        mode: spec.mode.name(),
-        packets: meter.packets,
-        bytes: meter.bytes,
-        seconds,
-        mpps: meter.mean_pps() / 1e6,
-        median_mpps: median(&meter.rates) / 1e6,
-        cpu_ns_per_packet: if meter.packets > 0 {
-            cpu.as_nanos() as f64 / meter.packets as f64
-        } else {
-            0.0
-        },
-        socket: b.describe().to_string(),
-        stats: b.stats().unwrap_or_default(),
-        accounting,
-        stopped_by,
-        not_reflected,
-    })
-}
-
-/// Whether `frame` (Ethernet, at most one VLAN tag) is IPv4 with source and
-/// destination in 198.18.0.0/15, or IPv6 with both in 2001:2::/48: the
-/// benchmarking ranges (RFC 2544, RFC 5180), the only frames l2fwd sends
-/// back unless told otherwise. Anything else (other protocols, truncated
-/// headers) is not.
-pub fn in_bench_range(frame: &[u8]) -> bool {
-    let be16 = |at: usize| {
-        frame
-            .get(at..at + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    };
-    let (mut ethertype, mut ip) = (be16(12), 14);
-    if matches!(ethertype, Some(0x8100 | 0x88a8)) {
-        (ethertype, ip) = (be16(16), 18);
-    }
-    let v4 = |a: &[u8]| a[0] == 198 && a[1] & 0xfe == 18;
-    let v6 = |a: &[u8]| a[..6] == [0x20, 0x01, 0x00, 0x02, 0x00, 0x00];
-    match ethertype {
-        Some(0x0800) => match (frame.get(ip + 12..ip + 16), frame.get(ip + 16..ip + 20)) {
-            (Some(src), Some(dst)) => v4(src) && v4(dst),
-            _ => false,
-        },
-        Some(0x86dd) => match (frame.get(ip + 8..ip + 24), frame.get(ip + 24..ip + 40)) {
-            (Some(src), Some(dst)) => v6(src) && v6(dst),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// Whether `ifname` is the veth of a pktio lab: the calling thread's
-/// network namespace holds only loopback and this veth, which has an
-/// address in 198.18.0.0/15 (what `Lab` and `pktio lab up` build). Anything
-/// that cannot be read counts as "no".
-pub(crate) fn in_pktio_lab(ifname: &str) -> bool {
-    // A dump of this namespace's links: no setns, so it works with the
-    // documented capabilities only (no CAP_SYS_ADMIN).
-    let Ok(links) = pktio_lab::list_links_here() else {
-        return false;
-    };
-    let only_lab = links
-        .iter()
-        .all(|l| l.ifname == "lo" || (l.ifname == ifname && l.is_veth()));
-    let present = links.iter().any(|l| l.ifname == ifname);
-    let in_range = pktio::host::interface_addrs()
-        .unwrap_or_default()
-        .iter()
-        .any(|a| {
-            a.name == ifname
-                && matches!(a.addr, std::net::IpAddr::V4(v4) if pktio_lab::LabAddr::in_range(v4))
-        });
-    only_lab && present && in_range
-}
-
 /// What a mode does to an interface, in words.
 fn takes(mode: Mode, queue: u32) -> String {
     match mode {
@@ -839,42 +377,6 @@ pub(crate) fn consent(what: &str, ifname: &str, does: &str, take_over: bool) -> 
     }
     eprintln!("{what}: --take-over: will {does} on {ifname} until the run ends");
     Ok(())
-}
-
-/// Busy turns (batches) between two looks at the clock and the stop flag.
-/// A turn handles at most one batch (≤ 4096 packets, tens of µs), so 16
-/// turns stay far below the 100 ms in which a loop must see a stop while the clock costs nothing per
-/// packet.
-const BUSY_TURNS_PER_CHECK: u32 = 16;
-
-/// The longest idle `poll()` of a `--poll` loop, in ms: half of
-/// the 100 ms in which a loop must see a stop (Ctrl-C, SIGTERM, the end of
-/// `-d`), since a signal does not interrupt it (the handler runs
-/// on its own thread).
-const POLL_WAIT_MS: i32 = 50;
-
-/// The idle wait of a `--poll` loop at `now`: [`POLL_WAIT_MS`], or less
-/// when the deadline comes sooner (at least 1 ms: 0 would spin).
-fn poll_timeout_ms(deadline: Option<Instant>, now: Instant) -> i32 {
-    let left = deadline.map_or(u128::MAX, |d| {
-        d.saturating_duration_since(now).as_micros().div_ceil(1000)
-    });
-    left.clamp(1, POLL_WAIT_MS as u128) as i32
-}
-
-/// An error as one line: the error, its causes, and the hint if any.
-fn describe_error(e: &BackendError) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    if let Some(h) = e.hint() {
-        s.push_str(&format!(" (hint: {h})"));
-    }
-    s
 }
 
 fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
@@ -946,7 +448,7 @@ fn run_on_interface(
     if let Some(f) = frame {
         check_fits_mtu(ifname, f.size)?;
     }
-    let mut b = opts.open(ifname, mode, quiet)?;
+    let mut b = opts.socket().open(ifname, mode, quiet)?;
     let s = run_loop_scoped(
         &mut b,
         &LoopSpec {
@@ -1030,7 +532,10 @@ fn run_in_lab(
     // ICMP port unreachable, on the sender's core (veth runs the receive
     // work there): a third of that core went to routing and ICMP.
     let _sink = if mode == Mode::Txpush {
-        Some(super::bench::attach_sink(rx, pktio::bpf::XdpAction::Drop)?)
+        Some(pktio_bench::bench::lab::attach_sink(
+            rx,
+            pktio::bpf::XdpAction::Drop,
+        )?)
     } else {
         None
     };
@@ -1047,14 +552,14 @@ fn run_in_lab(
             lab_opts.gen_cpu,
         );
         let want = lab_opts.generator;
-        Some(gen.spawn(move || -> anyhow::Result<crate::gen::GenResult> {
+        Some(gen.spawn(move || -> anyhow::Result<gen::GenResult> {
             pin_to_cpu(gcpu)?;
-            let t = crate::gen::Target::new(&ifname, s, size as usize)?;
-            let lim = crate::gen::Limits {
+            let t = gen::Target::new(&ifname, s, size as usize)?;
+            let lim = gen::Limits {
                 flows: 1,
                 ..Default::default()
             };
-            crate::gen::run(&t, want, &lim, &gs, &crate::gen::Progress::default())
+            gen::run(&t, want, &lim, &gs, &gen::Progress::default())
         }))
     };
 
@@ -1067,7 +572,7 @@ fn run_in_lab(
             Some(_) => check_fits_mtu(&ifname, size),
             None => Ok(()),
         };
-        fits.and_then(|()| opts.open(&ifname, mode, quiet))
+        fits.and_then(|()| opts.socket().open(&ifname, mode, quiet))
             .and_then(|mut b| {
                 run_loop_scoped(
                     &mut b,
@@ -1181,25 +686,5 @@ mod tests {
         assert!(parse_bench_ip("198.19.1.1").is_ok());
         let e = parse_bench_ip("10.0.0.1").unwrap_err();
         assert!(e.contains("198.18.0.0/15"), "{e}");
-    }
-
-    #[test]
-    fn idle_waits_end_before_the_deadline_and_within_the_stop_latency() {
-        let now = Instant::now();
-        assert_eq!(poll_timeout_ms(None, now), POLL_WAIT_MS);
-        let far = now + Duration::from_secs(10);
-        assert_eq!(poll_timeout_ms(Some(far), now), POLL_WAIT_MS);
-        let soon = now + Duration::from_micros(7_200);
-        assert_eq!(poll_timeout_ms(Some(soon), now), 8);
-        assert_eq!(poll_timeout_ms(Some(now), now), 1);
-        let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
-        assert_eq!(poll_timeout_ms(Some(past), now), 1);
-    }
-
-    #[test]
-    fn median_of_even_and_odd() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(&[]), 0.0);
     }
 }

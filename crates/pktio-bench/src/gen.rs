@@ -37,9 +37,13 @@ use anyhow::Context;
 use pktio::bpf::{progs, BpfError, PerCpuArray, Program, XdpAction};
 use pktio::wire::UdpFrame;
 
+use pktio_host::retry::BusyRetry;
+
+use crate::loops::XSK_SKB_BUDGET;
+
 /// A generator engine, or `Auto` for the first of [`Engine::LADDER`] that
 /// this host allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
     /// The fastest engine this host allows: live, then xsk, packet, raw.
     Auto,
@@ -57,6 +61,15 @@ pub enum Engine {
 impl Engine {
     /// The concrete engines, fastest first: the order `Auto` tries them.
     pub const LADDER: [Engine; 4] = [Engine::Live, Engine::Xsk, Engine::Packet, Engine::Raw];
+
+    /// `Auto` and the ladder: every value a flag may name.
+    pub const ALL: [Engine; 5] = [
+        Engine::Auto,
+        Engine::Live,
+        Engine::Xsk,
+        Engine::Packet,
+        Engine::Raw,
+    ];
 
     /// The engine's name on the command line and in JSON.
     pub fn name(self) -> &'static str {
@@ -254,7 +267,7 @@ impl Target {
     pub fn new(ifname: &str, spec: UdpFrame, len: usize) -> anyhow::Result<Target> {
         Ok(Target {
             ifname: ifname.to_string(),
-            ifindex: crate::cmd::xsk::ifindex(ifname)?,
+            ifindex: crate::loops::ifindex(ifname)?,
             spec,
             len,
         })
@@ -555,10 +568,7 @@ fn live_loop(
 /// The CPU the live-frame submitters share: the calling thread's only
 /// allowed CPU, or the one it is running on.
 fn one_cpu() -> anyhow::Result<usize> {
-    let set = rustix::thread::sched_getaffinity(None).context("sched_getaffinity")?;
-    let allowed: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU)
-        .filter(|&c| set.is_set(c))
-        .collect();
+    let allowed = pktio_host::cpu::allowed_cpus().context("sched_getaffinity")?;
     Ok(match allowed.as_slice() {
         [only] => *only,
         _ => rustix::thread::sched_getcpu(),
@@ -599,7 +609,7 @@ impl LiveShared<'_> {
     fn running(&self) -> bool {
         !self.stop.load(Ordering::Relaxed)
             && !self.failed.load(Ordering::Relaxed)
-            && self.lim.deadline.map_or(true, |d| Instant::now() < d)
+            && self.lim.deadline.is_none_or(|d| Instant::now() < d)
     }
 
     /// One submitter: claim a call's worth of frames, wait for its slot
@@ -667,10 +677,6 @@ pub const PACKET_MAX_FRAME: usize = 16384 - 128;
 const XSK_FRAMES: u32 = 4096;
 /// The AF_XDP engine's TX ring.
 const XSK_RING: u32 = 2048;
-/// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` sends
-/// (the kernel's default is 32; a kick per 32 frames costs a system call
-/// per 32 frames).
-pub(crate) const XSK_SKB_BUDGET: u32 = 256;
 /// Frames posted per loop turn by the socket engines.
 const GEN_BATCH: u32 = 256;
 /// How long a stopping engine waits for frames already handed to the
@@ -715,7 +721,7 @@ impl Pacer<'_> {
     }
 
     fn running(&self, stop: &AtomicBool) -> bool {
-        !stop.load(Ordering::Relaxed) && self.lim.deadline.map_or(true, |d| Instant::now() < d)
+        !stop.load(Ordering::Relaxed) && self.lim.deadline.is_none_or(|d| Instant::now() < d)
     }
 }
 
@@ -755,17 +761,18 @@ fn run_xsk(
     // The kernel releases a closed socket's hold on its queue after an RCU
     // grace period (deferred work): a probe's socket, just closed, can make
     // the real bind answer EBUSY for a moment.
-    let until = Instant::now() + Duration::from_secs(2);
+    // A kernel without the budget option refuses it: then the default.
     let mut budget = Some(XSK_SKB_BUDGET);
-    loop {
+    let busy = |r: &Refusal| r.errno == Some(libc::EBUSY);
+    BusyRetry::QUEUE_RELEASE.run(busy, || {
         match xsk_open_and_run(t, lim, stop, progress, budget) {
-            Err(r) if budget.is_some() && r.reason.contains("tx skb budget") => budget = None,
-            Err(r) if r.errno == Some(libc::EBUSY) && Instant::now() < until => {
-                std::thread::sleep(Duration::from_millis(10));
+            Err(r) if budget.is_some() && r.reason.contains("tx skb budget") => {
+                budget = None;
+                xsk_open_and_run(t, lim, stop, progress, budget)
             }
-            other => return other,
+            other => other,
         }
-    }
+    })
 }
 
 fn xsk_open_and_run(
@@ -1070,113 +1077,6 @@ fn paced_loop(
         seconds: pacer.start.elapsed().as_secs_f64(),
         choice: None,
     })
-}
-
-/// Arguments of `pktio gen`.
-#[derive(Debug, clap::Args)]
-#[command(after_long_help = "\
-Engines (--engine auto, the default, takes the first this host allows, and says which and why):
-  live    BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (XDP_TX): fastest; kernel 5.18+, refused by
-          some kernel builds (EPERM even for root) and by seccomp policies
-  xsk     AF_XDP transmit: frames built once in the UMEM, descriptors re-posted
-  packet  AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)
-  raw     a plain AF_PACKET socket, one send() per frame
-Every engine honours --count (exactly that many frames), --rate, --flows and --duration.")]
-pub struct GenArgs {
-    /// Interface to send from (in a lab: run it in the gen namespace, e.g.
-    /// `pktio lab exec gen -- pktio gen -i vgen`).
-    #[arg(short = 'i', long = "interface", value_name = "IF")]
-    interface: String,
-    /// Engine: auto (the fastest this host allows), live, xsk, packet or raw.
-    #[arg(long, value_enum, default_value = "auto")]
-    engine: Engine,
-    /// Frame size in bytes on the wire, FCS included (64..=1518).
-    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(64..=1518))]
-    size: u32,
-    /// Stop after exactly this many frames.
-    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
-    count: Option<u64>,
-    /// At most this many frames per second (1..=1e9).
-    #[arg(short = 'r', long, value_parser = crate::args::parse_rate)]
-    rate: Option<f64>,
-    /// Number of UDP flows (source ports varied).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    flows: u16,
-    /// Stop after this many seconds (default: at Ctrl-C or --count).
-    #[arg(short = 'd', long, value_parser = crate::args::parse_seconds)]
-    duration: Option<f64>,
-    /// Pin to this CPU. Without it the live engine stays on the CPU it
-    /// starts on (its two submitting threads share one CPU either way).
-    #[arg(long, value_parser = crate::args::parse_cpu)]
-    cpu: Option<usize>,
-    #[command(flatten)]
-    frame: crate::cmd::xsk::AddrOpts,
-    /// Allow sending on an interface outside a pktio lab (frames go onto
-    /// its wire). Not needed in a lab of `pktio lab up`.
-    #[arg(long)]
-    take_over: bool,
-}
-
-/// Runs `pktio gen`.
-pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
-    if let Err(m) = a.frame.check() {
-        crate::args::usage_error(m);
-    }
-    crate::cmd::xsk::consent(
-        "gen",
-        &a.interface,
-        "send generated frames onto its wire",
-        a.take_over,
-    )?;
-    let spec = a.frame.udp_frame();
-    let target = Target::new(&a.interface, spec, (a.size - 4) as usize)?;
-    if let Some(c) = a.cpu {
-        crate::run::pin_to_cpu(c)?;
-    }
-    let deadline = a
-        .duration
-        .map(|d| Instant::now() + Duration::from_secs_f64(d));
-    let stop = crate::run::stop_flag();
-    let lim = Limits {
-        count: a.count,
-        rate: a.rate,
-        flows: a.flows,
-        deadline,
-    };
-    let progress = Progress::default();
-    let done = AtomicBool::new(false);
-    let r = std::thread::scope(|sc| {
-        // The rate each second on stderr, as the loops of rxdrop/txpush do.
-        sc.spawn(|| {
-            let (mut last, mut t_last) = (0u64, Instant::now());
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
-                if t_last.elapsed() >= Duration::from_secs(1) {
-                    let n = progress.frames();
-                    let dt = t_last.elapsed().as_secs_f64();
-                    eprintln!(
-                        "gen: {:.3} Mpps ({n} frames)",
-                        n.saturating_sub(last) as f64 / dt / 1e6
-                    );
-                    (last, t_last) = (n, Instant::now());
-                }
-            }
-        });
-        let r = run(&target, a.engine, &lim, &stop, &progress);
-        done.store(true, Ordering::Relaxed);
-        r
-    })?;
-    println!(
-        "gen: {} frames of {} B in {:.2} s: {:.3} Mpps",
-        r.frames,
-        a.size,
-        r.seconds,
-        r.frames as f64 / r.seconds.max(1e-9) / 1e6
-    );
-    if let Some(c) = &r.choice {
-        println!("gen: engine {}", c.describe());
-    }
-    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use anyhow::Context;
 use pktio_lab::{Host, Lab, NapiPlacement, NapiThread};
 
 /// A lab placement of the receive work, as `--napi` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Napi {
     /// The kernel's default on veth: receive work runs as softirq on the
     /// sender's CPU.
@@ -203,6 +203,27 @@ pub fn check(lab: &Lab, napi: Napi, measured_cpu: usize, gen_cpu: usize) -> anyh
             )
         })?;
     Ok(())
+}
+
+/// The placements to measure (`asked`, or `softirq` alone without it),
+/// each checked on this host before anything runs.
+///
+/// # Errors
+/// A placement this host cannot make, with the reason.
+pub fn choose(
+    lab: &Lab,
+    asked: Option<&[Napi]>,
+    measured_cpu: usize,
+    gen_cpu: usize,
+) -> anyhow::Result<Vec<Napi>> {
+    let Some(asked) = asked else {
+        return Ok(vec![Napi::Softirq]);
+    };
+    let list = placements(asked)?;
+    for &n in &list {
+        check(lab, n, measured_cpu, gen_cpu)?;
+    }
+    Ok(list)
 }
 
 #[cfg(test)]

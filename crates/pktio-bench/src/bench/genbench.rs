@@ -34,7 +34,6 @@
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,52 +44,28 @@ use pktio::bpf::{
 };
 use pktio_lab::Lab;
 
-use super::bench::{
-    attach_sink, emit_report, join_generator, lab_frame, sink_window, start_generator, GenPlan,
-    GenRun,
-};
-use super::peers::{find_xdp_tool, xdp_tool_unusable, Peer, Stopped, Testpmd, ToolChild};
+use crate::bench::lab::{attach_sink, join_generator, lab_frame, start_generator, GenPlan, GenRun};
+use crate::bench::peers::{find_xdp_tool, xdp_tool_unusable, Peer, Testpmd, ToolChild};
+use crate::bench::sink::sink_window;
+use crate::bench::window::Stopped;
 use crate::gen::Engine;
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::pin_to_cpu;
 
-/// Arguments of `pktio bench gen`.
-#[derive(Debug, clap::Args)]
-#[command(after_long_help = "\
-Generators, each into the same XDP_DROP program on the lab's receiving veth, runs alternating:
-  pktio live|xsk|packet|raw  each engine of `pktio gen` this host allows (refused ones are named
-                        in the notes with the kernel's answer)
-  xdp-trafficgen call   xdp-trafficgen's BPF_PROG_RUN call re-created (its program, 2^20 frames
-                        per call, one thread, from the loopback's context), same frame; needs
-                        live frames
-  xdp-trafficgen        the tool itself ($XDP_TRAFFICGEN or PATH), 64 B, CPU 0, if it runs
-  testpmd-xdp|pkt txonly  with --peers: dpdk-testpmd txonly on net_af_xdp and net_af_packet
-The notes give run-by-run ratios: live / trafficgen call, xsk / testpmd-xdp, packet / testpmd-pkt.
-On veth the sink's kernel work runs on the generator's CPU: the rate is one core generating and
-dropping. CPU busy and ns/frame are that CPU's, from /proc/stat, per frame counted at the sink.")]
-pub struct GenBenchArgs {
+/// What `pktio bench gen` measures, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenBench {
     /// Runs per generator.
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
+    pub runs: usize,
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
-    #[arg(long, default_value_t = 2.0)]
-    seconds: f64,
+    pub seconds: f64,
     /// Frame size in bytes on the wire (FCS included); 64..=1518.
-    #[arg(long, default_value_t = 64)]
-    size: u32,
+    pub size: u32,
     /// CPU of the generators (and, on veth, of the sink's kernel work).
-    #[arg(long, default_value_t = 0)]
-    gen_cpu: usize,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Print the table as Markdown.
-    #[arg(long)]
-    markdown: bool,
+    pub gen_cpu: usize,
     /// Also run dpdk-testpmd `txonly` (net_af_xdp and net_af_packet, its
     /// forwarding lcore on the generator's CPU) as rows, where installed.
-    #[arg(long)]
-    peers: bool,
+    pub peers: bool,
 }
 
 /// Frames per call of the xdp-trafficgen call (its default `repeat`).
@@ -186,12 +161,7 @@ enum Running {
     Testpmd(Testpmd),
 }
 
-fn start(
-    lab: &Lab,
-    v: &Variant,
-    a: &GenBenchArgs,
-    stop: Arc<AtomicBool>,
-) -> anyhow::Result<Running> {
+fn start(lab: &Lab, v: &Variant, a: &GenBench, stop: Arc<AtomicBool>) -> anyhow::Result<Running> {
     Ok(match v {
         Variant::Pktio(e) => Running::Pktio(start_generator(
             lab,
@@ -252,7 +222,7 @@ fn finish(r: Running, stop: &AtomicBool) -> anyhow::Result<()> {
     }
 }
 
-fn measure(lab: &Lab, v: &Variant, a: &GenBenchArgs, warmup: f64) -> anyhow::Result<Sample> {
+fn measure(lab: &Lab, v: &Variant, a: &GenBench, warmup: f64) -> anyhow::Result<Sample> {
     let stop = Arc::new(AtomicBool::new(false));
     let running = start(lab, v, a, stop.clone())?;
     let window = sink_window(lab, a.gen_cpu, warmup, a.seconds, None);
@@ -275,9 +245,13 @@ fn measure(lab: &Lab, v: &Variant, a: &GenBenchArgs, warmup: f64) -> anyhow::Res
     })
 }
 
-/// Runs `pktio bench gen`.
-pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
-    super::harness::check_windows(a.runs, a.seconds, a.size)?;
+/// Runs `pktio bench gen` and returns its report with the row the ratios
+/// compare with (the stop flag says whether Ctrl-C/SIGTERM cut it short).
+///
+/// # Errors
+/// Bad windows or CPUs, the lab cannot be built, a run failed.
+pub fn run(a: &GenBench) -> anyhow::Result<(Report, &'static str)> {
+    crate::bench::harness::check_windows(a.runs, a.seconds, a.size)?;
     crate::run::check_cpus(&[a.gen_cpu])?;
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
@@ -326,7 +300,7 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
     // dpdk-testpmd txonly on both of its drivers, where it is installed.
     if a.peers {
         variants.extend(
-            super::peers::available(&mut report.notes)
+            crate::bench::peers::available(&mut report.notes)
                 .into_iter()
                 .map(Variant::Testpmd),
         );
@@ -378,7 +352,7 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
                 a.runs,
                 t_start.elapsed().as_secs_f64()
             );
-            match measure(&lab, v, &a, warmup) {
+            match measure(&lab, v, a, warmup) {
                 Ok(s) => {
                     eprintln!(
                         "          {:.3} Mpps at the sink, CPU {} {:.0} % busy ({:.0} % softirq), {:.1} ns/frame",
@@ -477,15 +451,7 @@ pub fn run(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         variants.first().map_or("pktio xsk", |v| v.name())
     };
-    emit_report(
-        &mut report,
-        stop.load(Ordering::Relaxed),
-        a.markdown,
-        Some(("generator", baseline)),
-        a.json.as_deref(),
-        None,
-    )?;
-    Ok(ExitCode::SUCCESS)
+    Ok((report, baseline))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! What every long-running command shares: a stop flag set by SIGINT /
-//! SIGTERM or a deadline, CPU pinning, and a per-second rate meter.
+//! SIGTERM or a deadline, CPU pinning (through `pktio_host::cpu`), a
+//! per-second rate meter, and CPU times from `/proc/stat`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -46,11 +47,9 @@ pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
 }
 
 /// Restricts the calling thread to `cpu`, a CPU known to exist (one it was
-/// allowed to run on, say).
+/// allowed to run on, say): [`pktio_host::cpu::pin_current_thread`].
 pub fn set_affinity(cpu: usize) -> anyhow::Result<()> {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set)
+    pktio_host::cpu::pin_current_thread(cpu)
         .with_context(|| format!("sched_setaffinity(CPU {cpu})"))
 }
 

@@ -21,7 +21,6 @@
 //! Both are noisy on a shared machine (a few % run to run), so the watcher's
 //! own CPU time is measured too: the direct figure of what watching costs.
 
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,50 +29,36 @@ use anyhow::{bail, Context};
 use pktio::bpf::XdpAction;
 use pktio_lab::{Host, Lab};
 
-use super::bench::{
-    attach_sink, emit_report, join_generator, start_generator, BenchBackend, GenPlan,
-};
-use super::peers::{sleep_window, Stopped};
-use super::xsk::{run_loop, LoopSpec, Mode};
+use crate::bench::lab::{attach_sink, join_generator, start_generator, GenPlan};
+use crate::bench::matrix::{row_opts, BenchBackend};
+use crate::bench::window::{sleep_window, Stopped};
+use crate::loops::{run_loop, LoopSpec, Mode, Summary};
 use crate::report::{Cell, Environment, Labels, Report};
 use crate::run::{pin_to_cpu, softirq_ns, LoopProbe};
 
-/// Arguments of `pktio bench harness`.
-#[derive(Debug, clap::Args)]
-pub struct HarnessArgs {
+/// What `pktio bench harness` measures, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Harness {
     /// Pairs of runs (one off, one on) per experiment.
-    #[arg(long, default_value_t = 7)]
-    runs: usize,
+    pub runs: usize,
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
-    #[arg(long, default_value_t = 2.0)]
-    seconds: f64,
+    pub seconds: f64,
     /// Frame size in bytes on the wire (FCS included).
-    #[arg(long, default_value_t = 64)]
-    size: u32,
+    pub size: u32,
     /// Offered rate of the loop experiment, packets per second.
-    #[arg(long, default_value_t = 1_000_000.0)]
-    loop_rate: f64,
+    pub loop_rate: f64,
     /// CPU of the generator (and of the receive-side kernel work on veth).
-    #[arg(long, default_value_t = 0)]
-    gen_cpu: usize,
+    pub gen_cpu: usize,
     /// CPU of the measured loop.
-    #[arg(long, default_value_t = 1)]
-    cpu: usize,
+    pub cpu: usize,
     /// The generator engine: auto (the fastest this host allows), or one by name.
-    #[arg(long, value_enum, default_value = "auto")]
-    generator: crate::gen::Engine,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<std::path::PathBuf>,
-    /// Print the table as Markdown.
-    #[arg(long)]
-    markdown: bool,
+    pub generator: crate::gen::Engine,
 }
 
 /// The checks shared by `pktio bench harness` and `pktio bench gen`: at
 /// least one run, windows of (0, 600] seconds, frames the live-frame
 /// generator makes at MTU 1500.
-pub(super) fn check_windows(runs: usize, seconds: f64, size: u32) -> anyhow::Result<()> {
+pub fn check_windows(runs: usize, seconds: f64, size: u32) -> anyhow::Result<()> {
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -121,7 +106,7 @@ fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyh
 fn generator_run(
     lab: &Lab,
     gen: &GenPlan,
-    a: &HarnessArgs,
+    a: &Harness,
     harness: bool,
     warmup: f64,
 ) -> anyhow::Result<(f64, Option<f64>)> {
@@ -168,34 +153,32 @@ fn generator_run(
 fn loop_run(
     lab: &Lab,
     gen: &GenPlan,
-    a: &HarnessArgs,
+    a: &Harness,
     harness: bool,
     warmup: f64,
 ) -> anyhow::Result<(f64, Option<f64>)> {
-    let opts = super::bench::row_opts(BenchBackend::Xdp, a.cpu, true);
+    let opts = row_opts(BenchBackend::Xdp, true);
     let probe = Arc::new(LoopProbe::default());
     let loop_stop = Arc::new(AtomicBool::new(false));
     let (p, ls, cpu) = (probe.clone(), loop_stop.clone(), a.cpu);
     let ifname = lab.rx().ifname().to_string();
-    let worker = lab
-        .rx()
-        .spawn(move || -> anyhow::Result<super::xsk::Summary> {
-            pin_to_cpu(cpu)?;
-            let mut b = opts.open(&ifname, Mode::Rxdrop, true)?;
-            run_loop(
-                &mut b,
-                &LoopSpec {
-                    mode: Mode::Rxdrop,
-                    frame: None,
-                    stop: &ls,
-                    deadline: None,
-                    quiet: true,
-                    probe: harness.then_some(&*p),
-                    batch: opts.batch,
-                    poll: true,
-                },
-            )
-        });
+    let worker = lab.rx().spawn(move || -> anyhow::Result<Summary> {
+        pin_to_cpu(cpu)?;
+        let mut b = opts.open(&ifname, Mode::Rxdrop, true)?;
+        run_loop(
+            &mut b,
+            &LoopSpec {
+                mode: Mode::Rxdrop,
+                frame: None,
+                stop: &ls,
+                deadline: None,
+                quiet: true,
+                probe: harness.then_some(&*p),
+                batch: opts.batch,
+                poll: true,
+            },
+        )
+    });
     let gen_stop = Arc::new(AtomicBool::new(false));
     let g = match start_generator(
         lab,
@@ -247,9 +230,13 @@ fn loop_run(
     Ok((summary.cpu_ns_per_packet, watcher_ns))
 }
 
-/// Runs `pktio bench harness`.
-pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
-    super::harness::check_windows(a.runs, a.seconds, a.size)?;
+/// Runs `pktio bench harness` and returns its report (the stop flag says
+/// whether Ctrl-C/SIGTERM cut it short).
+///
+/// # Errors
+/// Bad windows or CPUs, the lab cannot be built, a run failed.
+pub fn run(a: &Harness) -> anyhow::Result<Report> {
+    check_windows(a.runs, a.seconds, a.size)?;
     if !(a.loop_rate.is_finite() && a.loop_rate >= 1000.0) {
         bail!(
             "--loop-rate must be at least 1000 packets per second, not {}",
@@ -282,7 +269,7 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
     let total = 4 * a.runs;
     let mut done = 0;
     let t_start = Instant::now();
-    type RunFn = fn(&Lab, &GenPlan, &HarnessArgs, bool, f64) -> anyhow::Result<(f64, Option<f64>)>;
+    type RunFn = fn(&Lab, &GenPlan, &Harness, bool, f64) -> anyhow::Result<(f64, Option<f64>)>;
     let mut watcher_us_per_s = Vec::new();
     let experiments: [(&str, &str, &str, RunFn); 2] = [
         ("generator", "Mpps at the sink", "Mpps", generator_run),
@@ -312,7 +299,7 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
                     a.runs,
                     t_start.elapsed().as_secs_f64()
                 );
-                let (mut v, w) = match f(&lab, &gen, &a, harness, warmup) {
+                let (mut v, w) = match f(&lab, &gen, a, harness, warmup) {
                     Ok(r) => r,
                     // Ctrl-C/SIGTERM: the report of the runs done so far.
                     Err(e) if e.is::<Stopped>() => break,
@@ -389,13 +376,5 @@ pub fn run(a: HarnessArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    emit_report(
-        &mut report,
-        stop.load(Ordering::Relaxed),
-        a.markdown,
-        Some(("harness", "off")),
-        a.json.as_deref(),
-        None,
-    )?;
-    Ok(ExitCode::SUCCESS)
+    Ok(report)
 }

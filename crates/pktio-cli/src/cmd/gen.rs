@@ -1,0 +1,116 @@
+//! `pktio gen`: the traffic generator on an interface, its rate each
+//! second on stderr. The engines and their ladder are
+//! [`pktio_bench::gen`]; this file holds the flags, the consent and the
+//! printing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pktio_bench::gen::{run, Engine, Limits, Progress, Target};
+
+/// Arguments of `pktio gen`.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Engines (--engine auto, the default, takes the first this host allows, and says which and why):
+  live    BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (XDP_TX): fastest; kernel 5.18+, refused by
+          some kernel builds (EPERM even for root) and by seccomp policies
+  xsk     AF_XDP transmit: frames built once in the UMEM, descriptors re-posted
+  packet  AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS)
+  raw     a plain AF_PACKET socket, one send() per frame
+Every engine honours --count (exactly that many frames), --rate, --flows and --duration.")]
+pub struct GenArgs {
+    /// Interface to send from (in a lab: run it in the gen namespace, e.g.
+    /// `pktio lab exec gen -- pktio gen -i vgen`).
+    #[arg(short = 'i', long = "interface", value_name = "IF")]
+    interface: String,
+    /// Engine: auto (the fastest this host allows), live, xsk, packet or raw.
+    #[arg(long, default_value = "auto", value_parser = crate::args::engine_flag())]
+    engine: Engine,
+    /// Frame size in bytes on the wire, FCS included (64..=1518).
+    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(64..=1518))]
+    size: u32,
+    /// Stop after exactly this many frames.
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// At most this many frames per second (1..=1e9).
+    #[arg(short = 'r', long, value_parser = crate::args::parse_rate)]
+    rate: Option<f64>,
+    /// Number of UDP flows (source ports varied).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    flows: u16,
+    /// Stop after this many seconds (default: at Ctrl-C or --count).
+    #[arg(short = 'd', long, value_parser = crate::args::parse_seconds)]
+    duration: Option<f64>,
+    /// Pin to this CPU. Without it the live engine stays on the CPU it
+    /// starts on (its two submitting threads share one CPU either way).
+    #[arg(long, value_parser = crate::args::parse_cpu)]
+    cpu: Option<usize>,
+    #[command(flatten)]
+    frame: super::xsk::AddrOpts,
+    /// Allow sending on an interface outside a pktio lab (frames go onto
+    /// its wire). Not needed in a lab of `pktio lab up`.
+    #[arg(long)]
+    take_over: bool,
+}
+
+/// Runs `pktio gen`.
+pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
+    if let Err(m) = a.frame.check() {
+        crate::args::usage_error(m);
+    }
+    super::xsk::consent(
+        "gen",
+        &a.interface,
+        "send generated frames onto its wire",
+        a.take_over,
+    )?;
+    let spec = a.frame.udp_frame();
+    let target = Target::new(&a.interface, spec, (a.size - 4) as usize)?;
+    if let Some(c) = a.cpu {
+        pktio_bench::run::pin_to_cpu(c)?;
+    }
+    let deadline = a
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs_f64(d));
+    let stop = pktio_bench::run::stop_flag();
+    let lim = Limits {
+        count: a.count,
+        rate: a.rate,
+        flows: a.flows,
+        deadline,
+    };
+    let progress = Progress::default();
+    let done = AtomicBool::new(false);
+    let r = std::thread::scope(|sc| {
+        // The rate each second on stderr, as the loops of rxdrop/txpush do.
+        sc.spawn(|| {
+            let (mut last, mut t_last) = (0u64, Instant::now());
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if t_last.elapsed() >= Duration::from_secs(1) {
+                    let n = progress.frames();
+                    let dt = t_last.elapsed().as_secs_f64();
+                    eprintln!(
+                        "gen: {:.3} Mpps ({n} frames)",
+                        n.saturating_sub(last) as f64 / dt / 1e6
+                    );
+                    (last, t_last) = (n, Instant::now());
+                }
+            }
+        });
+        let r = run(&target, a.engine, &lim, &stop, &progress);
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    println!(
+        "gen: {} frames of {} B in {:.2} s: {:.3} Mpps",
+        r.frames,
+        a.size,
+        r.seconds,
+        r.frames as f64 / r.seconds.max(1e-9) / 1e6
+    );
+    if let Some(c) = &r.choice {
+        println!("gen: engine {}", c.describe());
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
