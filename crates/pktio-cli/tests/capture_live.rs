@@ -605,7 +605,7 @@ fn any_filters_in_the_kernel_unless_it_cannot() {
             out.to_str().unwrap(),
         ];
         args.extend(filter.split(' '));
-        let mut cap = Proc::start(rx, PKTIO, &args);
+        let mut cap = start_in(rx, PKTIO, &args);
         cap.wait_for("listening on any");
         // Noise first (to a port nobody listens on), then what matches.
         let (from, to) = (lab.gen().addr(), rx.addr().socket_addr(PORT + 1));
@@ -616,10 +616,9 @@ fn any_filters_in_the_kernel_unless_it_cannot() {
             }
         });
         send(&lab, n, 1);
-        let err = cap.err.clone();
-        let (code, _) = cap.finish();
-        let err = err.lock().unwrap().clone();
-        assert_eq!(code, Some(0), "{err}");
+        let o = cap.finish();
+        let err = o.stderr.clone();
+        assert_eq!(o.code(), Some(0), "{}", o.text());
         assert_eq!(count_of(&err, "packets captured"), n as u64, "{err}");
         let passed = count_of(&err, "packets passed the socket's kernel filter");
         let note = err.contains("note: on -i any the filter runs in pktio");
