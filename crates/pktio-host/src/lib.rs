@@ -12,6 +12,7 @@
 //! | [`netlink::ethtool`] | `ethtool -l/-g/-c/-k/-x` readers and `-G` | `ethtool` family |
 //! | [`netlink::sock_diag`] | the AF_XDP sockets of a namespace (`ss --xdp`) | `NETLINK_SOCK_DIAG`, `xsk_diag` |
 //! | [`ethtool`] | driver info, channels, GRO/TSO switches, `ethtool -S` counters | `ioctl(SIOCETHTOOL)` |
+//! | [`bytes`] | checked integer reads from kernel and file buffers (never a panic) | — |
 //! | [`caps`] | the effective capabilities ([`caps::effective`]) and which of a required set are missing ([`caps::missing`]) | `/proc/PID/status` |
 //! | [`procfs`] | sysctls, `/proc/PID/status` fields, a process's name and start time | `/proc` |
 //! | [`sysfs`] | `/sys/class/net/<if>/<attr>`, online CPUs | `/sys` |
@@ -32,6 +33,7 @@
 //! and `localtime_r`; its module docs argue each `unsafe` block.
 #![deny(unsafe_code)]
 
+pub mod bytes;
 pub mod caps;
 pub mod cpu;
 mod error;

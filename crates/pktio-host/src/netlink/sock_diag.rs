@@ -9,6 +9,7 @@
 use netlink_packet_core::{DecodeError, NLM_F_DUMP};
 
 use super::{message, Attrs, NlSocket, NETLINK_SOCK_DIAG, NLMSG_HDRLEN};
+use crate::bytes::{ne_u32 as u32_at, ne_u64 as u64_at};
 use crate::error::{HostError, Result};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -80,14 +81,6 @@ pub struct XskSocket {
     pub umem: Option<Umem>,
     /// Drop counters (5.9+).
     pub stats: Option<XskStats>,
-}
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4)?.try_into().ok().map(u32::from_ne_bytes)
-}
-
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    b.get(off..off + 8)?.try_into().ok().map(u64::from_ne_bytes)
 }
 
 /// Parses one `SOCK_DIAG_BY_FAMILY` reply for AF_XDP: a 16-byte

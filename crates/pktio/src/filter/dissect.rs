@@ -12,6 +12,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ast::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
+use pktio_host::bytes::{array as arr, be_u16 as u16_at, u8_at};
 
 /// A dissected frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,19 +150,6 @@ pub struct Transport {
     pub icmp_code: Option<u8>,
     /// TCP flags (byte 13).
     pub tcp_flags: Option<u8>,
-}
-
-fn u16_at(d: &[u8], off: usize) -> Option<u16> {
-    let b = d.get(off..off.checked_add(2)?)?;
-    Some(u16::from_be_bytes([b[0], b[1]]))
-}
-
-fn u8_at(d: &[u8], off: usize) -> Option<u8> {
-    d.get(off).copied()
-}
-
-fn arr<const N: usize>(d: &[u8], off: usize) -> Option<[u8; N]> {
-    d.get(off..off.checked_add(N)?)?.try_into().ok()
 }
 
 fn transport(d: &[u8], proto: u8, offset: usize) -> Transport {

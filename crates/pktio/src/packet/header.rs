@@ -13,6 +13,7 @@
 use std::ops::Range;
 
 use crate::sys::packet::{tpacket_align, Version, SOCKADDR_LL_LEN};
+pub(crate) use pktio_host::bytes::{ne_u16 as read_u16, ne_u32 as read_u32};
 
 mod sealed {
     pub trait Sealed {}
@@ -166,18 +167,6 @@ pub enum HeaderError {
         /// Size of the frame or block.
         limit: usize,
     },
-}
-
-/// Reads a native-endian u32 at `at`, if it is inside `bytes`.
-pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b = bytes.get(at..at.checked_add(4)?)?;
-    Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-/// Reads a native-endian u16 at `at`, if it is inside `bytes`.
-pub(crate) fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at.checked_add(2)?)?;
-    Some(u16::from_ne_bytes([b[0], b[1]]))
 }
 
 /// Parses the `H` header at byte `at` of `bytes` (a V2 frame, or a V3 block)

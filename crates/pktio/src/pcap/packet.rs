@@ -36,6 +36,7 @@ use super::live::{interface_up, CaptureConfig, CaptureError, CaptureStats, Captu
 use crate::backend::{BackendConfig, Direction, PacketV3};
 use crate::filter::{CookedProgram, Dissected, Filter};
 use crate::packet::{KernelStats, ANY_INTERFACE};
+use pktio_host::bytes::{ne_u16 as u16_at, ne_u32 as u32_at};
 
 /// Offset of `hv1.tp_vlan_tci` in `struct tpacket3_hdr`.
 const VLAN_TCI: usize = std::mem::offset_of!(libc::tpacket3_hdr, hv1)
@@ -121,14 +122,6 @@ fn parse_release(s: &str) -> Option<(u32, u32)> {
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     Some((major, minor))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
 impl PacketCapture {

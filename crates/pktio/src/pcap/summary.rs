@@ -24,6 +24,7 @@ use std::fmt::Write;
 
 use super::format::Timestamp;
 use crate::filter::{Dissected, Network, Transport};
+use pktio_host::bytes::be_u16 as be16;
 
 fn mac(m: &[u8; 6]) -> String {
     format!(
@@ -54,11 +55,6 @@ fn tcp_flags(f: u8) -> String {
         s.push_str("none");
     }
     s
-}
-
-fn be16(d: &[u8], off: usize) -> Option<u16> {
-    let b = d.get(off..off + 2)?;
-    Some(u16::from_be_bytes([b[0], b[1]]))
 }
 
 /// What `-v` needs to check a transport checksum: the pseudo-header's
