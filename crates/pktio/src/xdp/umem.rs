@@ -174,6 +174,76 @@ fn ring_default(set: u32, frames: u32) -> u32 {
     }
 }
 
+/// Address ↔ chunk arithmetic of a UMEM geometry, on the per-packet path.
+///
+/// Aligned UMEMs have a power-of-two frame size (2048 or 4096, checked by
+/// [`UmemConfig::validate`]), so a chunk base is `addr & !mask` and a chunk
+/// index `addr >> shift`: no division per packet. Unaligned UMEMs carry the
+/// offset in the address's top bits and may have any frame size, so their
+/// foreign-address check keeps a division.
+#[derive(Debug, Clone, Copy)]
+struct Chunks {
+    frame_size: u64,
+    frame_count: u64,
+    unaligned: bool,
+    /// `log2(frame_size)` (aligned mode).
+    shift: u32,
+    /// `frame_size - 1` (aligned mode).
+    mask: u64,
+}
+
+impl Chunks {
+    fn new(cfg: &UmemConfig) -> Chunks {
+        debug_assert!(cfg.unaligned || cfg.frame_size.is_power_of_two());
+        Chunks {
+            frame_size: cfg.frame_size as u64,
+            frame_count: cfg.frame_count as u64,
+            unaligned: cfg.unaligned,
+            shift: cfg.frame_size.trailing_zeros(),
+            mask: cfg.frame_size as u64 - 1,
+        }
+    }
+
+    /// The descriptor address of `offset` bytes into the chunk at `base`.
+    #[inline]
+    fn encode(&self, base: u64, offset: u64) -> u64 {
+        if self.unaligned {
+            base | (offset << UNALIGNED_OFFSET_SHIFT)
+        } else {
+            base + offset
+        }
+    }
+
+    /// (chunk base, byte offset of the data in the area) of a descriptor address.
+    #[inline]
+    fn decode(&self, addr: u64) -> (u64, u64) {
+        if self.unaligned {
+            let base = addr & UNALIGNED_ADDR_MASK;
+            (base, base + (addr >> UNALIGNED_OFFSET_SHIFT))
+        } else {
+            (addr & !self.mask, addr)
+        }
+    }
+
+    /// The chunk index of a descriptor address, or `None` if it is not one
+    /// of ours (a foreign address).
+    #[inline]
+    fn chunk_of(&self, addr: u64) -> Option<u32> {
+        if self.unaligned {
+            let (base, data) = self.decode(addr);
+            let fs = self.frame_size;
+            let idx = base / fs;
+            (base % fs == 0 && idx < self.frame_count && data < (idx + 1) * fs)
+                .then_some(idx as u32)
+        } else {
+            // The base is chunk-aligned and the data inside its chunk by
+            // construction: only the index needs checking.
+            let idx = addr >> self.shift;
+            (idx < self.frame_count).then_some(idx as u32)
+        }
+    }
+}
+
 /// The socket that owns a device queue's fill and completion rings.
 #[derive(Debug, Clone)]
 pub(crate) enum PairFd {
@@ -240,6 +310,8 @@ pub struct Umem {
     /// queue's fill/completion rings.
     pairs: RefCell<Vec<(u32, u32, RawFd, PairFd)>>,
     cfg: UmemConfig,
+    /// Address ↔ chunk arithmetic, precomputed from `cfg`.
+    chunks: Chunks,
     pool: RefCell<Vec<u64>>,
     app: Cell<u32>,
     rx_path: Cell<u32>,
@@ -298,6 +370,7 @@ impl Umem {
             rx_path: Cell::new(0),
             tx_path: Cell::new(0),
             kernel_invalid: Cell::new(0),
+            chunks: Chunks::new(&cfg),
             cfg,
         })
     }
@@ -331,6 +404,7 @@ impl Umem {
     /// Takes a frame from the free pool, with its data starting after the
     /// configured headroom and `XDP_PACKET_HEADROOM` (so a frame built here
     /// looks like a received one) and length 0.
+    #[inline]
     pub fn alloc(&self) -> Option<Frame<'_>> {
         let base = self.pool.borrow_mut().pop()?;
         self.moved(base, Place::Free, Place::App);
@@ -434,38 +508,26 @@ impl Umem {
         self.pairs.borrow_mut().retain(|p| p.2 != fd);
     }
 
-    // ---- chunk address arithmetic ----
+    // ---- chunk address arithmetic (see `Chunks`) ----
 
-    /// The descriptor address of `offset` bytes into the chunk at `base`.
+    #[inline]
     fn encode(&self, base: u64, offset: u64) -> u64 {
-        if self.cfg.unaligned {
-            base | (offset << UNALIGNED_OFFSET_SHIFT)
-        } else {
-            base + offset
-        }
+        self.chunks.encode(base, offset)
     }
 
-    /// (chunk base, byte offset of the data in the area) of a descriptor address.
+    #[inline]
     fn decode(&self, addr: u64) -> (u64, u64) {
-        if self.cfg.unaligned {
-            let base = addr & UNALIGNED_ADDR_MASK;
-            (base, base + (addr >> UNALIGNED_OFFSET_SHIFT))
-        } else {
-            let fs = self.cfg.frame_size as u64;
-            (addr - addr % fs, addr)
-        }
+        self.chunks.decode(addr)
     }
 
     /// The chunk index of a descriptor address, or `None` if it is not one
     /// of ours (a foreign address).
+    #[inline]
     pub(crate) fn chunk_of(&self, addr: u64) -> Option<u32> {
-        let (base, data) = self.decode(addr);
-        let fs = self.cfg.frame_size as u64;
-        let idx = base / fs;
-        (base % fs == 0 && idx < self.cfg.frame_count as u64 && data < (idx + 1) * fs)
-            .then_some(idx as u32)
+        self.chunks.chunk_of(addr)
     }
 
+    #[inline]
     fn counter(&self, p: Place) -> Option<&Cell<u32>> {
         match p {
             Place::Free => None,
@@ -481,6 +543,7 @@ impl Umem {
     /// In debug builds, when the chunk was not in `from` (a double submit, or
     /// an address the kernel returned that was not given to it), or `addr` is
     /// not in this UMEM.
+    #[inline]
     pub(crate) fn moved(&self, addr: u64, from: Place, to: Place) {
         #[cfg(not(debug_assertions))]
         let _ = addr;
@@ -508,6 +571,7 @@ impl Umem {
     }
 
     /// Takes a chunk base from the pool for the fill ring (no `Frame` made).
+    #[inline]
     pub(crate) fn pop_free(&self) -> Option<u64> {
         let base = self.pool.borrow_mut().pop()?;
         self.moved(base, Place::Free, Place::RxPath);
@@ -515,6 +579,7 @@ impl Umem {
     }
 
     /// Returns a chunk to the pool from `from`.
+    #[inline]
     pub(crate) fn push_free(&self, addr: u64, from: Place) {
         let (base, _) = self.decode(addr);
         self.moved(base, from, Place::Free);
@@ -524,6 +589,7 @@ impl Umem {
     /// Whether a descriptor the kernel handed back names a chunk of this
     /// UMEM and its length fits in that chunk. Checked in every build: a
     /// `Frame` turns the descriptor into a slice of the area.
+    #[inline]
     pub(crate) fn kernel_desc_ok(&self, addr: u64, len: u32) -> bool {
         self.chunk_of(addr).is_some() && len <= self.room(addr)
     }
@@ -543,6 +609,7 @@ impl Umem {
 
     /// Wraps a descriptor the kernel handed back as a `Frame` (RX or
     /// completion); `None` (and counted) if it is not one of ours.
+    #[inline]
     pub(crate) fn frame_from_kernel(&self, addr: u64, len: u32, from: Place) -> Option<Frame<'_>> {
         if !self.kernel_desc_ok(addr, len) {
             self.reject_kernel_desc(addr, len);
@@ -557,12 +624,14 @@ impl Umem {
     }
 
     /// The largest length a frame at `addr` can have.
+    #[inline]
     fn room(&self, addr: u64) -> u32 {
         let (base, data) = self.decode(addr);
         (base + self.cfg.frame_size as u64 - data) as u32
     }
 
     /// Pointer to the data of the descriptor address.
+    #[inline]
     fn data_ptr(&self, addr: u64) -> *mut u8 {
         let (_, data) = self.decode(addr);
         debug_assert!(data < self.area.len() as u64);
@@ -648,6 +717,7 @@ pub struct Frame<'u> {
 
 impl<'u> Frame<'u> {
     /// The packet bytes.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         // SAFETY: this Frame is the only owner of its chunk (module docs), the
         // kernel does not touch a chunk owned by the application, and
@@ -656,6 +726,7 @@ impl<'u> Frame<'u> {
     }
 
     /// The packet bytes, writable in place (e.g. to swap MAC addresses).
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `data`; `&mut self` makes the borrow exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.umem.data_ptr(self.addr), self.len as usize) }
@@ -663,6 +734,7 @@ impl<'u> Frame<'u> {
 
     /// All the bytes from the data start to the end of the chunk, for
     /// building a packet; follow with [`set_len`](Frame::set_len).
+    #[inline]
     pub fn buffer_mut(&mut self) -> &mut [u8] {
         let room = self.umem.room(self.addr) as usize;
         // SAFETY: as for `data_mut`, with `room` the exact space left in the chunk.
@@ -670,16 +742,19 @@ impl<'u> Frame<'u> {
     }
 
     /// Packet length in bytes.
+    #[inline]
     pub fn len(&self) -> u32 {
         self.len
     }
 
     /// Whether the packet is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The most bytes this frame can hold from its data start.
+    #[inline]
     pub fn capacity(&self) -> u32 {
         self.umem.room(self.addr)
     }
@@ -688,6 +763,7 @@ impl<'u> Frame<'u> {
     ///
     /// # Errors
     /// Gives back the capacity when `len` does not fit.
+    #[inline]
     pub fn set_len(&mut self, len: u32) -> Result<(), u32> {
         let cap = self.capacity();
         if len > cap {
@@ -712,17 +788,20 @@ impl<'u> Frame<'u> {
     }
 
     /// The descriptor address (offset into the UMEM) of the data.
+    #[inline]
     pub fn addr(&self) -> u64 {
         self.addr
     }
 
     /// The UMEM this frame belongs to.
+    #[inline]
     pub fn umem(&self) -> &'u Umem {
         self.umem
     }
 
     /// Consumes the frame for a ring: returns (addr, len) and moves it to `to`
     /// without returning it to the pool.
+    #[inline]
     pub(crate) fn into_ring(self, to: Place) -> (u64, u32) {
         let (addr, len) = (self.addr, self.len);
         self.umem.moved(addr, Place::App, to);
@@ -732,6 +811,7 @@ impl<'u> Frame<'u> {
 }
 
 impl Drop for Frame<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.umem.push_free(self.addr, Place::App);
     }
@@ -772,6 +852,7 @@ impl Frame<'_> {
 
 impl Umem {
     /// Bytes of the chunk in front of the data at descriptor address `addr`.
+    #[inline]
     fn bytes_before(&self, addr: u64) -> u64 {
         let (base, data) = self.decode(addr);
         data - base
@@ -905,6 +986,72 @@ mod tests {
             // Huge pages are reserved here: the UMEM is simply built (or the
             // socket needs privilege we lack).
             (_, _) => eprintln!("SKIPPED hugepages_without_reservation_say_how_to_reserve: huge pages are reserved on this host"),
+        }
+    }
+
+    /// The chunk arithmetic as it was, with division: the reference the
+    /// shift/mask path must agree with.
+    fn chunk_by_division(c: &UmemConfig, addr: u64) -> Option<u32> {
+        let fs = c.frame_size as u64;
+        let (base, data) = if c.unaligned {
+            let base = addr & UNALIGNED_ADDR_MASK;
+            (base, base + (addr >> UNALIGNED_OFFSET_SHIFT))
+        } else {
+            (addr - addr % fs, addr)
+        };
+        let idx = base / fs;
+        (base % fs == 0 && idx < c.frame_count as u64 && data < (idx + 1) * fs)
+            .then_some(idx as u32)
+    }
+
+    fn geometry(frame_size: u32, frame_count: u32, unaligned: bool) -> UmemConfig {
+        UmemConfig {
+            frame_size,
+            frame_count,
+            unaligned,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shift_and_mask_agree_with_division_on_every_frame() {
+        for c in [
+            geometry(2048, 1, false),
+            geometry(2048, 4096, false),
+            geometry(4096, 513, false),
+            geometry(4096, 4096, false),
+            geometry(3000, 100, true),
+            geometry(4096, 64, true),
+        ] {
+            let k = Chunks::new(&c);
+            let fs = c.frame_size as u64;
+            for i in 0..c.frame_count as u64 + 2 {
+                let base = i * fs;
+                for off in [0, 1, 256, fs / 2, fs - 1] {
+                    let addr = k.encode(base, off);
+                    assert_eq!(k.chunk_of(addr), chunk_by_division(&c, addr), "{c:?} {addr:#x}");
+                    let (b, data) = k.decode(addr);
+                    assert_eq!((b, data), (base, base + off), "{c:?} {addr:#x}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chunk_of_matches_division_for_any_address(
+            addr in proptest::prelude::any::<u64>(),
+            big in proptest::prelude::any::<bool>(),
+            count in 1u32..10_000,
+            unaligned in proptest::prelude::any::<bool>(),
+        ) {
+            let c = geometry(if big { 4096 } else { 2048 }, count, unaligned);
+            let k = Chunks::new(&c);
+            // Addresses near the area, where the answers differ most.
+            let near = addr % (2 * c.frame_size as u64 * count as u64);
+            for a in [addr, near] {
+                proptest::prop_assert_eq!(k.chunk_of(a), chunk_by_division(&c, a));
+            }
         }
     }
 
