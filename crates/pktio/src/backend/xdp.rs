@@ -48,6 +48,7 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 
 use pktio_host::retry::BusyRetry;
 use smallvec::SmallVec;
@@ -59,7 +60,7 @@ use super::{
 use super::{Direction, Forwarded};
 use crate::xdp::{
     segments_for, Accounting, AttachMode, BindMode, BoundMode, Frame, Packet, SocketInfo, Umem,
-    UmemConfig, XskError, XskSocket, XskSocketBuilder,
+    UmemConfig, XskError, XskProgram, XskSocket, XskSocketBuilder,
 };
 
 /// The socket and the frames waiting to go back to the fill ring.
@@ -79,7 +80,8 @@ self_cell::self_cell!(
 );
 
 /// AF_XDP behind [`PacketIo`]: one socket on one queue, with its own UMEM
-/// and (for RX) its own XDP steering program.
+/// and (for RX) its own XDP steering program, or the one the queues of a
+/// [`QueueSet`](crate::queues::QueueSet) share.
 ///
 /// It owns the [`Umem`] and the [`XskSocket`] that borrows it together (a
 /// self-referential cell, no `unsafe`), and is `Send`: open it on one thread
@@ -95,6 +97,10 @@ pub struct XdpBackend {
     direction: Direction,
     /// Multi-buffer: the largest frame (bytes) and the most frames it takes.
     multi: Option<MultiBuf>,
+    /// The steering program this socket shares with the other queues of its
+    /// interface ([`crate::queues`]); declared after `cell` so the socket
+    /// closes first. `None`: the socket attached its own (or none).
+    shared_program: Option<Arc<XskProgram>>,
 }
 
 /// What a multi-buffer backend needs besides the socket.
@@ -135,6 +141,19 @@ impl XdpBackend {
         bind: BindMode,
         attach: AttachMode,
     ) -> Result<XdpBackend, BackendError> {
+        Self::open_steered(cfg, bind, attach, None)
+    }
+
+    /// [`open_with`](Self::open_with), steered by `program` when given: an
+    /// XSK program already attached to the interface, shared by the queues
+    /// of a [`QueueSet`](crate::queues::QueueSet); the socket inserts itself
+    /// in its map at `cfg.queue` and attaches nothing.
+    pub(crate) fn open_steered(
+        cfg: &BackendConfig,
+        bind: BindMode,
+        attach: AttachMode,
+        program: Option<&Arc<XskProgram>>,
+    ) -> Result<XdpBackend, BackendError> {
         cfg.check_common()?;
         if cfg.fanout.is_some() {
             return Err(BackendError::Unsupported {
@@ -174,6 +193,10 @@ impl XdpBackend {
             .multi_buffer(cfg.multi_buffer)
             // The fill ring is populated before the socket is steered to.
             .prefill(rx_target(dir, frames));
+        let builder = match program {
+            Some(p) if dir.rx() => builder.program(p),
+            _ => builder,
+        };
         let cell = Cell::try_new(umem, |u| {
             let sock = match build_retrying_busy(&builder, u) {
                 // XDP_MAX_TX_SKB_BUDGET is a tuning (kernel 6.17): a kernel
@@ -244,6 +267,7 @@ impl XdpBackend {
             rx_target,
             direction: dir,
             multi,
+            shared_program: program.filter(|_| dir.rx()).cloned(),
         };
         if dir.rx() {
             // `prefill` already put what the fill ring holds; top up to the
@@ -286,7 +310,8 @@ impl XdpBackend {
     /// attached was detached behind its back: its link then reports no
     /// interface (`bpf(BPF_OBJ_GET_INFO_BY_FD)`).
     pub fn program_detached(&self) -> Option<&'static str> {
-        let prog = self.cell.borrow_dependent().sock.program()?;
+        let sock = &self.cell.borrow_dependent().sock;
+        let prog = sock.program().or(self.shared_program.as_deref())?;
         match prog.link().info() {
             Ok(info) if info.ifindex.is_none() => Some(
                 "the XDP steering program was detached by someone else (bpf_link detached); \

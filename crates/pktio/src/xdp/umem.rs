@@ -1029,7 +1029,11 @@ mod tests {
                 let base = i * fs;
                 for off in [0, 1, 256, fs / 2, fs - 1] {
                     let addr = k.encode(base, off);
-                    assert_eq!(k.chunk_of(addr), chunk_by_division(&c, addr), "{c:?} {addr:#x}");
+                    assert_eq!(
+                        k.chunk_of(addr),
+                        chunk_by_division(&c, addr),
+                        "{c:?} {addr:#x}"
+                    );
                     let (b, data) = k.decode(addr);
                     assert_eq!((b, data), (base, base + off), "{c:?} {addr:#x}");
                 }
