@@ -1,5 +1,6 @@
-//! Many queues, many threads: one [`PacketIo`] backend per queue of an
-//! interface, each a `Send` value to run on its own (pinned) thread.
+//! Many queues, many threads: one [`PacketIo`](crate::backend::PacketIo)
+//! backend per queue of an interface, each a `Send` value to run on its own
+//! (pinned) thread.
 //!
 //! A NIC spreads flows over its queues (RSS), so one socket bound to one
 //! queue sees only its share. [`QueueSet::open`] opens one backend per queue
