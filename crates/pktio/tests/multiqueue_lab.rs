@@ -268,6 +268,14 @@ fn receive_on_two_queues(kind: BackendKind) {
         .run(|| QueueSet::open(kind, &rx_cfg, &Queues::All))
         .expect("rx queue set");
     assert_eq!(rx.len(), QUEUES as usize, "Queues::All opens every queue");
+    for (i, h) in rx.handles().iter().enumerate() {
+        let info = h.backend().describe();
+        assert_eq!((h.queue(), info.queue), (i as u32, Some(i as u32)));
+        assert!(
+            info.attach.is_some(),
+            "queue {i} is steered by the shared program"
+        );
+    }
     let tx_cfg = config(lab.gen().ifname(), Direction::Tx);
     let tx = lab
         .gen()
@@ -429,4 +437,26 @@ fn packet_fanout_across_two_threads_sees_every_frame_once() {
             assert!(shared.is_empty(), "flows split across members: {shared:?}");
         }
     }
+}
+
+#[test]
+fn a_queue_the_device_lacks_is_named_and_nothing_stays_attached() {
+    require_root!();
+    let lab = two_queue_lab();
+    let cfg = config(lab.rx().ifname(), Direction::Rx);
+    let e = lab
+        .rx()
+        .run(|| QueueSet::open(BackendKind::Xdp, &cfg, &Queues::List(vec![0, 5])))
+        .expect_err("queue 5 of a two-queue veth");
+    assert!(
+        matches!(e, pktio::queues::QueueError::Open { queue: 5, .. }),
+        "{e:?}"
+    );
+    // Queue 0's socket and the shared program went with the error: the
+    // whole interface can be opened again.
+    let set = lab
+        .rx()
+        .run(|| QueueSet::open(BackendKind::Xdp, &cfg, &Queues::All))
+        .expect("reopen after a failed set");
+    assert_eq!(set.len(), 2);
 }

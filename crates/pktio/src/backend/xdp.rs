@@ -234,6 +234,9 @@ impl XdpBackend {
         let mut reasons: Vec<String> = Vec::new();
         reasons.extend(si.mode_reason.clone());
         reasons.extend(si.attach_reason.clone());
+        // A shared program is ours too (the queue set attached it).
+        let shared = program.filter(|_| dir.rx());
+        reasons.extend(shared.and_then(|p| p.mode_reason().map(str::to_owned)));
         let info = BackendInfo {
             kind,
             interface: si.ifname.clone(),
@@ -248,7 +251,7 @@ impl XdpBackend {
                 ),
                 None => format!("{} (driver {})", si.mode, si.driver),
             },
-            attach: si.attach,
+            attach: si.attach.or(shared.map(|p| p.mode())),
             rings: format!(
                 "UMEM {frames} x {} B, RX {} / TX {} / fill {} / completion {}",
                 cell.borrow_owner().frame_size(),
@@ -267,7 +270,7 @@ impl XdpBackend {
             rx_target,
             direction: dir,
             multi,
-            shared_program: program.filter(|_| dir.rx()).cloned(),
+            shared_program: shared.cloned(),
         };
         if dir.rx() {
             // `prefill` already put what the fill ring holds; top up to the

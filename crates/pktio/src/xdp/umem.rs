@@ -294,7 +294,8 @@ impl Accounting {
 /// The registered packet buffer. See the module docs.
 ///
 /// `Umem` is `Send` but not `Sync`: it and the sockets and frames that borrow
-/// it live on one thread (create one UMEM per thread for multi-threaded use).
+/// it live on one thread (create one UMEM per thread for multi-threaded use;
+/// [`crate::queues::QueueSet`] does that, one per queue).
 #[derive(Debug)]
 pub struct Umem {
     /// The AF_XDP socket the UMEM is registered on. The first socket built on
