@@ -50,7 +50,9 @@ use crate::backend::{
 use crate::sys;
 use crate::xdp::{SteerOptions, XskError, XskProgram};
 
-/// Which queues of an interface to open.
+/// Which queues of an interface to open. Parses (`str::parse`) from `all`
+/// or a list of ids and ranges such as `0,2-3`, the way a `--queues`
+/// option would take it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Queues {
     /// Every RX queue the device has (ethtool channels: the larger of the
@@ -58,6 +60,36 @@ pub enum Queues {
     All,
     /// These queue ids, in this order.
     List(Vec<u32>),
+}
+
+impl std::str::FromStr for Queues {
+    type Err = String;
+
+    /// `all`, or a list of queue ids and ranges: `0,2`, `0-3`, `0-1,6`.
+    fn from_str(s: &str) -> Result<Queues, String> {
+        if s == "all" {
+            return Ok(Queues::All);
+        }
+        let id = |t: &str| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("bad queue {t:?} in {s:?}: use `all` or a list such as 0,2-3"))
+        };
+        let mut ids = Vec::new();
+        for part in s.split(',') {
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (id(a)?, id(b)?);
+                    if a > b {
+                        return Err(format!("empty queue range {part:?} in {s:?}"));
+                    }
+                    ids.extend(a..=b);
+                }
+                None => ids.push(id(part)?),
+            }
+        }
+        Ok(Queues::List(ids))
+    }
 }
 
 /// What can go wrong opening or running a [`QueueSet`].
@@ -391,6 +423,16 @@ mod tests {
             queue_ids("lo", &Queues::List(vec![2, 0])).unwrap(),
             vec![2, 0]
         );
+    }
+
+    #[test]
+    fn queue_lists_parse_like_cpu_lists() {
+        assert_eq!("all".parse(), Ok(Queues::All));
+        assert_eq!("0-2,5".parse(), Ok(Queues::List(vec![0, 1, 2, 5])));
+        assert_eq!("3".parse(), Ok(Queues::List(vec![3])));
+        for bad in ["", "x", "2-1", "0,,1", "-1"] {
+            assert!(bad.parse::<Queues>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
