@@ -13,12 +13,16 @@
 //!
 //! | backend | one per queue | how a packet finds its handle |
 //! |---|---|---|
-//! | AF_XDP (`Xdp`, `XdpSkb`) | socket bound to the queue, with its own UMEM and fill/completion rings | one steering program for the interface, its XSKMAP keyed by queue id |
+//! | AF_XDP (`Xdp`, `XdpSkb`) | socket bound to the queue, with its own fill/completion rings and UMEM (or view of a shared one) | one steering program for the interface, its XSKMAP keyed by queue id |
 //! | AF_PACKET (`PacketV2`, `PacketV3`), io_uring (`Uring`) | socket on the interface | a `PACKET_FANOUT` group of all of them ([`FanoutMode::Hash`] unless the config names one) |
 //!
-//! Each AF_XDP queue has a UMEM of its own (`BackendConfig::frame_count`
-//! frames each): no frame is shared between threads, so nothing on the
-//! packet path synchronises. The steering program is shared (an
+//! With [`QueueSet::open`] each AF_XDP queue has a UMEM of its own
+//! (`BackendConfig::frame_count` frames each): no frame is shared between
+//! threads, so nothing on the packet path synchronises. With
+//! [`QueueSet::open_shared`] the queues share one
+//! [`SharedUmem`]: each socket runs on a view of it
+//! that draws frames from a shared pool in batches (a lock per batch, none
+//! per packet). The steering program is shared either way (an
 //! `Arc<XskProgram>`) and detaches when the last handle drops.
 //!
 //! ```no_run
@@ -45,10 +49,10 @@ use std::sync::Arc;
 
 use crate::backend::{
     AttachMode, Backend, BackendConfig, BackendError, BackendKind, BindMode, Fanout, FanoutMode,
-    XdpBackend,
+    Steering, XdpBackend,
 };
 use crate::sys;
-use crate::xdp::{SteerOptions, XskError, XskProgram};
+use crate::xdp::{SharedUmem, SteerOptions, UmemConfig, XskError, XskProgram};
 
 /// Which queues of an interface to open. Parses (`str::parse`) from `all`
 /// or a list of ids and ranges such as `0,2-3`, the way a `--queues`
@@ -109,6 +113,9 @@ pub enum QueueError {
         #[source]
         source: BackendError,
     },
+    /// Creating the shared UMEM of [`QueueSet::open_shared`] failed.
+    #[error("cannot create the UMEM shared by the queues")]
+    Umem(#[source] XskError),
     /// Attaching the interface's shared XDP steering program failed.
     #[error("cannot attach the XDP steering program shared by the queues")]
     Steer(#[source] XskError),
@@ -166,6 +173,7 @@ impl QueueHandle {
 #[derive(Debug)]
 pub struct QueueSet {
     handles: Vec<QueueHandle>,
+    shared: Option<SharedUmem>,
 }
 
 // Every handle moves to a thread of its own.
@@ -201,11 +209,48 @@ impl QueueSet {
         let ids = queue_ids(&cfg.interface, queues)?;
         match kind {
             BackendKind::Auto => open_auto(cfg, &ids),
-            BackendKind::Xdp | BackendKind::XdpSkb => open_xdp(kind, cfg, &ids),
+            BackendKind::Xdp | BackendKind::XdpSkb => open_xdp(kind, cfg, &ids, None),
             BackendKind::PacketV2 | BackendKind::PacketV3 | BackendKind::Uring => {
                 open_fanout(kind, cfg, &ids)
             }
         }
+    }
+
+    /// [`open`](Self::open) for AF_XDP (`kind` [`BackendKind::Xdp`] or
+    /// [`BackendKind::XdpSkb`]) with one UMEM for all the queues: a
+    /// [`SharedUmem`] of `cfg.frame_count` frames in all (default 4096),
+    /// each queue's socket on a view of it, drawing its frames from the
+    /// shared pool ([`shared_umem`](Self::shared_umem) tells where they
+    /// are). Each queue aims at an equal share for its RX path.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`QueueError::Config`] for another kind,
+    /// [`QueueError::Umem`] when the UMEM cannot be created.
+    pub fn open_shared(
+        kind: BackendKind,
+        cfg: &BackendConfig,
+        queues: &Queues,
+    ) -> Result<QueueSet, QueueError> {
+        if !matches!(kind, BackendKind::Xdp | BackendKind::XdpSkb) {
+            return Err(QueueError::Config(format!(
+                "a shared UMEM is an AF_XDP thing: use xdp or xdp-skb, not {kind}"
+            )));
+        }
+        let ids = queue_ids(&cfg.interface, queues)?;
+        let shared = SharedUmem::new(UmemConfig {
+            frame_size: BackendConfig::or(cfg.frame_size, 4096),
+            frame_count: BackendConfig::or(cfg.frame_count, 4096),
+            ..UmemConfig::default()
+        })
+        .map_err(QueueError::Umem)?;
+        open_xdp(kind, cfg, &ids, Some(&shared))
+    }
+
+    /// The UMEM the queues share, for sets from
+    /// [`open_shared`](Self::open_shared): its pool's accounting shows
+    /// where the frames are (clone it to keep it past the set).
+    pub fn shared_umem(&self) -> Option<&SharedUmem> {
+        self.shared.as_ref()
     }
 
     /// How many queues.
@@ -315,11 +360,20 @@ fn open_each(
             Ok(QueueHandle { queue, backend })
         })
         .collect::<Result<_, QueueError>>()?;
-    Ok(QueueSet { handles })
+    Ok(QueueSet {
+        handles,
+        shared: None,
+    })
 }
 
-/// AF_XDP: one steering program for the interface, one socket and UMEM per queue.
-fn open_xdp(kind: BackendKind, cfg: &BackendConfig, ids: &[u32]) -> Result<QueueSet, QueueError> {
+/// AF_XDP: one steering program for the interface, one socket per queue,
+/// each with a UMEM of its own or a view of `shared`.
+fn open_xdp(
+    kind: BackendKind,
+    cfg: &BackendConfig,
+    ids: &[u32],
+    shared: Option<&SharedUmem>,
+) -> Result<QueueSet, QueueError> {
     let (bind, attach) = match kind {
         BackendKind::XdpSkb => (BindMode::Copy, AttachMode::Skb),
         _ => (cfg.xdp_bind, cfg.xdp_attach),
@@ -329,15 +383,26 @@ fn open_xdp(kind: BackendKind, cfg: &BackendConfig, ids: &[u32]) -> Result<Queue
         _ if !cfg.direction.rx() => None,
         _ => Some(Arc::new(steer(cfg, attach, ids)?)),
     };
-    open_each(ids, |queue| {
+    let share = shared.map(|u| u.config().frame_count / ids.len() as u32);
+    let mut set = open_each(ids, |queue| {
         let mut c = cfg.clone();
         c.queue = queue;
-        let mut b = XdpBackend::open_steered(&c, bind, attach, program.as_ref())?;
+        let view = match (shared, share) {
+            (Some(u), Some(n)) => Some((u.view()?, n)),
+            _ => None,
+        };
+        let steering = Steering {
+            program: program.as_ref(),
+            view,
+        };
+        let mut b = XdpBackend::open_steered(&c, bind, attach, steering)?;
         if kind == BackendKind::XdpSkb {
             b.set_kind(kind);
         }
         Ok(Backend::Xdp(b))
-    })
+    })?;
+    set.shared = shared.cloned();
+    Ok(set)
 }
 
 /// Attaches the XSK program the queues share, its map sized for the
@@ -395,7 +460,7 @@ fn open_auto(cfg: &BackendConfig, ids: &[u32]) -> Result<QueueSet, QueueError> {
     for kind in [BackendKind::Xdp, BackendKind::XdpSkb, BackendKind::PacketV3] {
         let r = match kind {
             BackendKind::PacketV3 => open_fanout(kind, cfg, ids),
-            _ => open_xdp(kind, cfg, ids),
+            _ => open_xdp(kind, cfg, ids, None),
         };
         match r {
             Ok(set) => return Ok(set),
@@ -451,6 +516,7 @@ mod tests {
     fn an_empty_set_runs_nothing() {
         let set = QueueSet {
             handles: Vec::new(),
+            shared: None,
         };
         let r: Vec<u32> = set.run_pinned(&[0], |h| h.queue()).unwrap();
         assert!(r.is_empty());

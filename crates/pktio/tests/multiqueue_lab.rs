@@ -320,13 +320,39 @@ fn receive_on_two_queues(kind: BackendKind) {
 #[test]
 fn xdp_forwarder_on_two_queues_returns_every_frame() {
     require_root!();
+    forward_on_two_queues(false);
+}
+
+#[test]
+fn xdp_shared_umem_forwarder_on_two_threads_accounts_every_frame() {
+    require_root!();
+    forward_on_two_queues(true);
+}
+
+/// A forwarder on both rx queues (one UMEM per queue, or one `SharedUmem`
+/// for both), the generator's queues sending and taking back their shares.
+fn forward_on_two_queues(shared: bool) {
     let lab = two_queue_lab();
     let frames = flow_frames(&lab, FRAMES);
     let fwd_cfg = config(lab.rx().ifname(), Direction::Both);
     let fwd = lab
         .rx()
-        .run(|| QueueSet::open(BackendKind::Xdp, &fwd_cfg, &Queues::All))
+        .run(|| match shared {
+            true => QueueSet::open_shared(BackendKind::Xdp, &fwd_cfg, &Queues::All),
+            false => QueueSet::open(BackendKind::Xdp, &fwd_cfg, &Queues::All),
+        })
         .expect("forwarder queue set");
+    let pool = fwd.shared_umem().cloned();
+    assert_eq!(pool.is_some(), shared);
+    for h in fwd.handles() {
+        let Backend::Xdp(b) = h.backend() else {
+            panic!("an AF_XDP queue set")
+        };
+        // The first socket is the UMEM's registration socket; the other
+        // binds to it with XDP_SHARED_UMEM.
+        let want = shared && h.queue() != 0;
+        assert_eq!(b.socket_info().shared_umem, want, "queue {}", h.queue());
+    }
     let gen_cfg = config(lab.gen().ifname(), Direction::Both);
     let gen = lab
         .gen()
@@ -353,7 +379,7 @@ fn xdp_forwarder_on_two_queues_returns_every_frame() {
                     }
                 }
                 check_xdp_accounting(h.backend());
-                n
+                (n, h.backend().accounting().expect("an AF_XDP backend"))
             })
         });
         // Each generator queue sends its share and takes back what returns.
@@ -369,7 +395,8 @@ fn xdp_forwarder_on_two_queues_returns_every_frame() {
             .expect("forwarder threads");
         (returned.expect("generator threads"), f)
     });
-    let (returned, per_forwarder) = forwarded;
+    let (returned, fwd_end) = forwarded;
+    let per_forwarder: Vec<u64> = fwd_end.iter().map(|(n, _)| *n).collect();
     let mut total = 0;
     for (q, seqs) in &returned {
         check_queue("AF_XDP forward", *q, seqs, FRAMES);
@@ -385,6 +412,23 @@ fn xdp_forwarder_on_two_queues_returns_every_frame() {
         per_forwarder.iter().all(|&n| n > 0),
         "both forwarders worked: {per_forwarder:?}"
     );
+    if let Some(pool) = pool {
+        // Every view is gone. Queue 0's socket took the registration
+        // socket, which lives as long as the UMEM: the frames on its RX and
+        // TX paths stay with it; every other frame is back in the pool.
+        let parked = fwd_end[0].1.rx_path + fwd_end[0].1.tx_path;
+        let acc = pool.accounting();
+        assert_eq!(acc.total, 1024);
+        assert_eq!(
+            (acc.free, acc.in_views),
+            (acc.total - parked, parked),
+            "shared pool after the views: {acc:?}, queue 0 parked {parked}"
+        );
+        assert!(
+            fwd_end.iter().all(|(_, a)| a.total > 0),
+            "both views drew frames: {fwd_end:?}"
+        );
+    }
 }
 
 #[test]

@@ -45,6 +45,10 @@
 //! `&mut [u8]`, and the accessors that lend a `&Umem` or `&XskSocket` tie it
 //! to a borrow of the backend (which is not `Sync`, so that borrow cannot
 //! cross threads).
+//! A view of a [`SharedUmem`](crate::xdp::SharedUmem) is such a `Umem`
+//! too: what it shares with other threads (the registered area and the
+//! frame pool) is `Sync` and reached only through the pool's lock or
+//! through chunks this view owns.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -103,6 +107,18 @@ pub struct XdpBackend {
     shared_program: Option<Arc<XskProgram>>,
 }
 
+/// What the queues of a [`QueueSet`](crate::queues::QueueSet) share,
+/// given to [`XdpBackend::open_steered`]; the default shares nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Steering<'a> {
+    /// An XSK program already attached to the interface: the socket inserts
+    /// itself in its map at `cfg.queue` and attaches nothing.
+    pub(crate) program: Option<&'a Arc<XskProgram>>,
+    /// A view of a [`SharedUmem`](crate::xdp::SharedUmem) to run on instead
+    /// of a UMEM of its own, and this queue's share of its frames.
+    pub(crate) view: Option<(Umem, u32)>,
+}
+
 /// What a multi-buffer backend needs besides the socket.
 #[derive(Debug)]
 struct MultiBuf {
@@ -141,19 +157,19 @@ impl XdpBackend {
         bind: BindMode,
         attach: AttachMode,
     ) -> Result<XdpBackend, BackendError> {
-        Self::open_steered(cfg, bind, attach, None)
+        Self::open_steered(cfg, bind, attach, Steering::default())
     }
 
-    /// [`open_with`](Self::open_with), steered by `program` when given: an
-    /// XSK program already attached to the interface, shared by the queues
-    /// of a [`QueueSet`](crate::queues::QueueSet); the socket inserts itself
-    /// in its map at `cfg.queue` and attaches nothing.
+    /// [`open_with`](Self::open_with), with what a
+    /// [`QueueSet`](crate::queues::QueueSet) shares between its queues (see
+    /// [`Steering`]).
     pub(crate) fn open_steered(
         cfg: &BackendConfig,
         bind: BindMode,
         attach: AttachMode,
-        program: Option<&Arc<XskProgram>>,
+        steering: Steering<'_>,
     ) -> Result<XdpBackend, BackendError> {
+        let program = steering.program;
         cfg.check_common()?;
         if cfg.fanout.is_some() {
             return Err(BackendError::Unsupported {
@@ -176,8 +192,13 @@ impl XdpBackend {
             ..UmemConfig::default()
         };
         let ring = BackendConfig::or(cfg.ring_size, 2048);
-        let frames = ucfg.frame_count;
-        let umem = Umem::new(ucfg).map_err(BackendError::Xsk)?;
+        let (umem, frames) = match steering.view {
+            Some((view, frames)) => (view, frames),
+            None => {
+                let frames = ucfg.frame_count;
+                (Umem::new(ucfg).map_err(BackendError::Xsk)?, frames)
+            }
+        };
         // A TX-only socket attaches no program: it would steer the queue's
         // traffic into a socket that cannot receive.
         let attach = if dir.rx() { attach } else { AttachMode::None };

@@ -18,18 +18,29 @@
 //! a foreign address —, or a chunk submitted twice). [`Umem::accounting`]
 //! reports how many chunks are where, so tests can assert that none leaked.
 //!
+//! A [`SharedUmem`] is one area for several threads: each runs a view (a
+//! `Umem` whose free pool is a cache filled from the shared frame pool). For a view the table above has one more place, the shared pool
+//! (or another view), reached only through the pool's lock.
+//!
 //! # Safety
 //!
 //! A `Frame` hands out `&[u8]`/`&mut [u8]` into the shared area. This is sound
 //! because (1) a chunk has at most one `Frame` at a time (ownership above), and
 //! (2) the kernel reads or writes a chunk only while it is on the RX or TX path,
 //! never while a `Frame` for it exists. The area is unmapped only when the
-//! `Umem` drops, which the `'u` borrow orders after every `Frame`.
+//! last `Umem` on it drops (views share it through an `Arc`), which the
+//! `'u` borrows order after every `Frame`. (3) Views of a [`SharedUmem`]
+//! hand chunks to each other only through the pool's lock, and a view gives
+//! back the chunks on its sockets' paths only when those sockets are closed
+//! (its `Drop`, after every borrower); so (1) holds across threads.
 #![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use super::pool::{FramePool, PoolAccounting};
 use super::XskError;
 use crate::sys;
 use crate::sys::mmap::Mmap;
@@ -261,6 +272,9 @@ pub(crate) enum Place {
     App,
     RxPath,
     TxPath,
+    /// With the pool of a [`SharedUmem`] or another of its views (a view's
+    /// debug table only).
+    Away,
 }
 
 /// How many frames are where (see the module docs).
@@ -298,12 +312,15 @@ impl Accounting {
 /// [`crate::queues::QueueSet`] does that, one per queue).
 #[derive(Debug)]
 pub struct Umem {
-    /// The AF_XDP socket the UMEM is registered on. The first socket built on
-    /// this UMEM uses it; later ones bind with `XDP_SHARED_UMEM` to it.
-    /// Declared before `area` so that it closes first.
-    fd: OwnedFd,
-    area: Mmap,
-    fd_bound: Cell<bool>,
+    /// The area and the socket it is registered on (shared with the other
+    /// views of a [`SharedUmem`]).
+    reg: Arc<Registration>,
+    /// Whether a socket of this `Umem` took the registration socket.
+    claimed: Cell<bool>,
+    /// The pool of the [`SharedUmem`] this is a view of, and its id there.
+    shared: Option<(Arc<FramePool>, u16)>,
+    /// Frames this `Umem` holds: all of them, unless it is a view.
+    held: Cell<u32>,
     /// Ring sizes already set on the registration socket (fill, completion,
     /// rx, tx; 0 = not set): a socket option that can be set only once.
     reg_rings: Cell<[u32; 4]>,
@@ -313,6 +330,8 @@ pub struct Umem {
     cfg: UmemConfig,
     /// Address ↔ chunk arithmetic, precomputed from `cfg`.
     chunks: Chunks,
+    /// The free frames (of a view: its cache, refilled from and spilled to
+    /// the shared pool `VIEW_BATCH` at a time).
     pool: RefCell<Vec<u64>>,
     app: Cell<u32>,
     rx_path: Cell<u32>,
@@ -333,37 +352,33 @@ impl Umem {
     /// [`XskError::UmemReg`] when registration fails (most often
     /// RLIMIT_MEMLOCK without CAP_IPC_LOCK: the error's hint says how to raise it).
     pub fn new(cfg: UmemConfig) -> Result<Umem, XskError> {
-        cfg.validate()?;
-        let len = cfg.frame_size as usize * cfg.frame_count as usize;
-        let area = match Mmap::anonymous(len, cfg.hugepages) {
-            Ok(a) => a,
-            Err(e) if cfg.hugepages => {
-                return Err(XskError::NoHugepages {
-                    bytes: len,
-                    source: e,
-                })
-            }
-            Err(e) => {
-                return Err(XskError::UmemReg {
-                    bytes: len,
-                    source: e,
-                })
-            }
-        };
-        let fd = sys::xdp::socket().map_err(XskError::Socket)?;
-        register(fd.as_fd(), &area, &cfg)?;
-        let pool = (0..cfg.frame_count)
-            .rev()
-            .map(|i| i as u64 * cfg.frame_size as u64)
-            .collect();
-        Ok(Umem {
-            #[cfg(debug_assertions)]
-            places: (0..cfg.frame_count)
-                .map(|_| Cell::new(Place::Free))
+        let reg = Registration::new(&cfg)?;
+        Ok(Umem::assemble(Arc::new(reg), cfg, None))
+    }
+
+    /// A `Umem` on `reg`: all frames free, or (a view) none yet.
+    fn assemble(
+        reg: Arc<Registration>,
+        cfg: UmemConfig,
+        shared: Option<(Arc<FramePool>, u16)>,
+    ) -> Umem {
+        let view = shared.is_some();
+        let pool = match view {
+            true => Vec::new(),
+            false => (0..cfg.frame_count)
+                .rev()
+                .map(|i| i as u64 * cfg.frame_size as u64)
                 .collect(),
-            area,
-            fd,
-            fd_bound: Cell::new(false),
+        };
+        #[cfg(debug_assertions)]
+        let start = if view { Place::Away } else { Place::Free };
+        Umem {
+            #[cfg(debug_assertions)]
+            places: (0..cfg.frame_count).map(|_| Cell::new(start)).collect(),
+            reg,
+            claimed: Cell::new(false),
+            held: Cell::new(if view { 0 } else { cfg.frame_count }),
+            shared,
             reg_rings: Cell::new([0; 4]),
             pairs: RefCell::new(Vec::new()),
             pool: RefCell::new(pool),
@@ -373,7 +388,7 @@ impl Umem {
             kernel_invalid: Cell::new(0),
             chunks: Chunks::new(&cfg),
             cfg,
-        })
+        }
     }
 
     /// The configuration it was built with.
@@ -407,7 +422,7 @@ impl Umem {
     /// looks like a received one) and length 0.
     #[inline]
     pub fn alloc(&self) -> Option<Frame<'_>> {
-        let base = self.pool.borrow_mut().pop()?;
+        let base = self.take_free()?;
         self.moved(base, Place::Free, Place::App);
         let off = (self.cfg.headroom + XDP_PACKET_HEADROOM) as u64;
         Some(Frame {
@@ -420,7 +435,7 @@ impl Umem {
     /// How many frames are where.
     pub fn accounting(&self) -> Accounting {
         Accounting {
-            total: self.cfg.frame_count,
+            total: self.held.get(),
             free: self.free_frames(),
             app: self.app.get(),
             rx_path: self.rx_path.get(),
@@ -447,14 +462,14 @@ impl Umem {
         }
         #[cfg(debug_assertions)]
         {
-            let mut n = [0u32; 4];
+            let mut n = [0u32; 5];
             for p in self.places.iter() {
                 n[p.get() as usize] += 1;
             }
             let want = [a.free, a.app, a.rx_path, a.tx_path];
-            if n != want {
+            if n[..4] != want {
                 return Err(format!(
-                    "per-frame states {n:?} (free, app, rx, tx) disagree with counters {want:?}"
+                    "per-frame states {n:?} (free, app, rx, tx, away) disagree with counters {want:?}"
                 ));
             }
         }
@@ -463,12 +478,16 @@ impl Umem {
 
     /// The fd the UMEM is registered on.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.reg.fd.as_fd()
     }
 
     /// Claims the registration fd for the first socket; false if taken.
     pub(crate) fn claim_fd(&self) -> bool {
-        !self.fd_bound.replace(true)
+        let first = !self.reg.fd_bound.swap(true, Ordering::AcqRel);
+        if first {
+            self.claimed.set(true);
+        }
+        first
     }
 
     /// Ring sizes set on the registration socket so far.
@@ -489,7 +508,8 @@ impl Umem {
 
     /// Gives the registration fd back when that socket's bind failed.
     pub(crate) fn release_fd(&self) {
-        self.fd_bound.set(false);
+        self.reg.fd_bound.store(false, Ordering::Release);
+        self.claimed.set(false);
     }
 
     /// The socket owning the fill/completion rings of (ifindex, queue), if any.
@@ -531,7 +551,7 @@ impl Umem {
     #[inline]
     fn counter(&self, p: Place) -> Option<&Cell<u32>> {
         match p {
-            Place::Free => None,
+            Place::Free | Place::Away => None,
             Place::App => Some(&self.app),
             Place::RxPath => Some(&self.rx_path),
             Place::TxPath => Some(&self.tx_path),
@@ -574,7 +594,7 @@ impl Umem {
     /// Takes a chunk base from the pool for the fill ring (no `Frame` made).
     #[inline]
     pub(crate) fn pop_free(&self) -> Option<u64> {
-        let base = self.pool.borrow_mut().pop()?;
+        let base = self.take_free()?;
         self.moved(base, Place::Free, Place::RxPath);
         Some(base)
     }
@@ -584,7 +604,56 @@ impl Umem {
     pub(crate) fn push_free(&self, addr: u64, from: Place) {
         let (base, _) = self.decode(addr);
         self.moved(base, from, Place::Free);
-        self.pool.borrow_mut().push(base);
+        let cached = {
+            let mut pool = self.pool.borrow_mut();
+            pool.push(base);
+            pool.len()
+        };
+        if self.shared.is_some() && cached > 2 * VIEW_BATCH {
+            self.spill();
+        }
+    }
+
+    /// A chunk base from the free list (of a view: refilled from the
+    /// shared pool when empty).
+    #[inline]
+    fn take_free(&self) -> Option<u64> {
+        let base = self.pool.borrow_mut().pop();
+        match base {
+            Some(b) => Some(b),
+            None => self.refill(),
+        }
+    }
+
+    /// A view's cache is empty: takes `VIEW_BATCH` chunks from the shared
+    /// pool and returns one of them.
+    #[cold]
+    fn refill(&self) -> Option<u64> {
+        let (pool, view) = self.shared.as_ref()?;
+        let mut cache = self.pool.borrow_mut();
+        let n = pool.take(*view, VIEW_BATCH, &mut cache);
+        for &b in &cache[cache.len() - n..] {
+            self.moved(b, Place::Away, Place::Free);
+        }
+        self.held.set(self.held.get() + n as u32);
+        cache.pop()
+    }
+
+    /// A view's cache is over `2 * VIEW_BATCH`: gives `VIEW_BATCH` chunks
+    /// back to the shared pool, for the other views.
+    #[cold]
+    fn spill(&self) {
+        let Some((pool, view)) = self.shared.as_ref() else {
+            return;
+        };
+        let mut cache = self.pool.borrow_mut();
+        let from = cache.len().saturating_sub(VIEW_BATCH);
+        for &b in &cache[from..] {
+            self.moved(b, Place::Free, Place::Away);
+        }
+        let n = cache.len() - from;
+        pool.give(*view, cache.drain(from..));
+        self.held.set(self.held.get() - n as u32);
     }
 
     /// Whether a descriptor the kernel handed back names a chunk of this
@@ -635,10 +704,154 @@ impl Umem {
     #[inline]
     fn data_ptr(&self, addr: u64) -> *mut u8 {
         let (_, data) = self.decode(addr);
-        debug_assert!(data < self.area.len() as u64);
+        debug_assert!(data < self.reg.area.len() as u64);
         // SAFETY: `chunk_of` (checked when the frame was created) keeps `data`
         // inside the area.
-        unsafe { self.area.as_ptr().add(data as usize) }
+        unsafe { self.reg.area.as_ptr().add(data as usize) }
+    }
+}
+
+/// Frames a view of a [`SharedUmem`] takes from (or gives back to) the
+/// shared pool at once.
+const VIEW_BATCH: usize = 64;
+
+/// The area and the AF_XDP socket it is registered on.
+#[derive(Debug)]
+struct Registration {
+    /// The first socket built on the UMEM uses it; later ones bind with
+    /// `XDP_SHARED_UMEM` to it. Declared before `area` so that it closes
+    /// first.
+    fd: OwnedFd,
+    area: Mmap,
+    /// Whether a socket has taken `fd` as its own.
+    fd_bound: AtomicBool,
+}
+
+impl Registration {
+    /// Maps the area and registers it (see [`Umem::new`]).
+    fn new(cfg: &UmemConfig) -> Result<Registration, XskError> {
+        cfg.validate()?;
+        let len = cfg.frame_size as usize * cfg.frame_count as usize;
+        let area = match Mmap::anonymous(len, cfg.hugepages) {
+            Ok(a) => a,
+            Err(e) if cfg.hugepages => {
+                return Err(XskError::NoHugepages {
+                    bytes: len,
+                    source: e,
+                })
+            }
+            Err(e) => {
+                return Err(XskError::UmemReg {
+                    bytes: len,
+                    source: e,
+                })
+            }
+        };
+        let fd = sys::xdp::socket().map_err(XskError::Socket)?;
+        register(fd.as_fd(), &area, cfg)?;
+        Ok(Registration {
+            fd,
+            area,
+            fd_bound: AtomicBool::new(false),
+        })
+    }
+}
+
+/// One UMEM for several threads: one registration, one area, and a frame
+/// pool the threads share.
+///
+/// Each thread works on a [`view`](SharedUmem::view): a [`Umem`] (so
+/// `Send`, not `Sync`, with its own sockets, rings and [`Frame`]s) over the
+/// whole area, that takes free frames from the shared pool 64 at a time into
+/// a cache of its own and gives surplus back the same way; the pool's lock
+/// is taken once per batch, not per packet. A frame is at every moment in
+/// the pool or with exactly one view. The views' sockets bind with
+/// `XDP_SHARED_UMEM` (one per queue, each with its own fill and completion
+/// rings); the first socket of any view takes the registration socket.
+///
+/// Frames do not cross between views except through the pool: a frame
+/// received on one view's socket is sent, recycled or dropped by that view.
+/// A view that goes gives its frames back; see [`Umem`]'s `Drop`.
+///
+/// A view's sockets borrow it, so they are built on the thread that runs
+/// them, in order: the shared UMEM's first socket must be bound before the
+/// others bind to it. ([`QueueSet::open_shared`](crate::queues::QueueSet::open_shared)
+/// does all this for you, each view and socket owned together.)
+///
+/// ```no_run
+/// use pktio::xdp::{AttachMode, SharedUmem, UmemConfig, XskError, XskSocket};
+/// # fn main() -> Result<(), XskError> {
+/// let shared = SharedUmem::new(UmemConfig::default())?;
+/// let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+/// std::thread::scope(|s| {
+///     for queue in 0..2u32 {
+///         let umem = shared.view().expect("a view");
+///         let bound = bound_tx.clone();
+///         s.spawn(move || -> Result<(), XskError> {
+///             // One steering program for the interface (`XskProgram`,
+///             // given with `.program(..)`) steers every queue.
+///             let mut sock = XskSocket::builder("eth0")
+///                 .queue(queue)
+///                 .attach_mode(AttachMode::None)
+///                 .build(&umem)?;
+///             let _ = bound.send(queue);
+///             sock.fill_from_pool(1024)?;
+///             // ... receive on `sock` ...
+///             Ok(())
+///         });
+///         let _ = bound_rx.recv(); // this queue's socket is bound
+///     }
+/// });
+/// println!("{:?}", shared.accounting());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedUmem {
+    reg: Arc<Registration>,
+    pool: Arc<FramePool>,
+    cfg: UmemConfig,
+}
+
+impl SharedUmem {
+    /// Maps and registers the area, as [`Umem::new`] does; every frame
+    /// starts in the shared pool.
+    ///
+    /// # Errors
+    /// As [`Umem::new`].
+    pub fn new(cfg: UmemConfig) -> Result<SharedUmem, XskError> {
+        let reg = Registration::new(&cfg)?;
+        Ok(SharedUmem {
+            reg: Arc::new(reg),
+            pool: Arc::new(FramePool::new(cfg.frame_size, cfg.frame_count)),
+            cfg,
+        })
+    }
+
+    /// A new view for one thread: a [`Umem`] holding no frame yet.
+    ///
+    /// # Errors
+    /// [`XskError::Config`] after 65535 views.
+    pub fn view(&self) -> Result<Umem, XskError> {
+        let id = self
+            .pool
+            .new_view()
+            .ok_or_else(|| XskError::Config("a shared UMEM has at most 65535 views".into()))?;
+        let shared = Some((Arc::clone(&self.pool), id));
+        Ok(Umem::assemble(
+            Arc::clone(&self.reg),
+            self.cfg.clone(),
+            shared,
+        ))
+    }
+
+    /// How many frames are in the pool and with the views.
+    pub fn accounting(&self) -> PoolAccounting {
+        self.pool.accounting()
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &UmemConfig {
+        &self.cfg
     }
 }
 
@@ -695,11 +908,23 @@ impl Drop for Umem {
     /// Debug builds check the frame accounting one last time, so every test
     /// that drops a UMEM asserts that no frame leaked (frames still with the
     /// kernel are fine: the sockets are gone and the kernel lets go of them).
+    ///
+    /// A view of a [`SharedUmem`] gives its frames back to the pool: all of
+    /// them, as its sockets are closed — except when one of its sockets took
+    /// the registration socket, which stays open (and its fill ring full)
+    /// until the `SharedUmem` goes: then only the free ones.
     fn drop(&mut self) {
         #[cfg(debug_assertions)]
         if !std::thread::panicking() {
             if let Err(e) = self.check_accounting() {
                 panic!("pktio: UMEM dropped with broken frame accounting: {e}");
+            }
+        }
+        if let Some((pool, view)) = &self.shared {
+            if self.claimed.get() {
+                pool.give(*view, self.pool.get_mut().drain(..));
+            } else {
+                pool.reclaim(*view);
             }
         }
     }
