@@ -1160,6 +1160,44 @@ mod tests {
         assert_eq!((acc.free, acc.app, acc.rx_path, acc.tx_path), (8, 0, 0, 0));
     }
 
+    #[test]
+    fn views_draw_from_the_shared_pool_in_batches_and_give_everything_back() {
+        let shared = match SharedUmem::new(UmemConfig {
+            frame_count: 256,
+            ..Default::default()
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("SKIPPED views_draw_from_the_shared_pool: needs CAP_NET_RAW ({e})");
+                return;
+            }
+        };
+        let (a, b) = (shared.view().unwrap(), shared.view().unwrap());
+        assert_eq!(a.accounting().total, 0, "a view starts with no frame");
+        let held: Vec<_> = (0..200).map_while(|_| a.alloc()).collect();
+        assert_eq!(held.len(), 200);
+        let acc = shared.accounting();
+        assert_eq!(
+            (acc.free, acc.in_views),
+            (256 - 256, 256),
+            "four batches of 64"
+        );
+        // b finds nothing until a gives frames back past its cache limit.
+        assert!(b.alloc().is_none());
+        drop(held);
+        assert_eq!(a.check_accounting().unwrap().total, 2 * VIEW_BATCH as u32);
+        let f = b.alloc().expect("a spilled frames to the pool");
+        let in_b = f.addr();
+        drop(f);
+        assert_eq!(b.accounting().total, VIEW_BATCH as u32);
+        // A chunk is with one view at a time: b's is not a's.
+        assert!(a.pool.borrow().iter().all(|&base| base != in_b & !4095));
+        drop(a);
+        drop(b);
+        let acc = shared.accounting();
+        assert_eq!((acc.total, acc.free, acc.in_views), (256, 256, 0));
+    }
+
     #[cfg(debug_assertions)]
     #[test]
     fn debug_builds_catch_foreign_addresses_and_double_submits() {
