@@ -150,6 +150,10 @@
 //!   [`backend::Backend::auto`], the ladder AF_XDP zero-copy → AF_XDP copy
 //!   (native) → AF_XDP copy (skb) → TPACKET_V3 → io_uring, which says why it
 //!   skipped each step.
+//! - [`queues`]: many queues on many cores: one backend per queue of an
+//!   interface ([`queues::QueueSet`]; AF_XDP sockets under one steering
+//!   program, AF_PACKET and io_uring sockets in one fanout group), each a
+//!   `Send` handle run on a thread pinned to a CPU of a list.
 //! - [`filter`]: tcpdump-style capture filters compiled into the XDP steering
 //!   program (eBPF) and into classic BPF for AF_PACKET, checked against an
 //!   independent evaluator.
@@ -182,6 +186,7 @@ pub mod filter;
 pub mod host;
 pub mod packet;
 pub mod pcap;
+pub mod queues;
 pub mod ring;
 pub(crate) mod sys;
 pub mod uring;

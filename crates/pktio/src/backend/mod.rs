@@ -78,6 +78,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 pub use error::{BackendError, Operation, Skipped};
+pub(crate) use xdp::Steering;
 pub use xdp::XdpBackend;
 
 #[cfg(feature = "tokio")]

@@ -45,9 +45,14 @@
 //! `&mut [u8]`, and the accessors that lend a `&Umem` or `&XskSocket` tie it
 //! to a borrow of the backend (which is not `Sync`, so that borrow cannot
 //! cross threads).
+//! A view of a [`SharedUmem`](crate::xdp::SharedUmem) is such a `Umem`
+//! too: what it shares with other threads (the registered area and the
+//! frame pool) is `Sync` and reached only through the pool's lock or
+//! through chunks this view owns.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 
 use pktio_host::retry::BusyRetry;
 use smallvec::SmallVec;
@@ -59,7 +64,7 @@ use super::{
 use super::{Direction, Forwarded};
 use crate::xdp::{
     segments_for, Accounting, AttachMode, BindMode, BoundMode, Frame, Packet, SocketInfo, Umem,
-    UmemConfig, XskError, XskSocket, XskSocketBuilder,
+    UmemConfig, XskError, XskProgram, XskSocket, XskSocketBuilder,
 };
 
 /// The socket and the frames waiting to go back to the fill ring.
@@ -79,7 +84,8 @@ self_cell::self_cell!(
 );
 
 /// AF_XDP behind [`PacketIo`]: one socket on one queue, with its own UMEM
-/// and (for RX) its own XDP steering program.
+/// and (for RX) its own XDP steering program, or the one the queues of a
+/// [`QueueSet`](crate::queues::QueueSet) share.
 ///
 /// It owns the [`Umem`] and the [`XskSocket`] that borrows it together (a
 /// self-referential cell, no `unsafe`), and is `Send`: open it on one thread
@@ -95,6 +101,22 @@ pub struct XdpBackend {
     direction: Direction,
     /// Multi-buffer: the largest frame (bytes) and the most frames it takes.
     multi: Option<MultiBuf>,
+    /// The steering program this socket shares with the other queues of its
+    /// interface ([`crate::queues`]); declared after `cell` so the socket
+    /// closes first. `None`: the socket attached its own (or none).
+    shared_program: Option<Arc<XskProgram>>,
+}
+
+/// What the queues of a [`QueueSet`](crate::queues::QueueSet) share,
+/// given to [`XdpBackend::open_steered`]; the default shares nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Steering<'a> {
+    /// An XSK program already attached to the interface: the socket inserts
+    /// itself in its map at `cfg.queue` and attaches nothing.
+    pub(crate) program: Option<&'a Arc<XskProgram>>,
+    /// A view of a [`SharedUmem`](crate::xdp::SharedUmem) to run on instead
+    /// of a UMEM of its own, and this queue's share of its frames.
+    pub(crate) view: Option<(Umem, u32)>,
 }
 
 /// What a multi-buffer backend needs besides the socket.
@@ -135,6 +157,19 @@ impl XdpBackend {
         bind: BindMode,
         attach: AttachMode,
     ) -> Result<XdpBackend, BackendError> {
+        Self::open_steered(cfg, bind, attach, Steering::default())
+    }
+
+    /// [`open_with`](Self::open_with), with what a
+    /// [`QueueSet`](crate::queues::QueueSet) shares between its queues (see
+    /// [`Steering`]).
+    pub(crate) fn open_steered(
+        cfg: &BackendConfig,
+        bind: BindMode,
+        attach: AttachMode,
+        steering: Steering<'_>,
+    ) -> Result<XdpBackend, BackendError> {
+        let program = steering.program;
         cfg.check_common()?;
         if cfg.fanout.is_some() {
             return Err(BackendError::Unsupported {
@@ -157,8 +192,13 @@ impl XdpBackend {
             ..UmemConfig::default()
         };
         let ring = BackendConfig::or(cfg.ring_size, 2048);
-        let frames = ucfg.frame_count;
-        let umem = Umem::new(ucfg).map_err(BackendError::Xsk)?;
+        let (umem, frames) = match steering.view {
+            Some((view, frames)) => (view, frames),
+            None => {
+                let frames = ucfg.frame_count;
+                (Umem::new(ucfg).map_err(BackendError::Xsk)?, frames)
+            }
+        };
         // A TX-only socket attaches no program: it would steer the queue's
         // traffic into a socket that cannot receive.
         let attach = if dir.rx() { attach } else { AttachMode::None };
@@ -174,6 +214,10 @@ impl XdpBackend {
             .multi_buffer(cfg.multi_buffer)
             // The fill ring is populated before the socket is steered to.
             .prefill(rx_target(dir, frames));
+        let builder = match program {
+            Some(p) if dir.rx() => builder.program(p),
+            _ => builder,
+        };
         let cell = Cell::try_new(umem, |u| {
             let sock = match build_retrying_busy(&builder, u) {
                 // XDP_MAX_TX_SKB_BUDGET is a tuning (kernel 6.17): a kernel
@@ -211,6 +255,9 @@ impl XdpBackend {
         let mut reasons: Vec<String> = Vec::new();
         reasons.extend(si.mode_reason.clone());
         reasons.extend(si.attach_reason.clone());
+        // A shared program is ours too (the queue set attached it).
+        let shared = program.filter(|_| dir.rx());
+        reasons.extend(shared.and_then(|p| p.mode_reason().map(str::to_owned)));
         let info = BackendInfo {
             kind,
             interface: si.ifname.clone(),
@@ -225,7 +272,7 @@ impl XdpBackend {
                 ),
                 None => format!("{} (driver {})", si.mode, si.driver),
             },
-            attach: si.attach,
+            attach: si.attach.or(shared.map(|p| p.mode())),
             rings: format!(
                 "UMEM {frames} x {} B, RX {} / TX {} / fill {} / completion {}",
                 cell.borrow_owner().frame_size(),
@@ -244,6 +291,7 @@ impl XdpBackend {
             rx_target,
             direction: dir,
             multi,
+            shared_program: shared.cloned(),
         };
         if dir.rx() {
             // `prefill` already put what the fill ring holds; top up to the
@@ -286,7 +334,8 @@ impl XdpBackend {
     /// attached was detached behind its back: its link then reports no
     /// interface (`bpf(BPF_OBJ_GET_INFO_BY_FD)`).
     pub fn program_detached(&self) -> Option<&'static str> {
-        let prog = self.cell.borrow_dependent().sock.program()?;
+        let sock = &self.cell.borrow_dependent().sock;
+        let prog = sock.program().or(self.shared_program.as_deref())?;
         match prog.link().info() {
             Ok(info) if info.ifindex.is_none() => Some(
                 "the XDP steering program was detached by someone else (bpf_link detached); \

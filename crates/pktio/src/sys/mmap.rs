@@ -32,6 +32,11 @@ pub(crate) struct Mmap {
 // SAFETY: a mapping is plain memory with no thread affinity; moving the
 // owner to another thread moves the right (and duty) to unmap it.
 unsafe impl Send for Mmap {}
+// SAFETY: `&Mmap` gives out only the address and the length, both fixed
+// at construction; it never makes a Rust reference into the mapping. What
+// threads do with the memory is argued by the callers (for the UMEM: each
+// chunk has one owner at a time, and chunks change hands through a lock).
+unsafe impl Sync for Mmap {}
 
 impl Mmap {
     /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE[|MAP_HUGETLB], -1, 0)`.

@@ -19,7 +19,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What this module owns: the UMEM area and frame ownership ([`umem`]), the
+//! What this module owns: the UMEM area and frame ownership ([`umem`]; a
+//! [`SharedUmem`] for several threads, each on a view, with a frame pool
+//! they share), the
 //! ring fronts ([`rings`]), socket set-up with its mode fallbacks, wakeups and
 //! statistics ([`socket`]), and the XSK steering program's lifecycle
 //! ([`steer`], built on [`crate::bpf`]). Beyond the basics: packets larger
@@ -31,6 +33,7 @@
 pub mod metadata;
 mod mode;
 pub mod multibuf;
+mod pool;
 pub mod rings;
 pub mod socket;
 pub mod steer;
@@ -42,12 +45,13 @@ pub use metadata::{
 };
 pub use mode::{AttachMode, BindMode, BoundMode, BusyPoll};
 pub use multibuf::{segments_for, Packet, PacketBatch};
+pub use pool::PoolAccounting;
 pub use rings::{
     CompletionBatch, CompletionRing, FillBatch, FillRing, RxBatch, RxRing, TxBatch, TxRing,
 };
 pub use socket::{KickCounters, Parts, SocketInfo, XskSocket, XskSocketBuilder, XskStats};
 pub use steer::{SteerOptions, XskProgram};
-pub use umem::{Accounting, Frame, Umem, UmemConfig, XDP_PACKET_HEADROOM};
+pub use umem::{Accounting, Frame, SharedUmem, Umem, UmemConfig, XDP_PACKET_HEADROOM};
 
 use crate::error::SysError;
 

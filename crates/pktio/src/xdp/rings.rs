@@ -88,6 +88,7 @@ impl<'u> FillRing<'u> {
     }
 
     /// Reserves up to `n` slots for frames.
+    #[inline]
     pub fn reserve(&mut self, n: u32) -> FillBatch<'_, 'u> {
         FillBatch {
             umem: self.umem,
@@ -96,16 +97,19 @@ impl<'u> FillRing<'u> {
     }
 
     /// Whether the kernel asked for a wakeup to see new fill entries.
+    #[inline]
     pub fn needs_wakeup(&self) -> bool {
         self.ring.needs_wakeup()
     }
 
     /// Entries published and not yet taken by the kernel.
+    #[inline]
     pub fn in_ring(&self) -> u32 {
         self.ring.in_flight()
     }
 
     /// Ring size.
+    #[inline]
     pub fn size(&self) -> u32 {
         self.ring.size()
     }
@@ -121,6 +125,7 @@ pub struct FillBatch<'r, 'u> {
 
 impl<'u> FillBatch<'_, 'u> {
     /// Puts `frame` in the next slot; gives it back when the batch is full.
+    #[inline]
     pub fn push(&mut self, frame: Frame<'u>) -> Result<(), Frame<'u>> {
         if self.inner.remaining() == 0 {
             return Err(frame);
@@ -132,11 +137,13 @@ impl<'u> FillBatch<'_, 'u> {
     }
 
     /// Slots still free in the batch.
+    #[inline]
     pub fn remaining(&self) -> u32 {
         self.inner.remaining()
     }
 
     /// Publishes the frames pushed; returns how many.
+    #[inline]
     pub fn commit(mut self) -> u32 {
         self.inner.commit_in_place()
     }
@@ -206,6 +213,7 @@ impl<'u> CompletionRing<'u> {
     }
 
     /// Takes up to `max` completed frames back as [`Frame`]s (to send again).
+    #[inline]
     pub fn complete(&mut self, max: u32) -> CompletionBatch<'_, 'u> {
         CompletionBatch {
             umem: self.umem,
@@ -214,6 +222,7 @@ impl<'u> CompletionRing<'u> {
     }
 
     /// Entries waiting to be reaped (reads the shared producer index).
+    #[inline]
     pub fn pending(&mut self) -> u32 {
         self.ring.available(u32::MAX)
     }
@@ -229,6 +238,7 @@ pub struct CompletionBatch<'r, 'u> {
 
 impl<'u> Iterator for CompletionBatch<'_, 'u> {
     type Item = Frame<'u>;
+    #[inline]
     fn next(&mut self) -> Option<Frame<'u>> {
         loop {
             let addr = self.inner.next()?;
@@ -246,6 +256,7 @@ impl<'u> Iterator for CompletionBatch<'_, 'u> {
 impl<'u> RxRing<'u> {
     /// Takes up to `max` received packets. Packets read from the batch become
     /// [`Frame`]s owned by the caller; unread ones stay in the ring.
+    #[inline]
     pub fn receive(&mut self, max: u32) -> RxBatch<'_, 'u> {
         RxBatch {
             umem: self.umem,
@@ -254,11 +265,13 @@ impl<'u> RxRing<'u> {
     }
 
     /// Packets waiting (reads the shared producer index when the cached view is empty).
+    #[inline]
     pub fn pending(&mut self) -> u32 {
         self.ring.available(u32::MAX)
     }
 
     /// Ring size.
+    #[inline]
     pub fn size(&self) -> u32 {
         self.ring.size()
     }
@@ -274,10 +287,12 @@ pub struct RxBatch<'r, 'u> {
 
 impl RxBatch<'_, '_> {
     /// Packets in the batch.
+    #[inline]
     pub fn len(&self) -> u32 {
         self.inner.len()
     }
     /// Whether the batch is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
     }
@@ -285,6 +300,7 @@ impl RxBatch<'_, '_> {
 
 impl<'u> Iterator for RxBatch<'_, 'u> {
     type Item = Frame<'u>;
+    #[inline]
     fn next(&mut self) -> Option<Frame<'u>> {
         loop {
             let d = self.inner.next()?;
@@ -306,6 +322,7 @@ impl<'u> Iterator for RxBatch<'_, 'u> {
 
 impl<'u> TxRing<'u> {
     /// Reserves up to `n` TX slots.
+    #[inline]
     pub fn reserve(&mut self, n: u32) -> TxBatch<'_, 'u> {
         TxBatch {
             umem: self.umem,
@@ -314,16 +331,19 @@ impl<'u> TxRing<'u> {
     }
 
     /// Whether the kernel asked for a wakeup (`sendto`) to process the ring.
+    #[inline]
     pub fn needs_wakeup(&self) -> bool {
         self.ring.needs_wakeup()
     }
 
     /// Descriptors published and not yet taken by the kernel.
+    #[inline]
     pub fn in_ring(&self) -> u32 {
         self.ring.in_flight()
     }
 
     /// Ring size.
+    #[inline]
     pub fn size(&self) -> u32 {
         self.ring.size()
     }
@@ -340,6 +360,7 @@ pub struct TxBatch<'r, 'u> {
 impl<'u> TxBatch<'_, 'u> {
     /// Queues `frame` (its current length) for sending; gives it back when
     /// the batch is full or the frame is empty.
+    #[inline]
     pub fn push(&mut self, frame: Frame<'u>) -> Result<(), Frame<'u>> {
         if self.inner.remaining() == 0 || frame.is_empty() {
             return Err(frame);
@@ -359,11 +380,13 @@ impl<'u> TxBatch<'_, 'u> {
     }
 
     /// Slots still free in the batch.
+    #[inline]
     pub fn remaining(&self) -> u32 {
         self.inner.remaining()
     }
 
     /// Publishes the frames pushed; returns how many.
+    #[inline]
     pub fn commit(mut self) -> u32 {
         self.inner.commit_in_place()
     }

@@ -18,18 +18,29 @@
 //! a foreign address —, or a chunk submitted twice). [`Umem::accounting`]
 //! reports how many chunks are where, so tests can assert that none leaked.
 //!
+//! A [`SharedUmem`] is one area for several threads: each runs a view (a
+//! `Umem` whose free pool is a cache filled from the shared frame pool). For a view the table above has one more place, the shared pool
+//! (or another view), reached only through the pool's lock.
+//!
 //! # Safety
 //!
 //! A `Frame` hands out `&[u8]`/`&mut [u8]` into the shared area. This is sound
 //! because (1) a chunk has at most one `Frame` at a time (ownership above), and
 //! (2) the kernel reads or writes a chunk only while it is on the RX or TX path,
 //! never while a `Frame` for it exists. The area is unmapped only when the
-//! `Umem` drops, which the `'u` borrow orders after every `Frame`.
+//! last `Umem` on it drops (views share it through an `Arc`), which the
+//! `'u` borrows order after every `Frame`. (3) Views of a [`SharedUmem`]
+//! hand chunks to each other only through the pool's lock, and a view gives
+//! back the chunks on its sockets' paths only when those sockets are closed
+//! (its `Drop`, after every borrower); so (1) holds across threads.
 #![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use super::pool::{FramePool, PoolAccounting};
 use super::XskError;
 use crate::sys;
 use crate::sys::mmap::Mmap;
@@ -174,6 +185,76 @@ fn ring_default(set: u32, frames: u32) -> u32 {
     }
 }
 
+/// Address ↔ chunk arithmetic of a UMEM geometry, on the per-packet path.
+///
+/// Aligned UMEMs have a power-of-two frame size (2048 or 4096, checked by
+/// [`UmemConfig::validate`]), so a chunk base is `addr & !mask` and a chunk
+/// index `addr >> shift`: no division per packet. Unaligned UMEMs carry the
+/// offset in the address's top bits and may have any frame size, so their
+/// foreign-address check keeps a division.
+#[derive(Debug, Clone, Copy)]
+struct Chunks {
+    frame_size: u64,
+    frame_count: u64,
+    unaligned: bool,
+    /// `log2(frame_size)` (aligned mode).
+    shift: u32,
+    /// `frame_size - 1` (aligned mode).
+    mask: u64,
+}
+
+impl Chunks {
+    fn new(cfg: &UmemConfig) -> Chunks {
+        debug_assert!(cfg.unaligned || cfg.frame_size.is_power_of_two());
+        Chunks {
+            frame_size: cfg.frame_size as u64,
+            frame_count: cfg.frame_count as u64,
+            unaligned: cfg.unaligned,
+            shift: cfg.frame_size.trailing_zeros(),
+            mask: cfg.frame_size as u64 - 1,
+        }
+    }
+
+    /// The descriptor address of `offset` bytes into the chunk at `base`.
+    #[inline]
+    fn encode(&self, base: u64, offset: u64) -> u64 {
+        if self.unaligned {
+            base | (offset << UNALIGNED_OFFSET_SHIFT)
+        } else {
+            base + offset
+        }
+    }
+
+    /// (chunk base, byte offset of the data in the area) of a descriptor address.
+    #[inline]
+    fn decode(&self, addr: u64) -> (u64, u64) {
+        if self.unaligned {
+            let base = addr & UNALIGNED_ADDR_MASK;
+            (base, base + (addr >> UNALIGNED_OFFSET_SHIFT))
+        } else {
+            (addr & !self.mask, addr)
+        }
+    }
+
+    /// The chunk index of a descriptor address, or `None` if it is not one
+    /// of ours (a foreign address).
+    #[inline]
+    fn chunk_of(&self, addr: u64) -> Option<u32> {
+        if self.unaligned {
+            let (base, data) = self.decode(addr);
+            let fs = self.frame_size;
+            let idx = base / fs;
+            (base % fs == 0 && idx < self.frame_count && data < (idx + 1) * fs)
+                .then_some(idx as u32)
+        } else {
+            // The base is chunk-aligned and the data inside its chunk by
+            // construction: only the index needs checking.
+            let idx = addr >> self.shift;
+            (idx < self.frame_count).then_some(idx as u32)
+        }
+    }
+}
+
 /// The socket that owns a device queue's fill and completion rings.
 #[derive(Debug, Clone)]
 pub(crate) enum PairFd {
@@ -191,6 +272,9 @@ pub(crate) enum Place {
     App,
     RxPath,
     TxPath,
+    /// With the pool of a [`SharedUmem`] or another of its views (a view's
+    /// debug table only).
+    Away,
 }
 
 /// How many frames are where (see the module docs).
@@ -224,15 +308,19 @@ impl Accounting {
 /// The registered packet buffer. See the module docs.
 ///
 /// `Umem` is `Send` but not `Sync`: it and the sockets and frames that borrow
-/// it live on one thread (create one UMEM per thread for multi-threaded use).
+/// it live on one thread (create one UMEM per thread for multi-threaded use;
+/// [`crate::queues::QueueSet`] does that, one per queue).
 #[derive(Debug)]
 pub struct Umem {
-    /// The AF_XDP socket the UMEM is registered on. The first socket built on
-    /// this UMEM uses it; later ones bind with `XDP_SHARED_UMEM` to it.
-    /// Declared before `area` so that it closes first.
-    fd: OwnedFd,
-    area: Mmap,
-    fd_bound: Cell<bool>,
+    /// The area and the socket it is registered on (shared with the other
+    /// views of a [`SharedUmem`]).
+    reg: Arc<Registration>,
+    /// Whether a socket of this `Umem` took the registration socket.
+    claimed: Cell<bool>,
+    /// The pool of the [`SharedUmem`] this is a view of, and its id there.
+    shared: Option<(Arc<FramePool>, u16)>,
+    /// Frames this `Umem` holds: all of them, unless it is a view.
+    held: Cell<u32>,
     /// Ring sizes already set on the registration socket (fill, completion,
     /// rx, tx; 0 = not set): a socket option that can be set only once.
     reg_rings: Cell<[u32; 4]>,
@@ -240,6 +328,10 @@ pub struct Umem {
     /// queue's fill/completion rings.
     pairs: RefCell<Vec<(u32, u32, RawFd, PairFd)>>,
     cfg: UmemConfig,
+    /// Address ↔ chunk arithmetic, precomputed from `cfg`.
+    chunks: Chunks,
+    /// The free frames (of a view: its cache, refilled from and spilled to
+    /// the shared pool `VIEW_BATCH` at a time).
     pool: RefCell<Vec<u64>>,
     app: Cell<u32>,
     rx_path: Cell<u32>,
@@ -260,37 +352,33 @@ impl Umem {
     /// [`XskError::UmemReg`] when registration fails (most often
     /// RLIMIT_MEMLOCK without CAP_IPC_LOCK: the error's hint says how to raise it).
     pub fn new(cfg: UmemConfig) -> Result<Umem, XskError> {
-        cfg.validate()?;
-        let len = cfg.frame_size as usize * cfg.frame_count as usize;
-        let area = match Mmap::anonymous(len, cfg.hugepages) {
-            Ok(a) => a,
-            Err(e) if cfg.hugepages => {
-                return Err(XskError::NoHugepages {
-                    bytes: len,
-                    source: e,
-                })
-            }
-            Err(e) => {
-                return Err(XskError::UmemReg {
-                    bytes: len,
-                    source: e,
-                })
-            }
-        };
-        let fd = sys::xdp::socket().map_err(XskError::Socket)?;
-        register(fd.as_fd(), &area, &cfg)?;
-        let pool = (0..cfg.frame_count)
-            .rev()
-            .map(|i| i as u64 * cfg.frame_size as u64)
-            .collect();
-        Ok(Umem {
-            #[cfg(debug_assertions)]
-            places: (0..cfg.frame_count)
-                .map(|_| Cell::new(Place::Free))
+        let reg = Registration::new(&cfg)?;
+        Ok(Umem::assemble(Arc::new(reg), cfg, None))
+    }
+
+    /// A `Umem` on `reg`: all frames free, or (a view) none yet.
+    fn assemble(
+        reg: Arc<Registration>,
+        cfg: UmemConfig,
+        shared: Option<(Arc<FramePool>, u16)>,
+    ) -> Umem {
+        let view = shared.is_some();
+        let pool = match view {
+            true => Vec::new(),
+            false => (0..cfg.frame_count)
+                .rev()
+                .map(|i| i as u64 * cfg.frame_size as u64)
                 .collect(),
-            area,
-            fd,
-            fd_bound: Cell::new(false),
+        };
+        #[cfg(debug_assertions)]
+        let start = if view { Place::Away } else { Place::Free };
+        Umem {
+            #[cfg(debug_assertions)]
+            places: (0..cfg.frame_count).map(|_| Cell::new(start)).collect(),
+            reg,
+            claimed: Cell::new(false),
+            held: Cell::new(if view { 0 } else { cfg.frame_count }),
+            shared,
             reg_rings: Cell::new([0; 4]),
             pairs: RefCell::new(Vec::new()),
             pool: RefCell::new(pool),
@@ -298,8 +386,9 @@ impl Umem {
             rx_path: Cell::new(0),
             tx_path: Cell::new(0),
             kernel_invalid: Cell::new(0),
+            chunks: Chunks::new(&cfg),
             cfg,
-        })
+        }
     }
 
     /// The configuration it was built with.
@@ -331,8 +420,9 @@ impl Umem {
     /// Takes a frame from the free pool, with its data starting after the
     /// configured headroom and `XDP_PACKET_HEADROOM` (so a frame built here
     /// looks like a received one) and length 0.
+    #[inline]
     pub fn alloc(&self) -> Option<Frame<'_>> {
-        let base = self.pool.borrow_mut().pop()?;
+        let base = self.take_free()?;
         self.moved(base, Place::Free, Place::App);
         let off = (self.cfg.headroom + XDP_PACKET_HEADROOM) as u64;
         Some(Frame {
@@ -345,7 +435,7 @@ impl Umem {
     /// How many frames are where.
     pub fn accounting(&self) -> Accounting {
         Accounting {
-            total: self.cfg.frame_count,
+            total: self.held.get(),
             free: self.free_frames(),
             app: self.app.get(),
             rx_path: self.rx_path.get(),
@@ -372,14 +462,14 @@ impl Umem {
         }
         #[cfg(debug_assertions)]
         {
-            let mut n = [0u32; 4];
+            let mut n = [0u32; 5];
             for p in self.places.iter() {
                 n[p.get() as usize] += 1;
             }
             let want = [a.free, a.app, a.rx_path, a.tx_path];
-            if n != want {
+            if n[..4] != want {
                 return Err(format!(
-                    "per-frame states {n:?} (free, app, rx, tx) disagree with counters {want:?}"
+                    "per-frame states {n:?} (free, app, rx, tx, away) disagree with counters {want:?}"
                 ));
             }
         }
@@ -388,12 +478,16 @@ impl Umem {
 
     /// The fd the UMEM is registered on.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.reg.fd.as_fd()
     }
 
     /// Claims the registration fd for the first socket; false if taken.
     pub(crate) fn claim_fd(&self) -> bool {
-        !self.fd_bound.replace(true)
+        let first = !self.reg.fd_bound.swap(true, Ordering::AcqRel);
+        if first {
+            self.claimed.set(true);
+        }
+        first
     }
 
     /// Ring sizes set on the registration socket so far.
@@ -414,7 +508,8 @@ impl Umem {
 
     /// Gives the registration fd back when that socket's bind failed.
     pub(crate) fn release_fd(&self) {
-        self.fd_bound.set(false);
+        self.reg.fd_bound.store(false, Ordering::Release);
+        self.claimed.set(false);
     }
 
     /// The socket owning the fill/completion rings of (ifindex, queue), if any.
@@ -434,41 +529,29 @@ impl Umem {
         self.pairs.borrow_mut().retain(|p| p.2 != fd);
     }
 
-    // ---- chunk address arithmetic ----
+    // ---- chunk address arithmetic (see `Chunks`) ----
 
-    /// The descriptor address of `offset` bytes into the chunk at `base`.
+    #[inline]
     fn encode(&self, base: u64, offset: u64) -> u64 {
-        if self.cfg.unaligned {
-            base | (offset << UNALIGNED_OFFSET_SHIFT)
-        } else {
-            base + offset
-        }
+        self.chunks.encode(base, offset)
     }
 
-    /// (chunk base, byte offset of the data in the area) of a descriptor address.
+    #[inline]
     fn decode(&self, addr: u64) -> (u64, u64) {
-        if self.cfg.unaligned {
-            let base = addr & UNALIGNED_ADDR_MASK;
-            (base, base + (addr >> UNALIGNED_OFFSET_SHIFT))
-        } else {
-            let fs = self.cfg.frame_size as u64;
-            (addr - addr % fs, addr)
-        }
+        self.chunks.decode(addr)
     }
 
     /// The chunk index of a descriptor address, or `None` if it is not one
     /// of ours (a foreign address).
+    #[inline]
     pub(crate) fn chunk_of(&self, addr: u64) -> Option<u32> {
-        let (base, data) = self.decode(addr);
-        let fs = self.cfg.frame_size as u64;
-        let idx = base / fs;
-        (base % fs == 0 && idx < self.cfg.frame_count as u64 && data < (idx + 1) * fs)
-            .then_some(idx as u32)
+        self.chunks.chunk_of(addr)
     }
 
+    #[inline]
     fn counter(&self, p: Place) -> Option<&Cell<u32>> {
         match p {
-            Place::Free => None,
+            Place::Free | Place::Away => None,
             Place::App => Some(&self.app),
             Place::RxPath => Some(&self.rx_path),
             Place::TxPath => Some(&self.tx_path),
@@ -481,6 +564,7 @@ impl Umem {
     /// In debug builds, when the chunk was not in `from` (a double submit, or
     /// an address the kernel returned that was not given to it), or `addr` is
     /// not in this UMEM.
+    #[inline]
     pub(crate) fn moved(&self, addr: u64, from: Place, to: Place) {
         #[cfg(not(debug_assertions))]
         let _ = addr;
@@ -508,22 +592,74 @@ impl Umem {
     }
 
     /// Takes a chunk base from the pool for the fill ring (no `Frame` made).
+    #[inline]
     pub(crate) fn pop_free(&self) -> Option<u64> {
-        let base = self.pool.borrow_mut().pop()?;
+        let base = self.take_free()?;
         self.moved(base, Place::Free, Place::RxPath);
         Some(base)
     }
 
     /// Returns a chunk to the pool from `from`.
+    #[inline]
     pub(crate) fn push_free(&self, addr: u64, from: Place) {
         let (base, _) = self.decode(addr);
         self.moved(base, from, Place::Free);
-        self.pool.borrow_mut().push(base);
+        let cached = {
+            let mut pool = self.pool.borrow_mut();
+            pool.push(base);
+            pool.len()
+        };
+        if self.shared.is_some() && cached > 2 * VIEW_BATCH {
+            self.spill();
+        }
+    }
+
+    /// A chunk base from the free list (of a view: refilled from the
+    /// shared pool when empty).
+    #[inline]
+    fn take_free(&self) -> Option<u64> {
+        let base = self.pool.borrow_mut().pop();
+        match base {
+            Some(b) => Some(b),
+            None => self.refill(),
+        }
+    }
+
+    /// A view's cache is empty: takes `VIEW_BATCH` chunks from the shared
+    /// pool and returns one of them.
+    #[cold]
+    fn refill(&self) -> Option<u64> {
+        let (pool, view) = self.shared.as_ref()?;
+        let mut cache = self.pool.borrow_mut();
+        let n = pool.take(*view, VIEW_BATCH, &mut cache);
+        for &b in &cache[cache.len() - n..] {
+            self.moved(b, Place::Away, Place::Free);
+        }
+        self.held.set(self.held.get() + n as u32);
+        cache.pop()
+    }
+
+    /// A view's cache is over `2 * VIEW_BATCH`: gives `VIEW_BATCH` chunks
+    /// back to the shared pool, for the other views.
+    #[cold]
+    fn spill(&self) {
+        let Some((pool, view)) = self.shared.as_ref() else {
+            return;
+        };
+        let mut cache = self.pool.borrow_mut();
+        let from = cache.len().saturating_sub(VIEW_BATCH);
+        for &b in &cache[from..] {
+            self.moved(b, Place::Free, Place::Away);
+        }
+        let n = cache.len() - from;
+        pool.give(*view, cache.drain(from..));
+        self.held.set(self.held.get() - n as u32);
     }
 
     /// Whether a descriptor the kernel handed back names a chunk of this
     /// UMEM and its length fits in that chunk. Checked in every build: a
     /// `Frame` turns the descriptor into a slice of the area.
+    #[inline]
     pub(crate) fn kernel_desc_ok(&self, addr: u64, len: u32) -> bool {
         self.chunk_of(addr).is_some() && len <= self.room(addr)
     }
@@ -543,6 +679,7 @@ impl Umem {
 
     /// Wraps a descriptor the kernel handed back as a `Frame` (RX or
     /// completion); `None` (and counted) if it is not one of ours.
+    #[inline]
     pub(crate) fn frame_from_kernel(&self, addr: u64, len: u32, from: Place) -> Option<Frame<'_>> {
         if !self.kernel_desc_ok(addr, len) {
             self.reject_kernel_desc(addr, len);
@@ -557,18 +694,164 @@ impl Umem {
     }
 
     /// The largest length a frame at `addr` can have.
+    #[inline]
     fn room(&self, addr: u64) -> u32 {
         let (base, data) = self.decode(addr);
         (base + self.cfg.frame_size as u64 - data) as u32
     }
 
     /// Pointer to the data of the descriptor address.
+    #[inline]
     fn data_ptr(&self, addr: u64) -> *mut u8 {
         let (_, data) = self.decode(addr);
-        debug_assert!(data < self.area.len() as u64);
+        debug_assert!(data < self.reg.area.len() as u64);
         // SAFETY: `chunk_of` (checked when the frame was created) keeps `data`
         // inside the area.
-        unsafe { self.area.as_ptr().add(data as usize) }
+        unsafe { self.reg.area.as_ptr().add(data as usize) }
+    }
+}
+
+/// Frames a view of a [`SharedUmem`] takes from (or gives back to) the
+/// shared pool at once.
+const VIEW_BATCH: usize = 64;
+
+/// The area and the AF_XDP socket it is registered on.
+#[derive(Debug)]
+struct Registration {
+    /// The first socket built on the UMEM uses it; later ones bind with
+    /// `XDP_SHARED_UMEM` to it. Declared before `area` so that it closes
+    /// first.
+    fd: OwnedFd,
+    area: Mmap,
+    /// Whether a socket has taken `fd` as its own.
+    fd_bound: AtomicBool,
+}
+
+impl Registration {
+    /// Maps the area and registers it (see [`Umem::new`]).
+    fn new(cfg: &UmemConfig) -> Result<Registration, XskError> {
+        cfg.validate()?;
+        let len = cfg.frame_size as usize * cfg.frame_count as usize;
+        let area = match Mmap::anonymous(len, cfg.hugepages) {
+            Ok(a) => a,
+            Err(e) if cfg.hugepages => {
+                return Err(XskError::NoHugepages {
+                    bytes: len,
+                    source: e,
+                })
+            }
+            Err(e) => {
+                return Err(XskError::UmemReg {
+                    bytes: len,
+                    source: e,
+                })
+            }
+        };
+        let fd = sys::xdp::socket().map_err(XskError::Socket)?;
+        register(fd.as_fd(), &area, cfg)?;
+        Ok(Registration {
+            fd,
+            area,
+            fd_bound: AtomicBool::new(false),
+        })
+    }
+}
+
+/// One UMEM for several threads: one registration, one area, and a frame
+/// pool the threads share.
+///
+/// Each thread works on a [`view`](SharedUmem::view): a [`Umem`] (so
+/// `Send`, not `Sync`, with its own sockets, rings and [`Frame`]s) over the
+/// whole area, that takes free frames from the shared pool 64 at a time into
+/// a cache of its own and gives surplus back the same way; the pool's lock
+/// is taken once per batch, not per packet. A frame is at every moment in
+/// the pool or with exactly one view. The views' sockets bind with
+/// `XDP_SHARED_UMEM` (one per queue, each with its own fill and completion
+/// rings); the first socket of any view takes the registration socket.
+///
+/// Frames do not cross between views except through the pool: a frame
+/// received on one view's socket is sent, recycled or dropped by that view.
+/// A view that goes gives its frames back; see [`Umem`]'s `Drop`.
+///
+/// A view's sockets borrow it, so they are built on the thread that runs
+/// them, in order: the shared UMEM's first socket must be bound before the
+/// others bind to it. ([`QueueSet::open_shared`](crate::queues::QueueSet::open_shared)
+/// does all this for you, each view and socket owned together.)
+///
+/// ```no_run
+/// use pktio::xdp::{AttachMode, SharedUmem, UmemConfig, XskError, XskSocket};
+/// # fn main() -> Result<(), XskError> {
+/// let shared = SharedUmem::new(UmemConfig::default())?;
+/// let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+/// std::thread::scope(|s| {
+///     for queue in 0..2u32 {
+///         let umem = shared.view().expect("a view");
+///         let bound = bound_tx.clone();
+///         s.spawn(move || -> Result<(), XskError> {
+///             // One steering program for the interface (`XskProgram`,
+///             // given with `.program(..)`) steers every queue.
+///             let mut sock = XskSocket::builder("eth0")
+///                 .queue(queue)
+///                 .attach_mode(AttachMode::None)
+///                 .build(&umem)?;
+///             let _ = bound.send(queue);
+///             sock.fill_from_pool(1024)?;
+///             // ... receive on `sock` ...
+///             Ok(())
+///         });
+///         let _ = bound_rx.recv(); // this queue's socket is bound
+///     }
+/// });
+/// println!("{:?}", shared.accounting());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedUmem {
+    reg: Arc<Registration>,
+    pool: Arc<FramePool>,
+    cfg: UmemConfig,
+}
+
+impl SharedUmem {
+    /// Maps and registers the area, as [`Umem::new`] does; every frame
+    /// starts in the shared pool.
+    ///
+    /// # Errors
+    /// As [`Umem::new`].
+    pub fn new(cfg: UmemConfig) -> Result<SharedUmem, XskError> {
+        let reg = Registration::new(&cfg)?;
+        Ok(SharedUmem {
+            reg: Arc::new(reg),
+            pool: Arc::new(FramePool::new(cfg.frame_size, cfg.frame_count)),
+            cfg,
+        })
+    }
+
+    /// A new view for one thread: a [`Umem`] holding no frame yet.
+    ///
+    /// # Errors
+    /// [`XskError::Config`] after 65535 views.
+    pub fn view(&self) -> Result<Umem, XskError> {
+        let id = self
+            .pool
+            .new_view()
+            .ok_or_else(|| XskError::Config("a shared UMEM has at most 65535 views".into()))?;
+        let shared = Some((Arc::clone(&self.pool), id));
+        Ok(Umem::assemble(
+            Arc::clone(&self.reg),
+            self.cfg.clone(),
+            shared,
+        ))
+    }
+
+    /// How many frames are in the pool and with the views.
+    pub fn accounting(&self) -> PoolAccounting {
+        self.pool.accounting()
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &UmemConfig {
+        &self.cfg
     }
 }
 
@@ -625,11 +908,23 @@ impl Drop for Umem {
     /// Debug builds check the frame accounting one last time, so every test
     /// that drops a UMEM asserts that no frame leaked (frames still with the
     /// kernel are fine: the sockets are gone and the kernel lets go of them).
+    ///
+    /// A view of a [`SharedUmem`] gives its frames back to the pool: all of
+    /// them, as its sockets are closed — except when one of its sockets took
+    /// the registration socket, which stays open (and its fill ring full)
+    /// until the `SharedUmem` goes: then only the free ones.
     fn drop(&mut self) {
         #[cfg(debug_assertions)]
         if !std::thread::panicking() {
             if let Err(e) = self.check_accounting() {
                 panic!("pktio: UMEM dropped with broken frame accounting: {e}");
+            }
+        }
+        if let Some((pool, view)) = &self.shared {
+            if self.claimed.get() {
+                pool.give(*view, self.pool.get_mut().drain(..));
+            } else {
+                pool.reclaim(*view);
             }
         }
     }
@@ -648,6 +943,7 @@ pub struct Frame<'u> {
 
 impl<'u> Frame<'u> {
     /// The packet bytes.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         // SAFETY: this Frame is the only owner of its chunk (module docs), the
         // kernel does not touch a chunk owned by the application, and
@@ -656,6 +952,7 @@ impl<'u> Frame<'u> {
     }
 
     /// The packet bytes, writable in place (e.g. to swap MAC addresses).
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `data`; `&mut self` makes the borrow exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.umem.data_ptr(self.addr), self.len as usize) }
@@ -663,6 +960,7 @@ impl<'u> Frame<'u> {
 
     /// All the bytes from the data start to the end of the chunk, for
     /// building a packet; follow with [`set_len`](Frame::set_len).
+    #[inline]
     pub fn buffer_mut(&mut self) -> &mut [u8] {
         let room = self.umem.room(self.addr) as usize;
         // SAFETY: as for `data_mut`, with `room` the exact space left in the chunk.
@@ -670,16 +968,19 @@ impl<'u> Frame<'u> {
     }
 
     /// Packet length in bytes.
+    #[inline]
     pub fn len(&self) -> u32 {
         self.len
     }
 
     /// Whether the packet is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The most bytes this frame can hold from its data start.
+    #[inline]
     pub fn capacity(&self) -> u32 {
         self.umem.room(self.addr)
     }
@@ -688,6 +989,7 @@ impl<'u> Frame<'u> {
     ///
     /// # Errors
     /// Gives back the capacity when `len` does not fit.
+    #[inline]
     pub fn set_len(&mut self, len: u32) -> Result<(), u32> {
         let cap = self.capacity();
         if len > cap {
@@ -712,17 +1014,20 @@ impl<'u> Frame<'u> {
     }
 
     /// The descriptor address (offset into the UMEM) of the data.
+    #[inline]
     pub fn addr(&self) -> u64 {
         self.addr
     }
 
     /// The UMEM this frame belongs to.
+    #[inline]
     pub fn umem(&self) -> &'u Umem {
         self.umem
     }
 
     /// Consumes the frame for a ring: returns (addr, len) and moves it to `to`
     /// without returning it to the pool.
+    #[inline]
     pub(crate) fn into_ring(self, to: Place) -> (u64, u32) {
         let (addr, len) = (self.addr, self.len);
         self.umem.moved(addr, Place::App, to);
@@ -732,6 +1037,7 @@ impl<'u> Frame<'u> {
 }
 
 impl Drop for Frame<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.umem.push_free(self.addr, Place::App);
     }
@@ -772,6 +1078,7 @@ impl Frame<'_> {
 
 impl Umem {
     /// Bytes of the chunk in front of the data at descriptor address `addr`.
+    #[inline]
     fn bytes_before(&self, addr: u64) -> u64 {
         let (base, data) = self.decode(addr);
         data - base
@@ -854,6 +1161,44 @@ mod tests {
         assert_eq!((acc.free, acc.app, acc.rx_path, acc.tx_path), (8, 0, 0, 0));
     }
 
+    #[test]
+    fn views_draw_from_the_shared_pool_in_batches_and_give_everything_back() {
+        let shared = match SharedUmem::new(UmemConfig {
+            frame_count: 256,
+            ..Default::default()
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("SKIPPED views_draw_from_the_shared_pool: needs CAP_NET_RAW ({e})");
+                return;
+            }
+        };
+        let (a, b) = (shared.view().unwrap(), shared.view().unwrap());
+        assert_eq!(a.accounting().total, 0, "a view starts with no frame");
+        let held: Vec<_> = (0..200).map_while(|_| a.alloc()).collect();
+        assert_eq!(held.len(), 200);
+        let acc = shared.accounting();
+        assert_eq!(
+            (acc.free, acc.in_views),
+            (256 - 256, 256),
+            "four batches of 64"
+        );
+        // b finds nothing until a gives frames back past its cache limit.
+        assert!(b.alloc().is_none());
+        drop(held);
+        assert_eq!(a.check_accounting().unwrap().total, 2 * VIEW_BATCH as u32);
+        let f = b.alloc().expect("a spilled frames to the pool");
+        let in_b = f.addr();
+        drop(f);
+        assert_eq!(b.accounting().total, VIEW_BATCH as u32);
+        // A chunk is with one view at a time: b's is not a's.
+        assert!(a.pool.borrow().iter().all(|&base| base != in_b & !4095));
+        drop(a);
+        drop(b);
+        let acc = shared.accounting();
+        assert_eq!((acc.total, acc.free, acc.in_views), (256, 256, 0));
+    }
+
     #[cfg(debug_assertions)]
     #[test]
     fn debug_builds_catch_foreign_addresses_and_double_submits() {
@@ -913,6 +1258,76 @@ mod tests {
                 if !pktio_host::skip::lacks(test, needs, why) {
                     panic!("a hugepage UMEM with huge pages reserved: {e}");
                 }
+            }
+        }
+    }
+
+    /// The chunk arithmetic as it was, with division: the reference the
+    /// shift/mask path must agree with.
+    fn chunk_by_division(c: &UmemConfig, addr: u64) -> Option<u32> {
+        let fs = c.frame_size as u64;
+        let (base, data) = if c.unaligned {
+            let base = addr & UNALIGNED_ADDR_MASK;
+            (base, base + (addr >> UNALIGNED_OFFSET_SHIFT))
+        } else {
+            (addr - addr % fs, addr)
+        };
+        let idx = base / fs;
+        (base % fs == 0 && idx < c.frame_count as u64 && data < (idx + 1) * fs)
+            .then_some(idx as u32)
+    }
+
+    fn geometry(frame_size: u32, frame_count: u32, unaligned: bool) -> UmemConfig {
+        UmemConfig {
+            frame_size,
+            frame_count,
+            unaligned,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shift_and_mask_agree_with_division_on_every_frame() {
+        for c in [
+            geometry(2048, 1, false),
+            geometry(2048, 4096, false),
+            geometry(4096, 513, false),
+            geometry(4096, 4096, false),
+            geometry(3000, 100, true),
+            geometry(4096, 64, true),
+        ] {
+            let k = Chunks::new(&c);
+            let fs = c.frame_size as u64;
+            for i in 0..c.frame_count as u64 + 2 {
+                let base = i * fs;
+                for off in [0, 1, 256, fs / 2, fs - 1] {
+                    let addr = k.encode(base, off);
+                    assert_eq!(
+                        k.chunk_of(addr),
+                        chunk_by_division(&c, addr),
+                        "{c:?} {addr:#x}"
+                    );
+                    let (b, data) = k.decode(addr);
+                    assert_eq!((b, data), (base, base + off), "{c:?} {addr:#x}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chunk_of_matches_division_for_any_address(
+            addr in proptest::prelude::any::<u64>(),
+            big in proptest::prelude::any::<bool>(),
+            count in 1u32..10_000,
+            unaligned in proptest::prelude::any::<bool>(),
+        ) {
+            let c = geometry(if big { 4096 } else { 2048 }, count, unaligned);
+            let k = Chunks::new(&c);
+            // Addresses near the area, where the answers differ most.
+            let near = addr % (2 * c.frame_size as u64 * count as u64);
+            for a in [addr, near] {
+                proptest::prop_assert_eq!(k.chunk_of(a), chunk_by_division(&c, a));
             }
         }
     }

@@ -192,6 +192,7 @@ impl<'u> XskSocket<'u> {
     }
 
     /// The UMEM this socket is on.
+    #[inline]
     pub fn umem(&self) -> &'u Umem {
         self.umem
     }
@@ -205,6 +206,7 @@ impl<'u> XskSocket<'u> {
     }
 
     /// All four rings at once.
+    #[inline]
     pub fn parts(&mut self) -> Parts<'_, 'u> {
         Parts {
             rx: self.rx.as_mut(),
@@ -215,18 +217,22 @@ impl<'u> XskSocket<'u> {
     }
 
     /// The RX ring, if configured.
+    #[inline]
     pub fn rx(&mut self) -> Option<&mut RxRing<'u>> {
         self.rx.as_mut()
     }
     /// The TX ring, if configured.
+    #[inline]
     pub fn tx(&mut self) -> Option<&mut TxRing<'u>> {
         self.tx.as_mut()
     }
     /// The fill ring, if this socket owns its queue's pair.
+    #[inline]
     pub fn fill(&mut self) -> Option<&mut FillRing<'u>> {
         self.fill.as_mut()
     }
     /// The completion ring, if this socket owns its queue's pair.
+    #[inline]
     pub fn completion(&mut self) -> Option<&mut CompletionRing<'u>> {
         self.completion.as_mut()
     }
