@@ -45,9 +45,10 @@ pub struct LatencyArgs {
     /// CPU of the ponger.
     #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     pong_cpu: usize,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    /// Write the results as JSON to FILE, or to stdout with `-` (the table
+    /// then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<crate::output::JsonTo>,
     /// Write a grouped bar chart (p50 and p99 in µs) as SVG to this file.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -180,7 +181,7 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
         interrupted,
         a.markdown,
         None,
-        a.json.as_deref(),
+        a.json.as_ref(),
         a.svg.as_deref().map(|p| (p, "p50", &["mode"][..])),
     )?;
     Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@
 //! the traffic generator (in the `gen` namespace, on its own CPU) and counts
 //! at the far end.
 
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +24,10 @@ use pktio_bench::loops::{
     check_fits_mtu, ifindex, in_pktio_lab, run_loop_scoped, LoopSpec, Mode, SocketOpts, Summary,
     XDP_PACKET_HEADROOM,
 };
+use pktio_bench::report::schema::LOOP;
 use pktio_bench::run::{fmt_pps, pin_to_cpu, stop_flag};
+
+use crate::output::{human, json_on_stdout, JsonTo};
 
 /// Flags shared by rxdrop, txpush and l2fwd (named as in xdpsock).
 #[derive(Debug, Clone, clap::Args)]
@@ -92,9 +96,11 @@ pub struct XskOpts {
     /// Print only the summary.
     #[arg(long)]
     pub quiet: bool,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Write the summary as JSON to FILE, or to stdout with `-` or no value
+    /// (the text summary then goes to stderr and the per-second lines stop).
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::output::parse_json_to)]
+    pub json: Option<JsonTo>,
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
@@ -379,12 +385,19 @@ pub(crate) fn consent(what: &str, ifname: &str, does: &str, take_over: bool) -> 
     Ok(())
 }
 
-fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
-        return Ok(());
-    }
-    println!(
+/// Writes the JSON summary asked for (schema `pktio.loop/1`) and prints the
+/// text one (on stderr when the JSON takes stdout).
+fn print_summary(s: &Summary, json: Option<&JsonTo>) -> anyhow::Result<()> {
+    crate::output::emit(json, LOOP, s)?;
+    human(json, &summary_text(s));
+    Ok(())
+}
+
+/// The text summary of a run, one fact a line.
+fn summary_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{}: {} packets in {:.2} s: {} mean, {} median of per-second rates; {:.1} ns CPU/packet",
         s.mode,
         s.packets,
@@ -394,16 +407,19 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
         s.cpu_ns_per_packet
     );
     let k = &s.stats;
-    println!(
+    let _ = writeln!(
+        out,
         "  kernel: drops {} (rx ring full {}, fill ring empty {}), invalid {}, freezes {}",
         k.kernel_drops, k.rx_ring_full, k.fill_ring_empty, k.invalid, k.freezes
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  wakeups: tx {} ({} busy), rx {}; tx ring full {} times",
         k.tx_kicks, k.tx_kick_busy, k.rx_wakeups, k.tx_ring_full
     );
     if let Some(a) = s.accounting {
-        println!(
+        let _ = writeln!(
+            out,
             "  frames: {} free, {} held, {} on the RX path, {} on the TX path, {} unaccounted",
             a.free,
             a.app,
@@ -413,16 +429,17 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
         );
     }
     if s.not_reflected > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "  not reflected: {} frames with an address outside 198.18.0.0/15 or 2001:2::/48 \
              (dropped; --reflect-any sends back every frame)",
             s.not_reflected
         );
     }
     if let Some(w) = &s.stopped_by {
-        println!("  stopped early: {w}");
+        let _ = writeln!(out, "  stopped early: {w}");
     }
-    Ok(())
+    out
 }
 
 fn run_on_interface(
@@ -444,7 +461,7 @@ fn run_on_interface(
     }
     let stop = stop_flag();
     let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
-    let quiet = opts.quiet || opts.json;
+    let quiet = opts.quiet || json_on_stdout(opts.json.as_ref());
     if let Some(f) = frame {
         check_fits_mtu(ifname, f.size)?;
     }
@@ -463,7 +480,7 @@ fn run_on_interface(
         },
         reflect_any,
     )?;
-    print_summary(&s, opts.json)?;
+    print_summary(&s, opts.json.as_ref())?;
     Ok(if s.stopped_by.is_some() {
         ExitCode::FAILURE
     } else {
@@ -499,7 +516,7 @@ fn run_in_lab(
     let stop = stop_flag();
     let deadline = opts.deadline(Some(5.0))?;
     let cpu = opts.cpu.unwrap_or(1);
-    let quiet = opts.quiet || opts.json;
+    let quiet = opts.quiet || json_on_stdout(opts.json.as_ref());
     if !quiet {
         eprintln!(
             "lab: {} ({}) -> {} ({}), generator on CPU {}, {} on CPU {}",
@@ -599,38 +616,42 @@ fn run_in_lab(
         .try_stats()
         .map(|now| now.since(&before))
         .unwrap_or_default();
-    print_summary(&s, opts.json)?;
+    print_summary(&s, opts.json.as_ref())?;
     let gen_summary = match gen_result {
         None => None,
         Some(Ok(r)) => Some(r?),
         Some(Err(_)) => bail!("the traffic generator thread panicked"),
     };
-    if !opts.json {
-        if let Some(g) = gen_summary {
-            println!(
-                "  generator: {} packets sent ({} mean)",
-                g.frames,
-                fmt_pps(g.frames as f64 / g.seconds.max(1e-9))
-            );
-            if let Some(c) = &g.choice {
-                println!("  generator engine: {}", c.describe());
-            }
-        }
-        match mode {
-            Mode::Txpush => println!(
-                "  arrived at {}: {} packets, {} dropped",
-                other.ifname(),
-                far.rx_packets,
-                far.rx_dropped
-            ),
-            Mode::L2fwd => println!(
-                "  came back to {}: {} packets",
-                other.ifname(),
-                far.rx_packets
-            ),
-            Mode::Rxdrop => {}
+    // The lab's side of the run: what the generator sent, what arrived.
+    let mut out = String::new();
+    if let Some(g) = gen_summary {
+        let _ = writeln!(
+            out,
+            "  generator: {} packets sent ({} mean)",
+            g.frames,
+            fmt_pps(g.frames as f64 / g.seconds.max(1e-9))
+        );
+        if let Some(c) = &g.choice {
+            let _ = writeln!(out, "  generator engine: {}", c.describe());
         }
     }
+    let _ = match mode {
+        Mode::Txpush => writeln!(
+            out,
+            "  arrived at {}: {} packets, {} dropped",
+            other.ifname(),
+            far.rx_packets,
+            far.rx_dropped
+        ),
+        Mode::L2fwd => writeln!(
+            out,
+            "  came back to {}: {} packets",
+            other.ifname(),
+            far.rx_packets
+        ),
+        Mode::Rxdrop => Ok(()),
+    };
+    human(opts.json.as_ref(), &out);
     Ok(if s.stopped_by.is_some() {
         ExitCode::FAILURE
     } else {
