@@ -177,20 +177,22 @@ pub const LAB_UP_FRAME: UdpFrame = UdpFrame {
 /// The kernel's headroom in front of every AF_XDP frame's data.
 pub const XDP_PACKET_HEADROOM: u32 = 256;
 
-/// Refuses frames of `size` bytes (without FCS) that `ifname` cannot carry:
-/// longer than its MTU plus the 14-byte Ethernet header. (An AF_PACKET TX
-/// ring marks each such frame wrong and goes on, ~0.7 ms apiece; a socket
-/// or AF_XDP in copy mode drops it.) An MTU that cannot be read leaves the
+/// Refuses frames of `size` bytes on the wire (FCS included) that `ifname`
+/// cannot carry: longer than its MTU, the 14-byte Ethernet header and the
+/// 4-byte FCS. (An AF_PACKET TX ring marks each such frame wrong and goes
+/// on, ~0.7 ms apiece; a socket or AF_XDP in copy mode drops it.) An MTU that cannot be read leaves the
 /// check to the open, which names a missing interface.
 pub fn check_fits_mtu(ifname: &str, size: u32) -> anyhow::Result<()> {
     let Ok(mtu) = pktio::packet::interface_mtu(ifname) else {
         return Ok(());
     };
     let max = mtu.saturating_add(14);
+    let wire = max.saturating_add(4);
     anyhow::ensure!(
-        size <= max,
+        size <= wire,
         "-s {size}: {ifname} has MTU {mtu}, so it carries frames of up to {max} bytes \
-         (without FCS); use -s {max} or less, or raise its MTU (ip link set {ifname} mtu N)"
+         ({wire} on the wire, FCS included); use -s {wire} or less, or raise its MTU \
+         (ip link set {ifname} mtu N)"
     );
     Ok(())
 }

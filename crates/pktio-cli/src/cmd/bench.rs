@@ -219,7 +219,7 @@ pub struct HarnessArgs {
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
-    /// Frame size in bytes on the wire (FCS included).
+    /// Frame size in bytes on the wire, FCS included.
     #[arg(long, default_value_t = 64)]
     size: u32,
     /// Offered rate of the loop experiment, packets per second.
@@ -264,7 +264,7 @@ pub struct GenBenchArgs {
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
-    /// Frame size in bytes on the wire (FCS included); 64..=1518.
+    /// Frame size in bytes on the wire, FCS included (64..=1518).
     #[arg(long, default_value_t = 64)]
     size: u32,
     /// CPU of the generators (and, on veth, of the sink's kernel work).

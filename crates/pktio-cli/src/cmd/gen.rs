@@ -1,12 +1,15 @@
 //! `pktio gen`: the traffic generator on an interface, its rate each
 //! second on stderr. The engines and their ladder are
 //! [`pktio_bench::gen`]; this file holds the flags, the consent and the
-//! printing.
+//! printing of the summary (text, and JSON with `--json`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pktio_bench::gen::{run, Engine, Limits, Progress, Target};
+use pktio_bench::report::schema::GEN;
+
+use crate::output::{human, JsonTo};
 
 /// Arguments of `pktio gen`.
 #[derive(Debug, clap::Args)]
@@ -51,6 +54,23 @@ pub struct GenArgs {
     /// its wire). Not needed in a lab of `pktio lab up`.
     #[arg(long)]
     take_over: bool,
+    /// Write the summary as JSON to FILE, or to stdout with `-` (the text
+    /// summary then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<JsonTo>,
+}
+
+/// The `--json` document of `pktio gen` (schema `pktio.gen/1`).
+#[derive(serde::Serialize)]
+struct GenDoc<'a> {
+    interface: &'a str,
+    /// Bytes on the wire, FCS included.
+    size: u32,
+    frames: u64,
+    seconds: f64,
+    mpps: f64,
+    /// The engine that ran and the ones refused before it.
+    generator: Option<serde_json::Value>,
 }
 
 /// Runs `pktio gen`.
@@ -102,15 +122,26 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         done.store(true, Ordering::Relaxed);
         r
     })?;
-    println!(
-        "gen: {} frames of {} B in {:.2} s: {:.3} Mpps",
-        r.frames,
-        a.size,
-        r.seconds,
-        r.frames as f64 / r.seconds.max(1e-9) / 1e6
+    let mpps = r.frames as f64 / r.seconds.max(1e-9) / 1e6;
+    crate::output::emit(
+        a.json.as_ref(),
+        GEN,
+        &GenDoc {
+            interface: &a.interface,
+            size: a.size,
+            frames: r.frames,
+            seconds: r.seconds,
+            mpps,
+            generator: r.choice.as_ref().map(|c| c.to_json()),
+        },
+    )?;
+    let mut text = format!(
+        "gen: {} frames of {} B in {:.2} s: {:.3} Mpps\n",
+        r.frames, a.size, r.seconds, mpps
     );
     if let Some(c) = &r.choice {
-        println!("gen: engine {}", c.describe());
+        text.push_str(&format!("gen: engine {}\n", c.describe()));
     }
+    human(a.json.as_ref(), &text);
     Ok(std::process::ExitCode::SUCCESS)
 }

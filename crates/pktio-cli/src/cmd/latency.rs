@@ -31,7 +31,7 @@ pub struct LatencyArgs {
     /// over runs.
     #[arg(long, default_value_t = 3, value_parser = |s: &str| parse_u32_in(s, 1, 1000).map(|v| v as usize))]
     runs: usize,
-    /// Frame size in bytes on the wire, 64 to 1518 (FCS included: 64 sends
+    /// Frame size in bytes on the wire, FCS included, 64 to 1518 (64 sends
     /// 60-byte frames).
     #[arg(long, default_value_t = 64, value_parser = |s: &str| parse_u32_in(s, 64, 1518))]
     size: u32,

@@ -188,11 +188,23 @@ pub struct L2fwdArgs {
 /// The frames txpush sends.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FrameOpts {
-    /// Frame length without FCS (60 gives 64 bytes on the wire).
-    #[arg(short = 's', long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(42..=4000))]
+    /// Frame size in bytes on the wire, FCS included (64..=4004; the
+    /// kernel is handed 4 bytes less).
+    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(64..=4004))]
     pub size: u32,
     #[command(flatten)]
     pub addr: AddrOpts,
+}
+
+/// The FCS the NIC appends to every frame: `-s` counts it, the kernel
+/// is handed the frame without it.
+const FCS: u32 = 4;
+
+impl FrameOpts {
+    /// The frame's length as handed to the kernel: `-s` less the FCS.
+    pub fn len(&self) -> u32 {
+        self.size - FCS
+    }
 }
 
 /// Addresses of generated frames (defaults: the lab's, `pktio lab up`).
@@ -320,11 +332,13 @@ impl XskOpts {
                 BackendKind::Auto | BackendKind::Xdp | BackendKind::XdpSkb
             );
             let per_frame = self.frame_size - XDP_PACKET_HEADROOM;
-            if may_be_xdp && !self.multi_buffer && f.size > per_frame {
+            if may_be_xdp && !self.multi_buffer && f.len() > per_frame {
+                let wire = per_frame + FCS;
                 return Err(format!(
-                    "-s {}: AF_XDP sends at most {per_frame} bytes from a {}-byte UMEM frame \
-                     ({} less the kernel's 256-byte XDP_PACKET_HEADROOM); use -s {per_frame} or \
-                     less, --multi-buffer (kernel 6.6), or --backend v3, v2 or uring",
+                    "-s {}: AF_XDP sends at most {per_frame} bytes ({wire} on the wire, FCS \
+                     included) from a {}-byte UMEM frame ({} less the kernel's 256-byte \
+                     XDP_PACKET_HEADROOM); use -s {wire} or less, --multi-buffer (kernel 6.6), \
+                     or --backend v3, v2 or uring",
                     f.size, self.frame_size, self.frame_size
                 ));
             }
@@ -460,7 +474,7 @@ fn run_on_interface(
         pin_to_cpu(cpu)?;
     }
     let stop = stop_flag();
-    let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
+    let spec = frame.map(|f| (f.addr.udp_frame(), f.len()));
     let quiet = opts.quiet || json_on_stdout(opts.json.as_ref());
     if let Some(f) = frame {
         check_fits_mtu(ifname, f.size)?;
@@ -504,7 +518,8 @@ fn run_in_lab(
     let lab = pktio_lab::Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN and CAP_SYS_ADMIN)")?;
     let (gen, rx) = (lab.gen(), lab.rx());
-    let size = frame.map_or(60, |f| f.size);
+    // Bytes handed to the kernel: 60 (64 on the wire) for the generator.
+    let size = frame.map_or(60, FrameOpts::len);
     let spec = UdpFrame {
         src_mac: gen.mac(),
         dst_mac: rx.mac(),
@@ -586,7 +601,7 @@ fn run_in_lab(
         let ifname = measured_host.ifname().to_string();
         let frame_arg = (mode == Mode::Txpush).then_some((&spec, size));
         let fits = match frame_arg {
-            Some(_) => check_fits_mtu(&ifname, size),
+            Some(_) => check_fits_mtu(&ifname, size + FCS),
             None => Ok(()),
         };
         fits.and_then(|()| opts.socket().open(&ifname, mode, quiet))
