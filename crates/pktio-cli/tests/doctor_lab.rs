@@ -42,6 +42,14 @@ fn json(out: &Output) -> Value {
     let id = v["schema"].as_str().unwrap_or("no schema").to_string();
     cli_support::schema::check(&v, &id);
     assert!(id.starts_with("pktio.doctor"), "{id}");
+    let known = pktio_doctor::finding::KNOWN_IDS;
+    for f in v["findings"].as_array().into_iter().flatten() {
+        let fid = f["id"].as_str().expect("an id");
+        assert!(
+            known.lines().any(|k| k == fid),
+            "{fid} is not a known id: {f}"
+        );
+    }
     v
 }
 

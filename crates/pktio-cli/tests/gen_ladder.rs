@@ -91,6 +91,34 @@ fn every_engine_sends_exactly_the_count() {
     }
 }
 
+/// `gen --json -`: the summary document on stdout (size on the wire),
+/// the text on stderr.
+#[test]
+fn gen_json_summary() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let o = lab
+        .gen()
+        .command(env!("CARGO_BIN_EXE_pktio"))
+        .args(["gen", "-i", lab.gen().ifname(), "--engine", "packet"])
+        .args(["-n", "1000", "-s", "128", "--json", "-"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("only JSON on stdout");
+    cli_support::schema::check(&doc, "pktio.gen/1");
+    assert_eq!(
+        (doc["frames"].as_u64(), doc["size"].as_u64()),
+        (Some(1000), Some(128))
+    );
+    assert_eq!(doc["generator"]["engine"], "packet", "{doc:#}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("gen: 1000 frames of 128 B"),
+        "{t}"
+    );
+}
+
 /// Live frames with the kernel deciding: where it accepts them, frames
 /// arrive and the engine is live; where it refuses, `--engine live` is the
 /// typed refusal with its errno and `auto` takes the next engine.
