@@ -20,7 +20,9 @@ use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
 use pktio_host::retry::BusyRetry;
 
-use crate::run::{fmt_pps, LoopProbe, Meter};
+use crate::report::schema::LOOP_SECOND;
+use crate::run::{fmt_pps, LoopProbe, Meter, Tick};
+use serde::Serialize;
 
 /// How a loop's socket is opened: the backend and its modes, the UMEM and
 /// ring sizes, batching, busy polling and wakeups (the flags rxdrop,
@@ -275,6 +277,40 @@ impl Mode {
     }
 }
 
+/// One second of a loop, a line of `--json-lines` ([`LOOP_SECOND`]).
+#[derive(Serialize)]
+struct Second {
+    mode: &'static str,
+    /// Seconds since the loop started.
+    at: f64,
+    /// Packets per second over the last second.
+    pps: f64,
+    /// Bits per second over the last second (frames without FCS).
+    bps: f64,
+    kernel_drops: u64,
+    rx_ring_full: u64,
+    fill_ring_empty: u64,
+    tx_kicks: u64,
+}
+
+/// Prints one [`Second`] record on stdout.
+fn print_second(mode: Mode, t: &Tick, s: &BackendStats) {
+    let rec = Second {
+        mode: mode.name(),
+        at: t.at,
+        pps: t.pps,
+        bps: t.bps,
+        kernel_drops: s.kernel_drops,
+        rx_ring_full: s.rx_ring_full,
+        fill_ring_empty: s.fill_ring_empty,
+        tx_kicks: s.tx_kicks,
+    };
+    // Plain numbers and a name: serialising cannot fail.
+    if let Ok(line) = crate::report::schema::line(LOOP_SECOND, &rec) {
+        println!("{line}");
+    }
+}
+
 /// One run of a packet loop: what to do and when to stop.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopSpec<'a> {
@@ -288,6 +324,9 @@ pub struct LoopSpec<'a> {
     pub deadline: Option<Instant>,
     /// No per-second lines.
     pub quiet: bool,
+    /// A JSON record each second on stdout ([`LOOP_SECOND`]), quiet or
+    /// not.
+    pub json_lines: bool,
     /// Progress for a watcher on another thread (the benchmark).
     pub probe: Option<&'a LoopProbe>,
     /// Packets per batch.
@@ -356,8 +395,17 @@ pub fn run_loop_scoped(
                     stopped_by = Some(describe_error(&e));
                     break;
                 }
+                // The counters are read only for a line that shows them
+                // (a benchmark's quiet loop does not pay for it).
+                let s = if spec.json_lines || !spec.quiet {
+                    b.stats().unwrap_or_default()
+                } else {
+                    BackendStats::default()
+                };
+                if spec.json_lines {
+                    print_second(spec.mode, &t, &s);
+                }
                 if !spec.quiet {
-                    let s = b.stats().unwrap_or_default();
                     eprintln!(
                         "{:>7.1}s  {:>9}  {:>8.1} Mbit/s  kernel_drops {}  ring_full {}  fill_empty {}  tx_kicks {}",
                         t.at,

@@ -2,7 +2,9 @@
 //! command: the JSON document (tagged with its schema id, see
 //! `docs/JSON.md` and [`pktio_bench::report::schema`]) is written to FILE,
 //! or to stdout with `-`; with JSON on stdout, the text meant for people
-//! goes to stderr so that stdout stays one parseable document.
+//! goes to stderr so that stdout stays one parseable document. With
+//! `--json-lines` stdout carries one JSON object per line instead, and the
+//! text goes to stderr too.
 
 use std::path::PathBuf;
 
@@ -46,6 +48,32 @@ pub fn parse_json_to(s: &str) -> Result<JsonTo, String> {
         "-" => Ok(JsonTo::Stdout),
         p => Ok(JsonTo::File(PathBuf::from(p))),
     }
+}
+
+/// Standard output as a `--json` target, for [`text_target`].
+static STDOUT: JsonTo = JsonTo::Stdout;
+
+/// Where [`human`] text goes on a command with `--json` and
+/// `--json-lines`: JSON Lines take stdout like `--json -` does.
+pub fn text_target(json: Option<&JsonTo>, json_lines: bool) -> Option<&JsonTo> {
+    if json_lines {
+        Some(&STDOUT)
+    } else {
+        json
+    }
+}
+
+/// Prints `body` as one compact line with its schema id first (a record
+/// of `--json-lines`).
+///
+/// # Errors
+/// `body` does not serialise to a JSON object.
+pub fn print_line<T: serde::Serialize>(schema: &str, body: &T) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        pktio_bench::report::schema::line(schema, body).context("serialising a JSON line")?
+    );
+    Ok(())
 }
 
 /// Whether JSON goes to stdout (so that text for people goes to stderr).

@@ -119,6 +119,28 @@ fn gen_json_summary() {
     );
 }
 
+/// `gen --json-lines`: a record a second, then the summary line.
+#[test]
+fn gen_json_lines() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let o = lab
+        .gen()
+        .command(env!("CARGO_BIN_EXE_pktio"))
+        .args(["gen", "-i", lab.gen().ifname(), "--engine", "packet"])
+        .args(["-d", "2.5", "-r", "10000", "--json-lines"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let (seconds, last) = out.trim_end().rsplit_once('\n').expect("two lines or more");
+    let recs = cli_support::schema::check_lines(seconds, "pktio.gen-second/1");
+    assert!(recs.len() >= 2, "{t}");
+    let summary = cli_support::schema::check_lines(last, "pktio.gen/1");
+    assert!(summary[0]["frames"].as_u64().unwrap() > 0, "{t}");
+}
+
 /// Live frames with the kernel deciding: where it accepts them, frames
 /// arrive and the engine is live; where it refuses, `--engine live` is the
 /// typed refusal with its errno and `auto` takes the next engine.

@@ -106,6 +106,30 @@ fn json_summary_on_stdout_or_in_a_file() {
     );
 }
 
+/// `--json-lines`: a record a second on stdout, the summary as the last
+/// line, nothing else on stdout.
+#[test]
+fn json_lines_a_record_a_second_then_the_summary() {
+    require_root!();
+    let o = pktio()
+        .args(["l2fwd", "--lab", "-d", "2.5", "--json-lines"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let (seconds, last) = out.trim_end().rsplit_once('\n').expect("two lines or more");
+    let recs = cli_support::schema::check_lines(seconds, "pktio.loop-second/1");
+    assert!(recs.len() >= 2, "{t}");
+    assert!(recs.iter().all(|r| r["mode"] == "l2fwd"), "{t}");
+    let summary = cli_support::schema::check_lines(last, "pktio.loop/1");
+    assert!(summary[0]["packets"].as_u64().unwrap() > 0, "{t}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("came back to"),
+        "{t}"
+    );
+}
+
 #[test]
 fn interface_deleted_while_running_stops_with_the_stats_so_far() {
     require_root!();

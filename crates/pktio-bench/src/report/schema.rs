@@ -10,6 +10,10 @@ use serde::Serialize;
 pub const BENCH: &str = "pktio.bench/1";
 /// The summary of `pktio rxdrop`, `txpush` and `l2fwd`.
 pub const LOOP: &str = "pktio.loop/1";
+/// One second of `pktio rxdrop`, `txpush` or `l2fwd --json-lines`.
+pub const LOOP_SECOND: &str = "pktio.loop-second/1";
+/// One second of `pktio gen --json-lines`.
+pub const GEN_SECOND: &str = "pktio.gen-second/1";
 /// The report of `pktio tcp-recv`.
 pub const TCP_RECV: &str = "pktio.tcp-recv/1";
 /// The report of `pktio tcp-send`.

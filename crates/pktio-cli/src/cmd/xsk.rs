@@ -101,6 +101,11 @@ pub struct XskOpts {
     #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-",
           value_parser = crate::output::parse_json_to)]
     pub json: Option<JsonTo>,
+    /// Print a JSON object a second on stdout (schema
+    /// pktio.loop-second/1) and the summary as the last line
+    /// (pktio.loop/1); the text goes to stderr.
+    #[arg(long, conflicts_with = "json")]
+    pub json_lines: bool,
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
@@ -357,6 +362,11 @@ impl XskOpts {
         }
     }
 
+    /// Where the text for people goes: stderr when JSON takes stdout.
+    fn text_to(&self) -> Option<&JsonTo> {
+        crate::output::text_target(self.json.as_ref(), self.json_lines)
+    }
+
     fn interface(&self) -> anyhow::Result<&str> {
         self.interface
             .as_deref()
@@ -399,11 +409,15 @@ pub(crate) fn consent(what: &str, ifname: &str, does: &str, take_over: bool) -> 
     Ok(())
 }
 
-/// Writes the JSON summary asked for (schema `pktio.loop/1`) and prints the
-/// text one (on stderr when the JSON takes stdout).
-fn print_summary(s: &Summary, json: Option<&JsonTo>) -> anyhow::Result<()> {
-    crate::output::emit(json, LOOP, s)?;
-    human(json, &summary_text(s));
+/// Writes the JSON summary asked for (schema `pktio.loop/1`, a document or
+/// the last JSON line) and prints the text one (on stderr when JSON takes
+/// stdout).
+fn print_summary(s: &Summary, opts: &XskOpts) -> anyhow::Result<()> {
+    crate::output::emit(opts.json.as_ref(), LOOP, s)?;
+    if opts.json_lines {
+        crate::output::print_line(LOOP, s)?;
+    }
+    human(opts.text_to(), &summary_text(s));
     Ok(())
 }
 
@@ -488,13 +502,14 @@ fn run_on_interface(
             stop: &stop,
             deadline: opts.deadline(None)?,
             quiet,
+            json_lines: opts.json_lines,
             probe: None,
             batch: opts.batch,
             poll: opts.poll,
         },
         reflect_any,
     )?;
-    print_summary(&s, opts.json.as_ref())?;
+    print_summary(&s, opts)?;
     Ok(if s.stopped_by.is_some() {
         ExitCode::FAILURE
     } else {
@@ -614,6 +629,7 @@ fn run_in_lab(
                         stop: &stop,
                         deadline,
                         quiet,
+                        json_lines: opts.json_lines,
                         probe: None,
                         batch: opts.batch,
                         poll: opts.poll,
@@ -631,7 +647,7 @@ fn run_in_lab(
         .try_stats()
         .map(|now| now.since(&before))
         .unwrap_or_default();
-    print_summary(&s, opts.json.as_ref())?;
+    print_summary(&s, opts)?;
     let gen_summary = match gen_result {
         None => None,
         Some(Ok(r)) => Some(r?),
@@ -666,7 +682,7 @@ fn run_in_lab(
         ),
         Mode::Rxdrop => Ok(()),
     };
-    human(opts.json.as_ref(), &out);
+    human(opts.text_to(), &out);
     Ok(if s.stopped_by.is_some() {
         ExitCode::FAILURE
     } else {
