@@ -91,21 +91,28 @@ fn every_engine_sends_exactly_the_count() {
     }
 }
 
-/// `gen --json -`: the summary document on stdout (size on the wire),
-/// the text on stderr.
-#[test]
-fn gen_json_summary() {
-    require_root!();
+/// `pktio gen` with the packet engine in a fresh lab, with `args`; its
+/// output, after checking it succeeded.
+fn gen_packet(args: &[&str]) -> std::process::Output {
     let lab = Lab::new().unwrap();
     let o = lab
         .gen()
         .command(env!("CARGO_BIN_EXE_pktio"))
         .args(["gen", "-i", lab.gen().ifname(), "--engine", "packet"])
-        .args(["-n", "1000", "-s", "128", "--json", "-"])
+        .args(args)
         .output()
         .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+/// `gen --json -`: the summary document on stdout (size on the wire),
+/// the text on stderr.
+#[test]
+fn gen_json_summary() {
+    require_root!();
+    let o = gen_packet(&["-n", "1000", "-s", "128", "--json", "-"]);
     let t = text(&o);
-    assert!(o.status.success(), "{t}");
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("only JSON on stdout");
     cli_support::schema::check(&doc, "pktio.gen/1");
     assert_eq!(
@@ -123,22 +130,15 @@ fn gen_json_summary() {
 #[test]
 fn gen_json_lines() {
     require_root!();
-    let lab = Lab::new().unwrap();
-    let o = lab
-        .gen()
-        .command(env!("CARGO_BIN_EXE_pktio"))
-        .args(["gen", "-i", lab.gen().ifname(), "--engine", "packet"])
-        .args(["-d", "2.5", "-r", "10000", "--json-lines"])
-        .output()
-        .unwrap();
+    let o = gen_packet(&["-d", "2.5", "-r", "10000", "--json-lines"]);
     let t = text(&o);
-    assert!(o.status.success(), "{t}");
-    let out = String::from_utf8_lossy(&o.stdout);
-    let (seconds, last) = out.trim_end().rsplit_once('\n').expect("two lines or more");
-    let recs = cli_support::schema::check_lines(seconds, "pktio.gen-second/1");
+    let (recs, summary) = cli_support::schema::check_json_lines(
+        &String::from_utf8_lossy(&o.stdout),
+        "pktio.gen-second/1",
+        "pktio.gen/1",
+    );
     assert!(recs.len() >= 2, "{t}");
-    let summary = cli_support::schema::check_lines(last, "pktio.gen/1");
-    assert!(summary[0]["frames"].as_u64().unwrap() > 0, "{t}");
+    assert!(summary["frames"].as_u64().unwrap() > 0, "{t}");
 }
 
 /// Live frames with the kernel deciding: where it accepts them, frames

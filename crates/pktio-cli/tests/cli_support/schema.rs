@@ -96,6 +96,17 @@ pub fn check_lines(text: &str, id: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `--json-lines` output: [`check_lines`] of every line but the last
+/// against `record`, and the last (the run's summary) against `summary`.
+pub fn check_json_lines(text: &str, record: &str, summary: &str) -> (Vec<Value>, Value) {
+    let (records, last) = text
+        .trim_end()
+        .rsplit_once('\n')
+        .unwrap_or_else(|| panic!("records, then the summary: {text}"));
+    let mut s = check_lines(last, summary);
+    (check_lines(records, record), s.remove(0))
+}
+
 /// The schema ids documented, in order.
 pub fn ids() -> Vec<&'static str> {
     DOC.lines()
