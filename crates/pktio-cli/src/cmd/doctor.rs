@@ -31,6 +31,7 @@ pub struct DoctorArgs {
     pub json: Option<JsonTo>,
     /// Exit with status 1 when a finding is at this level or above: note,
     /// warn, problem (alias error), or never (exit 0 whatever is found).
+    /// Status 0 means clean, 2 an error (bad flags, an unreadable host).
     #[arg(long, value_name = "LEVEL", default_value = "problem", value_parser = parse_fail_on)]
     pub fail_on: FailOn,
     /// Show rates (per CPU and per interface) every SECONDS instead of
