@@ -20,7 +20,9 @@ use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
 use pktio_host::retry::BusyRetry;
 
-use crate::run::{fmt_pps, LoopProbe, Meter};
+use crate::report::schema::LOOP_SECOND;
+use crate::run::{fmt_pps, LoopProbe, Meter, Tick};
+use serde::Serialize;
 
 /// How a loop's socket is opened: the backend and its modes, the UMEM and
 /// ring sizes, batching, busy polling and wakeups (the flags rxdrop,
@@ -177,20 +179,22 @@ pub const LAB_UP_FRAME: UdpFrame = UdpFrame {
 /// The kernel's headroom in front of every AF_XDP frame's data.
 pub const XDP_PACKET_HEADROOM: u32 = 256;
 
-/// Refuses frames of `size` bytes (without FCS) that `ifname` cannot carry:
-/// longer than its MTU plus the 14-byte Ethernet header. (An AF_PACKET TX
-/// ring marks each such frame wrong and goes on, ~0.7 ms apiece; a socket
-/// or AF_XDP in copy mode drops it.) An MTU that cannot be read leaves the
+/// Refuses frames of `size` bytes on the wire (FCS included) that `ifname`
+/// cannot carry: longer than its MTU, the 14-byte Ethernet header and the
+/// 4-byte FCS. (An AF_PACKET TX ring marks each such frame wrong and goes
+/// on, ~0.7 ms apiece; a socket or AF_XDP in copy mode drops it.) An MTU that cannot be read leaves the
 /// check to the open, which names a missing interface.
 pub fn check_fits_mtu(ifname: &str, size: u32) -> anyhow::Result<()> {
     let Ok(mtu) = pktio::packet::interface_mtu(ifname) else {
         return Ok(());
     };
     let max = mtu.saturating_add(14);
+    let wire = max.saturating_add(4);
     anyhow::ensure!(
-        size <= max,
+        size <= wire,
         "-s {size}: {ifname} has MTU {mtu}, so it carries frames of up to {max} bytes \
-         (without FCS); use -s {max} or less, or raise its MTU (ip link set {ifname} mtu N)"
+         ({wire} on the wire, FCS included); use -s {wire} or less, or raise its MTU \
+         (ip link set {ifname} mtu N)"
     );
     Ok(())
 }
@@ -273,6 +277,40 @@ impl Mode {
     }
 }
 
+/// One second of a loop, a line of `--json-lines` ([`LOOP_SECOND`]).
+#[derive(Serialize)]
+struct Second {
+    mode: &'static str,
+    /// Seconds since the loop started.
+    at: f64,
+    /// Packets per second over the last second.
+    pps: f64,
+    /// Bits per second over the last second (frames without FCS).
+    bps: f64,
+    kernel_drops: u64,
+    rx_ring_full: u64,
+    fill_ring_empty: u64,
+    tx_kicks: u64,
+}
+
+/// Prints one [`Second`] record on stdout.
+fn print_second(mode: Mode, t: &Tick, s: &BackendStats) {
+    let rec = Second {
+        mode: mode.name(),
+        at: t.at,
+        pps: t.pps,
+        bps: t.bps,
+        kernel_drops: s.kernel_drops,
+        rx_ring_full: s.rx_ring_full,
+        fill_ring_empty: s.fill_ring_empty,
+        tx_kicks: s.tx_kicks,
+    };
+    // Plain numbers and a name: serialising cannot fail.
+    if let Ok(line) = crate::report::schema::line(LOOP_SECOND, &rec) {
+        println!("{line}");
+    }
+}
+
 /// One run of a packet loop: what to do and when to stop.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopSpec<'a> {
@@ -286,6 +324,9 @@ pub struct LoopSpec<'a> {
     pub deadline: Option<Instant>,
     /// No per-second lines.
     pub quiet: bool,
+    /// A JSON record each second on stdout ([`LOOP_SECOND`]), quiet or
+    /// not.
+    pub json_lines: bool,
     /// Progress for a watcher on another thread (the benchmark).
     pub probe: Option<&'a LoopProbe>,
     /// Packets per batch.
@@ -354,8 +395,17 @@ pub fn run_loop_scoped(
                     stopped_by = Some(describe_error(&e));
                     break;
                 }
+                // The counters are read only for a line that shows them
+                // (a benchmark's quiet loop does not pay for it).
+                let s = if spec.json_lines || !spec.quiet {
+                    b.stats().unwrap_or_default()
+                } else {
+                    BackendStats::default()
+                };
+                if spec.json_lines {
+                    print_second(spec.mode, &t, &s);
+                }
                 if !spec.quiet {
-                    let s = b.stats().unwrap_or_default();
                     eprintln!(
                         "{:>7.1}s  {:>9}  {:>8.1} Mbit/s  kernel_drops {}  ring_full {}  fill_empty {}  tx_kicks {}",
                         t.at,

@@ -313,6 +313,7 @@ fn run_interval(
                 stop: &stop2,
                 deadline: Some(deadline),
                 quiet: true,
+                json_lines: false,
                 probe: Some(&p2),
                 batch: opts.batch,
                 poll: false,

@@ -5,7 +5,8 @@
 //! under `cmd/` (one file per subcommand: `xsk.rs` for rxdrop, txpush and
 //! l2fwd, `gen.rs`, `bench.rs` for `bench`, `bench harness` and `bench
 //! gen`, `doctor.rs`, `tcp/` for tcp-recv, tcp-send and `bench tcp`, …),
-//! flag parsing in `args.rs`. The engines they call are library crates:
+//! flag parsing in `args.rs`, where `--json` output goes in `output.rs`.
+//! The engines they call are library crates:
 //! `pktio-bench` (the packet loops `loops`, the generators `gen`, the
 //! benchmark `bench`, `soak`, `latency`, the TCP engines `tcp`, reports
 //! `report` and the run machinery `run`: stop flag, pinning, meters — the
@@ -22,6 +23,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod cmd;
+mod output;
 // The engines' run machinery (stop flag, pinning, meters) and reports,
 // under the names the commands know them by: `crate::run`, `crate::report`.
 use pktio_bench::{report, run};
@@ -88,12 +90,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut error_code = ExitCode::FAILURE;
     let result = match cli.command {
         Command::Rxdrop(a) => cmd::xsk::rxdrop(a),
         Command::Txpush(a) => cmd::xsk::txpush(a),
         Command::L2fwd(a) => cmd::xsk::l2fwd(a),
         Command::Lab(a) => cmd::lab::run(a),
-        Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Doctor(a) => {
+            // doctor's contract: 1 means findings, so an error is 2.
+            error_code = ExitCode::from(2);
+            cmd::doctor::run(a)
+        }
         Command::TcpRecv(a) => cmd::tcp::recv(a),
         Command::TcpSend(a) => cmd::tcp::send(a),
         Command::Bench(a) => cmd::bench::run(*a),
@@ -116,7 +123,7 @@ fn main() -> ExitCode {
             if let Some(h) = cmd::hint_for(&e) {
                 eprintln!("pktio: hint: {h}");
             }
-            ExitCode::FAILURE
+            error_code
         }
     }
 }

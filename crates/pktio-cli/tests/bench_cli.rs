@@ -4,6 +4,8 @@
 //! an unsupported row, the generator named).
 //! No timed assertions: only that the numbers are there and consistent.
 
+mod cli_support;
+
 use std::process::Command;
 
 use pktio_lab::require_root;
@@ -40,6 +42,7 @@ fn bench_json_svg_and_unsupported_row() {
     assert!(o.status.success(), "{text}");
 
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
     let env = &v["environment"];
     assert!(
         env["kernel"].as_str().is_some_and(|k| !k.is_empty()),
@@ -203,6 +206,7 @@ fn bench_jumbo_frames_multi_buffer_and_v3_measured_single_buffer_unsupported() {
     );
     assert!(o.status.success(), "{text}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
 
     // The environment names the generator of the size and the MTU.
     let extra = v["environment"]["extra"].as_array().unwrap();

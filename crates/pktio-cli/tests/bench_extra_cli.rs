@@ -2,6 +2,8 @@
 //! `pktio bench harness` (what measuring costs), with tiny durations.
 //! No timed assertions: only that the figures are there and consistent.
 
+mod cli_support;
+
 use std::process::{Command, Output};
 
 use pktio_lab::require_root;
@@ -71,6 +73,7 @@ fn capture_to_null_and_tmpfs_reports_rates_and_drops() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
     let _ = std::fs::remove_file(&json);
     let cells = v["cells"].as_array().unwrap();
     let cell = |mode: &str, backend: &str, metric: &str| {
@@ -117,6 +120,7 @@ fn harness_cost_measures_both_experiments_off_and_on() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
     let _ = std::fs::remove_file(&json);
     let cells = v["cells"].as_array().unwrap();
     for (experiment, unit) in [("generator", "Mpps"), ("loop", "ns/packet")] {

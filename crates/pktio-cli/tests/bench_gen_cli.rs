@@ -3,6 +3,8 @@
 //! stand-in tools: one that cannot run (as Debian's xdp-tools 1.3.1 on this
 //! kernel) and one that runs until stopped. No timed assertions.
 
+mod cli_support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -43,7 +45,9 @@ impl Drop for Scratch {
 }
 
 fn json_of(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    let v = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
+    v
 }
 
 fn cell<'v>(v: &'v serde_json::Value, key: &str, row: &str, metric: &str) -> &'v serde_json::Value {

@@ -32,6 +32,7 @@ fn both_placements_measure_every_mode() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
     let _ = std::fs::remove_file(&json);
 
     let napi = env_value(&v, "napi");

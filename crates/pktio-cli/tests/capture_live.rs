@@ -122,6 +122,56 @@ fn default_capture_leaves_the_hosts_traffic_flowing() {
     );
 }
 
+/// `--json -` with the packets written to a file: the stop summary's
+/// numbers as one document on stdout. Without `-w FILE` stdout is the
+/// packets', and `--json -` is refused.
+#[test]
+fn the_stop_summary_as_json() {
+    require_root!();
+    let lab = Lab::new().unwrap();
+    let rx = lab.rx();
+    let _sock = receiver(rx);
+    let file = std::env::temp_dir().join(format!("pktio-capture-json-{}.pcap", std::process::id()));
+    let path = file.to_str().unwrap();
+    let args = [
+        "capture",
+        "-i",
+        rx.ifname(),
+        "-c",
+        "5",
+        "-w",
+        path,
+        "--json",
+        "-",
+    ];
+    let mut cap = start_in(
+        rx,
+        PKTIO,
+        &[&args[..], &["udp", "dst", "port", "4242"]].concat(),
+    );
+    cap.wait_for("listening on");
+    send(&lab, 5, 1);
+    let o = cap.finish();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(o.code(), Some(0), "{}", o.text());
+    let doc: serde_json::Value = serde_json::from_str(&o.stdout).expect("only JSON on stdout");
+    cli_support::schema::check(&doc, "pktio.capture/1");
+    assert_eq!(doc["captured"], 5, "{doc:#}");
+    assert_eq!(doc["writer"]["packets"], 5, "{doc:#}");
+    assert_eq!(doc["backend"], "packet", "{doc:#}");
+    assert_eq!(doc["stopped_by"], "the packet count", "{doc:#}");
+
+    let o = std::process::Command::new(PKTIO)
+        .args(["capture", "-i", "lo", "--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--json -"),
+        "{o:?}"
+    );
+}
+
 #[test]
 fn promiscuous_mode_ends_with_the_capture_however_it_ends() {
     require_root!();

@@ -59,9 +59,18 @@ fn headroom_beyond_the_frame_is_a_usage_error_with_the_range() {
 #[test]
 fn the_largest_headroom_that_fits_is_accepted() {
     let o = pktio()
-        .args(["doctor", "-i", "lo", "--headroom", "3776"])
+        .args([
+            "doctor",
+            "-i",
+            "lo",
+            "--headroom",
+            "3776",
+            "--fail-on",
+            "never",
+        ])
         .output()
         .unwrap();
+    // Accepted: the run reports (lo's MTU may be a finding, not an error).
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 

@@ -30,10 +30,27 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The findings document (exit status 0, or 1 for a finding at the
+/// default `--fail-on problem`), checked against docs/JSON.md.
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "doctor failed: {out:?}");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", text(&out.stdout)))
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "doctor failed: {out:?}"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", text(&out.stdout)));
+    let id = v["schema"].as_str().unwrap_or("no schema").to_string();
+    cli_support::schema::check(&v, &id);
+    assert!(id.starts_with("pktio.doctor"), "{id}");
+    let known = pktio_doctor::finding::KNOWN_IDS;
+    for f in v["findings"].as_array().into_iter().flatten() {
+        let fid = f["id"].as_str().expect("an id");
+        assert!(
+            known.lines().any(|k| k == fid),
+            "{fid} is not a known id: {f}"
+        );
+    }
+    v
 }
 
 fn finding<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -339,6 +356,10 @@ fn apply_dry_run_changes_nothing_and_yes_is_reverted_by_the_printed_commands() {
         "{s}"
     );
     assert_eq!(snapshot(&lab), before, "a dry run changed something");
+    let doc = json(&doctor(&lab, &["--apply", "--json"]));
+    assert_eq!(doc["schema"], "pktio.doctor-apply/1");
+    assert_eq!(doc["dry_run"], true, "{doc:#}");
+    assert_eq!(snapshot(&lab), before, "a dry run changed something");
 
     // --yes: changes it and prints how to revert.
     let out = doctor(&lab, &["--apply", "--yes"]);
@@ -383,7 +404,7 @@ fn apply_yes_without_root_fails_clearly_and_changes_nothing() {
         .gid(65534)
         .output()
         .expect("runs as nobody");
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(2), "an error: {out:?}");
     let err = text(&out.stderr);
     assert!(
         err.contains("needs root") && err.contains("nothing was changed"),

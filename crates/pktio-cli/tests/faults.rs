@@ -836,11 +836,13 @@ fn traffic_outside_the_benchmarking_range_is_refused() {
 // ---------------------------------------------------------------------------
 // Soak.
 
-/// A short soak: every interval accounted for, memory flat, and a signal
-/// ends it with the report so far.
+/// A short soak: every interval accounted for, memory flat (in the table
+/// and in its `--json` document), and a signal ends it with the report so
+/// far.
 #[test]
 fn soak_reports_flat_accounting_and_stops_on_a_signal() {
     require_root!();
+    let json = TempFile::new("soak-json");
     let o = Watched::start({
         let mut c = Command::new(PKTIO);
         c.args([
@@ -851,10 +853,22 @@ fn soak_reports_flat_accounting_and_stops_on_a_signal() {
             "3",
             "--rate",
             "100000",
+            "--json",
+            json.path(),
         ]);
         c
     })
     .finish();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json.0).unwrap_or_default()).unwrap_or_default();
+    cli_support::schema::check(&doc, "pktio.soak/1");
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    let intervals = doc["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 4, "{doc:#}");
+    for iv in intervals {
+        assert_eq!(iv["frames"]["total"], 4096, "{iv}");
+        assert_eq!(iv["frames"]["unaccounted"], 0, "{iv}");
+    }
     let t = o.text();
     no_panic(&o);
     assert!(o.status.success(), "{t}");

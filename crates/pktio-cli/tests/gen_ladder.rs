@@ -91,6 +91,56 @@ fn every_engine_sends_exactly_the_count() {
     }
 }
 
+/// `pktio gen` with the packet engine in a fresh lab, with `args`; its
+/// output, after checking it succeeded.
+fn gen_packet(args: &[&str]) -> std::process::Output {
+    let lab = Lab::new().unwrap();
+    let o = lab
+        .gen()
+        .command(env!("CARGO_BIN_EXE_pktio"))
+        .args(["gen", "-i", lab.gen().ifname(), "--engine", "packet"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+/// `gen --json -`: the summary document on stdout (size on the wire),
+/// the text on stderr.
+#[test]
+fn gen_json_summary() {
+    require_root!();
+    let o = gen_packet(&["-n", "1000", "-s", "128", "--json", "-"]);
+    let t = text(&o);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("only JSON on stdout");
+    cli_support::schema::check(&doc, "pktio.gen/1");
+    assert_eq!(
+        (doc["frames"].as_u64(), doc["size"].as_u64()),
+        (Some(1000), Some(128))
+    );
+    assert_eq!(doc["generator"]["engine"], "packet", "{doc:#}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("gen: 1000 frames of 128 B"),
+        "{t}"
+    );
+}
+
+/// `gen --json-lines`: a record a second, then the summary line.
+#[test]
+fn gen_json_lines() {
+    require_root!();
+    let o = gen_packet(&["-d", "2.5", "-r", "10000", "--json-lines"]);
+    let t = text(&o);
+    let (recs, summary) = cli_support::schema::check_json_lines(
+        &String::from_utf8_lossy(&o.stdout),
+        "pktio.gen-second/1",
+        "pktio.gen/1",
+    );
+    assert!(recs.len() >= 2, "{t}");
+    assert!(summary["frames"].as_u64().unwrap() > 0, "{t}");
+}
+
 /// Live frames with the kernel deciding: where it accepts them, frames
 /// arrive and the engine is live; where it refuses, `--engine live` is the
 /// typed refusal with its errno and `auto` takes the next engine.

@@ -71,6 +71,7 @@ fn every_backend_answers_and_its_histogram_holds_the_pings_answered() {
     }
     assert!(!out.contains("not measured"), "stale note: {t}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
     for backend in BACKENDS {
         for mode in ["busy-poll", "interrupt"] {
             assert!(
@@ -331,6 +332,7 @@ fn named_interfaces_answer_and_the_histogram_holds_the_pings_answered() {
     assert!(o.status.success(), "{t}");
     let raw = std::fs::read(&json).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    cli_support::schema::check(&v, "pktio.bench/1");
     let env = v["environment"].to_string();
     assert!(env.contains(&format!("{a} -> {b}")), "environment: {env}");
     assert!(

@@ -61,6 +61,76 @@ fn rxdrop_txpush_l2fwd_in_the_lab_move_packets() {
     }
 }
 
+/// `--json` alone is `--json -`: the summary document on stdout, the text
+/// on stderr; `--json FILE` writes the file and keeps the text on stdout.
+/// `-s` is the frame on the wire: `-s 64` hands the kernel 60 bytes.
+#[test]
+fn json_summary_on_stdout_or_in_a_file() {
+    require_root!();
+    let o = pktio()
+        .args(["rxdrop", "--lab", "-d", "1", "--json"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("only JSON on stdout");
+    cli_support::schema::check(&doc, "pktio.loop/1");
+    assert_eq!(doc["mode"], "rxdrop");
+    assert!(doc["packets"].as_u64().unwrap() > 0, "{t}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rxdrop: "),
+        "{t}"
+    );
+
+    let file = std::env::temp_dir().join(format!("pktio-xsk-json-{}.json", std::process::id()));
+    let o = pktio()
+        .args(["txpush", "--lab", "-d", "1", "-s", "64", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&file);
+    cli_support::schema::check(&doc, "pktio.loop/1");
+    let packets = doc["packets"].as_u64().unwrap();
+    assert!(packets > 0, "{t}");
+    assert_eq!(
+        doc["bytes"].as_u64(),
+        Some(packets * 60),
+        "-s 64: 60 bytes each: {doc:#}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("txpush: "),
+        "{t}"
+    );
+}
+
+/// `--json-lines`: a record a second on stdout, the summary as the last
+/// line, nothing else on stdout.
+#[test]
+fn json_lines_a_record_a_second_then_the_summary() {
+    require_root!();
+    let o = pktio()
+        .args(["l2fwd", "--lab", "-d", "2.5", "--json-lines"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let (recs, summary) = cli_support::schema::check_json_lines(
+        &String::from_utf8_lossy(&o.stdout),
+        "pktio.loop-second/1",
+        "pktio.loop/1",
+    );
+    assert!(recs.len() >= 2, "{t}");
+    assert!(recs.iter().all(|r| r["mode"] == "l2fwd"), "{t}");
+    assert!(summary["packets"].as_u64().unwrap() > 0, "{t}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("came back to"),
+        "{t}"
+    );
+}
+
 #[test]
 fn interface_deleted_while_running_stops_with_the_stats_so_far() {
     require_root!();

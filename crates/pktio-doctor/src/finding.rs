@@ -99,6 +99,13 @@ pub enum Action {
 /// One thing the doctor found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// Stable id of the check, kebab-case: the area, then the name without
+    /// the interface (`nic-rx-ring`, `sockets-rmem-max`). With `interface`
+    /// it is unique in one run; [`KNOWN_IDS`] lists them all.
+    pub id: String,
+    /// The interface a per-interface check is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
     /// Which part of the host.
     pub area: Area,
     /// Short name, e.g. `eth0 rx ring` or `netdev_max_backlog`.
@@ -125,15 +132,31 @@ impl Finding {
         value: impl Into<String>,
         why: impl Into<String>,
     ) -> Self {
+        let name = name.into();
         Finding {
+            id: id(area, &name),
+            interface: None,
             area,
-            name: name.into(),
+            name,
             level,
             value: value.into(),
             why: why.into(),
             fix: None,
             action: None,
         }
+    }
+
+    /// Marks a finding of `ifname`'s checks: its name starts with the
+    /// interface, which the id leaves out.
+    pub fn on_interface(&mut self, ifname: &str) {
+        let rest = self
+            .name
+            .strip_prefix(ifname)
+            .and_then(|r| r.strip_prefix(' '));
+        if let Some(rest) = rest {
+            self.id = id(self.area, rest);
+        }
+        self.interface = Some(ifname.to_string());
     }
 
     /// Adds the command that fixes it.
@@ -173,6 +196,31 @@ impl Finding {
             _ => f,
         }
     }
+}
+
+/// Every finding id the checks can give, one a line, sorted: the snapshot
+/// a new or renamed check must update (ids are part of the output contract,
+/// `docs/JSON.md`).
+pub const KNOWN_IDS: &str = include_str!("ids.txt");
+
+/// `area-name` in kebab case: lower case, every run of other characters
+/// than letters and digits one `-`, the area not repeated
+/// (`eth0 IRQ NUMA` of the irq area, on eth0: `irq-numa`).
+fn id(area: Area, name: &str) -> String {
+    let mut out = String::from(area.word());
+    let words = name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase);
+    for (i, word) in words.enumerate() {
+        // `kernel` of the kernel area is `kernel`, not `kernel-kernel`.
+        if i == 0 && word == out {
+            continue;
+        }
+        out.push('-');
+        out.push_str(&word);
+    }
+    out
 }
 
 impl Action {
@@ -378,5 +426,45 @@ mod tests {
         let f = Finding::unreadable(Area::Irq, "n", "the file", &Unavailable::Denied("p".into()));
         assert_eq!(f.level, Level::Warn);
         assert!(f.why.contains("needs root"));
+    }
+
+    #[test]
+    fn ids_are_kebab_case_without_the_interface() {
+        let mut f = Finding::new(Area::Nic, Level::Warn, "eth0 rx ring", "v", "w");
+        assert_eq!(f.id, "nic-eth0-rx-ring");
+        f.on_interface("eth0");
+        assert_eq!(
+            (f.id.as_str(), f.interface.as_deref()),
+            ("nic-rx-ring", Some("eth0"))
+        );
+        let mut g = Finding::new(Area::Irq, Level::Ok, "vrx IRQ NUMA", "v", "w");
+        g.on_interface("vrx");
+        assert_eq!(g.id, "irq-numa");
+        let k = Finding::new(Area::Kernel, Level::Ok, "kernel", "6.18", "w");
+        assert_eq!(k.id, "kernel");
+        let s = Finding::new(Area::Sockets, Level::Ok, "rmem/wmem_default", "v", "w");
+        assert_eq!(s.id, "sockets-rmem-wmem-default");
+        let j = serde_json::to_value(&g).unwrap();
+        assert_eq!(
+            (j["id"].as_str(), j["interface"].as_str()),
+            (Some("irq-numa"), Some("vrx"))
+        );
+        assert!(serde_json::to_value(&k).unwrap().get("interface").is_none());
+    }
+
+    #[test]
+    fn known_ids_are_sorted_unique_and_name_an_area() {
+        let ids: Vec<&str> = KNOWN_IDS.lines().collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        let areas = ["nic", "stack", "irq", "sockets", "kernel", "why"];
+        for id in &ids {
+            let ok = id.split('-').all(|w| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+            assert!(ok, "{id} is not kebab case");
+            assert!(areas.contains(&id.split('-').next().unwrap_or("")), "{id}");
+        }
     }
 }

@@ -195,17 +195,21 @@ pub fn collect(c: &Config) -> anyhow::Result<Vec<Finding>> {
     let named = !c.interfaces.is_empty();
     for l in links {
         let n = nic::gather(&mut rt, &mut eth, &mut nd, l);
+        let first = out.len();
         if !named && !n.link.up {
             // An unused interface: say it is down, skip the tuning advice.
             out.push(nic::check_link(&n));
-            continue;
+        } else {
+            out.extend(nic::check(&n, &h));
+            out.extend(stack::check_steering(&n, &h, &sys));
+            if let Ok(lines) = &irqf.lines {
+                let (msi, names) = irq::device_irq_ids(&n);
+                let q = irq::with_affinity(irq::interface_irqs(lines, n.name(), &names, &msi));
+                out.extend(irq::check_nic(&n, &q, &h));
+            }
         }
-        out.extend(nic::check(&n, &h));
-        out.extend(stack::check_steering(&n, &h, &sys));
-        if let Ok(lines) = &irqf.lines {
-            let (msi, names) = irq::device_irq_ids(&n);
-            let q = irq::with_affinity(irq::interface_irqs(lines, n.name(), &names, &msi));
-            out.extend(irq::check_nic(&n, &q, &h));
+        for f in &mut out[first..] {
+            f.on_interface(n.name());
         }
     }
     out.extend(sockets::check(&sockets::SocketFacts::read(
@@ -231,5 +235,9 @@ pub fn why_no_packets(
     };
     let facts =
         why::gather(ifname, queue, sample, host(c)?).map_err(|e| no_such_interface(ifname, e))?;
-    Ok(why::check(&facts))
+    let (mut findings, verdict) = why::check(&facts);
+    for f in &mut findings {
+        f.on_interface(ifname);
+    }
+    Ok((findings, verdict))
 }

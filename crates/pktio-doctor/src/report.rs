@@ -1,5 +1,6 @@
 //! Output: a table for people (severity first, aligned columns, the meaning
-//! and the fix on their own lines) and JSON for tools.
+//! and the fix on their own lines, each finding's id at the end of its row)
+//! and JSON for tools, with the schema ids of the documents.
 
 use serde::Serialize;
 
@@ -44,11 +45,12 @@ pub fn table(findings: &[Finding], verbose: bool) -> String {
     let indent = " ".repeat(18);
     for f in rows {
         out.push_str(&format!(
-            "{:<8} {:<8} {:<name_w$}  {}\n",
+            "{:<8} {:<8} {:<name_w$}  {}  [{}]\n",
             f.level.word(),
             f.area.word(),
             f.name,
-            f.value
+            f.value,
+            f.id
         ));
         if f.level != Level::Ok || verbose {
             out.push_str(&format!("{indent}{}\n", f.why));
@@ -72,9 +74,24 @@ pub fn table(findings: &[Finding], verbose: bool) -> String {
     out
 }
 
+/// Schema id of the findings document (`pktio doctor --json`, also with
+/// `--why-no-packets`).
+pub const SCHEMA: &str = "pktio.doctor/1";
+/// Schema id of one `--watch --json` line.
+pub const WATCH_SCHEMA: &str = "pktio.doctor-watch/1";
+/// Schema id of the `--apply --json` document.
+pub const APPLY_SCHEMA: &str = "pktio.doctor-apply/1";
+
+/// Whether a finding is at `level` or above (the `--fail-on` test).
+pub fn any_at_or_above(findings: &[Finding], level: Level) -> bool {
+    findings.iter().any(|f| f.level >= level)
+}
+
 /// The `--json` document.
 #[derive(Debug, Serialize)]
 pub struct Json<'a> {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
     /// Every finding, in check order.
     pub findings: &'a [Finding],
     /// The `--why-no-packets` verdict.
@@ -87,7 +104,11 @@ pub struct Json<'a> {
 /// # Errors
 /// Never in practice (serde_json on plain data).
 pub fn json(findings: &[Finding], verdict: Option<&Verdict>) -> serde_json::Result<String> {
-    serde_json::to_string_pretty(&Json { findings, verdict })
+    serde_json::to_string_pretty(&Json {
+        schema: SCHEMA,
+        findings,
+        verdict,
+    })
 }
 
 /// The `--why-no-packets` output: the checklist in order, then the verdict.
@@ -102,10 +123,11 @@ pub fn checklist(findings: &[Finding], v: &Verdict) -> String {
     let indent = " ".repeat(10);
     for f in findings {
         out.push_str(&format!(
-            "{:<8} {:<name_w$}  {}\n",
+            "{:<8} {:<name_w$}  {}  [{}]\n",
             f.level.word(),
             f.name,
-            f.value
+            f.value,
+            f.id
         ));
         if f.level != Level::Ok {
             out.push_str(&format!("{indent}{}\n", f.why));
@@ -157,15 +179,24 @@ mod tests {
         assert!(t.contains("1 problem, 1 warning, 0 notes, 1 ok"));
         assert!(t.contains("1 of the fixes can be applied"));
         // Ok lines are explained only in verbose mode.
-        assert!(!t.contains("budget\n"));
-        assert!(table(&sample(), true).contains("budget\n"));
+        assert!(!t.contains(" budget\n"));
+        assert!(table(&sample(), true).contains(" budget\n"));
+        // Each row ends with the finding's stable id.
+        assert!(
+            lines[1].ends_with("MTU 9000  [nic-eth1-mtu]"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[7].ends_with("[stack-netdev-budget]"), "{}", lines[7]);
     }
 
     #[test]
     fn json_document() {
         let f = sample();
         let j: serde_json::Value = serde_json::from_str(&json(&f, None).unwrap()).unwrap();
+        assert_eq!(j["schema"], "pktio.doctor/1");
         assert_eq!(j["findings"].as_array().unwrap().len(), 3);
+        assert_eq!(j["findings"][2]["id"], "sockets-rmem-max");
         assert_eq!(j["findings"][1]["level"], "problem");
         assert!(j.get("verdict").is_none());
         let v = Verdict {
@@ -176,6 +207,15 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&json(&f, Some(&v)).unwrap()).unwrap();
         assert_eq!(j["verdict"]["level"], "problem");
         assert_eq!(j["verdict"]["fix"], "x");
+    }
+
+    #[test]
+    fn fail_on_counts_findings_at_or_above_the_level() {
+        let f = sample();
+        assert!(any_at_or_above(&f, Level::Problem));
+        assert!(!any_at_or_above(&f[..1], Level::Note));
+        assert!(any_at_or_above(&f[2..], Level::Warn));
+        assert!(!any_at_or_above(&f[2..], Level::Problem));
     }
 
     #[test]

@@ -173,6 +173,7 @@ fn loop_run(
                 stop: &ls,
                 deadline: None,
                 quiet: true,
+                json_lines: false,
                 probe: harness.then_some(&*p),
                 batch: opts.batch,
                 poll: true,

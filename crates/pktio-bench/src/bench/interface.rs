@@ -76,6 +76,7 @@ pub fn interface_bench(a: &PacketBench, ifname: &str) -> anyhow::Result<Report> 
                                     stop: &loop_stop,
                                     deadline: None,
                                     quiet: true,
+                                    json_lines: false,
                                     probe: Some(&probe),
                                     batch: a.batch,
                                     poll: a.poll,

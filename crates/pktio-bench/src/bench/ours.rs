@@ -114,6 +114,7 @@ pub fn measure_cell(
                 stop: &ls,
                 deadline: None,
                 quiet: true,
+                json_lines: false,
                 probe: Some(&p),
                 batch: o.batch,
                 poll: o.poll,

@@ -226,10 +226,12 @@ impl Report {
         out
     }
 
-    /// Pretty JSON of the whole report (cells carry their median/min/max).
+    /// Pretty JSON of the whole report (cells carry their median/min/max),
+    /// schema [`BENCH`](super::schema::BENCH).
     pub fn to_json(&self) -> String {
         // Serialising plain strings, numbers and maps cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        super::schema::document(super::schema::BENCH, self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 }
 
@@ -276,6 +278,7 @@ mod tests {
     #[test]
     fn json_keeps_label_order_and_statistics() {
         let v: serde_json::Value = serde_json::from_str(&sample_report().to_json()).unwrap();
+        assert_eq!(v["schema"], "pktio.bench/1");
         let c = &v["cells"][0];
         assert_eq!(c["labels"]["engine"], "epoll");
         assert_eq!(c["median"], 11.0);

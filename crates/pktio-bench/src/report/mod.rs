@@ -14,9 +14,10 @@
 //! The parts, each using only those before it: `stats` (median, min–max,
 //! ratios, the source-bound marks), `cells` (labels, cells, environment,
 //! the report and its JSON), `table` (the text and Markdown tables), `svg`
-//! (the bar chart).
+//! (the bar chart); `schema` names every JSON document pktio writes.
 
 mod cells;
+pub mod schema;
 mod stats;
 mod svg;
 mod table;

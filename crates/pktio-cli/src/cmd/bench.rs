@@ -19,6 +19,7 @@ use pktio_bench::bench::runner::packet_bench;
 use pktio_bench::gen::Engine;
 
 use crate::args::engine_flag;
+use crate::output::{human, JsonTo};
 use crate::report::Report;
 
 /// Arguments of `pktio bench`.
@@ -81,9 +82,10 @@ pub struct PacketBenchArgs {
     /// Packets per batch in the measured loop.
     #[arg(long, default_value_t = 64)]
     batch: u32,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    /// Write the results as JSON to FILE, or to stdout with `-` (the table
+    /// then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<JsonTo>,
     /// Write a grouped bar chart (Mpps) as SVG to this file.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -217,7 +219,7 @@ pub struct HarnessArgs {
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
-    /// Frame size in bytes on the wire (FCS included).
+    /// Frame size in bytes on the wire, FCS included.
     #[arg(long, default_value_t = 64)]
     size: u32,
     /// Offered rate of the loop experiment, packets per second.
@@ -232,9 +234,10 @@ pub struct HarnessArgs {
     /// The generator engine: auto (the fastest this host allows), or one by name.
     #[arg(long, default_value = "auto", value_parser = engine_flag())]
     generator: Engine,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<std::path::PathBuf>,
+    /// Write the results as JSON to FILE, or to stdout with `-` (the table
+    /// then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<JsonTo>,
     /// Print the table as Markdown.
     #[arg(long)]
     markdown: bool,
@@ -261,15 +264,16 @@ pub struct GenBenchArgs {
     /// Seconds measured per run (after a warm-up of a quarter of that, at least 0.3 s).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
-    /// Frame size in bytes on the wire (FCS included); 64..=1518.
+    /// Frame size in bytes on the wire, FCS included (64..=1518).
     #[arg(long, default_value_t = 64)]
     size: u32,
     /// CPU of the generators (and, on veth, of the sink's kernel work).
     #[arg(long, default_value_t = 0)]
     gen_cpu: usize,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    /// Write the results as JSON to FILE, or to stdout with `-` (the table
+    /// then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<JsonTo>,
     /// Print the table as Markdown.
     #[arg(long)]
     markdown: bool,
@@ -334,7 +338,7 @@ fn run_packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
             a.consent.take_over,
         )?;
         let report = interface_bench(&bench_config(&a, runs, seconds), &ifname)?;
-        return emit(report, a.markdown, None, a.json.as_deref(), None);
+        return emit(report, a.markdown, None, a.json.as_ref(), None);
     }
     // Ratios to TPACKET_V2, as the seed's table has them.
     let baseline = a
@@ -346,7 +350,7 @@ fn run_packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         report,
         a.markdown,
         baseline,
-        a.json.as_deref(),
+        a.json.as_ref(),
         a.svg.as_deref().map(|p| (p, "Mpps", &["mode", "size"][..])),
     )
 }
@@ -387,7 +391,7 @@ fn run_harness(a: HarnessArgs) -> anyhow::Result<ExitCode> {
         report,
         a.markdown,
         Some(("harness", "off")),
-        a.json.as_deref(),
+        a.json.as_ref(),
         None,
     )
 }
@@ -405,7 +409,7 @@ fn run_genbench(a: GenBenchArgs) -> anyhow::Result<ExitCode> {
         report,
         a.markdown,
         Some(("generator", baseline)),
-        a.json.as_deref(),
+        a.json.as_ref(),
         None,
     )
 }
@@ -416,7 +420,7 @@ fn emit(
     mut report: Report,
     markdown: bool,
     baseline: Option<(&str, &str)>,
-    json: Option<&std::path::Path>,
+    json: Option<&JsonTo>,
     svg: Option<(&std::path::Path, &str, &[&str])>,
 ) -> anyhow::Result<ExitCode> {
     let interrupted = crate::run::stop_flag().load(Ordering::Relaxed);
@@ -424,14 +428,15 @@ fn emit(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a finished report (aligned text, or Markdown) and writes the JSON
-/// and SVG files asked for; bars of the SVG are coloured by backend.
+/// Prints a finished report (aligned text, or Markdown; on stderr when the
+/// JSON goes to stdout), writes the JSON (schema `pktio.bench/1`) and the
+/// SVG file asked for; bars of the SVG are coloured by backend.
 pub(super) fn emit_report(
     report: &mut Report,
     interrupted: bool,
     markdown: bool,
     baseline: Option<(&str, &str)>,
-    json: Option<&std::path::Path>,
+    json: Option<&JsonTo>,
     svg: Option<(&std::path::Path, &str, &[&str])>,
 ) -> anyhow::Result<()> {
     if interrupted {
@@ -439,14 +444,14 @@ pub(super) fn emit_report(
             .notes
             .push("interrupted: the table is incomplete".into());
     }
-    if markdown {
-        println!("{}", report.to_markdown(baseline));
+    let table = if markdown {
+        report.to_markdown(baseline)
     } else {
-        println!("{}", report.to_text(baseline));
-    }
-    if let Some(p) = json {
-        std::fs::write(p, report.to_json()).with_context(|| format!("writing {}", p.display()))?;
-        eprintln!("pktio: wrote {}", p.display());
+        report.to_text(baseline)
+    };
+    human(json, &format!("{table}\n"));
+    if let Some(to) = json {
+        to.write(&report.to_json())?;
     }
     if let Some((p, metric, groups)) = svg {
         std::fs::write(p, report.to_svg(metric, groups, "backend"))

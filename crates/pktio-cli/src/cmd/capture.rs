@@ -122,6 +122,12 @@ pub struct CaptureArgs {
     /// Read packets from FILE (`-` for standard input) and print a line each (or write them with -w).
     #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with_all = ["interface", "all_queues", "backend"])]
     read: Option<String>,
+    /// Write the stop summary's numbers as JSON to FILE, or to stdout with
+    /// `-` (only with -w FILE, when no packets go to stdout); live capture
+    /// only.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "read",
+          value_parser = crate::output::parse_json_to)]
+    json: Option<crate::output::JsonTo>,
     /// Stop after COUNT packets.
     #[arg(short = 'c', long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
@@ -493,6 +499,14 @@ pub fn run(mut a: CaptureArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     a.become_user = user.clone();
+    if crate::output::json_on_stdout(a.json.as_ref())
+        && matches!(a.write.as_deref(), None | Some("-"))
+    {
+        return usage(
+            "--json - needs standard output to itself: write the packets with -w FILE, or the \
+             JSON with --json FILE",
+        );
+    }
     if a.files.is_some() && a.rotate_mb.is_none() && a.rotate_seconds.is_none() {
         bail!("-W FILES needs a rotation: -C MB or -G SECONDS");
     }
@@ -967,6 +981,18 @@ fn live(
         out_summary.as_ref(),
         stopped_by,
     );
+    crate::output::emit(
+        a.json.as_ref(),
+        pktio_bench::report::schema::CAPTURE,
+        &summary_doc(
+            &stats,
+            steal,
+            captured,
+            elapsed,
+            out_summary.as_ref(),
+            stopped_by,
+        ),
+    )?;
     if let Some(e) = print_error {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e).context("writing to standard output");
@@ -988,6 +1014,46 @@ fn live(
 /// the chain.
 fn with_hint(e: CaptureError) -> anyhow::Error {
     anyhow::Error::new(e)
+}
+
+/// The `--json` document of a live capture (schema `pktio.capture/1`):
+/// the numbers of the stop summary.
+fn summary_doc(
+    s: &CaptureStats,
+    steal: bool,
+    captured: u64,
+    elapsed: Duration,
+    out: Option<&OutputSummary>,
+    stopped_by: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "stopped_by": stopped_by,
+        "seconds": elapsed.as_secs_f64(),
+        "backend": if steal { "xdp" } else { "packet" },
+        "captured": captured,
+        "matched": s.matched,
+        "socket_received": s.socket_received,
+        "socket_dropped": s.socket_dropped,
+        "interface": s.interface.map(|c| serde_json::json!({
+            "rx_packets": c.rx_packets,
+            "rx_dropped": c.rx_dropped,
+            "rx_missed": c.rx_missed,
+        })),
+        "xdp": steal.then(|| serde_json::json!({
+            "rx_dropped": s.xsk.rx_dropped,
+            "rx_ring_full": s.xsk.rx_ring_full,
+            "rx_fill_ring_empty_descs": s.xsk.rx_fill_ring_empty_descs,
+            "rx_invalid_descs": s.xsk.rx_invalid_descs,
+        })),
+        "writer": out.map(|o| serde_json::json!({
+            "packets": o.stats.packets,
+            "bytes": o.stats.bytes,
+            "files": o.files_opened,
+            "last_file": o.last_file.as_ref().map(|p| p.display().to_string()),
+            "write_calls": o.stats.write_calls,
+            "write_seconds": o.stats.write_time.as_secs_f64(),
+        })),
+    })
 }
 
 fn print_summary(

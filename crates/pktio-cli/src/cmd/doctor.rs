@@ -1,12 +1,21 @@
 //! `pktio doctor`: the flags, and the printing of what the engine
-//! ([`pktio_doctor`]) finds. Exit status 2 for flags that do not fit
-//! together, 1 for errors (an unknown interface, `--apply --yes` without
-//! root or a change that failed), 0 otherwise.
+//! ([`pktio_doctor`]) finds. Exit status: 0 clean, 1 when a finding is at
+//! or above `--fail-on` (default `problem`), 2 for an error (flags that do
+//! not fit together, an unknown interface, a host that cannot be read,
+//! `--apply --yes` without root or a change that failed; `main` maps the
+//! errors this returns to 2).
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
+
+use pktio_bench::report::schema;
+use pktio_doctor::finding::{Finding, Level};
 use pktio_doctor::{apply, report, watch, Config, MAX_HEADROOM};
+
+use crate::output::{human, JsonTo};
 
 /// Arguments of `pktio doctor`.
 #[derive(Debug, clap::Args)]
@@ -14,9 +23,17 @@ pub struct DoctorArgs {
     /// Interface to examine (repeatable; default: every interface but loopback).
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     pub interfaces: Vec<String>,
-    /// Print the findings as JSON (stable field names) instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// Write the findings as JSON (schema pktio.doctor/1, stable ids and
+    /// field names) to FILE, or to stdout with `-` or no value (the table
+    /// then goes to stderr).
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::output::parse_json_to)]
+    pub json: Option<JsonTo>,
+    /// Exit with status 1 when a finding is at this level or above: note,
+    /// warn, problem (alias error), or never (exit 0 whatever is found).
+    /// Status 0 means clean, 2 an error (bad flags, an unreadable host).
+    #[arg(long, value_name = "LEVEL", default_value = "problem", value_parser = parse_fail_on)]
+    pub fail_on: FailOn,
     /// Show rates (per CPU and per interface) every SECONDS instead of
     /// counters since boot; runs until Ctrl-C or --count reports.
     #[arg(long, value_name = "SECONDS", conflicts_with_all = ["apply", "why_no_packets"],
@@ -65,6 +82,32 @@ const _: () = assert!(
     MAX_HEADROOM == 65216,
     "the --headroom help text names 65216"
 );
+
+/// `--fail-on`: the lowest level that makes the exit status 1, or none
+/// (`never`).
+#[derive(Debug, Clone, Copy)]
+pub struct FailOn(Option<Level>);
+
+/// Parses `--fail-on`: a level, or `never`.
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    match s {
+        "note" => Ok(FailOn(Some(Level::Note))),
+        "warn" => Ok(FailOn(Some(Level::Warn))),
+        "problem" | "error" => Ok(FailOn(Some(Level::Problem))),
+        "never" => Ok(FailOn(None)),
+        _ => Err(format!(
+            "{s:?} is not a level: use note, warn, problem (or error) or never"
+        )),
+    }
+}
+
+/// Exit status 1 when a finding reaches `--fail-on`, else 0.
+fn verdict_code(a: &DoctorArgs, findings: &[Finding]) -> ExitCode {
+    match a.fail_on.0 {
+        Some(l) if report::any_at_or_above(findings, l) => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
 
 /// The longest `--watch` interval or `--sample` time: a day.
 const MAX_INTERVAL: f64 = 86_400.0;
@@ -127,40 +170,43 @@ fn why(a: &DoctorArgs) -> anyhow::Result<ExitCode> {
     };
     let sample = seconds(a.sample, "--sample")?;
     let (findings, verdict) = pktio_doctor::why_no_packets(&config(a), q, sample)?;
-    if a.json {
-        println!("{}", report::json(&findings, Some(&verdict))?);
-    } else {
-        print!("{}", report::checklist(&findings, &verdict));
+    if let Some(to) = &a.json {
+        to.write(&report::json(&findings, Some(&verdict))?)?;
     }
-    Ok(ExitCode::SUCCESS)
+    human(a.json.as_ref(), &report::checklist(&findings, &verdict));
+    Ok(verdict_code(a, &findings))
 }
 
 fn watch(a: &DoctorArgs, every: f64) -> anyhow::Result<ExitCode> {
     let every = seconds(every, "--watch")?;
     let names = pktio_doctor::interfaces(&a.interfaces)?;
-    watch::run(&names, every, a.count, |r: &watch::Report| {
-        if a.json {
-            println!("{}", serde_json::to_string(r)?);
-        } else {
-            println!("{r}");
+    let mut lines = match &a.json {
+        Some(JsonTo::File(p)) => {
+            Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
         }
+        _ => None,
+    };
+    watch::run(&names, every, a.count, |r: &watch::Report| {
+        let line = schema::line(report::WATCH_SCHEMA, r)?;
+        match (&a.json, lines.as_mut()) {
+            (Some(JsonTo::Stdout), _) => println!("{line}"),
+            (_, Some(f)) => writeln!(f, "{line}")?,
+            _ => {}
+        }
+        human(a.json.as_ref(), &format!("{r}\n"));
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn apply(a: &DoctorArgs, findings: &[pktio_doctor::finding::Finding]) -> anyhow::Result<ExitCode> {
+fn apply(a: &DoctorArgs, findings: &[Finding]) -> anyhow::Result<ExitCode> {
     let out = apply::run(findings, a.yes)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print!("{}", apply::render(&out.changes, a.yes));
+    crate::output::emit(a.json.as_ref(), report::APPLY_SCHEMA, &out)?;
+    human(a.json.as_ref(), &apply::render(&out.changes, a.yes));
+    if out.failed {
+        anyhow::bail!("a change failed (see above)");
     }
-    Ok(if out.failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `pktio doctor`.
@@ -182,10 +228,9 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<ExitCode> {
     if a.apply {
         return apply(&a, &findings);
     }
-    if a.json {
-        println!("{}", report::json(&findings, None)?);
-    } else {
-        print!("{}", report::table(&findings, a.verbose));
+    if let Some(to) = &a.json {
+        to.write(&report::json(&findings, None)?)?;
     }
-    Ok(ExitCode::SUCCESS)
+    human(a.json.as_ref(), &report::table(&findings, a.verbose));
+    Ok(verdict_code(&a, &findings))
 }

@@ -1,12 +1,15 @@
 //! `pktio gen`: the traffic generator on an interface, its rate each
 //! second on stderr. The engines and their ladder are
 //! [`pktio_bench::gen`]; this file holds the flags, the consent and the
-//! printing.
+//! printing of the summary (text, and JSON with `--json`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pktio_bench::gen::{run, Engine, Limits, Progress, Target};
+use pktio_bench::report::schema::{GEN, GEN_SECOND};
+
+use crate::output::{human, JsonTo};
 
 /// Arguments of `pktio gen`.
 #[derive(Debug, clap::Args)]
@@ -51,6 +54,39 @@ pub struct GenArgs {
     /// its wire). Not needed in a lab of `pktio lab up`.
     #[arg(long)]
     take_over: bool,
+    /// Write the summary as JSON to FILE, or to stdout with `-` (the text
+    /// summary then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<JsonTo>,
+    /// Print a JSON object a second on stdout (schema pktio.gen-second/1)
+    /// and the summary as the last line (pktio.gen/1); the text goes to
+    /// stderr.
+    #[arg(long, conflicts_with = "json")]
+    json_lines: bool,
+}
+
+/// One second of `--json-lines` (schema `pktio.gen-second/1`).
+#[derive(serde::Serialize)]
+struct GenSecond {
+    /// Seconds since the start.
+    at: f64,
+    /// Frames per second over the last second.
+    pps: f64,
+    /// Frames sent so far.
+    frames: u64,
+}
+
+/// The `--json` document of `pktio gen` (schema `pktio.gen/1`).
+#[derive(serde::Serialize)]
+struct GenDoc<'a> {
+    interface: &'a str,
+    /// Bytes on the wire, FCS included.
+    size: u32,
+    frames: u64,
+    seconds: f64,
+    mpps: f64,
+    /// The engine that ran and the ones refused before it.
+    generator: Option<serde_json::Value>,
 }
 
 /// Runs `pktio gen`.
@@ -84,16 +120,22 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
     let r = std::thread::scope(|sc| {
         // The rate each second on stderr, as the loops of rxdrop/txpush do.
         sc.spawn(|| {
-            let (mut last, mut t_last) = (0u64, Instant::now());
+            let start = Instant::now();
+            let (mut last, mut t_last) = (0u64, start);
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
                 if t_last.elapsed() >= Duration::from_secs(1) {
                     let n = progress.frames();
                     let dt = t_last.elapsed().as_secs_f64();
-                    eprintln!(
-                        "gen: {:.3} Mpps ({n} frames)",
-                        n.saturating_sub(last) as f64 / dt / 1e6
-                    );
+                    let pps = n.saturating_sub(last) as f64 / dt;
+                    eprintln!("gen: {:.3} Mpps ({n} frames)", pps / 1e6);
+                    if a.json_lines {
+                        let at = start.elapsed().as_secs_f64();
+                        let rec = GenSecond { at, pps, frames: n };
+                        if let Err(e) = crate::output::print_line(GEN_SECOND, &rec) {
+                            eprintln!("pktio: gen: {e:#}");
+                        }
+                    }
                     (last, t_last) = (n, Instant::now());
                 }
             }
@@ -102,15 +144,29 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         done.store(true, Ordering::Relaxed);
         r
     })?;
-    println!(
-        "gen: {} frames of {} B in {:.2} s: {:.3} Mpps",
-        r.frames,
-        a.size,
-        r.seconds,
-        r.frames as f64 / r.seconds.max(1e-9) / 1e6
+    let mpps = r.frames as f64 / r.seconds.max(1e-9) / 1e6;
+    let doc = GenDoc {
+        interface: &a.interface,
+        size: a.size,
+        frames: r.frames,
+        seconds: r.seconds,
+        mpps,
+        generator: r.choice.as_ref().map(|c| c.to_json()),
+    };
+    crate::output::emit(a.json.as_ref(), GEN, &doc)?;
+    if a.json_lines {
+        crate::output::print_line(GEN, &doc)?;
+    }
+    let mut text = format!(
+        "gen: {} frames of {} B in {:.2} s: {:.3} Mpps\n",
+        r.frames, a.size, r.seconds, mpps
     );
     if let Some(c) = &r.choice {
-        println!("gen: engine {}", c.describe());
+        text.push_str(&format!("gen: engine {}\n", c.describe()));
     }
+    human(
+        crate::output::text_target(a.json.as_ref(), a.json_lines),
+        &text,
+    );
     Ok(std::process::ExitCode::SUCCESS)
 }

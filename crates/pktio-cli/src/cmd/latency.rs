@@ -31,7 +31,7 @@ pub struct LatencyArgs {
     /// over runs.
     #[arg(long, default_value_t = 3, value_parser = |s: &str| parse_u32_in(s, 1, 1000).map(|v| v as usize))]
     runs: usize,
-    /// Frame size in bytes on the wire, 64 to 1518 (FCS included: 64 sends
+    /// Frame size in bytes on the wire, FCS included, 64 to 1518 (64 sends
     /// 60-byte frames).
     #[arg(long, default_value_t = 64, value_parser = |s: &str| parse_u32_in(s, 64, 1518))]
     size: u32,
@@ -45,9 +45,10 @@ pub struct LatencyArgs {
     /// CPU of the ponger.
     #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     pong_cpu: usize,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    /// Write the results as JSON to FILE, or to stdout with `-` (the table
+    /// then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<crate::output::JsonTo>,
     /// Write a grouped bar chart (p50 and p99 in µs) as SVG to this file.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -180,7 +181,7 @@ pub fn run(a: LatencyArgs) -> anyhow::Result<ExitCode> {
         interrupted,
         a.markdown,
         None,
-        a.json.as_deref(),
+        a.json.as_ref(),
         a.svg.as_deref().map(|p| (p, "p50", &["mode"][..])),
     )?;
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 //! checking what a long run must keep flat — the rate, the frames accounted
 //! for, and the process's resident memory. The engine is
 //! [`pktio_bench::soak`]; this file holds the flags, the table and the
-//! verdict's printing.
+//! verdict's printing, and the same numbers as JSON with `--json`.
 //!
 //! The lab's generator (rate-limited, on its own CPU) runs for
 //! the whole soak. Each report interval ("minute", `--interval` seconds) is
@@ -35,7 +35,10 @@ use pktio_bench::soak::{self, kib, Outcome, Soak, SoakMode};
 use pktio_lab::Lab;
 
 use crate::args::parse_f64_in;
+use pktio_bench::report::schema::SOAK;
 use pktio_bench::run::{fmt_pps, stop_flag};
+
+use crate::output::{human, JsonTo};
 
 /// Arguments of `pktio soak`.
 #[derive(Debug, clap::Args)]
@@ -69,6 +72,53 @@ pub struct SoakArgs {
     /// CPU of the packet loop.
     #[arg(long, default_value_t = 1, value_parser = crate::args::parse_cpu)]
     cpu: usize,
+    /// Write the intervals and the verdict as JSON to FILE, or to stdout
+    /// with `-` (the table then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    json: Option<JsonTo>,
+}
+
+/// One interval of the `--json` document.
+#[derive(serde::Serialize)]
+struct IntervalDoc {
+    mode: &'static str,
+    /// From 1, per mode.
+    interval: usize,
+    packets: u64,
+    seconds: f64,
+    /// Packets per second.
+    pps: f64,
+    /// UMEM frames by place at the end of the interval.
+    frames: FramesDoc,
+    /// VmRSS half-way through, KiB.
+    rss_kib: Option<u64>,
+    stopped_by: Option<String>,
+}
+
+/// [`Accounting`] as JSON.
+#[derive(serde::Serialize)]
+struct FramesDoc {
+    free: u32,
+    app: u32,
+    rx_path: u32,
+    tx_path: u32,
+    total: u32,
+    /// Negative when frames were counted twice.
+    unaccounted: i64,
+}
+
+/// The `--json` document of `pktio soak` (schema `pktio.soak/1`).
+#[derive(serde::Serialize)]
+struct SoakDoc {
+    intervals: Vec<IntervalDoc>,
+    /// Frames the generator sent; null if it failed.
+    generator_frames: Option<u64>,
+    interrupted: bool,
+    rss_min_kib: Option<u64>,
+    rss_max_kib: Option<u64>,
+    /// What failed, one sentence each; empty when the soak passed.
+    problems: Vec<String>,
+    ok: bool,
 }
 
 /// The values of `--modes`, with their help.
@@ -96,6 +146,27 @@ fn fmt_accounting(a: &Accounting) -> String {
     )
 }
 
+fn interval_doc(mode: &'static str, n: usize, iv: &soak::Interval) -> IntervalDoc {
+    let a = &iv.accounting;
+    IntervalDoc {
+        mode,
+        interval: n,
+        packets: iv.packets,
+        seconds: iv.seconds,
+        pps: iv.packets as f64 / iv.seconds.max(1e-9),
+        frames: FramesDoc {
+            free: a.free,
+            app: a.app,
+            rx_path: a.rx_path,
+            tx_path: a.tx_path,
+            total: a.total,
+            unaccounted: a.unaccounted(),
+        },
+        rss_kib: iv.rss_kib,
+        stopped_by: iv.stopped_by.clone(),
+    }
+}
+
 /// Runs `pktio soak`.
 pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
     // Every number was checked when the flags were parsed (crate::args).
@@ -104,9 +175,15 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
     }
     let lab = Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
+    let json = a.json.as_ref();
+    // Text for people: on stderr when the JSON takes stdout.
+    macro_rules! say {
+        ($($t:tt)*) => { human(json, &format!("{}\n", format_args!($($t)*))) };
+    }
     let stop = stop_flag();
+    let mut intervals = Vec::new();
     let interval = Duration::from_secs_f64(a.interval);
-    println!(
+    say!(
         "soak: lab {} ({}) -> {} ({}); generator {} on CPU {}, loop on CPU {}; {} min per mode, \
          a line every {:.0} s",
         lab.gen().ifname(),
@@ -123,9 +200,14 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
         a.minutes,
         a.interval
     );
-    println!(
+    say!(
         "{:<7} {:>4}  {:>13}  {:<28} {:>11}  {:>10}",
-        "mode", "int", "rate", "frames free/app/rx/tx", "unaccounted", "VmRSS"
+        "mode",
+        "int",
+        "rate",
+        "frames free/app/rx/tx",
+        "unaccounted",
+        "VmRSS"
     );
 
     let cfg = Soak {
@@ -144,7 +226,7 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
         done,
         generator: gen,
     } = soak::run(&cfg, &lab, |mode, n, iv| {
-        println!(
+        say!(
             "{:<7} {:>4}  {:>13}  {:<28} {:>11}  {:>10}",
             mode.name(),
             n,
@@ -153,9 +235,11 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
             iv.accounting.unaccounted(),
             iv.rss_kib.map_or("?".into(), kib),
         );
+        intervals.push(interval_doc(mode.name(), n, iv));
     })?;
     // A generator that failed mid-way shows up as stalled intervals (a
     // problem already); here it only costs the count of frames sent.
+    let generator_frames = gen.as_ref().ok().map(|g| g.frames);
     let sent = match gen {
         Ok(g) => match &g.choice {
             Some(c) => format!("{} (engine {})", g.frames, c.describe()),
@@ -177,7 +261,7 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .collect();
-    println!(
+    say!(
         "soak: {}; generator sent {} frames{}",
         ran.join(", "),
         sent,
@@ -187,17 +271,30 @@ pub fn run(a: SoakArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    crate::output::emit(
+        json,
+        SOAK,
+        &SoakDoc {
+            intervals,
+            generator_frames,
+            interrupted: stop.load(Ordering::Relaxed),
+            rss_min_kib: verdict.rss_min,
+            rss_max_kib: verdict.rss_max,
+            problems: verdict.problems.clone(),
+            ok: verdict.problems.is_empty(),
+        },
+    )?;
     if let (Some(lo), Some(hi)) = (verdict.rss_min, verdict.rss_max) {
-        println!("soak: VmRSS between {} and {}", kib(lo), kib(hi));
+        say!("soak: VmRSS between {} and {}", kib(lo), kib(hi));
     }
     if verdict.problems.is_empty() {
-        println!("soak: ok: no frame unaccounted for, no stall, VmRSS flat");
+        say!("soak: ok: no frame unaccounted for, no stall, VmRSS flat");
         Ok(ExitCode::SUCCESS)
     } else {
         for p in &verdict.problems {
             eprintln!("pktio: soak: {p}");
         }
-        println!("soak: FAILED ({} problem(s))", verdict.problems.len());
+        say!("soak: FAILED ({} problem(s))", verdict.problems.len());
         Ok(ExitCode::FAILURE)
     }
 }

@@ -9,6 +9,7 @@
 //! the traffic generator (in the `gen` namespace, on its own CPU) and counts
 //! at the far end.
 
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +24,10 @@ use pktio_bench::loops::{
     check_fits_mtu, ifindex, in_pktio_lab, run_loop_scoped, LoopSpec, Mode, SocketOpts, Summary,
     XDP_PACKET_HEADROOM,
 };
+use pktio_bench::report::schema::LOOP;
 use pktio_bench::run::{fmt_pps, pin_to_cpu, stop_flag};
+
+use crate::output::{human, json_on_stdout, JsonTo};
 
 /// Flags shared by rxdrop, txpush and l2fwd (named as in xdpsock).
 #[derive(Debug, Clone, clap::Args)]
@@ -92,9 +96,16 @@ pub struct XskOpts {
     /// Print only the summary.
     #[arg(long)]
     pub quiet: bool,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Write the summary as JSON to FILE, or to stdout with `-` or no value
+    /// (the text summary then goes to stderr and the per-second lines stop).
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::output::parse_json_to)]
+    pub json: Option<JsonTo>,
+    /// Print a JSON object a second on stdout (schema
+    /// pktio.loop-second/1) and the summary as the last line
+    /// (pktio.loop/1); the text goes to stderr.
+    #[arg(long, conflicts_with = "json")]
+    pub json_lines: bool,
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
@@ -182,11 +193,23 @@ pub struct L2fwdArgs {
 /// The frames txpush sends.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FrameOpts {
-    /// Frame length without FCS (60 gives 64 bytes on the wire).
-    #[arg(short = 's', long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(42..=4000))]
+    /// Frame size in bytes on the wire, FCS included (64..=4004; the
+    /// kernel is handed 4 bytes less).
+    #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(64..=4004))]
     pub size: u32,
     #[command(flatten)]
     pub addr: AddrOpts,
+}
+
+/// The FCS the NIC appends to every frame: `-s` counts it, the kernel
+/// is handed the frame without it.
+const FCS: u32 = 4;
+
+impl FrameOpts {
+    /// The frame's length as handed to the kernel: `-s` less the FCS.
+    pub fn len(&self) -> u32 {
+        self.size - FCS
+    }
 }
 
 /// Addresses of generated frames (defaults: the lab's, `pktio lab up`).
@@ -314,11 +337,13 @@ impl XskOpts {
                 BackendKind::Auto | BackendKind::Xdp | BackendKind::XdpSkb
             );
             let per_frame = self.frame_size - XDP_PACKET_HEADROOM;
-            if may_be_xdp && !self.multi_buffer && f.size > per_frame {
+            if may_be_xdp && !self.multi_buffer && f.len() > per_frame {
+                let wire = per_frame + FCS;
                 return Err(format!(
-                    "-s {}: AF_XDP sends at most {per_frame} bytes from a {}-byte UMEM frame \
-                     ({} less the kernel's 256-byte XDP_PACKET_HEADROOM); use -s {per_frame} or \
-                     less, --multi-buffer (kernel 6.6), or --backend v3, v2 or uring",
+                    "-s {}: AF_XDP sends at most {per_frame} bytes ({wire} on the wire, FCS \
+                     included) from a {}-byte UMEM frame ({} less the kernel's 256-byte \
+                     XDP_PACKET_HEADROOM); use -s {wire} or less, --multi-buffer (kernel 6.6), \
+                     or --backend v3, v2 or uring",
                     f.size, self.frame_size, self.frame_size
                 ));
             }
@@ -335,6 +360,11 @@ impl XskOpts {
             }
             Some(d) => bail!("--duration {d} is not a positive number of seconds"),
         }
+    }
+
+    /// Where the text for people goes: stderr when JSON takes stdout.
+    fn text_to(&self) -> Option<&JsonTo> {
+        crate::output::text_target(self.json.as_ref(), self.json_lines)
     }
 
     fn interface(&self) -> anyhow::Result<&str> {
@@ -379,12 +409,23 @@ pub(crate) fn consent(what: &str, ifname: &str, does: &str, take_over: bool) -> 
     Ok(())
 }
 
-fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
-        return Ok(());
+/// Writes the JSON summary asked for (schema `pktio.loop/1`, a document or
+/// the last JSON line) and prints the text one (on stderr when JSON takes
+/// stdout).
+fn print_summary(s: &Summary, opts: &XskOpts) -> anyhow::Result<()> {
+    crate::output::emit(opts.json.as_ref(), LOOP, s)?;
+    if opts.json_lines {
+        crate::output::print_line(LOOP, s)?;
     }
-    println!(
+    human(opts.text_to(), &summary_text(s));
+    Ok(())
+}
+
+/// The text summary of a run, one fact a line.
+fn summary_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{}: {} packets in {:.2} s: {} mean, {} median of per-second rates; {:.1} ns CPU/packet",
         s.mode,
         s.packets,
@@ -394,16 +435,19 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
         s.cpu_ns_per_packet
     );
     let k = &s.stats;
-    println!(
+    let _ = writeln!(
+        out,
         "  kernel: drops {} (rx ring full {}, fill ring empty {}), invalid {}, freezes {}",
         k.kernel_drops, k.rx_ring_full, k.fill_ring_empty, k.invalid, k.freezes
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  wakeups: tx {} ({} busy), rx {}; tx ring full {} times",
         k.tx_kicks, k.tx_kick_busy, k.rx_wakeups, k.tx_ring_full
     );
     if let Some(a) = s.accounting {
-        println!(
+        let _ = writeln!(
+            out,
             "  frames: {} free, {} held, {} on the RX path, {} on the TX path, {} unaccounted",
             a.free,
             a.app,
@@ -413,16 +457,17 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
         );
     }
     if s.not_reflected > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "  not reflected: {} frames with an address outside 198.18.0.0/15 or 2001:2::/48 \
              (dropped; --reflect-any sends back every frame)",
             s.not_reflected
         );
     }
     if let Some(w) = &s.stopped_by {
-        println!("  stopped early: {w}");
+        let _ = writeln!(out, "  stopped early: {w}");
     }
-    Ok(())
+    out
 }
 
 fn run_on_interface(
@@ -443,8 +488,8 @@ fn run_on_interface(
         pin_to_cpu(cpu)?;
     }
     let stop = stop_flag();
-    let spec = frame.map(|f| (f.addr.udp_frame(), f.size));
-    let quiet = opts.quiet || opts.json;
+    let spec = frame.map(|f| (f.addr.udp_frame(), f.len()));
+    let quiet = opts.quiet || json_on_stdout(opts.json.as_ref());
     if let Some(f) = frame {
         check_fits_mtu(ifname, f.size)?;
     }
@@ -457,13 +502,14 @@ fn run_on_interface(
             stop: &stop,
             deadline: opts.deadline(None)?,
             quiet,
+            json_lines: opts.json_lines,
             probe: None,
             batch: opts.batch,
             poll: opts.poll,
         },
         reflect_any,
     )?;
-    print_summary(&s, opts.json)?;
+    print_summary(&s, opts)?;
     Ok(if s.stopped_by.is_some() {
         ExitCode::FAILURE
     } else {
@@ -487,7 +533,8 @@ fn run_in_lab(
     let lab = pktio_lab::Lab::new()
         .context("building the lab (needs root: CAP_NET_ADMIN and CAP_SYS_ADMIN)")?;
     let (gen, rx) = (lab.gen(), lab.rx());
-    let size = frame.map_or(60, |f| f.size);
+    // Bytes handed to the kernel: 60 (64 on the wire) for the generator.
+    let size = frame.map_or(60, FrameOpts::len);
     let spec = UdpFrame {
         src_mac: gen.mac(),
         dst_mac: rx.mac(),
@@ -499,7 +546,7 @@ fn run_in_lab(
     let stop = stop_flag();
     let deadline = opts.deadline(Some(5.0))?;
     let cpu = opts.cpu.unwrap_or(1);
-    let quiet = opts.quiet || opts.json;
+    let quiet = opts.quiet || json_on_stdout(opts.json.as_ref());
     if !quiet {
         eprintln!(
             "lab: {} ({}) -> {} ({}), generator on CPU {}, {} on CPU {}",
@@ -569,7 +616,7 @@ fn run_in_lab(
         let ifname = measured_host.ifname().to_string();
         let frame_arg = (mode == Mode::Txpush).then_some((&spec, size));
         let fits = match frame_arg {
-            Some(_) => check_fits_mtu(&ifname, size),
+            Some(_) => check_fits_mtu(&ifname, size + FCS),
             None => Ok(()),
         };
         fits.and_then(|()| opts.socket().open(&ifname, mode, quiet))
@@ -582,6 +629,7 @@ fn run_in_lab(
                         stop: &stop,
                         deadline,
                         quiet,
+                        json_lines: opts.json_lines,
                         probe: None,
                         batch: opts.batch,
                         poll: opts.poll,
@@ -599,38 +647,42 @@ fn run_in_lab(
         .try_stats()
         .map(|now| now.since(&before))
         .unwrap_or_default();
-    print_summary(&s, opts.json)?;
+    print_summary(&s, opts)?;
     let gen_summary = match gen_result {
         None => None,
         Some(Ok(r)) => Some(r?),
         Some(Err(_)) => bail!("the traffic generator thread panicked"),
     };
-    if !opts.json {
-        if let Some(g) = gen_summary {
-            println!(
-                "  generator: {} packets sent ({} mean)",
-                g.frames,
-                fmt_pps(g.frames as f64 / g.seconds.max(1e-9))
-            );
-            if let Some(c) = &g.choice {
-                println!("  generator engine: {}", c.describe());
-            }
-        }
-        match mode {
-            Mode::Txpush => println!(
-                "  arrived at {}: {} packets, {} dropped",
-                other.ifname(),
-                far.rx_packets,
-                far.rx_dropped
-            ),
-            Mode::L2fwd => println!(
-                "  came back to {}: {} packets",
-                other.ifname(),
-                far.rx_packets
-            ),
-            Mode::Rxdrop => {}
+    // The lab's side of the run: what the generator sent, what arrived.
+    let mut out = String::new();
+    if let Some(g) = gen_summary {
+        let _ = writeln!(
+            out,
+            "  generator: {} packets sent ({} mean)",
+            g.frames,
+            fmt_pps(g.frames as f64 / g.seconds.max(1e-9))
+        );
+        if let Some(c) = &g.choice {
+            let _ = writeln!(out, "  generator engine: {}", c.describe());
         }
     }
+    let _ = match mode {
+        Mode::Txpush => writeln!(
+            out,
+            "  arrived at {}: {} packets, {} dropped",
+            other.ifname(),
+            far.rx_packets,
+            far.rx_dropped
+        ),
+        Mode::L2fwd => writeln!(
+            out,
+            "  came back to {}: {} packets",
+            other.ifname(),
+            far.rx_packets
+        ),
+        Mode::Rxdrop => Ok(()),
+    };
+    human(opts.text_to(), &out);
     Ok(if s.stopped_by.is_some() {
         ExitCode::FAILURE
     } else {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
+pub mod schema;
+
 /// The `pktio` binary under test.
 pub fn pktio() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pktio"))

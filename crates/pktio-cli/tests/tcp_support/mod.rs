@@ -103,7 +103,11 @@ impl Receiver {
         }
         let status = self.child.wait().expect("wait tcp-recv");
         let stderr = self.stderr_head + &self.stderr_rest.join().unwrap_or_default();
-        let report = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        let report: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+        if !report.is_null() {
+            assert_eq!(report["schema"], "pktio.tcp-recv/1", "{report:#}");
+        }
         Finished {
             status,
             report,

@@ -11,6 +11,7 @@ use pktio_bench::tcp::bench::{self as matrix, MatrixConfig, MatrixReport, Networ
 use pktio_bench::tcp::{Engine, TcpError};
 
 use super::parse_size;
+use crate::output::{human, JsonTo};
 use crate::report::{fmt_num, Cell, Environment, Labels, Report};
 
 /// Arguments of `pktio bench tcp`.
@@ -50,9 +51,10 @@ pub struct TcpBenchArgs {
     /// Turn GRO on at the lab's receiving veth end (default: the kernel's, off).
     #[arg(long)]
     pub gro: bool,
-    /// Write the report as JSON to this file.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    /// Write the report as JSON to FILE, or to stdout with `-` (the table
+    /// then goes to stderr).
+    #[arg(long, value_name = "FILE|-", value_parser = crate::output::parse_json_to)]
+    pub json: Option<JsonTo>,
     /// Write SVG bar charts: throughput to this file, CPU per GB next to it (`NAME.cpu.svg`).
     #[arg(long)]
     pub svg: Option<PathBuf>,
@@ -167,13 +169,14 @@ pub fn bench(a: TcpBenchArgs) -> anyhow::Result<ExitCode> {
         .contains(&Engine::Epoll)
         .then_some(("engine", "epoll"));
     let report = report(&cfg, m);
-    if a.markdown {
-        print!("{}", report.to_markdown(baseline));
+    let table = if a.markdown {
+        report.to_markdown(baseline)
     } else {
-        print!("{}", report.to_text(baseline));
-    }
-    if let Some(p) = &a.json {
-        write(p, report.to_json())?;
+        report.to_text(baseline)
+    };
+    human(a.json.as_ref(), &table);
+    if let Some(to) = &a.json {
+        to.write(&report.to_json())?;
     }
     if let Some(p) = &a.svg {
         write(
@@ -209,7 +212,7 @@ mod tests {
             tx_cpu: None,
             loopback,
             gro: false,
-            json: Some(dir.join("tcp.json")),
+            json: Some(JsonTo::File(dir.join("tcp.json"))),
             svg: Some(dir.join("tcp.svg")),
             markdown: false,
         }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use pktio_bench::report::schema::{TCP_RECV, TCP_SEND};
 use pktio_bench::tcp::{check_fd_limit, check_lab, engine, listen, send, TcpError};
 use pktio_bench::tcp::{Engine, RecvConfig};
 
@@ -56,9 +57,11 @@ pub struct RecvArgs {
     /// Pin the receiving thread(s) to this CPU.
     #[arg(long)]
     pub cpu: Option<usize>,
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    /// Write the report as JSON to FILE, or to stdout with `-` or no value
+    /// (the text line then goes to stderr).
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::output::parse_json_to)]
+    pub json: Option<crate::output::JsonTo>,
 }
 
 /// Arguments of `pktio tcp-send`.
@@ -89,9 +92,11 @@ pub struct SendArgs {
     /// Pin the sender threads to this CPU.
     #[arg(long)]
     pub cpu: Option<usize>,
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    /// Write the report as JSON to FILE, or to stdout with `-` or no value
+    /// (the text line then goes to stderr).
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::output::parse_json_to)]
+    pub json: Option<crate::output::JsonTo>,
 }
 
 /// Parses a byte count: `1500`, `1K`/`1KiB` (1024), `2M`/`2MiB`, `1G`/`1GiB`.
@@ -185,11 +190,11 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
                 .as_secs_f64()
         ),
     ));
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!(
-            "{}: {} bytes on {} connection{} in {:.3} s: {:.2} Gbit/s, receiver CPU {:.3} s ({} s/GB){}",
+    crate::output::emit(a.json.as_ref(), TCP_RECV, &report)?;
+    crate::output::human(
+        a.json.as_ref(),
+        &format!(
+            "{}: {} bytes on {} connection{} in {:.3} s: {:.2} Gbit/s, receiver CPU {:.3} s ({} s/GB){}\n",
             report.engine,
             report.bytes,
             report.conns.len(),
@@ -201,8 +206,8 @@ pub fn recv(a: RecvArgs) -> anyhow::Result<ExitCode> {
                 .cpu_per_gb()
                 .map_or("–".to_string(), crate::report::fmt_num),
             if cfg.verify && report.clean() { ", pattern verified" } else { "" }
-        );
-    }
+        ),
+    );
     let problems = report.problems();
     for p in &problems {
         eprintln!("pktio: {p}");
@@ -236,18 +241,18 @@ pub fn send(a: SendArgs) -> anyhow::Result<ExitCode> {
         cpu: a.cpu,
     };
     let r = send::run(&cfg)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
-        println!(
-            "sent {} payload bytes on {} connection{} in {:.3} s: {:.2} Gbit/s",
+    crate::output::emit(a.json.as_ref(), TCP_SEND, &r)?;
+    crate::output::human(
+        a.json.as_ref(),
+        &format!(
+            "sent {} payload bytes on {} connection{} in {:.3} s: {:.2} Gbit/s\n",
             r.total(),
             r.conns,
             if r.conns == 1 { "" } else { "s" },
             r.seconds,
             r.gbits()
-        );
-    }
+        ),
+    );
     for e in &r.errors {
         eprintln!("pktio: {e}");
     }
