@@ -228,10 +228,9 @@ pub(crate) unsafe fn ethtool_ioctl<T: ?Sized>(
         *d = *s as libc::c_char;
     }
     ifr.ifr_ifru.ifru_data = (data as *mut T).cast();
-    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed
-    // tail); SIOCETHTOOL reads it and reads/writes the command buffer it
-    // points to, which is live and exclusively borrowed for the call and
+    // The command buffer is live, exclusively borrowed for the call and
     // sized for its command (this function's contract).
+    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name; the kernel reads/writes only `data`.
     let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL as _, &mut ifr) };
     if ret < 0 {
         return Err(io::Error::last_os_error());

@@ -32,10 +32,9 @@ pub(crate) struct Mmap {
 // SAFETY: a mapping is plain memory with no thread affinity; moving the
 // owner to another thread moves the right (and duty) to unmap it.
 unsafe impl Send for Mmap {}
-// SAFETY: `&Mmap` gives out only the address and the length, both fixed
-// at construction; it never makes a Rust reference into the mapping. What
-// threads do with the memory is argued by the callers (for the UMEM: each
-// chunk has one owner at a time, and chunks change hands through a lock).
+// What threads do with the memory is argued by the callers (for the UMEM:
+// each chunk has one owner at a time, and chunks change hands through a lock).
+// SAFETY: `&Mmap` gives out only the fixed address and length, never a Rust reference into the mapping.
 unsafe impl Sync for Mmap {}
 
 impl Mmap {

@@ -409,11 +409,10 @@ pub(crate) fn kernel_producer<T: Copy>(
     set_size: bool,
 ) -> Result<Producer<T>, SysError> {
     let (map, layout) = map_kernel(fd, kind, entries, size_of::<T>(), set_size)?;
-    // SAFETY: `map_ring` mapped the kernel's ring of `entries` (a power of
-    // two, checked by `map_kernel`) elements of size_of::<T>() at the
-    // offsets the kernel reported, so the mapping is large enough and aligned
-    // as the kernel aligns it; the socket builder maps each ring once, so
-    // this value is its only user-space producer.
+    // `map_ring` mapped the kernel's ring of `entries` (a power of two,
+    // checked by `map_kernel`) elements of size_of::<T>() at the offsets the
+    // kernel reported; the socket builder maps each ring once.
+    // SAFETY: so the mapping is large and aligned enough, and this is its only user-space producer.
     Ok(unsafe { Producer::from_mmap(map, layout, entries) })
 }
 

@@ -860,11 +860,10 @@ impl SharedUmem {
 fn register(fd: BorrowedFd<'_>, area: &Mmap, cfg: &UmemConfig) -> Result<(), XskError> {
     let len = area.len();
     let reg = |tx_len: u32, flags: u32| {
-        // SAFETY: `area` is the UMEM's own anonymous mapping. `Umem::new`
-        // drops `fd` before `area` on failure, and a `Umem` closes `fd`
-        // before unmapping `area` (field order); Rust code reaches into the
-        // area only through `Frame`s, which exist only for chunks the kernel
-        // does not hold (module Safety).
+        // `Umem::new` drops `fd` before `area` on failure, and a `Umem` closes
+        // `fd` before unmapping `area` (field order); Rust code reaches into
+        // the area only through `Frame`s of chunks the kernel does not hold.
+        // SAFETY: `area` is the UMEM's own mapping and outlives the registration (above).
         unsafe {
             sys::xdp::umem_reg_ext(
                 fd,
