@@ -81,8 +81,8 @@ fn send(fd: &OwnedFd, frame: &[u8]) {
     );
 }
 
-/// Every incoming frame queued on `fd` now (outgoing ones skipped).
-fn drain(fd: &OwnedFd) -> Vec<Vec<u8>> {
+/// Every packet queued on `fd` now, with the address it came with.
+fn recv_queued(fd: &OwnedFd) -> Vec<(libc::sockaddr_ll, Vec<u8>)> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 65536];
     loop {
@@ -103,10 +103,17 @@ fn drain(fd: &OwnedFd) -> Vec<Vec<u8>> {
         if n < 0 {
             return out;
         }
-        if from.sll_pkttype != libc::PACKET_OUTGOING {
-            out.push(buf[..n as usize].to_vec());
-        }
+        out.push((from, buf[..n as usize].to_vec()));
     }
+}
+
+/// Every incoming frame queued on `fd` now (outgoing ones skipped).
+fn drain(fd: &OwnedFd) -> Vec<Vec<u8>> {
+    recv_queued(fd)
+        .into_iter()
+        .filter(|(from, _)| from.sll_pkttype != libc::PACKET_OUTGOING)
+        .map(|(_, frame)| frame)
+        .collect()
 }
 
 fn outer_tagged(f: &[u8]) -> bool {
@@ -275,32 +282,15 @@ fn tun_device(name: &str) -> OwnedFd {
 /// (14 bytes in on the lab's veth, at once on a TUN device).
 fn drain_cooked(fd: &OwnedFd) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        // SAFETY: sockaddr_ll is plain data.
-        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-        // SAFETY: `buf` and `from` are live and sized as passed.
-        let n = unsafe {
-            libc::recvfrom(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                (&mut from as *mut libc::sockaddr_ll).cast(),
-                &mut len,
-            )
-        };
-        if n < 0 {
-            return out;
-        }
+    for (from, packet) in recv_queued(fd) {
+        let n = packet.len();
         // The link header: none on a TUN device, Ethernet's on the veth.
         let l2 = if from.sll_hatype == ARPHRD_NONE {
             0
         } else {
             14
         };
-        if from.sll_pkttype == libc::PACKET_OUTGOING || (n as usize) < l2 {
+        if from.sll_pkttype == libc::PACKET_OUTGOING || n < l2 {
             continue;
         }
         let mut rec = from.sll_protocol.to_ne_bytes().to_vec(); // big-endian already
@@ -309,9 +299,10 @@ fn drain_cooked(fd: &OwnedFd) -> Vec<Vec<u8>> {
         rec.extend_from_slice(&from.sll_hatype.to_be_bytes());
         rec.extend_from_slice(&[from.sll_pkttype, from.sll_halen]);
         rec.extend_from_slice(&from.sll_addr);
-        rec.extend_from_slice(&buf[l2..n as usize]);
+        rec.extend_from_slice(&packet[l2..]);
         out.push(rec);
     }
+    out
 }
 
 #[test]

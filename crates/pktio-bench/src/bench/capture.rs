@@ -4,10 +4,9 @@
 //! /dev/null or, for capture-tmpfs, to a run directory of its own on tmpfs
 //! (removed after the cell, and after a run that died, by the next one).
 
-use std::io::BufReader;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,7 +14,7 @@ use pktio_lab::Lab;
 
 use crate::bench::cell::{busy_pct, CellError, RunResult};
 use crate::bench::lab::{join_generator, start_generator, GenPlan};
-use crate::bench::peers::{process_cpu_ns, tail};
+use crate::bench::peers::{collect_output, process_cpu_ns, tail};
 use crate::bench::window::{sleep_window, Stopped};
 use crate::run::CpuTimes;
 
@@ -409,37 +408,8 @@ pub fn measure_capture(
             .stderr(Stdio::piped());
         let child =
             spawn_pinned(&mut cmd, cpu).with_context(|| format!("starting {}", tool.name()))?;
-        let out = Arc::new(Mutex::new(String::new()));
         let mut child = child;
-        let readers: Vec<_> = [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            let out = out.clone();
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(r);
-                let mut buf = Vec::new();
-                // netsniff-ng ends its lines with \r: read raw bytes.
-                while let Ok(n) = std::io::Read::read_to_end(&mut r, &mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                }
-                if let Ok(mut o) = out.lock() {
-                    o.push_str(&String::from_utf8_lossy(&buf));
-                }
-            })
-        })
-        .collect();
+        let (out, readers) = collect_output(&mut child);
         let pid = child.id();
         let (t_spawn, o_spawn, h_spawn) = (Instant::now(), progress.frames(), progress.held_back());
         // On Ctrl-C/SIGTERM the tool is stopped as after a full window, and

@@ -101,6 +101,29 @@ fn watcher(probe: &LoopProbe, far: &Host, cpu: usize, stop: &AtomicBool) -> anyh
     Ok((pktio::host::thread_cpu_time() - cpu0).as_nanos() as u64)
 }
 
+/// A window of `seconds` with the harness's watcher running beside it (on
+/// `far`, pinned to `cpu`); the watcher's CPU time in ns. `Err` when the
+/// window was cut short by a stop, or the watcher failed.
+fn watched_window(
+    probe: &LoopProbe,
+    far: &Host,
+    cpu: usize,
+    seconds: f64,
+    stopped: &AtomicBool,
+) -> anyhow::Result<u64> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let w = s.spawn(|| watcher(probe, far, cpu, &stop));
+        let full = sleep_window(seconds, stopped);
+        stop.store(true, Ordering::Relaxed);
+        let ns = w
+            .join()
+            .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
+        full?;
+        Ok(ns)
+    })
+}
+
 /// One generator run: its rate at the sink, with the harness watching or
 /// not, and the watcher's CPU time per second of window (ns/s).
 fn generator_run(
@@ -120,17 +143,13 @@ fn generator_run(
         let t0 = Instant::now();
         let watcher_ns = if harness {
             let probe = LoopProbe::default();
-            let stop = AtomicBool::new(false);
-            Some(std::thread::scope(|s| -> anyhow::Result<u64> {
-                let w = s.spawn(|| watcher(&probe, lab.rx(), a.cpu, &stop));
-                let full = sleep_window(a.seconds, &stopped);
-                stop.store(true, Ordering::Relaxed);
-                let ns = w
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
-                full?;
-                Ok(ns)
-            })?)
+            Some(watched_window(
+                &probe,
+                lab.rx(),
+                a.cpu,
+                a.seconds,
+                &stopped,
+            )?)
         } else {
             sleep_window(a.seconds, &stopped)?;
             None
@@ -204,17 +223,8 @@ fn loop_run(
             sleep_window(a.seconds, &stopped)?;
             return Ok(None);
         }
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let w = s.spawn(|| watcher(&probe, lab.gen(), a.cpu, &stop));
-            let full = sleep_window(a.seconds, &stopped);
-            stop.store(true, Ordering::Relaxed);
-            let ns = w
-                .join()
-                .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
-            full?;
-            Ok(Some(ns as f64 / t0.elapsed().as_secs_f64()))
-        })
+        let ns = watched_window(&probe, lab.gen(), a.cpu, a.seconds, &stopped)?;
+        Ok(Some(ns as f64 / t0.elapsed().as_secs_f64()))
     })();
     gen_stop.store(true, Ordering::SeqCst);
     loop_stop.store(true, Ordering::SeqCst);

@@ -8,10 +8,11 @@
 //! sink there, like ours), and its cost is the CPU time of the whole process
 //! (`/proc/PID/stat`) plus the softirq time of its forwarding core.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -267,30 +268,7 @@ impl Testpmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().context("starting dpdk-testpmd")?;
-        let out = Arc::new(Mutex::new(String::new()));
-        for r in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let out = out.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    if let Ok(mut o) = out.lock() {
-                        o.push_str(&line);
-                        o.push('\n');
-                    }
-                }
-            });
-        }
+        let (out, _readers) = collect_output(&mut child);
         let stdin = child.stdin.take().context("testpmd stdin")?;
         Ok(Testpmd { child, stdin, out })
     }
@@ -362,6 +340,39 @@ impl Testpmd {
         std::thread::sleep(Duration::from_millis(200));
         self.output()
     }
+}
+
+/// Collects `child`'s stdout and stderr, as they come, into one shared
+/// text (raw reads, not lines: netsniff-ng ends its lines with `\r`), on
+/// reader threads that end when the pipes close; join them to have it all.
+pub(crate) fn collect_output(child: &mut Child) -> (Arc<Mutex<String>>, Vec<JoinHandle<()>>) {
+    let out = Arc::new(Mutex::new(String::new()));
+    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ];
+    let readers = pipes
+        .into_iter()
+        .flatten()
+        .map(|mut r| {
+            let out = Arc::clone(&out);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = r.read(&mut buf) {
+                    if let Ok(mut o) = out.lock() {
+                        o.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            })
+        })
+        .collect();
+    (out, readers)
 }
 
 pub(crate) fn tail(s: &str) -> String {
