@@ -439,17 +439,34 @@ pub const LIVE_MAX_FRAME: usize = 4096 - 256 - 320;
 /// from the rate the first ones reached).
 const LIVE_FIRST_REPEAT: u32 = 1 << 14;
 
-/// How long one live-frames call should last: a stop request or the end of
-/// `-d` waits for the call in progress (and its grace periods, ~25 ms), so
-/// this keeps both within 100 ms on any host, fast or slow.
-const LIVE_CALL_TIME: Duration = Duration::from_millis(50);
+/// How much CPU time the frames of one live-frames call should take: a
+/// stop request or the end of `-d` waits for the call in progress. Its
+/// wall time is this times the threads sharing the CPU (the two
+/// submitters, the receive softirq) plus its grace periods (~25 ms): about
+/// 60–100 ms here, measured.
+const LIVE_CALL_TIME: Duration = Duration::from_millis(20);
 
-/// The frames of the next live-frames call, after one of `repeat` frames
-/// took `took`: as many as last [`LIVE_CALL_TIME`] at that pace, growing at
-/// most 4× per call, from `LIVE_BATCH` to `LIVE_REPEAT`.
-fn next_repeat(repeat: u32, took: Duration) -> u32 {
-    let secs = took.as_secs_f64().max(1e-6);
-    let want = f64::from(repeat) * LIVE_CALL_TIME.as_secs_f64() / secs;
+/// A live-frames call's cost per frame in picoseconds: the CPU time the
+/// calling thread spent in it (`CLOCK_THREAD_CPUTIME_ID`), per frame.
+fn ps_per_frame(repeat: u32, cpu: Duration) -> u64 {
+    let ps = cpu.as_nanos().saturating_mul(1000) / u128::from(repeat.max(1));
+    u64::try_from(ps).unwrap_or(u64::MAX).max(1)
+}
+
+/// The frames of the next live-frames call: as many as take
+/// [`LIVE_CALL_TIME`] of CPU at the pace `ps` (from [`ps_per_frame`]) the
+/// last call showed, growing at most 4× per call, from `LIVE_BATCH` to
+/// `LIVE_REPEAT`.
+///
+/// The pace is CPU time, not wall time: a call's wall time is its frames
+/// plus a fixed cost (two RCU grace periods, ~25 ms here, far more on a
+/// loaded host) that the thread sleeps through. Sized by wall time, a call
+/// shrinks when the grace periods are slow, which makes the fixed cost a
+/// larger share of the next call, which shrinks it further, down to 64
+/// frames a call: the generator collapsed to a few thousand frames per
+/// second that way (bench ceilings of 0.006 Mpps).
+fn next_repeat(repeat: u32, ps: u64) -> u32 {
+    let want = LIVE_CALL_TIME.as_secs_f64() * 1e12 / ps.max(1) as f64;
     let grown = f64::from(repeat) * 4.0;
     want.min(grown)
         .clamp(f64::from(LIVE_BATCH), f64::from(LIVE_REPEAT)) as u32
@@ -514,7 +531,7 @@ fn live_loop(
         Some(r) => ((r / 10.0).ceil() as u32).clamp(1, LIVE_REPEAT),
         None => LIVE_REPEAT,
     };
-    // Calls start small and grow to last about LIVE_CALL_TIME: a stop is
+    // Calls start small and grow to take about LIVE_CALL_TIME of CPU: a stop is
     // seen between calls, and the frames of a call take as long as the
     // host's rate makes them.
     let first_chunk = chunk.min(LIVE_FIRST_REPEAT);
@@ -592,8 +609,8 @@ struct LiveShared<'a> {
     lim: &'a Limits,
     /// The most frames of one call (a rate's 100 ms worth, or LIVE_REPEAT).
     chunk: u32,
-    /// Frames of the next call: grown or shrunk after each call so that a
-    /// call lasts about [`LIVE_CALL_TIME`], at most `chunk`.
+    /// Frames of the next call: sized after each call so that a call
+    /// takes about [`LIVE_CALL_TIME`] ([`next_repeat`]), at most `chunk`.
     repeat: AtomicU32,
     start: Instant,
     stop: &'a AtomicBool,
@@ -641,7 +658,7 @@ impl LiveShared<'_> {
                 }
             }
             let frame = &self.frames_by_flow[flow % self.frames_by_flow.len()];
-            let began = Instant::now();
+            let began = pktio_host::iface::thread_cpu_time();
             match self
                 .prog
                 .run_live_frames(self.ifindex, frame, repeat, LIVE_BATCH.min(repeat))
@@ -649,7 +666,8 @@ impl LiveShared<'_> {
                 Ok(r) => {
                     self.sent.fetch_add(u64::from(r.frames), Ordering::Relaxed);
                     self.progress.add(u64::from(r.frames));
-                    let next = next_repeat(repeat, began.elapsed());
+                    let cpu = pktio_host::iface::thread_cpu_time().saturating_sub(began);
+                    let next = next_repeat(repeat, ps_per_frame(repeat, cpu));
                     self.repeat.store(next, Ordering::Relaxed);
                 }
                 // A signal (Ctrl-C) interrupts the call with EINTR: how many
@@ -1084,17 +1102,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn live_calls_are_sized_to_last_about_fifty_ms() {
-        // 1.6 Mpps: 16384 frames took 10 ms; grows 4x at most per call.
-        assert_eq!(next_repeat(16_384, Duration::from_millis(10)), 65_536);
-        // 1 Mpps with 65536 frames in 65 ms: about 50 ms worth next.
-        let n = next_repeat(65_536, Duration::from_millis(65));
+    fn live_calls_are_sized_to_about_twenty_ms_of_cpu() {
+        let pace = |repeat, ms| ps_per_frame(repeat, Duration::from_millis(ms));
+        // 8 Mpps: 16384 frames took 2 ms of CPU; grows 4x at most per call.
+        assert_eq!(next_repeat(16_384, pace(16_384, 2)), 65_536);
+        // 2.5 Mpps with 65536 frames in 26 ms: about 20 ms worth next.
+        let n = next_repeat(65_536, pace(65_536, 26));
         assert!((49_000..=51_000).contains(&n), "{n}");
-        // A slow host: 100k frames took a second: 5000 next.
-        let n = next_repeat(100_000, Duration::from_secs(1));
-        assert!((4_900..=5_100).contains(&n), "{n}");
+        // A slow host: 100k frames took a second: 2000 next.
+        let n = next_repeat(100_000, pace(100_000, 1000));
+        assert!((1_900..=2_100).contains(&n), "{n}");
         // Never below a kernel batch nor above the cap.
-        assert_eq!(next_repeat(64, Duration::from_secs(10)), LIVE_BATCH);
-        assert_eq!(next_repeat(LIVE_REPEAT, Duration::ZERO), LIVE_REPEAT);
+        assert_eq!(next_repeat(64, pace(64, 10_000)), LIVE_BATCH);
+        assert_eq!(next_repeat(LIVE_REPEAT, 1), LIVE_REPEAT);
+        assert_eq!(ps_per_frame(0, Duration::ZERO), 1);
+    }
+
+    /// Calls whose wall time is mostly a slow fixed cost (grace periods of
+    /// 60 ms on a loaded host) must not shrink the next call: sized by CPU
+    /// time, the generator converges to about 20 ms of frames a call; sized
+    /// by wall time, it collapsed to 64 frames a call (seen: bench ceilings
+    /// of 0.006 Mpps).
+    #[test]
+    fn slow_grace_periods_do_not_shrink_calls() {
+        // The host's true cost: 100 ns of CPU a frame, plus 60 ms asleep
+        // per call.
+        let cpu = |n: u32| Duration::from_nanos(100 * u64::from(n));
+        let wall = |n: u32| Duration::from_millis(60) + cpu(n);
+        let mut repeat = LIVE_FIRST_REPEAT;
+        for _ in 0..20 {
+            let next = next_repeat(repeat, ps_per_frame(repeat, cpu(repeat)));
+            assert!(next >= repeat, "shrank from {repeat} to {next}");
+            repeat = next;
+        }
+        assert!((190_000..=210_000).contains(&repeat), "{repeat}");
+        // Sized by wall time it spirals down to one kernel batch.
+        let mut old = LIVE_FIRST_REPEAT;
+        for _ in 0..100 {
+            old = next_repeat(old, ps_per_frame(old, wall(old)));
+        }
+        assert_eq!(old, LIVE_BATCH);
     }
 }

@@ -56,6 +56,12 @@ impl RowSamples {
         }
     }
 
+    /// Whether a run of the row went faster than `ceiling` Mpps (beyond a
+    /// 5 % margin for run-to-run noise).
+    fn above_ceiling(&self, ceiling: f64) -> bool {
+        self.rates.iter().any(|&r| r > ceiling * 1.05)
+    }
+
     /// The row's cells under `labels`: its share of the ceiling (rxdrop,
     /// with `ceiling` Mpps), its rate (marked source-bound), what was
     /// offered, the cost, drops, the rate per core and the generator's CPU.
@@ -71,7 +77,10 @@ impl RowSamples {
             .iter()
             .map(|ns| if *ns > 0.0 { 1e3 / ns } else { 0.0 })
             .collect();
-        if let Some(c) = ceiling.filter(|&c| c > 0.0) {
+        // A row above its ceiling means the ceiling's runs fell short (its
+        // median is not a ceiling): no share is printed then, the caller
+        // notes why (`above_ceiling`).
+        if let Some(c) = ceiling.filter(|&c| c > 0.0 && !self.above_ceiling(c)) {
             let share: Vec<f64> = self.rates.iter().map(|r| 100.0 * r / c).collect();
             cells.push(metric("of ceiling", "%", share));
         }
@@ -439,6 +448,16 @@ impl Runner<'_> {
             if let Some(why) = &got.unsupported {
                 self.note_unsupported(&labels, *row, mode, size, why);
             }
+            if let Some(c) = ceiling.filter(|&c| c > 0.0 && got.above_ceiling(c)) {
+                self.report.notes.push(format!(
+                    "{} {mode} {size} B: no \"of ceiling\" share: a run reached {:.3} Mpps, above \
+                     the XDP_DROP ceiling's median of {c:.3} Mpps, so the ceiling's runs fell \
+                     short of what the generator can deliver; see their figures above",
+                    row.name(),
+                    got.rates.iter().copied().fold(0.0, f64::max),
+                    mode = mode.name(),
+                ));
+            }
             self.report.cells.extend(got.into_cells(&labels, ceiling));
         }
         Ok(())
@@ -566,6 +585,30 @@ mod tests {
 
     fn metrics(cells: &[Cell]) -> Vec<&str> {
         cells.iter().map(|c| c.metric.as_str()).collect()
+    }
+
+    /// A row faster than its ceiling's median (the ceiling's runs fell
+    /// short) gets no share, instead of one far above 100 % (seen: 4380).
+    #[test]
+    fn no_share_of_a_ceiling_the_row_outran() {
+        let labels = Labels::new([("backend", "xdp")]);
+        let mut got = RowSamples::default();
+        for pps in [2.0e6, 2.1e6, 1.9e6] {
+            got.add(&run(pps, 2.2e6, false));
+        }
+        assert!(got.above_ceiling(0.05));
+        assert!(!got.above_ceiling(2.05), "within the 5 % margin");
+        let cells = got.into_cells(&labels, Some(0.05));
+        assert!(
+            !metrics(&cells).contains(&"of ceiling"),
+            "{:?}",
+            metrics(&cells)
+        );
+        let mut fine = RowSamples::default();
+        fine.add(&run(2e6, 2.2e6, false));
+        let cells = fine.into_cells(&labels, Some(4.0));
+        let share = cells.iter().find(|c| c.metric == "of ceiling").unwrap();
+        assert_eq!(share.samples, [50.0]);
     }
 
     #[test]
