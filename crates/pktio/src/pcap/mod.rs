@@ -79,8 +79,9 @@ pub use linktype::{
     LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
 };
 pub use live::{
-    frames_per_queue, needs_multi_buffer, Capture, CaptureBuffers, CaptureConfig, CaptureError,
-    CaptureStats, CapturedPacket, Queues, MAX_TOTAL_FRAMES, MIN_QUEUE_FRAMES, SINGLE_BUFFER_FRAME,
+    frames_per_queue, needs_multi_buffer, resolve_queues, Capture, CaptureBuffers, CaptureConfig,
+    CaptureError, CaptureStats, CapturedPacket, QueueStats, Queues, ThreadedCapture,
+    MAX_TOTAL_FRAMES, MIN_QUEUE_FRAMES, SINGLE_BUFFER_FRAME,
 };
 pub use packet::PacketCapture;
 pub use promisc::Promiscuous;
