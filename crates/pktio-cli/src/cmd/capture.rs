@@ -3,7 +3,8 @@
 //! matching packets: the host keeps every packet. `--steal` captures
 //! through AF_XDP instead, the filter compiled into the XDP program: the
 //! matching packets are taken away from the host (for a mirror port or a
-//! dedicated interface). Without `-w`, one line per packet as `tcpdump -n`
+//! dedicated interface), each queue (`--queues`) read by a thread of its
+//! own (pinned with `--cpus`) feeding one writer. Without `-w`, one line per packet as `tcpdump -n`
 //! prints it. `-r FILE` reads a capture back (Ethernet, Linux cooked v1/v2,
 //! raw IP).
 
@@ -53,7 +54,8 @@ const STEAL_HELP: &str =
     "Capture through AF_XDP and TAKE the matching packets away from the host: \
 they no longer reach its network stack (sessions, services and replies on this \
 interface that match the filter stop working). For a mirror/SPAN port or an \
-interface dedicated to capture. Every receive queue (one AF_XDP socket each) unless -q";
+interface dedicated to capture. Every receive queue (one AF_XDP socket and one \
+thread each) unless -q/--queues";
 
 /// Arguments of `pktio capture`.
 #[derive(Debug, clap::Args)]
@@ -75,12 +77,22 @@ ring) with the filter as classic BPF gets copies of the matching packets, in\n\
 promiscuous mode unless -p (the kernel ends it when the capture ends, however it\n\
 ends). VLAN tags the kernel stripped are put back; time stamps are the kernel's.\n\n\
 With --steal, the filter is compiled into an XDP program that redirects the\n\
-matching packets into AF_XDP sockets (every receive queue, or -q Q): those packets\n\
-NO LONGER REACH THE HOST's network stack. Everything else passes untouched. Use it\n\
+matching packets into AF_XDP sockets (every receive queue, or --queues LIST, -q Q):\n\
+those packets NO LONGER REACH THE HOST's network stack. Everything else passes untouched. Use it\n\
 on a mirror/SPAN port or a dedicated interface, never on the one you are logged in\n\
 through with a filter that matches your session. Above an MTU of 3504 (jumbo\n\
 frames) the --steal capture is multi-buffer (a frags-aware XDP program, XDP_USE_SG\n\
-sockets; kernel 6.6): each frame is written whole, its buffers joined.\n\n\
+sockets; kernel 6.6): each frame is written whole, its buffers joined. Each queue\n\
+is read by a thread of its own (pinned with --cpus LIST, one CPU per queue in the\n\
+queues' order), all feeding one writer: packets are written in the order the\n\
+threads read them, and on Ctrl-C everything read is written before the summary,\n\
+which counts packets per queue. --queues and --cpus need --steal: the default\n\
+AF_PACKET capture sees every queue of the interface on one socket.\n\n\
+--json FILE|- writes the stop summary as JSON (pktio.capture/1); --json-lines\n\
+prints a JSON object a second on stdout (pktio.capture-second/1: packets and bytes\n\
+captured, the kernel's drop count, per queue with --steal) and the summary as the\n\
+last line; it needs -w FILE (no packet lines are printed). docs/JSON.md lists the\n\
+fields.\n\n\
 Without -w, one line per packet as `tcpdump -n` prints it (local time; -t, -tt,\n\
 -ttt, -tttt, -ttttt for the other forms; -e for the link header; -x, -xx, -X, -XX,\n\
 -A for the bytes; -v, -vv for the IP header's fields and the checksums). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
@@ -90,6 +102,7 @@ pktio capture -i eth0 udp port 53\n  \
 pktio capture -i eth0 -w /var/tmp/dns.pcap udp port 53\n  \
 pktio capture -i eth0 -e -X -c 10 'tcp port 80'\n  \
 pktio capture -i mirror0 --steal -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  \
+pktio capture -i mirror0 --steal --queues 0-3 --cpus 4-7 -w /var/tmp/cap.pcap --json-lines\n  \
 pktio capture -r any.pcap 'src host 198.18.0.1'"
 )]
 pub struct CaptureArgs {
@@ -225,7 +238,8 @@ pub struct CaptureArgs {
     /// With --steal: bind the AF_XDP sockets in copy mode (default: zero-copy where the driver allows).
     #[arg(long)]
     copy: bool,
-    /// Read the rings without ever sleeping (one CPU at 100 %): no wake-up
+    /// Read the rings without ever sleeping (one CPU at 100 %; with --steal,
+    /// one per queue thread): no wake-up
     /// latency, so the rings never overflow while the process wakes up; for
     /// the highest rates. Without it the capture sleeps in poll(2) when idle.
     #[arg(long)]
@@ -1421,6 +1435,53 @@ mod tests {
         ] {
             assert!(args(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn queue_and_cpu_lists() {
+        let a = args(&[
+            "-i", "eth0", "--steal", "--queues", "0,2-3", "--cpus", "3,1-2,1",
+        ])
+        .unwrap();
+        assert_eq!(a.queues, Some(Queues::List(vec![0, 2, 3])));
+        // In the order given, repeats allowed (two queues on one CPU).
+        assert_eq!(a.cpus, Some(CpuList(vec![3, 1, 2, 1])));
+        assert_eq!(
+            args(&["-i", "eth0", "--queues", "all"]).unwrap().queues,
+            Some(Queues::All)
+        );
+        for bad in [
+            &["-i", "eth0", "--queues", ""][..],
+            &["-i", "eth0", "--queues", "0,"],
+            &["-i", "eth0", "--queues", "2-1"],
+            &["-i", "eth0", "--queues", "-1"],
+            &["-i", "eth0", "--cpus", "x"],
+            &["-i", "eth0", "--cpus", "3-2"],
+            &["-i", "eth0", "--cpus", "99999"],
+            &["-i", "eth0", "-q", "0", "--queues", "1"],
+            &["-i", "eth0", "--all-queues", "--queues", "1"],
+            &["-i", "eth0", "--json-lines", "--json", "x", "-w", "y"],
+            &["-r", "x.pcap", "--json-lines"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_json_lines_record_counts_the_second_and_the_total() {
+        let sink_queues = std::collections::BTreeMap::from([(0u32, 4u64), (1, 6)]);
+        let q = |queue, matched| QueueStats {
+            queue,
+            matched,
+            ..QueueStats::default()
+        };
+        let rows = queue_rows(&[q(0, 4), q(1, 7)], &sink_queues).unwrap();
+        assert_eq!(rows[1]["captured"], 6);
+        assert_eq!(rows[1]["matched"], 7);
+        assert!(
+            queue_rows(&[], &sink_queues).is_none(),
+            "AF_PACKET: no queues"
+        );
     }
 
     #[test]

@@ -1525,6 +1525,70 @@ mod tests {
     }
 
     #[test]
+    fn queue_lists_are_checked_before_anything_is_opened() {
+        // `lo` reports no channels: a list is taken as given, `all` is
+        // queue 0.
+        assert_eq!(resolve_queues("lo", &Queues::All).unwrap(), [0]);
+        assert_eq!(
+            resolve_queues("lo", &Queues::List(vec![3, 1])).unwrap(),
+            [3, 1]
+        );
+        let e = resolve_queues("lo", &Queues::List(vec![])).unwrap_err();
+        assert!(e.to_string().contains("no queue given"), "{e}");
+        let e = resolve_queues("lo", &Queues::List(vec![0, 2, 0])).unwrap_err();
+        assert!(e.to_string().contains("queue 0 given twice"), "{e}");
+        let e = CaptureError::CpuCount { queues: 2, cpus: 3 };
+        assert!(e.to_string().contains("one CPU per queue"), "{e}");
+    }
+
+    #[test]
+    fn a_batch_hands_back_each_packet_as_it_was_read() {
+        let mut b = Batch::new(3);
+        let pkts: [(&[u8], u32); 3] = [(b"abc", 3), (b"", 60), (b"defgh", 9000)];
+        for (i, (data, orig_len)) in pkts.iter().enumerate() {
+            b.push(&CapturedPacket {
+                ts: Timestamp {
+                    sec: i as u64,
+                    nsec: 7,
+                },
+                data,
+                orig_len: *orig_len,
+                queue: 3,
+            });
+        }
+        let mut seen = Vec::new();
+        b.each(&mut |p: &CapturedPacket<'_>| {
+            seen.push((p.ts.sec, p.data.to_vec(), p.orig_len, p.queue));
+        });
+        let want: Vec<_> = pkts
+            .iter()
+            .enumerate()
+            .map(|(i, (d, l))| (i as u64, d.to_vec(), *l, 3))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn per_queue_counters_sum_to_the_captures() {
+        let q = |queue, matched, dropped, full| QueueStats {
+            queue,
+            matched,
+            bytes: matched * 100,
+            dropped,
+            xsk: XskStats {
+                rx_ring_full: full,
+                ..XskStats::default()
+            },
+        };
+        let st = sum_stats(Timestamp::default(), &[q(0, 5, 1, 1), q(1, 7, 2, 2)]);
+        assert_eq!((st.matched, st.bytes, st.socket_dropped), (12, 1200, 3));
+        assert_eq!(st.xsk.rx_ring_full, 3);
+        let c = SharedCounters::default();
+        c.publish(&q(4, 9, 1, 1));
+        assert_eq!(c.read(4), q(4, 9, 1, 1));
+    }
+
+    #[test]
     fn memory_stays_bounded_with_many_queues() {
         assert_eq!(frames_per_queue(4096, 1), 4096);
         assert_eq!(frames_per_queue(4096, 16), 4096);
