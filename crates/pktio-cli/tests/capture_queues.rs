@@ -364,3 +364,54 @@ fn bad_queue_cpu_and_json_lines_flags_are_refused_before_anything_is_opened() {
     let st = rx.run(move || pktio::pcap::link_state(ifindex)).unwrap();
     assert_eq!(st.promiscuity, Some(0));
 }
+
+/// Ctrl-C while the frames are still coming: whatever the queue threads
+/// read from their sockets is in the file (the summary's `matched` equals
+/// `captured` and the file's count), however far the capture got.
+#[test]
+fn ctrl_c_writes_everything_the_queue_threads_read() {
+    require_root!();
+    let lab = Lab::builder().queues(2).build().expect("lab");
+    let rx = lab.rx();
+    let file = Scratch::new("ctrl-c");
+    let port = PORT.to_string();
+    let mut cap = start_in(
+        rx,
+        &[
+            "capture",
+            "--steal",
+            "-i",
+            rx.ifname(),
+            "-w",
+            file.path(),
+            "--json-lines",
+            "udp",
+            "dst",
+            "port",
+            &port,
+        ],
+    );
+    cap.wait_for("listening on");
+    cap.wait_for_handlers();
+    send_on_both_queues(&lab);
+    cap.signal(Signal::INT);
+    let o = cap.finish();
+    assert_eq!(o.code(), Some(0), "{}", o.text());
+    let summary: serde_json::Value =
+        serde_json::from_str(o.stdout.trim_end().lines().last().expect("the summary"))
+            .expect("JSON");
+    cli_support::schema::check(&summary, "pktio.capture/1");
+    let in_file = sequence_numbers(&file.0).len() as u64;
+    assert_eq!(summary["captured"], in_file, "{summary:#}");
+    assert_eq!(
+        summary["matched"], in_file,
+        "read but not written: {summary:#}"
+    );
+    let per_queue: u64 = summary["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["captured"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_queue, in_file, "{summary:#}");
+}

@@ -1181,18 +1181,20 @@ impl ThreadedCapture {
                 tx: tx.clone(),
                 spin,
             };
-            let ready_tx = ready_tx.clone();
+            let ready = ready_tx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("capture-q{queue}"))
-                .spawn(move || run.run(umem, ready_tx));
+                .spawn(move || run.run(umem, ready));
             match spawned {
                 Ok(t) => cap.threads.push((queue, Some(t))),
                 Err(e) => {
+                    // `cap`'s Drop waits for every sender to go: ours too.
+                    drop((tx, ready_tx));
                     return Err(SysError::from_errno(
                         "spawning a capture thread",
                         e.raw_os_error().unwrap_or(libc::EAGAIN),
                     )
-                    .into())
+                    .into());
                 }
             }
         }
