@@ -4,9 +4,10 @@
 //! through AF_XDP instead, the filter compiled into the XDP program: the
 //! matching packets are taken away from the host (for a mirror port or a
 //! dedicated interface), each queue (`--queues`) read by a thread of its
-//! own (pinned with `--cpus`) feeding one writer. Without `-w`, one line per packet as `tcpdump -n`
-//! prints it. `-r FILE` reads a capture back (Ethernet, Linux cooked v1/v2,
-//! raw IP).
+//! own (pinned with `--cpus`) feeding one writer. Without `-w`, one line
+//! per packet as `tcpdump -n` prints it; `--json-lines` prints a record a
+//! second instead. `-r FILE` reads a capture back (Ethernet, Linux cooked
+//! v1/v2, raw IP).
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
@@ -239,9 +240,9 @@ pub struct CaptureArgs {
     #[arg(long)]
     copy: bool,
     /// Read the rings without ever sleeping (one CPU at 100 %; with --steal,
-    /// one per queue thread): no wake-up
-    /// latency, so the rings never overflow while the process wakes up; for
-    /// the highest rates. Without it the capture sleeps in poll(2) when idle.
+    /// one per queue thread): no wake-up latency, so the rings never
+    /// overflow while the process wakes up; for the highest rates. Without
+    /// it the capture sleeps in poll(2) when idle.
     #[arg(long)]
     spin: bool,
     /// With --steal: UMEM frames per queue (4 KiB each; fewer per queue past
