@@ -181,7 +181,7 @@ fn bad_input_is_a_clear_error() {
     let e = CaptureBuffers::new(&cfg).unwrap_err();
     assert!(e.to_string().contains("snap length 300000"), "{e}");
 
-    let cfg = CaptureConfig::new(lab.rx().ifname()).queues(Queues::One(5));
+    let cfg = CaptureConfig::new(lab.rx().ifname()).queues(Queues::List(vec![5]));
     let e = CaptureBuffers::new(&cfg).unwrap_err();
     assert!(matches!(e, CaptureError::NoSuchQueue { .. }), "{e}");
 

@@ -3,9 +3,11 @@
 //! matching packets: the host keeps every packet. `--steal` captures
 //! through AF_XDP instead, the filter compiled into the XDP program: the
 //! matching packets are taken away from the host (for a mirror port or a
-//! dedicated interface). Without `-w`, one line per packet as `tcpdump -n`
-//! prints it. `-r FILE` reads a capture back (Ethernet, Linux cooked v1/v2,
-//! raw IP).
+//! dedicated interface), each queue (`--queues`) read by a thread of its
+//! own (pinned with `--cpus`) feeding one writer. Without `-w`, one line
+//! per packet as `tcpdump -n` prints it; `--json-lines` prints a record a
+//! second instead. `-r FILE` reads a capture back (Ethernet, Linux cooked
+//! v1/v2, raw IP).
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
@@ -18,11 +20,11 @@ use anyhow::{bail, Context};
 use clap::ValueEnum;
 use pktio::filter::{join_words, CookedProgram, Dissected, Filter, Network};
 use pktio::pcap::{
-    ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose, Capture,
+    ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose,
     CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket,
     FileFormat, InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError,
-    PcapReader, Promiscuous, Queues, Rotation, Stamper, Target, TimeFormat, Timestamp,
-    WriterOptions, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, MAX_SNAPLEN,
+    PcapReader, Promiscuous, QueueStats, Queues, Rotation, Stamper, Target, ThreadedCapture,
+    TimeFormat, Timestamp, WriterOptions, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, MAX_SNAPLEN,
 };
 use pktio::xdp::{AttachMode, BindMode};
 
@@ -53,7 +55,8 @@ const STEAL_HELP: &str =
     "Capture through AF_XDP and TAKE the matching packets away from the host: \
 they no longer reach its network stack (sessions, services and replies on this \
 interface that match the filter stop working). For a mirror/SPAN port or an \
-interface dedicated to capture. Every receive queue (one AF_XDP socket each) unless -q";
+interface dedicated to capture. Every receive queue (one AF_XDP socket and one \
+thread each) unless -q/--queues";
 
 /// Arguments of `pktio capture`.
 #[derive(Debug, clap::Args)]
@@ -75,12 +78,22 @@ ring) with the filter as classic BPF gets copies of the matching packets, in\n\
 promiscuous mode unless -p (the kernel ends it when the capture ends, however it\n\
 ends). VLAN tags the kernel stripped are put back; time stamps are the kernel's.\n\n\
 With --steal, the filter is compiled into an XDP program that redirects the\n\
-matching packets into AF_XDP sockets (every receive queue, or -q Q): those packets\n\
-NO LONGER REACH THE HOST's network stack. Everything else passes untouched. Use it\n\
+matching packets into AF_XDP sockets (every receive queue, or --queues LIST, -q Q):\n\
+those packets NO LONGER REACH THE HOST's network stack. Everything else passes untouched. Use it\n\
 on a mirror/SPAN port or a dedicated interface, never on the one you are logged in\n\
 through with a filter that matches your session. Above an MTU of 3504 (jumbo\n\
 frames) the --steal capture is multi-buffer (a frags-aware XDP program, XDP_USE_SG\n\
-sockets; kernel 6.6): each frame is written whole, its buffers joined.\n\n\
+sockets; kernel 6.6): each frame is written whole, its buffers joined. Each queue\n\
+is read by a thread of its own (pinned with --cpus LIST, one CPU per queue in the\n\
+queues' order), all feeding one writer: packets are written in the order the\n\
+threads read them, and on Ctrl-C everything read is written before the summary,\n\
+which counts packets per queue. --queues and --cpus need --steal: the default\n\
+AF_PACKET capture sees every queue of the interface on one socket.\n\n\
+--json FILE|- writes the stop summary as JSON (pktio.capture/1); --json-lines\n\
+prints a JSON object a second on stdout (pktio.capture-second/1: packets and bytes\n\
+captured, the kernel's drop count, per queue with --steal) and the summary as the\n\
+last line; it needs -w FILE (no packet lines are printed). docs/JSON.md lists the\n\
+fields.\n\n\
 Without -w, one line per packet as `tcpdump -n` prints it (local time; -t, -tt,\n\
 -ttt, -tttt, -ttttt for the other forms; -e for the link header; -x, -xx, -X, -XX,\n\
 -A for the bytes; -v, -vv for the IP header's fields and the checksums). Names are never resolved (-n, -nn accepted). -r reads pcap and\n\
@@ -90,6 +103,7 @@ pktio capture -i eth0 udp port 53\n  \
 pktio capture -i eth0 -w /var/tmp/dns.pcap udp port 53\n  \
 pktio capture -i eth0 -e -X -c 10 'tcp port 80'\n  \
 pktio capture -i mirror0 --steal -C 100 -W 5 -w /var/tmp/cap.pcapng --pcapng\n  \
+pktio capture -i mirror0 --steal --queues 0-3 --cpus 4-7 -w /var/tmp/cap.pcap --json-lines\n  \
 pktio capture -r any.pcap 'src host 198.18.0.1'"
 )]
 pub struct CaptureArgs {
@@ -106,12 +120,24 @@ pub struct CaptureArgs {
     interface: Option<String>,
     #[arg(long, help = STEAL_HELP, conflicts_with = "read")]
     steal: bool,
-    /// With --steal: capture from receive queue Q only (default: every queue).
-    #[arg(short = 'q', long, value_name = "Q", conflicts_with = "all_queues")]
+    /// With --steal: capture from receive queue Q only (the same as
+    /// --queues Q; default: every queue).
+    #[arg(short = 'q', long, value_name = "Q", conflicts_with_all = ["all_queues", "queues"])]
     queue: Option<u32>,
     /// With --steal: every receive queue (the default there).
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, conflicts_with = "queues")]
     all_queues: bool,
+    /// With --steal: the receive queues to capture from, `all` (the default)
+    /// or a list such as 0,2-3; one AF_XDP socket and one thread each. Not
+    /// without --steal: the default AF_PACKET capture sees every queue of
+    /// the interface already.
+    #[arg(long, value_name = "all|LIST", value_parser = parse_queues)]
+    queues: Option<Queues>,
+    /// With --steal: pin the capture thread of each queue to a CPU, in the
+    /// queues' order (one CPU per queue, e.g. --queues 0,1 --cpus 2,3; a
+    /// CPU may repeat). The writer runs on the main thread, unpinned.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
+    cpus: Option<CpuList>,
     /// Do not put the interface in promiscuous mode (as tcpdump -p).
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     no_promiscuous: bool,
@@ -128,6 +154,13 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "FILE|-", conflicts_with = "read",
           value_parser = crate::output::parse_json_to)]
     json: Option<crate::output::JsonTo>,
+    /// Print a JSON object a second on stdout (schema
+    /// pktio.capture-second/1: packets and bytes captured, drops, per
+    /// queue with --steal) and the stop summary as the last line
+    /// (pktio.capture/1); needs -w FILE (stdout carries the records, so no
+    /// packet lines are printed); live capture only.
+    #[arg(long, conflicts_with_all = ["json", "read"])]
+    json_lines: bool,
     /// Stop after COUNT packets.
     #[arg(short = 'c', long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
@@ -206,9 +239,10 @@ pub struct CaptureArgs {
     /// With --steal: bind the AF_XDP sockets in copy mode (default: zero-copy where the driver allows).
     #[arg(long)]
     copy: bool,
-    /// Read the rings without ever sleeping (one CPU at 100 %): no wake-up
-    /// latency, so the rings never overflow while the process wakes up; for
-    /// the highest rates. Without it the capture sleeps in poll(2) when idle.
+    /// Read the rings without ever sleeping (one CPU at 100 %; with --steal,
+    /// one per queue thread): no wake-up latency, so the rings never
+    /// overflow while the process wakes up; for the highest rates. Without
+    /// it the capture sleeps in poll(2) when idle.
     #[arg(long)]
     spin: bool,
     /// With --steal: UMEM frames per queue (4 KiB each; fewer per queue past
@@ -229,6 +263,43 @@ impl CaptureArgs {
     fn steals(&self) -> bool {
         self.steal || self.backend == Some(Backend::Xdp)
     }
+}
+
+/// Value parser of `--queues`: `all` or a list of queue ids and ranges.
+fn parse_queues(s: &str) -> Result<Queues, String> {
+    match s.parse::<Queues>()? {
+        Queues::List(l) if l.is_empty() => Err("give at least one queue".into()),
+        q => Ok(q),
+    }
+}
+
+/// The CPUs of `--cpus`, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CpuList(Vec<usize>);
+
+/// Value parser of `--cpus`: CPU ids and ranges (`2,3`, `0-1`), in order.
+fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let id = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&c| c < pktio_host::cpu::MAX_CPU)
+            .ok_or_else(|| format!("bad CPU {t:?} in {s:?}: use a list such as 0,2-3"))
+    };
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (id(a)?, id(b)?);
+                if a > b {
+                    return Err(format!("empty CPU range {part:?} in {s:?}"));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(id(part)?),
+        }
+    }
+    Ok(CpuList(cpus))
 }
 
 /// Parses the filter words, rendering an error with a caret under its position.
@@ -507,6 +578,12 @@ pub fn run(mut a: CaptureArgs) -> anyhow::Result<ExitCode> {
              JSON with --json FILE",
         );
     }
+    if a.json_lines && matches!(a.write.as_deref(), None | Some("-")) {
+        return usage(
+            "--json-lines needs standard output to itself: write the packets with -w FILE \
+             (-w /dev/null to only count them)",
+        );
+    }
     if a.files.is_some() && a.rotate_mb.is_none() && a.rotate_seconds.is_none() {
         bail!("-W FILES needs a rotation: -C MB or -G SECONDS");
     }
@@ -523,10 +600,18 @@ pub fn run(mut a: CaptureArgs) -> anyhow::Result<ExitCode> {
         }
         return read(&a, path, &filter);
     }
-    if !a.steals() && (a.queue.is_some() || a.all_queues) {
+    if !a.steals() && (a.queue.is_some() || a.all_queues || a.queues.is_some()) {
         return usage(
-            "-q/--all-queues pick AF_XDP queues for --steal; the default capture (AF_PACKET) \
-             already sees every queue: drop -q, or add --steal to take the packets from the host",
+            "-q/--queues pick AF_XDP queues for --steal; the default capture (AF_PACKET) \
+             already sees every queue of the interface: drop -q/--queues, or add --steal to \
+             take the packets from the host",
+        );
+    }
+    if !a.steals() && a.cpus.is_some() {
+        return usage(
+            "--cpus pins the per-queue capture threads of --steal; the default capture \
+             (AF_PACKET) reads the interface on one thread: drop --cpus (or run pktio under \
+             taskset), or add --steal",
         );
     }
     live(&a, filter, user.as_ref())
@@ -687,12 +772,13 @@ fn read_to(
 /// The capture, by backend. One lives per run, on the stack: the size
 /// difference of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
-enum Source<'b> {
-    Xdp(Capture<'b>),
+enum Source {
+    /// `--steal`: a thread per queue.
+    Xdp(ThreadedCapture),
     Packet(PacketCapture),
 }
 
-impl Source<'_> {
+impl Source {
     fn poll<F: FnMut(&CapturedPacket<'_>)>(
         &mut self,
         timeout: Duration,
@@ -706,18 +792,141 @@ impl Source<'_> {
 
     fn stats(&mut self) -> Result<CaptureStats, CaptureError> {
         match self {
-            Source::Xdp(c) => c.stats(),
+            Source::Xdp(c) => Ok(c.stats()),
             Source::Packet(c) => c.stats(),
         }
     }
 
+    /// Each queue's counters (`--steal`), none for AF_PACKET.
+    fn queue_stats(&self) -> Vec<QueueStats> {
+        match self {
+            Source::Xdp(c) => c.queue_stats(),
+            Source::Packet(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the interface is still there (the queue threads of
+    /// `--steal` check it themselves and report through `poll`).
     fn check_interface(&self) -> Result<(), CaptureError> {
         match self {
-            Source::Xdp(c) => c.check_interface(),
+            Source::Xdp(_) => Ok(()),
             Source::Packet(c) => c.check_interface(),
         }
     }
 }
+
+/// Where the captured packets go: the file, or a line each on stdout; and
+/// what went there.
+struct Sink<'o> {
+    out: Option<CaptureOutput>,
+    printer: Printer,
+    lines: BufWriter<std::io::StdoutLock<'o>>,
+    line_buffered: bool,
+    /// -c: stop taking packets after this many.
+    limit: u64,
+    captured: u64,
+    bytes: u64,
+    /// Packets captured per queue (`--steal`).
+    per_queue: std::collections::BTreeMap<u32, u64>,
+    write_error: Option<PcapError>,
+    print_error: Option<std::io::Error>,
+}
+
+impl Sink<'_> {
+    /// Writes or prints `p`, unless the count is reached or output failed.
+    fn take(&mut self, p: &CapturedPacket<'_>) {
+        if self.captured >= self.limit || self.failed() {
+            return;
+        }
+        match &mut self.out {
+            Some(o) => {
+                if let Err(e) = o.write_packet(p.ts, p.data, p.orig_len) {
+                    self.write_error = Some(e);
+                    return;
+                }
+            }
+            None => {
+                let text = self.printer.text(p.ts, p.data, p.orig_len);
+                if let Err(e) = self.lines.write_all(text.as_bytes()) {
+                    self.print_error = Some(e);
+                    return;
+                }
+                if self.line_buffered {
+                    if let Err(e) = self.lines.flush() {
+                        self.print_error = Some(e);
+                    }
+                }
+            }
+        }
+        self.captured += 1;
+        self.bytes += u64::from(p.orig_len);
+        *self.per_queue.entry(p.queue).or_default() += 1;
+    }
+
+    fn failed(&self) -> bool {
+        self.write_error.is_some() || self.print_error.is_some()
+    }
+
+    /// Lets readers of the file or pipe see what was captured so far.
+    fn flush(&mut self) {
+        if let Some(o) = &mut self.out {
+            if let Err(e) = o.flush() {
+                self.write_error.get_or_insert(e);
+            }
+        }
+        if let Err(e) = self.lines.flush() {
+            self.print_error.get_or_insert(e);
+        }
+    }
+}
+
+/// The per-queue part of the summary and of the `--json-lines` records:
+/// packets captured (written or printed), read from the socket, dropped by
+/// it. `None` for AF_PACKET (no queues).
+fn queue_rows(
+    queues: &[QueueStats],
+    captured: &std::collections::BTreeMap<u32, u64>,
+) -> Option<Vec<serde_json::Value>> {
+    if queues.is_empty() {
+        return None;
+    }
+    Some(
+        queues
+            .iter()
+            .map(|q| {
+                serde_json::json!({
+                    "queue": q.queue,
+                    "captured": captured.get(&q.queue).copied().unwrap_or(0),
+                    "matched": q.matched,
+                    "dropped": q.dropped,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One `--json-lines` record (schema [`CAPTURE_SECOND`]).
+fn second_record(
+    at: f64,
+    sink: &Sink<'_>,
+    last: (u64, u64),
+    stats: &CaptureStats,
+    queues: &[QueueStats],
+) -> serde_json::Value {
+    serde_json::json!({
+        "at": at,
+        "packets": sink.captured - last.0,
+        "bytes": sink.bytes - last.1,
+        "total_packets": sink.captured,
+        "total_bytes": sink.bytes,
+        "matched": stats.matched,
+        "drops": stats.socket_dropped,
+        "queues": queue_rows(queues, &sink.per_queue),
+    })
+}
+
+/// One second of `pktio capture --json-lines`.
+const CAPTURE_SECOND: &str = "pktio.capture-second/1";
 
 fn live(
     a: &CaptureArgs,
@@ -749,9 +958,10 @@ fn live(
     let mut cfg = CaptureConfig::new(&ifname)
         .filter(filter.clone())
         .snaplen(a.snaplen);
-    cfg.queues = match a.queue {
-        Some(q) => Queues::One(q),
-        None => Queues::All,
+    cfg.queues = match (a.queue, &a.queues) {
+        (Some(q), _) => Queues::List(vec![q]),
+        (None, Some(q)) => q.clone(),
+        (None, None) => Queues::All,
     };
     cfg.attach = match a.xdp_mode {
         XdpAttach::Auto => AttachMode::Auto,
@@ -769,9 +979,43 @@ fn live(
         cfg.ring_size /= 2;
     }
     let snaplen = cfg.effective_snaplen()?;
+    // --queues and --cpus, checked before anything is opened.
+    let cpus = a.cpus.clone().map(|c| c.0).unwrap_or_default();
+    if steal {
+        let queues = match pktio::pcap::resolve_queues(&ifname, &cfg.queues) {
+            Ok(q) => q,
+            Err(e @ (CaptureError::Queues(_) | CaptureError::NoSuchQueue { .. })) => {
+                return usage(&e.to_string())
+            }
+            Err(e) => return Err(with_hint(e)),
+        };
+        if !cpus.is_empty() && cpus.len() != queues.len() {
+            return usage(&format!(
+                "--cpus gives {} CPU(s) for {} queue(s) ({queues:?}): give one CPU per queue, \
+                 in the queues' order",
+                cpus.len(),
+                queues.len()
+            ));
+        }
+        if !cpus.is_empty() {
+            let allowed = pktio_host::cpu::allowed_cpus()
+                .context("reading the CPUs this process may run on (sched_getaffinity)")?;
+            if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
+                return usage(&format!(
+                    "--cpus: CPU {c} is not one this process may run on (allowed: {}); pick \
+                     from those",
+                    allowed
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+        }
+    }
 
     // Open the output first: an unwritable file fails before anything is attached.
-    let mut out = match output_config(a, snaplen, Some(&ifname), link_code) {
+    let out = match output_config(a, snaplen, Some(&ifname), link_code) {
         Some(c) => Some(CaptureOutput::open(c)?),
         None => None,
     };
@@ -793,64 +1037,60 @@ fn live(
     } else {
         "promiscuous mode off (-p)"
     };
-    let buffers = if steal {
-        Some(CaptureBuffers::new(&cfg).map_err(with_hint)?)
+    let mut cap = if steal {
+        let b = CaptureBuffers::new(&cfg).map_err(with_hint)?;
+        let (queues, frames, mtu) = (b.queues(), b.frames_per_queue(), b.mtu());
+        eprintln!(
+            "pktio capture: WARNING: --steal: packets matching the filter are taken from {ifname}: \
+             they no longer reach this host's network stack until the capture ends \
+             (without --steal, the capture copies them and the host keeps them)"
+        );
+        let cap = ThreadedCapture::open(&cfg, b, &cpus, a.spin).map_err(with_hint)?;
+        let (mode, why) = cap.attach_mode();
+        let multi = if cap.multi_buffer() {
+            format!(
+                ", multi-buffer (MTU {}: a frame may span several UMEM frames, joined into one record)",
+                mtu.map_or_else(|| "?".to_string(), |m| m.to_string())
+            )
+        } else {
+            String::new()
+        };
+        let pinned = if cpus.is_empty() {
+            String::new()
+        } else {
+            format!(", threads on CPU(s) {cpus:?}")
+        };
+        eprintln!(
+            "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {queues:?} ({frames} UMEM frames each{multi}; one thread per queue{pinned}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
+            why.map(|w| format!(" ({w})")).unwrap_or_default()
+        );
+        for s in cap.sockets() {
+            eprintln!("pktio capture: {s}");
+        }
+        Source::Xdp(cap)
     } else {
-        None
-    };
-    let mut cap = match &buffers {
-        Some(b) => {
-            eprintln!(
-                "pktio capture: WARNING: --steal: packets matching the filter are taken from {ifname}: \
-                 they no longer reach this host's network stack until the capture ends \
-                 (without --steal, the capture copies them and the host keeps them)"
-            );
-            let cap = Capture::open(&cfg, b).map_err(with_hint)?;
-            let (mode, why) = cap.attach_mode();
-            let multi = if cap.multi_buffer() {
-                format!(
-                    ", multi-buffer (MTU {}: a frame may span several UMEM frames, joined into one record)",
-                    b.mtu().map_or_else(|| "?".to_string(), |m| m.to_string())
-                )
-            } else {
-                String::new()
-            };
-            eprintln!(
-                "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {:?} ({} UMEM frames each{multi}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
-                b.queues(),
-                b.frames_per_queue(),
-                why.map(|w| format!(" ({w})")).unwrap_or_default()
-            );
-            for s in cap.sockets() {
-                eprintln!("pktio capture: {s}");
+        let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
+        let how = match (any, cap.user_space_filter()) {
+            (true, Some(why)) => {
+                eprintln!(
+                    "pktio capture: note: on -i any the filter runs in pktio, not in the \
+                     kernel, so every packet of every interface is copied to pktio: {why}"
+                );
+                "every interface, the filter evaluated in pktio"
             }
-            Source::Xdp(cap)
-        }
-        None => {
-            let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
-            let how = match (any, cap.user_space_filter()) {
-                (true, Some(why)) => {
-                    eprintln!(
-                        "pktio capture: note: on -i any the filter runs in pktio, not in the \
-                         kernel, so every packet of every interface is copied to pktio: {why}"
-                    );
-                    "every interface, the filter evaluated in pktio"
-                }
-                (true, None) => "every interface, classic BPF filter",
-                (false, _) => "classic BPF filter",
-            };
-            eprintln!(
-                "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, {how}; \
-                 the host keeps every packet), link-type {link}, snapshot length {snaplen} bytes, \
-                 {promisc_note}, filter: {filter}"
-            );
-            Source::Packet(cap)
-        }
+            (true, None) => "every interface, classic BPF filter",
+            (false, _) => "classic BPF filter",
+        };
+        eprintln!(
+            "pktio capture: listening on {ifname} (AF_PACKET, TPACKET_V3 ring, {how}; \
+             the host keeps every packet), link-type {link}, snapshot length {snaplen} bytes, \
+             {promisc_note}, filter: {filter}"
+        );
+        Source::Packet(cap)
     };
-    let mut printer = Printer::new(a, link);
     // -Z: the capture and the output are open; give up root before
-    // reading a packet (no thread has been spawned: glibc would apply the
-    // change to every thread anyway).
+    // reading a packet (glibc applies the change to every thread of the
+    // process, the queue threads of --steal included).
     if let Some(u) = user {
         drop_to(u)?;
     }
@@ -858,51 +1098,36 @@ fn live(
     let stop = stop_flag();
     let started = Instant::now();
     let stdout = std::io::stdout();
-    let mut lines = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let mut captured = 0u64;
-    let mut write_error: Option<PcapError> = None;
-    let mut print_error: Option<std::io::Error> = None;
+    let mut sink = Sink {
+        out,
+        printer: Printer::new(a, link),
+        lines: BufWriter::with_capacity(64 * 1024, stdout.lock()),
+        line_buffered: a.line_buffered,
+        limit: a.count.unwrap_or(u64::MAX),
+        captured: 0,
+        bytes: 0,
+        per_queue: std::collections::BTreeMap::new(),
+        write_error: None,
+        print_error: None,
+    };
     let mut stopped_by = "interrupt";
     let mut last_check = Instant::now();
     let mut last_flush = Instant::now();
+    let mut next_second = Instant::now() + Duration::from_secs(1);
+    let mut last_totals = (0u64, 0u64);
     let mut result: anyhow::Result<()> = Ok(());
-    let line_buffered = a.line_buffered;
+    // The queue threads of --steal sleep in poll(2) themselves; the reader
+    // waits for their batches. Either way a stop is seen within 100 ms.
+    let wait = if a.spin && !steal {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(50)
+    };
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let wait = if a.spin {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(100)
-        };
-        let polled = cap.poll(wait, |p| {
-            if captured >= a.count.unwrap_or(u64::MAX)
-                || write_error.is_some()
-                || print_error.is_some()
-            {
-                return;
-            }
-            match &mut out {
-                Some(o) => match o.write_packet(p.ts, p.data, p.orig_len) {
-                    Ok(()) => captured += 1,
-                    Err(e) => write_error = Some(e),
-                },
-                None => {
-                    let text = printer.text(p.ts, p.data, p.orig_len);
-                    match lines.write_all(text.as_bytes()) {
-                        Ok(()) => captured += 1,
-                        Err(e) => print_error = Some(e),
-                    }
-                    if line_buffered && print_error.is_none() {
-                        if let Err(e) = lines.flush() {
-                            print_error = Some(e);
-                        }
-                    }
-                }
-            }
-        });
-        let n = match polled {
+        let n = match cap.poll(wait, |p| sink.take(p)) {
             Ok(n) => n,
             Err(e) => {
                 stopped_by = "a capture error (the interface vanished, or the socket failed)";
@@ -910,11 +1135,11 @@ fn live(
                 break;
             }
         };
-        if write_error.is_some() || print_error.is_some() {
+        if sink.failed() {
             stopped_by = "an output error";
             break;
         }
-        if a.count.is_some_and(|c| captured >= c) {
+        if sink.captured >= sink.limit {
             stopped_by = "the packet count";
             break;
         }
@@ -922,18 +1147,24 @@ fn live(
         // at most every 100 ms: an empty ring is then no sign of a pause).
         if n == 0 && (!a.spin || last_flush.elapsed() >= Duration::from_millis(100)) {
             last_flush = Instant::now();
-            if let Some(o) = &mut out {
-                if let Err(e) = o.flush() {
-                    write_error = Some(e);
-                    stopped_by = "an output error";
-                    break;
-                }
-            }
-            if let Err(e) = lines.flush() {
-                print_error = Some(e);
+            sink.flush();
+            if sink.failed() {
                 stopped_by = "an output error";
                 break;
             }
+        }
+        if a.json_lines && Instant::now() >= next_second {
+            next_second += Duration::from_secs(1);
+            let st = cap.stats().unwrap_or_default();
+            let rec = second_record(
+                started.elapsed().as_secs_f64(),
+                &sink,
+                last_totals,
+                &st,
+                &cap.queue_stats(),
+            );
+            last_totals = (sink.captured, sink.bytes);
+            crate::output::print_line(CAPTURE_SECOND, &rec)?;
         }
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = Instant::now();
@@ -944,11 +1175,26 @@ fn live(
             }
         }
     }
+    // --steal: the queue threads read their rings once more and end; what
+    // they read is written (up to -c) before the summary.
+    if let Source::Xdp(c) = &mut cap {
+        c.stop();
+        while !c.is_finished() {
+            if let Err(e) = c.poll(Duration::from_millis(50), |p| sink.take(p)) {
+                if result.is_ok() {
+                    stopped_by = "a capture error (the interface vanished, or the socket failed)";
+                    result = Err(with_hint(e));
+                }
+            }
+        }
+    }
     let elapsed = started.elapsed();
     let stats = cap.stats().unwrap_or_default();
+    let queue_stats = cap.queue_stats();
     drop(cap); // detach before the final writes: the interface is back to normal
     drop(promisc);
-    let _ = lines.flush();
+    let _ = sink.lines.flush();
+    let captured = sink.captured;
     let isb = InterfaceStats {
         start: stats.started,
         end: Timestamp::now(),
@@ -958,7 +1204,8 @@ fn live(
         os_dropped: Some(stats.socket_dropped),
         delivered: Some(captured),
     };
-    let out_summary = match out {
+    let mut write_error = sink.write_error.take();
+    let out_summary = match sink.out.take() {
         Some(o) if write_error.is_none() => match o.finish(Some(&isb)) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -973,6 +1220,7 @@ fn live(
         }
         None => None,
     };
+    let queues = queue_rows(&queue_stats, &sink.per_queue);
     print_summary(
         &stats,
         if steal { Backend::Xdp } else { Backend::Packet },
@@ -980,20 +1228,22 @@ fn live(
         elapsed,
         out_summary.as_ref(),
         stopped_by,
+        queues.as_deref(),
     );
-    crate::output::emit(
-        a.json.as_ref(),
-        pktio_bench::report::schema::CAPTURE,
-        &summary_doc(
-            &stats,
-            steal,
-            captured,
-            elapsed,
-            out_summary.as_ref(),
-            stopped_by,
-        ),
-    )?;
-    if let Some(e) = print_error {
+    let doc = summary_doc(
+        &stats,
+        steal,
+        captured,
+        elapsed,
+        out_summary.as_ref(),
+        stopped_by,
+        queues,
+    );
+    crate::output::emit(a.json.as_ref(), pktio_bench::report::schema::CAPTURE, &doc)?;
+    if a.json_lines {
+        crate::output::print_line(pktio_bench::report::schema::CAPTURE, &doc)?;
+    }
+    if let Some(e) = sink.print_error.take() {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e).context("writing to standard output");
         }
@@ -1025,6 +1275,7 @@ fn summary_doc(
     elapsed: Duration,
     out: Option<&OutputSummary>,
     stopped_by: &str,
+    queues: Option<Vec<serde_json::Value>>,
 ) -> serde_json::Value {
     serde_json::json!({
         "stopped_by": stopped_by,
@@ -1053,6 +1304,7 @@ fn summary_doc(
             "write_calls": o.stats.write_calls,
             "write_seconds": o.stats.write_time.as_secs_f64(),
         })),
+        "queues": queues,
     })
 }
 
@@ -1063,6 +1315,7 @@ fn print_summary(
     elapsed: Duration,
     out: Option<&OutputSummary>,
     stopped_by: &str,
+    queues: Option<&[serde_json::Value]>,
 ) {
     let secs = elapsed.as_secs_f64();
     eprintln!("pktio capture: stopped by {stopped_by} after {secs:.1} s");
@@ -1091,6 +1344,12 @@ fn print_summary(
             c.rx_missed
         ),
         None => eprintln!("interface counters unavailable"),
+    }
+    for q in queues.unwrap_or_default() {
+        eprintln!(
+            "queue {}: {} packets captured, {} read from its socket, {} dropped by it",
+            q["queue"], q["captured"], q["matched"], q["dropped"]
+        );
     }
     if backend == Backend::Xdp {
         eprintln!(
@@ -1177,6 +1436,53 @@ mod tests {
         ] {
             assert!(args(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn queue_and_cpu_lists() {
+        let a = args(&[
+            "-i", "eth0", "--steal", "--queues", "0,2-3", "--cpus", "3,1-2,1",
+        ])
+        .unwrap();
+        assert_eq!(a.queues, Some(Queues::List(vec![0, 2, 3])));
+        // In the order given, repeats allowed (two queues on one CPU).
+        assert_eq!(a.cpus, Some(CpuList(vec![3, 1, 2, 1])));
+        assert_eq!(
+            args(&["-i", "eth0", "--queues", "all"]).unwrap().queues,
+            Some(Queues::All)
+        );
+        for bad in [
+            &["-i", "eth0", "--queues", ""][..],
+            &["-i", "eth0", "--queues", "0,"],
+            &["-i", "eth0", "--queues", "2-1"],
+            &["-i", "eth0", "--queues", "-1"],
+            &["-i", "eth0", "--cpus", "x"],
+            &["-i", "eth0", "--cpus", "3-2"],
+            &["-i", "eth0", "--cpus", "99999"],
+            &["-i", "eth0", "-q", "0", "--queues", "1"],
+            &["-i", "eth0", "--all-queues", "--queues", "1"],
+            &["-i", "eth0", "--json-lines", "--json", "x", "-w", "y"],
+            &["-r", "x.pcap", "--json-lines"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_json_lines_record_counts_the_second_and_the_total() {
+        let sink_queues = std::collections::BTreeMap::from([(0u32, 4u64), (1, 6)]);
+        let q = |queue, matched| QueueStats {
+            queue,
+            matched,
+            ..QueueStats::default()
+        };
+        let rows = queue_rows(&[q(0, 4), q(1, 7)], &sink_queues).unwrap();
+        assert_eq!(rows[1]["captured"], 6);
+        assert_eq!(rows[1]["matched"], 7);
+        assert!(
+            queue_rows(&[], &sink_queues).is_none(),
+            "AF_PACKET: no queues"
+        );
     }
 
     #[test]

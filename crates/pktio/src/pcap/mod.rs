@@ -45,7 +45,8 @@
 //! # What this module owns
 //!
 //! File formats, rotation, reading, summaries, and the two capture loops:
-//! AF_XDP with the filter in the XDP program ([`Capture`]: matching packets
+//! AF_XDP with the filter in the XDP program ([`Capture`] on the calling
+//! thread, [`ThreadedCapture`] with a thread per queue: matching packets
 //! are taken out of the kernel's path) and AF_PACKET with the filter as
 //! classic BPF on a `TPACKET_V3` ring ([`PacketCapture`]: copies, the
 //! stack still gets everything). The filter language is
@@ -79,8 +80,9 @@ pub use linktype::{
     LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
 };
 pub use live::{
-    frames_per_queue, needs_multi_buffer, Capture, CaptureBuffers, CaptureConfig, CaptureError,
-    CaptureStats, CapturedPacket, Queues, MAX_TOTAL_FRAMES, MIN_QUEUE_FRAMES, SINGLE_BUFFER_FRAME,
+    frames_per_queue, needs_multi_buffer, resolve_queues, Capture, CaptureBuffers, CaptureConfig,
+    CaptureError, CaptureStats, CapturedPacket, QueueStats, Queues, ThreadedCapture,
+    MAX_TOTAL_FRAMES, MIN_QUEUE_FRAMES, SINGLE_BUFFER_FRAME,
 };
 pub use packet::PacketCapture;
 pub use promisc::Promiscuous;
