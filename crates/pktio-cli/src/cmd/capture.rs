@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use clap::ValueEnum;
 use pktio::filter::{join_words, CookedProgram, Dissected, Filter, Network};
 use pktio::pcap::{
-    ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose,
+    ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose, Capture,
     CaptureBuffers, CaptureConfig, CaptureError, CaptureOutput, CaptureStats, CapturedPacket,
     FileFormat, InterfaceStats, LinkType, OutputConfig, OutputSummary, PacketCapture, PcapError,
     PcapReader, Promiscuous, QueueStats, Queues, Rotation, Stamper, Target, ThreadedCapture,
@@ -772,19 +772,24 @@ fn read_to(
 /// The capture, by backend. One lives per run, on the stack: the size
 /// difference of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
-enum Source {
-    /// `--steal`: a thread per queue.
+enum Source<'b> {
+    /// `--steal` on one queue, no `--cpus`: read by this thread, straight
+    /// from the UMEM into the output (no hand-over between threads, no
+    /// copy in between).
+    XdpOne(Capture<'b>),
+    /// `--steal` on several queues, or pinned: a thread per queue.
     Xdp(ThreadedCapture),
     Packet(PacketCapture),
 }
 
-impl Source {
+impl Source<'_> {
     fn poll<F: FnMut(&CapturedPacket<'_>)>(
         &mut self,
         timeout: Duration,
         f: F,
     ) -> Result<usize, CaptureError> {
         match self {
+            Source::XdpOne(c) => c.poll(timeout, f),
             Source::Xdp(c) => c.poll(timeout, f),
             Source::Packet(c) => c.poll(timeout, f),
         }
@@ -792,6 +797,7 @@ impl Source {
 
     fn stats(&mut self) -> Result<CaptureStats, CaptureError> {
         match self {
+            Source::XdpOne(c) => c.stats(),
             Source::Xdp(c) => Ok(c.stats()),
             Source::Packet(c) => c.stats(),
         }
@@ -800,15 +806,17 @@ impl Source {
     /// Each queue's counters (`--steal`), none for AF_PACKET.
     fn queue_stats(&self) -> Vec<QueueStats> {
         match self {
+            Source::XdpOne(c) => c.queue_stats().unwrap_or_default(),
             Source::Xdp(c) => c.queue_stats(),
             Source::Packet(_) => Vec::new(),
         }
     }
 
-    /// Whether the interface is still there (the queue threads of
-    /// `--steal` check it themselves and report through `poll`).
+    /// Whether the interface is still there (the queue threads of a
+    /// threaded `--steal` check it themselves and report through `poll`).
     fn check_interface(&self) -> Result<(), CaptureError> {
         match self {
+            Source::XdpOne(c) => c.check_interface(),
             Source::Xdp(_) => Ok(()),
             Source::Packet(c) => c.check_interface(),
         }
@@ -1037,6 +1045,8 @@ fn live(
     } else {
         "promiscuous mode off (-p)"
     };
+    // The buffers of a one-queue --steal capture, which borrows them.
+    let mut one_queue: Option<CaptureBuffers> = None;
     let mut cap = if steal {
         let b = CaptureBuffers::new(&cfg).map_err(with_hint)?;
         let (queues, frames, mtu) = (b.queues(), b.frames_per_queue(), b.mtu());
@@ -1045,9 +1055,23 @@ fn live(
              they no longer reach this host's network stack until the capture ends \
              (without --steal, the capture copies them and the host keeps them)"
         );
-        let cap = ThreadedCapture::open(&cfg, b, &cpus, a.spin).map_err(with_hint)?;
-        let (mode, why) = cap.attach_mode();
-        let multi = if cap.multi_buffer() {
+        // One queue and no pinning: read it on this thread (no hand-over,
+        // no extra copy); several queues, or pinned: a thread per queue.
+        let (src, (mode, why), multi_buffer, sockets) = if queues.len() == 1 && cpus.is_empty() {
+            let b = one_queue.insert(b);
+            let cap = Capture::open(&cfg, b).map_err(with_hint)?;
+            let sockets: Vec<String> = cap.sockets().iter().map(|s| s.to_string()).collect();
+            let info = (cap.attach_mode().0, cap.attach_mode().1.map(str::to_string));
+            let multi = cap.multi_buffer();
+            (Source::XdpOne(cap), info, multi, sockets)
+        } else {
+            let cap = ThreadedCapture::open(&cfg, b, &cpus, a.spin).map_err(with_hint)?;
+            let sockets: Vec<String> = cap.sockets().iter().map(|s| s.to_string()).collect();
+            let info = (cap.attach_mode().0, cap.attach_mode().1.map(str::to_string));
+            let multi = cap.multi_buffer();
+            (Source::Xdp(cap), info, multi, sockets)
+        };
+        let multi = if multi_buffer {
             format!(
                 ", multi-buffer (MTU {}: a frame may span several UMEM frames, joined into one record)",
                 mtu.map_or_else(|| "?".to_string(), |m| m.to_string())
@@ -1055,19 +1079,19 @@ fn live(
         } else {
             String::new()
         };
-        let pinned = if cpus.is_empty() {
-            String::new()
-        } else {
-            format!(", threads on CPU(s) {cpus:?}")
+        let threads = match (&src, cpus.is_empty()) {
+            (Source::XdpOne(_), _) => String::new(),
+            (_, true) => "; one thread per queue".to_string(),
+            (_, false) => format!("; one thread per queue, on CPU(s) {cpus:?}"),
         };
         eprintln!(
-            "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {queues:?} ({frames} UMEM frames each{multi}; one thread per queue{pinned}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
+            "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {queues:?} ({frames} UMEM frames each{multi}{threads}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
             why.map(|w| format!(" ({w})")).unwrap_or_default()
         );
-        for s in cap.sockets() {
+        for s in sockets {
             eprintln!("pktio capture: {s}");
         }
-        Source::Xdp(cap)
+        src
     } else {
         let cap = PacketCapture::open(&cfg).map_err(with_hint)?;
         let how = match (any, cap.user_space_filter()) {
@@ -1118,7 +1142,7 @@ fn live(
     let mut result: anyhow::Result<()> = Ok(());
     // The queue threads of --steal sleep in poll(2) themselves; the reader
     // waits for their batches. Either way a stop is seen within 100 ms.
-    let wait = if a.spin && !steal {
+    let wait = if a.spin && !matches!(cap, Source::Xdp(_)) {
         Duration::ZERO
     } else {
         Duration::from_millis(50)
@@ -1177,6 +1201,8 @@ fn live(
     }
     // --steal: the queue threads read their rings once more and end; what
     // they read is written (up to -c) before the summary.
+    // (A one-queue --steal capture reads on this thread: nothing is in
+    // flight.)
     if let Source::Xdp(c) = &mut cap {
         c.stop();
         while !c.is_finished() {
