@@ -206,6 +206,7 @@ fn attach_once(prog: &Program, ifindex: u32, mode: XdpMode) -> Result<OwnedFd, B
             Some(libc::EBUSY) | Some(libc::EEXIST) => BpfError::Busy {
                 ifindex,
                 mode,
+                attached: super::attached_programs(ifindex).unwrap_or_default(),
                 source,
             },
             Some(libc::ENODEV) => BpfError::NoSuchInterface { ifindex, source },

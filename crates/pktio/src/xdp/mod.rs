@@ -30,6 +30,7 @@
 //! metadata ([`metadata`]: the driver's RX hash and timestamp, TX checksum
 //! offload and completion timestamps). Raw kernel calls live in `sys`.
 
+pub mod handoff;
 pub mod metadata;
 mod mode;
 pub mod multibuf;
@@ -157,6 +158,9 @@ pub enum XskError {
     /// change.
     #[error("{0}")]
     FrameTooLarge(String),
+    /// Handing sockets over a Unix socket failed ([`handoff`]).
+    #[error("AF_XDP hand-off")]
+    Handoff(#[source] handoff::HandoffError),
     /// Loading or attaching the steering program failed.
     #[error("steering program on {ifname}")]
     Bpf {

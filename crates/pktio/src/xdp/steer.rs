@@ -248,6 +248,28 @@ impl XskProgram {
         &self.link
     }
 
+    /// The XSKMAP the program steers with (slot = receive queue).
+    pub fn map(&self) -> &XskMap {
+        &self.map
+    }
+
+    /// Pins the program's XSKMAP at `path` on a bpffs ([`XskMap::pin`]), so
+    /// that another process — an unprivileged worker — can put its own
+    /// sockets into it ([`XskMap::from_pinned`],
+    /// [`XskSocketBuilder::xsk_map`](super::XskSocketBuilder::xsk_map)).
+    /// The pin outlives the program: remove it (`std::fs::remove_file`)
+    /// when the program goes. Steering stops when this `XskProgram` is
+    /// dropped, pin or not.
+    ///
+    /// # Errors
+    /// [`XskError::Bpf`] with [`BpfError::Pin`](crate::bpf::BpfError::Pin).
+    pub fn pin_map(&self, path: impl AsRef<std::path::Path>) -> Result<(), XskError> {
+        self.map.pin(path).map_err(|source| XskError::Bpf {
+            ifname: self.ifname.clone(),
+            source,
+        })
+    }
+
     /// Steers queue `queue` to socket `fd` (`bpf(BPF_MAP_UPDATE_ELEM)`).
     ///
     /// # Errors
