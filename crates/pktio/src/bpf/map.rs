@@ -23,6 +23,16 @@ fn map_err(e: crate::SysError) -> BpfError {
     BpfError::from_sys(e)
 }
 
+/// `bpf(BPF_OBJ_PIN)` of `fd` at `path`, as [`BpfError::Pin`] on failure.
+pub(super) fn pin_fd(fd: BorrowedFd<'_>, path: &Path) -> Result<(), BpfError> {
+    let pin_err = |source| BpfError::Pin {
+        path: path.to_path_buf(),
+        source,
+    };
+    let c = c_path("bpf(BPF_OBJ_PIN)", path).map_err(pin_err)?;
+    sys::obj_pin(fd, &c).map_err(pin_err)
+}
+
 fn check_key(key: u32, max_entries: u32) -> Result<(), BpfError> {
     if key >= max_entries {
         return Err(BpfError::KeyOutOfRange { key, max_entries });
@@ -74,13 +84,7 @@ impl XskMap {
     /// [`BpfError::Pin`]: the directory is not on a bpffs (`EPERM`), does
     /// not exist (`ENOENT`), or the name is taken (`EEXIST`).
     pub fn pin(&self, path: impl AsRef<Path>) -> Result<(), BpfError> {
-        let path = path.as_ref();
-        let pin_err = |source| BpfError::Pin {
-            path: path.to_path_buf(),
-            source,
-        };
-        let c = c_path("bpf(BPF_OBJ_PIN)", path).map_err(pin_err)?;
-        sys::obj_pin(self.fd.as_fd(), &c).map_err(pin_err)
+        pin_fd(self.fd.as_fd(), path.as_ref())
     }
 
     /// Opens the XSKMAP pinned at `path` (by [`XskMap::pin`], bpftool,
