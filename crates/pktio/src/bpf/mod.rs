@@ -17,8 +17,7 @@
 //!   `unsafe`.
 //!
 //! It leaves to others: the AF_XDP socket ([`crate::xdp`]), and netlink
-//! (attaching on kernels before 5.9, or asking which program an interface
-//! runs — see below).
+//! attachment (kernels before 5.9).
 //!
 //! # Steering packets into AF_XDP sockets
 //!
@@ -56,11 +55,21 @@
 //! # Which program is attached?
 //!
 //! `BPF_PROG_QUERY` does not cover XDP; the kernel reports an interface's
-//! XDP program only over netlink (`RTM_GETLINK`, `IFLA_XDP`), which this
-//! module does not speak. What it offers instead: an attach over an existing
-//! program fails with [`BpfError::Busy`], an [`XdpLink`] cannot be replaced
-//! by anyone else, and [`XdpLink::info`] says whether the link is still on
-//! its interface and which program id it runs.
+//! XDP programs over netlink (`RTM_GETLINK`, `IFLA_XDP`), which
+//! [`attached_programs`] asks (through `pktio-host`), adding each program's
+//! name and, for libxdp's dispatcher, its pinned components. An attach over
+//! an existing program fails with [`BpfError::Busy`], which carries that
+//! answer; an [`XdpLink`] cannot be replaced by anyone else, and
+//! [`XdpLink::info`] says whether the link is still on its interface and
+//! which program id it runs.
+//!
+//! # Pinning
+//!
+//! [`XskMap::pin`] and [`Program::pin`] make a map or program a file on a
+//! bpffs (`BPF_OBJ_PIN`); [`XskMap::from_pinned`] opens a pinned XSKMAP
+//! (`BPF_OBJ_GET`), which needs only file permissions on kernel 6.5 and
+//! later — how an unprivileged process joins a program someone else
+//! attached ([`crate::xdp::handoff`]).
 //!
 //! # Privileges
 //!
@@ -164,7 +173,7 @@ pub enum BpfError {
         source: SysError,
     },
 
-    /// [`XskMap::pin`] failed.
+    /// [`XskMap::pin`] or [`Program::pin`] failed.
     #[error("cannot pin the map at {}: {source}; {}", path.display(), pin_advice(source))]
     Pin {
         /// Where.

@@ -8,6 +8,13 @@
 //! built without one attaches its own. Dropping the `XskProgram` detaches
 //! the program (the link's fd closes); so does the process exiting, even by a
 //! crash.
+//!
+//! An interface that already runs an XDP program (libxdp's dispatcher, or any
+//! other) is refused with [`BpfError::Busy`](crate::bpf::BpfError::Busy),
+//! naming that program and what to do: see "Sharing an interface with other
+//! XDP programs" in [`crate::xdp`]. [`XskProgram::pin_map`] lets another
+//! process (an unprivileged worker, [`super::handoff`]) put its sockets into
+//! this program's map.
 
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -54,7 +61,8 @@ impl XskProgram {
     ///
     /// # Errors
     /// [`XskError::Bpf`] with the BPF error (privilege, another program
-    /// already attached, driver mode unsupported, verifier log).
+    /// already attached — [`BpfError::Busy`](crate::bpf::BpfError::Busy)
+    /// names it —, driver mode unsupported, verifier log).
     pub fn attach(
         ifname: &str,
         ifindex: u32,
