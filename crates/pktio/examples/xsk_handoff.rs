@@ -82,7 +82,10 @@ fn run() -> Result<()> {
 fn helper(ifname: &str, queue: u32, socket: &Path, pin_dir: &Path, uid: u32) -> Result<()> {
     let ifindex = ifindex_of(ifname)?;
     let prog = XskProgram::attach(ifname, ifindex, AttachMode::Auto, queue + 1)?;
-    eprintln!("helper: steering program attached to {ifname} in {} mode", prog.mode());
+    eprintln!(
+        "helper: steering program attached to {ifname} in {} mode",
+        prog.mode()
+    );
 
     // The pin, in a directory only the worker's uid (and root) can use.
     std::fs::create_dir(pin_dir)?;

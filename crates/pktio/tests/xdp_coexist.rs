@@ -14,8 +14,7 @@
 mod bpffs;
 
 use pktio::bpf::{
-    attached_programs, progs, AttachedMode, BpfError, Program, XdpLink, XdpMode,
-    LIBXDP_DISPATCHER,
+    attached_programs, progs, AttachedMode, BpfError, Program, XdpLink, XdpMode, LIBXDP_DISPATCHER,
 };
 use pktio::xdp::{AttachMode, XskError, XskProgram};
 use pktio_lab::skip::{skip_unless, Cap};
@@ -55,7 +54,10 @@ fn attaching_beside_a_libxdp_dispatcher_is_refused_naming_it() {
         let id = dispatcher.id().unwrap();
         // One component, pinned where libxdp pins slot 0.
         let component = Program::load_xdp(&progs::xdp_pass().with_name("my_filter"), &[]).unwrap();
-        let pins = fs.path().join("xdp").join(format!("dispatch-{ifindex}-{id}"));
+        let pins = fs
+            .path()
+            .join("xdp")
+            .join(format!("dispatch-{ifindex}-{id}"));
         std::fs::create_dir_all(&pins).unwrap();
         component.pin(pins.join("prog0-prog")).unwrap();
 
@@ -117,7 +119,11 @@ fn attaching_beside_another_program_is_refused_naming_it() {
             };
             assert_eq!(attached.len(), 1, "{attached:?}");
             assert_eq!(
-                (attached[0].id, attached[0].name.as_deref(), attached[0].mode),
+                (
+                    attached[0].id,
+                    attached[0].name.as_deref(),
+                    attached[0].mode
+                ),
                 (id, Some("their_prog"), AttachedMode::Driver)
             );
             assert!(!attached[0].is_libxdp_dispatcher());

@@ -16,9 +16,9 @@
 //! so the helper kills it on any failure path: see `Worker`). Needs root;
 //! skips visibly otherwise.
 
-mod common;
 #[path = "common/bpffs.rs"]
 mod bpffs;
+mod common;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -69,7 +69,10 @@ fn fd_handoff_to_an_unprivileged_worker() {
         let n: usize = std::env::var(WORKER_FRAMES).unwrap().parse().unwrap();
         return worker(fd, n);
     }
-    skip_unless!(NEEDS, "a lab, an XDP program, a bpffs mount and a setuid worker");
+    skip_unless!(
+        NEEDS,
+        "a lab, an XDP program, a bpffs mount and a setuid worker"
+    );
     helper();
 }
 
@@ -146,7 +149,9 @@ fn helper() {
     let mut got = Vec::new();
     for _ in 0..FRAMES {
         let mut len = [0u8; 4];
-        stream.read_exact(&mut len).expect("a frame from the worker");
+        stream
+            .read_exact(&mut len)
+            .expect("a frame from the worker");
         let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
         stream.read_exact(&mut f).expect("a frame from the worker");
         got.push(f);

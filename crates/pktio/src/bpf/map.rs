@@ -115,11 +115,17 @@ impl XskMap {
         let is_map = sys::is_map_fd(fd.as_fd());
         let info = sys::map_info(fd.as_fd()).map_err(open_err)?;
         if is_map == Some(false)
-            || info.map_type != sys::BPF_MAP_TYPE_XSKMAP || info.key_size != 4 || info.value_size != 4
+            || info.map_type != sys::BPF_MAP_TYPE_XSKMAP
+            || info.key_size != 4
+            || info.value_size != 4
         {
             return Err(BpfError::NotAnXskMap {
                 path: path.to_path_buf(),
-                map_type: if is_map == Some(false) { None } else { Some(info.map_type) },
+                map_type: if is_map == Some(false) {
+                    None
+                } else {
+                    Some(info.map_type)
+                },
                 key_size: info.key_size,
                 value_size: info.value_size,
             });

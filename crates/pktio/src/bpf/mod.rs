@@ -79,20 +79,20 @@
 //! to `RLIMIT_MEMLOCK`.
 
 pub mod asm;
+mod attached;
 pub mod btf;
 pub mod insn;
-mod attached;
 mod link;
 mod map;
 mod prog;
 pub mod progs;
 
 pub use asm::{Asm, AsmError, Code, Label};
-pub use btf::{Btf, BtfError};
-pub use insn::{AluOp, ByteOrder, Helper, Insn, JmpOp, Listing, Reg, Size};
 pub use attached::{
     attached_programs, AttachedMode, AttachedProgram, Component, LIBXDP_DISPATCHER,
 };
+pub use btf::{Btf, BtfError};
+pub use insn::{AluOp, ByteOrder, Helper, Insn, JmpOp, Listing, Reg, Size};
 pub use link::{Fallback, LinkInfo, XdpLink, XdpMode};
 pub use map::{ArrayMap, PerCpuArray, XskMap};
 pub use prog::{
@@ -401,7 +401,9 @@ fn busy_message(
 /// What to do about a failed [`XskMap::pin`].
 fn pin_advice(source: &SysError) -> &'static str {
     match source.errno() {
-        Some(libc::EEXIST) => "a file of that name exists: remove the stale pin or pick another name",
+        Some(libc::EEXIST) => {
+            "a file of that name exists: remove the stale pin or pick another name"
+        }
         Some(libc::ENOENT) => "the directory does not exist: create it first",
         Some(libc::EPERM) | Some(libc::EACCES) => {
             "the directory must be on a bpffs (`mount -t bpf bpf /sys/fs/bpf`) and writable \
