@@ -200,7 +200,9 @@ pub fn recv_fds(
             fds.extend(rights);
         }
     }
-    if msg.flags.contains(ReturnFlags::CTRUNC) {
+    // The control buffer is rounded up to the platform's alignment, so a
+    // few more descriptors than asked for may fit: refuse those too.
+    if msg.flags.contains(ReturnFlags::CTRUNC) || fds.len() > max_fds {
         return Err(HandoffError::Truncated {
             what: "descriptors",
             room: max_fds,
@@ -294,14 +296,21 @@ mod tests {
     fn more_descriptors_than_expected_is_a_truncation() {
         let (a, b) = UnixStream::pair().unwrap();
         let (r, w) = UnixStream::pair().unwrap();
-        send_fds(&a, b"x", &[r.as_fd(), w.as_fd(), r.as_fd()]).unwrap();
-        let mut buf = [0u8; 4];
-        match recv_fds(&b, &mut buf, 1) {
-            Err(HandoffError::Truncated {
-                what: "descriptors",
-                room: 1,
-            }) => {}
-            other => panic!("expected Truncated, got {other:?}"),
+        // 3 fit in the (aligned) room for 1: refused by count; 16 do not
+        // fit: the kernel truncates (MSG_CTRUNC). Both are refused.
+        for n in [3, 16] {
+            let fds: Vec<_> = (0..n)
+                .map(|i| if i % 2 == 0 { r.as_fd() } else { w.as_fd() })
+                .collect();
+            send_fds(&a, b"x", &fds).unwrap();
+            let mut buf = [0u8; 4];
+            match recv_fds(&b, &mut buf, 1) {
+                Err(HandoffError::Truncated {
+                    what: "descriptors",
+                    room: 1,
+                }) => {}
+                other => panic!("{n} descriptors: expected Truncated, got {other:?}"),
+            }
         }
     }
 
