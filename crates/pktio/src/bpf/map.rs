@@ -238,6 +238,16 @@ impl ArrayMap {
     }
 }
 
+impl ArrayMap {
+    /// Pins the array at `path` on a bpffs, as [`XskMap::pin`] does.
+    ///
+    /// # Errors
+    /// [`BpfError::Pin`].
+    pub fn pin(&self, path: impl AsRef<Path>) -> Result<(), BpfError> {
+        pin_fd(self.fd.as_fd(), path.as_ref())
+    }
+}
+
 impl AsFd for ArrayMap {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

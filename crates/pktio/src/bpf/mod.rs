@@ -173,7 +173,7 @@ pub enum BpfError {
         source: SysError,
     },
 
-    /// [`XskMap::pin`] or [`Program::pin`] failed.
+    /// [`XskMap::pin`], [`ArrayMap::pin`] or [`Program::pin`] failed.
     #[error("cannot pin the map at {}: {source}; {}", path.display(), pin_advice(source))]
     Pin {
         /// Where.
