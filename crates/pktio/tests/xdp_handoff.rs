@@ -5,8 +5,10 @@
 //! to the worker's uid), opens an AF_XDP socket, and starts itself again as
 //! the worker (in the rx namespace, `--exact` this test, with an environment
 //! variable saying so). The worker drops to uid/gid 65534 with no
-//! capability, receives the socket over a Unix socket pair (`SCM_RIGHTS`),
-//! registers its UMEM on it, opens the pinned map, binds, puts itself into
+//! capability, receives a socket per queue over a Unix socket pair
+//! (`SCM_RIGHTS`),
+//! registers its UMEM on the first, opens the pinned map, binds one socket
+//! per queue (the second through `XskSocketBuilder::socket`), puts them into
 //! the map and sends every test frame it receives back to the helper,
 //! which checks that exactly the frames it sent from the gen end arrived,
 //! byte for byte.
@@ -43,6 +45,8 @@ const WORKER_FRAMES: &str = "PKTIO_HANDOFF_WORKER_FRAMES";
 /// `nobody`.
 const NOBODY: u32 = 65534;
 const FRAMES: usize = 64;
+/// Queues of the lab, one socket each.
+const QUEUES: u32 = 2;
 
 /// The helper's side needs all of these; the worker none.
 const NEEDS: &[Cap] = &[
@@ -90,17 +94,19 @@ impl Drop for Worker {
 }
 
 fn helper() {
-    let lab = Lab::builder().build().expect("lab");
+    let lab = Lab::builder().queues(QUEUES).build().expect("lab");
     let fs = bpffs::Bpffs::mount("handoff");
     let pin = fs.path().join("xsks");
     let rx = lab.rx();
     let (ifname, ifindex) = (rx.ifname().to_string(), rx.ifindex());
-    // The privileged part, in the rx namespace: program, pinned map, socket.
-    let (prog, sock) = rx.run(|| {
-        let prog = XskProgram::attach(&ifname, ifindex, AttachMode::Auto, 1).unwrap();
+    // The privileged part, in the rx namespace: program, pinned map, a
+    // socket per queue.
+    let (prog, socks) = rx.run(|| {
+        let prog = XskProgram::attach(&ifname, ifindex, AttachMode::Auto, QUEUES).unwrap();
         prog.pin_map(&pin).unwrap();
         std::os::unix::fs::chown(&pin, Some(NOBODY), Some(NOBODY)).unwrap();
-        (prog, new_xdp_socket().unwrap())
+        let socks: Vec<_> = (0..QUEUES).map(|_| new_xdp_socket().unwrap()).collect();
+        (prog, socks)
     });
 
     let (helper_end, worker_end) = UnixStream::pair().unwrap();
@@ -115,10 +121,11 @@ fn helper() {
     let mut worker = Worker(Some(cmd.spawn().expect("spawn the worker")));
     drop(worker_end);
 
-    // Hand over the socket, with where to bind and which map to join.
-    let msg = format!("{ifname}\n0\n{}", pin.display());
-    send_fds(&helper_end, msg.as_bytes(), &[sock.as_fd()]).unwrap();
-    drop(sock);
+    // Hand over the sockets, with where to bind and which map to join.
+    let msg = format!("{ifname}\n{QUEUES}\n{}", pin.display());
+    let fds: Vec<_> = socks.iter().map(|s| s.as_fd()).collect();
+    send_fds(&helper_end, msg.as_bytes(), &fds).unwrap();
+    drop(socks);
 
     // A guard against a hung worker, not a timing assertion.
     let mut stream = helper_end;
@@ -206,28 +213,45 @@ fn worker(fd: RawFd, want: usize) {
     // passed its number; nothing else in this process owns it.
     let mut stream = unsafe { UnixStream::from_raw_fd(fd) };
     let mut buf = [0u8; 512];
-    let (len, mut fds) = recv_xdp_sockets(&stream, &mut buf, 1).unwrap();
+    let (len, fds) = recv_xdp_sockets(&stream, &mut buf, QUEUES as usize).unwrap();
     let text = std::str::from_utf8(&buf[..len]).unwrap();
     let mut parts = text.split('\n');
-    let (ifname, queue, pin) = (
+    let (ifname, queues, pin) = (
         parts.next().unwrap(),
         parts.next().unwrap().parse::<u32>().unwrap(),
         parts.next().unwrap(),
     );
+    assert_eq!(queues, QUEUES);
+    let mut fds = fds.into_iter();
     let cfg = UmemConfig {
         frame_count: 512,
         ..UmemConfig::default()
     };
-    let umem = Umem::with_socket(fds.remove(0), cfg).unwrap();
+    // The first socket carries the UMEM; the second binds to it.
+    let umem = Umem::with_socket(fds.next().unwrap(), cfg).unwrap();
     let map = XskMap::from_pinned(pin).unwrap();
-    let mut sock = XskSocket::builder(ifname)
-        .queue(queue)
-        .attach_mode(AttachMode::None)
-        .xsk_map(&map)
-        .prefill(256)
+    let builder = |queue: u32| {
+        XskSocket::builder(ifname)
+            .queue(queue)
+            .attach_mode(AttachMode::None)
+            .xsk_map(&map)
+            .prefill(128)
+    };
+    let second = fds.next().unwrap();
+    // A given socket cannot be the UMEM's first: that one is the UMEM's own.
+    let refused = builder(0)
+        .socket(second.try_clone().unwrap())
         .build(&umem)
-        .unwrap();
-    println!("WORKER: {}", sock.info());
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("UMEM's first socket"),
+        "{refused}"
+    );
+    let mut socks = vec![builder(0).build(&umem).unwrap()];
+    socks.push(builder(1).socket(second).build(&umem).unwrap());
+    for s in &socks {
+        println!("WORKER: {}", s.info());
+    }
     stream.write_all(b"R").unwrap();
 
     // A guard against lost frames, not a timing assertion: the helper
@@ -236,20 +260,24 @@ fn worker(fd: RawFd, want: usize) {
     let mut got = 0;
     let mut back: Vec<Frame<'_>> = Vec::new();
     while got < want && Instant::now() < end {
-        let p = sock.parts();
-        let (rx, fill) = (p.rx.unwrap(), p.fill.unwrap());
-        for f in rx.receive(64) {
-            if is_test_frame(f.data(), TEST_PORT) {
-                let len = (f.data().len() as u32).to_be_bytes();
-                stream.write_all(&len).unwrap();
-                stream.write_all(f.data()).unwrap();
-                got += 1;
+        let mut idle = true;
+        for sock in socks.iter_mut() {
+            let p = sock.parts();
+            let (rx, fill) = (p.rx.unwrap(), p.fill.unwrap());
+            for f in rx.receive(64) {
+                if is_test_frame(f.data(), TEST_PORT) {
+                    let len = (f.data().len() as u32).to_be_bytes();
+                    stream.write_all(&len).unwrap();
+                    stream.write_all(f.data()).unwrap();
+                    got += 1;
+                }
+                back.push(f);
             }
-            back.push(f);
+            idle &= back.is_empty();
+            fill.fill_from(&mut back);
         }
-        fill.fill_from(&mut back);
-        if back.is_empty() {
-            sock.poll_rx(10).unwrap();
+        if idle {
+            socks[0].poll_rx(5).unwrap();
         }
     }
     drop(back);
