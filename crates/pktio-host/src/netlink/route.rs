@@ -1,7 +1,7 @@
 //! rtnetlink: messages of `netlink-packet-route` (re-exported as
 //! [`types`]) over [`NlSocket`]: links (list, look up, create a veth pair,
-//! delete, up/down, MTU, state and counters), IPv4 addresses and
-//! permanent neighbour entries.
+//! delete, up/down, MTU, state and counters, the XDP programs attached),
+//! IPv4 addresses and permanent neighbour entries.
 //!
 //! A netlink socket talks to the network namespace of the thread that
 //! created it, for its whole life; so make one per namespace, on a thread

@@ -146,8 +146,8 @@ impl<'p> XskSocketBuilder<'p> {
     /// `CAP_NET_RAW`): one received from a privileged helper
     /// ([`crate::xdp::handoff`]). Only for a UMEM's second and later
     /// sockets — the first is the one the UMEM is registered on
-    /// ([`Umem::with_socket`]). Checked at build: an AF_XDP socket, not
-    /// yet bound.
+    /// ([`Umem::with_socket`]). Checked at build: an AF_XDP socket (one
+    /// already bound makes the bind fail).
     pub fn socket(mut self, fd: OwnedFd) -> Self {
         self.socket = Some(Arc::new(fd));
         self
