@@ -12,11 +12,16 @@
 
 #[path = "common/bpffs.rs"]
 mod bpffs;
+mod common;
 
+use std::time::{Duration, Instant};
+
+use common::{is_test_frame, test_frames, RawSocket, TEST_PORT};
 use pktio::bpf::{
-    attached_programs, progs, AttachedMode, BpfError, Program, XdpLink, XdpMode, LIBXDP_DISPATCHER,
+    attached_programs, progs, AttachedMode, BpfError, Program, XdpLink, XdpMode, XskMap,
+    LIBXDP_DISPATCHER,
 };
-use pktio::xdp::{AttachMode, XskError, XskProgram};
+use pktio::xdp::{AttachMode, Frame, Umem, UmemConfig, XskError, XskProgram, XskSocket};
 use pktio_lab::skip::{skip_unless, Cap};
 use pktio_lab::Lab;
 
@@ -151,4 +156,90 @@ fn attaching_beside_another_program_is_refused_naming_it() {
         assert_eq!(now[0].name.as_deref(), Some("pktio_xsk"));
         drop(p);
     });
+}
+
+/// "Bring your own program": the interface runs a program of the user's
+/// (here pktio's redirect code, loaded and attached by the test as any
+/// other loader would) with its own XSKMAP; pktio's socket, built with
+/// `AttachMode::None` and that map, attaches nothing and receives what the
+/// program steers to it.
+#[test]
+fn a_socket_serves_a_program_of_your_own_through_its_xskmap() {
+    skip_unless!(NEEDS, WHY);
+    let lab = Lab::builder().build().expect("lab");
+    let rx = lab.rx();
+    let (ifname, ifindex) = (rx.ifname().to_string(), rx.ifindex());
+    let (map, link) = rx.run(|| {
+        let map = XskMap::new(1).unwrap();
+        let prog = Program::load_xdp(
+            &progs::xsk_redirect().with_name("users_prog"),
+            &[std::os::fd::AsFd::as_fd(&map)],
+        )
+        .unwrap();
+        (map, XdpLink::attach(&prog, ifindex, XdpMode::Auto).unwrap())
+    });
+    // The socket is built on this thread, inside the rx namespace.
+    let in_rx = rx.enter().expect("enter the rx namespace");
+    let umem = Umem::new(UmemConfig {
+        frame_count: 512,
+        ..UmemConfig::default()
+    })
+    .unwrap();
+    // A queue beyond the map is refused before anything is bound.
+    let beyond = XskSocket::builder(&ifname)
+        .queue(1)
+        .attach_mode(AttachMode::None)
+        .xsk_map(&map)
+        .build(&umem)
+        .unwrap_err();
+    assert!(
+        beyond
+            .to_string()
+            .contains("beyond the given XSKMAP's 1 slot"),
+        "{beyond}"
+    );
+    let mut sock = XskSocket::builder(&ifname)
+        .attach_mode(AttachMode::Auto) // ignored: a map was given
+        .xsk_map(&map)
+        .prefill(256)
+        .build(&umem)
+        .unwrap();
+    // pktio attached nothing: the user's program is still the one there.
+    let now = attached_programs(ifindex).unwrap();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!(now[0].name.as_deref(), Some("users_prog"));
+    assert_eq!(Some(now[0].id), link.info().ok().map(|i| i.prog_id));
+
+    let sent = test_frames(&lab, 16, TEST_PORT);
+    let raw = lab.gen().run(|| RawSocket::open(lab.gen().ifindex()));
+    for f in &sent {
+        raw.send(f);
+    }
+    // A guard against lost frames, not a timing assertion.
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    let mut back: Vec<Frame<'_>> = Vec::new();
+    while got.len() < sent.len() && Instant::now() < end {
+        let p = sock.parts();
+        let (rxr, fill) = (p.rx.unwrap(), p.fill.unwrap());
+        for f in rxr.receive(64) {
+            if is_test_frame(f.data(), TEST_PORT) {
+                got.push(f.data().to_vec());
+            }
+            back.push(f);
+        }
+        let idle = back.is_empty();
+        fill.fill_from(&mut back);
+        if idle {
+            sock.poll_rx(10).unwrap();
+        }
+    }
+    drop(back);
+    assert_eq!(
+        got, sent,
+        "the frames the user's program steered to pktio's socket"
+    );
+    drop(sock);
+    drop(in_rx);
+    drop(link);
 }

@@ -152,6 +152,7 @@ impl<'p> XskSocketBuilder<'p> {
         self.socket = Some(Arc::new(fd));
         self
     }
+
     /// Multi-buffer (jumbo frames): bind with `XDP_USE_SG` (kernel 6.6) and
     /// steer with a frags-aware program (`BPF_F_XDP_HAS_FRAGS`), so a frame
     /// larger than a UMEM frame arrives as several descriptors — read them
@@ -211,6 +212,23 @@ impl<'p> XskSocketBuilder<'p> {
             return bad(
                 "RX metadata needs the program in driver (native) mode, not skb mode".into(),
             );
+        }
+        if let Some(map) = self.xsk_map {
+            if self.program.is_some() {
+                return bad(
+                    "give either a program (XskSocketBuilder::program) or an XSKMAP \
+                     (XskSocketBuilder::xsk_map), not both"
+                        .into(),
+                );
+            }
+            if self.queue >= map.max_entries() {
+                return bad(format!(
+                    "queue {} is beyond the given XSKMAP's {} slot(s): the map's owner must \
+                     create it with more entries",
+                    self.queue,
+                    map.max_entries()
+                ));
+            }
         }
         Ok(())
     }
@@ -288,7 +306,6 @@ impl<'p> XskSocketBuilder<'p> {
     pub fn build<'u>(self, umem: &'u Umem) -> Result<XskSocket<'u>, XskError> {
         self.validate()?;
         let target = self.target(umem)?;
-        // The UMEM's first socket is its registration socket.
         if let Some(s) = &self.socket {
             if let Err(what) = crate::xdp::handoff::check_xdp_socket(s.as_fd()) {
                 return Err(XskError::Config(format!(
@@ -296,6 +313,7 @@ impl<'p> XskSocketBuilder<'p> {
                 )));
             }
         }
+        // The UMEM's first socket is its registration socket.
         let first = umem.claim_fd();
         let guard = ClaimGuard { umem, first };
         let own_fd = match (first, &self.socket) {
