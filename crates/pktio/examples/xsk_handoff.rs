@@ -23,7 +23,9 @@
 //! cargo run -p pktio --example xsk_handoff -- worker /run/pktio-xsk.sock 10
 //! ```
 //!
-//! Both run in the same network namespace (the socket belongs to the
+//! A helper killed by a signal leaves PIN_DIR and SOCKET behind (the
+//! program itself detaches with the process): remove them before the next
+//! run. Both run in the same network namespace (the socket belongs to the
 //! helper's; the worker names the interface in its own when it binds).
 //! `crates/pktio/tests/xdp_handoff.rs` runs the same exchange in a lab.
 
@@ -88,7 +90,13 @@ fn helper(ifname: &str, queue: u32, socket: &Path, pin_dir: &Path, uid: u32) -> 
     );
 
     // The pin, in a directory only the worker's uid (and root) can use.
-    std::fs::create_dir(pin_dir)?;
+    std::fs::create_dir(pin_dir).map_err(|e| {
+        format!(
+            "creating {}: {e} (it must be on a bpffs; a stale one from a killed helper can be \
+             removed with `rm -r`)",
+            pin_dir.display()
+        )
+    })?;
     let pin = pin_dir.join("xsks");
     let cleanup = Cleanup {
         paths: vec![socket.to_path_buf(), pin.clone(), pin_dir.to_path_buf()],
