@@ -55,6 +55,7 @@ fn skb_attach_to_lo_is_exclusive_and_goes_away_on_drop() {
                 ifindex: LO,
                 mode: XdpMode::Skb,
                 source,
+                ..
             }) => assert_eq!(source.errno(), Some(libc::EBUSY)),
             other => panic!("expected Busy, got {other:?}"),
         }
@@ -66,6 +67,7 @@ fn skb_attach_to_lo_is_exclusive_and_goes_away_on_drop() {
                 ifindex: LO,
                 mode: XdpMode::Driver,
                 source,
+                ..
             }) => assert_eq!(source.errno(), Some(libc::EEXIST)),
             Err(BpfError::ModeUnsupported {
                 ifindex: LO,

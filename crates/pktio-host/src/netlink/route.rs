@@ -1,7 +1,7 @@
 //! rtnetlink: messages of `netlink-packet-route` (re-exported as
 //! [`types`]) over [`NlSocket`]: links (list, look up, create a veth pair,
-//! delete, up/down, MTU, state and counters), IPv4 addresses and
-//! permanent neighbour entries.
+//! delete, up/down, MTU, state and counters, the XDP programs attached),
+//! IPv4 addresses and permanent neighbour entries.
 //!
 //! A netlink socket talks to the network namespace of the thread that
 //! created it, for its whole life; so make one per namespace, on a thread
@@ -16,7 +16,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkXdp,
+    XdpAttached,
 };
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
@@ -55,6 +56,55 @@ impl LinkCounters {
             rx_dropped: self.rx_dropped.saturating_sub(earlier.rx_dropped),
             rx_missed: self.rx_missed.saturating_sub(earlier.rx_missed),
         }
+    }
+}
+
+/// The XDP programs attached to an interface, as `RTM_GETLINK` reports
+/// them (`IFLA_XDP`: `IFLA_XDP_ATTACHED`, `IFLA_XDP_{DRV,SKB,HW}_PROG_ID`).
+/// A program id of 0 means none in that mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpProgIds {
+    /// The program in driver (native) mode.
+    pub drv: u32,
+    /// The program in skb (generic) mode.
+    pub skb: u32,
+    /// The program offloaded to the NIC.
+    pub hw: u32,
+}
+
+impl XdpProgIds {
+    /// The ids of an `RTM_NEWLINK` message. Kernels that report a single
+    /// attachment give only `IFLA_XDP_PROG_ID` with `IFLA_XDP_ATTACHED`;
+    /// that id is filed under the mode the latter names.
+    pub fn of(link: &LinkMessage) -> XdpProgIds {
+        let mut ids = XdpProgIds::default();
+        let (mut attached, mut prog) = (None, 0);
+        for a in &link.attributes {
+            let LinkAttribute::Xdp(xdp) = a else { continue };
+            for x in xdp {
+                match x {
+                    LinkXdp::Attached(m) => attached = Some(*m),
+                    LinkXdp::ProgId(id) => prog = *id,
+                    LinkXdp::DrvProgId(id) => ids.drv = *id,
+                    LinkXdp::SkbProgId(id) => ids.skb = *id,
+                    LinkXdp::HwProgId(id) => ids.hw = *id,
+                    _ => {}
+                }
+            }
+        }
+        if prog != 0 && ids.drv == 0 && ids.skb == 0 && ids.hw == 0 {
+            match attached {
+                Some(XdpAttached::SocketBuffer) => ids.skb = prog,
+                Some(XdpAttached::Hardware) => ids.hw = prog,
+                _ => ids.drv = prog,
+            }
+        }
+        ids
+    }
+
+    /// Whether no program is attached in any mode.
+    pub fn is_empty(&self) -> bool {
+        self.drv == 0 && self.skb == 0 && self.hw == 0
     }
 }
 
@@ -421,6 +471,15 @@ impl Route {
         Ok(out)
     }
 
+    /// The XDP programs attached to interface `index` (what `ip link show`
+    /// prints as `prog/xdp id N`).
+    ///
+    /// # Errors
+    /// `ENODEV` when no interface has this index.
+    pub fn xdp_prog_ids(&mut self, index: u32) -> Result<XdpProgIds> {
+        self.link(index).map(|l| XdpProgIds::of(&l))
+    }
+
     /// The state and counters of interface `index`.
     ///
     /// # Errors
@@ -434,6 +493,27 @@ impl Route {
 mod tests {
     use super::*;
     use netlink_packet_route::link::Stats64;
+
+    #[test]
+    fn xdp_prog_ids_from_a_message() {
+        let mut m = LinkMessage::default();
+        assert!(XdpProgIds::of(&m).is_empty());
+        m.attributes.push(LinkAttribute::Xdp(vec![
+            LinkXdp::Attached(XdpAttached::SocketBuffer),
+            LinkXdp::ProgId(42),
+        ]));
+        let ids = XdpProgIds::of(&m);
+        assert_eq!((ids.drv, ids.skb, ids.hw), (0, 42, 0));
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::Xdp(vec![
+            LinkXdp::Attached(XdpAttached::Multiple),
+            LinkXdp::DrvProgId(7),
+            LinkXdp::SkbProgId(9),
+        ]));
+        let ids = XdpProgIds::of(&m);
+        assert_eq!((ids.drv, ids.skb, ids.hw), (7, 9, 0));
+        assert!(!ids.is_empty());
+    }
 
     #[test]
     fn mac_format() {

@@ -4,7 +4,8 @@
 //!
 //! A link cannot be replaced behind its owner's back: while it exists, other
 //! attaches to the same interface fail with `EBUSY`/`EEXIST`, which is
-//! reported as [`BpfError::Busy`]. Netlink attachment (`IFLA_XDP`, for
+//! reported as [`BpfError::Busy`], naming the program already there
+//! ([`super::attached_programs`]). Netlink attachment (`IFLA_XDP`, for
 //! kernels before 5.9) is not implemented.
 
 use std::fmt;
@@ -100,7 +101,8 @@ impl XdpLink {
     /// # Errors
     ///
     /// - [`BpfError::Busy`]: another program is attached (`EBUSY`, or
-    ///   `EEXIST` when it is attached in the other mode).
+    ///   `EEXIST` when it is attached in the other mode); the error names it
+    ///   (asked over netlink right after the refusal).
     /// - [`BpfError::NoSuchInterface`] (`EINVAL` for an index that does not
     ///   exist, as `ioctl(SIOCGIFNAME)` then confirms; or `ENODEV`).
     /// - [`BpfError::Permission`] (`EPERM`: needs `CAP_NET_ADMIN` and `CAP_BPF`).
@@ -206,6 +208,7 @@ fn attach_once(prog: &Program, ifindex: u32, mode: XdpMode) -> Result<OwnedFd, B
             Some(libc::EBUSY) | Some(libc::EEXIST) => BpfError::Busy {
                 ifindex,
                 mode,
+                attached: super::attached_programs(ifindex).unwrap_or_default(),
                 source,
             },
             Some(libc::ENODEV) => BpfError::NoSuchInterface { ifindex, source },

@@ -4,14 +4,33 @@
 //! Each map owns its fd; dropping it closes the fd, and the kernel frees the
 //! map once no loaded program uses it either.
 
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use super::BpfError;
+use crate::error::SysError;
 use crate::sys::bpf::{self as sys, MapFd};
+
+/// `path` as the C string bpf(2) reads; a NUL inside is `EINVAL`.
+fn c_path(call: &'static str, path: &Path) -> Result<CString, SysError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| SysError::from_errno(call, libc::EINVAL))
+}
 
 /// Map errors: `EPERM` says what privilege is missing, the rest keep the errno.
 fn map_err(e: crate::SysError) -> BpfError {
     BpfError::from_sys(e)
+}
+
+/// `bpf(BPF_OBJ_PIN)` of `fd` at `path`, as [`BpfError::Pin`] on failure.
+pub(super) fn pin_fd(fd: BorrowedFd<'_>, path: &Path) -> Result<(), BpfError> {
+    let pin_err = |source| BpfError::Pin {
+        path: path.to_path_buf(),
+        source,
+    };
+    let c = c_path("bpf(BPF_OBJ_PIN)", path).map_err(pin_err)?;
+    sys::obj_pin(fd, &c).map_err(pin_err)
 }
 
 fn check_key(key: u32, max_entries: u32) -> Result<(), BpfError> {
@@ -49,6 +68,81 @@ impl XskMap {
     /// Number of slots.
     pub fn max_entries(&self) -> u32 {
         self.max_entries
+    }
+
+    /// Pins the map at `path` on a bpffs, `bpf(BPF_OBJ_PIN)`, so that
+    /// another process can open it with [`XskMap::from_pinned`] (and put its
+    /// own sockets in it). The pin outlives this process: remove it with
+    /// [`std::fs::remove_file`] when done.
+    ///
+    /// The file is created with mode `0600 & !umask`, owned by the caller:
+    /// to hand it to a worker running as another user, `chown` it to that
+    /// user (or `chmod` it) — opening a pin is a file-permission check
+    /// (read and write), no capability is needed for it.
+    ///
+    /// # Errors
+    /// [`BpfError::Pin`]: the directory is not on a bpffs (`EPERM`), does
+    /// not exist (`ENOENT`), or the name is taken (`EEXIST`).
+    pub fn pin(&self, path: impl AsRef<Path>) -> Result<(), BpfError> {
+        pin_fd(self.fd.as_fd(), path.as_ref())
+    }
+
+    /// Opens the XSKMAP pinned at `path` (by [`XskMap::pin`], bpftool,
+    /// libxdp or aya), `bpf(BPF_OBJ_GET)`, and checks with
+    /// `bpf(BPF_OBJ_GET_INFO_BY_FD)` that it is an XSKMAP with 4-byte keys
+    /// and values.
+    ///
+    /// Needs no capability on kernel 6.5 or later (where bpf(2) checks
+    /// privilege only to create maps and load programs): read and write
+    /// permission on the pinned file is enough, even with
+    /// `kernel.unprivileged_bpf_disabled` set. Earlier kernels with that
+    /// sysctl set refuse every bpf(2) command without `CAP_BPF` (`EPERM`).
+    ///
+    /// # Errors
+    /// [`BpfError::OpenPinned`] when the pin cannot be opened (its advice
+    /// depends on the errno); [`BpfError::NotAnXskMap`] when the object
+    /// there is something else.
+    pub fn from_pinned(path: impl AsRef<Path>) -> Result<XskMap, BpfError> {
+        let path = path.as_ref();
+        let open_err = |source| BpfError::OpenPinned {
+            path: path.to_path_buf(),
+            source,
+        };
+        let c = c_path("bpf(BPF_OBJ_GET)", path).map_err(open_err)?;
+        let fd = sys::obj_get(&c).map_err(open_err)?;
+        // The info call answers for whatever object is pinned there (a
+        // program's info starts with its type, too): make sure it is a map.
+        let is_map = sys::is_map_fd(fd.as_fd());
+        let info = sys::map_info(fd.as_fd()).map_err(open_err)?;
+        if is_map == Some(false)
+            || info.map_type != sys::BPF_MAP_TYPE_XSKMAP
+            || info.key_size != 4
+            || info.value_size != 4
+        {
+            return Err(BpfError::NotAnXskMap {
+                path: path.to_path_buf(),
+                map_type: if is_map == Some(false) {
+                    None
+                } else {
+                    Some(info.map_type)
+                },
+                key_size: info.key_size,
+                value_size: info.value_size,
+            });
+        }
+        Ok(XskMap {
+            fd: MapFd::from_owned(fd, &info),
+            max_entries: info.max_entries,
+        })
+    }
+
+    /// The kernel's id of this map (`bpftool map show id N`),
+    /// `bpf(BPF_OBJ_GET_INFO_BY_FD)`.
+    ///
+    /// # Errors
+    /// [`BpfError::Sys`].
+    pub fn id(&self) -> Result<u32, BpfError> {
+        Ok(sys::map_info(self.fd.as_fd())?.id)
     }
 
     /// Puts the AF_XDP socket `socket` in slot `key`, replacing what was
@@ -141,6 +235,16 @@ impl ArrayMap {
         self.fd
             .update(&key.to_ne_bytes(), &value.to_ne_bytes(), sys::BPF_ANY)
             .map_err(map_err)
+    }
+}
+
+impl ArrayMap {
+    /// Pins the array at `path` on a bpffs, as [`XskMap::pin`] does.
+    ///
+    /// # Errors
+    /// [`BpfError::Pin`].
+    pub fn pin(&self, path: impl AsRef<Path>) -> Result<(), BpfError> {
+        pin_fd(self.fd.as_fd(), path.as_ref())
     }
 }
 

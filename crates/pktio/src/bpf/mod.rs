@@ -17,8 +17,7 @@
 //!   `unsafe`.
 //!
 //! It leaves to others: the AF_XDP socket ([`crate::xdp`]), and netlink
-//! (attaching on kernels before 5.9, or asking which program an interface
-//! runs — see below).
+//! attachment (kernels before 5.9).
 //!
 //! # Steering packets into AF_XDP sockets
 //!
@@ -56,11 +55,21 @@
 //! # Which program is attached?
 //!
 //! `BPF_PROG_QUERY` does not cover XDP; the kernel reports an interface's
-//! XDP program only over netlink (`RTM_GETLINK`, `IFLA_XDP`), which this
-//! module does not speak. What it offers instead: an attach over an existing
-//! program fails with [`BpfError::Busy`], an [`XdpLink`] cannot be replaced
-//! by anyone else, and [`XdpLink::info`] says whether the link is still on
-//! its interface and which program id it runs.
+//! XDP programs over netlink (`RTM_GETLINK`, `IFLA_XDP`), which
+//! [`attached_programs`] asks (through `pktio-host`), adding each program's
+//! name and, for libxdp's dispatcher, its pinned components. An attach over
+//! an existing program fails with [`BpfError::Busy`], which carries that
+//! answer; an [`XdpLink`] cannot be replaced by anyone else, and
+//! [`XdpLink::info`] says whether the link is still on its interface and
+//! which program id it runs.
+//!
+//! # Pinning
+//!
+//! [`XskMap::pin`] and [`Program::pin`] make a map or program a file on a
+//! bpffs (`BPF_OBJ_PIN`); [`XskMap::from_pinned`] opens a pinned XSKMAP
+//! (`BPF_OBJ_GET`), which needs only file permissions on kernel 6.5 and
+//! later — how an unprivileged process joins a program someone else
+//! attached ([`crate::xdp::handoff`]).
 //!
 //! # Privileges
 //!
@@ -70,6 +79,7 @@
 //! to `RLIMIT_MEMLOCK`.
 
 pub mod asm;
+mod attached;
 pub mod btf;
 pub mod insn;
 mod link;
@@ -78,6 +88,9 @@ mod prog;
 pub mod progs;
 
 pub use asm::{Asm, AsmError, Code, Label};
+pub use attached::{
+    attached_programs, AttachedMode, AttachedProgram, Component, LIBXDP_DISPATCHER,
+};
 pub use btf::{Btf, BtfError};
 pub use insn::{AluOp, ByteOrder, Helper, Insn, JmpOp, Listing, Reg, Size};
 pub use link::{Fallback, LinkInfo, XdpLink, XdpMode};
@@ -143,19 +156,61 @@ pub enum BpfError {
         source: SysError,
     },
 
-    /// Another XDP program is attached to the interface.
-    #[error(
-        "interface index {ifindex} already has an XDP program attached (requested {mode} \
-         mode; a program in either mode blocks it): stop the process that owns it, or \
-         remove it with `ip link set dev <name> xdp off` ({source})"
-    )]
+    /// Another XDP program is attached to the interface. The message names
+    /// it (id, name, mode; for libxdp's dispatcher, its components) and
+    /// says what to do: pktio does not join libxdp's dispatcher (see
+    /// [`crate::xdp`]'s "Sharing an interface with other XDP programs").
+    #[error("{}", busy_message(*ifindex, *mode, attached, source))]
     Busy {
         /// The interface.
         ifindex: u32,
         /// The mode we asked for.
         mode: XdpMode,
+        /// What is attached, as netlink reported it right after the refusal
+        /// (empty if it could not be asked, or the program went away).
+        attached: Vec<AttachedProgram>,
         /// The `EBUSY` or `EEXIST` from `bpf(BPF_LINK_CREATE)`.
         source: SysError,
+    },
+
+    /// [`XskMap::pin`], [`ArrayMap::pin`] or [`Program::pin`] failed.
+    #[error("cannot pin the map at {}: {source}; {}", path.display(), pin_advice(source))]
+    Pin {
+        /// Where.
+        path: std::path::PathBuf,
+        /// The failed `bpf(BPF_OBJ_PIN)`.
+        source: SysError,
+    },
+
+    /// [`XskMap::from_pinned`] could not open the pin.
+    #[error("cannot open the pinned map {}: {source}; {}", path.display(), open_pinned_advice(source))]
+    OpenPinned {
+        /// Where.
+        path: std::path::PathBuf,
+        /// The failed `bpf(BPF_OBJ_GET)` (or the info query after it).
+        source: SysError,
+    },
+
+    /// The object pinned there is not an XSKMAP with 4-byte keys and values.
+    #[error(
+        "{} is not an XSKMAP ({}): pin the XSKMAP (BPF_MAP_TYPE_XSKMAP, 4-byte keys and values) \
+         of the program that steers into the sockets there",
+        path.display(),
+        match map_type {
+            Some(t) => format!("map type {t}, key size {key_size}, value size {value_size}"),
+            None => "not a BPF map".to_string(),
+        }
+    )]
+    NotAnXskMap {
+        /// Where.
+        path: std::path::PathBuf,
+        /// The map's type (`enum bpf_map_type`; 17 is an XSKMAP), or `None`
+        /// for an object that is not a map (a program, a link).
+        map_type: Option<u32>,
+        /// Its key size.
+        key_size: u32,
+        /// Its value size.
+        value_size: u32,
     },
 
     /// No interface with this index in the calling thread's network namespace.
@@ -301,6 +356,80 @@ fn permission_advice(caps_held: bool) -> &'static str {
     }
 }
 
+/// The text of [`BpfError::Busy`]: what is attached, and what to do.
+fn busy_message(
+    ifindex: u32,
+    mode: XdpMode,
+    attached: &[AttachedProgram],
+    source: &SysError,
+) -> String {
+    let mut m = format!("interface index {ifindex} already has an XDP program attached");
+    if attached.is_empty() {
+        m.push_str(&format!(
+            " (requested {mode} mode; a program in either mode blocks it; {source}): stop the \
+             process that owns it, or remove it with `ip link set dev <name> xdp off` if it was \
+             attached through netlink"
+        ));
+        return m;
+    }
+    m.push_str(": ");
+    let names: Vec<String> = attached.iter().map(ToString::to_string).collect();
+    m.push_str(&names.join("; "));
+    m.push_str(&format!(" (requested {mode} mode; {source}). "));
+    if attached.iter().any(AttachedProgram::is_libxdp_dispatcher) {
+        m.push_str(
+            "pktio does not join libxdp's dispatcher (its components must be freplace programs \
+             with BTF, which pktio's generated programs lack). To share the interface: add an \
+             XDP program of your own that redirects into an XSKMAP as a dispatcher component \
+             (`xdp-loader load --pin-path DIR`), open its pinned XSKMAP with \
+             XskMap::from_pinned and build the sockets with AttachMode::None and \
+             XskSocketBuilder::xsk_map; or unload the dispatcher (`xdp-loader unload <dev> \
+             --all`, after stopping the programs' owners); or use the AF_PACKET backend",
+        );
+    } else {
+        m.push_str(
+            "Only one program can own an interface's XDP hook: stop the process that owns it \
+             (a bpf_link goes away with its owner; `ip link set dev <name> xdp off`, or \
+             `xdpgeneric off` in skb mode, removes a program attached through netlink); or \
+             have that program redirect into pktio's sockets (AttachMode::None, with its \
+             XSKMAP pinned and given to XskSocketBuilder::xsk_map); or use the AF_PACKET backend",
+        );
+    }
+    m
+}
+
+/// What to do about a failed [`XskMap::pin`].
+fn pin_advice(source: &SysError) -> &'static str {
+    match source.errno() {
+        Some(libc::EEXIST) => {
+            "a file of that name exists: remove the stale pin or pick another name"
+        }
+        Some(libc::ENOENT) => "the directory does not exist: create it first",
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            "the directory must be on a bpffs (`mount -t bpf bpf /sys/fs/bpf`) and writable \
+             by this process"
+        }
+        _ => "the directory must be on a bpffs (`mount -t bpf bpf /sys/fs/bpf`)",
+    }
+}
+
+/// What to do about a failed [`XskMap::from_pinned`].
+fn open_pinned_advice(source: &SysError) -> &'static str {
+    match source.errno() {
+        Some(libc::ENOENT) => "nothing is pinned there: start the helper that pins it first",
+        Some(libc::EACCES) => {
+            "no read and write permission on the pin (or search permission on its \
+             directories): the owner must chown or chmod them for this user"
+        }
+        Some(libc::EPERM) => {
+            "refused: kernels before 6.5 with kernel.unprivileged_bpf_disabled set refuse \
+             every bpf(2) command without CAP_BPF; or the path is not on a bpffs"
+        }
+        Some(libc::EINVAL) => "the path is not on a bpffs or contains a NUL byte",
+        _ => "check the path and that it is on a bpffs",
+    }
+}
+
 /// The name of an errno the live-frames call is refused with.
 pub(crate) fn errno_name(errno: i32) -> &'static str {
     match errno {
@@ -335,6 +464,8 @@ impl BpfError {
             | BpfError::ModeUnsupported { source, .. }
             | BpfError::MtuTooLarge { source, .. }
             | BpfError::Attach { source, .. }
+            | BpfError::Pin { source, .. }
+            | BpfError::OpenPinned { source, .. }
             | BpfError::Sys(source) => source.errno(),
             _ => None,
         }

@@ -303,6 +303,26 @@ impl Program {
         Ok(sys::prog_info(self.fd.as_fd())?.id)
     }
 
+    /// The name the kernel keeps for this program (at most 15 characters),
+    /// via `bpf(BPF_OBJ_GET_INFO_BY_FD)`.
+    ///
+    /// # Errors
+    ///
+    /// [`BpfError::Sys`] if the kernel refuses.
+    pub fn name(&self) -> Result<String, BpfError> {
+        Ok(sys::prog_info(self.fd.as_fd())?.name())
+    }
+
+    /// Pins the program at `path` on a bpffs, `bpf(BPF_OBJ_PIN)` (the pin
+    /// keeps it loaded until removed with [`std::fs::remove_file`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BpfError::Pin`] (not a bpffs, no such directory, name taken).
+    pub fn pin(&self, path: impl AsRef<std::path::Path>) -> Result<(), BpfError> {
+        super::map::pin_fd(self.fd.as_fd(), path.as_ref())
+    }
+
     /// Runs the program once per repetition on a copy of `data` (an
     /// Ethernet frame) in the kernel, `bpf(BPF_PROG_TEST_RUN)`. Nothing is
     /// sent or received; a redirect only reports [`XdpAction::Redirect`].

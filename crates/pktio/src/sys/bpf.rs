@@ -135,7 +135,10 @@ pub(crate) enum Cmd {
     MapUpdateElem = 2,
     MapDeleteElem = 3,
     ProgLoad = 5,
+    ObjPin = 6,
+    ObjGet = 7,
     ProgTestRun = 10,
+    ProgGetFdById = 13,
     ObjGetInfoByFd = 15,
     LinkCreate = 28,
     LinkDetach = 34,
@@ -150,6 +153,9 @@ impl Cmd {
             Cmd::MapUpdateElem => "bpf(BPF_MAP_UPDATE_ELEM)",
             Cmd::MapDeleteElem => "bpf(BPF_MAP_DELETE_ELEM)",
             Cmd::ProgLoad => "bpf(BPF_PROG_LOAD)",
+            Cmd::ObjPin => "bpf(BPF_OBJ_PIN)",
+            Cmd::ObjGet => "bpf(BPF_OBJ_GET)",
+            Cmd::ProgGetFdById => "bpf(BPF_PROG_GET_FD_BY_ID)",
             Cmd::ProgTestRun => "bpf(BPF_PROG_TEST_RUN)",
             Cmd::ObjGetInfoByFd => "bpf(BPF_OBJ_GET_INFO_BY_FD)",
             Cmd::LinkCreate => "bpf(BPF_LINK_CREATE)",
@@ -331,6 +337,20 @@ impl MapFd {
             key_size: key_size as usize,
             value_len,
         })
+    }
+
+    /// A map fd obtained otherwise (`BPF_OBJ_GET`), with the sizes the
+    /// kernel reported for it: only for maps whose values are not per-CPU.
+    pub(crate) fn from_owned(fd: OwnedFd, info: &MapInfo) -> MapFd {
+        debug_assert!(!matches!(
+            info.map_type,
+            BPF_MAP_TYPE_PERCPU_ARRAY | BPF_MAP_TYPE_PERCPU_HASH | BPF_MAP_TYPE_LRU_PERCPU_HASH
+        ));
+        MapFd {
+            fd,
+            key_size: info.key_size as usize,
+            value_len: info.value_size as usize,
+        }
     }
 
     /// Bytes per value in lookups and updates (see the field).
@@ -686,15 +706,56 @@ const _: () = assert!(size_of::<InfoAttr<'static>>() == 16);
 unsafe impl Attr for InfoAttr<'_> {}
 
 /// A prefix of `struct bpf_prog_info` (include/uapi/linux/bpf.h, v6.18:
-/// `type`, `id`, `tag[BPF_TAG_SIZE]`).
+/// `type`, `id`, `tag[BPF_TAG_SIZE]`, `jited_prog_len` … `name`). The
+/// pointer fields (`jited_prog_insns`, `xlated_prog_insns`, `map_ids`) stay
+/// 0 with their lengths 0, so the kernel copies nothing through them.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct ProgInfo {
     pub(crate) prog_type: u32,
     pub(crate) id: u32,
     pub(crate) tag: [u8; BPF_TAG_SIZE],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+    jited_prog_insns: u64,
+    xlated_prog_insns: u64,
+    load_time: u64,
+    created_by_uid: u32,
+    nr_map_ids: u32,
+    map_ids: u64,
+    /// `name[BPF_OBJ_NAME_LEN]`, NUL-padded (kernel 4.15).
+    pub(crate) name: [u8; BPF_OBJ_NAME_LEN],
 }
-const _: () = assert!(size_of::<ProgInfo>() == 16);
+const _: () = assert!(size_of::<ProgInfo>() == 80);
+
+impl ProgInfo {
+    /// The program's name, up to its first NUL, lossily decoded.
+    pub(crate) fn name(&self) -> String {
+        name_of(&self.name)
+    }
+}
+
+/// A prefix of `struct bpf_map_info` (include/uapi/linux/bpf.h, v6.18:
+/// `type`, `id`, `key_size`, `value_size`, `max_entries`, `map_flags`,
+/// `name`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct MapInfo {
+    pub(crate) map_type: u32,
+    pub(crate) id: u32,
+    pub(crate) key_size: u32,
+    pub(crate) value_size: u32,
+    pub(crate) max_entries: u32,
+    pub(crate) map_flags: u32,
+    pub(crate) name: [u8; BPF_OBJ_NAME_LEN],
+}
+const _: () = assert!(size_of::<MapInfo>() == 40);
+
+/// A kernel object name: the bytes before the first NUL.
+fn name_of(raw: &[u8; BPF_OBJ_NAME_LEN]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
 
 /// A prefix of `struct bpf_link_info` (include/uapi/linux/bpf.h, v6.18:
 /// `type`, `id`, `prog_id`, then the union, 8-aligned, whose `xdp` member is
@@ -723,6 +784,8 @@ unsafe trait Info: Default {}
 unsafe impl Info for ProgInfo {}
 // SAFETY: `#[repr(C)]`, integers only.
 unsafe impl Info for LinkInfo {}
+// SAFETY: `#[repr(C)]`, integers only.
+unsafe impl Info for MapInfo {}
 
 /// `bpf(BPF_OBJ_GET_INFO_BY_FD)`: the kernel fills at most `size_of::<T>()` bytes.
 fn obj_info<T: Info>(fd: BorrowedFd<'_>) -> Result<T, SysError> {
@@ -745,6 +808,81 @@ pub(crate) fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgInfo, SysError> {
 /// `bpf(BPF_OBJ_GET_INFO_BY_FD)` on a link.
 pub(crate) fn link_info(link: BorrowedFd<'_>) -> Result<LinkInfo, SysError> {
     obj_info(link)
+}
+
+/// `bpf(BPF_OBJ_GET_INFO_BY_FD)` on a map.
+pub(crate) fn map_info(map: BorrowedFd<'_>) -> Result<MapInfo, SysError> {
+    obj_info(map)
+}
+
+/// Whether `fd` is a BPF map (`/proc/self/fd/N` links to
+/// `anon_inode:bpf-map`), or `None` when `/proc` cannot say.
+pub(crate) fn is_map_fd(fd: BorrowedFd<'_>) -> Option<bool> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    Some(link.as_os_str() == "anon_inode:bpf-map")
+}
+
+// ---------------------------------------------------------------------------
+// Pinning (bpffs) and ids
+// ---------------------------------------------------------------------------
+
+/// `union bpf_attr` for `BPF_OBJ_PIN` / `BPF_OBJ_GET` (include/uapi/linux/bpf.h,
+/// v6.18: `pathname`, `bpf_fd`, `file_flags`).
+#[repr(C)]
+struct ObjAttr<'a> {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+    _borrow: PhantomData<&'a CStr>,
+}
+const _: () = assert!(size_of::<ObjAttr<'static>>() == 16);
+// SAFETY: `pathname` is set only by `obj_pin`/`obj_get` from a `&'a CStr`,
+// which the kernel reads up to its NUL.
+unsafe impl Attr for ObjAttr<'_> {}
+
+/// `bpf(BPF_OBJ_PIN)`: makes `fd`'s object a file at `path` on a bpffs.
+pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &CStr) -> Result<(), SysError> {
+    let mut attr = ObjAttr {
+        pathname: ptr(path.as_ptr()),
+        bpf_fd: fd_u32(fd),
+        file_flags: 0,
+        _borrow: PhantomData,
+    };
+    bpf(Cmd::ObjPin, &mut attr).map(drop)
+}
+
+/// `bpf(BPF_OBJ_GET)`: a new fd (read-write) for the object pinned at `path`.
+pub(crate) fn obj_get(path: &CStr) -> Result<OwnedFd, SysError> {
+    let mut attr = ObjAttr {
+        pathname: ptr(path.as_ptr()),
+        bpf_fd: 0,
+        file_flags: 0,
+        _borrow: PhantomData,
+    };
+    bpf(Cmd::ObjGet, &mut attr).map(owned_fd)
+}
+
+/// `union bpf_attr` for `BPF_PROG_GET_FD_BY_ID` (`prog_id`, `next_id`,
+/// `open_flags`).
+#[repr(C)]
+struct GetFdByIdAttr {
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+const _: () = assert!(size_of::<GetFdByIdAttr>() == 12);
+// SAFETY: no pointer fields.
+unsafe impl Attr for GetFdByIdAttr {}
+
+/// `bpf(BPF_PROG_GET_FD_BY_ID)`: an fd for the loaded program `id`
+/// (needs `CAP_SYS_ADMIN`).
+pub(crate) fn prog_get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
+    let mut attr = GetFdByIdAttr {
+        id,
+        next_id: 0,
+        open_flags: 0,
+    };
+    bpf(Cmd::ProgGetFdById, &mut attr).map(owned_fd)
 }
 
 // ---------------------------------------------------------------------------

@@ -29,7 +29,81 @@
 //! [`RxRing::receive_packets`], [`TxBatch::push_packet`]) and per-packet
 //! metadata ([`metadata`]: the driver's RX hash and timestamp, TX checksum
 //! offload and completion timestamps). Raw kernel calls live in `sys`.
+//!
+//! # Sharing an interface with other XDP programs
+//!
+//! An interface runs one XDP program per mode. When another one is already
+//! attached, [`XskProgram::attach`] (and a socket build that attaches its
+//! own program) fails with [`BpfError::Busy`](crate::bpf::BpfError::Busy),
+//! whose message names the program there — its name, id and mode, as
+//! `ip link show` would — and says what to do; nothing on the interface
+//! changes. [`bpf::attached_programs`](crate::bpf::attached_programs) asks the
+//! same question directly.
+//!
+//! **libxdp's multi-program dispatcher** (xdp-tools, and the daemons built on
+//! libxdp) is recognised by its name, `xdp_dispatcher`; the error says so and
+//! lists its components where libxdp pinned them. pktio does **not** join the
+//! dispatcher: its components must be `freplace` programs carrying BTF and
+//! loaded against the dispatcher's own BTF, and pktio generates its programs
+//! without BTF, so it refuses rather than replace a program others depend
+//! on. What works instead:
+//!
+//! - Your own program steers into pktio's sockets. Load an XDP program of
+//!   yours with an XSKMAP (with aya, libbpf, or as a libxdp component:
+//!   `xdp-loader load --pin-path DIR IFNAME prog.o`), and build pktio's
+//!   sockets with [`AttachMode::None`]: either insert [`XskSocket::fd`] into
+//!   your map yourself, or pin the map and give it to the builder
+//!   ([`XskMap::from_pinned`](crate::bpf::XskMap::from_pinned),
+//!   [`XskSocketBuilder::xsk_map`]), which puts the socket into slot
+//!   `queue` once it is bound.
+//! - Remove the other program: `xdp-loader unload IFNAME --all` for the
+//!   dispatcher, `ip link set dev IFNAME xdp off` (`xdpgeneric off` in skb
+//!   mode) for a program attached through netlink. A program attached
+//!   through a `bpf_link` (as pktio's are) goes only when its owner closes
+//!   the link or exits.
+//! - Use a backend without XDP (AF_PACKET, [`crate::backend`]).
+//!
+//! ## Bring your own program: an aya example
+//!
+//! An XDP program of yours (here built with aya-ebpf, redirecting by receive
+//! queue into `XSKS`, passing what has no socket), its user-space side with
+//! aya, and pktio's socket in the map:
+//!
+//! ```ignore
+//! use std::os::fd::AsRawFd;
+//! use aya::maps::XskMap as AyaXskMap;
+//! use aya::programs::{Xdp, XdpFlags};
+//! use pktio::xdp::{AttachMode, Umem, UmemConfig, XskSocket};
+//!
+//! let mut ebpf = aya::Ebpf::load(include_bytes!("my_xdp.o"))?;
+//! let prog: &mut Xdp = ebpf.program_mut("my_xdp").unwrap().try_into()?;
+//! prog.load()?;
+//! prog.attach("eth0", XdpFlags::default())?;
+//!
+//! let umem = Umem::new(UmemConfig::default())?;
+//! let mut sock = XskSocket::builder("eth0")
+//!     .queue(0)
+//!     .attach_mode(AttachMode::None) // pktio attaches nothing
+//!     .build(&umem)?;
+//! sock.fill_from_pool(u32::MAX)?;
+//! let mut xsks = AyaXskMap::try_from(ebpf.map_mut("XSKS").unwrap())?;
+//! xsks.set(0, sock.fd().as_raw_fd(), 0)?; // queue 0 -> this socket
+//! // ... receive on `sock`; keep `ebpf` alive while steering ...
+//! ```
+//!
+//! If the map is pinned instead (another process owns the program), open it
+//! with [`XskMap::from_pinned`](crate::bpf::XskMap::from_pinned) and pass it
+//! to [`XskSocketBuilder::xsk_map`].
+//!
+//! # Handing AF_XDP to an unprivileged worker
+//!
+//! A privileged helper can create the sockets and attach the program, then
+//! pass the sockets over a Unix socket to a worker without capabilities,
+//! which registers its UMEM on them ([`Umem::with_socket`]), binds, and puts
+//! them into the helper's pinned XSKMAP: see [`handoff`], and
+//! `examples/xsk_handoff.rs` for both sides.
 
+pub mod handoff;
 pub mod metadata;
 mod mode;
 pub mod multibuf;
@@ -157,6 +231,9 @@ pub enum XskError {
     /// change.
     #[error("{0}")]
     FrameTooLarge(String),
+    /// Handing sockets over a Unix socket failed ([`handoff`]).
+    #[error("AF_XDP hand-off")]
+    Handoff(#[source] handoff::HandoffError),
     /// Loading or attaching the steering program failed.
     #[error("steering program on {ifname}")]
     Bpf {

@@ -47,9 +47,13 @@ pub enum AttachMode {
     Driver,
     /// Generic (skb) XDP.
     Skb,
-    /// Attach nothing: the caller steers packets itself (its own program, or
+    /// Attach nothing: the caller steers packets itself (its own program,
+    /// whose XSKMAP it fills, or gives to
+    /// [`XskSocketBuilder::xsk_map`](super::XskSocketBuilder::xsk_map); or
     /// a shared [`XskProgram`](super::XskProgram) given with
     /// [`XskSocketBuilder::program`](super::XskSocketBuilder::program)).
+    /// See "Sharing an interface with other XDP programs" in
+    /// [`crate::xdp`].
     None,
 }
 

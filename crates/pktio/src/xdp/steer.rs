@@ -8,6 +8,13 @@
 //! built without one attaches its own. Dropping the `XskProgram` detaches
 //! the program (the link's fd closes); so does the process exiting, even by a
 //! crash.
+//!
+//! An interface that already runs an XDP program (libxdp's dispatcher, or any
+//! other) is refused with [`BpfError::Busy`](crate::bpf::BpfError::Busy),
+//! naming that program and what to do: see "Sharing an interface with other
+//! XDP programs" in [`crate::xdp`]. [`XskProgram::pin_map`] lets another
+//! process (an unprivileged worker, [`super::handoff`]) put its sockets into
+//! this program's map.
 
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -54,7 +61,8 @@ impl XskProgram {
     ///
     /// # Errors
     /// [`XskError::Bpf`] with the BPF error (privilege, another program
-    /// already attached, driver mode unsupported, verifier log).
+    /// already attached — [`BpfError::Busy`](crate::bpf::BpfError::Busy)
+    /// names it —, driver mode unsupported, verifier log).
     pub fn attach(
         ifname: &str,
         ifindex: u32,
@@ -246,6 +254,28 @@ impl XskProgram {
     /// The link (to ask the kernel whether it is still attached).
     pub fn link(&self) -> &XdpLink {
         &self.link
+    }
+
+    /// The XSKMAP the program steers with (slot = receive queue).
+    pub fn map(&self) -> &XskMap {
+        &self.map
+    }
+
+    /// Pins the program's XSKMAP at `path` on a bpffs ([`XskMap::pin`]), so
+    /// that another process — an unprivileged worker — can put its own
+    /// sockets into it ([`XskMap::from_pinned`],
+    /// [`XskSocketBuilder::xsk_map`](super::XskSocketBuilder::xsk_map)).
+    /// The pin outlives the program: remove it (`std::fs::remove_file`)
+    /// when the program goes. Steering stops when this `XskProgram` is
+    /// dropped, pin or not.
+    ///
+    /// # Errors
+    /// [`XskError::Bpf`] with [`BpfError::Pin`](crate::bpf::BpfError::Pin).
+    pub fn pin_map(&self, path: impl AsRef<std::path::Path>) -> Result<(), XskError> {
+        self.map.pin(path).map_err(|source| XskError::Bpf {
+            ifname: self.ifname.clone(),
+            source,
+        })
     }
 
     /// Steers queue `queue` to socket `fd` (`bpf(BPF_MAP_UPDATE_ELEM)`).

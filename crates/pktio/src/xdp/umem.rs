@@ -352,7 +352,34 @@ impl Umem {
     /// [`XskError::UmemReg`] when registration fails (most often
     /// RLIMIT_MEMLOCK without CAP_IPC_LOCK: the error's hint says how to raise it).
     pub fn new(cfg: UmemConfig) -> Result<Umem, XskError> {
-        let reg = Registration::new(&cfg)?;
+        let reg = Registration::new(&cfg, None)?;
+        Ok(Umem::assemble(Arc::new(reg), cfg, None))
+    }
+
+    /// As [`Umem::new`], registering the UMEM on a given AF_XDP socket
+    /// instead of opening one (libxdp's `xsk_umem__create_with_fd`): the
+    /// socket an unprivileged worker received from a privileged helper
+    /// ([`crate::xdp::handoff`]). The UMEM's first socket
+    /// ([`XskSocketBuilder::build`](super::XskSocketBuilder::build)) is then
+    /// this one; no capability is needed for any of it.
+    ///
+    /// The UMEM is charged to the caller's `RLIMIT_MEMLOCK` unless it holds
+    /// `CAP_IPC_LOCK`: a worker needs a limit of at least
+    /// `frame_size * frame_count` bytes (plus what its other sockets pin).
+    ///
+    /// # Errors
+    /// [`XskError::Config`] when `socket` is not an AF_XDP socket, or for a
+    /// bad configuration; [`XskError::UmemReg`] when registration fails
+    /// (`ENOBUFS`/`ENOMEM`: `RLIMIT_MEMLOCK` too low — raise it with
+    /// `ulimit -l`, `LimitMEMLOCK=` in a systemd unit, or `prlimit` from the
+    /// helper; `EBUSY`: a UMEM is already registered on this socket).
+    pub fn with_socket(socket: OwnedFd, cfg: UmemConfig) -> Result<Umem, XskError> {
+        if let Err(what) = super::handoff::check_xdp_socket(socket.as_fd()) {
+            return Err(XskError::Config(format!(
+                "Umem::with_socket needs an AF_XDP socket, got {what}"
+            )));
+        }
+        let reg = Registration::new(&cfg, Some(socket))?;
         Ok(Umem::assemble(Arc::new(reg), cfg, None))
     }
 
@@ -728,8 +755,9 @@ struct Registration {
 }
 
 impl Registration {
-    /// Maps the area and registers it (see [`Umem::new`]).
-    fn new(cfg: &UmemConfig) -> Result<Registration, XskError> {
+    /// Maps the area and registers it (see [`Umem::new`]), on `socket` when
+    /// given (see [`Umem::with_socket`]).
+    fn new(cfg: &UmemConfig, socket: Option<OwnedFd>) -> Result<Registration, XskError> {
         cfg.validate()?;
         let len = cfg.frame_size as usize * cfg.frame_count as usize;
         let area = match Mmap::anonymous(len, cfg.hugepages) {
@@ -747,7 +775,10 @@ impl Registration {
                 })
             }
         };
-        let fd = sys::xdp::socket().map_err(XskError::Socket)?;
+        let fd = match socket {
+            Some(fd) => fd,
+            None => sys::xdp::socket().map_err(XskError::Socket)?,
+        };
         register(fd.as_fd(), &area, cfg)?;
         Ok(Registration {
             fd,
@@ -819,7 +850,7 @@ impl SharedUmem {
     /// # Errors
     /// As [`Umem::new`].
     pub fn new(cfg: UmemConfig) -> Result<SharedUmem, XskError> {
-        let reg = Registration::new(&cfg)?;
+        let reg = Registration::new(&cfg, None)?;
         Ok(SharedUmem {
             reg: Arc::new(reg),
             pool: Arc::new(FramePool::new(cfg.frame_size, cfg.frame_count)),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustix::net::xdp::{SocketAddrXdpFlags, XdpDesc};
 
 use super::{KickCounters, SocketInfo, XskSocket};
-use crate::bpf::XdpMode;
+use crate::bpf::{XdpMode, XskMap};
 use crate::error::SysError;
 use crate::sys;
 use crate::sys::xdp::RingKind;
@@ -35,6 +35,8 @@ pub struct XskSocketBuilder<'p> {
     busy_poll: Option<BusyPoll>,
     tx_skb_budget: Option<u32>,
     program: Option<&'p XskProgram>,
+    xsk_map: Option<&'p XskMap>,
+    socket: Option<Arc<OwnedFd>>,
     multi_buffer: bool,
     max_frame: Option<u32>,
     rx_metadata: bool,
@@ -56,6 +58,8 @@ impl<'p> XskSocketBuilder<'p> {
             busy_poll: None,
             tx_skb_budget: None,
             program: None,
+            xsk_map: None,
+            socket: None,
             multi_buffer: false,
             max_frame: None,
             rx_metadata: false,
@@ -125,6 +129,30 @@ impl<'p> XskSocketBuilder<'p> {
         self.program = Some(p);
         self
     }
+
+    /// Steer with someone else's program: the socket puts itself into slot
+    /// `queue` of `map` (an XSKMAP that program redirects with, e.g. opened
+    /// with [`XskMap::from_pinned`]) once bound, and attaches nothing
+    /// itself, whatever the [`AttachMode`]. This is how a worker joins a
+    /// helper's [`XskProgram`] ([`crate::xdp::handoff`]), and how pktio's
+    /// sockets serve a program of your own (see "Sharing an interface with
+    /// other XDP programs" in [`crate::xdp`]).
+    pub fn xsk_map(mut self, map: &'p XskMap) -> Self {
+        self.xsk_map = Some(map);
+        self
+    }
+
+    /// Build on this AF_XDP socket instead of opening one (which needs
+    /// `CAP_NET_RAW`): one received from a privileged helper
+    /// ([`crate::xdp::handoff`]). Only for a UMEM's second and later
+    /// sockets — the first is the one the UMEM is registered on
+    /// ([`Umem::with_socket`]). Checked at build: an AF_XDP socket (one
+    /// already bound makes the bind fail).
+    pub fn socket(mut self, fd: OwnedFd) -> Self {
+        self.socket = Some(Arc::new(fd));
+        self
+    }
+
     /// Multi-buffer (jumbo frames): bind with `XDP_USE_SG` (kernel 6.6) and
     /// steer with a frags-aware program (`BPF_F_XDP_HAS_FRAGS`), so a frame
     /// larger than a UMEM frame arrives as several descriptors — read them
@@ -184,6 +212,23 @@ impl<'p> XskSocketBuilder<'p> {
             return bad(
                 "RX metadata needs the program in driver (native) mode, not skb mode".into(),
             );
+        }
+        if let Some(map) = self.xsk_map {
+            if self.program.is_some() {
+                return bad(
+                    "give either a program (XskSocketBuilder::program) or an XSKMAP \
+                     (XskSocketBuilder::xsk_map), not both"
+                        .into(),
+                );
+            }
+            if self.queue >= map.max_entries() {
+                return bad(format!(
+                    "queue {} is beyond the given XSKMAP's {} slot(s): the map's owner must \
+                     create it with more entries",
+                    self.queue,
+                    map.max_entries()
+                ));
+            }
         }
         Ok(())
     }
@@ -261,12 +306,29 @@ impl<'p> XskSocketBuilder<'p> {
     pub fn build<'u>(self, umem: &'u Umem) -> Result<XskSocket<'u>, XskError> {
         self.validate()?;
         let target = self.target(umem)?;
+        if let Some(s) = &self.socket {
+            if let Err(what) = crate::xdp::handoff::check_xdp_socket(s.as_fd()) {
+                return Err(XskError::Config(format!(
+                    "XskSocketBuilder::socket needs an AF_XDP socket, got {what}"
+                )));
+            }
+        }
         // The UMEM's first socket is its registration socket.
         let first = umem.claim_fd();
         let guard = ClaimGuard { umem, first };
-        let own_fd = match first {
-            true => None,
-            false => Some(Arc::new(sys::xdp::socket().map_err(XskError::Socket)?)),
+        let own_fd = match (first, &self.socket) {
+            (true, Some(_)) => {
+                return Err(XskError::Config(
+                    "XskSocketBuilder::socket was given for the UMEM's first socket, which is \
+                     the socket the UMEM is registered on: build the first socket without it \
+                     (Umem::with_socket takes the first received socket) and give the others \
+                     to later builds"
+                        .into(),
+                ))
+            }
+            (true, None) => None,
+            (false, Some(s)) => Some(Arc::clone(s)),
+            (false, None) => Some(Arc::new(sys::xdp::socket().map_err(XskError::Socket)?)),
         };
         let fd: BorrowedFd<'_> = match &own_fd {
             Some(f) => f.as_fd(),
@@ -436,6 +498,13 @@ impl<'p> XskSocketBuilder<'p> {
                     reason: None,
                 })
             }
+            _ if self.xsk_map.is_some() => {
+                return Ok(Attached {
+                    program: None,
+                    mode: None,
+                    reason: None,
+                })
+            }
             (None, mode) => mode,
         };
         // A frags-aware program also when the MTU does not fit a page:
@@ -510,6 +579,20 @@ impl<'p> XskSocketBuilder<'p> {
         if self.rx_size > 0 {
             if let Some(p) = self.program.or(own_prog) {
                 p.insert(target.queue, fd)?;
+            } else if let Some(map) = self.xsk_map {
+                map.set(target.queue, fd).map_err(|source| match source {
+                    crate::bpf::BpfError::KeyOutOfRange { key, max_entries } => {
+                        XskError::Config(format!(
+                            "queue {key} is beyond the given XSKMAP's {max_entries} slot(s) \
+                             on {}: the map's owner must create it with more entries",
+                            target.ifname
+                        ))
+                    }
+                    source => XskError::Bpf {
+                        ifname: target.ifname.clone(),
+                        source,
+                    },
+                })?;
             }
         }
         if let Some(b) = self.busy_poll {
