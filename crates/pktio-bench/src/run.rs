@@ -235,6 +235,14 @@ pub struct LoopProbe {
     pub packets: std::sync::atomic::AtomicU64,
     /// CPU time of the loop's thread so far, in ns (updated every few batches).
     pub cpu_ns: std::sync::atomic::AtomicU64,
+    /// Bytes handled so far.
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Set by the watcher to have the loop publish its backend's counters
+    /// ([`stats`](Self::stats)) once a second.
+    pub want_stats: AtomicBool,
+    /// The backend's counters as last published (with
+    /// [`want_stats`](Self::want_stats)).
+    pub stats: std::sync::Mutex<pktio::backend::BackendStats>,
 }
 
 #[cfg(test)]
