@@ -16,8 +16,8 @@ use anyhow::{bail, Context};
 use pktio::backend::{
     Backend, BackendConfig, BackendError, BackendKind, BackendStats, Direction, PacketIo,
 };
-use pktio::wire::{swap_macs, UdpFrame};
 use pktio::queues::{QueueError, QueueSet, Queues};
+use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
 use pktio_host::retry::BusyRetry;
 
@@ -429,9 +429,7 @@ pub fn run_loop_scoped(
                 }
                 // The counters are read only for a line that shows them
                 // (a benchmark's quiet loop does not pay for it).
-                let publish = spec
-                    .probe
-                    .filter(|p| p.want_stats.load(Ordering::Relaxed));
+                let publish = spec.probe.filter(|p| p.want_stats.load(Ordering::Relaxed));
                 let s = if spec.json_lines || !spec.quiet || publish.is_some() {
                     b.stats().unwrap_or_default()
                 } else {
@@ -806,10 +804,7 @@ fn sum_stats<'a>(all: impl Iterator<Item = &'a BackendStats>) -> BackendStats {
 /// all the queues' threads, the first early stop (naming its queue).
 pub fn total_of(mode: Mode, queues: Vec<QueueSummary>, rates: &[f64]) -> Summary {
     let packets: u64 = queues.iter().map(|q| q.summary.packets).sum();
-    let seconds = queues
-        .iter()
-        .map(|q| q.summary.seconds)
-        .fold(0.0, f64::max);
+    let seconds = queues.iter().map(|q| q.summary.seconds).fold(0.0, f64::max);
     let cpu_ns: f64 = queues
         .iter()
         .map(|q| q.summary.cpu_ns_per_packet * q.summary.packets as f64)
@@ -960,6 +955,78 @@ mod tests {
         assert_eq!(poll_timeout_ms(Some(now), now), 1);
         let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
         assert_eq!(poll_timeout_ms(Some(past), now), 1);
+    }
+
+    #[test]
+    fn queue_lists_are_checked_against_the_device() {
+        let all = queue_ids("veth0", &Queues::All, Some(3)).unwrap();
+        assert_eq!(all, vec![0, 1, 2]);
+        let e = queue_ids("veth0", &Queues::All, None).unwrap_err();
+        assert!(e.to_string().contains("give a list"), "{e}");
+        let e = queue_ids("veth0", &Queues::List(vec![0, 3]), Some(2)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("has 2 queues (0-1), there is no queue 3"),
+            "{e}"
+        );
+        let e = queue_ids("veth0", &Queues::List(vec![1, 1]), None).unwrap_err();
+        assert!(e.to_string().contains("queue 1 is given twice"), "{e}");
+        // An unknown count leaves the check to the open.
+        assert_eq!(
+            queue_ids("veth0", &Queues::List(vec![7, 2]), None).unwrap(),
+            vec![7, 2]
+        );
+    }
+
+    fn one(queue: u32, packets: u64, secs: f64, stopped: Option<&str>) -> QueueSummary {
+        QueueSummary {
+            queue,
+            cpu: Some(queue as usize),
+            summary: Summary {
+                mode: "rxdrop",
+                packets,
+                bytes: packets * 60,
+                seconds: secs,
+                mpps: packets as f64 / secs / 1e6,
+                median_mpps: 0.0,
+                cpu_ns_per_packet: 100.0 * f64::from(queue + 1),
+                socket: format!("xdp queue {queue}"),
+                stats: BackendStats::default(),
+                accounting: None,
+                stopped_by: stopped.map(str::to_string),
+                not_reflected: queue.into(),
+                queues: None,
+            },
+        }
+    }
+
+    #[test]
+    fn totals_of_several_queues() {
+        let t = total_of(
+            Mode::Rxdrop,
+            vec![
+                one(0, 1_000_000, 2.0, None),
+                one(1, 3_000_000, 1.9, Some("gone")),
+            ],
+            &[1.9e6, 2.1e6],
+        );
+        assert_eq!(t.packets, 4_000_000);
+        assert_eq!(t.bytes, 240_000_000);
+        assert_eq!(t.seconds, 2.0);
+        assert!((t.mpps - 2.0).abs() < 1e-9, "{}", t.mpps);
+        assert!((t.median_mpps - 2.0).abs() < 1e-9);
+        // (1e6 × 100 + 3e6 × 200) / 4e6
+        assert!((t.cpu_ns_per_packet - 175.0).abs() < 1e-9);
+        assert_eq!(t.stopped_by.as_deref(), Some("queue 1: gone"));
+        assert_eq!(t.not_reflected, 1);
+        assert!(t.socket.starts_with("2 queues (0,1): "), "{}", t.socket);
+        let doc = serde_json::to_value(&t).unwrap();
+        assert_eq!(doc["queues"][1]["queue"], 1);
+        assert_eq!(doc["queues"][1]["packets"], 3_000_000);
+        assert!(doc["queues"][0].get("queues").is_none());
+        // A one-queue summary has no `queues` field at all.
+        let single = serde_json::to_value(&one(0, 1, 1.0, None).summary).unwrap();
+        assert!(single.get("queues").is_none());
     }
 
     #[test]

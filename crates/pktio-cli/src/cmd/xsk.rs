@@ -22,8 +22,8 @@ use pktio::queues::{QueueSet, Queues};
 use pktio::wire::UdpFrame;
 use pktio_bench::gen::{self, Engine};
 use pktio_bench::loops::{
-    check_fits_mtu, ifindex, in_pktio_lab, run_loop_scoped, run_queues, LoopSpec, Mode, SocketOpts, Summary,
-    XDP_PACKET_HEADROOM,
+    check_fits_mtu, ifindex, in_pktio_lab, run_loop_scoped, run_queues, LoopSpec, Mode, SocketOpts,
+    Summary, XDP_PACKET_HEADROOM,
 };
 use pktio_bench::report::schema::LOOP;
 use pktio_bench::run::{fmt_pps, pin_to_cpu, stop_flag};
@@ -59,7 +59,7 @@ pub struct XskOpts {
     /// may run on, round robin.
     #[arg(long, value_name = "LIST", requires = "queues", conflicts_with = "cpu",
           value_parser = parse_cpus)]
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<CpuList>,
     /// Force copy mode.
     #[arg(short = 'c', long, conflicts_with = "zero_copy")]
     pub copy: bool,
@@ -134,9 +134,13 @@ fn parse_queues(s: &str) -> Result<Queues, String> {
     s.parse::<Queues>()
 }
 
+/// CPUs, in increasing order (one value of a flag, not several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
 /// A CPU list (`0-1,3`) of CPUs this process may run on, in increasing
 /// order.
-pub(crate) fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
     let set = pktio_host::cpu::parse_list(s)
         .filter(|l| !l.is_empty())
         .ok_or_else(|| format!("{s:?} is not a CPU list: use one such as 0-1 or 0,2"))?;
@@ -149,7 +153,7 @@ pub(crate) fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
             pktio_host::cpu::format_list(&allowed)
         ));
     }
-    Ok(set.into_iter().map(|c| c as usize).collect())
+    Ok(CpuList(set.into_iter().map(|c| c as usize).collect()))
 }
 
 fn frame_size(s: &str) -> Result<u32, String> {
@@ -406,9 +410,10 @@ impl XskOpts {
         let Some(queues) = &self.queues else {
             return Ok(None);
         };
-        let ids = pktio_bench::loops::queue_ids(ifname, queues, count).map_err(|e| e.to_string())?;
+        let ids =
+            pktio_bench::loops::queue_ids(ifname, queues, count).map_err(|e| e.to_string())?;
         let cpus = match &self.cpus {
-            Some(c) => c.clone(),
+            Some(c) => c.0.clone(),
             None => pktio_host::cpu::allowed_cpus()
                 .map_err(|e| format!("cannot read the CPUs this process may use: {e}"))?,
         };
@@ -436,7 +441,7 @@ impl XskOpts {
             None => return Ok(None),
             Some(Queues::List(l)) => l.iter().max().map_or(1, |m| m.saturating_add(1)),
             Some(Queues::All) => match &self.cpus {
-                Some(c) => c.len() as u32,
+                Some(c) => c.0.len() as u32,
                 None => pktio_host::cpu::allowed_cpus().map_or(1, |c| c.len() as u32),
             },
         };
