@@ -584,6 +584,16 @@ pub fn queue_count(ifname: &str) -> Option<u32> {
     Some(ch.rx.max(ch.combined)).filter(|&n| n > 0)
 }
 
+/// The TX queue count of `ifname` in the calling thread's namespace
+/// (ethtool channels: the larger of the TX and combined counts); `None`
+/// when the driver does not say.
+pub fn tx_queue_count(ifname: &str) -> Option<u32> {
+    use std::os::fd::AsFd;
+    let sock = pktio_host::ethtool::control_socket().ok()?;
+    let ch = pktio_host::ethtool::channels(sock.as_fd(), ifname).ok()?;
+    Some(ch.tx.max(ch.combined)).filter(|&n| n > 0)
+}
+
 /// The queue ids `queues` names on a device of `count` queues (`None`:
 /// unknown): `all` is `0..count`; a list must stay below `count`.
 ///
