@@ -308,7 +308,8 @@ pub fn run(
 /// count or a rate applies to each queue). Queue `i`'s flows are UDP
 /// source ports `spec.src_port + i × flows ..`, so that a receiver's RSS
 /// hash, or a fanout group, tells the queues' traffic apart;
-/// `progress[i]` counts queue `i`'s frames. When one generator fails the
+/// `progress[i]` counts queue `i`'s frames, or a single `progress` counts
+/// every queue's. When one generator fails the
 /// others stop. The threads start in the calling thread's network
 /// namespace.
 ///
@@ -331,8 +332,8 @@ pub fn run_queues(
 ) -> anyhow::Result<Vec<GenResult>> {
     anyhow::ensure!(!queues.is_empty(), "no queue to generate on");
     anyhow::ensure!(
-        progress.len() == queues.len(),
-        "one progress counter per queue: {} for {} queues",
+        progress.len() == queues.len() || progress.len() == 1,
+        "one progress counter, or one per queue: {} for {} queues",
         progress.len(),
         queues.len()
     );
@@ -346,7 +347,7 @@ pub fn run_queues(
                 let mut tq = t.clone();
                 tq.queue = Some(q);
                 tq.spec.src_port = t.spec.src_port.wrapping_add((i as u16).wrapping_mul(flows));
-                let (halt, p) = (&halt, &progress[i]);
+                let (halt, p) = (&halt, &progress[i % progress.len()]);
                 let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
                 s.spawn(move || {
                     let r = cpu

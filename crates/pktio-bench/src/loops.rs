@@ -161,6 +161,27 @@ impl SocketOpts {
     }
 }
 
+impl SocketOpts {
+    /// Opens one backend per queue of `ids` on `ifname` ([`QueueSet::open`]
+    /// of [`backend`](Self::backend) with [`backend_config`](Self::backend_config)),
+    /// retrying for a moment while a queue is still busy from the previous
+    /// socket.
+    ///
+    /// # Errors
+    /// The set's error, the queue that failed named.
+    pub fn open_queues(&self, ifname: &str, mode: Mode, ids: &[u32]) -> anyhow::Result<QueueSet> {
+        let cfg = self.backend_config(ifname, mode);
+        let busy = |e: &QueueError| matches!(e, QueueError::Open { source, .. } if source.errno() == Some(libc::EBUSY));
+        let queues = Queues::List(ids.to_vec());
+        BusyRetry::QUEUE_RELEASE
+            .run(busy, || QueueSet::open(self.backend, &cfg, &queues))
+            .with_context(|| {
+                let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+                format!("opening queues {} of {ifname}", list.join(","))
+            })
+    }
+}
+
 /// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` sends
 /// (the kernel's default is 32; a kick per 32 frames costs a system call
 /// per 32 frames). The loops' transmit and the AF_XDP generator ask for it.
@@ -647,12 +668,34 @@ pub fn run_queues(
     spec: &LoopSpec<'_>,
     reflect_any: bool,
 ) -> anyhow::Result<Summary> {
-    let ids: Vec<u32> = set.handles().iter().map(|h| h.queue()).collect();
-    let probes: Vec<LoopProbe> = ids.iter().map(|_| LoopProbe::default()).collect();
+    let probes: Vec<LoopProbe> = set.handles().iter().map(|_| LoopProbe::default()).collect();
     let show = spec.json_lines || !spec.quiet;
     for p in &probes {
         p.want_stats.store(show, Ordering::Relaxed);
     }
+    run_queues_probed(set, cpus, spec, reflect_any, &probes)
+}
+
+/// [`run_queues`] publishing each queue's progress in `probes` (one per
+/// queue of `set`, in order) for a watcher on another thread (the
+/// benchmark). `spec.probe` is not used.
+///
+/// # Errors
+/// As [`run_queues`]; a `probes` of another length than `set`.
+pub fn run_queues_probed(
+    set: QueueSet,
+    cpus: &[usize],
+    spec: &LoopSpec<'_>,
+    reflect_any: bool,
+    probes: &[LoopProbe],
+) -> anyhow::Result<Summary> {
+    let ids: Vec<u32> = set.handles().iter().map(|h| h.queue()).collect();
+    anyhow::ensure!(
+        probes.len() == ids.len(),
+        "one probe per queue: {} for {} queues",
+        probes.len(),
+        ids.len()
+    );
     let halt = AtomicBool::new(false);
     let (results, rates) = std::thread::scope(|s| {
         let runner = s.spawn(|| {
@@ -671,7 +714,7 @@ pub fn run_queues(
                 r
             })
         });
-        let rates = watch_queues(&ids, &probes, spec, &halt, || runner.is_finished());
+        let rates = watch_queues(&ids, probes, spec, &halt, || runner.is_finished());
         let r = runner
             .join()
             .unwrap_or_else(|_| Err(QueueError::Panicked { queue: ids[0] }));

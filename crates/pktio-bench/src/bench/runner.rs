@@ -38,6 +38,8 @@ struct RowSamples {
     offered: Vec<f64>,
     /// Per run, whether the receiver held the generator back.
     held: Vec<bool>,
+    /// Per queue (several queues), its rate in each run, Mpps.
+    queues: Vec<Vec<f64>>,
     /// Why the row cannot run here (then it has no samples).
     unsupported: Option<String>,
 }
@@ -50,6 +52,12 @@ impl RowSamples {
         self.drops.extend(m.drops_pct);
         self.offered.extend(m.offered_pps.map(|o| o / 1e6));
         self.held.push(m.held_back);
+        if self.queues.len() < m.queue_pps.len() {
+            self.queues.resize(m.queue_pps.len(), Vec::new());
+        }
+        for (q, pps) in self.queues.iter_mut().zip(&m.queue_pps) {
+            q.push(pps / 1e6);
+        }
         if let Some((busy, si)) = m.gen_cpu_pct {
             self.gen_busy.push(busy);
             self.gen_softirq.push(si);
@@ -76,6 +84,10 @@ impl RowSamples {
             cells.push(metric("of ceiling", "%", share));
         }
         cells.push(metric("Mpps", "Mpps", self.rates).with_source_bound(bound));
+        // Several queues: each queue's share of the total, beside it.
+        for (i, q) in self.queues.into_iter().enumerate() {
+            cells.push(metric(&format!("q{i}"), "Mpps", q));
+        }
         if !self.offered.is_empty() {
             cells.push(metric("offered", "Mpps", self.offered));
         }
@@ -100,8 +112,11 @@ impl RowSamples {
 /// The lab cannot be built, a placement is not possible here, a run
 /// failed (other than "unsupported", which the report notes).
 pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
-    let lab = Lab::builder()
-        .mtu(lab_mtu(&a.sizes))
+    let mut builder = Lab::builder().mtu(lab_mtu(&a.sizes));
+    if a.queues > 1 {
+        builder = builder.queues(a.queues);
+    }
+    let lab = builder
         .build()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let placements = napi::choose(&lab, a.napi.as_deref(), a.cpu, a.gen_cpu)?;
@@ -112,6 +127,9 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
     };
     let env = environment(a, &placements);
     let mut report = Report::new("pktio bench: packets in the veth lab", env, row_keys);
+    if a.queues > 1 {
+        report.notes.push(queues_note(a));
+    }
     // xdp-bench drop beside our ceiling, with --peers, where it runs.
     let peers = Peers::find(a.peers, &a.modes);
     let mut xdp_bench = None;
@@ -132,7 +150,7 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
     let mut run = Runner {
         a,
         lab: &lab,
-        gen: GenPlan::new(a.generator),
+        gen: GenPlan::new(a.generator).with_queues(a.queues),
         peers,
         xdp_bench,
         warmup,
@@ -159,12 +177,52 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
     Ok(run.finish())
 }
 
+/// `labels` with `queues` = N for a run on several queues (unchanged for
+/// one).
+fn with_queues(labels: Labels, queues: u32) -> Labels {
+    if queues > 1 {
+        labels.with("queues", &queues.to_string())
+    } else {
+        labels
+    }
+}
+
+/// The note of a run on several queues: where the threads ran, what the
+/// per-queue columns are, and what a machine with few cores can show.
+pub fn queues_note(a: &PacketBench) -> String {
+    let cpus: Vec<String> = (0..a.queues as usize)
+        .map(|i| format!("q{i} on CPU {}", a.queue_cpu(i)))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut note = format!(
+        "{} queues: the lab's veth has {} RX/TX queues, pktio's rows run one loop per queue \
+         ({}), the generator (on CPU {}) one thread per TX queue; q0..q{} are each queue's \
+         Mpps, Mpps their total; the ceiling is XDP_DROP on every queue",
+        a.queues,
+        a.queues,
+        cpus.join(", "),
+        a.gen_cpu,
+        a.queues - 1
+    );
+    let used = a.measured_cpus().len() + usize::from(!a.measured_cpus().contains(&a.gen_cpu));
+    if used > cores || a.measured_cpus().contains(&a.gen_cpu) || a.queues as usize > cores {
+        note.push_str(&format!(
+            "; this machine has {cores} cores, so the queues' threads and the generator share \
+             them: the total shows how the work divides, not how it scales with cores"
+        ));
+    }
+    note
+}
+
 /// The environment line of the lab's report.
 fn environment(a: &PacketBench, placements: &[Napi]) -> Environment {
     let mut env = Environment::detect();
     env.cores.insert("generator".into(), vec![a.gen_cpu]);
-    env.cores.insert("measured".into(), vec![a.cpu]);
+    env.cores.insert("measured".into(), a.measured_cpus());
     env.set("driver", "veth");
+    if a.queues > 1 {
+        env.set("queues", a.queues.to_string());
+    }
     env.set("batch", a.batch.to_string());
     env.set("need_wakeup", "on");
     env.set(
@@ -344,13 +402,16 @@ impl Runner<'_> {
                 peer_samples,
             ));
         }
-        let labels = Labels::new([
-            ("napi", napi.name()),
-            ("mode", "ceiling"),
-            ("size", &*size_text),
-            ("backend", "xdp-drop"),
-            ("generator", choice.engine.name()),
-        ]);
+        let labels = with_queues(
+            Labels::new([
+                ("napi", napi.name()),
+                ("mode", "ceiling"),
+                ("size", &*size_text),
+                ("backend", "xdp-drop"),
+                ("generator", choice.engine.name()),
+            ]),
+            a.queues,
+        );
         let ceiling = median(&samples).unwrap_or(0.0);
         let bound = bound_by_source(&samples, &offered, &held);
         self.report
@@ -429,13 +490,16 @@ impl Runner<'_> {
             .map(|&(_, c)| c)
             .filter(|_| mode == BenchMode::Rxdrop);
         for (row, got) in rows.iter().zip(acc) {
-            let labels = Labels::new([
-                ("napi", napi.name()),
-                ("mode", mode.name()),
-                ("size", &*size.to_string()),
-                ("backend", row.name()),
-                ("generator", generator),
-            ]);
+            let labels = with_queues(
+                Labels::new([
+                    ("napi", napi.name()),
+                    ("mode", mode.name()),
+                    ("size", &*size.to_string()),
+                    ("backend", row.name()),
+                    ("generator", generator),
+                ]),
+                self.a.queues,
+            );
             if let Some(why) = &got.unsupported {
                 self.note_unsupported(&labels, *row, mode, size, why);
             }
@@ -561,6 +625,7 @@ mod tests {
             gen_cpu_pct: Some((100.0, 40.0)),
             offered_pps: Some(offered),
             held_back,
+            queue_pps: Vec::new(),
         }
     }
 

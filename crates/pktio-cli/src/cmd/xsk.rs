@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use pktio::backend::{BackendKind, PacketIo};
-use pktio::queues::{QueueSet, Queues};
+use pktio::queues::Queues;
 use pktio::wire::UdpFrame;
 use pktio_bench::gen::{self, Engine};
 use pktio_bench::loops::{
@@ -695,9 +695,7 @@ fn run_queue_set(
     spec: &LoopSpec<'_>,
     reflect_any: bool,
 ) -> anyhow::Result<Summary> {
-    let cfg = opts.socket().backend_config(ifname, mode);
-    let set = QueueSet::open(opts.backend, &cfg, &Queues::List(plan.ids.clone()))
-        .with_context(|| format!("opening queues {} of {ifname}", fmt_ids(&plan.ids)))?;
+    let set = opts.socket().open_queues(ifname, mode, &plan.ids)?;
     if !spec.quiet {
         for (i, h) in set.handles().iter().enumerate() {
             eprintln!(
