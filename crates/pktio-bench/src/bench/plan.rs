@@ -478,6 +478,27 @@ mod tests {
     }
 
     #[test]
+    fn queue_threads_go_round_the_cpus_given_or_on_the_measured_cpu() {
+        let mut cfg = config(&[BenchBackend::Xdp], &[BenchMode::Rxdrop], &[64], 1);
+        assert_eq!(cfg.measured_cpus(), [1]);
+        cfg.queues = 3;
+        assert_eq!(cfg.measured_cpus(), [1], "no list: all on --cpu");
+        cfg.queue_cpus = vec![1, 0];
+        assert_eq!(
+            (0..3).map(|i| cfg.queue_cpu(i)).collect::<Vec<_>>(),
+            [1, 0, 1]
+        );
+        assert_eq!(cfg.measured_cpus(), [1, 0]);
+        // The plan itself does not change with the queues: the same rows.
+        let one = config(&[BenchBackend::Xdp], &[BenchMode::Rxdrop], &[64], 1);
+        let p = Peers::default();
+        assert_eq!(
+            steps(&cfg, &[Napi::Softirq], &p, false),
+            steps(&one, &[Napi::Softirq], &p, false)
+        );
+    }
+
+    #[test]
     fn no_peers_are_looked_for_unless_asked() {
         assert_eq!(Peers::find(false, &BenchMode::ALL), Peers::default());
     }

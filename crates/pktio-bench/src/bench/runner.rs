@@ -668,6 +668,54 @@ mod tests {
     }
 
     #[test]
+    fn a_row_on_several_queues_has_each_queue_beside_the_total() {
+        let labels = with_queues(Labels::new([("backend", "xdp")]), 2);
+        assert_eq!(labels.get("queues"), Some("2"));
+        let one = with_queues(Labels::new([("backend", "xdp")]), 1);
+        assert_eq!(one.get("queues"), None, "one queue: labels unchanged");
+        let mut got = RowSamples::default();
+        for (a, b) in [(1e6, 2e6), (1.5e6, 0.5e6)] {
+            got.add(&RunResult {
+                queue_pps: vec![a, b],
+                ..run(a + b, 4e6, false)
+            });
+        }
+        let cells = got.into_cells(&labels, None);
+        assert_eq!(&metrics(&cells)[..3], ["Mpps", "q0", "q1"]);
+        assert_eq!(cells[0].samples, [3.0, 2.0]);
+        assert_eq!(cells[1].samples, [1.0, 1.5]);
+        assert_eq!(cells[2].samples, [2.0, 0.5]);
+        assert!(cells[1..3].iter().all(|c| c.unit == "Mpps"));
+    }
+
+    #[test]
+    fn the_queues_note_says_where_threads_ran_and_that_cores_are_shared() {
+        let a = PacketBench {
+            backends: vec![],
+            modes: vec![],
+            sizes: vec![64],
+            seconds: 1.0,
+            runs: 1,
+            gen_cpu: 0,
+            cpu: 1,
+            batch: 64,
+            rate: None,
+            napi: None,
+            poll: false,
+            busy_poll: false,
+            generator: crate::gen::Engine::Auto,
+            peers: false,
+            queues: 2,
+            queue_cpus: vec![1, 0],
+        };
+        let n = queues_note(&a);
+        assert!(n.starts_with("2 queues"), "{n}");
+        assert!(n.contains("q0 on CPU 1, q1 on CPU 0"), "{n}");
+        // q1 shares the generator's CPU: said, whatever the machine.
+        assert!(n.contains("share them"), "{n}");
+    }
+
+    #[test]
     fn a_row_without_runs_has_no_cells() {
         let cells = RowSamples::default().into_cells(&Labels::default(), Some(1.0));
         assert!(cells.is_empty());
