@@ -182,13 +182,17 @@ pub fn measure_cell(
             .map(|p| p.packets.load(Ordering::Relaxed))
             .collect()
     };
-    let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64, Option<u64>)> {
+    // The queues' counts are read once per snapshot: the total is their
+    // sum, exactly.
+    type Snap = (u64, u64, u64, u64, Option<u64>, Vec<u64>);
+    let snap = |far: &Host| -> anyhow::Result<Snap> {
         let receive: u64 = softirq_cpus
             .iter()
             .map(|&c| crate::bench::napi::receive_work_ns(c, &[]))
             .sum();
+        let q = queue_packets();
         Ok((
-            queue_packets().iter().sum(),
+            q.iter().sum(),
             probes
                 .iter()
                 .map(|p| p.cpu_ns.load(Ordering::Relaxed))
@@ -196,14 +200,13 @@ pub fn measure_cell(
             receive + crate::bench::napi::threads_cpu_ns(&napi_threads),
             far.try_stats()?.rx_packets,
             progress.as_ref().map(|p| p.frames()),
+            q,
         ))
     };
     let held = || progress.as_ref().map_or(0, |p| p.held_back());
     let (s0, g0, h0) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
-    let q0 = queue_packets();
     let t0 = Instant::now();
     let whole = watch_window(|| queue_packets().iter().sum(), seconds);
-    let q1 = queue_packets();
     let (s1, g1, h1) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
     let dt = t0.elapsed().as_secs_f64();
     running.finish(lab, gro)?;
@@ -230,8 +233,8 @@ pub fn measure_cell(
         offered_pps: s0.4.zip(s1.4).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
         held_back: h1 > h0,
         queue_pps: if queues > 1 {
-            q1.iter()
-                .zip(&q0)
+            s1.5.iter()
+                .zip(&s0.5)
                 .map(|(b, a)| b.saturating_sub(*a) as f64 / dt)
                 .collect()
         } else {
