@@ -520,23 +520,46 @@ const LIVE_SUBMITTERS: usize = 2;
 pub const LIVE_MAX_FRAME: usize = 4096 - 256 - 320;
 
 /// Frames of the first `BPF_PROG_RUN` call of a run (later calls are sized
-/// from the rate the first ones reached).
+/// from the rate the first ones reached), and the fewest of any call that
+/// is not capped by a count or a rate: the frames that amortise a call's
+/// fixed cost (see [`next_repeat`]); ~1 ms of work at 15 Mpps, ~16 ms at
+/// 1 Mpps.
 const LIVE_FIRST_REPEAT: u32 = 1 << 14;
 
 /// How long one live-frames call should last: a stop request or the end of
 /// `-d` waits for the call in progress (and its grace periods, ~25 ms), so
-/// this keeps both within 100 ms on any host, fast or slow.
+/// this keeps both within 100 ms on any host that sends at least
+/// [`LIVE_FIRST_REPEAT`] frames in 75 ms (0.2 Mpps).
 const LIVE_CALL_TIME: Duration = Duration::from_millis(50);
 
 /// The frames of the next live-frames call, after one of `repeat` frames
-/// took `took`: as many as last [`LIVE_CALL_TIME`] at that pace, growing at
-/// most 4× per call, from `LIVE_BATCH` to `LIVE_REPEAT`.
+/// took `took` (wall time): toward as many as last [`LIVE_CALL_TIME`] at
+/// that pace, growing at most 4× per call; shrinking only when a call took
+/// more than twice that (the stop latency is at stake), at most halving;
+/// from [`LIVE_FIRST_REPEAT`] to `LIVE_REPEAT`.
+///
+/// A call costs a fixed part — page-pool setup and teardown, RCU grace
+/// periods: ~25 ms, more on a busy host, and with two submitters on one CPU
+/// the wait for the other's turn — plus a part per frame. Sized on wall
+/// time alone (as before), a call whose fixed part approached
+/// `LIVE_CALL_TIME` made the next one smaller, which made the fixed part
+/// weigh more, down to `LIVE_BATCH` frames behind the same fixed wait:
+/// the generator collapsed to a few thousand frames a second, and the
+/// bench's ceiling with it (0.006–0.09 Mpps seen, against rows of 0.3 Mpps
+/// and more: "of ceiling" above 4000 %). A floor that amortises the fixed
+/// part, a band in which the size holds, and halving at most keep one slow
+/// call from starting that spiral.
 fn next_repeat(repeat: u32, took: Duration) -> u32 {
+    let target = LIVE_CALL_TIME.as_secs_f64();
     let secs = took.as_secs_f64().max(1e-6);
-    let want = f64::from(repeat) * LIVE_CALL_TIME.as_secs_f64() / secs;
-    let grown = f64::from(repeat) * 4.0;
-    want.min(grown)
-        .clamp(f64::from(LIVE_BATCH), f64::from(LIVE_REPEAT)) as u32
+    let r = f64::from(repeat);
+    let at_pace = r * target / secs;
+    let next = if secs > 2.0 * target {
+        at_pace.max(r / 2.0)
+    } else {
+        at_pace.min(r * 4.0).max(r)
+    };
+    next.clamp(f64::from(LIVE_FIRST_REPEAT), f64::from(LIVE_REPEAT)) as u32
 }
 
 /// Frames per batch inside the kernel (at most 256).
@@ -1171,14 +1194,54 @@ mod tests {
     fn live_calls_are_sized_to_last_about_fifty_ms() {
         // 1.6 Mpps: 16384 frames took 10 ms; grows 4x at most per call.
         assert_eq!(next_repeat(16_384, Duration::from_millis(10)), 65_536);
-        // 1 Mpps with 65536 frames in 65 ms: about 50 ms worth next.
-        let n = next_repeat(65_536, Duration::from_millis(65));
-        assert!((49_000..=51_000).contains(&n), "{n}");
-        // A slow host: 100k frames took a second: 5000 next.
-        let n = next_repeat(100_000, Duration::from_secs(1));
-        assert!((4_900..=5_100).contains(&n), "{n}");
-        // Never below a kernel batch nor above the cap.
-        assert_eq!(next_repeat(64, Duration::from_secs(10)), LIVE_BATCH);
+        // 25 ms worth: about 50 ms worth next.
+        let n = next_repeat(100_000, Duration::from_millis(25));
+        assert!((199_000..=201_000).contains(&n), "{n}");
+        // Between 50 and 100 ms: the size holds.
+        assert_eq!(next_repeat(65_536, Duration::from_millis(65)), 65_536);
+        // A slow call (a second): halved at most.
+        assert_eq!(next_repeat(200_000, Duration::from_secs(1)), 100_000);
+        // Twice too long: 50 ms worth, which is half.
+        assert_eq!(next_repeat(400_000, Duration::from_millis(101)), 200_000);
+        // Never below the floor nor above the cap.
+        assert_eq!(next_repeat(64, Duration::from_secs(10)), LIVE_FIRST_REPEAT);
         assert_eq!(next_repeat(LIVE_REPEAT, Duration::ZERO), LIVE_REPEAT);
+    }
+
+    /// A call's wall time with a fixed part and a part per frame.
+    fn call_time(repeat: u32, fixed_ms: f64, ns_per_frame: f64) -> Duration {
+        Duration::from_secs_f64(fixed_ms / 1e3 + f64::from(repeat) * ns_per_frame / 1e9)
+    }
+
+    /// The collapse of the bench's ceiling: a fixed cost per call near or
+    /// above LIVE_CALL_TIME (a busy host's grace periods) shrank every call
+    /// to LIVE_BATCH frames. Now the size settles where the fixed cost is
+    /// amortised, and one slow call does not start a spiral.
+    #[test]
+    fn a_fixed_cost_per_call_does_not_collapse_the_calls() {
+        for fixed_ms in [10.0, 25.0, 45.0, 60.0, 90.0] {
+            let mut r = LIVE_FIRST_REPEAT;
+            for _ in 0..200 {
+                r = next_repeat(r, call_time(r, fixed_ms, 65.0));
+            }
+            let rate = f64::from(r) / call_time(r, fixed_ms, 65.0).as_secs_f64();
+            assert!(r >= LIVE_FIRST_REPEAT, "{fixed_ms} ms: {r}");
+            // At least the floor's worth per call, whatever the fixed cost.
+            assert!(
+                rate > 150_000.0,
+                "{fixed_ms} ms fixed: {rate:.0} frames/s at {r}"
+            );
+            if fixed_ms < 40.0 {
+                // Room left in the 50 ms: calls grow to use it.
+                assert!(r > 100_000, "{fixed_ms} ms: {r}");
+            }
+        }
+        // One 2-second stall, then back to normal calls: recovers.
+        let mut r = next_repeat(400_000, Duration::from_secs(2));
+        assert_eq!(r, 200_000);
+        for _ in 0..10 {
+            r = next_repeat(r, call_time(r, 25.0, 65.0));
+        }
+        assert!(r > 300_000, "{r}");
     }
 }

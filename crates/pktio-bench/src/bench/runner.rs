@@ -177,6 +177,31 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
     Ok(run.finish())
 }
 
+/// The note a row's "of ceiling" share needs when it passes 100 %: the
+/// ceiling run (the same generator into XDP_DROP, which any receiver
+/// behind XDP can only approach) came out slower than the row, so the
+/// ceiling, not the row, is off. `rates` and `ceiling` in Mpps.
+fn above_ceiling(
+    row: &str,
+    mode: BenchMode,
+    size: u32,
+    rates: &[f64],
+    ceiling: Option<f64>,
+) -> Option<String> {
+    let c = ceiling.filter(|&c| c > 0.0)?;
+    let top = rates.iter().copied().fold(0.0, f64::max);
+    (top > c).then(|| {
+        format!(
+            "{row} {} {size} B: {:.0} % of the ceiling: the XDP_DROP ceiling run ({c:.3} Mpps) was \
+             slower than this row ({top:.3} Mpps), so that share says nothing; the ceiling's \
+             generator was held back or slowed in its window (compare the ceiling's offered \
+             rate), read this row's Mpps instead",
+            mode.name(),
+            100.0 * top / c
+        )
+    })
+}
+
 /// `labels` with `queues` = N for a run on several queues (unchanged for
 /// one).
 fn with_queues(labels: Labels, queues: u32) -> Labels {
@@ -503,6 +528,9 @@ impl Runner<'_> {
             if let Some(why) = &got.unsupported {
                 self.note_unsupported(&labels, *row, mode, size, why);
             }
+            if let Some(note) = above_ceiling(row.name(), mode, size, &got.rates, ceiling) {
+                self.report.notes.push(note);
+            }
             self.report.cells.extend(got.into_cells(&labels, ceiling));
         }
         Ok(())
@@ -713,6 +741,20 @@ mod tests {
         assert!(n.contains("q0 on CPU 1, q1 on CPU 0"), "{n}");
         // q1 shares the generator's CPU: said, whatever the machine.
         assert!(n.contains("share them"), "{n}");
+    }
+
+    #[test]
+    fn a_share_above_the_ceiling_comes_with_a_note() {
+        let r = BenchMode::Rxdrop;
+        assert_eq!(above_ceiling("xdp", r, 64, &[0.3, 0.4], Some(0.5)), None);
+        assert_eq!(above_ceiling("xdp", r, 64, &[0.3], None), None);
+        assert_eq!(above_ceiling("xdp", r, 64, &[], Some(0.01)), None);
+        let n = above_ceiling("xdp", r, 64, &[0.2, 0.263], Some(0.006)).expect("a note");
+        assert!(
+            n.starts_with("xdp rxdrop 64 B: 4383 % of the ceiling"),
+            "{n}"
+        );
+        assert!(n.contains("says nothing"), "{n}");
     }
 
     #[test]
