@@ -6,7 +6,7 @@
 
 mod cli_support;
 
-use cli_support::{pktio, schema, text};
+use cli_support::{pktio, schema, text, Watched};
 use pktio_bench::report::schema::{LOOP, LOOP_SECOND};
 use pktio_lab::{require_root, Lab};
 use serde_json::Value;
@@ -224,4 +224,37 @@ fn queue_beyond_the_device_is_refused_untouched() {
     let l = String::from_utf8_lossy(&link.stdout);
     assert!(link.status.success(), "ip link: {}", text(&link));
     assert!(!l.contains("prog/xdp"), "no XDP program attached: {l}");
+}
+
+/// Ctrl-C ends every queue's loop, and the summary still has each queue.
+#[test]
+fn ctrl_c_stops_every_queue_with_the_summary() {
+    require_root!();
+    let mut c = pktio();
+    c.args([
+        "rxdrop",
+        "--lab",
+        "--queues",
+        "0,1",
+        "--backend",
+        "xdp",
+        "-d",
+        "120",
+    ]);
+    let mut run = Watched::start(c);
+    // A per-second line with both queues: the loops run.
+    run.wait_until("a per-second line of both queues", |r| {
+        r.stderr_now()
+            .lines()
+            .any(|l| l.contains(" q0 ") && l.contains(" q1 "))
+    });
+    run.wait_for_handlers();
+    run.signal(rustix::process::Signal::INT);
+    let o = run.finish();
+    assert_eq!(o.code(), Some(0), "{}", o.text());
+    let out = o.stdout.clone() + &o.stderr;
+    for q in ["queue 0 (CPU", "queue 1 (CPU"] {
+        assert!(out.contains(q), "{}", o.text());
+    }
+    assert!(!out.contains("stopped early"), "{}", o.text());
 }
