@@ -56,13 +56,13 @@ pub struct GenArgs {
     /// binds each socket to its queue (on a veth, TX queue q feeds the
     /// peer's RX queue q); packet and raw leave the TX queue to the
     /// kernel's flow hash; auto skips live, whose frames take the queue of
-    /// the submitting CPU.
+    /// the submitting CPU. Not with --cpu (use --cpus).
     #[arg(long, value_name = "all|LIST", conflicts_with = "cpu",
           value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<pktio::queues::Queues>()))]
     queues: Option<pktio::queues::Queues>,
     /// With --queues: the CPUs of the generator threads, a list such as 0-1
     /// (the i-th queue on the i-th CPU in increasing order, round robin
-    /// when fewer CPUs than queues). Default: not pinned.
+    /// when fewer CPUs than queues; more is an error). Default: not pinned.
     #[arg(long, value_name = "LIST", requires = "queues", value_parser = super::xsk::parse_cpus)]
     cpus: Option<super::xsk::CpuList>,
     #[command(flatten)]

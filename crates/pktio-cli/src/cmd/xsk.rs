@@ -48,15 +48,17 @@ pub struct XskOpts {
     /// interface has, ethtool channels) or a list such as 0,2-3. AF_XDP
     /// binds a socket per queue (one steering program for all); AF_PACKET
     /// and io_uring open one socket per entry in a PACKET_FANOUT group
-    /// (hash). Prints per-queue and total rates. With --lab: the lab's veth
-    /// gets as many queues and a generator per queue.
+    /// (hash). Prints per-queue and total rates. Not with -q or --cpu.
+    /// With --lab: the lab's veth gets as many queues (the highest id
+    /// listed plus one; `all`: one per CPU of --cpus, or per usable CPU)
+    /// and a generator thread per TX queue, all on --gen-cpu.
     #[arg(long, value_name = "all|LIST", conflicts_with_all = ["queue", "cpu"],
           value_parser = parse_queues)]
     pub queues: Option<Queues>,
     /// With --queues: the CPUs of the queues' threads, a list such as 0-1
     /// (taken in increasing order: the i-th queue on the i-th CPU, round
-    /// robin when fewer CPUs than queues). Default: the CPUs this process
-    /// may run on, round robin.
+    /// robin when fewer CPUs than queues; more is an error). Default: the
+    /// CPUs this process may run on, round robin.
     #[arg(long, value_name = "LIST", requires = "queues", conflicts_with = "cpu",
           value_parser = parse_cpus)]
     pub cpus: Option<CpuList>,
