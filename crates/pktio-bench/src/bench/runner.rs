@@ -229,6 +229,13 @@ pub fn queues_note(a: &PacketBench) -> String {
         a.gen_cpu,
         a.queues - 1
     );
+    if a.napi.as_deref().is_some_and(|n| n.contains(&Napi::Thread)) {
+        note.push_str(&format!(
+            "; in the thread placement every NAPI thread of the receiving end runs on CPU {} \
+             (the measured CPU), whichever queue it serves",
+            a.cpu
+        ));
+    }
     let used = a.measured_cpus().len() + usize::from(!a.measured_cpus().contains(&a.gen_cpu));
     if used > cores || a.measured_cpus().contains(&a.gen_cpu) || a.queues as usize > cores {
         note.push_str(&format!(

@@ -959,6 +959,82 @@ pub fn l2fwd(a: L2fwdArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        x: XskOpts,
+    }
+
+    fn opts(args: &[&str]) -> XskOpts {
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("pktio").chain(args.iter().copied()))
+            .expect("flags parse")
+            .x
+    }
+
+    #[test]
+    fn the_lab_gets_as_many_queues_as_the_list_needs() {
+        assert_eq!(opts(&[]).lab_queues(), Ok(None));
+        assert_eq!(opts(&["--queues", "0,3"]).lab_queues(), Ok(Some(4)));
+        assert_eq!(opts(&["--queues", "2"]).lab_queues(), Ok(Some(3)));
+        let e = opts(&["--queues", "0,64"]).lab_queues().unwrap_err();
+        assert!(e.contains("at most 64 queues"), "{e}");
+        let allowed = pktio_host::cpu::allowed_cpus().unwrap();
+        let all = opts(&["--queues", "all"]).lab_queues().unwrap();
+        assert_eq!(all, Some(allowed.len() as u32));
+        let one = allowed[0].to_string();
+        let all = opts(&["--queues", "all", "--cpus", &one])
+            .lab_queues()
+            .unwrap();
+        assert_eq!(all, Some(1));
+    }
+
+    #[test]
+    fn queue_plans_pair_queues_with_cpus() {
+        assert_eq!(opts(&[]).queue_plan("veth0", Some(2)), Ok(None));
+        let allowed = pktio_host::cpu::allowed_cpus().unwrap();
+        let p = opts(&["--queues", "all"])
+            .queue_plan("veth0", Some(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.ids, [0, 1]);
+        assert_eq!(p.cpus, allowed, "default: every usable CPU");
+        let one = allowed[0].to_string();
+        let p = opts(&["--queues", "1,0", "--cpus", &one])
+            .queue_plan("veth0", Some(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!((p.ids, p.cpus), (vec![1, 0], vec![allowed[0]]));
+        let e = opts(&["--queues", "0,2"])
+            .queue_plan("veth0", Some(2))
+            .unwrap_err();
+        assert!(
+            e.contains("veth0 has 2 queues (0-1), there is no queue 2"),
+            "{e}"
+        );
+        if allowed.len() >= 2 {
+            let two = format!("{},{}", allowed[0], allowed[1]);
+            let e = opts(&["--queues", "0", "--cpus", &two])
+                .queue_plan("veth0", Some(2))
+                .unwrap_err();
+            assert!(e.contains("--cpus lists 2 CPUs for 1 queue"), "{e}");
+        }
+    }
+
+    #[test]
+    fn cpu_lists_are_checked_against_the_cpus_this_process_may_use() {
+        let allowed = pktio_host::cpu::allowed_cpus().unwrap();
+        let first = allowed[0];
+        assert_eq!(parse_cpus(&first.to_string()), Ok(CpuList(vec![first])));
+        assert!(parse_cpus("").unwrap_err().contains("not a CPU list"));
+        assert!(parse_cpus("1-0").unwrap_err().contains("not a CPU list"));
+        let e = parse_cpus("100000").unwrap_err();
+        assert!(
+            e.contains("CPU 100000 is not one this process may run on"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn parses_macs_and_refuses_addresses_outside_the_range() {
         assert_eq!(
