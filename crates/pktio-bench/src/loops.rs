@@ -631,11 +631,13 @@ pub fn queue_ids(ifname: &str, queues: &Queues, count: Option<u32>) -> anyhow::R
         (Queues::List(l), _) => l.clone(),
     };
     if let (Some(n), Some(&bad)) = (count, ids.iter().find(|&&q| Some(q) >= count)) {
+        let (plural, ids) = match n {
+            1 => ("", "0".to_string()),
+            _ => ("s", format!("0-{}", n - 1)),
+        };
         bail!(
-            "--queues: {ifname} has {n} queue{} (0-{}), there is no queue {bad}; \
-             see `ethtool -l {ifname}`",
-            if n == 1 { "" } else { "s" },
-            n - 1
+            "--queues: {ifname} has {n} queue{plural} ({ids}), there is no queue {bad}; \
+             see `ethtool -l {ifname}`"
         );
     }
     let mut sorted = ids.clone();
@@ -1020,6 +1022,12 @@ mod tests {
         assert!(
             e.to_string()
                 .contains("has 2 queues (0-1), there is no queue 3"),
+            "{e}"
+        );
+        let e = queue_ids("veth0", &Queues::List(vec![1]), Some(1)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("has 1 queue (0), there is no queue 1"),
             "{e}"
         );
         let e = queue_ids("veth0", &Queues::List(vec![1, 1]), None).unwrap_err();

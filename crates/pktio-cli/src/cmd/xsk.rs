@@ -634,8 +634,13 @@ fn run_on_interface(
     let ifname = opts.interface()?;
     // Every flag checked before the interface is touched.
     ifindex(ifname)?;
+    // txpush sends: its queues are TX queues.
+    let count = match mode {
+        Mode::Txpush => pktio_bench::loops::tx_queue_count(ifname),
+        Mode::Rxdrop | Mode::L2fwd => pktio_bench::loops::queue_count(ifname),
+    };
     let plan = opts
-        .queue_plan(ifname, pktio_bench::loops::queue_count(ifname))
+        .queue_plan(ifname, count)
         .unwrap_or_else(|m| crate::args::usage_error(m));
     let which = match &plan {
         Some(p) => format!("queues {}", fmt_ids(&p.ids)),
