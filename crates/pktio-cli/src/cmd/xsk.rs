@@ -58,7 +58,8 @@ pub struct XskOpts {
     /// With --queues: the CPUs of the queues' threads, a list such as 0-1
     /// (taken in increasing order: the i-th queue on the i-th CPU, round
     /// robin when fewer CPUs than queues; more is an error). Default: the
-    /// CPUs this process may run on, round robin.
+    /// CPUs this process may run on, round robin (with --lab, --gen-cpu
+    /// last).
     #[arg(long, value_name = "LIST", requires = "queues", conflicts_with = "cpu",
           value_parser = parse_cpus)]
     pub cpus: Option<CpuList>,
@@ -734,9 +735,13 @@ fn run_in_lab(
     let lab_queues = opts
         .lab_queues()
         .unwrap_or_else(|m| crate::args::usage_error(m));
-    let plan = opts
+    let mut plan = opts
         .queue_plan("the lab's veth", lab_queues)
         .unwrap_or_else(|m| crate::args::usage_error(m));
+    if let (Some(p), None) = (plan.as_mut(), &opts.cpus) {
+        // The generator's CPU last: the first queues get cores of their own.
+        p.cpus.sort_by_key(|&c| c == lab_opts.gen_cpu);
+    }
     let mut builder = pktio_lab::Lab::builder();
     if let Some(n) = lab_queues {
         builder = builder.queues(n);
