@@ -260,6 +260,12 @@ pub struct Target {
     pub spec: UdpFrame,
     /// Frame length in bytes, without the FCS.
     pub len: usize,
+    /// The TX queue to send on, for one generator of several
+    /// ([`run_queues`]): the `xsk` engine binds its socket to it, and `auto`
+    /// skips `live` (whose frames take the queue of the submitting CPU).
+    /// `packet` and `raw` cannot choose: the kernel picks the TX queue from
+    /// the flow's hash. `None`: queue 0, every engine.
+    pub queue: Option<u32>,
 }
 
 impl Target {
@@ -270,6 +276,7 @@ impl Target {
             ifindex: crate::loops::ifindex(ifname)?,
             spec,
             len,
+            queue: None,
         })
     }
 }
@@ -293,6 +300,81 @@ pub fn run(
     let mut r = ran?;
     r.choice = Some(choice);
     Ok(r)
+}
+
+/// One generator per TX queue of `t.ifname`, each on a thread of its own:
+/// queue `queues[i]`'s thread pinned to `cpus[i % cpus.len()]` (an empty
+/// list pins nothing), all stopping on `stop` and the same [`Limits`] (a
+/// count or a rate applies to each queue). Queue `i`'s flows are UDP
+/// source ports `spec.src_port + i × flows ..`, so that a receiver's RSS
+/// hash, or a fanout group, tells the queues' traffic apart;
+/// `progress[i]` counts queue `i`'s frames, or a single `progress` counts
+/// every queue's. When one generator fails the
+/// others stop. The threads start in the calling thread's network
+/// namespace.
+///
+/// On a veth, the peer receives a frame on the RX queue of the TX queue it
+/// was sent on: with the `xsk` engine (bound to its queue) queue `q` here
+/// feeds queue `q` there. `packet` and `raw` leave the queue to the
+/// kernel's flow hash.
+///
+/// # Errors
+/// The first generator's error, after every thread ended; an empty queue
+/// list or a `progress` of another length.
+pub fn run_queues(
+    t: &Target,
+    queues: &[u32],
+    cpus: &[usize],
+    want: Engine,
+    lim: &Limits,
+    stop: &AtomicBool,
+    progress: &[Progress],
+) -> anyhow::Result<Vec<GenResult>> {
+    anyhow::ensure!(!queues.is_empty(), "no queue to generate on");
+    anyhow::ensure!(
+        progress.len() == queues.len() || progress.len() == 1,
+        "one progress counter, or one per queue: {} for {} queues",
+        progress.len(),
+        queues.len()
+    );
+    let flows = lim.flows.max(1);
+    let halt = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let threads: Vec<_> = queues
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let mut tq = t.clone();
+                tq.queue = Some(q);
+                tq.spec.src_port = t.spec.src_port.wrapping_add((i as u16).wrapping_mul(flows));
+                let (halt, p) = (&halt, &progress[i % progress.len()]);
+                let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
+                s.spawn(move || {
+                    let r = cpu
+                        .map_or(Ok(()), crate::run::set_affinity)
+                        .and_then(|()| run(&tq, want, lim, halt, p))
+                        .with_context(|| format!("the generator of queue {q}"));
+                    if r.is_err() {
+                        halt.store(true, Ordering::SeqCst);
+                    }
+                    r
+                })
+            })
+            .collect();
+        while !threads.iter().all(|t| t.is_finished()) {
+            if stop.load(Ordering::Relaxed) {
+                halt.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a generator thread panicked")))
+            })
+            .collect()
+    })
 }
 
 /// Picks the engine for `t` without sending anything: `want`, or with
@@ -329,6 +411,8 @@ fn walk<T>(
     mut open: impl FnMut(Engine) -> Result<T, Refusal>,
 ) -> anyhow::Result<(T, Choice)> {
     let candidates = match want {
+        // Live frames leave on the submitting CPU's queue, not t.queue.
+        Engine::Auto if t.queue.is_some() => &Engine::LADDER[1..],
         Engine::Auto => &Engine::LADDER[..],
         _ => std::slice::from_ref(&want),
     };
@@ -436,7 +520,7 @@ const LIVE_SUBMITTERS: usize = 2;
 pub const LIVE_MAX_FRAME: usize = 4096 - 256 - 320;
 
 /// Frames of the first `BPF_PROG_RUN` call of a run (later calls are sized
-/// from the rate the first ones reached).
+/// from the CPU time the first ones took).
 const LIVE_FIRST_REPEAT: u32 = 1 << 14;
 
 /// How much CPU time the frames of one live-frames call should take: a
@@ -812,7 +896,7 @@ fn xsk_open_and_run(
     })
     .map_err(|e| refuse(e.into()))?;
     let mut sock = XskSocket::builder(&t.ifname)
-        .queue(0)
+        .queue(t.queue.unwrap_or(0))
         .rx_size(0)
         .tx_size(XSK_RING)
         .tx_skb_budget(budget)

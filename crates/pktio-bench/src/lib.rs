@@ -6,8 +6,8 @@
 //! stderr.
 //!
 //! - [`run`]: what every long-running engine shares: the process-wide stop
-//!   flag (SIGINT/SIGTERM), CPU pinning, the per-second rate meter, CPU
-//!   times from `/proc/stat`.
+//!   flag (the program wires SIGINT/SIGTERM to it, [`run::set_stop_hook`]),
+//!   CPU pinning, the per-second rate meter, CPU times from `/proc/stat`.
 //! - [`loops`]: the packet loops of rxdrop, txpush and l2fwd
 //!   ([`loops::run_loop`]) and the options that open their socket.
 //! - [`gen`]: the traffic generators (live frames, AF_XDP, AF_PACKET TX

@@ -16,6 +16,7 @@ use anyhow::{bail, Context};
 use pktio::backend::{
     Backend, BackendConfig, BackendError, BackendKind, BackendStats, Direction, PacketIo,
 };
+use pktio::queues::{QueueError, QueueSet, Queues};
 use pktio::wire::{swap_macs, UdpFrame};
 use pktio::xdp::{Accounting, AttachMode, BindMode, BusyPoll};
 use pktio_host::retry::BusyRetry;
@@ -160,6 +161,27 @@ impl SocketOpts {
     }
 }
 
+impl SocketOpts {
+    /// Opens one backend per queue of `ids` on `ifname` ([`QueueSet::open`]
+    /// of [`backend`](Self::backend) with [`backend_config`](Self::backend_config)),
+    /// retrying for a moment while a queue is still busy from the previous
+    /// socket.
+    ///
+    /// # Errors
+    /// The set's error, the queue that failed named.
+    pub fn open_queues(&self, ifname: &str, mode: Mode, ids: &[u32]) -> anyhow::Result<QueueSet> {
+        let cfg = self.backend_config(ifname, mode);
+        let busy = |e: &QueueError| matches!(e, QueueError::Open { source, .. } if source.errno() == Some(libc::EBUSY));
+        let queues = Queues::List(ids.to_vec());
+        BusyRetry::QUEUE_RELEASE
+            .run(busy, || QueueSet::open(self.backend, &cfg, &queues))
+            .with_context(|| {
+                let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+                format!("opening queues {} of {ifname}", list.join(","))
+            })
+    }
+}
+
 /// `XDP_MAX_TX_SKB_BUDGET`: descriptors one copy-mode `sendto` sends
 /// (the kernel's default is 32; a kick per 32 frames costs a system call
 /// per 32 frames). The loops' transmit and the AF_XDP generator ask for it.
@@ -237,6 +259,23 @@ pub struct Summary {
     /// l2fwd: frames dropped instead of reflected, their addresses outside
     /// the benchmarking ranges ([`in_bench_range`]).
     pub not_reflected: u64,
+    /// A run on several queues ([`run_queues`]): each queue's own summary,
+    /// in the order the queues were given; the fields above are then the
+    /// totals. `None` (and absent from JSON) for a one-queue run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queues: Option<Vec<QueueSummary>>,
+}
+
+/// One queue's part of a run on several queues.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueSummary {
+    /// The queue id.
+    pub queue: u32,
+    /// The CPU its thread was pinned to, if it was.
+    pub cpu: Option<usize>,
+    /// What its loop measured.
+    #[serde(flatten)]
+    pub summary: Summary,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -291,6 +330,19 @@ struct Second {
     rx_ring_full: u64,
     fill_ring_empty: u64,
     tx_kicks: u64,
+    /// A run on several queues: each queue's second (the fields above are
+    /// the totals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queues: Option<Vec<QueueSecond>>,
+}
+
+/// One queue's second, in a [`Second`] of a run on several queues.
+#[derive(Serialize)]
+struct QueueSecond {
+    queue: u32,
+    pps: f64,
+    bps: f64,
+    kernel_drops: u64,
 }
 
 /// Prints one [`Second`] record on stdout.
@@ -304,6 +356,7 @@ fn print_second(mode: Mode, t: &Tick, s: &BackendStats) {
         rx_ring_full: s.rx_ring_full,
         fill_ring_empty: s.fill_ring_empty,
         tx_kicks: s.tx_kicks,
+        queues: None,
     };
     // Plain numbers and a name: serialising cannot fail.
     if let Ok(line) = crate::report::schema::line(LOOP_SECOND, &rec) {
@@ -397,11 +450,15 @@ pub fn run_loop_scoped(
                 }
                 // The counters are read only for a line that shows them
                 // (a benchmark's quiet loop does not pay for it).
-                let s = if spec.json_lines || !spec.quiet {
+                let publish = spec.probe.filter(|p| p.want_stats.load(Ordering::Relaxed));
+                let s = if spec.json_lines || !spec.quiet || publish.is_some() {
                     b.stats().unwrap_or_default()
                 } else {
                     BackendStats::default()
                 };
+                if let Some(p) = publish {
+                    *p.stats.lock().unwrap_or_else(|e| e.into_inner()) = s;
+                }
                 if spec.json_lines {
                     print_second(spec.mode, &t, &s);
                 }
@@ -466,6 +523,7 @@ pub fn run_loop_scoped(
         meter.add(n as u64, bytes);
         if let Some(p) = spec.probe {
             p.packets.store(meter.packets, Ordering::Relaxed);
+            p.bytes.store(meter.bytes, Ordering::Relaxed);
         }
         let idle = match spec.mode {
             Mode::Txpush => {
@@ -533,7 +591,318 @@ pub fn run_loop_scoped(
         accounting,
         stopped_by,
         not_reflected,
+        queues: None,
     })
+}
+
+/// The RX queue count of `ifname` in the calling thread's namespace
+/// (ethtool channels: the larger of the RX and combined counts); `None`
+/// when the driver does not say.
+pub fn queue_count(ifname: &str) -> Option<u32> {
+    use std::os::fd::AsFd;
+    let sock = pktio_host::ethtool::control_socket().ok()?;
+    let ch = pktio_host::ethtool::channels(sock.as_fd(), ifname).ok()?;
+    Some(ch.rx.max(ch.combined)).filter(|&n| n > 0)
+}
+
+/// The TX queue count of `ifname` in the calling thread's namespace
+/// (ethtool channels: the larger of the TX and combined counts); `None`
+/// when the driver does not say.
+pub fn tx_queue_count(ifname: &str) -> Option<u32> {
+    use std::os::fd::AsFd;
+    let sock = pktio_host::ethtool::control_socket().ok()?;
+    let ch = pktio_host::ethtool::channels(sock.as_fd(), ifname).ok()?;
+    Some(ch.tx.max(ch.combined)).filter(|&n| n > 0)
+}
+
+/// The queue ids `queues` names on a device of `count` queues (`None`:
+/// unknown): `all` is `0..count`; a list must stay below `count`.
+///
+/// # Errors
+/// A queue id the device does not have, or `all` with the count unknown;
+/// the message names the device `ifname` and says what to give instead.
+pub fn queue_ids(ifname: &str, queues: &Queues, count: Option<u32>) -> anyhow::Result<Vec<u32>> {
+    let ids = match (queues, count) {
+        (Queues::All, Some(n)) => (0..n).collect(),
+        (Queues::All, None) => bail!(
+            "--queues all: {ifname} does not report its queue count (ethtool channels); \
+             give a list such as --queues 0,1"
+        ),
+        (Queues::List(l), _) => l.clone(),
+    };
+    if let (Some(n), Some(&bad)) = (count, ids.iter().find(|&&q| Some(q) >= count)) {
+        let (plural, ids) = match n {
+            1 => ("", "0".to_string()),
+            _ => ("s", format!("0-{}", n - 1)),
+        };
+        bail!(
+            "--queues: {ifname} has {n} queue{plural} ({ids}), there is no queue {bad}; \
+             see `ethtool -l {ifname}`"
+        );
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        bail!("--queues: queue {} is given twice", w[0]);
+    }
+    anyhow::ensure!(!ids.is_empty(), "--queues: no queue given");
+    Ok(ids)
+}
+
+/// Runs the loop of `spec` on every queue of `set`, each on a thread of its
+/// own pinned to `cpus[i % cpus.len()]` (an empty list pins nothing), and
+/// returns the totals with each queue's [`Summary`] in
+/// [`Summary::queues`].
+///
+/// Every loop stops at `spec.stop`, at `spec.deadline`, or when another
+/// queue's loop ends early (its backend failed). Unless `spec.quiet`, a
+/// line a second on stderr gives the total rate and each queue's; with
+/// `spec.json_lines` a [`LOOP_SECOND`] record a second carries the same
+/// (`queues`). The threads start in the calling thread's network
+/// namespace.
+///
+/// # Errors
+/// A thread that could not be pinned or panicked; the first loop that
+/// could not start.
+pub fn run_queues(
+    set: QueueSet,
+    cpus: &[usize],
+    spec: &LoopSpec<'_>,
+    reflect_any: bool,
+) -> anyhow::Result<Summary> {
+    let probes: Vec<LoopProbe> = set.handles().iter().map(|_| LoopProbe::default()).collect();
+    let show = spec.json_lines || !spec.quiet;
+    for p in &probes {
+        p.want_stats.store(show, Ordering::Relaxed);
+    }
+    run_queues_probed(set, cpus, spec, reflect_any, &probes)
+}
+
+/// [`run_queues`] publishing each queue's progress in `probes` (one per
+/// queue of `set`, in order) for a watcher on another thread (the
+/// benchmark). `spec.probe` is not used.
+///
+/// # Errors
+/// As [`run_queues`]; a `probes` of another length than `set`.
+pub fn run_queues_probed(
+    set: QueueSet,
+    cpus: &[usize],
+    spec: &LoopSpec<'_>,
+    reflect_any: bool,
+    probes: &[LoopProbe],
+) -> anyhow::Result<Summary> {
+    let ids: Vec<u32> = set.handles().iter().map(|h| h.queue()).collect();
+    anyhow::ensure!(
+        probes.len() == ids.len(),
+        "one probe per queue: {} for {} queues",
+        probes.len(),
+        ids.len()
+    );
+    let halt = AtomicBool::new(false);
+    let (results, rates) = std::thread::scope(|s| {
+        let runner = s.spawn(|| {
+            set.run_pinned(cpus, |mut h| {
+                let i = ids.iter().position(|&q| q == h.queue()).unwrap_or(0);
+                let one = LoopSpec {
+                    stop: &halt,
+                    quiet: true,
+                    json_lines: false,
+                    probe: Some(&probes[i]),
+                    ..*spec
+                };
+                let r = run_loop_scoped(h.backend_mut(), &one, reflect_any);
+                // One queue done (the deadline, a stop, a failure): all are.
+                halt.store(true, Ordering::SeqCst);
+                r
+            })
+        });
+        let rates = watch_queues(&ids, probes, spec, &halt, || runner.is_finished());
+        let r = runner
+            .join()
+            .unwrap_or_else(|_| Err(QueueError::Panicked { queue: ids[0] }));
+        (r, rates)
+    });
+    let summaries = results
+        .context("running the queues")?
+        .into_iter()
+        .collect::<anyhow::Result<Vec<Summary>>>()?;
+    let per_queue: Vec<QueueSummary> = ids
+        .iter()
+        .zip(summaries)
+        .enumerate()
+        .map(|(i, (&queue, summary))| QueueSummary {
+            queue,
+            cpu: (!cpus.is_empty()).then(|| cpus[i % cpus.len()]),
+            summary,
+        })
+        .collect();
+    Ok(total_of(spec.mode, per_queue, &rates))
+}
+
+/// The watcher of [`run_queues`], on the calling thread: passes a stop on
+/// to the loops, prints a line (and a JSON record) a second, until `done`.
+/// Returns the per-second total rates, for the median.
+fn watch_queues(
+    ids: &[u32],
+    probes: &[LoopProbe],
+    spec: &LoopSpec<'_>,
+    halt: &AtomicBool,
+    done: impl Fn() -> bool,
+) -> Vec<f64> {
+    let start = Instant::now();
+    let mut last = (start, vec![(0u64, 0u64); ids.len()]);
+    let mut rates = Vec::new();
+    while !done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if spec.stop.load(Ordering::Relaxed) {
+            halt.store(true, Ordering::SeqCst);
+        }
+        let now = Instant::now();
+        let dt = now.duration_since(last.0).as_secs_f64();
+        if dt < 1.0 || done() {
+            continue;
+        }
+        let counts: Vec<(u64, u64)> = probes
+            .iter()
+            .map(|p| {
+                (
+                    p.packets.load(Ordering::Relaxed),
+                    p.bytes.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        let stats: Vec<BackendStats> = probes
+            .iter()
+            .map(|p| *p.stats.lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        let queues: Vec<QueueSecond> = ids
+            .iter()
+            .zip(&counts)
+            .zip(&last.1)
+            .zip(&stats)
+            .map(|(((&queue, &(p, b)), &(p0, b0)), st)| QueueSecond {
+                queue,
+                pps: p.saturating_sub(p0) as f64 / dt,
+                bps: b.saturating_sub(b0) as f64 * 8.0 / dt,
+                kernel_drops: st.kernel_drops,
+            })
+            .collect();
+        let total = sum_stats(stats.iter());
+        let rec = Second {
+            mode: spec.mode.name(),
+            at: now.duration_since(start).as_secs_f64(),
+            pps: queues.iter().map(|q| q.pps).sum(),
+            bps: queues.iter().map(|q| q.bps).sum(),
+            kernel_drops: total.kernel_drops,
+            rx_ring_full: total.rx_ring_full,
+            fill_ring_empty: total.fill_ring_empty,
+            tx_kicks: total.tx_kicks,
+            queues: None,
+        };
+        rates.push(rec.pps);
+        if !spec.quiet {
+            let mut line = format!(
+                "{:>7.1}s  {:>9}  {:>8.1} Mbit/s ",
+                rec.at,
+                fmt_pps(rec.pps),
+                rec.bps / 1e6
+            );
+            for q in &queues {
+                line.push_str(&format!(" q{} {}", q.queue, fmt_pps(q.pps)));
+            }
+            eprintln!(
+                "{line}  kernel_drops {}  ring_full {}  fill_empty {}  tx_kicks {}",
+                rec.kernel_drops, rec.rx_ring_full, rec.fill_ring_empty, rec.tx_kicks
+            );
+        }
+        if spec.json_lines {
+            let rec = Second {
+                queues: Some(queues),
+                ..rec
+            };
+            if let Ok(line) = crate::report::schema::line(LOOP_SECOND, &rec) {
+                println!("{line}");
+            }
+        }
+        last = (now, counts);
+    }
+    rates
+}
+
+/// The counters of several backends, added up (those the summaries show).
+fn sum_stats<'a>(all: impl Iterator<Item = &'a BackendStats>) -> BackendStats {
+    let mut t = BackendStats::default();
+    for s in all {
+        t.rx_packets += s.rx_packets;
+        t.rx_bytes += s.rx_bytes;
+        t.tx_packets += s.tx_packets;
+        t.tx_bytes += s.tx_bytes;
+        t.kernel_drops += s.kernel_drops;
+        t.rx_ring_full += s.rx_ring_full;
+        t.fill_ring_empty += s.fill_ring_empty;
+        t.freezes += s.freezes;
+        t.invalid += s.invalid;
+        t.tx_ring_full += s.tx_ring_full;
+        t.tx_in_flight += s.tx_in_flight;
+        t.tx_kicks += s.tx_kicks;
+        t.tx_kick_busy += s.tx_kick_busy;
+        t.tx_errors += s.tx_errors;
+        t.rx_wakeups += s.rx_wakeups;
+        t.rx_rearms += s.rx_rearms;
+    }
+    t
+}
+
+/// The totals of a run on several queues: counts added up, rates over the
+/// longest queue's time, the median of the per-second totals `rates`
+/// (the mean when the run was shorter than a second), CPU per packet over
+/// all the queues' threads, the first early stop (naming its queue).
+pub fn total_of(mode: Mode, queues: Vec<QueueSummary>, rates: &[f64]) -> Summary {
+    let packets: u64 = queues.iter().map(|q| q.summary.packets).sum();
+    let seconds = queues.iter().map(|q| q.summary.seconds).fold(0.0, f64::max);
+    let cpu_ns: f64 = queues
+        .iter()
+        .map(|q| q.summary.cpu_ns_per_packet * q.summary.packets as f64)
+        .sum();
+    let mpps = if seconds > 0.0 {
+        packets as f64 / seconds / 1e6
+    } else {
+        0.0
+    };
+    let list: Vec<String> = queues.iter().map(|q| q.queue.to_string()).collect();
+    Summary {
+        mode: mode.name(),
+        packets,
+        bytes: queues.iter().map(|q| q.summary.bytes).sum(),
+        seconds,
+        mpps,
+        median_mpps: if rates.is_empty() {
+            mpps
+        } else {
+            median(rates) / 1e6
+        },
+        cpu_ns_per_packet: if packets > 0 {
+            cpu_ns / packets as f64
+        } else {
+            0.0
+        },
+        socket: format!(
+            "{} queues ({}): {}",
+            queues.len(),
+            list.join(","),
+            queues.first().map_or("", |q| q.summary.socket.as_str())
+        ),
+        stats: sum_stats(queues.iter().map(|q| &q.summary.stats)),
+        accounting: None,
+        stopped_by: queues.iter().find_map(|q| {
+            q.summary
+                .stopped_by
+                .as_ref()
+                .map(|w| format!("queue {}: {w}", q.queue))
+        }),
+        not_reflected: queues.iter().map(|q| q.summary.not_reflected).sum(),
+        queues: Some(queues),
+    }
 }
 
 /// Whether `frame` (Ethernet, at most one VLAN tag) is IPv4 with source and
@@ -641,6 +1010,84 @@ mod tests {
         assert_eq!(poll_timeout_ms(Some(now), now), 1);
         let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
         assert_eq!(poll_timeout_ms(Some(past), now), 1);
+    }
+
+    #[test]
+    fn queue_lists_are_checked_against_the_device() {
+        let all = queue_ids("veth0", &Queues::All, Some(3)).unwrap();
+        assert_eq!(all, vec![0, 1, 2]);
+        let e = queue_ids("veth0", &Queues::All, None).unwrap_err();
+        assert!(e.to_string().contains("give a list"), "{e}");
+        let e = queue_ids("veth0", &Queues::List(vec![0, 3]), Some(2)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("has 2 queues (0-1), there is no queue 3"),
+            "{e}"
+        );
+        let e = queue_ids("veth0", &Queues::List(vec![1]), Some(1)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("has 1 queue (0), there is no queue 1"),
+            "{e}"
+        );
+        let e = queue_ids("veth0", &Queues::List(vec![1, 1]), None).unwrap_err();
+        assert!(e.to_string().contains("queue 1 is given twice"), "{e}");
+        // An unknown count leaves the check to the open.
+        assert_eq!(
+            queue_ids("veth0", &Queues::List(vec![7, 2]), None).unwrap(),
+            vec![7, 2]
+        );
+    }
+
+    fn one(queue: u32, packets: u64, secs: f64, stopped: Option<&str>) -> QueueSummary {
+        QueueSummary {
+            queue,
+            cpu: Some(queue as usize),
+            summary: Summary {
+                mode: "rxdrop",
+                packets,
+                bytes: packets * 60,
+                seconds: secs,
+                mpps: packets as f64 / secs / 1e6,
+                median_mpps: 0.0,
+                cpu_ns_per_packet: 100.0 * f64::from(queue + 1),
+                socket: format!("xdp queue {queue}"),
+                stats: BackendStats::default(),
+                accounting: None,
+                stopped_by: stopped.map(str::to_string),
+                not_reflected: queue.into(),
+                queues: None,
+            },
+        }
+    }
+
+    #[test]
+    fn totals_of_several_queues() {
+        let t = total_of(
+            Mode::Rxdrop,
+            vec![
+                one(0, 1_000_000, 2.0, None),
+                one(1, 3_000_000, 1.9, Some("gone")),
+            ],
+            &[1.9e6, 2.1e6],
+        );
+        assert_eq!(t.packets, 4_000_000);
+        assert_eq!(t.bytes, 240_000_000);
+        assert_eq!(t.seconds, 2.0);
+        assert!((t.mpps - 2.0).abs() < 1e-9, "{}", t.mpps);
+        assert!((t.median_mpps - 2.0).abs() < 1e-9);
+        // (1e6 × 100 + 3e6 × 200) / 4e6
+        assert!((t.cpu_ns_per_packet - 175.0).abs() < 1e-9);
+        assert_eq!(t.stopped_by.as_deref(), Some("queue 1: gone"));
+        assert_eq!(t.not_reflected, 1);
+        assert!(t.socket.starts_with("2 queues (0,1): "), "{}", t.socket);
+        let doc = serde_json::to_value(&t).unwrap();
+        assert_eq!(doc["queues"][1]["queue"], 1);
+        assert_eq!(doc["queues"][1]["packets"], 3_000_000);
+        assert!(doc["queues"][0].get("queues").is_none());
+        // A one-queue summary has no `queues` field at all.
+        let single = serde_json::to_value(&one(0, 1, 1.0, None).summary).unwrap();
+        assert!(single.get("queues").is_none());
     }
 
     #[test]

@@ -2,28 +2,38 @@
 //! SIGTERM or a deadline, CPU pinning (through `pktio_host::cpu`), a
 //! per-second rate meter, and CPU times from `/proc/stat`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+static STOP_HOOK: OnceLock<fn(&Arc<AtomicBool>)> = OnceLock::new();
 
-/// The process-wide stop flag; the first call installs the SIGINT/SIGTERM
-/// handler that sets it.
+/// The process-wide stop flag that every engine here watches: set it and
+/// the loops, generators and benchmarks end (with what they measured so
+/// far). The first call hands the new flag to the hook of
+/// [`set_stop_hook`], if the program set one (`pktio` wires SIGINT and
+/// SIGTERM to it there); the library installs no signal handler itself.
 pub fn stop_flag() -> Arc<AtomicBool> {
     STOP.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        // A second handler installation fails; the flag still works for the
-        // deadline, so an error here only costs Ctrl-C handling.
-        if let Err(e) = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)) {
-            eprintln!("pktio: warning: cannot install the SIGINT/SIGTERM handler: {e}");
+        if let Some(hook) = STOP_HOOK.get() {
+            hook(&flag);
         }
         flag
     })
     .clone()
+}
+
+/// Sets what the first [`stop_flag`] call does with the new flag: a
+/// program installs its SIGINT/SIGTERM handler there, so that only the
+/// commands that run an engine trade the default Ctrl-C (end the process)
+/// for a clean stop with a summary. `false`, and nothing changes, if a
+/// hook was set already or the flag exists already.
+pub fn set_stop_hook(hook: fn(&Arc<AtomicBool>)) -> bool {
+    STOP.get().is_none() && STOP_HOOK.set(hook).is_ok()
 }
 
 /// Checks that every CPU of `cpus` exists on this host (a clear error
@@ -235,6 +245,14 @@ pub struct LoopProbe {
     pub packets: std::sync::atomic::AtomicU64,
     /// CPU time of the loop's thread so far, in ns (updated every few batches).
     pub cpu_ns: std::sync::atomic::AtomicU64,
+    /// Bytes handled so far.
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Set by the watcher to have the loop publish its backend's counters
+    /// ([`stats`](Self::stats)) once a second.
+    pub want_stats: AtomicBool,
+    /// The backend's counters as last published (with
+    /// [`want_stats`](Self::want_stats)).
+    pub stats: std::sync::Mutex<pktio::backend::BackendStats>,
 }
 
 #[cfg(test)]

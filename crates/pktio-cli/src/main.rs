@@ -88,7 +88,20 @@ enum Command {
     Soak(cmd::soak::SoakArgs),
 }
 
+/// SIGINT and SIGTERM set the engines' stop flag: installed by the first
+/// command that asks for the flag (the ones that run a loop, a generator or
+/// a benchmark), so every other command keeps the default Ctrl-C.
+fn install_stop_handler(flag: &std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let f = flag.clone();
+    // Only a second installation fails; the flag still works for the
+    // deadline, so an error here only costs Ctrl-C handling.
+    if let Err(e) = ctrlc::set_handler(move || f.store(true, std::sync::atomic::Ordering::SeqCst)) {
+        eprintln!("pktio: warning: cannot install the SIGINT/SIGTERM handler: {e}");
+    }
+}
+
 fn main() -> ExitCode {
+    run::set_stop_hook(install_stop_handler);
     let cli = Cli::parse();
     let mut error_code = ExitCode::FAILURE;
     let result = match cli.command {

@@ -505,6 +505,7 @@ pub fn measure_capture(
             } else {
                 0.0
             },
+            queue_pps: Vec::new(),
         })
     })();
     gen_stop.store(true, Ordering::SeqCst);

@@ -5,7 +5,7 @@
 use crate::run::CpuTimes;
 
 /// One run's measurement.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunResult {
     /// Packets per second delivered.
     pub pps: f64,
@@ -25,6 +25,9 @@ pub struct RunResult {
     /// (its queue stopped: veth's backpressure): then the offered rate is
     /// what the receiver took, and the row is not source-bound.
     pub held_back: bool,
+    /// A run on several queues: each queue's packets per second, in queue
+    /// order (empty for one queue).
+    pub queue_pps: Vec<f64>,
 }
 
 /// A CPU's busy and softirq shares over a window, in %, if readable.
@@ -67,9 +70,14 @@ pub fn classify(e: anyhow::Error) -> CellError {
         XskError::FrameTooLarge(m) => Some(m.clone()),
         _ => None,
     };
+    // A queue of a set (--queues) that failed: its backend's error.
+    let queue_source = match e.downcast_ref::<pktio::queues::QueueError>() {
+        Some(pktio::queues::QueueError::Open { source, .. }) => Some(source),
+        _ => None,
+    };
     let why = if let Some(x) = e.downcast_ref::<XskError>() {
         zc(x)
-    } else if let Some(b) = e.downcast_ref::<BackendError>() {
+    } else if let Some(b) = queue_source.or_else(|| e.downcast_ref::<BackendError>()) {
         match b {
             BackendError::Xsk(x) => zc(x),
             BackendError::Unsupported { .. }

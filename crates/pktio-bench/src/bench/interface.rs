@@ -86,7 +86,8 @@ pub fn interface_bench(a: &PacketBench, ifname: &str) -> anyhow::Result<Report> 
                         let whole = sleep_unless_stopped(Duration::from_secs_f64(warmup), &stop);
                         let n0 = probe.packets.load(Ordering::Relaxed);
                         let t0 = Instant::now();
-                        let whole = whole && watch_window(&probe.packets, seconds);
+                        let whole = whole
+                            && watch_window(|| probe.packets.load(Ordering::Relaxed), seconds);
                         let n1 = probe.packets.load(Ordering::Relaxed);
                         let dt = t0.elapsed().as_secs_f64();
                         loop_stop.store(true, Ordering::SeqCst);

@@ -32,6 +32,8 @@ pub fn lab_frame(lab: &Lab) -> UdpFrame {
 pub struct GenPlan {
     want: Engine,
     chosen: Mutex<Vec<(u32, Choice)>>,
+    /// TX queues to feed, one generator thread each (1: one generator).
+    queues: u32,
 }
 
 impl GenPlan {
@@ -41,7 +43,23 @@ impl GenPlan {
         GenPlan {
             want,
             chosen: Mutex::new(Vec::new()),
+            queues: 1,
         }
+    }
+
+    /// The same plan feeding the gen end's TX queues `0..queues`, one
+    /// generator thread per queue ([`crate::gen::run_queues`]; on veth, TX
+    /// queue q reaches the peer's RX queue q), all on the generator's CPU.
+    /// `auto` then skips the live engine, whose frames take the submitting
+    /// CPU's queue.
+    pub fn with_queues(mut self, queues: u32) -> GenPlan {
+        self.queues = queues.max(1);
+        self
+    }
+
+    /// TX queues fed ([`with_queues`](Self::with_queues)).
+    pub fn queues(&self) -> u32 {
+        self.queues
     }
 
     /// `engine` for `size`, taken as given (already probed).
@@ -55,6 +73,7 @@ impl GenPlan {
                     refused: Vec::new(),
                 },
             )]),
+            queues: 1,
         }
     }
 
@@ -69,8 +88,12 @@ impl GenPlan {
             return Ok(c.clone());
         }
         let (want, ifname, spec) = (self.want, lab.gen().ifname().to_string(), lab_frame(lab));
+        let per_queue = self.queues > 1;
         let c = lab.gen().try_run(move || -> anyhow::Result<Choice> {
-            let t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
+            let mut t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
+            if per_queue {
+                t.queue = Some(0);
+            }
             crate::gen::choose(&t, want)
         })??;
         chosen.push((size, c.clone()));
@@ -140,6 +163,7 @@ pub fn start_generator(
     // first, the generator (nice 19) gets the rest of the core.
     // (None to list before Linux 6.9, where only softirq runs.)
     let yield_to_napi = !crate::bench::napi::threads_of(lab.gen()).is_empty();
+    let queues = plan.queues;
     let handle = lab.gen().spawn(move || {
         pin_to_cpu(cpu)?;
         if yield_to_napi {
@@ -149,6 +173,31 @@ pub fn start_generator(
                 .context("lowering the generator's priority (setpriority)")?;
         }
         let t = crate::gen::Target::new(&ifname, spec, (size - 4) as usize)?;
+        if queues > 1 {
+            // A few flows per queue, so that a fanout hash spreads them
+            // too; the rate is the total's share per queue; one progress
+            // counter for all.
+            let lim = crate::gen::Limits {
+                rate: rate.map(|r| r / f64::from(queues)),
+                flows: 4,
+                ..Default::default()
+            };
+            let ids: Vec<u32> = (0..queues).collect();
+            let all = crate::gen::run_queues(
+                &t,
+                &ids,
+                &[cpu],
+                engine,
+                &lim,
+                &stop,
+                std::slice::from_ref(&*p),
+            )?;
+            return Ok(GenResult {
+                frames: all.iter().map(|r| r.frames).sum(),
+                seconds: all.iter().map(|r| r.seconds).fold(0.0, f64::max),
+                choice: all.into_iter().next().and_then(|r| r.choice),
+            });
+        }
         let lim = crate::gen::Limits {
             rate,
             flows: 1,

@@ -3,7 +3,7 @@
 //! packets, its CPU and the receive work of its core are read at both
 //! ends.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use crate::bench::matrix::{row_opts, BenchBackend, BenchMode};
 use crate::bench::napi::{Napi, Wait};
 use crate::bench::plan::PacketBench;
 use crate::bench::window::{sleep_unless_stopped, Stopped};
-use crate::loops::{run_loop, LoopSpec, SocketOpts, Summary};
+use crate::loops::{run_loop, run_queues_probed, LoopSpec, SocketOpts, Summary};
 use crate::run::{pin_to_cpu, CpuTimes, LoopProbe};
 
 /// One cell of the table: what runs, where the receive work runs, and how
@@ -96,30 +96,38 @@ pub fn measure_cell(
         lab.rx().set_gro(true)?;
     }
 
-    let probe = Arc::new(LoopProbe::default());
+    // One probe per queue (one loop per queue with --queues).
+    let queues = a.queues.max(1);
+    let probes: Arc<Vec<LoopProbe>> = Arc::new((0..queues).map(|_| LoopProbe::default()).collect());
     let loop_stop = Arc::new(AtomicBool::new(false));
     let spec = lab_frame(lab);
     let ifname = measured.ifname().to_string();
-    let (o, p, ls, cpu) = (opts.clone(), probe.clone(), loop_stop.clone(), a.cpu);
+    let (o, p, ls, cpu) = (opts.clone(), probes.clone(), loop_stop.clone(), a.cpu);
+    let queue_cpus: Vec<usize> = (0..queues as usize).map(|i| a.queue_cpu(i)).collect();
     let frame_len = size - 4;
     let worker = measured.spawn(move || -> anyhow::Result<Summary> {
-        pin_to_cpu(cpu)?;
         let f = (mode == BenchMode::Txpush).then_some((&spec, frame_len));
+        let loop_spec = LoopSpec {
+            mode: mode.mode(),
+            frame: f,
+            stop: &ls,
+            deadline: None,
+            quiet: true,
+            json_lines: false,
+            probe: Some(&p[0]),
+            batch: o.batch,
+            poll: o.poll,
+        };
+        if queues > 1 {
+            // Each queue's loop on its own pinned thread; this one only
+            // waits for them.
+            let ids: Vec<u32> = (0..queues).collect();
+            let set = o.open_queues(&ifname, mode.mode(), &ids)?;
+            return run_queues_probed(set, &queue_cpus, &loop_spec, true, &p);
+        }
+        pin_to_cpu(cpu)?;
         let mut b = o.open(&ifname, mode.mode(), true)?;
-        run_loop(
-            &mut b,
-            &LoopSpec {
-                mode: mode.mode(),
-                frame: f,
-                stop: &ls,
-                deadline: None,
-                quiet: true,
-                json_lines: false,
-                probe: Some(&p),
-                batch: o.batch,
-                poll: o.poll,
-            },
-        )
+        run_loop(&mut b, &loop_spec)
     });
     let gen_stop = Arc::new(AtomicBool::new(false));
     let mut running = Running {
@@ -141,9 +149,8 @@ pub fn measure_cell(
     let progress = running.generator.as_ref().map(|g| g.progress.clone());
     // Wait for the loop to start (socket bound) or fail.
     let t_start = Instant::now();
-    while probe.cpu_ns.load(Ordering::Relaxed) == 0
-        && !running.worker.is_finished()
-        && t_start.elapsed() < Duration::from_secs(5)
+    let started = || probes.iter().all(|p| p.cpu_ns.load(Ordering::Relaxed) != 0);
+    while !started() && !running.worker.is_finished() && t_start.elapsed() < Duration::from_secs(5)
     {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -161,19 +168,45 @@ pub fn measure_cell(
     // In the thread placement the measured side's receive work runs in its
     // NAPI threads (pinned to its core), not as softirq: count them too.
     let napi_threads = crate::bench::napi::threads_of(measured);
-    let snap = |far: &Host| -> anyhow::Result<(u64, u64, u64, u64, Option<u64>)> {
+    // The softirq of the measured cores; with several queues, not of the
+    // generator's core when a queue shares it (the generator's own
+    // transmit work is there).
+    let softirq_cpus: Vec<usize> = a
+        .measured_cpus()
+        .into_iter()
+        .filter(|&c| queues == 1 || c != a.gen_cpu)
+        .collect();
+    let queue_packets = || -> Vec<u64> {
+        probes
+            .iter()
+            .map(|p| p.packets.load(Ordering::Relaxed))
+            .collect()
+    };
+    // The queues' counts are read once per snapshot: the total is their
+    // sum, exactly.
+    type Snap = (u64, u64, u64, u64, Option<u64>, Vec<u64>);
+    let snap = |far: &Host| -> anyhow::Result<Snap> {
+        let receive: u64 = softirq_cpus
+            .iter()
+            .map(|&c| crate::bench::napi::receive_work_ns(c, &[]))
+            .sum();
+        let q = queue_packets();
         Ok((
-            probe.packets.load(Ordering::Relaxed),
-            probe.cpu_ns.load(Ordering::Relaxed),
-            crate::bench::napi::receive_work_ns(a.cpu, &napi_threads),
+            q.iter().sum(),
+            probes
+                .iter()
+                .map(|p| p.cpu_ns.load(Ordering::Relaxed))
+                .sum(),
+            receive + crate::bench::napi::threads_cpu_ns(&napi_threads),
             far.try_stats()?.rx_packets,
             progress.as_ref().map(|p| p.frames()),
+            q,
         ))
     };
     let held = || progress.as_ref().map_or(0, |p| p.held_back());
     let (s0, g0, h0) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
     let t0 = Instant::now();
-    let whole = watch_window(&probe.packets, seconds);
+    let whole = watch_window(|| queue_packets().iter().sum(), seconds);
     let (s1, g1, h1) = (snap(far)?, CpuTimes::now(a.gen_cpu), held());
     let dt = t0.elapsed().as_secs_f64();
     running.finish(lab, gro)?;
@@ -199,16 +232,24 @@ pub fn measure_cell(
         gen_cpu_pct: busy_pct(g0, g1).filter(|_| mode != BenchMode::Txpush),
         offered_pps: s0.4.zip(s1.4).map(|(a, b)| b.saturating_sub(a) as f64 / dt),
         held_back: h1 > h0,
+        queue_pps: if queues > 1 {
+            s1.5.iter()
+                .zip(&s0.5)
+                .map(|(b, a)| b.saturating_sub(*a) as f64 / dt)
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
 /// Sleeps through the measured window, printing the loop's rate each
 /// second; `false` if Ctrl-C/SIGTERM came first (seen within 50 ms).
-pub fn watch_window(packets: &AtomicU64, seconds: f64) -> bool {
+pub fn watch_window(packets: impl Fn() -> u64, seconds: f64) -> bool {
     let stop = crate::run::stop_flag();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(seconds);
-    let (mut last_n, mut last_t) = (packets.load(Ordering::Relaxed), t0);
+    let (mut last_n, mut last_t) = (packets(), t0);
     loop {
         let now = Instant::now();
         if now >= end {
@@ -217,7 +258,7 @@ pub fn watch_window(packets: &AtomicU64, seconds: f64) -> bool {
         if !sleep_unless_stopped((end - now).min(Duration::from_secs(1)), &stop) {
             return false;
         }
-        let (n, t) = (packets.load(Ordering::Relaxed), Instant::now());
+        let (n, t) = (packets(), Instant::now());
         if t < end {
             let dt = t.duration_since(last_t).as_secs_f64();
             eprintln!(

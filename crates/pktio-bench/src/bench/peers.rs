@@ -507,6 +507,7 @@ pub fn measure(
         } else {
             0.0
         },
+        queue_pps: Vec::new(),
     })
 }
 

@@ -49,6 +49,36 @@ pub struct PacketBench {
     pub generator: Engine,
     /// Also run the existing tools installed here, as rows.
     pub peers: bool,
+    /// Queues of the lab's veth (1: the default lab). With more, pktio's
+    /// rows run one loop per queue (a thread each, on
+    /// [`queue_cpus`](Self::queue_cpus)) and the generator feeds every
+    /// queue; the rows gain each queue's Mpps.
+    pub queues: u32,
+    /// With several queues: the CPUs of the queues' threads, queue `i` on
+    /// `queue_cpus[i % len]` (empty: all on [`cpu`](Self::cpu)).
+    pub queue_cpus: Vec<usize>,
+}
+
+impl PacketBench {
+    /// The CPU of queue `i`'s thread.
+    pub fn queue_cpu(&self, i: usize) -> usize {
+        match self.queue_cpus.len() {
+            0 => self.cpu,
+            n => self.queue_cpus[i % n],
+        }
+    }
+
+    /// The distinct CPUs the measured side's threads run on, in order.
+    pub fn measured_cpus(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for i in 0..self.queues.max(1) as usize {
+            let c = self.queue_cpu(i);
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 /// A row of the table: one of ours, or an existing tool.
@@ -308,6 +338,8 @@ mod tests {
             busy_poll: false,
             generator: Engine::Auto,
             peers: false,
+            queues: 1,
+            queue_cpus: Vec::new(),
         }
     }
 
@@ -443,6 +475,27 @@ mod tests {
         // Each note once, however many modes ask.
         let _ = rows_for(BenchMode::Rxdrop, &[V2], &peers, &mut notes);
         assert_eq!(notes, ["netsniff-ng not installed", "no testpmd-pkt"]);
+    }
+
+    #[test]
+    fn queue_threads_go_round_the_cpus_given_or_on_the_measured_cpu() {
+        let mut cfg = config(&[BenchBackend::Xdp], &[BenchMode::Rxdrop], &[64], 1);
+        assert_eq!(cfg.measured_cpus(), [1]);
+        cfg.queues = 3;
+        assert_eq!(cfg.measured_cpus(), [1], "no list: all on --cpu");
+        cfg.queue_cpus = vec![1, 0];
+        assert_eq!(
+            (0..3).map(|i| cfg.queue_cpu(i)).collect::<Vec<_>>(),
+            [1, 0, 1]
+        );
+        assert_eq!(cfg.measured_cpus(), [1, 0]);
+        // The plan itself does not change with the queues: the same rows.
+        let one = config(&[BenchBackend::Xdp], &[BenchMode::Rxdrop], &[64], 1);
+        let p = Peers::default();
+        assert_eq!(
+            steps(&cfg, &[Napi::Softirq], &p, false),
+            steps(&one, &[Napi::Softirq], &p, false)
+        );
     }
 
     #[test]

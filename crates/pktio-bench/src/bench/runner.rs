@@ -38,6 +38,8 @@ struct RowSamples {
     offered: Vec<f64>,
     /// Per run, whether the receiver held the generator back.
     held: Vec<bool>,
+    /// Per queue (several queues), its rate in each run, Mpps.
+    queues: Vec<Vec<f64>>,
     /// Why the row cannot run here (then it has no samples).
     unsupported: Option<String>,
 }
@@ -50,6 +52,12 @@ impl RowSamples {
         self.drops.extend(m.drops_pct);
         self.offered.extend(m.offered_pps.map(|o| o / 1e6));
         self.held.push(m.held_back);
+        if self.queues.len() < m.queue_pps.len() {
+            self.queues.resize(m.queue_pps.len(), Vec::new());
+        }
+        for (q, pps) in self.queues.iter_mut().zip(&m.queue_pps) {
+            q.push(pps / 1e6);
+        }
         if let Some((busy, si)) = m.gen_cpu_pct {
             self.gen_busy.push(busy);
             self.gen_softirq.push(si);
@@ -85,6 +93,10 @@ impl RowSamples {
             cells.push(metric("of ceiling", "%", share));
         }
         cells.push(metric("Mpps", "Mpps", self.rates).with_source_bound(bound));
+        // Several queues: each queue's share of the total, beside it.
+        for (i, q) in self.queues.into_iter().enumerate() {
+            cells.push(metric(&format!("q{i}"), "Mpps", q));
+        }
         if !self.offered.is_empty() {
             cells.push(metric("offered", "Mpps", self.offered));
         }
@@ -109,8 +121,11 @@ impl RowSamples {
 /// The lab cannot be built, a placement is not possible here, a run
 /// failed (other than "unsupported", which the report notes).
 pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
-    let lab = Lab::builder()
-        .mtu(lab_mtu(&a.sizes))
+    let mut builder = Lab::builder().mtu(lab_mtu(&a.sizes));
+    if a.queues > 1 {
+        builder = builder.queues(a.queues);
+    }
+    let lab = builder
         .build()
         .context("building the lab (needs root: CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)")?;
     let placements = napi::choose(&lab, a.napi.as_deref(), a.cpu, a.gen_cpu)?;
@@ -121,6 +136,9 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
     };
     let env = environment(a, &placements);
     let mut report = Report::new("pktio bench: packets in the veth lab", env, row_keys);
+    if a.queues > 1 {
+        report.notes.push(queues_note(a));
+    }
     // xdp-bench drop beside our ceiling, with --peers, where it runs.
     let peers = Peers::find(a.peers, &a.modes);
     let mut xdp_bench = None;
@@ -141,7 +159,7 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
     let mut run = Runner {
         a,
         lab: &lab,
-        gen: GenPlan::new(a.generator),
+        gen: GenPlan::new(a.generator).with_queues(a.queues),
         peers,
         xdp_bench,
         warmup,
@@ -168,12 +186,59 @@ pub fn packet_bench(a: &PacketBench) -> anyhow::Result<Report> {
     Ok(run.finish())
 }
 
+/// `labels` with `queues` = N for a run on several queues (unchanged for
+/// one).
+fn with_queues(labels: Labels, queues: u32) -> Labels {
+    if queues > 1 {
+        labels.with("queues", &queues.to_string())
+    } else {
+        labels
+    }
+}
+
+/// The note of a run on several queues: where the threads ran, what the
+/// per-queue columns are, and what a machine with few cores can show.
+pub fn queues_note(a: &PacketBench) -> String {
+    let cpus: Vec<String> = (0..a.queues as usize)
+        .map(|i| format!("q{i} on CPU {}", a.queue_cpu(i)))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut note = format!(
+        "{} queues: the lab's veth has {} RX/TX queues, pktio's rows run one loop per queue \
+         ({}), the generator (on CPU {}) one thread per TX queue; q0..q{} are each queue's \
+         Mpps, Mpps their total; the ceiling is XDP_DROP on every queue",
+        a.queues,
+        a.queues,
+        cpus.join(", "),
+        a.gen_cpu,
+        a.queues - 1
+    );
+    if a.napi.as_deref().is_some_and(|n| n.contains(&Napi::Thread)) {
+        note.push_str(&format!(
+            "; in the thread placement every NAPI thread of the receiving end runs on CPU {} \
+             (the measured CPU), whichever queue it serves",
+            a.cpu
+        ));
+    }
+    let used = a.measured_cpus().len() + usize::from(!a.measured_cpus().contains(&a.gen_cpu));
+    if used > cores || a.measured_cpus().contains(&a.gen_cpu) || a.queues as usize > cores {
+        note.push_str(&format!(
+            "; this machine has {cores} cores, so the queues' threads and the generator share \
+             them: the total shows how the work divides, not how it scales with cores"
+        ));
+    }
+    note
+}
+
 /// The environment line of the lab's report.
 fn environment(a: &PacketBench, placements: &[Napi]) -> Environment {
     let mut env = Environment::detect();
     env.cores.insert("generator".into(), vec![a.gen_cpu]);
-    env.cores.insert("measured".into(), vec![a.cpu]);
+    env.cores.insert("measured".into(), a.measured_cpus());
     env.set("driver", "veth");
+    if a.queues > 1 {
+        env.set("queues", a.queues.to_string());
+    }
     env.set("batch", a.batch.to_string());
     env.set("need_wakeup", "on");
     env.set(
@@ -353,13 +418,16 @@ impl Runner<'_> {
                 peer_samples,
             ));
         }
-        let labels = Labels::new([
-            ("napi", napi.name()),
-            ("mode", "ceiling"),
-            ("size", &*size_text),
-            ("backend", "xdp-drop"),
-            ("generator", choice.engine.name()),
-        ]);
+        let labels = with_queues(
+            Labels::new([
+                ("napi", napi.name()),
+                ("mode", "ceiling"),
+                ("size", &*size_text),
+                ("backend", "xdp-drop"),
+                ("generator", choice.engine.name()),
+            ]),
+            a.queues,
+        );
         let ceiling = median(&samples).unwrap_or(0.0);
         let bound = bound_by_source(&samples, &offered, &held);
         self.report
@@ -438,13 +506,16 @@ impl Runner<'_> {
             .map(|&(_, c)| c)
             .filter(|_| mode == BenchMode::Rxdrop);
         for (row, got) in rows.iter().zip(acc) {
-            let labels = Labels::new([
-                ("napi", napi.name()),
-                ("mode", mode.name()),
-                ("size", &*size.to_string()),
-                ("backend", row.name()),
-                ("generator", generator),
-            ]);
+            let labels = with_queues(
+                Labels::new([
+                    ("napi", napi.name()),
+                    ("mode", mode.name()),
+                    ("size", &*size.to_string()),
+                    ("backend", row.name()),
+                    ("generator", generator),
+                ]),
+                self.a.queues,
+            );
             if let Some(why) = &got.unsupported {
                 self.note_unsupported(&labels, *row, mode, size, why);
             }
@@ -580,6 +651,7 @@ mod tests {
             gen_cpu_pct: Some((100.0, 40.0)),
             offered_pps: Some(offered),
             held_back,
+            queue_pps: Vec::new(),
         }
     }
 
@@ -643,6 +715,54 @@ mod tests {
         let cells = got.into_cells(&labels, None);
         assert_eq!(metrics(&cells)[0], "Mpps");
         assert!(!cells[0].source_bound, "the receiver set the rate");
+    }
+
+    #[test]
+    fn a_row_on_several_queues_has_each_queue_beside_the_total() {
+        let labels = with_queues(Labels::new([("backend", "xdp")]), 2);
+        assert_eq!(labels.get("queues"), Some("2"));
+        let one = with_queues(Labels::new([("backend", "xdp")]), 1);
+        assert_eq!(one.get("queues"), None, "one queue: labels unchanged");
+        let mut got = RowSamples::default();
+        for (a, b) in [(1e6, 2e6), (1.5e6, 0.5e6)] {
+            got.add(&RunResult {
+                queue_pps: vec![a, b],
+                ..run(a + b, 4e6, false)
+            });
+        }
+        let cells = got.into_cells(&labels, None);
+        assert_eq!(&metrics(&cells)[..3], ["Mpps", "q0", "q1"]);
+        assert_eq!(cells[0].samples, [3.0, 2.0]);
+        assert_eq!(cells[1].samples, [1.0, 1.5]);
+        assert_eq!(cells[2].samples, [2.0, 0.5]);
+        assert!(cells[1..3].iter().all(|c| c.unit == "Mpps"));
+    }
+
+    #[test]
+    fn the_queues_note_says_where_threads_ran_and_that_cores_are_shared() {
+        let a = PacketBench {
+            backends: vec![],
+            modes: vec![],
+            sizes: vec![64],
+            seconds: 1.0,
+            runs: 1,
+            gen_cpu: 0,
+            cpu: 1,
+            batch: 64,
+            rate: None,
+            napi: None,
+            poll: false,
+            busy_poll: false,
+            generator: crate::gen::Engine::Auto,
+            peers: false,
+            queues: 2,
+            queue_cpus: vec![1, 0],
+        };
+        let n = queues_note(&a);
+        assert!(n.starts_with("2 queues"), "{n}");
+        assert!(n.contains("q0 on CPU 1, q1 on CPU 0"), "{n}");
+        // q1 shares the generator's CPU: said, whatever the machine.
+        assert!(n.contains("share them"), "{n}");
     }
 
     #[test]

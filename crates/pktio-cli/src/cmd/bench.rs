@@ -136,6 +136,19 @@ pub struct PacketBenchArgs {
     /// Missing or failing tools are listed in the notes.
     #[arg(long)]
     peers: bool,
+    /// Give the lab's veth N RX/TX queues (1..=64) and run pktio's rows on
+    /// all of them: one loop per queue on its own thread (on --cpus), the
+    /// generator one thread per TX queue (veth: TX queue q feeds the
+    /// peer's RX queue q). The rows gain each queue's Mpps (q0, q1, …)
+    /// beside the total. Modes rxdrop, txpush and l2fwd (the capture modes are left
+    /// out); not with --peers or -i.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    queues: u32,
+    /// With --queues N: the CPUs of the queues' threads, a list such as
+    /// 0-1 (queue i on the i-th CPU, round robin). Default: --cpu first,
+    /// then the other CPUs this process may use.
+    #[arg(long, value_name = "LIST", value_parser = super::xsk::parse_cpus)]
+    cpus: Option<super::xsk::CpuList>,
 }
 
 /// The values of `--backends`, with their help.
@@ -315,12 +328,21 @@ fn run_packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     crate::run::check_cpus(&[a.cpu, a.gen_cpu])?;
+    if let Err(m) = check_queues(&a) {
+        crate::args::usage_error(m);
+    }
+    if a.queues > 1 && a.modes.iter().any(|m| m.is_capture()) {
+        eprintln!(
+            "pktio: --queues {}: the capture modes run on one queue: left out",
+            a.queues
+        );
+    }
     if let Some(r) = a.rate {
         if !(r.is_finite() && r >= 1.0) {
             bail!("--rate must be at least 1 packet per second, not {r}");
         }
     }
-    if a.cpu == a.gen_cpu {
+    if a.cpu == a.gen_cpu && a.queues == 1 {
         eprintln!(
             "pktio: warning: generator and measured side share CPU {}: figures will be lower",
             a.cpu
@@ -360,7 +382,13 @@ fn run_packet_bench(a: PacketBenchArgs) -> anyhow::Result<ExitCode> {
 fn bench_config(a: &PacketBenchArgs, runs: usize, seconds: f64) -> PacketBench {
     PacketBench {
         backends: a.backends.clone(),
-        modes: a.modes.clone(),
+        // The capture modes run on one queue (check_queues said so).
+        modes: a
+            .modes
+            .iter()
+            .copied()
+            .filter(|m| a.queues == 1 || !m.is_capture())
+            .collect(),
         sizes: a.sizes.clone(),
         seconds,
         runs,
@@ -373,7 +401,68 @@ fn bench_config(a: &PacketBenchArgs, runs: usize, seconds: f64) -> PacketBench {
         busy_poll: a.busy_poll,
         generator: a.generator,
         peers: a.peers,
+        queues: a.queues,
+        queue_cpus: queue_cpus(a),
     }
+}
+
+/// What `--queues N` cannot be combined with.
+fn check_queues(a: &PacketBenchArgs) -> Result<(), String> {
+    if a.queues == 1 {
+        if a.cpus.is_some() {
+            return Err("--cpus places the threads of --queues N: give --queues too".into());
+        }
+        return Ok(());
+    }
+    if a.interface.is_some() {
+        return Err(format!(
+            "--queues {} builds a lab with that many queues: it does not apply with -i",
+            a.queues
+        ));
+    }
+    if a.peers {
+        return Err(format!(
+            "--queues {}: the peers (dpdk-testpmd, xdp-bench) run on one queue; leave out \
+             --peers",
+            a.queues
+        ));
+    }
+    if a.modes.iter().all(|m| m.is_capture()) {
+        return Err(format!(
+            "--queues {}: the capture modes run on one queue; use --modes rxdrop,txpush,l2fwd",
+            a.queues
+        ));
+    }
+    if let Some(c) = &a.cpus {
+        if c.0.len() > a.queues as usize {
+            return Err(format!(
+                "--cpus lists {} CPUs for {} queues: give at most one CPU per queue",
+                c.0.len(),
+                a.queues
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs of the queues' threads: `--cpus`, or `--cpu` first and then
+/// the other CPUs this process may use (all on `--cpu` if they cannot be
+/// read).
+fn queue_cpus(a: &PacketBenchArgs) -> Vec<usize> {
+    if a.queues == 1 {
+        return Vec::new();
+    }
+    if let Some(c) = &a.cpus {
+        return c.0.clone();
+    }
+    let mut cpus = vec![a.cpu];
+    cpus.extend(
+        pktio_host::cpu::allowed_cpus()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&c| c != a.cpu),
+    );
+    cpus
 }
 
 /// Runs `pktio bench harness`.

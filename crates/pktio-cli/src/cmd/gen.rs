@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pktio_bench::gen::{run, Engine, Limits, Progress, Target};
+use pktio_bench::gen::{run, run_queues, Engine, GenResult, Limits, Progress, Target};
 use pktio_bench::report::schema::{GEN, GEN_SECOND};
 
 use crate::output::{human, JsonTo};
@@ -48,6 +48,23 @@ pub struct GenArgs {
     /// starts on (its two submitting threads share one CPU either way).
     #[arg(long, value_parser = crate::args::parse_cpu)]
     cpu: Option<usize>,
+    /// One generator per TX queue, each on a thread of its own: `all`
+    /// (every TX queue the interface has, ethtool channels) or a list such
+    /// as 0,2-3. Each queue's generator sends its own --flows flows (source
+    /// ports following on from the previous queue's), so a receiver's RSS
+    /// spreads them; --count and --rate apply to each queue. The xsk engine
+    /// binds each socket to its queue (on a veth, TX queue q feeds the
+    /// peer's RX queue q); packet and raw leave the TX queue to the
+    /// kernel's flow hash; auto skips live, whose frames take the queue of
+    /// the submitting CPU. Not with --cpu (use --cpus).
+    #[arg(long, value_name = "all|LIST", conflicts_with = "cpu",
+          value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<pktio::queues::Queues>()))]
+    queues: Option<pktio::queues::Queues>,
+    /// With --queues: the CPUs of the generator threads, a list such as 0-1
+    /// (the i-th queue on the i-th CPU in increasing order, round robin
+    /// when fewer CPUs than queues; more is an error). Default: not pinned.
+    #[arg(long, value_name = "LIST", requires = "queues", value_parser = super::xsk::parse_cpus)]
+    cpus: Option<super::xsk::CpuList>,
     #[command(flatten)]
     frame: super::xsk::AddrOpts,
     /// Allow sending on an interface outside a pktio lab (frames go onto
@@ -74,6 +91,27 @@ struct GenSecond {
     pps: f64,
     /// Frames sent so far.
     frames: u64,
+    /// With --queues: each queue's second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queues: Option<Vec<QueueSecond>>,
+}
+
+/// One queue's second in a [`GenSecond`].
+#[derive(serde::Serialize)]
+struct QueueSecond {
+    queue: u32,
+    pps: f64,
+    frames: u64,
+}
+
+/// One queue's part of a [`GenDoc`].
+#[derive(serde::Serialize)]
+struct QueueDoc {
+    queue: u32,
+    cpu: Option<usize>,
+    frames: u64,
+    seconds: f64,
+    mpps: f64,
 }
 
 /// The `--json` document of `pktio gen` (schema `pktio.gen/1`).
@@ -87,6 +125,10 @@ struct GenDoc<'a> {
     mpps: f64,
     /// The engine that ran and the ones refused before it.
     generator: Option<serde_json::Value>,
+    /// With --queues: each queue's frames and rate (the fields above are
+    /// the totals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queues: Option<Vec<QueueDoc>>,
 }
 
 /// Runs `pktio gen`.
@@ -94,6 +136,26 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
     if let Err(m) = a.frame.check() {
         crate::args::usage_error(m);
     }
+    // Every flag checked before the interface is touched.
+    pktio_bench::loops::ifindex(&a.interface)?;
+    let plan = match &a.queues {
+        None => None,
+        Some(q) => {
+            let count = pktio_bench::loops::tx_queue_count(&a.interface);
+            let ids = pktio_bench::loops::queue_ids(&a.interface, q, count)
+                .unwrap_or_else(|e| crate::args::usage_error(e));
+            let cpus = a.cpus.as_ref().map_or_else(Vec::new, |c| c.0.clone());
+            if cpus.len() > ids.len() {
+                crate::args::usage_error(format!(
+                    "--cpus lists {} CPUs for {} queue{}: give at most one CPU per queue",
+                    cpus.len(),
+                    ids.len(),
+                    if ids.len() == 1 { "" } else { "s" }
+                ));
+            }
+            Some((ids, cpus))
+        }
+    };
     super::xsk::consent(
         "gen",
         &a.interface,
@@ -115,32 +177,76 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         flows: a.flows,
         deadline,
     };
-    let progress = Progress::default();
+    let ids: Vec<u32> = plan.as_ref().map_or_else(Vec::new, |p| p.0.clone());
+    let progress: Vec<Progress> = (0..ids.len().max(1)).map(|_| Progress::default()).collect();
     let done = AtomicBool::new(false);
-    let r = std::thread::scope(|sc| {
+    let (r, per_queue) = std::thread::scope(|sc| {
         // The rate each second on stderr, as the loops of rxdrop/txpush do.
         sc.spawn(|| {
             let start = Instant::now();
-            let (mut last, mut t_last) = (0u64, start);
+            let mut t_last = start;
+            let mut last = vec![0u64; progress.len()];
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
                 if t_last.elapsed() >= Duration::from_secs(1) {
-                    let n = progress.frames();
                     let dt = t_last.elapsed().as_secs_f64();
-                    let pps = n.saturating_sub(last) as f64 / dt;
-                    eprintln!("gen: {:.3} Mpps ({n} frames)", pps / 1e6);
+                    let now: Vec<u64> = progress.iter().map(Progress::frames).collect();
+                    let n: u64 = now.iter().sum();
+                    let pps = n.saturating_sub(last.iter().sum()) as f64 / dt;
+                    let queues: Vec<QueueSecond> = ids
+                        .iter()
+                        .zip(now.iter().zip(&last))
+                        .map(|(&queue, (&f, &f0))| QueueSecond {
+                            queue,
+                            pps: f.saturating_sub(f0) as f64 / dt,
+                            frames: f,
+                        })
+                        .collect();
+                    let mut line = format!("gen: {:.3} Mpps ({n} frames)", pps / 1e6);
+                    for q in &queues {
+                        line.push_str(&format!("  q{} {:.3} Mpps", q.queue, q.pps / 1e6));
+                    }
+                    eprintln!("{line}");
                     if a.json_lines {
                         let at = start.elapsed().as_secs_f64();
-                        let rec = GenSecond { at, pps, frames: n };
+                        let rec = GenSecond {
+                            at,
+                            pps,
+                            frames: n,
+                            queues: plan.is_some().then_some(queues),
+                        };
                         if let Err(e) = crate::output::print_line(GEN_SECOND, &rec) {
                             eprintln!("pktio: gen: {e:#}");
                         }
                     }
-                    (last, t_last) = (n, Instant::now());
+                    (last, t_last) = (now, Instant::now());
                 }
             }
         });
-        let r = run(&target, a.engine, &lim, &stop, &progress);
+        let r = match &plan {
+            None => run(&target, a.engine, &lim, &stop, &progress[0]).map(|r| (r, None)),
+            Some((ids, cpus)) => run_queues(&target, ids, cpus, a.engine, &lim, &stop, &progress)
+                .map(|all| {
+                    let total = GenResult {
+                        frames: all.iter().map(|r| r.frames).sum(),
+                        seconds: all.iter().map(|r| r.seconds).fold(0.0, f64::max),
+                        choice: all.first().and_then(|r| r.choice.clone()),
+                    };
+                    let per: Vec<QueueDoc> = ids
+                        .iter()
+                        .zip(&all)
+                        .enumerate()
+                        .map(|(i, (&queue, r))| QueueDoc {
+                            queue,
+                            cpu: (!cpus.is_empty()).then(|| cpus[i % cpus.len()]),
+                            frames: r.frames,
+                            seconds: r.seconds,
+                            mpps: r.frames as f64 / r.seconds.max(1e-9) / 1e6,
+                        })
+                        .collect();
+                    (total, Some(per))
+                }),
+        };
         done.store(true, Ordering::Relaxed);
         r
     })?;
@@ -152,6 +258,7 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         seconds: r.seconds,
         mpps,
         generator: r.choice.as_ref().map(|c| c.to_json()),
+        queues: per_queue,
     };
     crate::output::emit(a.json.as_ref(), GEN, &doc)?;
     if a.json_lines {
@@ -161,6 +268,13 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
         "gen: {} frames of {} B in {:.2} s: {:.3} Mpps\n",
         r.frames, a.size, r.seconds, mpps
     );
+    for q in doc.queues.iter().flatten() {
+        let cpu = q.cpu.map_or(String::new(), |c| format!(" (CPU {c})"));
+        text.push_str(&format!(
+            "  queue {}{cpu}: {} frames, {:.3} Mpps\n",
+            q.queue, q.frames, q.mpps
+        ));
+    }
     if let Some(c) = &r.choice {
         text.push_str(&format!("gen: engine {}\n", c.describe()));
     }

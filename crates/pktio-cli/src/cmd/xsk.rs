@@ -17,12 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use pktio::backend::BackendKind;
+use pktio::backend::{BackendKind, PacketIo};
+use pktio::queues::Queues;
 use pktio::wire::UdpFrame;
 use pktio_bench::gen::{self, Engine};
 use pktio_bench::loops::{
-    check_fits_mtu, ifindex, in_pktio_lab, run_loop_scoped, LoopSpec, Mode, SocketOpts, Summary,
-    XDP_PACKET_HEADROOM,
+    check_fits_mtu, ifindex, in_pktio_lab, run_loop_scoped, run_queues, LoopSpec, Mode, SocketOpts,
+    Summary, XDP_PACKET_HEADROOM,
 };
 use pktio_bench::report::schema::LOOP;
 use pktio_bench::run::{fmt_pps, pin_to_cpu, stop_flag};
@@ -43,6 +44,25 @@ pub struct XskOpts {
     /// Queue id to bind to.
     #[arg(short = 'q', long, default_value_t = 0)]
     pub queue: u32,
+    /// Run on several queues, one thread each: `all` (every queue the
+    /// interface has, ethtool channels) or a list such as 0,2-3. AF_XDP
+    /// binds a socket per queue (one steering program for all); AF_PACKET
+    /// and io_uring open one socket per entry in a PACKET_FANOUT group
+    /// (hash). Prints per-queue and total rates. Not with -q or --cpu.
+    /// With --lab: the lab's veth gets as many queues (the highest id
+    /// listed plus one; `all`: one per CPU of --cpus, or per usable CPU)
+    /// and a generator thread per TX queue, all on --gen-cpu.
+    #[arg(long, value_name = "all|LIST", conflicts_with_all = ["queue", "cpu"],
+          value_parser = parse_queues)]
+    pub queues: Option<Queues>,
+    /// With --queues: the CPUs of the queues' threads, a list such as 0-1
+    /// (taken in increasing order: the i-th queue on the i-th CPU, round
+    /// robin when fewer CPUs than queues; more is an error). Default: the
+    /// CPUs this process may run on, round robin (with --lab, --gen-cpu
+    /// last).
+    #[arg(long, value_name = "LIST", requires = "queues", conflicts_with = "cpu",
+          value_parser = parse_cpus)]
+    pub cpus: Option<CpuList>,
     /// Force copy mode.
     #[arg(short = 'c', long, conflicts_with = "zero_copy")]
     pub copy: bool,
@@ -111,6 +131,32 @@ pub struct XskOpts {
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
     s.parse::<BackendKind>()
         .map_err(|_| format!("{s:?} is not a backend: use auto, xdp, xdp-skb, v3, v2 or uring"))
+}
+
+fn parse_queues(s: &str) -> Result<Queues, String> {
+    s.parse::<Queues>()
+}
+
+/// CPUs, in increasing order (one value of a flag, not several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// A CPU list (`0-1,3`) of CPUs this process may run on, in increasing
+/// order.
+pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let set = pktio_host::cpu::parse_list(s)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| format!("{s:?} is not a CPU list: use one such as 0-1 or 0,2"))?;
+    let allowed = pktio_host::cpu::allowed_cpus()
+        .map_err(|e| format!("cannot read the CPUs this process may use: {e}"))?;
+    if let Some(bad) = set.iter().find(|&&c| !allowed.contains(&(c as usize))) {
+        let allowed: pktio_host::cpu::CpuSet = allowed.iter().map(|&c| c as u32).collect();
+        return Err(format!(
+            "CPU {bad} is not one this process may run on (allowed: {})",
+            pktio_host::cpu::format_list(&allowed)
+        ));
+    }
+    Ok(CpuList(set.into_iter().map(|c| c as usize).collect()))
 }
 
 fn frame_size(s: &str) -> Result<u32, String> {
@@ -352,6 +398,66 @@ impl XskOpts {
         Ok(())
     }
 
+    /// The queue ids and CPUs of a run on several queues (`--queues`), or
+    /// `None` for a run on one. `count`: how many queues the interface has
+    /// (`None`: it does not say).
+    ///
+    /// # Errors
+    /// A queue the interface does not have, `all` on an interface that
+    /// does not say how many it has, more CPUs than queues: a usage error.
+    pub(crate) fn queue_plan(
+        &self,
+        ifname: &str,
+        count: Option<u32>,
+    ) -> Result<Option<QueuePlan>, String> {
+        let Some(queues) = &self.queues else {
+            return Ok(None);
+        };
+        let ids =
+            pktio_bench::loops::queue_ids(ifname, queues, count).map_err(|e| e.to_string())?;
+        let cpus = match &self.cpus {
+            Some(c) => c.0.clone(),
+            None => pktio_host::cpu::allowed_cpus()
+                .map_err(|e| format!("cannot read the CPUs this process may use: {e}"))?,
+        };
+        if self.cpus.is_some() && cpus.len() > ids.len() {
+            return Err(format!(
+                "--cpus lists {} CPUs for {} queue{}: give at most one CPU per queue (the i-th \
+                 queue runs on the i-th CPU)",
+                cpus.len(),
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" }
+            ));
+        }
+        if cpus.is_empty() {
+            return Err("this process may run on no CPU: give --cpus".to_string());
+        }
+        Ok(Some(QueuePlan { ids, cpus }))
+    }
+
+    /// How many queues the lab's veth needs for `--queues` (`None`: one,
+    /// the lab's default): the highest queue id listed plus one, or for
+    /// `all` one per CPU of `--cpus`, else one per CPU this process may
+    /// use.
+    fn lab_queues(&self) -> Result<Option<u32>, String> {
+        let n = match &self.queues {
+            None => return Ok(None),
+            Some(Queues::List(l)) => l.iter().max().map_or(1, |m| m.saturating_add(1)),
+            Some(Queues::All) => match &self.cpus {
+                Some(c) => c.0.len() as u32,
+                None => pktio_host::cpu::allowed_cpus().map_or(1, |c| c.len() as u32),
+            },
+        };
+        if n > LAB_MAX_QUEUES {
+            return Err(format!(
+                "--queues with --lab: the lab's veth has at most {LAB_MAX_QUEUES} queues \
+                 (0-{}); give smaller queue ids",
+                LAB_MAX_QUEUES - 1
+            ));
+        }
+        Ok(Some(n.max(1)))
+    }
+
     fn deadline(&self, default: Option<f64>) -> anyhow::Result<Option<Instant>> {
         match self.duration.or(default) {
             None => Ok(None),
@@ -374,13 +480,37 @@ impl XskOpts {
     }
 }
 
-/// What a mode does to an interface, in words.
-fn takes(mode: Mode, queue: u32) -> String {
+/// Flows of each queue's generator in a lab run on several queues.
+const LAB_FLOWS_PER_QUEUE: u16 = 4;
+
+/// The most queues `--queues` gives a lab's veth.
+const LAB_MAX_QUEUES: u32 = 64;
+
+/// A run on several queues: which, and the CPUs of their threads (queue
+/// `i` on `cpus[i % cpus.len()]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueuePlan {
+    pub ids: Vec<u32>,
+    pub cpus: Vec<usize>,
+}
+
+impl QueuePlan {
+    fn describe_cpus(&self) -> String {
+        let used: Vec<String> = (0..self.ids.len())
+            .map(|i| self.cpus[i % self.cpus.len()].to_string())
+            .collect();
+        used.join(",")
+    }
+}
+
+/// What a mode does to an interface, in words (`queues`: the queue ids,
+/// as text).
+fn takes(mode: Mode, queues: &str) -> String {
     match mode {
-        Mode::Rxdrop => format!("take every packet arriving on queue {queue} away from the host"),
+        Mode::Rxdrop => format!("take every packet arriving on {queues} away from the host"),
         Mode::Txpush => "send generated frames onto its wire".to_string(),
         Mode::L2fwd => format!(
-            "take every packet arriving on queue {queue} away from the host and send frames \
+            "take every packet arriving on {queues} away from the host and send frames \
              back onto its wire"
         ),
     }
@@ -434,6 +564,31 @@ fn summary_text(s: &Summary) -> String {
         fmt_pps(s.median_mpps * 1e6),
         s.cpu_ns_per_packet
     );
+    for q in s.queues.iter().flatten() {
+        let m = &q.summary;
+        let cpu = q.cpu.map_or(String::new(), |c| format!(" (CPU {c})"));
+        let _ = writeln!(
+            out,
+            "  queue {}{cpu}: {} packets, {} mean, {} median; {:.1} ns CPU/packet; kernel drops {}",
+            q.queue,
+            m.packets,
+            fmt_pps(m.mpps * 1e6),
+            fmt_pps(m.median_mpps * 1e6),
+            m.cpu_ns_per_packet,
+            m.stats.kernel_drops
+        );
+        if let Some(a) = m.accounting.filter(|a| a.unaccounted() != 0) {
+            let _ = writeln!(
+                out,
+                "    frames: {} unaccounted ({} free, {} held, {} RX path, {} TX path)",
+                a.unaccounted(),
+                a.free,
+                a.app,
+                a.rx_path,
+                a.tx_path
+            );
+        }
+    }
     let k = &s.stats;
     let _ = writeln!(
         out,
@@ -478,10 +633,24 @@ fn run_on_interface(
     reflect_any: bool,
 ) -> anyhow::Result<ExitCode> {
     let ifname = opts.interface()?;
+    // Every flag checked before the interface is touched.
+    ifindex(ifname)?;
+    // txpush sends: its queues are TX queues.
+    let count = match mode {
+        Mode::Txpush => pktio_bench::loops::tx_queue_count(ifname),
+        Mode::Rxdrop | Mode::L2fwd => pktio_bench::loops::queue_count(ifname),
+    };
+    let plan = opts
+        .queue_plan(ifname, count)
+        .unwrap_or_else(|m| crate::args::usage_error(m));
+    let which = match &plan {
+        Some(p) => format!("queues {}", fmt_ids(&p.ids)),
+        None => format!("queue {}", opts.queue),
+    };
     consent(
         mode.name(),
         ifname,
-        &takes(mode, opts.queue),
+        &takes(mode, &which),
         consent_opts.take_over,
     )?;
     if let Some(cpu) = opts.cpu {
@@ -493,28 +662,60 @@ fn run_on_interface(
     if let Some(f) = frame {
         check_fits_mtu(ifname, f.size)?;
     }
-    let mut b = opts.socket().open(ifname, mode, quiet)?;
-    let s = run_loop_scoped(
-        &mut b,
-        &LoopSpec {
-            mode,
-            frame: spec.as_ref().map(|(s, l)| (s, *l)),
-            stop: &stop,
-            deadline: opts.deadline(None)?,
-            quiet,
-            json_lines: opts.json_lines,
-            probe: None,
-            batch: opts.batch,
-            poll: opts.poll,
-        },
-        reflect_any,
-    )?;
+    let loop_spec = LoopSpec {
+        mode,
+        frame: spec.as_ref().map(|(s, l)| (s, *l)),
+        stop: &stop,
+        deadline: opts.deadline(None)?,
+        quiet,
+        json_lines: opts.json_lines,
+        probe: None,
+        batch: opts.batch,
+        poll: opts.poll,
+    };
+    let s = match &plan {
+        Some(p) => run_queue_set(ifname, mode, opts, p, &loop_spec, reflect_any)?,
+        None => {
+            let mut b = opts.socket().open(ifname, mode, quiet)?;
+            run_loop_scoped(&mut b, &loop_spec, reflect_any)?
+        }
+    };
     print_summary(&s, opts)?;
     Ok(if s.stopped_by.is_some() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `0,1,5` for a list of queue ids.
+fn fmt_ids(ids: &[u32]) -> String {
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Opens `plan`'s queues of `ifname` (one backend each, [`QueueSet`]) and
+/// runs the loop of `spec` on each, on its own pinned thread.
+fn run_queue_set(
+    ifname: &str,
+    mode: Mode,
+    opts: &XskOpts,
+    plan: &QueuePlan,
+    spec: &LoopSpec<'_>,
+    reflect_any: bool,
+) -> anyhow::Result<Summary> {
+    let set = opts.socket().open_queues(ifname, mode, &plan.ids)?;
+    if !spec.quiet {
+        for (i, h) in set.handles().iter().enumerate() {
+            eprintln!(
+                "{}: queue {} on CPU {}: {}",
+                mode.name(),
+                h.queue(),
+                plan.cpus[i % plan.cpus.len()],
+                h.backend().describe()
+            );
+        }
+    }
+    run_queues(set, &plan.cpus, spec, reflect_any)
 }
 
 /// Runs `mode` in a throw-away lab: the generator (live frames or AF_XDP) in `gen`,
@@ -530,7 +731,23 @@ fn run_in_lab(
     if opts.interface.is_some() {
         bail!("--lab builds its own interfaces: drop -i");
     }
-    let lab = pktio_lab::Lab::new()
+    // The queues are checked against the lab before it is built.
+    let lab_queues = opts
+        .lab_queues()
+        .unwrap_or_else(|m| crate::args::usage_error(m));
+    let mut plan = opts
+        .queue_plan("the lab's veth", lab_queues)
+        .unwrap_or_else(|m| crate::args::usage_error(m));
+    if let (Some(p), None) = (plan.as_mut(), &opts.cpus) {
+        // The generator's CPU last: the first queues get cores of their own.
+        p.cpus.sort_by_key(|&c| c == lab_opts.gen_cpu);
+    }
+    let mut builder = pktio_lab::Lab::builder();
+    if let Some(n) = lab_queues {
+        builder = builder.queues(n);
+    }
+    let lab = builder
+        .build()
         .context("building the lab (needs root: CAP_NET_ADMIN and CAP_SYS_ADMIN)")?;
     let (gen, rx) = (lab.gen(), lab.rx());
     // Bytes handed to the kernel: 60 (64 on the wire) for the generator.
@@ -548,15 +765,21 @@ fn run_in_lab(
     let cpu = opts.cpu.unwrap_or(1);
     let quiet = opts.quiet || json_on_stdout(opts.json.as_ref());
     if !quiet {
+        let (on, queues) = match &plan {
+            Some(p) => (
+                format!("CPUs {}", p.describe_cpus()),
+                format!(", queues {}", fmt_ids(&p.ids)),
+            ),
+            None => (format!("CPU {cpu}"), String::new()),
+        };
         eprintln!(
-            "lab: {} ({}) -> {} ({}), generator on CPU {}, {} on CPU {}",
+            "lab: {} ({}) -> {} ({}){queues}, generator on CPU {}, {} on {on}",
             gen.ifname(),
             gen.addr(),
             rx.ifname(),
             rx.addr(),
             lab_opts.gen_cpu,
             mode.name(),
-            cpu
         );
     }
     let (measured_host, other) = match mode {
@@ -599,44 +822,63 @@ fn run_in_lab(
             lab_opts.gen_cpu,
         );
         let want = lab_opts.generator;
+        let ids = plan.as_ref().map(|p| p.ids.clone());
         Some(gen.spawn(move || -> anyhow::Result<gen::GenResult> {
             pin_to_cpu(gcpu)?;
             let t = gen::Target::new(&ifname, s, size as usize)?;
+            let Some(ids) = ids else {
+                let lim = gen::Limits {
+                    flows: 1,
+                    ..Default::default()
+                };
+                return gen::run(&t, want, &lim, &gs, &gen::Progress::default());
+            };
+            // One generator per queue (veth: gen TX queue q feeds rx RX
+            // queue q), a few flows each so that a fanout hash spreads
+            // them too; all on the generator's CPU.
             let lim = gen::Limits {
-                flows: 1,
+                flows: LAB_FLOWS_PER_QUEUE,
                 ..Default::default()
             };
-            gen::run(&t, want, &lim, &gs, &gen::Progress::default())
+            let progress: Vec<gen::Progress> = ids.iter().map(|_| Default::default()).collect();
+            let all = gen::run_queues(&t, &ids, &[gcpu], want, &lim, &gs, &progress)?;
+            Ok(gen::GenResult {
+                frames: all.iter().map(|r| r.frames).sum(),
+                seconds: all.iter().map(|r| r.seconds).fold(0.0, f64::max),
+                choice: all.into_iter().next().and_then(|r| r.choice),
+            })
         }))
     };
 
     let result = {
         let _ns = measured_host.enter()?;
-        pin_to_cpu(cpu)?;
+        if plan.is_none() {
+            pin_to_cpu(cpu)?;
+        }
         let ifname = measured_host.ifname().to_string();
         let frame_arg = (mode == Mode::Txpush).then_some((&spec, size));
         let fits = match frame_arg {
             Some(_) => check_fits_mtu(&ifname, size + FCS),
             None => Ok(()),
         };
-        fits.and_then(|()| opts.socket().open(&ifname, mode, quiet))
-            .and_then(|mut b| {
-                run_loop_scoped(
-                    &mut b,
-                    &LoopSpec {
-                        mode,
-                        frame: frame_arg,
-                        stop: &stop,
-                        deadline,
-                        quiet,
-                        json_lines: opts.json_lines,
-                        probe: None,
-                        batch: opts.batch,
-                        poll: opts.poll,
-                    },
-                    reflect_any,
-                )
-            })
+        let loop_spec = LoopSpec {
+            mode,
+            frame: frame_arg,
+            stop: &stop,
+            deadline,
+            quiet,
+            json_lines: opts.json_lines,
+            probe: None,
+            batch: opts.batch,
+            poll: opts.poll,
+        };
+        fits.and_then(|()| match &plan {
+            Some(p) => run_queue_set(&ifname, mode, opts, p, &loop_spec, reflect_any),
+            None => opts
+                .socket()
+                .open(&ifname, mode, quiet)
+                .and_then(|mut b| run_loop_scoped(&mut b, &loop_spec, reflect_any)),
+        })
     };
     gen_stop.store(true, Ordering::SeqCst);
     let gen_result = generator.map(|g| g.join());
@@ -726,6 +968,82 @@ pub fn l2fwd(a: L2fwdArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        x: XskOpts,
+    }
+
+    fn opts(args: &[&str]) -> XskOpts {
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("pktio").chain(args.iter().copied()))
+            .expect("flags parse")
+            .x
+    }
+
+    #[test]
+    fn the_lab_gets_as_many_queues_as_the_list_needs() {
+        assert_eq!(opts(&[]).lab_queues(), Ok(None));
+        assert_eq!(opts(&["--queues", "0,3"]).lab_queues(), Ok(Some(4)));
+        assert_eq!(opts(&["--queues", "2"]).lab_queues(), Ok(Some(3)));
+        let e = opts(&["--queues", "0,64"]).lab_queues().unwrap_err();
+        assert!(e.contains("at most 64 queues"), "{e}");
+        let allowed = pktio_host::cpu::allowed_cpus().unwrap();
+        let all = opts(&["--queues", "all"]).lab_queues().unwrap();
+        assert_eq!(all, Some(allowed.len() as u32));
+        let one = allowed[0].to_string();
+        let all = opts(&["--queues", "all", "--cpus", &one])
+            .lab_queues()
+            .unwrap();
+        assert_eq!(all, Some(1));
+    }
+
+    #[test]
+    fn queue_plans_pair_queues_with_cpus() {
+        assert_eq!(opts(&[]).queue_plan("veth0", Some(2)), Ok(None));
+        let allowed = pktio_host::cpu::allowed_cpus().unwrap();
+        let p = opts(&["--queues", "all"])
+            .queue_plan("veth0", Some(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.ids, [0, 1]);
+        assert_eq!(p.cpus, allowed, "default: every usable CPU");
+        let one = allowed[0].to_string();
+        let p = opts(&["--queues", "1,0", "--cpus", &one])
+            .queue_plan("veth0", Some(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!((p.ids, p.cpus), (vec![1, 0], vec![allowed[0]]));
+        let e = opts(&["--queues", "0,2"])
+            .queue_plan("veth0", Some(2))
+            .unwrap_err();
+        assert!(
+            e.contains("veth0 has 2 queues (0-1), there is no queue 2"),
+            "{e}"
+        );
+        if allowed.len() >= 2 {
+            let two = format!("{},{}", allowed[0], allowed[1]);
+            let e = opts(&["--queues", "0", "--cpus", &two])
+                .queue_plan("veth0", Some(2))
+                .unwrap_err();
+            assert!(e.contains("--cpus lists 2 CPUs for 1 queue"), "{e}");
+        }
+    }
+
+    #[test]
+    fn cpu_lists_are_checked_against_the_cpus_this_process_may_use() {
+        let allowed = pktio_host::cpu::allowed_cpus().unwrap();
+        let first = allowed[0];
+        assert_eq!(parse_cpus(&first.to_string()), Ok(CpuList(vec![first])));
+        assert!(parse_cpus("").unwrap_err().contains("not a CPU list"));
+        assert!(parse_cpus("1-0").unwrap_err().contains("not a CPU list"));
+        let e = parse_cpus("100000").unwrap_err();
+        assert!(
+            e.contains("CPU 100000 is not one this process may run on"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn parses_macs_and_refuses_addresses_outside_the_range() {
