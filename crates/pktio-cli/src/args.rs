@@ -116,6 +116,74 @@ fn parse_cpu_of(s: &str, cpus: usize) -> Result<usize, String> {
         })
 }
 
+/// The CPUs of a `--cpus` flag, in the order given (a CPU may repeat):
+/// the i-th queue's thread runs on the i-th CPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// Value parser of `--cpus`: CPU ids and ranges (`2,3`, `0-1`, `3,1`), in
+/// the order given, each one this process may run on.
+///
+/// # Errors
+/// A message for a bad id or range, or a CPU outside this process's
+/// affinity (naming the allowed ones).
+pub fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let allowed = pktio_host::cpu::allowed_cpus()
+        .map_err(|e| format!("cannot read the CPUs this process may run on: {e}"))?;
+    parse_cpus_of(s, &allowed)
+}
+
+fn parse_cpus_of(s: &str, allowed: &[usize]) -> Result<CpuList, String> {
+    let id = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&c| c < pktio_host::cpu::MAX_CPU)
+            .ok_or_else(|| format!("bad CPU {t:?} in {s:?}: use a list such as 0,2-3"))
+    };
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (id(a)?, id(b)?);
+                if a > b {
+                    return Err(format!("empty CPU range {part:?} in {s:?}"));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(id(part)?),
+        }
+    }
+    if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
+        let allowed: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "CPU {bad} is not one this process may run on (allowed: {})",
+            allowed.join(",")
+        ));
+    }
+    Ok(CpuList(cpus))
+}
+
+/// The CPU of each of `queues` queues from a `--cpus` list: the i-th
+/// queue on the i-th CPU, round robin when the list is shorter.
+///
+/// # Errors
+/// More CPUs than queues (a CPU would have nothing to run), or none.
+pub fn cpus_for_queues(cpus: &[usize], queues: usize) -> Result<Vec<usize>, String> {
+    if cpus.len() > queues {
+        return Err(format!(
+            "--cpus lists {} CPUs for {queues} queue{}: give at most one CPU per queue (the i-th \
+             queue runs on the i-th CPU, round robin when there are fewer)",
+            cpus.len(),
+            if queues == 1 { "" } else { "s" }
+        ));
+    }
+    if cpus.is_empty() {
+        return Err("--cpus names no CPU".to_string());
+    }
+    Ok((0..queues).map(|i| cpus[i % cpus.len()]).collect())
+}
+
 /// The smallest and largest AF_XDP ring (`--ring-size`).
 pub const RING_SIZES: (u32, u32) = (64, 65_536);
 
@@ -295,5 +363,33 @@ mod tests {
             let e = parse_seconds(s).expect_err(s);
             assert!(e.contains("from 0.001 to 31536000"), "{s}: {e}");
         }
+    }
+
+    #[test]
+    fn cpu_lists_keep_their_order_and_pair_with_queues() {
+        let allowed = [0, 1, 2, 3];
+        assert_eq!(
+            parse_cpus_of("3,1-2,1", &allowed),
+            Ok(CpuList(vec![3, 1, 2, 1]))
+        );
+        assert!(parse_cpus_of("x", &allowed)
+            .unwrap_err()
+            .contains("bad CPU"));
+        assert!(parse_cpus_of("2-1", &allowed)
+            .unwrap_err()
+            .contains("empty CPU range"));
+        assert!(parse_cpus_of("99999999", &allowed)
+            .unwrap_err()
+            .contains("bad CPU"));
+        let e = parse_cpus_of("4", &allowed).unwrap_err();
+        assert!(
+            e.contains("CPU 4 is not one") && e.contains("0,1,2,3"),
+            "{e}"
+        );
+        assert_eq!(cpus_for_queues(&[1, 0], 2), Ok(vec![1, 0]));
+        assert_eq!(cpus_for_queues(&[1], 3), Ok(vec![1, 1, 1]));
+        assert_eq!(cpus_for_queues(&[0, 1], 4), Ok(vec![0, 1, 0, 1]));
+        let e = cpus_for_queues(&[0, 1, 0], 2).unwrap_err();
+        assert!(e.contains("--cpus lists 3 CPUs for 2 queues"), "{e}");
     }
 }

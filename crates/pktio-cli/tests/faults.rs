@@ -190,6 +190,10 @@ fn a_program_already_attached_is_named_as_the_cause() {
                 t.contains("stop the process that owns it"),
                 "says what to do: {t}"
             );
+            assert!(
+                t.contains("hint: to run beside that program without XDP"),
+                "names the flags that do without XDP: {t}"
+            );
         }
         // The automatic choice says why AF_XDP was skipped and falls back to
         // AF_PACKET, which works beside any XDP program.

@@ -24,6 +24,8 @@ pub const GEN: &str = "pktio.gen/1";
 pub const SOAK: &str = "pktio.soak/1";
 /// The stop summary of `pktio capture`.
 pub const CAPTURE: &str = "pktio.capture/1";
+/// `pktio capture --json-lines`: one record per second.
+pub const CAPTURE_SECOND: &str = "pktio.capture-second/1";
 
 /// `body`'s fields (a struct or map) after a leading `schema` field.
 #[derive(Serialize)]

@@ -147,8 +147,8 @@ pub struct PacketBenchArgs {
     /// With --queues N: the CPUs of the queues' threads, a list such as
     /// 0-1 (queue i on the i-th CPU, round robin). Default: --cpu first,
     /// then the other CPUs this process may use.
-    #[arg(long, value_name = "LIST", value_parser = super::xsk::parse_cpus)]
-    cpus: Option<super::xsk::CpuList>,
+    #[arg(long, value_name = "LIST", value_parser = crate::args::parse_cpus)]
+    cpus: Option<crate::args::CpuList>,
 }
 
 /// The values of `--backends`, with their help.
@@ -434,13 +434,7 @@ fn check_queues(a: &PacketBenchArgs) -> Result<(), String> {
         ));
     }
     if let Some(c) = &a.cpus {
-        if c.0.len() > a.queues as usize {
-            return Err(format!(
-                "--cpus lists {} CPUs for {} queues: give at most one CPU per queue",
-                c.0.len(),
-                a.queues
-            ));
-        }
+        crate::args::cpus_for_queues(&c.0, a.queues as usize)?;
     }
     Ok(())
 }

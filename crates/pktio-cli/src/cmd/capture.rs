@@ -28,6 +28,7 @@ use pktio::pcap::{
 };
 use pktio::xdp::{AttachMode, BindMode};
 
+use crate::args::{parse_cpus, CpuList};
 use crate::run::stop_flag;
 
 /// Capture backends (`--backend`, kept for scripts: `xdp` is `--steal`).
@@ -134,8 +135,10 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "all|LIST", value_parser = parse_queues)]
     queues: Option<Queues>,
     /// With --steal: pin the capture thread of each queue to a CPU, in the
-    /// queues' order (one CPU per queue, e.g. --queues 0,1 --cpus 2,3; a
-    /// CPU may repeat). The writer runs on the main thread, unpinned.
+    /// queues' order (the i-th queue on the i-th CPU, e.g. --queues 0,1
+    /// --cpus 2,3; round robin when fewer CPUs than queues, more is an
+    /// error; a CPU may repeat). The writer runs on the main thread,
+    /// unpinned.
     #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
     cpus: Option<CpuList>,
     /// Do not put the interface in promiscuous mode (as tcpdump -p).
@@ -271,35 +274,6 @@ fn parse_queues(s: &str) -> Result<Queues, String> {
         Queues::List(l) if l.is_empty() => Err("give at least one queue".into()),
         q => Ok(q),
     }
-}
-
-/// The CPUs of `--cpus`, in the order given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CpuList(Vec<usize>);
-
-/// Value parser of `--cpus`: CPU ids and ranges (`2,3`, `0-1`), in order.
-fn parse_cpus(s: &str) -> Result<CpuList, String> {
-    let id = |t: &str| {
-        t.trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|&c| c < pktio_host::cpu::MAX_CPU)
-            .ok_or_else(|| format!("bad CPU {t:?} in {s:?}: use a list such as 0,2-3"))
-    };
-    let mut cpus = Vec::new();
-    for part in s.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (id(a)?, id(b)?);
-                if a > b {
-                    return Err(format!("empty CPU range {part:?} in {s:?}"));
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(id(part)?),
-        }
-    }
-    Ok(CpuList(cpus))
 }
 
 /// Parses the filter words, rendering an error with a caret under its position.
@@ -913,7 +887,7 @@ fn queue_rows(
     )
 }
 
-/// One `--json-lines` record (schema [`CAPTURE_SECOND`]).
+/// One `--json-lines` record (schema [`CAPTURE_SECOND`](pktio_bench::report::schema::CAPTURE_SECOND)).
 fn second_record(
     at: f64,
     sink: &Sink<'_>,
@@ -932,9 +906,6 @@ fn second_record(
         "queues": queue_rows(queues, &sink.per_queue),
     })
 }
-
-/// One second of `pktio capture --json-lines`.
-const CAPTURE_SECOND: &str = "pktio.capture-second/1";
 
 fn live(
     a: &CaptureArgs,
@@ -988,7 +959,7 @@ fn live(
     }
     let snaplen = cfg.effective_snaplen()?;
     // --queues and --cpus, checked before anything is opened.
-    let cpus = a.cpus.clone().map(|c| c.0).unwrap_or_default();
+    let mut cpus = a.cpus.clone().map(|c| c.0).unwrap_or_default();
     if steal {
         let queues = match pktio::pcap::resolve_queues(&ifname, &cfg.queues) {
             Ok(q) => q,
@@ -997,28 +968,11 @@ fn live(
             }
             Err(e) => return Err(with_hint(e)),
         };
-        if !cpus.is_empty() && cpus.len() != queues.len() {
-            return usage(&format!(
-                "--cpus gives {} CPU(s) for {} queue(s) ({queues:?}): give one CPU per queue, \
-                 in the queues' order",
-                cpus.len(),
-                queues.len()
-            ));
-        }
         if !cpus.is_empty() {
-            let allowed = pktio_host::cpu::allowed_cpus()
-                .context("reading the CPUs this process may run on (sched_getaffinity)")?;
-            if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
-                return usage(&format!(
-                    "--cpus: CPU {c} is not one this process may run on (allowed: {}); pick \
-                     from those",
-                    allowed
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ));
-            }
+            cpus = match crate::args::cpus_for_queues(&cpus, queues.len()) {
+                Ok(c) => c,
+                Err(e) => return usage(&e),
+            };
         }
     }
 
@@ -1188,7 +1142,7 @@ fn live(
                 &cap.queue_stats(),
             );
             last_totals = (sink.captured, sink.bytes);
-            crate::output::print_line(CAPTURE_SECOND, &rec)?;
+            crate::output::print_line(pktio_bench::report::schema::CAPTURE_SECOND, &rec)?;
         }
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = Instant::now();
@@ -1466,13 +1420,20 @@ mod tests {
 
     #[test]
     fn queue_and_cpu_lists() {
+        // CPUs this process may run on, last first.
+        let allowed = pktio_host::cpu::allowed_cpus().unwrap();
+        let (lo, hi) = (allowed[0], allowed[allowed.len() - 1]);
+        let list = format!("{hi},{lo}-{hi},{lo}");
         let a = args(&[
-            "-i", "eth0", "--steal", "--queues", "0,2-3", "--cpus", "3,1-2,1",
+            "-i", "eth0", "--steal", "--queues", "0,2-3", "--cpus", &list,
         ])
         .unwrap();
         assert_eq!(a.queues, Some(Queues::List(vec![0, 2, 3])));
         // In the order given, repeats allowed (two queues on one CPU).
-        assert_eq!(a.cpus, Some(CpuList(vec![3, 1, 2, 1])));
+        let mut want = vec![hi];
+        want.extend(lo..=hi);
+        want.push(lo);
+        assert_eq!(a.cpus, Some(CpuList(want)));
         assert_eq!(
             args(&["-i", "eth0", "--queues", "all"]).unwrap().queues,
             Some(Queues::All)

@@ -61,10 +61,10 @@ pub struct GenArgs {
           value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<pktio::queues::Queues>()))]
     queues: Option<pktio::queues::Queues>,
     /// With --queues: the CPUs of the generator threads, a list such as 0-1
-    /// (the i-th queue on the i-th CPU in increasing order, round robin
+    /// (the i-th queue on the i-th CPU in the order given, round robin
     /// when fewer CPUs than queues; more is an error). Default: not pinned.
-    #[arg(long, value_name = "LIST", requires = "queues", value_parser = super::xsk::parse_cpus)]
-    cpus: Option<super::xsk::CpuList>,
+    #[arg(long, value_name = "LIST", requires = "queues", value_parser = crate::args::parse_cpus)]
+    cpus: Option<crate::args::CpuList>,
     #[command(flatten)]
     frame: super::xsk::AddrOpts,
     /// Allow sending on an interface outside a pktio lab (frames go onto
@@ -144,15 +144,11 @@ pub fn run_gen(a: GenArgs) -> anyhow::Result<std::process::ExitCode> {
             let count = pktio_bench::loops::tx_queue_count(&a.interface);
             let ids = pktio_bench::loops::queue_ids(&a.interface, q, count)
                 .unwrap_or_else(|e| crate::args::usage_error(e));
-            let cpus = a.cpus.as_ref().map_or_else(Vec::new, |c| c.0.clone());
-            if cpus.len() > ids.len() {
-                crate::args::usage_error(format!(
-                    "--cpus lists {} CPUs for {} queue{}: give at most one CPU per queue",
-                    cpus.len(),
-                    ids.len(),
-                    if ids.len() == 1 { "" } else { "s" }
-                ));
-            }
+            let cpus = match &a.cpus {
+                Some(c) => crate::args::cpus_for_queues(&c.0, ids.len())
+                    .unwrap_or_else(|e| crate::args::usage_error(e)),
+                None => Vec::new(),
+            };
             Some((ids, cpus))
         }
     };

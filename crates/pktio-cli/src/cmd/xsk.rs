@@ -28,6 +28,7 @@ use pktio_bench::loops::{
 use pktio_bench::report::schema::LOOP;
 use pktio_bench::run::{fmt_pps, pin_to_cpu, stop_flag};
 
+use crate::args::{parse_cpus, CpuList};
 use crate::output::{human, json_on_stdout, JsonTo};
 
 /// Flags shared by rxdrop, txpush and l2fwd (named as in xdpsock).
@@ -56,7 +57,7 @@ pub struct XskOpts {
           value_parser = parse_queues)]
     pub queues: Option<Queues>,
     /// With --queues: the CPUs of the queues' threads, a list such as 0-1
-    /// (taken in increasing order: the i-th queue on the i-th CPU, round
+    /// or 1,0 (in the order given: the i-th queue on the i-th CPU, round
     /// robin when fewer CPUs than queues; more is an error). Default: the
     /// CPUs this process may run on, round robin (with --lab, --gen-cpu
     /// last).
@@ -135,28 +136,6 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
 
 fn parse_queues(s: &str) -> Result<Queues, String> {
     s.parse::<Queues>()
-}
-
-/// CPUs, in increasing order (one value of a flag, not several).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuList(pub Vec<usize>);
-
-/// A CPU list (`0-1,3`) of CPUs this process may run on, in increasing
-/// order.
-pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
-    let set = pktio_host::cpu::parse_list(s)
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| format!("{s:?} is not a CPU list: use one such as 0-1 or 0,2"))?;
-    let allowed = pktio_host::cpu::allowed_cpus()
-        .map_err(|e| format!("cannot read the CPUs this process may use: {e}"))?;
-    if let Some(bad) = set.iter().find(|&&c| !allowed.contains(&(c as usize))) {
-        let allowed: pktio_host::cpu::CpuSet = allowed.iter().map(|&c| c as u32).collect();
-        return Err(format!(
-            "CPU {bad} is not one this process may run on (allowed: {})",
-            pktio_host::cpu::format_list(&allowed)
-        ));
-    }
-    Ok(CpuList(set.into_iter().map(|c| c as usize).collect()))
 }
 
 fn frame_size(s: &str) -> Result<u32, String> {
@@ -416,19 +395,13 @@ impl XskOpts {
         let ids =
             pktio_bench::loops::queue_ids(ifname, queues, count).map_err(|e| e.to_string())?;
         let cpus = match &self.cpus {
-            Some(c) => c.0.clone(),
+            Some(c) => {
+                crate::args::cpus_for_queues(&c.0, ids.len())?;
+                c.0.clone()
+            }
             None => pktio_host::cpu::allowed_cpus()
                 .map_err(|e| format!("cannot read the CPUs this process may use: {e}"))?,
         };
-        if self.cpus.is_some() && cpus.len() > ids.len() {
-            return Err(format!(
-                "--cpus lists {} CPUs for {} queue{}: give at most one CPU per queue (the i-th \
-                 queue runs on the i-th CPU)",
-                cpus.len(),
-                ids.len(),
-                if ids.len() == 1 { "" } else { "s" }
-            ));
-        }
         if cpus.is_empty() {
             return Err("this process may run on no CPU: give --cpus".to_string());
         }
@@ -1036,11 +1009,15 @@ mod tests {
         let allowed = pktio_host::cpu::allowed_cpus().unwrap();
         let first = allowed[0];
         assert_eq!(parse_cpus(&first.to_string()), Ok(CpuList(vec![first])));
-        assert!(parse_cpus("").unwrap_err().contains("not a CPU list"));
-        assert!(parse_cpus("1-0").unwrap_err().contains("not a CPU list"));
-        let e = parse_cpus("100000").unwrap_err();
+        assert!(parse_cpus("").unwrap_err().contains("bad CPU"));
+        assert!(parse_cpus("1-0").unwrap_err().contains("empty CPU range"));
+        assert!(parse_cpus("100000").unwrap_err().contains("bad CPU"));
+        let outside = (0..pktio_host::cpu::MAX_CPU)
+            .find(|c| !allowed.contains(c))
+            .unwrap();
+        let e = parse_cpus(&outside.to_string()).unwrap_err();
         assert!(
-            e.contains("CPU 100000 is not one this process may run on"),
+            e.contains(&format!("CPU {outside} is not one this process may run on")),
             "{e}"
         );
     }
