@@ -144,11 +144,11 @@ fn bad_queue_and_cpu_lists_are_refused() {
         (&["rxdrop", "-i", "lo", "--cpus", "0"], "--queues"),
         (
             &["rxdrop", "-i", "lo", "--queues", "0", "--cpus", "x"],
-            "not a CPU list",
+            "bad CPU \"x\"",
         ),
         (
-            &["rxdrop", "-i", "lo", "--queues", "0", "--cpus", "4095"],
-            "CPU 4095 is not one",
+            &["rxdrop", "-i", "lo", "--queues", "0", "--cpus", "1000"],
+            "CPU 1000 is not one",
         ),
         (
             &["rxdrop", "-i", "lo", "--queues", "0", "--cpu", "0"],
@@ -175,12 +175,9 @@ fn bad_queue_and_cpu_lists_are_refused() {
 /// More CPUs than queues: refused before the lab is built.
 #[test]
 fn more_cpus_than_queues_is_refused() {
+    // One CPU named twice: two CPUs for one queue, on any host.
     let allowed = pktio_host::cpu::allowed_cpus().expect("affinity");
-    if allowed.len() < 2 {
-        eprintln!("SKIPPED: needs two CPUs this process may use");
-        return;
-    }
-    let cpus = format!("{},{}", allowed[0], allowed[1]);
+    let cpus = format!("{0},{0}", allowed[0]);
     let o = pktio()
         .args(["rxdrop", "--lab", "--queues", "0", "--cpus", &cpus])
         .output()
