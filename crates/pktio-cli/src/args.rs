@@ -134,25 +134,13 @@ pub fn parse_cpus(s: &str) -> Result<CpuList, String> {
 }
 
 fn parse_cpus_of(s: &str, allowed: &[usize]) -> Result<CpuList, String> {
-    let id = |t: &str| {
-        t.trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|&c| c < pktio_host::cpu::MAX_CPU)
-            .ok_or_else(|| format!("bad CPU {t:?} in {s:?}: use a list such as 0,2-3"))
-    };
-    let mut cpus = Vec::new();
-    for part in s.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (id(a)?, id(b)?);
-                if a > b {
-                    return Err(format!("empty CPU range {part:?} in {s:?}"));
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(id(part)?),
-        }
+    let ids = pktio_host::idlist::parse_ids(s, "CPU", "a list such as 0,2-3")?;
+    let cpus: Vec<usize> = ids.into_iter().map(|c| c as usize).collect();
+    if let Some(c) = cpus.iter().find(|&&c| c >= pktio_host::cpu::MAX_CPU) {
+        return Err(format!(
+            "bad CPU {c} in {s:?}: CPU ids stop below {}",
+            pktio_host::cpu::MAX_CPU
+        ));
     }
     if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
         let allowed: Vec<String> = allowed.iter().map(ToString::to_string).collect();

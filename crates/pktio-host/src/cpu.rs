@@ -126,28 +126,14 @@ pub fn format_mask(set: &CpuSet) -> String {
     parts.join(",")
 }
 
-/// Parses a CPU list (`0-3,8,10-11`). Returns `None` on malformed input.
+/// Parses a CPU list (`0-3,8,10-11`; empty: no CPU), as sysfs prints
+/// them. Returns `None` on malformed input.
 pub fn parse_list(s: &str) -> Option<CpuSet> {
-    let s = s.trim();
-    let mut set = CpuSet::new();
-    if s.is_empty() {
-        return Some(set);
+    if s.trim().is_empty() {
+        return Some(CpuSet::new());
     }
-    for part in s.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                if b < a || b - a > 65536 {
-                    return None;
-                }
-                set.extend(a..=b);
-            }
-            None => {
-                set.insert(part.trim().parse().ok()?);
-            }
-        }
-    }
-    Some(set)
+    let ids = crate::idlist::parse_ids(s, "CPU", "a CPU list").ok()?;
+    Some(ids.into_iter().collect())
 }
 
 /// Formats a CPU set as a short list (`0-3,8`).

@@ -38,6 +38,7 @@ pub mod caps;
 pub mod cpu;
 mod error;
 pub mod ethtool;
+pub mod idlist;
 pub mod iface;
 pub mod netlink;
 pub mod procfs;

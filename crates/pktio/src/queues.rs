@@ -74,24 +74,7 @@ impl std::str::FromStr for Queues {
         if s == "all" {
             return Ok(Queues::All);
         }
-        let id = |t: &str| {
-            t.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("bad queue {t:?} in {s:?}: use `all` or a list such as 0,2-3"))
-        };
-        let mut ids = Vec::new();
-        for part in s.split(',') {
-            match part.split_once('-') {
-                Some((a, b)) => {
-                    let (a, b) = (id(a)?, id(b)?);
-                    if a > b {
-                        return Err(format!("empty queue range {part:?} in {s:?}"));
-                    }
-                    ids.extend(a..=b);
-                }
-                None => ids.push(id(part)?),
-            }
-        }
+        let ids = pktio_host::idlist::parse_ids(s, "queue", "`all` or a list such as 0,2-3")?;
         Ok(Queues::List(ids))
     }
 }
