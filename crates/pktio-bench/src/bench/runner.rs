@@ -283,7 +283,12 @@ fn environment(a: &PacketBench, placements: &[Napi]) -> Environment {
         "offered",
         a.rate
             .map_or("as fast as the generator can".to_string(), |r| {
-                format!("{r} pps")
+                format!(
+                    "{r} pps, on average over 0.1 s (the live-frames generator sends each \
+                     0.1 s of frames in one burst at its full speed, so a receiver whose \
+                     rings cannot hold a burst drops; --generator xsk, packet or raw pace \
+                     every batch)"
+                )
             }),
     );
     env.set("mtu", mtus_in_words(&a.sizes));

@@ -94,6 +94,9 @@ pub struct PacketBenchArgs {
     markdown: bool,
     /// Offer this many packets per second (default: as fast as the generator
     /// can), e.g. to compare the receivers' CPU cost at an equal offered rate.
+    /// The live-frames generator holds it on average over 0.1 s, each 0.1 s
+    /// of frames in one burst at its full speed; --generator xsk, packet or
+    /// raw pace every batch.
     #[arg(long, value_parser = crate::args::parse_rate)]
     rate: Option<f64>,
     /// Where the lab's receive work runs: `thread` (the receiving veth's
