@@ -14,7 +14,7 @@ use pktio_lab::Lab;
 
 use crate::bench::cell::{busy_pct, CellError, RunResult};
 use crate::bench::lab::{join_generator, start_generator, GenPlan};
-use crate::bench::peers::{collect_output, process_cpu_ns, tail};
+use crate::bench::peers::{collect_output, installed, process_cpu_ns, tail};
 use crate::bench::window::{sleep_window, Stopped};
 use crate::run::CpuTimes;
 
@@ -270,19 +270,8 @@ impl CaptureTool {
             (CaptureTool::Tcpdump, "tcpdump", "tcpdump"),
             (CaptureTool::Netsniff, "netsniff-ng", "netsniff-ng"),
         ] {
-            let ok = pktio_lab::die_with_parent(&mut std::process::Command::new(bin))
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok();
-            if ok {
+            if installed(bin, pkg, notes) {
                 v.push(t);
-            } else {
-                let n = format!("peers: {bin} not installed (Debian: apt-get install {pkg})");
-                if !notes.contains(&n) {
-                    notes.push(n);
-                }
             }
         }
         v

@@ -157,21 +157,33 @@ pub fn measure_xdp_bench_ceiling(
 
 /// The peers installed here; the missing ones are added to `notes`.
 pub fn available(notes: &mut Vec<String>) -> Vec<Peer> {
-    let have = pktio_lab::die_with_parent(&mut std::process::Command::new("dpdk-testpmd"))
+    if installed(
+        "dpdk-testpmd",
+        "dpdk dpdk-dev librte-net-af-xdp23 librte-net-af-packet23",
+        notes,
+    ) {
+        vec![Peer::TestpmdXdp, Peer::TestpmdPacket]
+    } else {
+        vec![]
+    }
+}
+
+/// Whether `bin --version` runs here; if not, a note (once) naming the
+/// Debian packages `pkgs` that bring it.
+pub(crate) fn installed(bin: &str, pkgs: &str, notes: &mut Vec<String>) -> bool {
+    let ok = pktio_lab::die_with_parent(&mut std::process::Command::new(bin))
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    if have {
-        vec![Peer::TestpmdXdp, Peer::TestpmdPacket]
-    } else {
-        let n = "peers: dpdk-testpmd not installed (Debian: apt-get install dpdk dpdk-dev librte-net-af-xdp23 librte-net-af-packet23)".to_string();
+    if !ok {
+        let n = format!("peers: {bin} not installed (Debian: apt-get install {pkgs})");
         if !notes.contains(&n) {
             notes.push(n);
         }
-        vec![]
     }
+    ok
 }
 
 /// testpmd's CPU time (all threads), ns, from /proc/PID/stat.

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
+use pktio::bpf::XdpMode;
 use pktio::filter::{join_words, CookedProgram, Dissected, Filter, Network};
 use pktio::pcap::{
     ascii, hex, hex_and_ascii, link_header, summary_verbose, summary_without_link_verbose, Capture,
@@ -26,7 +27,7 @@ use pktio::pcap::{
     PcapReader, Promiscuous, QueueStats, Queues, Rotation, Stamper, Target, ThreadedCapture,
     TimeFormat, Timestamp, WriterOptions, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, MAX_SNAPLEN,
 };
-use pktio::xdp::{AttachMode, BindMode};
+use pktio::xdp::{AttachMode, BindMode, SocketInfo};
 
 use crate::args::{parse_cpus, CpuList};
 use crate::run::stop_flag;
@@ -786,6 +787,23 @@ impl Source<'_> {
         }
     }
 
+    /// An AF_XDP capture's attach mode and why (after a fallback),
+    /// whether it is multi-buffer, and its sockets as bound; `None` for
+    /// AF_PACKET.
+    fn xdp_info(&self) -> Option<(XdpMode, Option<String>, bool, Vec<String>)> {
+        let ((mode, why), multi, sockets): (_, _, Vec<&SocketInfo>) = match self {
+            Source::XdpOne(c) => (c.attach_mode(), c.multi_buffer(), c.sockets()),
+            Source::Xdp(c) => (
+                c.attach_mode(),
+                c.multi_buffer(),
+                c.sockets().iter().collect(),
+            ),
+            Source::Packet(_) => return None,
+        };
+        let sockets = sockets.iter().map(ToString::to_string).collect();
+        Some((mode, why.map(str::to_string), multi, sockets))
+    }
+
     /// Whether the interface is still there (the queue threads of a
     /// threaded `--steal` check it themselves and report through `poll`).
     fn check_interface(&self) -> Result<(), CaptureError> {
@@ -1011,39 +1029,32 @@ fn live(
         );
         // One queue and no pinning: read it on this thread (no hand-over,
         // no extra copy); several queues, or pinned: a thread per queue.
-        let (src, (mode, why), multi_buffer, sockets) = if queues.len() == 1 && cpus.is_empty() {
-            let b = one_queue.insert(b);
-            let cap = Capture::open(&cfg, b).map_err(with_hint)?;
-            let sockets: Vec<String> = cap.sockets().iter().map(|s| s.to_string()).collect();
-            let info = (cap.attach_mode().0, cap.attach_mode().1.map(str::to_string));
-            let multi = cap.multi_buffer();
-            (Source::XdpOne(cap), info, multi, sockets)
+        let src = if queues.len() == 1 && cpus.is_empty() {
+            Source::XdpOne(Capture::open(&cfg, one_queue.insert(b)).map_err(with_hint)?)
         } else {
-            let cap = ThreadedCapture::open(&cfg, b, &cpus, a.spin).map_err(with_hint)?;
-            let sockets: Vec<String> = cap.sockets().iter().map(|s| s.to_string()).collect();
-            let info = (cap.attach_mode().0, cap.attach_mode().1.map(str::to_string));
-            let multi = cap.multi_buffer();
-            (Source::Xdp(cap), info, multi, sockets)
+            Source::Xdp(ThreadedCapture::open(&cfg, b, &cpus, a.spin).map_err(with_hint)?)
         };
-        let multi = if multi_buffer {
-            format!(
-                ", multi-buffer (MTU {}: a frame may span several UMEM frames, joined into one record)",
-                mtu.map_or_else(|| "?".to_string(), |m| m.to_string())
-            )
-        } else {
-            String::new()
-        };
-        let threads = match (&src, cpus.is_empty()) {
-            (Source::XdpOne(_), _) => String::new(),
-            (_, true) => "; one thread per queue".to_string(),
-            (_, false) => format!("; one thread per queue, on CPU(s) {cpus:?}"),
-        };
-        eprintln!(
-            "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {queues:?} ({frames} UMEM frames each{multi}{threads}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
-            why.map(|w| format!(" ({w})")).unwrap_or_default()
-        );
-        for s in sockets {
-            eprintln!("pktio capture: {s}");
+        if let Some((mode, why, multi_buffer, sockets)) = src.xdp_info() {
+            let multi = if multi_buffer {
+                format!(
+                    ", multi-buffer (MTU {}: a frame may span several UMEM frames, joined into one record)",
+                    mtu.map_or_else(|| "?".to_string(), |m| m.to_string())
+                )
+            } else {
+                String::new()
+            };
+            let threads = match (&src, cpus.is_empty()) {
+                (Source::XdpOne(_), _) => String::new(),
+                (_, true) => "; one thread per queue".to_string(),
+                (_, false) => format!("; one thread per queue, on CPU(s) {cpus:?}"),
+            };
+            eprintln!(
+                "pktio capture: listening on {ifname} (AF_XDP, stealing) queue(s) {queues:?} ({frames} UMEM frames each{multi}{threads}), XDP program in {mode} mode{}, {promisc_note}, filter: {filter}",
+                why.map(|w| format!(" ({w})")).unwrap_or_default()
+            );
+            for s in sockets {
+                eprintln!("pktio capture: {s}");
+            }
         }
         src
     } else {
